@@ -1,0 +1,304 @@
+//! Design-rule check of a chip model: ranges, consistency, double counting, emulations.
+
+use accord_firmware::arith::{Format, Rounding};
+
+use super::action::Action;
+use super::error::{ChipError, ChipErrorKind};
+use super::model::{ChipModel, Scope};
+
+/// Allowed total bits of a format.
+pub const BITS_RANGE: std::ops::RangeInclusive<i64> = 1..=40;
+/// Allowed fractional bits of a format.
+pub const FRAC_RANGE: std::ops::RangeInclusive<i64> = 0..=40;
+/// Allowed number of balance-table entries.
+pub const TABLE_ENTRIES_RANGE: std::ops::RangeInclusive<i64> = 2..=65536;
+
+/// Formats that must be signed for the rule to work (weights are excitatory or inhibitory,
+/// credits and net inputs carry a sign).
+const MUST_BE_SIGNED: [&str; 5] = ["weight", "membrane", "credit", "delta", "accumulator"];
+
+fn rule(m: &ChipModel, key: &str, msg: String) -> ChipError {
+    ChipError::at(&m.origin, key, ChipErrorKind::DesignRule, msg)
+}
+
+/// Check a non-negative finite quantity.
+fn non_negative(m: &ChipModel, key: &str, v: f64) -> Result<(), ChipError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(rule(
+            m,
+            key,
+            format!("= {v} is out of range (allowed: finite, >= 0)"),
+        ))
+    }
+}
+
+/// Range check of a format's bit counts, shared with the loader (which sees raw integers).
+pub fn check_format_bits(origin: &str, key: &str, bits: i64, frac: i64) -> Result<(), ChipError> {
+    if !BITS_RANGE.contains(&bits) {
+        return Err(ChipError::at(
+            origin,
+            &format!("{key}.bits"),
+            ChipErrorKind::DesignRule,
+            format!("= {bits} is out of range (allowed 1..=40)"),
+        ));
+    }
+    if !FRAC_RANGE.contains(&frac) {
+        return Err(ChipError::at(
+            origin,
+            &format!("{key}.frac"),
+            ChipErrorKind::DesignRule,
+            format!("= {frac} is out of range (allowed 0..=40)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_format(m: &ChipModel, name: &str, f: &Format) -> Result<(), ChipError> {
+    let key = format!("formats.{name}");
+    check_format_bits(&m.origin, &key, i64::from(f.bits), i64::from(f.frac))?;
+    if MUST_BE_SIGNED.contains(&name) && !f.signed {
+        return Err(rule(
+            m,
+            &format!("{key}.signed"),
+            format!("= false is not allowed (allowed: true; the {name} carries a sign)"),
+        ));
+    }
+    if f.rounding == Rounding::Stochastic && !m.supports(Action::RngDraw) {
+        return Err(rule(
+            m,
+            &format!("{key}.rounding"),
+            "= \"stochastic\" needs rng_draw, which this chip declares missing without emulation \
+             (allowed: \"nearest-even\", \"toward-zero\", \"floor\")"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Run every design rule on `m`; the first violation is returned.
+pub fn check(m: &ChipModel) -> Result<(), ChipError> {
+    for (key, v) in [
+        ("name", &m.name),
+        ("description", &m.description),
+        ("process", &m.process),
+    ] {
+        if v.trim().is_empty() {
+            return Err(rule(
+                m,
+                key,
+                "is empty (allowed: any non-empty text)".to_owned(),
+            ));
+        }
+    }
+    for (key, v) in [("mesh.cols", m.mesh.cols), ("mesh.rows", m.mesh.rows)] {
+        if v == 0 {
+            return Err(rule(
+                m,
+                key,
+                "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
+            ));
+        }
+    }
+    let c = &m.core;
+    for (key, v) in [
+        ("core.neurons", c.neurons),
+        ("core.synapses", c.synapses),
+        ("core.input_axons", c.input_axons),
+        ("core.fanout", c.fanout),
+    ] {
+        if v == 0 {
+            return Err(rule(
+                m,
+                key,
+                "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
+            ));
+        }
+    }
+    for (name, f) in m.formats.entries() {
+        check_format(m, name, f)?;
+    }
+    let t = &m.balance_table;
+    if !TABLE_ENTRIES_RANGE.contains(&i64::from(t.entries)) {
+        return Err(rule(
+            m,
+            "balance_table.entries",
+            format!("= {} is out of range (allowed 2..=65536)", t.entries),
+        ));
+    }
+    for (key, v) in [
+        ("balance_table.input_min", t.input_min),
+        ("balance_table.input_max", t.input_max),
+    ] {
+        if !v.is_finite() {
+            return Err(rule(
+                m,
+                key,
+                format!("= {v} is out of range (allowed: finite)"),
+            ));
+        }
+    }
+    if t.input_min >= t.input_max {
+        return Err(rule(
+            m,
+            "balance_table.input_min",
+            format!(
+                "= {} is out of range (allowed: input_min < input_max = {})",
+                t.input_min, t.input_max
+            ),
+        ));
+    }
+    check_prices(m)?;
+    check_missing(m)?;
+    if let Some(sp) = &m.static_power {
+        non_negative(m, "static_power.mw_per_core", sp.mw_per_core)?;
+        if sp.source.trim().is_empty() {
+            return Err(rule(
+                m,
+                "static_power.source",
+                "is empty (allowed: a citation)".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
+    for (a, p) in &m.prices {
+        let key = format!("prices.{a}");
+        if let Some(e) = p.energy_pj {
+            non_negative(m, &format!("{key}.energy_pj"), e)?;
+        }
+        if let Some(l) = p.latency_ns {
+            non_negative(m, &format!("{key}.latency_ns"), l)?;
+        }
+        if p.energy_pj.is_none() && p.latency_ns.is_none() {
+            return Err(rule(
+                m,
+                &key,
+                "has neither energy_pj nor latency_ns (allowed: at least one; leave an unknown \
+                 action out of [prices] to list it as unpriced)"
+                    .to_owned(),
+            ));
+        }
+        if p.source.trim().is_empty() {
+            return Err(rule(
+                m,
+                &format!("{key}.source"),
+                "is empty (allowed: a citation)".to_owned(),
+            ));
+        }
+        if m.missing.contains(a) {
+            return Err(rule(
+                m,
+                &key,
+                format!(
+                    "prices {a}, which `missing` declares absent (allowed: price it or declare it \
+                     missing, not both)"
+                ),
+            ));
+        }
+        let inc_key = format!("{key}.includes");
+        if p.scope == Scope::PerTerm && !p.includes.is_empty() {
+            return Err(rule(
+                m,
+                &inc_key,
+                "is set on a per-term price (allowed: includes only with scope = \"all-in\")"
+                    .to_owned(),
+            ));
+        }
+        for (i, inc) in p.includes.iter().enumerate() {
+            if inc == a {
+                return Err(rule(
+                    m,
+                    &inc_key,
+                    format!("lists {a} itself (allowed: other actions)"),
+                ));
+            }
+            if p.includes[..i].contains(inc) {
+                return Err(rule(m, &inc_key, format!("lists {inc} twice")));
+            }
+            if m.missing.contains(inc) {
+                return Err(rule(
+                    m,
+                    &inc_key,
+                    format!(
+                        "lists {inc}, which `missing` declares absent (allowed: actions the chip \
+                         performs)"
+                    ),
+                ));
+            }
+            if let Some(other) = m.prices.get(inc)
+                && other.energy_pj.is_some()
+            {
+                return Err(rule(
+                    m,
+                    &inc_key,
+                    format!(
+                        "lists {inc}, which also has its own energy price prices.{inc}.energy_pj: \
+                         double counting (allowed: drop {inc} from includes, or drop its \
+                         energy_pj)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
+    for a in &m.missing {
+        if a.is_memory_term() {
+            return Err(rule(
+                m,
+                "missing",
+                format!(
+                    "lists {a}, a memory accounting term every chip performs (allowed: any \
+                     primitive except synapse_mem_read_bit, synapse_mem_write_bit, \
+                     neuron_mem_read_bit, neuron_mem_write_bit; leave it unpriced instead)"
+                ),
+            ));
+        }
+    }
+    for (a, e) in &m.emulations {
+        let key = format!("emulations.{a}");
+        if !m.missing.contains(a) {
+            return Err(rule(
+                m,
+                &key,
+                format!(
+                    "emulates {a}, which is not declared missing (allowed: only actions listed \
+                     in `missing`)"
+                ),
+            ));
+        }
+        if e.note.trim().is_empty() {
+            return Err(rule(
+                m,
+                &format!("{key}.note"),
+                "is empty (allowed: how the emulation works and what it costs)".to_owned(),
+            ));
+        }
+        for v in &e.via {
+            if v == a {
+                return Err(rule(
+                    m,
+                    &format!("{key}.via"),
+                    format!("uses {a} itself (allowed: actions the chip performs natively)"),
+                ));
+            }
+            if m.missing.contains(v) {
+                return Err(rule(
+                    m,
+                    &format!("{key}.via"),
+                    format!(
+                        "uses {v}, which is missing on this chip (allowed: actions the chip \
+                         performs natively)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,500 @@
+//! Reading chip files: TOML → raw structs → [`ChipModel`] → design-rule check; model lookup.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use accord_firmware::arith::{Format, Overflow, Rounding};
+use serde::Deserialize;
+
+use super::action::Action;
+use super::drc;
+use super::error::{ChipError, ChipErrorKind};
+use super::model::{
+    ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, Price, Scope, StaticPower, TableSpec,
+};
+
+/// Environment variable that overrides [`builtin_dir`].
+pub const HW_MODELS_ENV: &str = "ACCORD_HW_MODELS";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChip {
+    name: String,
+    description: String,
+    process: String,
+    #[serde(default)]
+    missing: Vec<String>,
+    mesh: RawMesh,
+    core: RawCore,
+    formats: RawFormats,
+    balance_table: RawTable,
+    prices: BTreeMap<String, RawPrice>,
+    static_power: Option<RawStatic>,
+    #[serde(default)]
+    emulations: BTreeMap<String, RawEmulation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMesh {
+    cols: i64,
+    rows: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCore {
+    neurons: i64,
+    synapses: i64,
+    input_axons: i64,
+    fanout: i64,
+    graded_events: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFormats {
+    weight: RawFormat,
+    membrane: RawFormat,
+    rate: RawFormat,
+    credit: RawFormat,
+    delta: RawFormat,
+    lut: RawFormat,
+    accumulator: RawFormat,
+    learning_rate: RawFormat,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawRounding {
+    NearestEven,
+    TowardZero,
+    Floor,
+    Stochastic,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawOverflow {
+    Saturate,
+    Wrap,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFormat {
+    bits: i64,
+    frac: i64,
+    signed: bool,
+    rounding: RawRounding,
+    overflow: RawOverflow,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    entries: i64,
+    input_min: f64,
+    input_max: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrice {
+    energy_pj: Option<f64>,
+    latency_ns: Option<f64>,
+    grade: Grade,
+    scope: Scope,
+    #[serde(default)]
+    includes: Vec<String>,
+    source: String,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatic {
+    mw_per_core: f64,
+    grade: Grade,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmulation {
+    via: Vec<String>,
+    note: String,
+}
+
+/// Read and check the chip file at `path`.
+///
+/// # Errors
+/// The file cannot be read, or [`parse`] fails.
+pub fn load(path: &Path) -> Result<ChipModel, ChipError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ChipError::file(&origin, ChipErrorKind::Io, format!("cannot be read: {e}")))?;
+    parse(&text, &origin)
+}
+
+/// Parse and check chip-file `text`; `origin` names it in errors (usually the file path).
+///
+/// # Errors
+/// TOML syntax errors (with toml's line and column), schema errors (missing, unknown or
+/// mistyped keys, unknown primitive names) and design-rule violations, each naming the key.
+pub fn parse(text: &str, origin: &str) -> Result<ChipModel, ChipError> {
+    let attach_line = |mut e: ChipError| {
+        if e.line.is_none()
+            && let Some(key) = &e.key
+        {
+            e.line = line_of_key(text, key);
+        }
+        e
+    };
+    // Syntax first, so that a syntax error is reported as such.
+    if let Err(e) = toml::de::DeTable::parse(text) {
+        return Err(ChipError::file(
+            origin,
+            ChipErrorKind::Syntax,
+            format!("is not valid TOML: {}", e.to_string().trim_end()),
+        ));
+    }
+    let raw: RawChip = toml::from_str(text).map_err(|e| schema_error(text, origin, &e))?;
+    let model = convert(raw, origin).map_err(attach_line)?;
+    model.validate().map_err(attach_line)?;
+    Ok(model)
+}
+
+/// Turn a serde error from toml into a [`ChipError`] naming the dotted key.
+fn schema_error(text: &str, origin: &str, e: &toml::de::Error) -> ChipError {
+    let msg = e.message();
+    let mut key = e.span().and_then(|span| key_at_span(text, span));
+    let field = msg
+        .split('`')
+        .nth(1)
+        .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
+    let what = if msg.starts_with("missing field") {
+        if let Some(f) = field {
+            key = Some(match key {
+                Some(k) => format!("{k}.{f}"),
+                None => f.to_owned(),
+            });
+        }
+        "is missing"
+    } else if msg.starts_with("unknown field") {
+        if let (Some(f), None) = (field, &key) {
+            key = Some(f.to_owned());
+        }
+        "is not a known key"
+    } else {
+        "has a value of the wrong type or range"
+    };
+    let detail = e.to_string();
+    let message = format!("{what}: {}", detail.trim_end());
+    match key {
+        Some(k) => ChipError::at(origin, &k, ChipErrorKind::Schema, message),
+        None => ChipError::file(origin, ChipErrorKind::Schema, message),
+    }
+}
+
+type Spanned<T> = toml::Spanned<T>;
+type DeTable<'a> = toml::de::DeTable<'a>;
+type DeValue<'a> = toml::de::DeValue<'a>;
+
+/// The dotted key whose key or value span holds `span` most tightly.
+fn key_at_span(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut best: Option<(usize, usize, String)> = None; // (depth, width, path)
+    walk_table(doc.get_ref(), "", 0, &span, &mut best);
+    best.map(|(_, _, p)| p)
+}
+
+fn contains(outer: &std::ops::Range<usize>, inner: &std::ops::Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer.start < outer.end
+}
+
+fn walk_table(
+    t: &DeTable<'_>,
+    prefix: &str,
+    depth: usize,
+    span: &std::ops::Range<usize>,
+    best: &mut Option<(usize, usize, String)>,
+) {
+    for (k, v) in t.iter() {
+        let path = if prefix.is_empty() {
+            k.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", k.get_ref())
+        };
+        for s in [k.span(), v.span()] {
+            if contains(&s, span) {
+                let width = s.end - s.start;
+                let better = match best {
+                    None => true,
+                    Some((d, w, _)) => depth + 1 > *d || (depth + 1 == *d && width < *w),
+                };
+                if better {
+                    *best = Some((depth + 1, width, path.clone()));
+                }
+            }
+        }
+        walk_value(v, &path, depth + 1, span, best);
+    }
+}
+
+fn walk_value(
+    v: &Spanned<DeValue<'_>>,
+    path: &str,
+    depth: usize,
+    span: &std::ops::Range<usize>,
+    best: &mut Option<(usize, usize, String)>,
+) {
+    match v.get_ref() {
+        DeValue::Table(t) => walk_table(t, path, depth, span, best),
+        DeValue::Array(a) => {
+            for item in a.iter() {
+                walk_value(item, path, depth, span, best);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// 1-based line of the deepest existing prefix of dotted `key` in `text`.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable<'_> = doc.get_ref();
+    let mut found: Option<usize> = None;
+    for seg in key.split('.') {
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref() == seg) else {
+            break;
+        };
+        found = Some(k.span().start);
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    found.map(|off| text[..off.min(text.len())].matches('\n').count() + 1)
+}
+
+fn schema(origin: &str, key: &str, msg: String) -> ChipError {
+    ChipError::at(origin, key, ChipErrorKind::Schema, msg)
+}
+
+fn action(origin: &str, key: &str, name: &str) -> Result<Action, ChipError> {
+    name.parse::<Action>()
+        .map_err(|e| schema(origin, key, format!("names {e}")))
+}
+
+fn capacity(origin: &str, key: &str, v: i64) -> Result<u32, ChipError> {
+    match u32::try_from(v) {
+        Ok(x) if x >= 1 => Ok(x),
+        _ => Err(ChipError::at(
+            origin,
+            key,
+            ChipErrorKind::DesignRule,
+            format!("= {v} is out of range (allowed 1..=4294967295)"),
+        )),
+    }
+}
+
+fn format(origin: &str, name: &str, r: &RawFormat) -> Result<Format, ChipError> {
+    let key = format!("formats.{name}");
+    drc::check_format_bits(origin, &key, r.bits, r.frac)?;
+    Ok(Format {
+        // In range 1..=40 and 0..=40 after the check above.
+        bits: r.bits as u8,
+        frac: r.frac as u8,
+        signed: r.signed,
+        rounding: match r.rounding {
+            RawRounding::NearestEven => Rounding::NearestEven,
+            RawRounding::TowardZero => Rounding::TowardZero,
+            RawRounding::Floor => Rounding::Floor,
+            RawRounding::Stochastic => Rounding::Stochastic,
+        },
+        overflow: match r.overflow {
+            RawOverflow::Saturate => Overflow::Saturate,
+            RawOverflow::Wrap => Overflow::Wrap,
+        },
+    })
+}
+
+fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
+    let mesh = Mesh {
+        cols: capacity(origin, "mesh.cols", raw.mesh.cols)?,
+        rows: capacity(origin, "mesh.rows", raw.mesh.rows)?,
+    };
+    let core = CoreCaps {
+        neurons: capacity(origin, "core.neurons", raw.core.neurons)?,
+        synapses: capacity(origin, "core.synapses", raw.core.synapses)?,
+        input_axons: capacity(origin, "core.input_axons", raw.core.input_axons)?,
+        fanout: capacity(origin, "core.fanout", raw.core.fanout)?,
+        graded_events: raw.core.graded_events,
+    };
+    let f = &raw.formats;
+    let formats = Formats {
+        weight: format(origin, "weight", &f.weight)?,
+        membrane: format(origin, "membrane", &f.membrane)?,
+        rate: format(origin, "rate", &f.rate)?,
+        credit: format(origin, "credit", &f.credit)?,
+        delta: format(origin, "delta", &f.delta)?,
+        lut: format(origin, "lut", &f.lut)?,
+        accumulator: format(origin, "accumulator", &f.accumulator)?,
+        learning_rate: format(origin, "learning_rate", &f.learning_rate)?,
+    };
+    let t = &raw.balance_table;
+    if !drc::TABLE_ENTRIES_RANGE.contains(&t.entries) {
+        return Err(ChipError::at(
+            origin,
+            "balance_table.entries",
+            ChipErrorKind::DesignRule,
+            format!("= {} is out of range (allowed 2..=65536)", t.entries),
+        ));
+    }
+    let balance_table = TableSpec {
+        entries: t.entries as u32,
+        input_min: t.input_min,
+        input_max: t.input_max,
+    };
+    let mut missing = BTreeSet::new();
+    for name in &raw.missing {
+        let a = action(origin, "missing", name)?;
+        if !missing.insert(a) {
+            return Err(schema(origin, "missing", format!("lists {a} twice")));
+        }
+    }
+    let mut prices = BTreeMap::new();
+    for (name, p) in raw.prices {
+        let key = format!("prices.{name}");
+        let a = action(origin, &key, &name)?;
+        let includes = p
+            .includes
+            .iter()
+            .map(|n| action(origin, &format!("{key}.includes"), n))
+            .collect::<Result<Vec<_>, _>>()?;
+        prices.insert(
+            a,
+            Price {
+                energy_pj: p.energy_pj,
+                latency_ns: p.latency_ns,
+                grade: p.grade,
+                scope: p.scope,
+                includes,
+                source: p.source,
+                note: p.note,
+            },
+        );
+    }
+    let mut emulations = BTreeMap::new();
+    for (name, e) in raw.emulations {
+        let key = format!("emulations.{name}");
+        let a = action(origin, &key, &name)?;
+        let via = e
+            .via
+            .iter()
+            .map(|n| action(origin, &format!("{key}.via"), n))
+            .collect::<Result<Vec<_>, _>>()?;
+        emulations.insert(a, Emulation { via, note: e.note });
+    }
+    Ok(ChipModel {
+        name: raw.name,
+        description: raw.description,
+        process: raw.process,
+        mesh,
+        core,
+        formats,
+        balance_table,
+        prices,
+        static_power: raw.static_power.map(|s| StaticPower {
+            mw_per_core: s.mw_per_core,
+            grade: s.grade,
+            source: s.source,
+        }),
+        missing,
+        emulations,
+        origin: origin.to_owned(),
+    })
+}
+
+/// The directory of shipped chip models: `$ACCORD_HW_MODELS` if set and non-empty, else the
+/// crate's `hw_models/`.
+pub fn builtin_dir() -> PathBuf {
+    match std::env::var_os(HW_MODELS_ENV) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/hw_models")),
+    }
+}
+
+/// Names (file stems) of the `*.toml` models in `dir`, sorted.
+pub fn models_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("toml"))
+        })
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of the shipped models in [`builtin_dir`].
+pub fn shipped_models() -> Vec<String> {
+    models_in(&builtin_dir())
+}
+
+/// True if `s` is to be read as a path rather than a bare model name.
+fn looks_like_path(s: &str) -> bool {
+    s.contains('/') || s.contains('\\') || s.ends_with(".toml")
+}
+
+/// Resolve a bare model name (`loihi`) to `<dir>/<name>.toml`, or return a path (anything with a
+/// path separator or ending in `.toml`) as is. An unknown name is an error listing the models in
+/// `dir`.
+///
+/// # Errors
+/// [`ChipErrorKind::UnknownModel`] for a bare name with no `<dir>/<name>.toml`.
+pub fn resolve_in(dir: &Path, name_or_path: &str) -> Result<PathBuf, ChipError> {
+    if looks_like_path(name_or_path) {
+        return Ok(PathBuf::from(name_or_path));
+    }
+    let p = dir.join(format!("{name_or_path}.toml"));
+    if p.is_file() {
+        return Ok(p);
+    }
+    let known = models_in(dir);
+    Err(ChipError::file(
+        name_or_path,
+        ChipErrorKind::UnknownModel,
+        format!(
+            "is not a shipped chip model (models in {}: {}; or give a path to a .toml file)",
+            dir.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ),
+    ))
+}
+
+/// [`resolve_in`] the [`builtin_dir`].
+///
+/// # Errors
+/// As [`resolve_in`].
+pub fn resolve(name_or_path: &str) -> Result<PathBuf, ChipError> {
+    resolve_in(&builtin_dir(), name_or_path)
+}
+
+/// Resolve a name or path and load the model.
+///
+/// # Errors
+/// As [`resolve`] and [`load`].
+pub fn open(name_or_path: &str) -> Result<ChipModel, ChipError> {
+    load(&resolve(name_or_path)?)
+}

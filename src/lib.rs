@@ -1,0 +1,62 @@
+//! # accord
+//!
+//! A neuromorphic hardware emulator and event-driven backend for one learning rule: the E-I
+//! balance rule of Fan & Mysore ("Contribute to balance, wire in accordance: Emergence of
+//! backpropagation from a simple, bio-plausible neuroplasticity rule", arXiv:2405.14139).
+//!
+//! accord is for hardware architects and computational neuroscientists who want to know what
+//! the rule costs on a brain-like chip and whether it still learns in fixed point. This crate
+//! is organised so that each room is found by name:
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`rule`] | the rule itself in `f64`: layered and recurrent networks, balance functions, credit, plasticity |
+//! | [`chip`] | chip models (`hw_models/*.toml`): mesh, capacities, number formats, price table, design-rule check |
+//! | [`backprop`] | an independent textbook backpropagation oracle the rule is checked against |
+//! | [`data`] | bundled datasets (MNIST 8k/2k, UCI digits, iris) and CSV/IDX loaders |
+//! | [`train`] | training loops and per-epoch accuracy |
+//! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
+//! | [`modularity`] | community detection and the learning-rate → modularity experiment |
+//! | [`cli`] | the `accord` command line |
+//!
+//! ## The rule in one screen
+//!
+//! Each neuron `i` has a balance `u_i = Σ_j w_ij r_j + b_i` (excitation minus inhibition) and
+//! fires at `r_i = f(u_i)`. Output neurons are handed a credit `c_k = −∂L/∂r_k`; every other
+//! neuron collects retrograde messages from the neurons it projects to, through the same
+//! synapses: `c_j = Σ_i w_ij δ_i` with `δ_i = g(u_i) c_i`. Each synapse then changes by
+//! presynaptic rate times postsynaptic message, `Δw_ij = η δ_i r_j`. With `g = f'` this is
+//! exactly gradient descent:
+//!
+//! ```
+//! use accord::backprop::Mlp;
+//! use accord::rule::{Activation, LayeredNet, Loss, Steps};
+//!
+//! // A 5-8-3 network: sigmoid hidden layer, linear outputs for cross-entropy.
+//! let net = LayeredNet::glorot(&[5, 8, 3], &[Activation::Sigmoid, Activation::Identity], 42);
+//! let x = [0.2, 0.0, 0.7, 1.0, 0.1];
+//!
+//! // The rule: fire, let credit settle, read the update it asks for.
+//! let mut s = net.new_state();
+//! net.fire(&x, &mut s);
+//! net.credit(&mut s, 1, Loss::CrossEntropy, Steps::UntilSettled, true);
+//! let update = net.updates(&s, 0.5);
+//!
+//! // Backpropagation, computed independently with transposed weights.
+//! let grad = Mlp::from_layered(&net).gradients(&x, 1, Loss::CrossEntropy);
+//! for l in 0..2 {
+//!     for (dw, g) in update.w[l].iter().zip(&grad.dw[l].data) {
+//!         assert!((dw + 0.5 * g).abs() <= 1e-12 * (1.0 + g.abs()));
+//!     }
+//! }
+//! ```
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod backprop;
+pub mod chip;
+pub mod cli;
+pub mod data;
+pub mod modularity;
+pub mod rule;
+pub mod train;
+pub mod verify;

@@ -1,0 +1,5 @@
+//! The `accord` command line; see `accord --help` and the README.
+
+fn main() -> std::process::ExitCode {
+    accord::cli::main()
+}

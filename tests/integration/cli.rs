@@ -1,0 +1,84 @@
+//! The command line: defaults, JSON shape, and clear errors on bad input.
+
+use std::process::Command;
+
+fn accord(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .output()
+        .expect("run accord")
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn train_json_has_the_documented_top_level() {
+    let o = accord(&[
+        "train", "--data", "iris", "--hidden", "8", "--epochs", "3", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let acc = v["test_accuracy"].as_f64().expect("test_accuracy");
+    assert!((0.0..=1.0).contains(&acc));
+    assert_eq!(v["epochs"].as_array().expect("epochs").len(), 3);
+    assert!(v["epochs"][0]["train_loss"].as_f64().is_some());
+}
+
+#[test]
+fn verify_passes_and_prints_per_depth() {
+    let o = accord(&["verify", "--nets", "25", "--seed", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("PASS"));
+    for d in 2..=6 {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&d.to_string()))
+        );
+    }
+}
+
+#[test]
+fn bad_values_give_clear_errors_not_panics() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "--lr", "-1"], "--lr"),
+        (&["train", "--lr", "nan"], "--lr"),
+        (&["train", "--epochs", "0"], "--epochs"),
+        (&["train", "--hidden", "32,0"], "--hidden"),
+        (&["train", "--hidden", "abc"], "--hidden"),
+        (&["train", "--activation", "swish"], "swish"),
+        (&["train", "--data", "no-such-data.csv"], "no-such-data.csv"),
+        (&["train", "--bogus"], "--bogus"),
+        (&["verify", "--nets", "0"], "--nets"),
+    ];
+    for (args, needle) in cases {
+        let o = accord(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let e = stderr(&o);
+        assert!(
+            e.contains(needle),
+            "{args:?}: message should name {needle}: {e}"
+        );
+        assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
+    }
+}
+
+#[test]
+fn bad_csv_names_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("accord-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.csv");
+    std::fs::write(&path, "0.1,0.2,0\n0.3,abc,1\n").unwrap();
+    let o = accord(&["train", "--data", path.to_str().unwrap(), "--epochs", "1"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("bad.csv") && e.contains("line 2"), "{e}");
+    let path = dir.join("nan.csv");
+    std::fs::write(&path, "0.1,0.2,0\n0.3,NaN,1\n").unwrap();
+    let o = accord(&["train", "--data", path.to_str().unwrap(), "--epochs", "1"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("nan.csv") && e.contains("line 2"), "{e}");
+}

@@ -1,0 +1,6 @@
+//! accord's integration tests, in one binary (matklad's pattern): each module carries one claim.
+
+mod cli;
+mod equivalence;
+mod recurrent;
+mod training;
