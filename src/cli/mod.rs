@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use crate::chip::ChipModel;
 use crate::data;
+use crate::emulator;
 use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport, train};
 use crate::verify;
@@ -30,6 +32,67 @@ pub enum Command {
     Train(TrainArgs),
     /// Check on random networks that the rule's credits and updates equal backprop's.
     Verify(VerifyArgs),
+    /// Check or show a chip model.
+    #[command(subcommand)]
+    Chip(ChipCommand),
+}
+
+/// `accord chip …`
+#[derive(Subcommand, Debug)]
+pub enum ChipCommand {
+    /// Load a chip model and run its design-rule check.
+    Check {
+        /// Shipped model name (loihi, truenorth, reckon, balance-core) or path to a TOML file.
+        file: String,
+    },
+    /// Print a chip model: mesh, capacities, formats, prices with grades and sources.
+    Show {
+        /// Shipped model name or path to a TOML file.
+        file: String,
+        /// Print the model as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Firing modes on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    /// One event per active neuron carrying its rate.
+    Graded,
+    /// Integrate-and-fire neurons over `--ticks` ticks.
+    Spiking,
+}
+
+/// Arithmetic on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ArithArg {
+    /// The chip's fixed-point formats.
+    Fixed,
+    /// `f64` twin, no quantisation.
+    Float,
+}
+
+/// Input encodings on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EncodingArg {
+    /// Deterministic regular spike trains.
+    Regular,
+    /// Seeded Poisson (Bernoulli per tick) spike trains.
+    Poisson,
+}
+
+/// Rounding modes on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoundingArg {
+    /// Round to nearest, ties to even.
+    NearestEven,
+    /// Truncate toward zero.
+    TowardZero,
+    /// Round toward −∞.
+    Floor,
+    /// Stochastic rounding.
+    Stochastic,
 }
 
 /// Activation choices on the command line.
@@ -118,6 +181,49 @@ pub struct TrainArgs {
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Run the f64 rule reference on the host instead of a chip.
+    #[arg(long)]
+    pub reference: bool,
+    /// Chip model: a shipped name (balance-core, loihi, reckon, truenorth) or a TOML file.
+    #[arg(long, default_value = "balance-core")]
+    pub chip: String,
+    /// Firing mode on the chip.
+    #[arg(long, value_enum, default_value = "graded")]
+    pub mode: ModeArg,
+    /// Ticks per sample in spiking mode (≥ 1).
+    #[arg(long, default_value = "32", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub ticks: u32,
+    /// Input spike trains in spiking mode.
+    #[arg(long, value_enum, default_value = "regular")]
+    pub encoding: EncodingArg,
+    /// Arithmetic on the chip: its fixed-point formats, or the f64 float twin.
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub arith: ArithArg,
+    /// Threads simulating the chip (results are identical at any count).
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// Drop retrograde messages with |δ| below this (0: only zero credit sends nothing).
+    #[arg(long, default_value = "0", value_parser = parse_non_negative)]
+    pub message_threshold: f64,
+    /// Weight format: total bits (keeps the integer bits unless --weight-frac is given).
+    #[arg(long)]
+    pub weight_bits: Option<u8>,
+    /// Weight format: fractional bits.
+    #[arg(long)]
+    pub weight_frac: Option<u8>,
+    /// Rounding of weight updates.
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
+    /// Balance-table entries.
+    #[arg(long)]
+    pub lut_entries: Option<u32>,
+    /// Balance-table output bits (keeps the integer bits).
+    #[arg(long)]
+    pub lut_bits: Option<u8>,
+    /// Any chip-file override, KEY=VALUE with dotted keys (formats.credit.frac=12,
+    /// balance_table.input_min=-4, …); repeatable, applied after the flags above.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// `accord verify` options.
@@ -143,6 +249,15 @@ fn parse_width(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Parse a finite number ≥ 0.
+pub fn parse_non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("{v} is not allowed (must be finite and ≥ 0)")),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
 /// Parse a finite, strictly positive number.
 pub fn parse_positive(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -164,6 +279,7 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Train(a) => run_train(&a),
         Command::Verify(a) => run_verify(&a),
+        Command::Chip(c) => run_chip(&c),
     };
     match result {
         Ok(code) => code,
@@ -196,14 +312,103 @@ pub fn train_config(a: &TrainArgs) -> TrainConfig {
     }
 }
 
-fn run_train(a: &TrainArgs) -> Result<ExitCode> {
-    let cfg = train_config(a);
-    if a.hidden.is_empty() {
-        bail!("--hidden needs at least one width");
+/// The chip model the arguments describe, with overrides applied and re-checked.
+pub fn chip_model(a: &TrainArgs) -> Result<ChipModel> {
+    let mut chip =
+        crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
+    let mut sets: Vec<(String, String)> = Vec::new();
+    if let Some(bits) = a.weight_bits {
+        let w = chip.formats.weight;
+        let int_bits = w.bits as i32 - w.frac as i32;
+        sets.push(("formats.weight.bits".into(), bits.to_string()));
+        if a.weight_frac.is_none() {
+            let frac = (bits as i32 - int_bits).max(0);
+            sets.push(("formats.weight.frac".into(), frac.to_string()));
+        }
     }
-    let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
-        .with_context(|| format!("loading --data {}", a.data))?;
-    let total = (cfg.epochs * split.train.len()) as u64;
+    if let Some(frac) = a.weight_frac {
+        sets.push(("formats.weight.frac".into(), frac.to_string()));
+    }
+    if let Some(r) = a.rounding {
+        let name = match r {
+            RoundingArg::NearestEven => "nearest-even",
+            RoundingArg::TowardZero => "toward-zero",
+            RoundingArg::Floor => "floor",
+            RoundingArg::Stochastic => "stochastic",
+        };
+        sets.push(("formats.weight.rounding".into(), name.into()));
+    }
+    if let Some(n) = a.lut_entries {
+        sets.push(("balance_table.entries".into(), n.to_string()));
+    }
+    if let Some(bits) = a.lut_bits {
+        let l = chip.formats.lut;
+        let frac = (bits as i32 - (l.bits as i32 - l.frac as i32)).max(0);
+        sets.push(("formats.lut.bits".into(), bits.to_string()));
+        sets.push(("formats.lut.frac".into(), frac.to_string()));
+    }
+    for kv in &a.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--set '{kv}': expected KEY=VALUE"))?;
+        sets.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    // Apply all, then check once: intermediate states (bits before frac) may be inconsistent.
+    for (k, v) in &sets {
+        emulator::apply_override_unchecked(&mut chip, k, v)?;
+    }
+    chip.validate()
+        .map_err(|e| anyhow::anyhow!("chip '{}' after overrides: {e}", chip.name))?;
+    Ok(chip)
+}
+
+/// The emulator configuration the arguments describe.
+pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
+    if a.batch != 1 {
+        bail!(
+            "--batch {} is not supported on a chip yet (plasticity is per sample); use --reference for batches",
+            a.batch
+        );
+    }
+    if a.steps.is_some() {
+        bail!(
+            "--steps is supported by the f64 reference only (the chip always lets credit settle); add --reference"
+        );
+    }
+    if matches!(a.rule, RuleArg::Backprop) {
+        bail!("--rule backprop runs on the f64 reference only; add --reference");
+    }
+    Ok(emulator::EmuConfig {
+        chip: chip_model(a)?,
+        hidden: a.hidden.clone(),
+        activation: a.activation.into(),
+        loss: match a.loss {
+            LossArg::Mse => Loss::Mse,
+            LossArg::Ce => Loss::CrossEntropy,
+        },
+        lr: a.lr,
+        epochs: a.epochs as usize,
+        seed: a.seed,
+        mode: match a.mode {
+            ModeArg::Graded => emulator::FiringMode::Graded,
+            ModeArg::Spiking => emulator::FiringMode::Spiking {
+                ticks: a.ticks,
+                encoding: match a.encoding {
+                    EncodingArg::Regular => emulator::Encoding::Regular,
+                    EncodingArg::Poisson => emulator::Encoding::Poisson,
+                },
+            },
+        },
+        arith: match a.arith {
+            ArithArg::Fixed => emulator::Arith::Fixed,
+            ArithArg::Float => emulator::Arith::Float,
+        },
+        threads: a.threads as usize,
+        message_threshold: a.message_threshold,
+    })
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(total)
     } else {
@@ -214,6 +419,21 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
+    bar
+}
+
+fn run_train(a: &TrainArgs) -> Result<ExitCode> {
+    if a.hidden.is_empty() {
+        bail!("--hidden needs at least one width");
+    }
+    let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
+        .with_context(|| format!("loading --data {}", a.data))?;
+    if !a.reference {
+        return run_train_chip(a, &split);
+    }
+    let cfg = train_config(a);
+    let total = (cfg.epochs * split.train.len()) as u64;
+    let bar = progress_bar(total);
     let n_train = split.train.len();
     let mut tick = |k: usize, e: usize| {
         if k.is_multiple_of(256) || k == n_train {
@@ -227,6 +447,61 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_train(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
+    let cfg = emu_config(a)?;
+    let n_train = split.train.len();
+    let bar = progress_bar((cfg.epochs * n_train) as u64);
+    let epochs = cfg.epochs;
+    let mut tick = |k: usize, e: usize| {
+        if k.is_multiple_of(64) || k == n_train {
+            bar.set_message(format!("{}/{}", e + 1, epochs));
+            bar.set_position((e * n_train + k) as u64);
+        }
+    };
+    let report = emulator::run(&cfg, split, Some(&mut tick))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_chip(c: &ChipCommand) -> Result<ExitCode> {
+    match c {
+        ChipCommand::Check { file } => {
+            let chip = crate::chip::open(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}: chip '{}' passes the design-rule check ({} cores, {} priced actions, {} unpriced, {} missing, {} emulated)",
+                chip.origin,
+                chip.name,
+                chip.mesh.cores(),
+                chip.prices
+                    .values()
+                    .filter(|p| p.energy_pj.is_some())
+                    .count(),
+                chip.unpriced().len(),
+                chip.missing.len(),
+                chip.emulations.len()
+            );
+            match chip.require(&chip.required_actions(true)) {
+                Ok(()) => println!("training: supported"),
+                Err(e) => println!("training: NOT supported: {e}"),
+            }
+        }
+        ChipCommand::Show { file, json } => {
+            let chip = crate::chip::open(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&chip)?);
+            } else {
+                print!("{}", chip.describe());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

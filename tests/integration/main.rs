@@ -1,6 +1,7 @@
 //! accord's integration tests, in one binary (matklad's pattern): each module carries one claim.
 
 mod cli;
+mod emulator;
 mod equivalence;
 mod recurrent;
 mod training;

@@ -1,0 +1,605 @@
+//! The run report: accuracy, the exact ledger, energy and modelled time per sample for training
+//! and inference, the NeuroBench block and the mapping — as a stable JSON document and a
+//! readable terminal table.
+
+use super::net::{Tally, Workload};
+use super::{Arith, EmuConfig, FiringMode, RETRO_ACTIONS};
+use crate::chip::{Action, ChipModel, Formats};
+use crate::data::Split;
+use crate::ledger::energy::{EnergyBreakdown, price};
+use crate::ledger::{Ledger, VarCounters};
+use crate::mapping::Mapping;
+use crate::rule::LayeredNet;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One epoch of an emulated training run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EpochRow {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean loss over the epoch's samples before each update.
+    pub train_loss: f64,
+    /// Share of training samples classified right before their update (online).
+    pub train_accuracy_online: f64,
+    /// Test loss after the epoch.
+    pub test_loss: f64,
+    /// Test accuracy after the epoch.
+    pub test_accuracy: f64,
+    /// Wall time of the epoch's training pass, seconds (host time, not modelled time).
+    pub seconds: f64,
+}
+
+/// The exact counts of a run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LedgerBlock {
+    /// Training samples processed.
+    pub train_samples: u64,
+    /// Inference samples processed (the final test evaluation).
+    pub inference_samples: u64,
+    /// Counts over all training samples (fire + credit + plasticity), memory bits included.
+    pub training: Ledger,
+    /// Counts over the final test evaluation (fire only).
+    pub inference: Ledger,
+    /// Saturations, wraps, invalid inputs, rounding draws and table clamps per variable,
+    /// training and inference together (and weight quantisation at load).
+    pub format_events: VarCounters,
+    /// Retrograde messages dropped by the message threshold.
+    pub dropped_messages: u64,
+}
+
+/// Energy and time of one kind of sample.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PhaseEnergy {
+    /// Samples.
+    pub samples: u64,
+    /// Dynamic energy per sample, pJ (Σ count × price / samples).
+    pub dynamic_pj_per_sample: f64,
+    /// Static energy per sample, pJ (static power × cores used × modelled time), if modelled.
+    pub static_pj_per_sample: Option<f64>,
+    /// Modelled hardware time per sample, ns.
+    pub time_ns_per_sample: f64,
+    /// Share of dynamic energy spent in the retrograde phase (lut_read, retro_sop,
+    /// retro_packet, credit_accumulate, and the hops of retrograde packets).
+    pub retro_share: f64,
+    /// Per-action pricing of the totals.
+    pub breakdown: EnergyBreakdown,
+}
+
+/// NeuroBench metrics, under NeuroBench's names.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NeuroBench {
+    /// Parameters and neuron-state buffers at their stored bit widths, bytes.
+    pub footprint: u64,
+    /// The same in bits.
+    pub footprint_bits: u64,
+    /// Weights and biases.
+    pub parameter_count: u64,
+    /// Share of zero weights after training.
+    pub connection_sparsity: f64,
+    /// Share of zero neuron outputs over layers, steps and inference samples.
+    pub activation_sparsity: f64,
+    /// Synaptic operations per inference sample.
+    pub synaptic_operations: SynOps,
+    /// Neurons whose membrane changed, per inference sample.
+    pub membrane_updates: f64,
+    /// Neuron updates performed (event-driven) and a dense engine's count, per inference sample.
+    pub neuron_ops: NeuronOps,
+}
+
+/// NeuroBench synaptic operations per sample.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[allow(non_snake_case)]
+pub struct SynOps {
+    /// Every synapse every step.
+    pub Dense: f64,
+    /// Effective multiply-accumulates (graded inputs).
+    pub Effective_MACs: f64,
+    /// Effective accumulates (binary spikes).
+    pub Effective_ACs: f64,
+}
+
+/// NeuroBench neuron operations per sample.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NeuronOps {
+    /// Updates that occurred.
+    pub effective: f64,
+    /// Every neuron every step.
+    pub dense: f64,
+}
+
+/// Biological and modelled timescales.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Timescales {
+    /// Firing ticks per training sample (one per layer in graded mode, `T` per layer spiking).
+    pub ticks_per_sample: f64,
+    /// Retrograde steps per training sample.
+    pub retro_steps_per_sample: f64,
+    /// Plasticity events (weight-update phases) in the run.
+    pub plasticity_events: u64,
+    /// Modelled hardware time per training sample, ns.
+    pub train_ns_per_sample: f64,
+    /// Modelled hardware time per inference sample, ns.
+    pub inference_ns_per_sample: f64,
+}
+
+/// What the chip model contributes to the report.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ChipSummary {
+    /// Name.
+    pub name: String,
+    /// File.
+    pub origin: String,
+    /// Process and operating point.
+    pub process: String,
+    /// Primitives the chip lacks and runs by emulation, with the note from the chip file.
+    pub emulated: Vec<(String, String)>,
+    /// Actions with no price (left out of the totals).
+    pub unpriced: Vec<String>,
+    /// Evidence grade of each priced action.
+    pub grades: Vec<(String, String)>,
+    /// Static power per core, mW, if modelled.
+    pub static_mw_per_core: Option<f64>,
+    /// Formats in use (after overrides).
+    pub formats: Vec<(String, String)>,
+}
+
+/// The configuration as reported.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunSummary {
+    /// Dataset sizes.
+    pub train_samples: usize,
+    /// Test samples.
+    pub test_samples: usize,
+    /// Network sizes.
+    pub sizes: Vec<usize>,
+    /// Hidden activation.
+    pub activation: String,
+    /// Loss.
+    pub loss: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Epochs.
+    pub epochs: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Firing mode.
+    pub mode: FiringMode,
+    /// Arithmetic.
+    pub arith: Arith,
+    /// Threads.
+    pub threads: usize,
+    /// Message threshold.
+    pub message_threshold: f64,
+}
+
+/// An emulated run's report. The JSON top level is stable: `test_accuracy`, `test_loss`,
+/// `epochs`, `config`, `chip`, `mapping`, `ledger`, `energy`, `neurobench`, `timescales`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmuReport {
+    /// Final test accuracy.
+    pub test_accuracy: f64,
+    /// Final test loss.
+    pub test_loss: f64,
+    /// Per-epoch rows.
+    pub epochs: Vec<EpochRow>,
+    /// The run.
+    pub config: RunSummary,
+    /// The chip.
+    pub chip: ChipSummary,
+    /// The placement.
+    pub mapping: Mapping,
+    /// Exact counts.
+    pub ledger: LedgerBlock,
+    /// Energy and time per sample.
+    pub energy: EnergyBlock,
+    /// NeuroBench metrics (inference).
+    pub neurobench: NeuroBench,
+    /// Timescales.
+    pub timescales: Timescales,
+}
+
+/// Energy for training and inference.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EnergyBlock {
+    /// Per training sample (fire + credit + plasticity).
+    pub training: PhaseEnergy,
+    /// Per inference sample (fire).
+    pub inference: PhaseEnergy,
+}
+
+/// Complete a ledger: add the random draws of stochastic rounding and the memory bits implied
+/// by the counted actions at the stored bit widths:
+///
+/// * synapse reads `(sop + retro_sop + weight_update) × weight.bits`, writes
+///   `weight_update × weight.bits`;
+/// * neuron-memory reads `neuron_updates × membrane.bits + lut_read × (membrane + credit)
+///   + credit_accumulate × credit`, writes `neuron_updates × (membrane + rate) +
+///   trace_update × rate + lut_read × delta + credit_accumulate × credit`.
+pub fn finalize_ledger(t: &Tally, f: &Formats) -> Ledger {
+    let mut l = t.ledger;
+    let draws: u64 = t.vars.entries().iter().map(|(_, c)| c.rng_draws).sum();
+    l.add(Action::RngDraw, draws);
+    let g = |a: Action| l.get(a);
+    let (wb, mb, rb, cb, db) = (
+        f.weight.bits as u64,
+        f.membrane.bits as u64,
+        f.rate.bits as u64,
+        f.credit.bits as u64,
+        f.delta.bits as u64,
+    );
+    let nu = g(Action::NeuronUpdateActive) + g(Action::NeuronUpdateIdle);
+    let syn_r = (g(Action::Sop) + g(Action::RetroSop) + g(Action::WeightUpdate)) * wb;
+    let syn_w = g(Action::WeightUpdate) * wb;
+    let neu_r = nu * mb + g(Action::LutRead) * (mb + cb) + g(Action::CreditAccumulate) * cb;
+    let neu_w = nu * (mb + rb)
+        + g(Action::TraceUpdate) * rb
+        + g(Action::LutRead) * db
+        + g(Action::CreditAccumulate) * cb;
+    l.add(Action::SynapseMemReadBit, syn_r);
+    l.add(Action::SynapseMemWriteBit, syn_w);
+    l.add(Action::NeuronMemReadBit, neu_r);
+    l.add(Action::NeuronMemWriteBit, neu_w);
+    l
+}
+
+fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize) -> PhaseEnergy {
+    let b = price(l, chip);
+    let n = t.work.samples.max(1) as f64;
+    let time_ns = t.time_ps as f64 / 1000.0;
+    let stat = chip
+        .static_power
+        .as_ref()
+        .map(|s| s.mw_per_core * cores as f64 * time_ns / n);
+    // Retrograde traffic: the credit-phase actions, the hops of retrograde packets, and the
+    // memory bits those actions move (same accounting as `finalize_ledger`).
+    let f = &chip.formats;
+    let p = |a: Action| chip.energy_pj(a).unwrap_or(0.0);
+    let (wb, mb, cb, db) = (
+        f.weight.bits as f64,
+        f.membrane.bits as f64,
+        f.credit.bits as f64,
+        f.delta.bits as f64,
+    );
+    let (lut, rsop, cacc) = (
+        l.get(Action::LutRead) as f64,
+        l.get(Action::RetroSop) as f64,
+        l.get(Action::CreditAccumulate) as f64,
+    );
+    let retro_mem = rsop * wb * p(Action::SynapseMemReadBit)
+        + (lut * (mb + cb) + cacc * cb) * p(Action::NeuronMemReadBit)
+        + (lut * db + cacc * cb) * p(Action::NeuronMemWriteBit);
+    let retro = b.of(&RETRO_ACTIONS) + t.retro_hops as f64 * p(Action::Hop) + retro_mem;
+    PhaseEnergy {
+        samples: t.work.samples,
+        dynamic_pj_per_sample: b.dynamic_pj / n,
+        static_pj_per_sample: stat,
+        time_ns_per_sample: time_ns / n,
+        retro_share: if b.dynamic_pj > 0.0 {
+            retro / b.dynamic_pj
+        } else {
+            0.0
+        },
+        breakdown: b,
+    }
+}
+
+fn per_sample(x: u64, w: &Workload) -> f64 {
+    x as f64 / w.samples.max(1) as f64
+}
+
+/// Assemble the report.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build(
+    cfg: &EmuConfig,
+    split: &Split,
+    mapping: &Mapping,
+    trained: &LayeredNet,
+    epochs: Vec<EpochRow>,
+    test_loss: f64,
+    test_accuracy: f64,
+    train: Tally,
+    infer: Tally,
+) -> EmuReport {
+    let chip = &cfg.chip;
+    let f = &chip.formats;
+    let train_l = finalize_ledger(&train, f);
+    let infer_l = finalize_ledger(&infer, f);
+    let cores = mapping.cores_used();
+    let mut vars = train.vars.clone();
+    vars.merge(&infer.vars);
+    let n_weights: u64 = trained.layers.iter().map(|l| l.w.len() as u64).sum();
+    let n_bias: u64 = trained.layers.iter().map(|l| l.b.len() as u64).sum();
+    let zeros: u64 = trained
+        .layers
+        .iter()
+        .map(|l| l.w.iter().filter(|&&w| w == 0.0).count() as u64)
+        .sum();
+    let neurons: u64 = trained.sizes()[1..].iter().map(|&n| n as u64).sum();
+    let state_bits = f.membrane.bits as u64 + f.rate.bits as u64 + f.credit.bits as u64;
+    let footprint_bits = (n_weights + n_bias) * f.weight.bits as u64 + neurons * state_bits;
+    let w = &infer.work;
+    let neurobench = NeuroBench {
+        footprint: footprint_bits.div_ceil(8),
+        footprint_bits,
+        parameter_count: n_weights + n_bias,
+        connection_sparsity: zeros as f64 / n_weights.max(1) as f64,
+        activation_sparsity: w.zero_activations as f64 / w.activations.max(1) as f64,
+        synaptic_operations: SynOps {
+            Dense: per_sample(w.dense_synops, w),
+            Effective_MACs: per_sample(w.effective_macs, w),
+            Effective_ACs: per_sample(w.effective_acs, w),
+        },
+        membrane_updates: per_sample(w.membrane_updates, w),
+        neuron_ops: NeuronOps {
+            effective: per_sample(w.neuron_ops, w),
+            dense: per_sample(w.neuron_dense_ops, w),
+        },
+    };
+    let energy = EnergyBlock {
+        training: phase_energy(&train_l, &train, chip, cores),
+        inference: phase_energy(&infer_l, &infer, chip, cores),
+    };
+    let ts = train.work.samples.max(1) as f64;
+    let timescales = Timescales {
+        ticks_per_sample: train.ticks as f64 / ts,
+        retro_steps_per_sample: train.retro_steps as f64 / ts,
+        plasticity_events: train.plasticity_events,
+        train_ns_per_sample: energy.training.time_ns_per_sample,
+        inference_ns_per_sample: energy.inference.time_ns_per_sample,
+    };
+    let chip_summary = ChipSummary {
+        name: chip.name.clone(),
+        origin: chip.origin.clone(),
+        process: chip.process.clone(),
+        emulated: chip
+            .emulations
+            .iter()
+            .filter(|(a, _)| chip.missing.contains(a))
+            .map(|(a, e)| (a.name().to_string(), e.note.clone()))
+            .collect(),
+        unpriced: chip
+            .unpriced()
+            .iter()
+            .map(|a| a.name().to_string())
+            .collect(),
+        grades: chip
+            .prices
+            .iter()
+            .filter(|(_, p)| p.energy_pj.is_some())
+            .map(|(a, p)| (a.name().to_string(), p.grade.name().to_string()))
+            .collect(),
+        static_mw_per_core: chip.static_power.as_ref().map(|s| s.mw_per_core),
+        formats: f
+            .entries()
+            .iter()
+            .map(|(n, fm)| (n.to_string(), crate::chip::format_summary(fm)))
+            .collect(),
+    };
+    EmuReport {
+        test_accuracy,
+        test_loss,
+        epochs,
+        config: RunSummary {
+            train_samples: split.train.len(),
+            test_samples: split.test.len(),
+            sizes: trained.sizes(),
+            activation: cfg.activation.name().to_string(),
+            loss: cfg.loss.name().to_string(),
+            lr: cfg.lr,
+            epochs: cfg.epochs,
+            seed: cfg.seed,
+            mode: cfg.mode,
+            arith: cfg.arith,
+            threads: cfg.threads,
+            message_threshold: cfg.message_threshold,
+        },
+        chip: chip_summary,
+        mapping: mapping.clone(),
+        ledger: LedgerBlock {
+            train_samples: train.work.samples,
+            inference_samples: infer.work.samples,
+            training: train_l,
+            inference: infer_l,
+            format_events: vars,
+            dropped_messages: train.dropped_messages + infer.dropped_messages,
+        },
+        energy,
+        neurobench,
+        timescales,
+    }
+}
+
+fn fmt_pj(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.3} µJ", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.3} nJ", x / 1e3)
+    } else {
+        format!("{x:.3} pJ")
+    }
+}
+
+impl EmuReport {
+    /// The readable terminal report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let c = &self.config;
+        let sizes: Vec<String> = c.sizes.iter().map(|x| x.to_string()).collect();
+        let mode = match c.mode {
+            FiringMode::Graded => "graded".to_string(),
+            FiringMode::Spiking { ticks, encoding } => {
+                format!("spiking T={ticks} ({encoding:?} inputs)")
+            }
+        };
+        let _ = writeln!(
+            s,
+            "accord train on chip '{}' ({}): net {} {} + linear out, loss {}, lr {}, {} arithmetic, {} mode, {} threads, seed {}",
+            self.chip.name,
+            self.chip.process,
+            sizes.join("-"),
+            c.activation,
+            c.loss,
+            c.lr,
+            match c.arith {
+                Arith::Fixed => "fixed-point",
+                Arith::Float => "float-twin",
+            },
+            mode,
+            c.threads,
+            c.seed
+        );
+        let _ = writeln!(
+            s,
+            "\n{:>5}  {:>10}  {:>12}  {:>9}  {:>9}  {:>8}",
+            "epoch", "train loss", "train acc*", "test loss", "test acc", "seconds"
+        );
+        for e in &self.epochs {
+            let _ = writeln!(
+                s,
+                "{:>5}  {:>10.4}  {:>11.2}%  {:>9.4}  {:>8.2}%  {:>8.2}",
+                e.epoch,
+                e.train_loss,
+                100.0 * e.train_accuracy_online,
+                e.test_loss,
+                100.0 * e.test_accuracy,
+                e.seconds
+            );
+        }
+        let _ = writeln!(s, "(* online: measured on each sample before its update)");
+        let _ = writeln!(s, "final test accuracy {:.2}%", 100.0 * self.test_accuracy);
+
+        let tr = &self.energy.training;
+        let inf = &self.energy.inference;
+        let _ = writeln!(
+            s,
+            "\nLedger and energy per sample (training = fire + credit + plasticity; inference = fire)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<22} {:>14} {:>14} {:>11} {:>13} {:>13}  {}",
+            "action", "train/sample", "infer/sample", "pJ each", "train pJ", "infer pJ", "charge"
+        );
+        let nt = tr.samples.max(1) as f64;
+        let ni = inf.samples.max(1) as f64;
+        for (rt, ri) in tr.breakdown.actions.iter().zip(&inf.breakdown.actions) {
+            if rt.count == 0 && ri.count == 0 {
+                continue;
+            }
+            let charge = match &rt.charge {
+                crate::ledger::energy::ChargeKind::Priced => rt.grade.unwrap_or("").to_string(),
+                crate::ledger::energy::ChargeKind::Emulated { via } => {
+                    format!("emulated via {}", via.join("+"))
+                }
+                crate::ledger::energy::ChargeKind::Included { by } => format!("included in {by}"),
+                crate::ledger::energy::ChargeKind::Unpriced => "UNPRICED".to_string(),
+                crate::ledger::energy::ChargeKind::Missing => "MISSING".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "{:<22} {:>14.1} {:>14.1} {:>11} {:>13.1} {:>13.1}  {}",
+                rt.action,
+                rt.count as f64 / nt,
+                ri.count as f64 / ni,
+                rt.pj_each.map_or("-".to_string(), |p| format!("{p:.4}")),
+                rt.pj_total / nt,
+                ri.pj_total / ni,
+                charge
+            );
+        }
+        let _ = writeln!(
+            s,
+            "dynamic energy per sample: training {}, inference {}",
+            fmt_pj(tr.dynamic_pj_per_sample),
+            fmt_pj(inf.dynamic_pj_per_sample)
+        );
+        if let (Some(a), Some(b)) = (tr.static_pj_per_sample, inf.static_pj_per_sample) {
+            let _ = writeln!(
+                s,
+                "static energy per sample:  training {}, inference {}",
+                fmt_pj(a),
+                fmt_pj(b)
+            );
+        } else {
+            let _ = writeln!(s, "static energy: not modelled by this chip file");
+        }
+        let _ = writeln!(
+            s,
+            "modelled time per sample: training {:.1} ns, inference {:.1} ns; retrograde share of training energy {:.1}%",
+            tr.time_ns_per_sample,
+            inf.time_ns_per_sample,
+            100.0 * tr.retro_share
+        );
+        if !tr.breakdown.unpriced.is_empty() || !inf.breakdown.unpriced.is_empty() {
+            let mut u: Vec<&str> = tr
+                .breakdown
+                .unpriced
+                .iter()
+                .chain(&inf.breakdown.unpriced)
+                .copied()
+                .collect();
+            u.sort();
+            u.dedup();
+            let _ = writeln!(
+                s,
+                "UNPRICED (counted, left out of the totals): {}",
+                u.join(", ")
+            );
+        }
+        for (a, note) in &self.chip.emulated {
+            let _ = writeln!(s, "emulated: {a} — {note}");
+        }
+        let ev = &self.ledger.format_events;
+        let _ = writeln!(
+            s,
+            "\nFormat events (saturations / wraps / invalid / rounding draws / table clamps):"
+        );
+        for (name, c) in ev.entries() {
+            let _ = writeln!(
+                s,
+                "  {:<12} {:>10} {:>8} {:>8} {:>12} {:>10}",
+                name, c.saturations, c.wraps, c.invalid, c.rng_draws, c.lut_clamps
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  dropped retrograde messages: {}",
+            self.ledger.dropped_messages
+        );
+        let nb = &self.neurobench;
+        let _ = writeln!(s, "\nNeuroBench (inference, per sample)");
+        let _ = writeln!(
+            s,
+            "  footprint {} B ({} bits) | parameters {} | connection sparsity {:.4} | activation sparsity {:.4}",
+            nb.footprint,
+            nb.footprint_bits,
+            nb.parameter_count,
+            nb.connection_sparsity,
+            nb.activation_sparsity
+        );
+        let _ = writeln!(
+            s,
+            "  SynOps Dense {:.0} | Effective_MACs {:.0} | Effective_ACs {:.0} | membrane updates {:.0} | neuron ops {:.0} (dense {:.0})",
+            nb.synaptic_operations.Dense,
+            nb.synaptic_operations.Effective_MACs,
+            nb.synaptic_operations.Effective_ACs,
+            nb.membrane_updates,
+            nb.neuron_ops.effective,
+            nb.neuron_ops.dense
+        );
+        let _ = writeln!(
+            s,
+            "\nTimescales: {:.1} ticks, {:.1} retrograde steps per training sample, {} plasticity events",
+            self.timescales.ticks_per_sample,
+            self.timescales.retro_steps_per_sample,
+            self.timescales.plasticity_events
+        );
+        let _ = writeln!(
+            s,
+            "\nMapping: {} cores used on chip '{}'",
+            self.mapping.cores_used(),
+            self.chip.name
+        );
+        s
+    }
+}
