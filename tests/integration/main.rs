@@ -2,5 +2,6 @@
 
 mod cli;
 mod equivalence;
+mod mapping;
 mod recurrent;
 mod training;
