@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`rule`] | the rule itself in `f64`: layered and recurrent networks, balance functions, credit, plasticity |
 //! | [`chip`] | chip models (`hw_models/*.toml`): mesh, capacities, number formats, price table, design-rule check |
+//! | [`mapping`] | placement of a layered network on a chip's cores, mesh routes, hop histogram |
 //! | [`backprop`] | an independent textbook backpropagation oracle the rule is checked against |
 //! | [`data`] | bundled datasets (MNIST 8k/2k, UCI digits, iris) and CSV/IDX loaders |
 //! | [`train`] | training loops and per-epoch accuracy |

@@ -15,6 +15,8 @@ use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport, train};
 use crate::verify;
 
+pub mod map;
+
 /// accord: the E-I balance rule (Fan & Mysore, arXiv:2405.14139) as a reference and on
 /// modelled neuromorphic chips.
 #[derive(Parser, Debug)]
@@ -35,6 +37,8 @@ pub enum Command {
     /// Check or show a chip model.
     #[command(subcommand)]
     Chip(ChipCommand),
+    /// Place a layered network on a chip model: cores, utilisation, pressure, hop histogram.
+    Map(map::MapArgs),
 }
 
 /// `accord chip …`
@@ -280,6 +284,7 @@ pub fn main() -> ExitCode {
         Command::Train(a) => run_train(&a),
         Command::Verify(a) => run_verify(&a),
         Command::Chip(c) => run_chip(&c),
+        Command::Map(a) => map::run(&a),
     };
     match result {
         Ok(code) => code,

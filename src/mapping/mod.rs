@@ -1,99 +1,489 @@
-//! TEMPORARY stand-in for the mapping module (replaced by the mapping branch on merge).
-#![allow(missing_docs)]
-use crate::chip::ChipModel;
+//! Mapping: placing a layered network onto a chip's cores and routing its packets on the mesh.
+//!
+//! [`map_layered`] takes the layer widths of a densely connected layered network (every neuron
+//! of layer `l` projects to every neuron of layer `l + 1`) and a [`ChipModel`], and returns a
+//! [`Mapping`]: which core hosts which neurons, how full each core is, and how far packets travel.
+//! The emulator reads the placement through [`Mapping::core_of`], [`Mapping::dest_cores`] and
+//! [`Mapping::hops`]; `accord map` prints [`Mapping::describe`] or the JSON form.
+//!
+//! # Placement policy
+//!
+//! * **Every layer is placed**, layer 0 too: input neurons are relay neurons that only send.
+//!   They use neuron slots and routing entries, but hold no synapses and need no input axons.
+//! * **Synapses live with the postsynaptic neuron** (Loihi style). A core hosting `k` neurons of
+//!   layer `l + 1` stores `k × size(l)` synapses and needs `size(l)` input axons, one per
+//!   presynaptic neuron (its synapse row). A neuron's whole fan-in must fit one core: splitting
+//!   fan-in across cores with partial sums is **not supported**, so a fan-in above the core's
+//!   input axons (or synapses) is an error.
+//! * **Routing entries live with the presynaptic neuron.** Each neuron of layer `l` needs one
+//!   entry per core of layer `l + 1` (one packet per destination core, fanned out to the rows
+//!   there). A core's entries are the sum over its neurons. The output layer has no fan-out.
+//! * **Each layer starts on a fresh core**; cores are never shared between layers.
+//! * **Chunk size.** Layer `l` is cut into chunks of at most `k_l` neurons, the largest `k` with
+//!   `k ≤ neurons`, `k × size(l − 1) ≤ synapses` (for `l ≥ 1`) and `k × cores(l + 1) ≤ fanout`
+//!   (for `l` below the output). Because of the last term the layers are sized from the output
+//!   backwards. The layer uses the minimum number of cores, `ceil(size / k_l)`, and is split
+//!   evenly: chunk sizes differ by at most one, larger chunks first.
+//! * **Cores in snake order.** Chunks take cores along a boustrophedon walk of the mesh (row 0
+//!   left to right, row 1 right to left, …), layer after layer, so consecutive layers sit next
+//!   to each other. [`Mapping::cores`] is nevertheless listed in core-id order (row-major, as in
+//!   [`crate::chip::Mesh`]).
+//! * **Routes.** A route is a (presynaptic neuron, destination core) pair; under dimension-order
+//!   (X then Y) routing its length is the Manhattan distance between the two cores.
+//!   [`Mapping::hop_histogram`] counts forward routes by length. The retrograde messages of the
+//!   rule travel the same (axon, post core) pairs backwards, so they have the same histogram.
+//!
+//! Infeasible networks are reported as a [`MapError`] naming the chip, the layer, the constraint,
+//! the numbers and by how much they are exceeded; nothing panics on bad widths or capacities.
+//!
+//! # Example
+//!
+//! ```
+//! use accord::chip;
+//! use accord::mapping::map_layered;
+//!
+//! let chip = chip::open("balance-core")?;
+//! let m = map_layered(&[784, 128, 10], &chip)?;
+//! // 4 cores of 196 input relays, 2 cores of 64 hidden neurons (83 × 784 synapses fit a
+//! // core), 1 core for the 10 outputs.
+//! assert_eq!(m.cores_used(), 7);
+//! assert_eq!(m.layers[1].chunks.len(), 2);
+//! assert_eq!(m.core_of(1, 100), m.layers[1].chunks[1].core);
+//! assert_eq!(m.dest_cores(2).len(), 1);
+//! // Every input relay sends one packet to each of the two hidden cores.
+//! assert_eq!(m.total_routes, 784 * 2 + 128);
+//! println!("{}", m.describe());
+//!
+//! // TrueNorth cores have 256 input axons: 784 inputs do not fit one neuron's fan-in.
+//! let err = map_layered(&[784, 128, 10], &chip::open("truenorth")?).unwrap_err();
+//! assert!(err.to_string().contains("over by 528"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod report;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::MapError;
+
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize)]
+use crate::chip::ChipModel;
+
+/// Neurons `start..start + len` of one neuron layer, hosted on `core`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Chunk {
+    /// Core id (row-major: `x = core % mesh_cols`, `y = core / mesh_cols`).
     pub core: usize,
+    /// First neuron of the layer on this core.
     pub start: usize,
+    /// Number of consecutive neurons on this core (≥ 1).
     pub len: usize,
 }
-#[derive(Clone, Debug, Serialize)]
+
+/// Where one neuron layer lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LayerPlacement {
+    /// Layer index; 0 is the input layer.
     pub layer: usize,
+    /// Number of neurons in the layer.
     pub size: usize,
+    /// The chunks, in neuron order: they tile `0..size` without gaps or overlap.
     pub chunks: Vec<Chunk>,
+    /// The cores of the chunks, in chunk order (what [`Mapping::dest_cores`] returns).
+    pub cores: Vec<usize>,
+    /// The most neurons of this layer a core may take under the capacities.
+    pub max_chunk: usize,
+    /// The capacity that sets `max_chunk`: `"neurons"`, `"synapses"` or `"fanout"` (the first
+    /// of these on a tie).
+    pub limited_by: &'static str,
 }
-#[derive(Clone, Debug, Serialize)]
+
+/// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CoreCapacity {
+    /// Neurons per core.
+    pub neurons: usize,
+    /// Synapses per core.
+    pub synapses: usize,
+    /// Input axons (synapse rows) per core.
+    pub input_axons: usize,
+    /// Fan-out routing entries per core.
+    pub fanout: usize,
+}
+
+/// What one used core holds, and how full it is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CoreUse {
+    /// Core id.
+    pub core: usize,
+    /// Mesh column.
+    pub x: usize,
+    /// Mesh row.
+    pub y: usize,
+    /// The neuron layer hosted.
+    pub layer: usize,
+    /// First neuron of the layer hosted here.
+    pub start: usize,
+    /// Neurons hosted.
+    pub neurons: usize,
+    /// Synapses stored: neurons × fan-in (0 for the input layer).
+    pub synapses: usize,
+    /// Input axons used: the fan-in, one per presynaptic neuron (0 for the input layer).
+    pub input_axons: usize,
+    /// Routing entries: Σ over its neurons of distinct destination cores (0 for the output).
+    pub fanout: usize,
+    /// `neurons / capacity.neurons`.
+    pub neurons_util: f64,
+    /// `synapses / capacity.synapses`.
+    pub synapses_util: f64,
+    /// `input_axons / capacity.input_axons`.
+    pub input_axons_util: f64,
+    /// `fanout / capacity.fanout`.
+    pub fanout_util: f64,
+}
+
+/// The most loaded core for one resource.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pressure {
+    /// `"neurons"`, `"synapses"`, `"input_axons"` or `"fanout"`.
+    pub resource: &'static str,
+    /// The core with the highest use (lowest id on ties).
+    pub core: usize,
+    /// Its layer.
+    pub layer: usize,
+    /// Amount used there.
+    pub used: usize,
+    /// Capacity per core.
+    pub capacity: usize,
+    /// `used / capacity`.
+    pub utilisation: f64,
+}
+
+/// A layered network placed on a chip. Build one with [`map_layered`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Mapping {
+    /// Chip name.
     pub chip: String,
+    /// Mesh columns.
     pub mesh_cols: usize,
+    /// Mesh rows.
     pub mesh_rows: usize,
+    /// Cores on the chip, `mesh_cols × mesh_rows`.
+    pub cores_available: u64,
+    /// Per-core capacities.
+    pub capacity: CoreCapacity,
+    /// One per neuron layer; layer 0 holds the input (relay) neurons.
     pub layers: Vec<LayerPlacement>,
+    /// One per used core, in core-id order.
+    pub cores: Vec<CoreUse>,
+    /// Highest use of each resource (neurons, synapses, input axons, fan-out) and where.
+    pub pressure: Vec<Pressure>,
+    /// `hop_histogram[h]` = number of forward routes (presynaptic neuron, destination core)
+    /// with `h` hops. Empty if there are no routes.
     pub hop_histogram: Vec<u64>,
-    #[serde(skip)]
-    dest: Vec<Vec<usize>>,
+    /// Forward routes: Σ over non-output layers of size × cores of the next layer.
+    pub total_routes: u64,
+    /// Longest route in hops (0 if none).
+    pub max_hops: u32,
+    /// Mean route length in hops (0 if no routes).
+    pub mean_hops: f64,
 }
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct MapError(String);
 
 impl Mapping {
+    /// The core hosting neuron `neuron` of layer `layer` (binary search over the chunks).
+    ///
+    /// # Panics
+    /// If `layer` or `neuron` is out of range, like slice indexing.
     pub fn core_of(&self, layer: usize, neuron: usize) -> usize {
-        let l = &self.layers[layer];
-        l.chunks
-            .iter()
-            .find(|c| neuron < c.start + c.len)
-            .map(|c| c.core)
-            .unwrap_or(0)
+        let lp = &self.layers[layer];
+        assert!(
+            neuron < lp.size,
+            "neuron {neuron} is out of range for layer {layer} of size {}",
+            lp.size
+        );
+        let i = lp.chunks.partition_point(|c| c.start <= neuron);
+        lp.chunks[i - 1].core
     }
+
+    /// The cores hosting neuron layer `layer`, in chunk order: where a packet from a neuron of
+    /// layer `layer − 1` must go.
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
     pub fn dest_cores(&self, layer: usize) -> &[usize] {
-        &self.dest[layer]
+        &self.layers[layer].cores
     }
+
+    /// Route length from core `from` to core `to` under dimension-order (XY) routing: the
+    /// Manhattan distance on the mesh. Zero within a core.
     pub fn hops(&self, from: usize, to: usize) -> u32 {
-        let (fx, fy) = (from % self.mesh_cols, from / self.mesh_cols);
-        let (tx, ty) = (to % self.mesh_cols, to / self.mesh_cols);
-        (fx.abs_diff(tx) + fy.abs_diff(ty)) as u32
+        let cols = self.mesh_cols.max(1);
+        let (ax, ay) = (from % cols, from / cols);
+        let (bx, by) = (to % cols, to / cols);
+        let d = ax.abs_diff(bx).saturating_add(ay.abs_diff(by));
+        u32::try_from(d).unwrap_or(u32::MAX)
     }
+
+    /// Number of cores used.
     pub fn cores_used(&self) -> usize {
-        self.layers.iter().map(|l| l.chunks.len()).sum()
+        self.cores.len()
+    }
+
+    /// The layer widths, input first.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.layers.iter().map(|l| l.size).collect()
     }
 }
 
+/// Core id of position `i` of the boustrophedon walk over a mesh `cols` wide.
+fn snake_core(i: u64, cols: u64) -> u64 {
+    let y = i / cols;
+    let along = i % cols;
+    let x = if y.is_multiple_of(2) {
+        along
+    } else {
+        cols - 1 - along
+    };
+    y * cols + x
+}
+
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+fn frac(used: usize, cap: usize) -> f64 {
+    if cap == 0 {
+        0.0
+    } else {
+        used as f64 / cap as f64
+    }
+}
+
+/// Place a densely connected layered network with widths `sizes` (input first) on `chip`,
+/// following the policy in the [module docs](self).
+///
+/// # Errors
+/// Fewer than two layers, a zero width, a zero capacity in the chip model, a fan-in above a
+/// core's input axons or synapses, a neuron needing more routing entries than a core has, or
+/// more cores than the mesh has. See [`MapError`].
 pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapError> {
-    let cols = chip.mesh.cols as usize;
-    let mut core = 0;
-    let mut layers = Vec::new();
-    for (k, &n) in sizes.iter().enumerate() {
-        let fan_in = if k == 0 { 0 } else { sizes[k - 1] };
-        let mut cap = chip.core.neurons as usize;
-        if fan_in > 0 {
-            cap = cap.min(chip.core.synapses as usize / fan_in);
-        }
-        if cap == 0 {
-            return Err(MapError(format!("layer {k} does not fit")));
-        }
-        let ncores = n.div_ceil(cap);
-        let mut chunks = Vec::new();
-        let base = n / ncores;
-        let extra = n % ncores;
-        let mut start = 0;
-        for c in 0..ncores {
-            let len = base + usize::from(c < extra);
-            chunks.push(Chunk { core, start, len });
-            start += len;
-            core += 1;
-        }
-        layers.push(LayerPlacement {
-            layer: k,
-            size: n,
-            chunks,
+    let name = chip.name.clone();
+    if sizes.len() < 2 {
+        return Err(MapError::TooFewLayers {
+            layers: sizes.len(),
         });
     }
-    if core > chip.mesh.cores() as usize {
-        return Err(MapError(format!("needs {core} cores")));
+    if let Some(layer) = sizes.iter().position(|&s| s == 0) {
+        return Err(MapError::ZeroWidth { layer });
     }
-    let dest = layers
+    let c = &chip.core;
+    let cap = CoreCapacity {
+        neurons: c.neurons as usize,
+        synapses: c.synapses as usize,
+        input_axons: c.input_axons as usize,
+        fanout: c.fanout as usize,
+    };
+    for (resource, v) in [
+        ("neurons", cap.neurons),
+        ("synapses", cap.synapses),
+        ("input_axons", cap.input_axons),
+        ("fanout", cap.fanout),
+    ] {
+        if v == 0 {
+            return Err(MapError::ZeroCapacity {
+                chip: name,
+                resource,
+            });
+        }
+    }
+    let cols = u64::from(chip.mesh.cols);
+    let rows = u64::from(chip.mesh.rows);
+    let available = cols * rows;
+
+    // Fan-in limits, in layer order (they do not depend on the placement).
+    for l in 1..sizes.len() {
+        let fan_in = sizes[l - 1];
+        if fan_in > cap.input_axons {
+            return Err(MapError::InputAxons {
+                chip: name,
+                layer: l,
+                needed: fan_in,
+                capacity: cap.input_axons,
+            });
+        }
+        if fan_in > cap.synapses {
+            return Err(MapError::Synapses {
+                chip: name,
+                layer: l,
+                needed: fan_in,
+                capacity: cap.synapses,
+            });
+        }
+    }
+
+    // Chunk limit and core count per layer, from the output backwards (fan-out of layer l
+    // depends on the core count of layer l + 1).
+    let n = sizes.len();
+    let mut limit = vec![(0usize, ""); n];
+    let mut count = vec![0usize; n];
+    for l in (0..n).rev() {
+        let mut k = (cap.neurons, "neurons");
+        if l > 0 && cap.synapses / sizes[l - 1] < k.0 {
+            k = (cap.synapses / sizes[l - 1], "synapses");
+        }
+        if l + 1 < n {
+            let dest = count[l + 1];
+            if dest > cap.fanout {
+                return Err(MapError::Fanout {
+                    chip: name,
+                    layer: l,
+                    needed: dest,
+                    capacity: cap.fanout,
+                });
+            }
+            if cap.fanout / dest < k.0 {
+                k = (cap.fanout / dest, "fanout");
+            }
+        }
+        // k ≥ 1 here: neurons ≥ 1, synapses ≥ fan-in, fanout ≥ dest.
+        limit[l] = k;
+        count[l] = sizes[l].div_ceil(k.0);
+    }
+    let needed = count
         .iter()
-        .map(|l| l.chunks.iter().map(|c| c.core).collect())
-        .collect();
-    Ok(Mapping {
-        chip: chip.name.clone(),
-        mesh_cols: cols,
-        mesh_rows: chip.mesh.rows as usize,
+        .fold(0u64, |acc, &c| acc.saturating_add(c as u64));
+    if needed > available {
+        return Err(MapError::TooManyCores {
+            chip: name,
+            needed,
+            available,
+            per_layer: count,
+        });
+    }
+
+    // Even split, cores along the snake.
+    let mut layers = Vec::with_capacity(n);
+    let mut cores = Vec::with_capacity(to_usize(needed));
+    let mut walk = 0u64;
+    for l in 0..n {
+        let (size, parts) = (sizes[l], count[l]);
+        let (base, extra) = (size / parts, size % parts);
+        let mut chunks = Vec::with_capacity(parts);
+        let mut start = 0;
+        for i in 0..parts {
+            let len = base + usize::from(i < extra);
+            let core = snake_core(walk, cols);
+            walk += 1;
+            let core = to_usize(core);
+            chunks.push(Chunk { core, start, len });
+            let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
+            let dest = if l + 1 < n { count[l + 1] } else { 0 };
+            let (synapses, fanout) = (len * fan_in, len * dest);
+            cores.push(CoreUse {
+                core,
+                x: core % to_usize(cols),
+                y: core / to_usize(cols),
+                layer: l,
+                start,
+                neurons: len,
+                synapses,
+                input_axons: fan_in,
+                fanout,
+                neurons_util: frac(len, cap.neurons),
+                synapses_util: frac(synapses, cap.synapses),
+                input_axons_util: frac(fan_in, cap.input_axons),
+                fanout_util: frac(fanout, cap.fanout),
+            });
+            start += len;
+        }
+        let core_ids = chunks.iter().map(|c| c.core).collect();
+        layers.push(LayerPlacement {
+            layer: l,
+            size,
+            chunks,
+            cores: core_ids,
+            max_chunk: limit[l].0,
+            limited_by: limit[l].1,
+        });
+    }
+    cores.sort_by_key(|c| c.core);
+
+    let mut m = Mapping {
+        chip: name,
+        mesh_cols: to_usize(cols),
+        mesh_rows: to_usize(rows),
+        cores_available: available,
+        capacity: cap,
         layers,
-        hop_histogram: vec![],
-        dest,
-    })
+        cores,
+        pressure: Vec::new(),
+        hop_histogram: Vec::new(),
+        total_routes: 0,
+        max_hops: 0,
+        mean_hops: 0.0,
+    };
+    m.pressure = pressure(&m);
+    route(&mut m);
+    Ok(m)
+}
+
+/// Fill the hop histogram and route statistics of `m` from its placement.
+fn route(m: &mut Mapping) {
+    let mut hist: Vec<u64> = Vec::new();
+    for l in 0..m.layers.len().saturating_sub(1) {
+        for src in &m.layers[l].chunks {
+            for dst in &m.layers[l + 1].chunks {
+                let h = m.hops(src.core, dst.core) as usize;
+                if hist.len() <= h {
+                    hist.resize(h + 1, 0);
+                }
+                hist[h] += src.len as u64;
+            }
+        }
+    }
+    let total: u64 = hist.iter().sum();
+    let weighted: u128 = hist
+        .iter()
+        .enumerate()
+        .map(|(h, &c)| h as u128 * u128::from(c))
+        .sum();
+    m.total_routes = total;
+    m.max_hops = hist.iter().rposition(|&c| c > 0).unwrap_or(0) as u32;
+    m.mean_hops = if total == 0 {
+        0.0
+    } else {
+        weighted as f64 / total as f64
+    };
+    m.hop_histogram = hist;
+}
+
+/// The most loaded core per resource (lowest core id on ties).
+fn pressure(m: &Mapping) -> Vec<Pressure> {
+    type Get = fn(&CoreUse) -> usize;
+    let resources: [(&'static str, Get, usize); 4] = [
+        ("neurons", |c| c.neurons, m.capacity.neurons),
+        ("synapses", |c| c.synapses, m.capacity.synapses),
+        ("input_axons", |c| c.input_axons, m.capacity.input_axons),
+        ("fanout", |c| c.fanout, m.capacity.fanout),
+    ];
+    resources
+        .iter()
+        .filter_map(|&(resource, get, capacity)| {
+            let best = m
+                .cores
+                .iter()
+                .reduce(|a, b| if get(b) > get(a) { b } else { a })?;
+            Some(Pressure {
+                resource,
+                core: best.core,
+                layer: best.layer,
+                used: get(best),
+                capacity,
+                utilisation: frac(get(best), capacity),
+            })
+        })
+        .collect()
 }

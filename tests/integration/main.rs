@@ -3,5 +3,6 @@
 mod cli;
 mod emulator;
 mod equivalence;
+mod mapping;
 mod recurrent;
 mod training;

@@ -1,0 +1,126 @@
+//! `accord map`: place a layered network on a chip model and report cores, utilisation,
+//! fan-in/fan-out pressure and the hop histogram.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use serde::Serialize;
+
+use crate::chip::{self, ChipModel, CoreCaps, Mesh};
+use crate::data;
+use crate::mapping::{Mapping, map_layered};
+
+/// The network mapped when neither `--sizes` nor `--data` is given: the digits net 64-32-10.
+pub const DEFAULT_SIZES: [usize; 3] = [64, 32, 10];
+
+/// `accord map` options.
+#[derive(Args, Debug, Clone)]
+pub struct MapArgs {
+    /// Chip model: a shipped name (balance-core, loihi, reckon, truenorth) or a path to a
+    /// .toml file.
+    #[arg(long, default_value = "balance-core")]
+    pub chip: String,
+    /// Layer widths, input first, comma-separated (e.g. 784,128,10). Default: the digits
+    /// network 64,32,10.
+    #[arg(long, value_delimiter = ',', value_parser = parse_width,
+          conflicts_with_all = ["data", "hidden"])]
+    pub sizes: Option<Vec<usize>>,
+    /// Take the input width and the class count from a dataset, as `accord train` does: a
+    /// bundled name (mnist, digits, iris) or a CSV path.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Hidden widths, comma-separated, between the dataset's input width and class count
+    /// (default 32, as `accord train`; without --data, the digits widths 64 and 10).
+    #[arg(long, value_delimiter = ',', value_parser = parse_width)]
+    pub hidden: Option<Vec<usize>>,
+    /// Print one JSON document (top-level `chip`, `sizes`, `mapping`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_width(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("a layer width must be at least 1".into()),
+        Ok(n) if n > 1 << 24 => Err(format!("width {n} is too large (allowed 1..=16777216)")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a layer width (a whole number ≥ 1)")),
+    }
+}
+
+/// The chip as the JSON report names it: where it came from, its mesh and core capacities.
+#[derive(Serialize, Debug)]
+struct ChipSummary<'a> {
+    name: &'a str,
+    origin: &'a str,
+    mesh: Mesh,
+    core: CoreCaps,
+}
+
+#[derive(Serialize, Debug)]
+struct MapReport<'a> {
+    chip: ChipSummary<'a>,
+    sizes: Vec<usize>,
+    mapping: &'a Mapping,
+}
+
+/// The layer widths the arguments describe: `--sizes`, or dataset input width, `--hidden`,
+/// class count; or [`DEFAULT_SIZES`].
+///
+/// # Errors
+/// The dataset cannot be loaded.
+pub fn sizes(a: &MapArgs) -> Result<Vec<usize>> {
+    if let Some(s) = &a.sizes {
+        return Ok(s.clone());
+    }
+    let hidden = a.hidden.clone().unwrap_or_else(|| vec![32]);
+    let Some(name) = &a.data else {
+        if a.hidden.is_none() {
+            return Ok(DEFAULT_SIZES.to_vec());
+        }
+        let mut v = vec![DEFAULT_SIZES[0]];
+        v.extend(&hidden);
+        v.push(DEFAULT_SIZES[2]);
+        return Ok(v);
+    };
+    let split = data::load(name, &data::default_data_dir(), 0)
+        .with_context(|| format!("loading --data {name}"))?;
+    let mut v = vec![split.train.dim];
+    v.extend(&hidden);
+    v.push(split.train.n_classes);
+    Ok(v)
+}
+
+/// Run `accord map`.
+///
+/// # Errors
+/// Unknown or invalid chip model (the message lists the shipped models), unloadable dataset,
+/// or a network that does not fit the chip (the message names the constraint and the numbers).
+pub fn run(a: &MapArgs) -> Result<ExitCode> {
+    let chip: ChipModel = chip::open(&a.chip).with_context(|| format!("--chip {}", a.chip))?;
+    let sizes = sizes(a)?;
+    let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    let mapping = map_layered(&sizes, &chip).map_err(|e| {
+        anyhow!(e).context(format!(
+            "cannot map the {} network onto chip '{}'",
+            text.join("-"),
+            chip.name
+        ))
+    })?;
+    if a.json {
+        let report = MapReport {
+            chip: ChipSummary {
+                name: &chip.name,
+                origin: &chip.origin,
+                mesh: chip.mesh,
+                core: chip.core,
+            },
+            sizes,
+            mapping: &mapping,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", mapping.describe());
+    }
+    Ok(ExitCode::SUCCESS)
+}

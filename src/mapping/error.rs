@@ -1,0 +1,107 @@
+//! Why a network cannot be mapped onto a chip.
+
+/// A network that does not fit a chip, or is not a network. Each message names the chip, the
+/// layer, the constraint, the numbers and by how much they miss.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// Fewer than two layers were given.
+    #[error(
+        "a layered network needs at least two layers (input and output), got {layers} layer width{}",
+        if *.layers == 1 { "" } else { "s" }
+    )]
+    TooFewLayers {
+        /// Number of widths given.
+        layers: usize,
+    },
+    /// A layer of width zero.
+    #[error("layer {layer} has width 0; every layer needs at least one neuron")]
+    ZeroWidth {
+        /// The empty layer.
+        layer: usize,
+    },
+    /// The chip model declares a zero capacity (only possible for a model edited in memory;
+    /// chip files are checked on load).
+    #[error("chip '{chip}' declares core.{resource} = 0; nothing can be placed on its cores")]
+    ZeroCapacity {
+        /// Chip name.
+        chip: String,
+        /// The capacity that is zero.
+        resource: &'static str,
+    },
+    /// A layer's fan-in exceeds a core's input axons.
+    #[error(
+        "layer {layer} needs {needed} input axons per core (one per neuron of layer {prev}); \
+         a {chip} core has {capacity} (over by {over}). Splitting a neuron's fan-in across \
+         cores with partial sums is not supported",
+        prev = .layer - 1,
+        over = .needed - .capacity
+    )]
+    InputAxons {
+        /// Chip name.
+        chip: String,
+        /// The postsynaptic layer.
+        layer: usize,
+        /// Input axons needed: the width of the layer before.
+        needed: usize,
+        /// Input axons per core.
+        capacity: usize,
+    },
+    /// A single neuron's fan-in exceeds a core's synapse memory.
+    #[error(
+        "layer {layer} needs {needed} synapses for a single neuron (its fan-in from layer {prev}); \
+         a {chip} core holds {capacity} (over by {over}). Splitting a neuron's fan-in across \
+         cores with partial sums is not supported",
+        prev = .layer - 1,
+        over = .needed - .capacity
+    )]
+    Synapses {
+        /// Chip name.
+        chip: String,
+        /// The postsynaptic layer.
+        layer: usize,
+        /// Synapses of one neuron: the width of the layer before.
+        needed: usize,
+        /// Synapses per core.
+        capacity: usize,
+    },
+    /// One neuron needs more routing entries than a core has.
+    #[error(
+        "layer {layer} needs {needed} fan-out routing entries for a single neuron (one per core \
+         of layer {next}); a {chip} core has {capacity} (over by {over}), even with one neuron \
+         per core",
+        next = .layer + 1,
+        over = .needed - .capacity
+    )]
+    Fanout {
+        /// The presynaptic layer.
+        layer: usize,
+        /// Chip name.
+        chip: String,
+        /// Routing entries of one neuron: the core count of the next layer.
+        needed: usize,
+        /// Routing entries per core.
+        capacity: usize,
+    },
+    /// The placement needs more cores than the mesh has.
+    #[error(
+        "the network needs {needed} cores (per layer {per}; each layer starts on a fresh core), \
+         the {chip} chip has {available} (short by {short})",
+        per = per_layer_text(.per_layer),
+        short = .needed - .available
+    )]
+    TooManyCores {
+        /// Chip name.
+        chip: String,
+        /// Cores needed.
+        needed: u64,
+        /// Cores on the mesh.
+        available: u64,
+        /// Cores needed per layer, input first.
+        per_layer: Vec<usize>,
+    },
+}
+
+fn per_layer_text(v: &[usize]) -> String {
+    let parts: Vec<String> = v.iter().map(usize::to_string).collect();
+    parts.join(" + ")
+}

@@ -1,0 +1,237 @@
+//! The terminal form of a [`Mapping`]: layers, cores, pressure, hop histogram.
+
+use std::fmt::{self, Write as _};
+
+use super::{Chunk, Mapping};
+
+/// Per-core rows printed in full up to this many cores; beyond, the head and tail.
+const CORE_ROWS_FULL: usize = 48;
+const CORE_ROWS_HEAD: usize = 24;
+const CORE_ROWS_TAIL: usize = 8;
+/// Hop histograms up to this many rows are printed per hop; longer ones in buckets.
+const HIST_ROWS_FULL: usize = 32;
+/// Number of buckets of a long hop histogram (about).
+const HIST_BUCKETS: usize = 20;
+/// Width of the longest histogram bar.
+const BAR: usize = 40;
+
+impl Mapping {
+    /// A readable multi-line report: per layer (size, cores, chunk sizes), per core (position,
+    /// layer, neurons / synapses / input axons / fan-out used against capacity, with %), the
+    /// pressure summary (highest use of each resource and where) and the hop histogram with
+    /// mean and maximum route length. Long core tables show their head and tail.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = self.write_report(&mut s);
+        s
+    }
+
+    fn write_report(&self, s: &mut String) -> fmt::Result {
+        let sizes: Vec<String> = self.layers.iter().map(|l| l.size.to_string()).collect();
+        let c = &self.capacity;
+        writeln!(
+            s,
+            "mapping of {} onto chip '{}': {} x {} mesh, {} cores of {} neurons, {} synapses, {} input axons, {} fan-out entries",
+            sizes.join("-"),
+            self.chip,
+            self.mesh_cols,
+            self.mesh_rows,
+            self.cores_available,
+            c.neurons,
+            c.synapses,
+            c.input_axons,
+            c.fanout
+        )?;
+        writeln!(
+            s,
+            "cores used: {} of {} ({}); synapses with the postsynaptic neuron, one layer per core group, cores in snake order",
+            self.cores_used(),
+            self.cores_available,
+            pct(self.cores_used() as f64 / self.cores_available.max(1) as f64)
+        )?;
+
+        writeln!(s)?;
+        writeln!(
+            s,
+            "{:>5}  {:>8}  {:>5}  {:<20}  {:<20}  cores",
+            "layer", "size", "cores", "chunk sizes", "max chunk (set by)"
+        )?;
+        for l in &self.layers {
+            writeln!(
+                s,
+                "{:>5}  {:>8}  {:>5}  {:<20}  {:<20}  {}",
+                l.layer,
+                l.size,
+                l.chunks.len(),
+                chunk_sizes(&l.chunks),
+                format!("{} ({})", l.max_chunk, resource_name(l.limited_by)),
+                core_runs(&l.cores, 48)
+            )?;
+        }
+
+        writeln!(s)?;
+        writeln!(
+            s,
+            "{:>5}  {:>9}  {:>5}  {:<15}  {:>16}  {:>20}  {:>16}  {:>16}",
+            "core",
+            "(x,y)",
+            "layer",
+            "neuron range",
+            format!("neurons of {}", c.neurons),
+            format!("synapses of {}", c.synapses),
+            format!("axons of {}", c.input_axons),
+            format!("fan-out of {}", c.fanout)
+        )?;
+        let n = self.cores.len();
+        for (i, u) in self.cores.iter().enumerate() {
+            if n > CORE_ROWS_FULL && i == CORE_ROWS_HEAD {
+                writeln!(
+                    s,
+                    "  ... {} more cores (--json lists every core)",
+                    n - CORE_ROWS_HEAD - CORE_ROWS_TAIL
+                )?;
+            }
+            if n > CORE_ROWS_FULL && (CORE_ROWS_HEAD..n - CORE_ROWS_TAIL).contains(&i) {
+                continue;
+            }
+            writeln!(
+                s,
+                "{:>5}  {:>9}  {:>5}  {:<15}  {:>16}  {:>20}  {:>16}  {:>16}",
+                u.core,
+                format!("({},{})", u.x, u.y),
+                u.layer,
+                format!("{}..{}", u.start, u.start + u.neurons),
+                used(u.neurons, u.neurons_util),
+                used(u.synapses, u.synapses_util),
+                used(u.input_axons, u.input_axons_util),
+                used(u.fanout, u.fanout_util)
+            )?;
+        }
+
+        writeln!(s)?;
+        writeln!(s, "pressure (most loaded core per resource):")?;
+        for p in &self.pressure {
+            writeln!(
+                s,
+                "  {:<12} {:>10} of {:<10} {:>7}  core {} (layer {})",
+                resource_name(p.resource),
+                p.used,
+                p.capacity,
+                pct(p.utilisation),
+                p.core,
+                p.layer
+            )?;
+        }
+
+        writeln!(s)?;
+        writeln!(
+            s,
+            "forward routes (presynaptic neuron -> destination core): {}, mean {:.3} hops, max {} (retrograde messages use the same pairs in reverse)",
+            self.total_routes, self.mean_hops, self.max_hops
+        )?;
+        // Long histograms (big meshes) are shown in buckets of equal width.
+        let hist = &self.hop_histogram;
+        let width = if hist.len() > HIST_ROWS_FULL {
+            hist.len().div_ceil(HIST_BUCKETS)
+        } else {
+            1
+        };
+        let rows: Vec<(usize, usize, u64)> = hist
+            .chunks(width)
+            .enumerate()
+            .map(|(i, b)| (i * width, i * width + b.len() - 1, b.iter().sum()))
+            .collect();
+        let top = rows.iter().map(|r| r.2).max().unwrap_or(0);
+        if top > 0 {
+            writeln!(s, "{:>7}  {:>12}  {:>7}", "hops", "routes", "share")?;
+            for &(lo, hi, count) in &rows {
+                let label = if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                };
+                let bar = ((count as f64 / top as f64) * BAR as f64).round() as usize;
+                let line = format!(
+                    "{label:>7}  {count:>12}  {:>7}  {}",
+                    pct(count as f64 / self.total_routes as f64),
+                    "#".repeat(if count > 0 { bar.max(1) } else { 0 })
+                );
+                writeln!(s, "{}", line.trim_end())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn resource_name(r: &str) -> &str {
+    match r {
+        "input_axons" => "input axons",
+        "fanout" => "fan-out",
+        r => r,
+    }
+}
+
+fn pct(f: f64) -> String {
+    format!("{:.1}%", 100.0 * f)
+}
+
+fn used(v: usize, f: f64) -> String {
+    format!("{v} {:>6}", pct(f))
+}
+
+/// Chunk sizes as runs: `4 x 196`, or `2 x 43, 1 x 42`.
+pub(super) fn chunk_sizes(chunks: &[Chunk]) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for c in chunks {
+        match runs.last_mut() {
+            Some((n, len)) if *len == c.len => *n += 1,
+            _ => runs.push((1, c.len)),
+        }
+    }
+    let parts: Vec<String> = runs
+        .iter()
+        .map(|&(n, len)| {
+            if n == 1 {
+                len.to_string()
+            } else {
+                format!("{n} x {len}")
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Core ids as runs of consecutive ids (`0-3, 7-4`), cut to about `max_chars`.
+pub(super) fn core_runs(cores: &[usize], max_chars: usize) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &c in cores {
+        match runs.last_mut() {
+            // A single id extends either way; a run keeps its direction.
+            Some((a, b))
+                if (*a == *b && c.abs_diff(*b) == 1)
+                    || (*b > *a && c == *b + 1)
+                    || (*b < *a && c + 1 == *b) =>
+            {
+                *b = c;
+            }
+            _ => runs.push((c, c)),
+        }
+    }
+    let mut out = String::new();
+    for (i, &(a, b)) in runs.iter().enumerate() {
+        let part = if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        };
+        if !out.is_empty() && out.len() + part.len() + 2 > max_chars {
+            let _ = write!(out, ", ... ({} more)", runs.len() - i);
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&part);
+    }
+    out
+}

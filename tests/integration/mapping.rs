@@ -1,0 +1,540 @@
+//! Mapping a layered network onto a chip: closed-form placements on small nets, the MNIST net on
+//! the shipped chips, every infeasibility as a clear error, and (by property test) every mapping
+//! respects every capacity and places every neuron exactly once.
+
+use std::process::Command;
+
+use accord::chip::{self, ChipModel, Mesh};
+use accord::mapping::{MapError, Mapping, map_layered};
+use proptest::prelude::*;
+
+/// `balance-core` with its capacities and mesh replaced.
+fn chip_with(neurons: u32, synapses: u32, axons: u32, fanout: u32, mesh: (u32, u32)) -> ChipModel {
+    let mut c = chip::open("balance-core").expect("shipped model");
+    c.name = "toy".into();
+    c.core.neurons = neurons;
+    c.core.synapses = synapses;
+    c.core.input_axons = axons;
+    c.core.fanout = fanout;
+    c.mesh = Mesh {
+        cols: mesh.0,
+        rows: mesh.1,
+    };
+    c
+}
+
+fn lens(m: &Mapping, layer: usize) -> Vec<usize> {
+    m.layers[layer].chunks.iter().map(|c| c.len).collect()
+}
+
+fn core(m: &Mapping, id: usize) -> &accord::mapping::CoreUse {
+    m.cores.iter().find(|c| c.core == id).expect("core used")
+}
+
+/// Sizes 4-6-2 on 3-neuron cores (ample synapses, axons, fan-out), 4 x 2 mesh:
+///
+/// * layer 2: 2 neurons, fan-in 6 → 1 core; layer 1: 6 neurons → 2 cores of 3;
+///   layer 0: 4 relays, each needs 2 routing entries (2 cores in layer 1) → 2 cores of 2.
+/// * snake order on a 4-wide mesh: 0 1 2 3 | 7 6 5 4 → layer 0 on cores 0,1, layer 1 on 2,3,
+///   layer 2 on core 7 at (3,1).
+/// * routes (neuron, dest core): core 0 (x0) → core 2 (x2): 2 hops, → core 3: 3 hops;
+///   core 1 → 2: 1, → 3: 2; each carries 2 neurons. Core 2 (2,0) → 7 (3,1): 2 hops; core 3
+///   (3,0) → 7: 1 hop; each carries 3 neurons.
+///   h1 = 2 + 3 = 5, h2 = 2 + 2 + 3 = 7, h3 = 2; total 14 = 4·2 + 6·1; mean 25/14.
+#[test]
+fn closed_form_4_6_2_on_three_neuron_cores() {
+    let m = map_layered(&[4, 6, 2], &chip_with(3, 1000, 100, 100, (4, 2))).expect("fits");
+    assert_eq!(m.cores_used(), 5);
+    assert_eq!(lens(&m, 0), [2, 2]);
+    assert_eq!(lens(&m, 1), [3, 3]);
+    assert_eq!(lens(&m, 2), [2]);
+    assert_eq!(m.dest_cores(0), [0, 1]);
+    assert_eq!(m.dest_cores(1), [2, 3]);
+    assert_eq!(m.dest_cores(2), [7]);
+    let ids: Vec<usize> = m.cores.iter().map(|c| c.core).collect();
+    assert_eq!(ids, [0, 1, 2, 3, 7], "core-id order");
+    // Input relays: no synapses, no axons; 2 routing entries each.
+    for id in [0, 1] {
+        let c = core(&m, id);
+        assert_eq!(
+            (c.layer, c.neurons, c.synapses, c.input_axons, c.fanout),
+            (0, 2, 0, 0, 4)
+        );
+    }
+    // Hidden: 3 neurons × fan-in 4 = 12 synapses, 4 axons, 3 × 1 routing entries.
+    for id in [2, 3] {
+        let c = core(&m, id);
+        assert_eq!(
+            (c.layer, c.neurons, c.synapses, c.input_axons, c.fanout),
+            (1, 3, 12, 4, 3)
+        );
+    }
+    // Output: 2 × 6 = 12 synapses, 6 axons, no fan-out.
+    let c = core(&m, 7);
+    assert_eq!((c.x, c.y), (3, 1));
+    assert_eq!(
+        (c.layer, c.neurons, c.synapses, c.input_axons, c.fanout),
+        (2, 2, 12, 6, 0)
+    );
+    assert!((c.neurons_util - 2.0 / 3.0).abs() < 1e-12);
+    assert!((c.synapses_util - 0.012).abs() < 1e-12);
+    assert_eq!(m.hop_histogram, [0, 5, 7, 2]);
+    assert_eq!(m.total_routes, 14);
+    assert_eq!(m.max_hops, 3);
+    assert!((m.mean_hops - 25.0 / 14.0).abs() < 1e-12);
+    assert_eq!(m.core_of(1, 4), 3);
+    assert_eq!(m.hops(0, 7), 4);
+}
+
+/// Same net with only 3 routing entries per core: a layer-0 relay needs 2 (one per hidden
+/// core), so a core takes ⌊3/2⌋ = 1 relay → 4 input cores (0..3), hidden on 7,6, output on 5.
+/// Hidden cores use 3 × 1 = 3 entries: exactly full.
+#[test]
+fn fanout_limit_shrinks_the_chunks_of_the_layer_before() {
+    let m = map_layered(&[4, 6, 2], &chip_with(3, 1000, 100, 3, (4, 2))).expect("fits");
+    assert_eq!(lens(&m, 0), [1, 1, 1, 1]);
+    assert_eq!(
+        (m.layers[0].max_chunk, m.layers[0].limited_by),
+        (1, "fanout")
+    );
+    assert_eq!(m.dest_cores(0), [0, 1, 2, 3]);
+    assert_eq!(m.dest_cores(1), [7, 6]);
+    assert_eq!(m.dest_cores(2), [5]);
+    assert_eq!(core(&m, 2).fanout, 2);
+    assert_eq!(core(&m, 7).fanout, 3);
+    let fan = m
+        .pressure
+        .iter()
+        .find(|p| p.resource == "fanout")
+        .expect("fanout");
+    assert_eq!((fan.core, fan.used, fan.capacity), (6, 3, 3));
+    assert!((fan.utilisation - 1.0).abs() < 1e-12);
+}
+
+/// Synapse memory limits the chunk: fan-in 10, 35 synapses → 3 neurons per core.
+#[test]
+fn synapse_memory_limits_the_chunk() {
+    let m = map_layered(&[10, 7], &chip_with(16, 35, 16, 100, (4, 4))).expect("fits");
+    assert_eq!(lens(&m, 1), [3, 2, 2]);
+    assert_eq!(core(&m, 1).synapses, 30);
+}
+
+/// MNIST 784-128-10 on balance-core (256 neurons, 65 536 synapses, 1024 axons and fan-out,
+/// 4 x 4): hidden chunks ≤ ⌊65536/784⌋ = 83 → 2 cores of 64; inputs ≤ 256 → 4 cores of 196;
+/// outputs 1 core. 7 of 16 cores.
+#[test]
+fn mnist_on_balance_core_uses_seven_cores() {
+    let m = map_layered(&[784, 128, 10], &chip::open("balance-core").unwrap()).expect("fits");
+    assert_eq!(m.cores_used(), 7);
+    assert_eq!(lens(&m, 0), [196; 4]);
+    assert_eq!(lens(&m, 1), [64, 64]);
+    assert_eq!(lens(&m, 2), [10]);
+    let limits: Vec<(usize, &str)> = m
+        .layers
+        .iter()
+        .map(|l| (l.max_chunk, l.limited_by))
+        .collect();
+    assert_eq!(
+        limits,
+        [(256, "neurons"), (83, "synapses"), (256, "neurons")]
+    );
+    assert_eq!(m.dest_cores(1), [7, 6]);
+    assert_eq!(m.dest_cores(2), [5]);
+    let syn = m
+        .pressure
+        .iter()
+        .find(|p| p.resource == "synapses")
+        .unwrap();
+    assert_eq!(syn.used, 64 * 784);
+    assert_eq!(m.total_routes, 784 * 2 + 128);
+}
+
+/// On Loihi (1024 neurons, 116 508 synapses ≥ 128 × 784, 4096 axons) every layer fits one core.
+#[test]
+fn mnist_on_loihi_uses_three_cores() {
+    let m = map_layered(&[784, 128, 10], &chip::open("loihi").unwrap()).expect("fits");
+    assert_eq!(m.cores_used(), 3);
+    assert_eq!(m.dest_cores(0), [0]);
+    assert_eq!(m.dest_cores(1), [1]);
+    assert_eq!(m.dest_cores(2), [2]);
+    assert_eq!(m.hop_histogram, [0, 784 + 128]);
+}
+
+#[test]
+fn mnist_on_truenorth_fails_on_input_axons() {
+    let e = map_layered(&[784, 128, 10], &chip::open("truenorth").unwrap()).unwrap_err();
+    assert_eq!(
+        e,
+        MapError::InputAxons {
+            chip: "truenorth".into(),
+            layer: 1,
+            needed: 784,
+            capacity: 256
+        }
+    );
+    let s = e.to_string();
+    for needle in [
+        "layer 1 needs 784 input axons per core",
+        "a truenorth core has 256 (over by 528)",
+        "partial sums is not supported",
+    ] {
+        assert!(s.contains(needle), "{needle:?} not in {s}");
+    }
+}
+
+#[test]
+fn digits_net_maps_on_three_chips_and_not_on_one_core_reckon() {
+    for name in ["balance-core", "loihi", "truenorth"] {
+        let m = map_layered(&[64, 32, 10], &chip::open(name).unwrap()).expect(name);
+        assert_eq!(m.cores_used(), 3, "{name}");
+    }
+    let e = map_layered(&[64, 32, 10], &chip::open("reckon").unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MapError::TooManyCores {
+                needed: 3,
+                available: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn too_many_cores_names_needed_available_and_shortfall() {
+    let e = map_layered(&[5, 3], &chip_with(1, 100, 100, 100, (2, 2))).unwrap_err();
+    assert_eq!(
+        e,
+        MapError::TooManyCores {
+            chip: "toy".into(),
+            needed: 8,
+            available: 4,
+            per_layer: vec![5, 3]
+        }
+    );
+    let s = e.to_string();
+    assert!(s.contains("needs 8 cores"), "{s}");
+    assert!(s.contains("5 + 3"), "{s}");
+    assert!(s.contains("the toy chip has 4 (short by 4)"), "{s}");
+}
+
+/// One neuron per core and 2 routing entries: a relay must reach all 3 output cores.
+#[test]
+fn fanout_overflow_is_an_error_naming_the_layer() {
+    let e = map_layered(&[1, 3], &chip_with(1, 100, 100, 2, (4, 4))).unwrap_err();
+    assert_eq!(
+        e,
+        MapError::Fanout {
+            layer: 0,
+            chip: "toy".into(),
+            needed: 3,
+            capacity: 2
+        }
+    );
+    let s = e.to_string();
+    assert!(s.contains("layer 0 needs 3 fan-out routing entries"), "{s}");
+    assert!(s.contains("a toy core has 2 (over by 1)"), "{s}");
+}
+
+#[test]
+fn fan_in_above_synapse_memory_is_an_error() {
+    let e = map_layered(&[6, 1], &chip_with(4, 5, 100, 100, (4, 4))).unwrap_err();
+    assert_eq!(
+        e,
+        MapError::Synapses {
+            chip: "toy".into(),
+            layer: 1,
+            needed: 6,
+            capacity: 5
+        }
+    );
+    assert!(e.to_string().contains("holds 5 (over by 1)"), "{e}");
+}
+
+#[test]
+fn degenerate_networks_are_errors_not_panics() {
+    let c = chip::open("balance-core").unwrap();
+    assert_eq!(
+        map_layered(&[], &c).unwrap_err(),
+        MapError::TooFewLayers { layers: 0 }
+    );
+    assert_eq!(
+        map_layered(&[10], &c).unwrap_err(),
+        MapError::TooFewLayers { layers: 1 }
+    );
+    let e = map_layered(&[10, 0, 3], &c).unwrap_err();
+    assert_eq!(e, MapError::ZeroWidth { layer: 1 });
+    assert!(e.to_string().contains("layer 1 has width 0"));
+}
+
+#[test]
+fn mapping_is_deterministic() {
+    let c = chip::open("loihi").unwrap();
+    let sizes = [300, 500, 700, 40];
+    let a = map_layered(&sizes, &c).unwrap();
+    let b = map_layered(&sizes, &c).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+}
+
+fn accord(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .output()
+        .expect("run accord")
+}
+
+#[test]
+fn cli_map_json_has_chip_sizes_and_mapping() {
+    let o = accord(&["map", "--chip", "loihi", "--sizes", "784,128,10", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["chip"]["name"], "loihi");
+    assert_eq!(v["chip"]["mesh"]["cols"], 8);
+    assert_eq!(v["sizes"], serde_json::json!([784, 128, 10]));
+    let m = &v["mapping"];
+    assert_eq!(m["cores"].as_array().expect("cores").len(), 3);
+    assert_eq!(m["layers"][0]["chunks"][0]["len"], 784);
+    assert_eq!(m["hop_histogram"], serde_json::json!([0, 912]));
+    for key in [
+        "mesh_cols",
+        "mesh_rows",
+        "pressure",
+        "total_routes",
+        "mean_hops",
+    ] {
+        assert!(m.get(key).is_some(), "mapping.{key}");
+    }
+}
+
+#[test]
+fn cli_map_defaults_to_the_digits_net_on_balance_core() {
+    let o = accord(&["map"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("mapping of 64-32-10 onto chip 'balance-core'"),
+        "{out}"
+    );
+    assert!(out.contains("cores used: 3 of 16"), "{out}");
+    assert!(out.contains("hops"), "{out}");
+}
+
+#[test]
+fn cli_map_takes_widths_from_a_dataset() {
+    let o = accord(&["map", "--data", "iris", "--hidden", "8,5", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sizes"], serde_json::json!([4, 8, 5, 3]));
+}
+
+#[test]
+fn cli_map_errors_are_clear() {
+    let o = accord(&["map", "--chip", "loihi-9000"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    for name in ["loihi-9000", "balance-core", "loihi", "reckon", "truenorth"] {
+        assert!(e.contains(name), "{name} not in {e}");
+    }
+    let o = accord(&["map", "--chip", "truenorth", "--sizes", "784,128,10"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("input axons") && e.contains("over by 528"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    for (args, needle) in [
+        (&["map", "--sizes", "10,0"][..], "--sizes"),
+        (&["map", "--sizes", "10"][..], "at least two layers"),
+        (&["map", "--sizes", "4,2", "--data", "iris"][..], "--data"),
+        (&["map", "--data", "no-such.csv"][..], "no-such.csv"),
+    ] {
+        let o = accord(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(needle), "{args:?}: {needle:?} not in {e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
+
+/// Checks every invariant of `m` against `sizes` and the chip, independently of the placer.
+fn check_mapping(m: &Mapping, sizes: &[usize], chip: &ChipModel) -> Result<(), TestCaseError> {
+    let caps = chip.core;
+    let cols = chip.mesh.cols as usize;
+    prop_assert_eq!(m.layers.len(), sizes.len());
+    let mut owner = std::collections::BTreeMap::new();
+    for (l, lp) in m.layers.iter().enumerate() {
+        prop_assert_eq!(lp.layer, l);
+        prop_assert_eq!(lp.size, sizes[l]);
+        // Chunks tile 0..size: every neuron exactly once.
+        let mut next = 0;
+        for ch in &lp.chunks {
+            prop_assert_eq!(ch.start, next);
+            prop_assert!(ch.len >= 1);
+            next += ch.len;
+            prop_assert!(
+                owner.insert(ch.core, l).is_none(),
+                "core {} reused",
+                ch.core
+            );
+            prop_assert!((ch.core as u64) < chip.mesh.cores());
+        }
+        prop_assert_eq!(next, sizes[l]);
+        // Even split.
+        let (lo, hi) = lp
+            .chunks
+            .iter()
+            .fold((usize::MAX, 0), |(a, b), c| (a.min(c.len), b.max(c.len)));
+        prop_assert!(hi - lo <= 1);
+        prop_assert_eq!(
+            &lp.cores,
+            &lp.chunks.iter().map(|c| c.core).collect::<Vec<_>>()
+        );
+        for ch in &lp.chunks {
+            for i in [ch.start, ch.start + ch.len - 1] {
+                prop_assert_eq!(m.core_of(l, i), ch.core);
+            }
+        }
+    }
+    prop_assert_eq!(m.cores_used(), owner.len());
+    let ids: Vec<usize> = m.cores.iter().map(|c| c.core).collect();
+    prop_assert_eq!(ids, owner.keys().copied().collect::<Vec<_>>());
+    // Capacities, recomputed from the chunks.
+    let mut routes = std::collections::BTreeMap::<u32, u64>::new();
+    for (l, lp) in m.layers.iter().enumerate() {
+        let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
+        let dest = m.layers.get(l + 1).map_or(0, |n| n.chunks.len());
+        for ch in &lp.chunks {
+            let u = m.cores.iter().find(|c| c.core == ch.core).unwrap();
+            prop_assert_eq!((u.x, u.y), (ch.core % cols, ch.core / cols));
+            prop_assert_eq!(u.neurons, ch.len);
+            prop_assert_eq!(u.synapses, ch.len * fan_in);
+            prop_assert_eq!(u.input_axons, fan_in);
+            prop_assert_eq!(u.fanout, ch.len * dest);
+            prop_assert!(u.neurons <= caps.neurons as usize);
+            prop_assert!(u.synapses <= caps.synapses as usize);
+            prop_assert!(u.input_axons <= caps.input_axons as usize);
+            prop_assert!(u.fanout <= caps.fanout as usize);
+            for util in [
+                u.neurons_util,
+                u.synapses_util,
+                u.input_axons_util,
+                u.fanout_util,
+            ] {
+                prop_assert!((0.0..=1.0).contains(&util));
+            }
+            // Routes of each neuron, one by one.
+            if let Some(next) = m.layers.get(l + 1) {
+                for _ in 0..ch.len {
+                    for d in &next.chunks {
+                        let (ax, ay) = (ch.core % cols, ch.core / cols);
+                        let (bx, by) = (d.core % cols, d.core / cols);
+                        let h = (ax.abs_diff(bx) + ay.abs_diff(by)) as u32;
+                        prop_assert_eq!(m.hops(ch.core, d.core), h);
+                        *routes.entry(h).or_default() += 1;
+                    }
+                }
+            }
+        }
+        // Minimal core count: one core fewer breaks a capacity.
+        let c = lp.chunks.len();
+        if c > 1 {
+            let k = sizes[l].div_ceil(c - 1);
+            let over = k > caps.neurons as usize
+                || k * fan_in > caps.synapses as usize
+                || k * dest > caps.fanout as usize;
+            prop_assert!(over, "layer {} could use {} cores", l, c - 1);
+        }
+        // The recorded chunk limit is the capacity bound it names.
+        let bound = |r: &str| match r {
+            "neurons" => caps.neurons as usize,
+            "synapses" => caps.synapses as usize / fan_in,
+            "fanout" => caps.fanout as usize / dest,
+            _ => 0,
+        };
+        prop_assert_eq!(lp.max_chunk, bound(lp.limited_by));
+        prop_assert!(lp.chunks.iter().all(|c| c.len <= lp.max_chunk));
+    }
+    let total: u64 = routes.values().sum();
+    prop_assert_eq!(m.total_routes, total);
+    prop_assert_eq!(m.hop_histogram.iter().sum::<u64>(), total);
+    for (h, n) in m.hop_histogram.iter().enumerate() {
+        prop_assert_eq!(*n, routes.get(&(h as u32)).copied().unwrap_or(0));
+    }
+    Ok(())
+}
+
+/// Checks that an error's claim is true of `sizes` and the chip.
+fn check_error(e: &MapError, sizes: &[usize], chip: &ChipModel) -> Result<(), TestCaseError> {
+    let caps = chip.core;
+    match e {
+        MapError::InputAxons {
+            layer,
+            needed,
+            capacity,
+            ..
+        } => {
+            prop_assert_eq!(*needed, sizes[layer - 1]);
+            prop_assert_eq!(*capacity, caps.input_axons as usize);
+            prop_assert!(needed > capacity);
+        }
+        MapError::Synapses {
+            layer,
+            needed,
+            capacity,
+            ..
+        } => {
+            prop_assert_eq!(*needed, sizes[layer - 1]);
+            prop_assert!(needed > capacity);
+        }
+        MapError::Fanout {
+            needed, capacity, ..
+        } => prop_assert!(needed > capacity),
+        MapError::TooManyCores {
+            needed,
+            available,
+            per_layer,
+            ..
+        } => {
+            prop_assert_eq!(*available, chip.mesh.cores());
+            prop_assert!(needed > available);
+            prop_assert_eq!(*needed, per_layer.iter().sum::<usize>() as u64);
+            // Each layer needs at least ceil(size / neurons) cores.
+            for (s, c) in sizes.iter().zip(per_layer) {
+                prop_assert!(*c >= s.div_ceil(caps.neurons as usize));
+            }
+        }
+        other => prop_assert!(false, "unexpected error {}", other),
+    }
+    prop_assert!(e.to_string().contains("toy"), "{}", e);
+    Ok(())
+}
+
+// About 40% of these draws map (most with split layers); the rest hit each error kind, whose
+// claims `check_error` verifies.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn every_mapping_respects_every_capacity(
+        sizes in prop::collection::vec(1usize..=32, 2..=5),
+        neurons in 1u32..=16,
+        synapses in 1u32..=600,
+        axons in 1u32..=80,
+        fanout in 1u32..=80,
+        cols in 1u32..=8,
+        rows in 1u32..=8,
+    ) {
+        let chip = chip_with(neurons, synapses, axons, fanout, (cols, rows));
+        match map_layered(&sizes, &chip) {
+            Ok(m) => check_mapping(&m, &sizes, &chip)?,
+            Err(e) => check_error(&e, &sizes, &chip)?,
+        }
+    }
+}
