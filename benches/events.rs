@@ -17,7 +17,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
 fn net_1000(acts: &[Activation], sizes: &[usize]) -> (ChipNet<FixedPath>, LayeredNet) {
-    let chip = chip::open("balance-core").unwrap();
+    // balance-core's 4×4 mesh holds 1000-wide layers at 64 neurons per core only with more
+    // cores: widen the mesh (the per-core datapath, formats and prices are unchanged).
+    let mut chip = chip::open("balance-core").unwrap();
+    chip.mesh.cols = 8;
+    chip.mesh.rows = 8;
     let net = LayeredNet::glorot(sizes, acts, 1);
     let mapping = map_layered(sizes, &chip).unwrap();
     let mut vars = VarCounters::default();

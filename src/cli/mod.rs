@@ -163,8 +163,9 @@ pub struct TrainArgs {
     /// Learning rate η (> 0).
     #[arg(long, default_value = "0.05", value_parser = parse_positive, allow_hyphen_values = true)]
     pub lr: f64,
-    /// Epochs (≥ 1).
-    #[arg(long, default_value = "30", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Epochs (0: no training, inference only with the initial weights — e.g. on chips that
+    /// cannot learn).
+    #[arg(long, default_value = "30", value_parser = clap::value_parser!(u32).range(0..=100000))]
     pub epochs: u32,
     /// Samples per weight update (1 = per sample).
     #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]

@@ -293,7 +293,7 @@ impl FixedPath {
         seed: u64,
         vars: &mut VarCounters,
     ) -> Result<Self> {
-        let f = chip.formats.clone();
+        let f = chip.formats;
         let mut c = Counters::default();
         let lr_raw = f.learning_rate.from_f64(lr, &mut c);
         if lr_raw == 0 || c.saturations > 0 {

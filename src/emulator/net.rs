@@ -521,8 +521,8 @@ impl<D: Datapath + Clone> ChipNet<D> {
             }
             raster.push(fired);
         }
-        for j in 0..n0 {
-            self.r[0][j] = self.dp.rate_from_count(counts[j], ticks, &mut t.vars);
+        for (rj, &cj) in self.r[0].iter_mut().zip(&counts) {
+            *rj = self.dp.rate_from_count(cj, ticks, &mut t.vars);
         }
         let m = self.depth();
         for l in 0..m {

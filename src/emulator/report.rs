@@ -213,9 +213,10 @@ pub struct EnergyBlock {
 ///
 /// * synapse reads `(sop + retro_sop + weight_update) × weight.bits`, writes
 ///   `weight_update × weight.bits`;
-/// * neuron-memory reads `neuron_updates × membrane.bits + lut_read × (membrane + credit)
-///   + credit_accumulate × credit`, writes `neuron_updates × (membrane + rate) +
-///   trace_update × rate + lut_read × delta + credit_accumulate × credit`.
+/// * neuron-memory reads `neuron_updates × membrane.bits + lut_read × (membrane + credit) +
+///   credit_accumulate × credit`;
+/// * neuron-memory writes `neuron_updates × (membrane + rate) + trace_update × rate +
+///   lut_read × delta + credit_accumulate × credit`.
 pub fn finalize_ledger(t: &Tally, f: &Formats) -> Ledger {
     let mut l = t.ledger;
     let draws: u64 = t.vars.entries().iter().map(|(_, c)| c.rng_draws).sum();
@@ -477,8 +478,8 @@ impl EmuReport {
         );
         let _ = writeln!(
             s,
-            "{:<22} {:>14} {:>14} {:>11} {:>13} {:>13}  {}",
-            "action", "train/sample", "infer/sample", "pJ each", "train pJ", "infer pJ", "charge"
+            "{:<22} {:>14} {:>14} {:>11} {:>13} {:>13}  charge",
+            "action", "train/sample", "infer/sample", "pJ each", "train pJ", "infer pJ"
         );
         let nt = tr.samples.max(1) as f64;
         let ni = inf.samples.max(1) as f64;

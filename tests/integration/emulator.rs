@@ -356,9 +356,9 @@ fn ledger_matches_closed_forms() {
     );
     assert_eq!(l.get(Action::Barrier), 2 + 2 + 1);
     let mut fwd_hops = 0u64;
-    for layer in 0..2 {
-        for j in 0..sizes[layer] {
-            if s.r[layer][j] != 0.0 {
+    for (layer, rates) in s.r.iter().take(2).enumerate() {
+        for (j, &rj) in rates.iter().enumerate() {
+            if rj != 0.0 {
                 for d in &mapping.layers[layer + 1].chunks {
                     fwd_hops += mapping.hops(mapping.core_of(layer, j), d.core) as u64;
                 }
