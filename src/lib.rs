@@ -13,6 +13,8 @@
 //! | [`rule`] | the rule itself in `f64`: layered and recurrent networks, balance functions, credit, plasticity |
 //! | [`chip`] | chip models (`hw_models/*.toml`): mesh, capacities, number formats, price table, design-rule check |
 //! | [`mapping`] | placement of a layered network on a chip's cores, mesh routes, hop histogram |
+//! | [`emulator`] | the chip: cores running the firmware (`accord-firmware`) in fixed point or as the `f64` twin, graded or spiking, fire → credit → plasticity |
+//! | [`ledger`] | exact per-primitive counts, format events, and their price on a chip model |
 //! | [`backprop`] | an independent textbook backpropagation oracle the rule is checked against |
 //! | [`data`] | bundled datasets (MNIST 8k/2k, UCI digits, iris) and CSV/IDX loaders |
 //! | [`train`] | training loops and per-epoch accuracy |
@@ -50,6 +52,37 @@
 //!         assert!((dw + 0.5 * g).abs() <= 1e-12 * (1.0 + g.abs()));
 //!     }
 //! }
+//! ```
+//!
+//! ## The rule on a chip
+//!
+//! The same network, placed on a modelled chip and run event by event in the chip's number
+//! formats, with every primitive counted and priced:
+//!
+//! ```
+//! use accord::chip::{self, Action};
+//! use accord::emulator::{self, Arith, EmuConfig, FiringMode};
+//! use accord::rule::{Activation, Loss};
+//!
+//! let split = accord::data::load("iris", &accord::data::default_data_dir(), 0).unwrap();
+//! let cfg = EmuConfig {
+//!     chip: chip::open("balance-core").unwrap(),
+//!     hidden: vec![8],
+//!     activation: Activation::HardSigmoid,
+//!     loss: Loss::CrossEntropy,
+//!     lr: 0.05,
+//!     epochs: 3,
+//!     seed: 1,
+//!     mode: FiringMode::Graded,
+//!     arith: Arith::Fixed,
+//!     threads: 1,
+//!     message_threshold: 0.0,
+//! };
+//! let report = emulator::run(&cfg, &split, None).unwrap();
+//! // The retrograde pass walked the same synapse rows as the forward pass…
+//! assert!(report.ledger.training.get(Action::RetroSop) > 0);
+//! // …and every count has its price on the chip model, with evidence grades.
+//! assert!(report.energy.training.dynamic_pj_per_sample > 0.0);
 //! ```
 #![warn(missing_docs, missing_debug_implementations)]
 
