@@ -498,3 +498,72 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf, ChipError> {
 pub fn open(name_or_path: &str) -> Result<ChipModel, ChipError> {
     load(&resolve(name_or_path)?)
 }
+
+/// Resolve and load a model with overrides applied to its TOML before parsing: each
+/// `(dotted.key, value)` replaces (or adds) one value, typed as an integer, a float, a boolean
+/// or else a string. The result goes through the same schema and design-rule checks as a file,
+/// so a bad override is reported like a bad file entry (key, value, allowed range), with
+/// `origin` saying it came from overrides.
+///
+/// ```
+/// let chip = accord::chip::open_with(
+///     "balance-core",
+///     &[("formats.weight.bits".into(), "8".into()), ("formats.weight.frac".into(), "7".into())],
+/// )
+/// .unwrap();
+/// assert_eq!(chip.formats.weight.bits, 8);
+/// let err = accord::chip::open_with("balance-core", &[("formats.weight.bits".into(), "64".into())]);
+/// assert!(err.unwrap_err().to_string().contains("1..=40"));
+/// ```
+///
+/// # Errors
+/// As [`open`]; a key whose parent is not a table; any check the edited model fails.
+pub fn open_with(
+    name_or_path: &str,
+    overrides: &[(String, String)],
+) -> Result<ChipModel, ChipError> {
+    let path = resolve(name_or_path)?;
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ChipError::file(&origin, ChipErrorKind::Io, format!("cannot be read: {e}")))?;
+    if overrides.is_empty() {
+        return parse(&text, &origin);
+    }
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ChipError::file(&origin, ChipErrorKind::Syntax, e.to_string())
+    })?;
+    for (key, value) in overrides {
+        let typed = if let Ok(i) = value.parse::<i64>() {
+            toml::Value::Integer(i)
+        } else if let Ok(f) = value.parse::<f64>() {
+            toml::Value::Float(f)
+        } else if let Ok(b) = value.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else {
+            toml::Value::String(value.clone())
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut table = &mut doc;
+        for part in &parts[..parts.len() - 1] {
+            table = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| {
+                    ChipError::file(
+                        &origin,
+                        ChipErrorKind::Schema,
+                        format!("override '{key}={value}': '{part}' is not a table"),
+                    )
+                })?;
+        }
+        table.insert(parts[parts.len() - 1].to_string(), typed);
+    }
+    let edited = toml::to_string(&doc)
+        .map_err(|e| ChipError::file(&origin, ChipErrorKind::Syntax, e.to_string()))?;
+    let names: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parse(
+        &edited,
+        &format!("{origin} with overrides {}", names.join(", ")),
+    )
+}

@@ -52,7 +52,8 @@ pub use action::{Action, INFERENCE_ACTIONS, ParseActionError, TRAINING_ACTIONS};
 pub use drc::{BITS_RANGE, FRAC_RANGE, TABLE_ENTRIES_RANGE};
 pub use error::{ChipError, ChipErrorKind};
 pub use load::{
-    HW_MODELS_ENV, builtin_dir, load, models_in, open, parse, resolve, resolve_in, shipped_models,
+    HW_MODELS_ENV, builtin_dir, load, models_in, open, open_with, parse, resolve, resolve_in,
+    shipped_models,
 };
 pub use model::{
     Charge, ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, Price, Scope, StaticPower,

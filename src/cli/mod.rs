@@ -318,17 +318,18 @@ pub fn train_config(a: &TrainArgs) -> TrainConfig {
     }
 }
 
-/// The chip model the arguments describe, with overrides applied and re-checked.
+/// The chip model the arguments describe: the convenience flags and `--set` pairs become
+/// overrides of the chip file, which then goes through the loader's schema and design-rule
+/// checks like any file.
 pub fn chip_model(a: &TrainArgs) -> Result<ChipModel> {
-    let mut chip =
-        crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
+    let base = crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
     let mut sets: Vec<(String, String)> = Vec::new();
     if let Some(bits) = a.weight_bits {
-        let w = chip.formats.weight;
-        let int_bits = w.bits as i32 - w.frac as i32;
         sets.push(("formats.weight.bits".into(), bits.to_string()));
         if a.weight_frac.is_none() {
-            let frac = (bits as i32 - int_bits).max(0);
+            // Keep the integer bits: only the resolution changes.
+            let w = base.formats.weight;
+            let frac = (bits as i32 - (w.bits as i32 - w.frac as i32)).max(0);
             sets.push(("formats.weight.frac".into(), frac.to_string()));
         }
     }
@@ -348,7 +349,7 @@ pub fn chip_model(a: &TrainArgs) -> Result<ChipModel> {
         sets.push(("balance_table.entries".into(), n.to_string()));
     }
     if let Some(bits) = a.lut_bits {
-        let l = chip.formats.lut;
+        let l = base.formats.lut;
         let frac = (bits as i32 - (l.bits as i32 - l.frac as i32)).max(0);
         sets.push(("formats.lut.bits".into(), bits.to_string()));
         sets.push(("formats.lut.frac".into(), frac.to_string()));
@@ -359,13 +360,8 @@ pub fn chip_model(a: &TrainArgs) -> Result<ChipModel> {
             .ok_or_else(|| anyhow::anyhow!("--set '{kv}': expected KEY=VALUE"))?;
         sets.push((k.trim().to_string(), v.trim().to_string()));
     }
-    // Apply all, then check once: intermediate states (bits before frac) may be inconsistent.
-    for (k, v) in &sets {
-        emulator::apply_override_unchecked(&mut chip, k, v)?;
-    }
-    chip.validate()
-        .map_err(|e| anyhow::anyhow!("chip '{}' after overrides: {e}", chip.name))?;
-    Ok(chip)
+    crate::chip::open_with(&a.chip, &sets)
+        .map_err(|e| anyhow::anyhow!("--chip {} with overrides: {e}", a.chip))
 }
 
 /// The emulator configuration the arguments describe.

@@ -85,16 +85,37 @@ fn bad_csv_names_file_and_line() {
 
 #[test]
 fn chip_train_json_has_the_report_top_level() {
-    let o = accord(&["train", "--data", "iris", "--hidden", "8", "--epochs", "2", "--json"]);
+    let o = accord(&[
+        "train", "--data", "iris", "--hidden", "8", "--epochs", "2", "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
-    for key in ["test_accuracy", "ledger", "energy", "neurobench", "mapping", "chip", "epochs", "timescales"] {
+    for key in [
+        "test_accuracy",
+        "ledger",
+        "energy",
+        "neurobench",
+        "mapping",
+        "chip",
+        "epochs",
+        "timescales",
+    ] {
         assert!(v.get(key).is_some(), "missing top-level key {key}");
     }
     assert_eq!(v["chip"]["name"], "balance-core");
     assert!(v["ledger"]["training"]["sop"].as_u64().unwrap() > 0);
-    assert!(v["energy"]["training"]["dynamic_pj_per_sample"].as_f64().unwrap() > 0.0);
-    assert!(v["neurobench"]["synaptic_operations"]["Dense"].as_f64().unwrap() > 0.0);
+    assert!(
+        v["energy"]["training"]["dynamic_pj_per_sample"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(
+        v["neurobench"]["synaptic_operations"]["Dense"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
 
 #[test]
@@ -107,17 +128,67 @@ fn chip_commands_and_chip_errors() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("26"));
     let cases: &[(&[&str], &[&str])] = &[
         // Training on an inference-only chip names the missing primitives.
-        (&["train", "--chip", "truenorth", "--mode", "spiking", "--epochs", "1"], &["lut_read", "weight_update"]),
+        (
+            &[
+                "train",
+                "--chip",
+                "truenorth",
+                "--mode",
+                "spiking",
+                "--epochs",
+                "1",
+            ],
+            &["lut_read", "weight_update"],
+        ),
         // Loihi has no graded events.
-        (&["train", "--chip", "loihi", "--epochs", "1"], &["graded", "--mode spiking"]),
+        (
+            &["train", "--chip", "loihi", "--epochs", "1"],
+            &["graded", "--mode spiking"],
+        ),
         // Overrides are checked by the design rules.
-        (&["train", "--set", "formats.weight.bits=64", "--epochs", "1"], &["formats.weight.bits", "1..=40"]),
-        (&["train", "--set", "formats.weight.colour=red", "--epochs", "1"], &["unknown field"]),
-        (&["train", "--lut-entries", "1", "--epochs", "1"], &["entries"]),
-        (&["train", "--chip", "no-such-chip", "--epochs", "1"], &["no-such-chip", "balance-core"]),
+        (
+            &["train", "--set", "formats.weight.bits=64", "--epochs", "1"],
+            &["formats.weight.bits", "1..=40"],
+        ),
+        (
+            &[
+                "train",
+                "--set",
+                "formats.weight.colour=red",
+                "--epochs",
+                "1",
+            ],
+            &["unknown field"],
+        ),
+        (
+            &["train", "--lut-entries", "1", "--epochs", "1"],
+            &["entries"],
+        ),
+        (
+            &["train", "--chip", "no-such-chip", "--epochs", "1"],
+            &["no-such-chip", "balance-core"],
+        ),
         // A network that does not fit names the constraint.
-        (&["train", "--chip", "truenorth", "--data", "mnist", "--hidden", "128", "--epochs", "0", "--mode", "spiking"], &["input axons", "over by 528"]),
-        (&["chip", "check", "/no/such/file.toml"], &["/no/such/file.toml"]),
+        (
+            &[
+                "train",
+                "--chip",
+                "truenorth",
+                "--data",
+                "mnist",
+                "--hidden",
+                "128",
+                "--epochs",
+                "0",
+                "--mode",
+                "spiking",
+            ],
+            &["input axons", "over by 528"],
+        ),
+        (
+            &["chip", "check", "/no/such/file.toml"],
+            &["/no/such/file.toml"],
+        ),
     ];
     for (args, needles) in cases {
         let o = accord(args);

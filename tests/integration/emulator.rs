@@ -141,7 +141,6 @@ fn float_twin_equals_reference() {
 
 /// A chip whose formats are all ≥ 32 bits wide.
 fn wide_chip() -> ChipModel {
-    let mut chip = balance_core();
     let sets = [
         ("formats.weight.bits", "40"),
         ("formats.weight.frac", "30"),
@@ -161,11 +160,11 @@ fn wide_chip() -> ChipModel {
         ("formats.learning_rate.bits", "34"),
         ("formats.learning_rate.frac", "32"),
     ];
-    for (k, v) in sets {
-        emulator::apply_override_unchecked(&mut chip, k, v).expect("override");
-    }
-    chip.validate().expect("wide chip passes the DRC");
-    chip
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    chip::open_with("balance-core", &sets).expect("wide chip passes the DRC")
 }
 
 /// Fixed point with wide formats: within the quantisation bound of the reference. With
@@ -291,12 +290,15 @@ fn wide_fixed_point_is_within_quantisation_bound() {
 /// * hops: `Σ_l Σ_(j active) Σ_(dest cores) hops(core(j), dest)` forward, plus the retro hops.
 #[test]
 fn ledger_matches_closed_forms() {
-    let mut chip = balance_core();
     // Tiny cores so that layers spread over several cores and routes have hops.
-    emulator::apply_override_unchecked(&mut chip, "formats.weight.rounding", "nearest-even")
-        .unwrap();
-    chip.core.neurons = 3;
-    chip.validate().unwrap();
+    let chip = chip::open_with(
+        "balance-core",
+        &[
+            ("formats.weight.rounding".into(), "nearest-even".into()),
+            ("core.neurons".into(), "3".into()),
+        ],
+    )
+    .unwrap();
     let acts = vec![Activation::Relu, Activation::Identity];
     let sizes = vec![7, 5, 4];
     let (net, x) = small_net(&acts, &sizes, 2);
