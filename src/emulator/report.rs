@@ -197,6 +197,8 @@ pub struct EmuReport {
     pub neurobench: NeuroBench,
     /// Timescales.
     pub timescales: Timescales,
+    /// Caveats of this run's model (approximations the numbers above rest on).
+    pub notes: Vec<String>,
 }
 
 /// Energy for training and inference.
@@ -377,7 +379,38 @@ pub(crate) fn build(
             .map(|(n, fm)| (n.to_string(), crate::chip::format_summary(fm)))
             .collect(),
     };
+    let mut notes = Vec::new();
+    if !chip.core.graded_events && train.ledger.get(Action::RetroPacket) > 0 {
+        notes.push(format!(
+            "chip '{}' has binary spikes only: a retrograde message would be rate-coded over several spikes; \
+             accord charges one retro_packet per message, so retrograde packet energy is a lower bound",
+            chip.name
+        ));
+    }
+    if let FiringMode::Spiking { .. } = cfg.mode
+        && cfg.activation != crate::rule::Activation::HardSigmoid
+    {
+        notes.push(format!(
+            "spiking mode: integrate-and-fire neurons realise roughly clip(u, 0, 1), while the balance table holds the \
+             derivative of {}; use --activation hard-sigmoid for g = f'",
+            cfg.activation
+        ));
+    }
+    if cfg.arith == Arith::Fixed
+        && matches!(
+            cfg.activation,
+            crate::rule::Activation::Sigmoid | crate::rule::Activation::Tanh
+        )
+        && matches!(cfg.mode, FiringMode::Graded)
+    {
+        notes.push(format!(
+            "graded {} neurons read their rate from a {}-entry activation table over the balance table's input range",
+            cfg.activation,
+            super::ACTIVATION_TABLE_ENTRIES
+        ));
+    }
     EmuReport {
+        notes,
         test_accuracy,
         test_loss,
         epochs,
@@ -595,12 +628,10 @@ impl EmuReport {
             self.timescales.retro_steps_per_sample,
             self.timescales.plasticity_events
         );
-        let _ = writeln!(
-            s,
-            "\nMapping: {} cores used on chip '{}'",
-            self.mapping.cores_used(),
-            self.chip.name
-        );
+        let _ = writeln!(s, "\n{}", self.mapping.describe());
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
         s
     }
 }
