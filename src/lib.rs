@@ -77,6 +77,7 @@
 //!     arith: Arith::Fixed,
 //!     threads: 1,
 //!     message_threshold: 0.0,
+//!     rule: emulator::ChipRule::Balance,
 //! };
 //! let report = emulator::run(&cfg, &split, None).unwrap();
 //! // The retrograde pass walked the same synapse rows as the forward pass…

@@ -140,8 +140,10 @@ pub enum LossArg {
 pub enum RuleArg {
     /// The E-I balance rule.
     Balance,
-    /// The backprop oracle.
+    /// Backprop (the oracle on the reference; on a chip, with a transposed weight copy).
     Backprop,
+    /// Feedback alignment (on a chip only): a fixed random feedback matrix.
+    FeedbackAlignment,
 }
 
 /// `accord train` options.
@@ -176,7 +178,8 @@ pub struct TrainArgs {
     /// Seed of the train/test split for datasets without one (digits, iris, CSV).
     #[arg(long, default_value = "0")]
     pub split_seed: u64,
-    /// Learning rule.
+    /// Learning rule: the balance rule, or a comparison rule (backprop on the reference or on a
+    /// chip with a transposed weight copy; feedback alignment on a chip).
     #[arg(long, value_enum, default_value = "balance")]
     pub rule: RuleArg,
     /// Retrograde steps per sample (default: until settled). Fewer than depth − 1 breaks the
@@ -312,7 +315,8 @@ pub fn train_config(a: &TrainArgs) -> TrainConfig {
         seed: a.seed,
         rule: match a.rule {
             RuleArg::Balance => RuleKind::Balance,
-            RuleArg::Backprop => RuleKind::Backprop,
+            // run_train rejects feedback alignment on the reference before we get here.
+            RuleArg::Backprop | RuleArg::FeedbackAlignment => RuleKind::Backprop,
         },
         steps: a.steps,
     }
@@ -377,9 +381,7 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
             "--steps is supported by the f64 reference only (the chip always lets credit settle); add --reference"
         );
     }
-    if matches!(a.rule, RuleArg::Backprop) {
-        bail!("--rule backprop runs on the f64 reference only; add --reference");
-    }
+
     Ok(emulator::EmuConfig {
         chip: chip_model(a)?,
         hidden: a.hidden.clone(),
@@ -407,6 +409,11 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
         },
         threads: a.threads as usize,
         message_threshold: a.message_threshold,
+        rule: match a.rule {
+            RuleArg::Balance => emulator::ChipRule::Balance,
+            RuleArg::Backprop => emulator::ChipRule::Backprop,
+            RuleArg::FeedbackAlignment => emulator::ChipRule::FeedbackAlignment,
+        },
     })
 }
 
@@ -432,6 +439,9 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading --data {}", a.data))?;
     if !a.reference {
         return run_train_chip(a, &split);
+    }
+    if matches!(a.rule, RuleArg::FeedbackAlignment) {
+        bail!("--rule feedback-alignment runs on a chip only (drop --reference)");
     }
     let cfg = train_config(a);
     let total = (cfg.epochs * split.train.len()) as u64;

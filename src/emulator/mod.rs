@@ -40,6 +40,7 @@
 //!     arith: Arith::Fixed,
 //!     threads: 1,
 //!     message_threshold: 0.0,
+//!     rule: accord::emulator::ChipRule::Balance,
 //! };
 //! let report = run(&cfg, &split, None).unwrap();
 //! assert!(report.ledger.training.get(chip::Action::Sop) > 0);
@@ -50,7 +51,7 @@ mod net;
 mod report;
 
 pub use datapath::{ACTIVATION_TABLE_ENTRIES, Datapath, FixedPath, FloatPath, purpose};
-pub use net::{ChipNet, Encoding, FiringMode, SampleOutcome, Tally, Workload};
+pub use net::{ChipNet, ChipRule, Encoding, FiringMode, SampleOutcome, Tally, Workload};
 pub use report::{EmuReport, EpochRow, LedgerBlock, NeuroBench, PhaseEnergy, finalize_ledger};
 
 use crate::chip::{Action, ChipModel};
@@ -96,6 +97,8 @@ pub struct EmuConfig {
     pub threads: usize,
     /// Retrograde messages with `|δ|` below this are dropped (0: only zero credit is dropped).
     pub message_threshold: f64,
+    /// The learning rule (the balance rule, or a comparison rule on the same chip).
+    pub rule: ChipRule,
 }
 
 impl EmuConfig {
@@ -120,6 +123,9 @@ impl EmuConfig {
         }
     }
 }
+
+/// Mixed into the seed to draw feedback alignment's fixed feedback matrices.
+pub const FEEDBACK_SEED: u64 = 0xFEED_BAC4_0000_0001;
 
 /// Per-sample progress callback (`samples done in this epoch`, `epoch`).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
@@ -173,6 +179,9 @@ pub fn run_with(
     let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
     let balance: Vec<Balance> = net.layers.iter().map(|l| l.balance.clone()).collect();
     let mut setup = VarCounters::default();
+    // Feedback alignment's fixed random feedback: Glorot weights from a seed of its own.
+    let feedback = (cfg.rule == ChipRule::FeedbackAlignment)
+        .then(|| LayeredNet::glorot(&net.sizes(), &acts, cfg.seed ^ FEEDBACK_SEED));
     match cfg.arith {
         Arith::Fixed => {
             let dp = FixedPath::new(
@@ -196,6 +205,7 @@ pub fn run_with(
                 &mut setup,
             );
             chip_net.par_threshold = par_threshold;
+            let chip_net = chip_net.with_rule(cfg.rule, feedback.as_ref(), &mut setup);
             drive(cfg, split, chip_net, &net, mapping, setup, progress)
         }
         Arith::Float => {
@@ -212,6 +222,7 @@ pub fn run_with(
                 &mut setup,
             );
             chip_net.par_threshold = par_threshold;
+            let chip_net = chip_net.with_rule(cfg.rule, feedback.as_ref(), &mut setup);
             drive(cfg, split, chip_net, &net, mapping, setup, progress)
         }
     }

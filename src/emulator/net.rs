@@ -36,6 +36,24 @@ pub enum Encoding {
     Poisson,
 }
 
+/// The learning rule run on the chip. The balance rule is the subject; the other two are the
+/// comparison rules of DESIGN §2, run on the same chip model so that their costs compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChipRule {
+    /// The E-I balance rule: the post core aggregates `m_j = Σ_i w_ij δ_i` over its own synapse
+    /// rows and sends one retrograde packet per (axon, core); no second weight copy.
+    Balance,
+    /// Backprop as a chip would run it without a retrograde primitive: a transposed copy `Wᵀ`
+    /// lives in the presynaptic core, `δ_i` travels to every presynaptic core (one packet per
+    /// (neuron, pre core)), the pre core sums `Σ_i w_ij δ_i` over its copy, and every weight
+    /// update is written to both copies (two `weight_update`s). Numerically the same gradient.
+    Backprop,
+    /// Feedback alignment: like backprop's traffic, but the pre core holds a fixed random matrix
+    /// `B` instead of `Wᵀ` (no second write; different numbers).
+    FeedbackAlignment,
+}
+
 /// Latency of each action in integer picoseconds (0 where the chip gives none). Integer time
 /// keeps sums exact and independent of the order samples are merged in.
 pub(crate) type Latencies = [u64; N_ACTIONS];
@@ -153,6 +171,12 @@ pub struct ChipNet<D: Datapath + Clone> {
     /// Minimum synaptic ops in a phase before cores are simulated on several threads.
     pub par_threshold: u64,
     seed: u64,
+    rule: ChipRule,
+    /// Feedback matrices (feedback alignment only), laid out like `w`.
+    fb: Vec<Vec<Vec<D::V>>>,
+    /// Per synaptic layer `l`, per core of neuron layer `l + 1`: total hops to every core of
+    /// neuron layer `l`, and the longest such route (credit transport of backprop / FA).
+    pre_hops: Vec<Vec<(u64, u32)>>,
     r: Vec<Vec<D::V>>,
     u: Vec<Vec<D::V>>,
     c: Vec<Vec<D::V>>,
@@ -268,8 +292,28 @@ impl<D: Datapath + Clone> ChipNet<D> {
                     .collect()
             })
             .collect();
+        let pre_hops = (0..m)
+            .map(|l| {
+                chunks[l + 1]
+                    .iter()
+                    .map(|ch| {
+                        let h: Vec<u32> = chunks[l]
+                            .iter()
+                            .map(|p| mapping.hops(ch.core, p.core))
+                            .collect();
+                        (
+                            h.iter().map(|&x| x as u64).sum(),
+                            h.iter().copied().max().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
         let zeros = |n: usize| vec![D::V::default(); n];
         ChipNet {
+            rule: ChipRule::Balance,
+            fb: Vec::new(),
+            pre_hops,
             r: sizes.iter().map(|&n| zeros(n)).collect(),
             u: sizes.iter().map(|&n| zeros(n)).collect(),
             c: sizes.iter().map(|&n| zeros(n)).collect(),
@@ -291,6 +335,55 @@ impl<D: Datapath + Clone> ChipNet<D> {
             par_threshold: 1 << 20,
             seed,
         }
+    }
+
+    /// Run `rule` instead of the balance rule. Feedback alignment draws its fixed feedback
+    /// matrices from `feedback` (a net of the same shape; its weights become `B`).
+    ///
+    /// # Panics
+    /// If `rule` is feedback alignment and `feedback` is missing or shaped differently.
+    pub fn with_rule(
+        mut self,
+        rule: ChipRule,
+        feedback: Option<&LayeredNet>,
+        vars: &mut VarCounters,
+    ) -> Self {
+        self.rule = rule;
+        if rule == ChipRule::FeedbackAlignment {
+            let fb = feedback.expect("feedback alignment needs feedback weights");
+            assert_eq!(
+                fb.sizes(),
+                self.sizes,
+                "feedback net must have the network's shape"
+            );
+            self.fb = fb
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(l, layer)| {
+                    self.chunks[l + 1]
+                        .iter()
+                        .map(|ch| {
+                            let mut rows = vec![D::V::default(); layer.n_in * ch.len];
+                            for j in 0..layer.n_in {
+                                for i in 0..ch.len {
+                                    rows[j * ch.len + i] = self
+                                        .dp
+                                        .weight_in(layer.w[(ch.start + i) * layer.n_in + j], vars);
+                                }
+                            }
+                            rows
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+        self
+    }
+
+    /// The rule this network runs.
+    pub fn rule(&self) -> ChipRule {
+        self.rule
     }
 
     /// Number of synaptic layers.
@@ -650,7 +743,9 @@ impl<D: Datapath + Clone> ChipNet<D> {
             }
             t.ledger.add(Action::LutRead, lut);
             let mut busy = lut * self.lat[Action::LutRead as usize];
-            if k >= 2 {
+            if k >= 2 && self.rule != ChipRule::Balance {
+                self.transport_credit(k, step, t, busy);
+            } else if k >= 2 {
                 // Retrograde aggregation over the same synapse rows, one packet per
                 // (axon, post core) with a non-zero message.
                 let l = k - 1;
@@ -720,9 +815,72 @@ impl<D: Datapath + Clone> ChipNet<D> {
         }
     }
 
+    /// Credit transport of the comparison rules (backprop, feedback alignment): every non-zero
+    /// `δ_i` of neuron layer `k` travels to every core of layer `k − 1`, which sums
+    /// `Σ_i M_ji δ_i` over its own copy (`Wᵀ` or `B`) exactly and rounds once into the credit.
+    fn transport_credit(&mut self, k: usize, step: u64, t: &mut Tally, lut_busy: u64) {
+        let l = k - 1;
+        let n_in = self.sizes[l];
+        let mat = if self.rule == ChipRule::FeedbackAlignment {
+            &self.fb[l]
+        } else {
+            &self.w[l]
+        };
+        let mut acc = vec![D::Acc::default(); n_in];
+        let (mut nnz, mut packets, mut hops, mut max_hops, mut send_busy) =
+            (0u64, 0u64, 0u64, 0u32, 0u64);
+        let pre_cores = self.chunks[l].len() as u64;
+        for (ck, ch) in self.chunks[k].iter().enumerate() {
+            let nz: Vec<usize> = (0..ch.len)
+                .filter(|&i| !D::is_zero(self.delta[k][ch.start + i]))
+                .collect();
+            if nz.is_empty() {
+                continue;
+            }
+            let rows = &mat[ck];
+            for (j, a) in acc.iter_mut().enumerate() {
+                let row = &rows[j * ch.len..(j + 1) * ch.len];
+                for &i in &nz {
+                    D::retro_mac(a, row[i], self.delta[k][ch.start + i]);
+                }
+            }
+            let n = nz.len() as u64;
+            nnz += n;
+            packets += n * pre_cores;
+            let (h, hmax) = self.pre_hops[l][ck];
+            hops += n * h;
+            max_hops = max_hops.max(hmax);
+            send_busy = send_busy.max(n * pre_cores * self.lat[Action::RetroPacket as usize]);
+        }
+        t.ledger.add(Action::RetroSop, nnz * n_in as u64);
+        t.ledger.add(Action::RetroPacket, packets);
+        t.ledger.add(Action::Hop, hops);
+        t.retro_hops += hops;
+        let mut written = 0u64;
+        if nnz > 0 {
+            for (j, a) in acc.into_iter().enumerate() {
+                self.c[l][j] = self.dp.retro_finish(a, (key(l, j), step), &mut t.vars);
+                written += 1;
+            }
+        }
+        t.ledger.add(Action::CreditAccumulate, written);
+        let pre_busy = self.chunks[l]
+            .iter()
+            .map(|p| {
+                p.len as u64
+                    * (nnz * self.lat[Action::RetroSop as usize]
+                        + self.lat[Action::CreditAccumulate as usize])
+            })
+            .max()
+            .unwrap_or(0);
+        t.retro_steps += 1;
+        self.phase_time(t, lut_busy + send_busy + pre_busy, max_hops);
+    }
+
     /// Plasticity phase: `w_ij += η δ_i r_j` where `δ_i ≠ 0` and `r_j ≠ 0`, biases likewise.
     pub fn plasticity(&mut self, step: u64, t: &mut Tally) {
         let mut updates = 0u64;
+        let mut mirror_writes = 0u64;
         let mut busy: u64 = 0;
         for l in 0..self.depth() {
             let active: Vec<usize> = (0..self.sizes[l])
@@ -751,12 +909,20 @@ impl<D: Datapath + Clone> ChipNet<D> {
                         self.dp
                             .bias_update(self.b[l][g], d, (key(l + 1, g), step), &mut t.vars);
                     core_updates += active.len() as u64 + 1;
+                    mirror_writes += active.len() as u64;
                 }
                 updates += core_updates;
                 busy = busy.max(core_updates * self.lat[Action::WeightUpdate as usize]);
             }
         }
-        t.ledger.add(Action::WeightUpdate, updates);
+        // Backprop keeps a transposed copy in sync: every weight is written twice (the bias
+        // has no copy).
+        let mirror = if self.rule == ChipRule::Backprop {
+            mirror_writes
+        } else {
+            0
+        };
+        t.ledger.add(Action::WeightUpdate, updates + mirror);
         t.plasticity_events += 1;
         self.phase_time(t, busy, 0);
     }

@@ -171,6 +171,8 @@ pub struct RunSummary {
     pub threads: usize,
     /// Message threshold.
     pub message_threshold: f64,
+    /// Learning rule.
+    pub rule: super::ChipRule,
 }
 
 /// An emulated run's report. The JSON top level is stable: `test_accuracy`, `test_loss`,
@@ -320,7 +322,14 @@ pub(crate) fn build(
         .sum();
     let neurons: u64 = trained.sizes()[1..].iter().map(|&n| n as u64).sum();
     let state_bits = f.membrane.bits as u64 + f.rate.bits as u64 + f.credit.bits as u64;
-    let footprint_bits = (n_weights + n_bias) * f.weight.bits as u64 + neurons * state_bits;
+    // Backprop keeps a transposed copy of every weight, feedback alignment a feedback matrix.
+    let copies = if cfg.rule == super::ChipRule::Balance {
+        1
+    } else {
+        2
+    };
+    let footprint_bits =
+        (copies * n_weights + n_bias) * f.weight.bits as u64 + neurons * state_bits;
     let w = &infer.work;
     let neurobench = NeuroBench {
         footprint: footprint_bits.div_ceil(8),
@@ -427,6 +436,7 @@ pub(crate) fn build(
             arith: cfg.arith,
             threads: cfg.threads,
             message_threshold: cfg.message_threshold,
+            rule: cfg.rule,
         },
         chip: chip_summary,
         mapping: mapping.clone(),
@@ -468,9 +478,10 @@ impl EmuReport {
         };
         let _ = writeln!(
             s,
-            "accord train on chip '{}' ({}): net {} {} + linear out, loss {}, lr {}, {} arithmetic, {} mode, {} threads, seed {}",
+            "accord train on chip '{}' ({}): {:?} rule, net {} {} + linear out, loss {}, lr {}, {} arithmetic, {} mode, {} threads, seed {}",
             self.chip.name,
             self.chip.process,
+            c.rule,
             sizes.join("-"),
             c.activation,
             c.loss,

@@ -426,6 +426,7 @@ fn tiny_config(threads: usize, mode: FiringMode, arith: Arith) -> EmuConfig {
         arith,
         threads,
         message_threshold: 0.0,
+        rule: emulator::ChipRule::Balance,
     }
 }
 
@@ -504,4 +505,84 @@ fn truenorth_cannot_train() {
     let r = emulator::run(&cfg, &split, None).expect("inference runs on truenorth");
     assert_eq!(r.ledger.training.get(Action::WeightUpdate), 0);
     assert!(r.ledger.inference.get(Action::Sop) > 0);
+}
+
+/// The comparison rules on the same chip: backprop computes the same update as the balance rule
+/// but pays for a transposed copy (a second write per weight update, δ shipped to every
+/// presynaptic core); feedback alignment ships δ the same way but through a fixed random
+/// matrix, so only the top layer's update agrees with the balance rule.
+#[test]
+fn comparison_rules_cost_and_compute_as_documented() {
+    use accord::emulator::ChipRule;
+    // Two cores per hidden layer so that credit crosses several cores.
+    let chip = chip::open_with("balance-core", &[("core.neurons".into(), "4".into())]).unwrap();
+    let acts = vec![Activation::Tanh, Activation::Sigmoid, Activation::Identity];
+    let sizes = vec![6, 7, 5, 3];
+    let (net, x) = small_net(&acts, &sizes, 8);
+    let mapping = map_layered(&sizes, &chip).expect("fits");
+    let run = |rule: ChipRule| {
+        let dp = FloatPath::new(acts.clone(), vec![Balance::Exact; 3], 0.2, 0.0);
+        let mut vars = VarCounters::default();
+        let feedback = LayeredNet::glorot(&sizes, &acts, 99);
+        let mut cn = ChipNet::new(
+            dp,
+            &net,
+            &mapping,
+            &chip,
+            FiringMode::Graded,
+            Loss::CrossEntropy,
+            1,
+            1,
+            &mut vars,
+        )
+        .with_rule(rule, Some(&feedback), &mut vars);
+        let mut t = Tally::default();
+        cn.sample(&x, 1, true, 0, &mut t);
+        let (_, d, _) = cn.probe();
+        (cn.export(&net), t, d)
+    };
+    let (w_bal, t_bal, d_bal) = run(ChipRule::Balance);
+    let (w_bp, t_bp, _) = run(ChipRule::Backprop);
+    let (w_fa, t_fa, _) = run(ChipRule::FeedbackAlignment);
+    // Same numbers for backprop (to round-off: the sums associate differently across cores).
+    for l in 0..3 {
+        assert!(
+            rel(&w_bp.layers[l].w, &w_bal.layers[l].w) <= 1e-12,
+            "layer {l}"
+        );
+    }
+    // Feedback alignment: the top layer agrees, the first layer does not.
+    assert!(rel(&w_fa.layers[2].w, &w_bal.layers[2].w) <= 1e-12);
+    let dw = |a: &LayeredNet| -> Vec<f64> {
+        a.layers[0]
+            .w
+            .iter()
+            .zip(&net.layers[0].w)
+            .map(|(x, y)| x - y)
+            .collect()
+    };
+    assert!(rel(&dw(&w_fa), &dw(&w_bal)) > 1e-3);
+    // Costs. Backprop writes every weight twice (biases once).
+    let (s, _) = reference_step(&net, &x, 1, Loss::CrossEntropy, 0.2);
+    let nnz = |v: &[f64]| v.iter().filter(|&&a| a != 0.0).count() as u64;
+    let mirror: u64 = (0..3).map(|l| nnz(&s.delta[l]) * nnz(&s.r[l])).sum();
+    assert_eq!(
+        t_bp.ledger.get(Action::WeightUpdate),
+        t_bal.ledger.get(Action::WeightUpdate) + mirror
+    );
+    assert_eq!(
+        t_fa.ledger.get(Action::WeightUpdate),
+        t_bal.ledger.get(Action::WeightUpdate)
+    );
+    // δ travels to every core of the layer below: Σ_(k≥2) Σ_cores nnz(δ_k on core) · cores(k−1).
+    let packets: u64 = (2..=3)
+        .map(|k: usize| nnz(&d_bal[k]) * mapping.layers[k - 1].chunks.len() as u64)
+        .sum();
+    assert_eq!(t_bp.ledger.get(Action::RetroPacket), packets);
+    assert_eq!(t_fa.ledger.get(Action::RetroPacket), packets);
+    // The same retrograde multiply-accumulates in all three.
+    assert_eq!(
+        t_bp.ledger.get(Action::RetroSop),
+        t_bal.ledger.get(Action::RetroSop)
+    );
 }
