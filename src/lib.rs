@@ -17,6 +17,7 @@
 //! | [`train`] | training loops and per-epoch accuracy |
 //! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
 //! | [`modularity`] | community detection and the learning-rate → modularity experiment |
+//! | [`plot`] | PNG figures: line charts, heatmaps with colour bars, bar charts |
 //! | [`cli`] | the `accord` command line |
 //!
 //! ## The rule in one screen
@@ -57,6 +58,7 @@ pub mod chip;
 pub mod cli;
 pub mod data;
 pub mod modularity;
+pub mod plot;
 pub mod rule;
 pub mod train;
 pub mod verify;
