@@ -13,6 +13,8 @@ use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport, train};
 use crate::verify;
 
+pub mod modules;
+
 /// accord: the E-I balance rule (Fan & Mysore, arXiv:2405.14139) as a reference and on
 /// modelled neuromorphic chips.
 #[derive(Parser, Debug)]
@@ -30,6 +32,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Check on random networks that the rule's credits and updates equal backprop's.
     Verify(VerifyArgs),
+    /// Sweep the learning rate of all-to-all networks and measure their block structure.
+    Modules(modules::ModulesArgs),
 }
 
 /// Activation choices on the command line.
@@ -164,6 +168,7 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Train(a) => run_train(&a),
         Command::Verify(a) => run_verify(&a),
+        Command::Modules(a) => modules::run(&a),
     };
     match result {
         Ok(code) => code,

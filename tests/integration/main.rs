@@ -2,5 +2,6 @@
 
 mod cli;
 mod equivalence;
+mod modules;
 mod recurrent;
 mod training;
