@@ -14,6 +14,7 @@ use crate::train::{RuleKind, TrainConfig, TrainReport, train};
 use crate::verify;
 
 pub mod modules;
+pub mod probe;
 
 /// accord: the E-I balance rule (Fan & Mysore, arXiv:2405.14139) as a reference and on
 /// modelled neuromorphic chips.
@@ -34,6 +35,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Sweep the learning rate of all-to-all networks and measure their block structure.
     Modules(modules::ModulesArgs),
+    /// Probe the paper's assumptions: balance function, credit equilibrium, output clamp.
+    Probe(probe::ProbeArgs),
 }
 
 /// Activation choices on the command line.
@@ -169,6 +172,7 @@ pub fn main() -> ExitCode {
         Command::Train(a) => run_train(&a),
         Command::Verify(a) => run_verify(&a),
         Command::Modules(a) => modules::run(&a),
+        Command::Probe(a) => probe::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -3,5 +3,6 @@
 mod cli;
 mod equivalence;
 mod modules;
+mod probe;
 mod recurrent;
 mod training;
