@@ -20,6 +20,8 @@
 //! | [`train`] | training loops and per-epoch accuracy |
 //! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
 //! | [`modularity`] | community detection and the learning-rate → modularity experiment |
+//! | [`probe`] | the paper's three assumptions as experiments: balance function, equilibrium, clamp |
+//! | [`plot`] | PNG figures: line charts, heatmaps with colour bars, bar charts |
 //! | [`cli`] | the `accord` command line |
 //!
 //! ## The rule in one screen
@@ -95,6 +97,8 @@ pub mod emulator;
 pub mod ledger;
 pub mod mapping;
 pub mod modularity;
+pub mod plot;
+pub mod probe;
 pub mod rule;
 pub mod train;
 pub mod verify;

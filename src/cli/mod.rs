@@ -16,6 +16,8 @@ use crate::train::{RuleKind, TrainConfig, TrainReport, train};
 use crate::verify;
 
 pub mod map;
+pub mod modules;
+pub mod probe;
 
 /// accord: the E-I balance rule (Fan & Mysore, arXiv:2405.14139) as a reference and on
 /// modelled neuromorphic chips.
@@ -39,6 +41,10 @@ pub enum Command {
     Chip(ChipCommand),
     /// Place a layered network on a chip model: cores, utilisation, pressure, hop histogram.
     Map(map::MapArgs),
+    /// Sweep the learning rate of all-to-all networks and measure their block structure.
+    Modules(modules::ModulesArgs),
+    /// Probe the paper's assumptions: balance function, credit equilibrium, output clamp.
+    Probe(probe::ProbeArgs),
 }
 
 /// `accord chip …`
@@ -289,6 +295,8 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => run_verify(&a),
         Command::Chip(c) => run_chip(&c),
         Command::Map(a) => map::run(&a),
+        Command::Modules(a) => modules::run(&a),
+        Command::Probe(a) => probe::run(&a),
     };
     match result {
         Ok(code) => code,

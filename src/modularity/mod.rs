@@ -3,3 +3,4 @@
 //! statistics live in [`community`].
 
 pub mod community;
+pub mod experiment;

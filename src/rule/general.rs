@@ -408,9 +408,20 @@ impl GeneralNet {
     }
 }
 
-/// Euclidean norm.
+/// Euclidean norm, finite for every finite input: where the plain sum of squares would
+/// overflow (entries beyond ~1e154) or underflow (below ~1e-146), it is recomputed with the
+/// entries scaled by the largest magnitude. Non-finite entries give a non-finite norm.
 pub fn norm2(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+    let s = x.iter().map(|v| v * v).sum::<f64>();
+    // Above this, squares lost to underflow change the sum by less than one ulp per entry.
+    if s.is_finite() && s >= f64::MIN_POSITIVE / f64::EPSILON {
+        return s.sqrt();
+    }
+    let m = x.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if m == 0.0 || !m.is_finite() || s.is_nan() {
+        return if s.is_nan() { f64::NAN } else { m };
+    }
+    m * x.iter().map(|v| (v / m) * (v / m)).sum::<f64>().sqrt()
 }
 
 fn growth_rate(norms: &[f64]) -> Option<f64> {
@@ -467,6 +478,20 @@ pub fn spectral_radius(a: &[f64], n: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn norm2_is_finite_across_the_f64_range() {
+        assert_eq!(norm2(&[3.0, 4.0]), 5.0);
+        assert_eq!(norm2(&[]), 0.0);
+        assert_eq!(norm2(&[0.0, 0.0]), 0.0);
+        let big = norm2(&[3e200, 4e200]);
+        assert!((big / 5e200 - 1.0).abs() < 1e-15, "{big}");
+        let tiny = norm2(&[3e-200, 4e-200]);
+        assert!((tiny / 5e-200 - 1.0).abs() < 1e-15, "{tiny}");
+        assert_eq!(norm2(&[1.0, f64::INFINITY]), f64::INFINITY);
+        assert!(norm2(&[1.0, f64::NAN]).is_nan());
+        assert!(norm2(&[1e-300, f64::NAN]).is_nan());
+    }
 
     #[test]
     fn spectral_radius_of_known_matrices() {

@@ -4,5 +4,7 @@ mod cli;
 mod emulator;
 mod equivalence;
 mod mapping;
+mod modules;
+mod probe;
 mod recurrent;
 mod training;

@@ -1,0 +1,584 @@
+//! `accord modules`: the learning-rate → modularity sweep on all-to-all networks.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::parse_positive;
+use crate::data;
+use crate::modularity::community::reorder;
+use crate::modularity::experiment::{
+    Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep,
+};
+use crate::plot::{self, Heatmap, Legend, LineChart, Series};
+
+/// `accord modules` options.
+#[derive(Args, Debug, Clone)]
+pub struct ModulesArgs {
+    /// Dataset: a bundled name (digits, iris, mnist) or a CSV path.
+    #[arg(long, default_value = "digits")]
+    pub data: String,
+    /// Neurons in the all-to-all network (inputs + hidden + outputs).
+    #[arg(long, default_value = "300", value_parser = clap::value_parser!(u32).range(2..=4000))]
+    pub n: u32,
+    /// Learning rates, comma-separated (each finite and > 0).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.001,0.003,0.01,0.03,0.1,0.3,1",
+        value_parser = parse_positive,
+        allow_hyphen_values = true
+    )]
+    pub rates: Vec<f64>,
+    /// Seeds, comma-separated (initial weights and sample order; shared by all rates).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Epochs per run.
+    #[arg(long, default_value = "20", value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Use only the first SAMPLES training and test rows (for quick runs).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples: Option<u32>,
+    /// Worker threads (default: the machine's cores). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
+    /// Initial weights uniform in ±SCALE/sqrt(n).
+    #[arg(long, default_value = "1.0", value_parser = parse_positive)]
+    pub init_scale: f64,
+    /// Firing relaxation damping α in (0, 1].
+    #[arg(long, default_value = "1.0", value_parser = parse_damping)]
+    pub damping: f64,
+    /// Tolerance of the firing and credit relaxations (max |Δ| per iteration).
+    #[arg(long, default_value = "1e-6", value_parser = parse_positive)]
+    pub tol: f64,
+    /// Iteration cap of the firing and credit relaxations.
+    #[arg(long, default_value = "200", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_iter: u32,
+    /// Louvain restarts per matrix (the partition with the best Q is kept).
+    #[arg(long, default_value = "4", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub louvain_restarts: u32,
+    /// Seed of the train/test split (digits, iris, CSV).
+    #[arg(long, default_value = "0")]
+    pub split_seed: u64,
+    /// Directory for sweep.csv, per_rate.csv, sweep.json and the PNG figures.
+    #[arg(long, default_value = "out/modules")]
+    pub out: PathBuf,
+    /// Print the sweep as one JSON document on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_damping(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        Ok(v) => Err(format!("{v} is not allowed (must be in (0, 1])")),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
+/// The sweep configuration the arguments describe.
+pub fn sweep_config(a: &ModulesArgs) -> SweepConfig {
+    let mut rates = a.rates.clone();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    let threads = a.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| t as usize,
+    );
+    SweepConfig {
+        recipe: Recipe {
+            n: a.n as usize,
+            init_scale: a.init_scale,
+            damping: a.damping,
+            fire_tol: a.tol,
+            credit_tol: a.tol,
+            fire_max_iter: a.max_iter as usize,
+            credit_max_steps: a.max_iter as usize,
+            ..Recipe::default()
+        },
+        data: a.data.clone(),
+        rates,
+        seeds: a.seeds.clone(),
+        epochs: a.epochs as usize,
+        samples: a.samples.map(|s| s as usize),
+        threads,
+        louvain_restarts: a.louvain_restarts as usize,
+    }
+}
+
+/// Run `accord modules`.
+pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
+    let cfg = sweep_config(a);
+    cfg.check()?;
+    let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
+        .with_context(|| format!("loading --data {}", a.data))?;
+    cfg.recipe.check(split.train.dim, split.train.n_classes)?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("creating --out directory {}", a.out.display()))?;
+    let n_train = cfg.limit(&split).train.len();
+    let total = (cfg.rates.len() * cfg.seeds.len() * cfg.epochs * n_train) as u64;
+    let start = Instant::now();
+    eprintln!(
+        "accord modules: {} runs ({} rates × {} seeds), N = {}, {} epochs of {} samples, {} thread(s)",
+        cfg.rates.len() * cfg.seeds.len(),
+        cfg.rates.len(),
+        cfg.seeds.len(),
+        cfg.recipe.n,
+        cfg.epochs,
+        n_train,
+        cfg.threads
+    );
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} samples ({per_sec}, {elapsed} elapsed, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let progress = |ev: Event<'_>| match ev {
+        Event::Sample => bar.inc(1),
+        Event::RunDone(r) => {
+            let line = run_line(r);
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    };
+    let sweep = run_sweep(&cfg, &split, &progress)?;
+    bar.finish_and_clear();
+    let files = write_outputs(&sweep, &a.out)?;
+    let wall = start.elapsed().as_secs_f64();
+    if a.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&sweep)?))?;
+    } else {
+        let mut o = summary(&sweep);
+        o.push_str("files:\n");
+        for f in &files {
+            let _ = writeln!(o, "  {}", f.display());
+        }
+        let _ = writeln!(o, "wall time {wall:.1} s");
+        emit(&o)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write `text` to stdout; a reader that has gone away (`accord … | head`) ends the output
+/// quietly instead of panicking.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
+fn run_line(r: &RunResult) -> String {
+    let c = &r.convergence;
+    format!(
+        "  done η = {:<7} seed {:<3} test acc {:5.1}%  Q {:.3}  within {:.3} (chance {:.3})  \
+         radius ≤ {:.2}  skipped {} (firing {}, credit {})  {:.1} s",
+        r.rate,
+        r.seed,
+        100.0 * r.test_accuracy,
+        r.structure.q,
+        r.structure.within,
+        r.structure.within_chance,
+        r.max_radius.unwrap_or(f64::NAN),
+        c.updates_skipped,
+        c.fire_failures(),
+        c.credit_failures(),
+        r.seconds
+    )
+}
+
+fn pm(s: &Stat, digits: usize) -> String {
+    format!("{:.d$} ± {:.d$}", s.mean, s.sd, d = digits)
+}
+
+/// The terminal summary: per-rate table, convergence and the verdict.
+pub fn summary(s: &Sweep) -> String {
+    let mut o = String::new();
+    let r = &s.config.recipe;
+    let _ = writeln!(
+        o,
+        "accord modules: {} ({} train / {} test), all-to-all N = {} ({} inputs, {} hidden {}, {} outputs {}, \
+         loss {}), init ±{}/√N, tol {:e}, cap {}, {} epochs, seeds {:?}",
+        s.config.data,
+        s.train_samples,
+        s.test_samples,
+        r.n,
+        s.inputs,
+        r.n - s.inputs - s.outputs,
+        r.hidden_act,
+        s.outputs,
+        r.output_act,
+        r.loss,
+        r.init_scale,
+        r.fire_tol,
+        r.fire_max_iter,
+        s.config.epochs,
+        s.config.seeds
+    );
+    let _ = writeln!(
+        o,
+        "mean ± sd over seeds; Q = Newman modularity of Louvain communities on |W|; within = share of |W| \
+         inside communities (chance = evenly spread); groups = input/hidden/output"
+    );
+    let _ = writeln!(
+        o,
+        "{:>8}  {:>15}  {:>15}  {:>15}  {:>7}  {:>16}  {:>15}  {:>7}  {:>7}",
+        "rate",
+        "test acc",
+        "Q",
+        "within",
+        "chance",
+        "within − chance",
+        "group within",
+        "chance",
+        "skipped"
+    );
+    for p in &s.per_rate {
+        let _ = writeln!(
+            o,
+            "{:>8}  {:>15}  {:>15}  {:>15}  {:>7.3}  {:>16}  {:>15}  {:>7.3}  {:>7}",
+            p.rate,
+            format!(
+                "{:.1} ± {:.1}%",
+                100.0 * p.accuracy.mean,
+                100.0 * p.accuracy.sd
+            ),
+            pm(&p.q, 4),
+            pm(&p.within, 3),
+            p.within_chance.mean,
+            pm(&p.within_excess, 3),
+            pm(&p.group_within, 3),
+            p.group_within_chance.mean,
+            p.skipped
+        );
+    }
+    let conv = s.runs.iter().fold(
+        crate::modularity::experiment::Convergence::default(),
+        |mut a, r| {
+            a.add(&r.convergence);
+            a
+        },
+    );
+    let max_radius = s
+        .runs
+        .iter()
+        .filter_map(|r| r.max_radius)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let epoch_secs: Vec<f64> = s
+        .runs
+        .iter()
+        .flat_map(|r| r.epochs.iter().map(|e| e.seconds))
+        .collect();
+    let _ = writeln!(
+        o,
+        "time: {:.2} s per training epoch on average ({} samples, N = {}, one thread per run); {:.1} s per run",
+        Stat::of(&epoch_secs).mean,
+        s.train_samples,
+        r.n,
+        Stat::of(&s.runs.iter().map(|r| r.seconds).collect::<Vec<_>>()).mean
+    );
+    let _ = writeln!(
+        o,
+        "convergence over all runs: {} samples, firing {:.1} iterations on average (max {}), {} failed; \
+         credit {:.1} steps (max {}), {} failed; {} updates skipped; largest credit spectral radius {:.3}",
+        conv.samples,
+        conv.mean_fire_iterations(),
+        conv.fire_iterations_max,
+        conv.fire_failures(),
+        conv.mean_credit_steps(),
+        conv.credit_steps_max,
+        conv.credit_failures(),
+        conv.updates_skipped,
+        max_radius
+    );
+    let v = &s.verdict;
+    let _ = writeln!(
+        o,
+        "verdict: the paper's trend (low rate → more block-diagonal) {} — {}",
+        match v.outcome {
+            Outcome::Reproduces => "REPRODUCES",
+            Outcome::DoesNotReproduce => "DOES NOT REPRODUCE",
+            Outcome::Inconclusive => "is INCONCLUSIVE",
+        },
+        v.text
+    );
+    o
+}
+
+/// Write sweep.csv, per_rate.csv, sweep.json and the figures into `dir`; return the paths.
+pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let write = |name: &str, text: String, files: &mut Vec<PathBuf>| -> Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        files.push(p);
+        Ok(())
+    };
+    write("sweep.csv", runs_csv(s), &mut files)?;
+    write("per_rate.csv", per_rate_csv(s), &mut files)?;
+    write("sweep.json", serde_json::to_string_pretty(s)?, &mut files)?;
+    let first_seed = s.config.seeds[0];
+    let last = s.config.rates.len() - 1;
+    for (k, tag) in [(0usize, "lowest"), (last, "highest")] {
+        if tag == "highest" && last == 0 {
+            break;
+        }
+        if let Some(i) = s
+            .runs
+            .iter()
+            .position(|r| r.rate_index == k && r.seed == first_seed)
+        {
+            let p = dir.join(format!("w_by_community_{tag}_rate.png"));
+            community_heatmap(s, i, &p)?;
+            files.push(p);
+            let p = dir.join(format!("w_by_group_{tag}_rate.png"));
+            group_heatmap(s, i, &p)?;
+            files.push(p);
+        }
+    }
+    let p = dir.join("modularity_vs_rate.png");
+    trend_chart(s, &p)?;
+    files.push(p);
+    let p = dir.join("accuracy_vs_rate.png");
+    let acc = Series::new(
+        "test accuracy",
+        s.per_rate
+            .iter()
+            .map(|p| (p.rate, p.accuracy.mean))
+            .collect(),
+    )
+    .with_err(s.per_rate.iter().map(|p| p.accuracy.sd).collect());
+    plot::draw_lines(
+        &p,
+        &LineChart {
+            title: format!(
+                "All-to-all N = {}: test accuracy after {} epochs ({} seeds, mean ± sd)",
+                s.config.recipe.n,
+                s.config.epochs,
+                s.config.seeds.len()
+            ),
+            x_label: "learning rate η".into(),
+            y_label: "test accuracy".into(),
+            log_x: true,
+            legend: Legend::LowerRight,
+            ..LineChart::default()
+        },
+        &[acc],
+    )?;
+    files.push(p);
+    Ok(files)
+}
+
+fn trend_chart(s: &Sweep, p: &Path) -> Result<()> {
+    let pr = &s.per_rate;
+    let line = |name: &str, f: &dyn Fn(&crate::modularity::experiment::RateSummary) -> Stat| {
+        Series::new(name, pr.iter().map(|x| (x.rate, f(x).mean)).collect())
+            .with_err(pr.iter().map(|x| f(x).sd).collect())
+    };
+    let series = [
+        line("Q (Louvain on |W|)", &|x| x.q),
+        line("within-community share of |W|", &|x| x.within),
+        Series::new(
+            "chance level of the within share",
+            pr.iter().map(|x| (x.rate, x.within_chance.mean)).collect(),
+        )
+        .dashed(),
+        line("within input/hidden/output groups", &|x| x.group_within),
+        Series::new(
+            "chance level of the group share",
+            pr.iter()
+                .map(|x| (x.rate, x.group_within_chance.mean))
+                .collect(),
+        )
+        .dashed(),
+    ];
+    plot::draw_lines(
+        p,
+        &LineChart {
+            title: format!(
+                "Block structure of W vs learning rate (N = {}, {} epochs, {} seeds: mean ± sd)",
+                s.config.recipe.n,
+                s.config.epochs,
+                s.config.seeds.len()
+            ),
+            x_label: "learning rate η".into(),
+            y_label: "modularity Q / share of Σ|w_ij|".into(),
+            log_x: true,
+            y_range: Some((0.0, 1.0)),
+            legend: Legend::UpperLeft,
+            ..LineChart::default()
+        },
+        &series,
+    )
+}
+
+/// |W| colour cap: the 99th percentile of the non-zero magnitudes.
+fn cap_99(w: &[f64]) -> f64 {
+    let mut a: Vec<f64> = w.iter().map(|x| x.abs()).filter(|x| *x > 0.0).collect();
+    if a.is_empty() {
+        return 1.0;
+    }
+    a.sort_by(f64::total_cmp);
+    a[((a.len() - 1) as f64 * 0.99) as usize]
+}
+
+fn community_heatmap(s: &Sweep, i: usize, p: &Path) -> Result<()> {
+    let r = &s.runs[i];
+    let w = &s.weights[i];
+    let n = s.config.recipe.n;
+    let labels = &r.structure.labels;
+    let perm = reorder(labels);
+    let mut m = vec![0.0; n * n];
+    for a in 0..n {
+        for b in 0..n {
+            m[a * n + b] = w[perm[a] * n + perm[b]].abs();
+        }
+    }
+    let mut boundaries = Vec::new();
+    for a in 1..n {
+        if labels[perm[a]] != labels[perm[a - 1]] {
+            boundaries.push(a);
+        }
+    }
+    let cap = cap_99(&m);
+    plot::heatmap_with(
+        p,
+        &Heatmap {
+            title: format!(
+                "|W| reordered by community, η = {}, seed {}: Q = {:.3}, within {:.2} (chance {:.2})",
+                r.rate, r.seed, r.structure.q, r.structure.within, r.structure.within_chance
+            ),
+            scale_label: format!("|w_ij| (capped at 99th pct {})", plot::format_value(cap)),
+            x_label: "presynaptic neuron j (community order)".into(),
+            y_label: "postsynaptic neuron i (community order)".into(),
+            range: Some((0.0, cap)),
+            boundaries,
+        },
+        &m,
+        n,
+        n,
+    )
+}
+
+fn group_heatmap(s: &Sweep, i: usize, p: &Path) -> Result<()> {
+    let r = &s.runs[i];
+    let w = &s.weights[i];
+    let n = s.config.recipe.n;
+    let m: Vec<f64> = w.iter().map(|x| x.abs()).collect();
+    let (n_in, n_out) = (s.inputs, s.outputs);
+    let cap = cap_99(&m);
+    plot::heatmap_with(
+        p,
+        &Heatmap {
+            title: format!(
+                "|W| by input/hidden/output group, η = {}, seed {}: group within {:.2} (chance {:.2})",
+                r.rate, r.seed, r.structure.group_within, r.structure.group_within_chance
+            ),
+            scale_label: format!("|w_ij| (capped at 99th pct {})", plot::format_value(cap)),
+            x_label: format!(
+                "presynaptic neuron j (inputs 0–{}, outputs last {n_out})",
+                n_in - 1
+            ),
+            y_label: "postsynaptic neuron i".into(),
+            range: Some((0.0, cap)),
+            boundaries: vec![n_in, n - n_out],
+        },
+        &m,
+        n,
+        n,
+    )
+}
+
+fn runs_csv(s: &Sweep) -> String {
+    let mut o = String::from(
+        "rate,seed,test_accuracy,final_train_loss,q,communities,within,within_chance,within_excess,\
+         group_within,group_within_chance,learned_q,learned_within,learned_within_chance,initial_q,\
+         initial_radius,max_radius,samples,fire_failures,credit_failures,updates_skipped,\
+         test_fire_failures,mean_fire_iterations,mean_credit_steps,seconds\n",
+    );
+    let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
+    for r in &s.runs {
+        let st = &r.structure;
+        let c = &r.convergence;
+        let _ = writeln!(
+            o,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2}",
+            r.rate,
+            r.seed,
+            r.test_accuracy,
+            r.final_train_loss,
+            st.q,
+            st.communities,
+            st.within,
+            st.within_chance,
+            st.within_excess(),
+            st.group_within,
+            st.group_within_chance,
+            r.learned.q,
+            r.learned.within,
+            r.learned.within_chance,
+            r.initial_q,
+            opt(r.initial_radius),
+            opt(r.max_radius),
+            c.samples,
+            c.fire_failures(),
+            c.credit_failures(),
+            c.updates_skipped,
+            r.test_fire_failures,
+            c.mean_fire_iterations(),
+            c.mean_credit_steps(),
+            r.seconds
+        );
+    }
+    o
+}
+
+fn per_rate_csv(s: &Sweep) -> String {
+    let mut o = String::from(
+        "rate,runs,accuracy_mean,accuracy_sd,q_mean,q_sd,q_min,q_max,within_mean,within_sd,\
+         within_chance_mean,within_excess_mean,within_excess_sd,group_within_mean,group_within_sd,\
+         group_within_chance,learned_q_mean,learned_q_sd,skipped,fire_failures,credit_failures\n",
+    );
+    for p in &s.per_rate {
+        let _ = writeln!(
+            o,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            p.rate,
+            p.runs,
+            p.accuracy.mean,
+            p.accuracy.sd,
+            p.q.mean,
+            p.q.sd,
+            p.q.min,
+            p.q.max,
+            p.within.mean,
+            p.within.sd,
+            p.within_chance.mean,
+            p.within_excess.mean,
+            p.within_excess.sd,
+            p.group_within.mean,
+            p.group_within.sd,
+            p.group_within_chance.mean,
+            p.learned_q.mean,
+            p.learned_q.sd,
+            p.skipped,
+            p.fire_failures,
+            p.credit_failures
+        );
+    }
+    o
+}

@@ -1,0 +1,630 @@
+//! `accord probe`: the paper's three assumptions as experiments (balance function, credit
+//! equilibrium, output clamp), as terminal tables, JSON and PNG figures.
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::modules::emit;
+use super::{ActArg, parse_positive};
+use crate::data::{self, Split};
+use crate::plot::{self, Legend, LineChart, Series};
+use crate::probe::ProbeConfig;
+use crate::probe::balance::{self, BalanceConfig, BalanceReport, Variant};
+use crate::probe::clamp::{self, ClampConfig, ClampReport};
+use crate::probe::equilibrium::{self, EquilibriumConfig, EquilibriumReport};
+use crate::rule::Activation;
+
+/// Which probe to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProbeKind {
+    /// g ≠ f': quantised, constant and shifted balance functions.
+    Balance,
+    /// Plasticity after k retrograde steps, or interleaved with them.
+    Equilibrium,
+    /// No output clamp: credit norm per step, growth rate, where it leaves the range.
+    Clamp,
+    /// All three.
+    All,
+}
+
+/// `accord probe` options.
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// Which probe.
+    #[arg(value_enum, default_value = "all")]
+    pub kind: ProbeKind,
+    /// Dataset: a bundled name (digits, iris, mnist) or a CSV path.
+    #[arg(long, default_value = "digits")]
+    pub data: String,
+    /// Hidden widths of the layered net (linear outputs, cross-entropy).
+    #[arg(long, default_value = "32,32", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub hidden: Vec<u32>,
+    /// Hidden activation (layered); hidden and output activation (all-to-all, MSE).
+    #[arg(long, value_enum, default_value = "sigmoid")]
+    pub activation: ActArg,
+    /// Learning rate of the layered net.
+    #[arg(long, default_value = "0.05", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub lr: f64,
+    /// Learning rate of the all-to-all net.
+    #[arg(long, default_value = "0.3", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub a2a_lr: f64,
+    /// Neurons of the all-to-all net (inputs + hidden + outputs).
+    #[arg(long, default_value = "150", value_parser = clap::value_parser!(u32).range(2..=4000))]
+    pub n: u32,
+    /// Training epochs per variant.
+    #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Use only the first SAMPLES training and test rows.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples: Option<u32>,
+    /// Test rows over which the gradient cosine is averaged.
+    #[arg(long, default_value = "100", value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_samples: u32,
+    /// Seed of the initial weights and sample order.
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+    /// Seed of the train/test split.
+    #[arg(long, default_value = "0")]
+    pub split_seed: u64,
+    /// Worker threads (default: the machine's cores). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
+    /// balance: table output bits to sweep (at --lut-entries entries).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,6,8", value_parser = clap::value_parser!(u32).range(1..=52))]
+    pub bits: Vec<u32>,
+    /// balance: table sizes to sweep (at --lut-bits bits).
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,256", value_parser = clap::value_parser!(u32).range(2..=1048576))]
+    pub entries: Vec<u32>,
+    /// balance: entries of the table in the bits sweep.
+    #[arg(long, default_value = "64", value_parser = clap::value_parser!(u32).range(2..=1048576))]
+    pub lut_entries: u32,
+    /// balance: bits of the table in the entries sweep.
+    #[arg(long, default_value = "8", value_parser = clap::value_parser!(u32).range(1..=52))]
+    pub lut_bits: u32,
+    /// balance: input range ±R of the table (default: sigmoid 8, tanh 4, others 2).
+    #[arg(long, value_parser = parse_positive)]
+    pub lut_range: Option<f64>,
+    /// balance: shifts s of g(u) = f'(u − s).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,1,2", allow_hyphen_values = true, value_parser = parse_finite)]
+    pub shifts: Vec<f64>,
+    /// equilibrium: retrograde step counts k for the all-to-all net (layered: 0..m).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,3,5,8,13,21", value_parser = clap::value_parser!(u32).range(0..=100000))]
+    pub steps: Vec<u32>,
+    /// clamp: gains applied to the all-to-all weights.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8,16,32,64", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub gains: Vec<f64>,
+    /// clamp: damping of the firing relaxation.
+    #[arg(long, default_value = "0.5", value_parser = parse_positive)]
+    pub clamp_damping: f64,
+    /// clamp: retrograde step cap.
+    #[arg(long, default_value = "100000", value_parser = clap::value_parser!(u32).range(1..=10000000))]
+    pub max_steps: u32,
+    /// clamp: vanishing bound relative to the injected credit (default: f64::MIN_POSITIVE).
+    #[arg(long, value_parser = parse_positive)]
+    pub vanish: Option<f64>,
+    /// clamp: divergence bound relative to the injected credit (default: f64::MAX).
+    #[arg(long, value_parser = parse_positive)]
+    pub diverge: Option<f64>,
+    /// clamp: test row whose firing state is probed.
+    #[arg(long, default_value = "0")]
+    pub sample: usize,
+    /// Directory for the PNG figures.
+    #[arg(long, default_value = "out/probe")]
+    pub out: PathBuf,
+    /// Print one JSON document on stdout instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} is not allowed (must be finite)")),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
+/// The shared probe configuration the arguments describe.
+pub fn probe_config(a: &ProbeArgs) -> ProbeConfig {
+    let mut c = ProbeConfig {
+        data: a.data.clone(),
+        hidden: a.hidden.iter().map(|&h| h as usize).collect(),
+        activation: Activation::from(a.activation),
+        layered_lr: a.lr,
+        a2a_lr: a.a2a_lr,
+        epochs: a.epochs as usize,
+        samples: a.samples.map(|s| s as usize),
+        probe_samples: a.probe_samples as usize,
+        seed: a.seed,
+        ..ProbeConfig::default()
+    };
+    c.recipe.n = a.n as usize;
+    c.recipe.hidden_act = c.activation;
+    c.recipe.output_act = c.activation;
+    if let Some(t) = a.threads {
+        c.threads = t as usize;
+    }
+    c
+}
+
+/// Run `accord probe`.
+pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
+    let cfg = probe_config(a);
+    let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
+        .with_context(|| format!("loading --data {}", a.data))?;
+    cfg.check(&split)?;
+    let bcfg = BalanceConfig {
+        bits: a.bits.clone(),
+        entry_counts: a.entries.iter().map(|&e| e as usize).collect(),
+        entries: a.lut_entries as usize,
+        default_bits: a.lut_bits,
+        shifts: a.shifts.clone(),
+        range: a.lut_range,
+    };
+    let ecfg = EquilibriumConfig {
+        a2a_steps: a.steps.iter().map(|&k| k as usize).collect(),
+    };
+    let ccfg = ClampConfig {
+        gains: a.gains.clone(),
+        damping: a.clamp_damping,
+        max_steps: a.max_steps as usize,
+        vanish: a.vanish,
+        diverge: a.diverge,
+        sample: a.sample,
+        ..ClampConfig::default()
+    };
+    // Validate everything before the (slow) runs start.
+    bcfg.check()?;
+    ecfg.check()?;
+    ccfg.check(cfg.limit(&split).test.len())?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("creating --out directory {}", a.out.display()))?;
+    let want = |k: ProbeKind| a.kind == k || a.kind == ProbeKind::All;
+    let mut json = serde_json::Map::new();
+    let mut files = Vec::new();
+    let start = Instant::now();
+    if want(ProbeKind::Balance) {
+        eprintln!(
+            "accord probe balance: {} variants × 2 networks …",
+            balance::variants(&bcfg).len()
+        );
+        let r = balance::run(&cfg, &bcfg, &split)?;
+        files.extend(balance_figures(&r, &a.out)?);
+        if !a.json {
+            emit(&balance_table(&r, &split))?;
+        }
+        json.insert("balance".into(), serde_json::to_value(&r)?);
+    }
+    if want(ProbeKind::Equilibrium) {
+        eprintln!("accord probe equilibrium …");
+        let r = equilibrium::run(&cfg, &ecfg, &split)?;
+        files.extend(equilibrium_figures(&r, &a.out)?);
+        if !a.json {
+            emit(&equilibrium_table(&r))?;
+        }
+        json.insert("equilibrium".into(), serde_json::to_value(&r)?);
+    }
+    if want(ProbeKind::Clamp) {
+        eprintln!("accord probe clamp …");
+        let r = clamp::run(&cfg, &ccfg, &split)?;
+        files.extend(clamp_figures(&r, &a.out)?);
+        if !a.json {
+            emit(&clamp_table(&r))?;
+        }
+        json.insert("clamp".into(), serde_json::to_value(&r)?);
+    }
+    if a.json {
+        let doc = if json.len() == 1 {
+            json.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+        } else {
+            serde_json::Value::Object(json)
+        };
+        emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+    } else {
+        let mut o = String::from("figures:\n");
+        for f in &files {
+            let _ = writeln!(o, "  {}", f.display());
+        }
+        let _ = writeln!(o, "wall time {:.1} s", start.elapsed().as_secs_f64());
+        emit(&o)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn nets_line(cfg: &ProbeConfig, split: &Split) -> String {
+    let sizes: Vec<String> = std::iter::once(split.train.dim)
+        .chain(cfg.hidden.iter().copied())
+        .chain([split.train.n_classes])
+        .map(|s| s.to_string())
+        .collect();
+    format!(
+        "layered {} ({} hidden, linear out, CE, η = {}); all-to-all N = {} ({} hidden and out, MSE, η = {}); \
+         {} epoch(s), seed {}; cosine = mean over {} test rows of cos(rule update, −true gradient), \
+         cos₀ on the initial net (cos₀ hid: synapses onto hidden neurons only), cos_T after training",
+        sizes.join("-"),
+        cfg.activation,
+        cfg.layered_lr,
+        cfg.recipe.n,
+        cfg.activation,
+        cfg.a2a_lr,
+        cfg.epochs,
+        cfg.seed,
+        cfg.probe_samples
+    )
+}
+
+/// The balance probe's table.
+pub fn balance_table(r: &BalanceReport, split: &Split) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\nprobe balance — g ≠ f'");
+    let _ = writeln!(o, "{}", nets_line(&r.config, split));
+    let _ = writeln!(o, "{:<16} | {:>17} | {:>17}", "", "layered", "all-to-all");
+    let _ = writeln!(
+        o,
+        "{:<16} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "g", "acc", "cos₀", "cos₀ hid", "cos_T", "acc", "cos₀", "cos₀ hid", "cos_T", "skipped"
+    );
+    for (l, x) in r.layered.iter().zip(&r.all_to_all) {
+        let _ = writeln!(
+            o,
+            "{:<16} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} {:>7}",
+            l.variant,
+            100.0 * l.accuracy,
+            l.cos_init,
+            l.cos_hidden_init,
+            l.cos_final,
+            100.0 * x.accuracy,
+            x.cos_init,
+            x.cos_hidden_init,
+            x.cos_final,
+            x.skipped
+        );
+    }
+    o
+}
+
+/// The equilibrium probe's table.
+pub fn equilibrium_table(r: &EquilibriumReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\nprobe equilibrium — plasticity after k retrograde steps (truncate) or during them (interleave)"
+    );
+    let _ = writeln!(
+        o,
+        "layered depth m = {} (exact from k = m − 1 = {}); all-to-all: the settled row relaxes to tolerance {:e}",
+        r.layered_depth,
+        r.layered_depth - 1,
+        r.config.recipe.credit_tol
+    );
+    for (name, rows) in [("layered", &r.layered), ("all-to-all", &r.all_to_all)] {
+        let _ = writeln!(
+            o,
+            "{:<11} {:<11} {:>5} | {:>7} {:>7} {:>8} {:>7} {:>7}",
+            name, "mode", "k", "acc", "cos₀", "cos₀ hid", "cos_T", "skipped"
+        );
+        for x in rows.iter() {
+            let _ = writeln!(
+                o,
+                "{:<11} {:<11} {:>5} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} {:>7}",
+                "",
+                x.mode,
+                x.k.map_or("—".into(), |k| k.to_string()),
+                100.0 * x.accuracy,
+                x.cos_init,
+                x.cos_hidden_init,
+                x.cos_final,
+                x.skipped
+            );
+        }
+    }
+    o
+}
+
+/// The clamp probe's table.
+pub fn clamp_table(r: &ClampReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\nprobe clamp — output credit injected once, not held (test row {}; all-to-all N = {}, firing damping {}; range {})",
+        r.sweep.sample,
+        r.config.recipe.n,
+        r.sweep.damping,
+        match (r.sweep.vanish, r.sweep.diverge) {
+            (None, None) => "f64".to_string(),
+            (v, d) => format!(
+                "[{} , {}] × ‖c₀‖",
+                v.map_or("f64 min".into(), |x| format!("{x:e}")),
+                d.map_or("f64 max".into(), |x| format!("{x:e}"))
+            ),
+        }
+    );
+    let _ = writeln!(
+        o,
+        "{:<11} {:>5} | {:>13} {:>6} | {:>22} | {:>10} {:>6} {:>9} {:>8} {:>10}",
+        "net",
+        "gain",
+        "firing",
+        "ρ",
+        "clamped credit",
+        "unclamped",
+        "steps",
+        "growth/st",
+        "left at",
+        "last ‖c‖"
+    );
+    for x in r.layered.iter().chain(&r.all_to_all) {
+        let _ = writeln!(
+            o,
+            "{:<11} {:>5} | {:>13} {:>6.3} | {:>22} | {:>10} {:>6} {:>9} {:>8} {:>10.3e}",
+            x.net,
+            x.gain,
+            format!("{} ({})", settle_word(x.fire), x.fire_iterations),
+            x.radius,
+            format!("{} ({} steps)", settle_word(x.clamped), x.clamped_steps),
+            settle_word(x.unclamped),
+            x.steps,
+            x.growth_rate.map_or("—".into(), |g| format!("{g:.4}")),
+            x.left_range_at.map_or("—".into(), |s| s.to_string()),
+            x.final_norm
+        );
+    }
+    o
+}
+
+fn settle_word(s: crate::rule::Settle) -> &'static str {
+    match s {
+        crate::rule::Settle::Converged => "converged",
+        crate::rule::Settle::IterationCap => "cap",
+        crate::rule::Settle::Diverged => "diverged",
+        crate::rule::Settle::Vanished => "vanished",
+    }
+}
+
+fn balance_figures(r: &BalanceReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let pick = |rows: &[balance::BalanceRow],
+                want: &dyn Fn(&Variant) -> Option<f64>,
+                f: &dyn Fn(&balance::BalanceRow) -> f64| {
+        rows.iter()
+            .filter_map(|x| want(&x.spec).map(|v| (v, f(x))))
+            .collect::<Vec<_>>()
+    };
+    let entries = r.variants.entries;
+    let bits = r.variants.default_bits;
+    let by_bits = move |v: &Variant| match v {
+        Variant::Lut { entries: e, bits } if *e == entries => Some(*bits as f64),
+        _ => None,
+    };
+    let by_entries = move |v: &Variant| match v {
+        Variant::Lut { entries, bits: b } if *b == bits => Some(*entries as f64),
+        _ => None,
+    };
+    for (name, sel, x_label, log_x, what) in [
+        (
+            "balance_bits.png",
+            &by_bits as &dyn Fn(&Variant) -> Option<f64>,
+            "balance-table output bits".to_string(),
+            false,
+            format!("{entries} entries, bits swept"),
+        ),
+        (
+            "balance_entries.png",
+            &by_entries,
+            "balance-table entries".to_string(),
+            true,
+            format!("{bits} bits, entries swept"),
+        ),
+    ] {
+        let mut series = Vec::new();
+        for (net, rows) in [("layered", &r.layered), ("all-to-all", &r.all_to_all)] {
+            series.push(Series::new(
+                format!("{net}: cosine, all synapses"),
+                pick(rows, sel, &|x| x.cos_init),
+            ));
+            series.push(Series::new(
+                format!("{net}: cosine, onto hidden neurons"),
+                pick(rows, sel, &|x| x.cos_hidden_init),
+            ));
+            series.push(
+                Series::new(
+                    format!("{net}: test accuracy"),
+                    pick(rows, sel, &|x| x.accuracy),
+                )
+                .dashed(),
+            );
+        }
+        if series.iter().all(|s| s.points.is_empty()) {
+            continue;
+        }
+        let p = dir.join(name);
+        plot::draw_lines(
+            &p,
+            &LineChart {
+                title: format!(
+                    "Quantised balance table g ({what}; {} epochs)",
+                    r.config.epochs
+                ),
+                x_label,
+                y_label: "cosine to true gradient (initial net) / test accuracy".into(),
+                log_x,
+                y_range: Some((0.0, 1.05)),
+                legend: Legend::LowerRight,
+                ..LineChart::default()
+            },
+            &series,
+        )?;
+        files.push(p);
+    }
+    for (name, rows, net) in [
+        ("balance_variants_layered.png", &r.layered, "layered"),
+        (
+            "balance_variants_all_to_all.png",
+            &r.all_to_all,
+            "all-to-all",
+        ),
+    ] {
+        let bars: Vec<(String, f64)> = rows
+            .iter()
+            .map(|x| (x.variant.clone(), x.cos_hidden_init))
+            .collect();
+        let p = dir.join(name);
+        plot::bar_chart(
+            &p,
+            &format!("Balance function g, {net} net: rule update vs true gradient"),
+            "mean cosine, synapses onto hidden neurons (initial net)",
+            &bars,
+        )?;
+        files.push(p);
+    }
+    Ok(files)
+}
+
+fn equilibrium_figures(r: &EquilibriumReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (name, rows, net) in [
+        (
+            "equilibrium_layered.png",
+            &r.layered,
+            format!("layered, m = {}", r.layered_depth),
+        ),
+        (
+            "equilibrium_all_to_all.png",
+            &r.all_to_all,
+            format!("all-to-all, N = {}", r.config.recipe.n),
+        ),
+    ] {
+        let of = |mode: &str, f: &dyn Fn(&equilibrium::EquilibriumRow) -> f64| {
+            rows.iter()
+                .filter(|x| x.mode == mode)
+                .filter_map(|x| x.k.map(|k| (k as f64, f(x))))
+                .collect::<Vec<_>>()
+        };
+        let settled = rows.iter().find(|x| x.mode == "settled");
+        let kmax = rows.iter().filter_map(|x| x.k).max().unwrap_or(1) as f64;
+        let mut series = vec![
+            Series::new(
+                "truncate: cosine, all synapses",
+                of("truncate", &|x| x.cos_init),
+            ),
+            Series::new(
+                "truncate: cosine, onto hidden",
+                of("truncate", &|x| x.cos_hidden_init),
+            ),
+            Series::new("truncate: test accuracy", of("truncate", &|x| x.accuracy)),
+            Series::new(
+                "interleave: cosine, all synapses",
+                of("interleave", &|x| x.cos_init),
+            ),
+            Series::new(
+                "interleave: cosine, onto hidden",
+                of("interleave", &|x| x.cos_hidden_init),
+            ),
+            Series::new(
+                "interleave: test accuracy",
+                of("interleave", &|x| x.accuracy),
+            ),
+        ];
+        if let Some(s) = settled {
+            series.push(
+                Series::new(
+                    "settled: test accuracy",
+                    vec![(0.0, s.accuracy), (kmax, s.accuracy)],
+                )
+                .dashed(),
+            );
+        }
+        let p = dir.join(name);
+        plot::draw_lines(
+            &p,
+            &LineChart {
+                title: format!(
+                    "Plasticity before credit equilibrium ({net}, {} epochs)",
+                    r.config.epochs
+                ),
+                x_label: "retrograde steps k before / during plasticity".into(),
+                y_label: "cosine to true gradient (initial net) / test accuracy".into(),
+                y_range: Some((0.0, 1.05)),
+                legend: Legend::LowerRight,
+                ..LineChart::default()
+            },
+            &series,
+        )?;
+        files.push(p);
+    }
+    Ok(files)
+}
+
+fn clamp_figures(r: &ClampReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let series: Vec<Series> = r
+        .layered
+        .iter()
+        .chain(&r.all_to_all)
+        .map(|x| {
+            Series::new(
+                format!(
+                    "{} gain {} (ρ = {:.2}, {})",
+                    x.net,
+                    x.gain,
+                    x.radius,
+                    settle_word(x.unclamped)
+                ),
+                x.norms.iter().map(|&(k, v)| (k as f64, v)).collect(),
+            )
+        })
+        .collect();
+    let p = dir.join("clamp_norms.png");
+    plot::draw_lines(
+        &p,
+        &LineChart {
+            title: format!(
+                "Credit without output clamp: ‖c‖ per retrograde step (N = {})",
+                r.config.recipe.n
+            ),
+            x_label: "retrograde step".into(),
+            y_label: "credit norm ‖c‖₂".into(),
+            log_y: true,
+            legend: Legend::UpperRight,
+            ..LineChart::default()
+        },
+        &series,
+    )?;
+    files.push(p);
+    let rad: Vec<(f64, f64)> = r.all_to_all.iter().map(|x| (x.gain, x.radius)).collect();
+    let growth: Vec<(f64, f64)> = r
+        .all_to_all
+        .iter()
+        .filter_map(|x| x.growth_rate.map(|g| (x.gain, g)))
+        .collect();
+    let p = dir.join("clamp_growth.png");
+    plot::draw_lines(
+        &p,
+        &LineChart {
+            title: format!(
+                "Unclamped credit: growth per step vs weight gain (N = {}, damping {})",
+                r.config.recipe.n, r.sweep.damping
+            ),
+            x_label: "weight gain".into(),
+            y_label: "factor per step".into(),
+            log_x: true,
+            legend: Legend::UpperLeft,
+            ..LineChart::default()
+        },
+        &[
+            Series::new("spectral radius ρ of Wᵀ diag(g)", rad),
+            Series::new("measured growth of ‖c‖ per step", growth).dashed(),
+            Series::new(
+                "1 (vanish below, diverge above)",
+                r.all_to_all.iter().map(|x| (x.gain, 1.0)).collect(),
+            )
+            .dashed(),
+        ],
+    )?;
+    files.push(p);
+    Ok(files)
+}
