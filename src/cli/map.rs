@@ -118,9 +118,9 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
             sizes,
             mapping: &mapping,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{}", mapping.describe());
+        super::emit(&mapping.describe())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -281,6 +282,20 @@ pub fn parse_positive(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Write `text` to standard output; a closed pipe (`accord … | head`) ends the output quietly
+/// instead of panicking, any other write error is reported.
+///
+/// # Errors
+/// A write error other than a broken pipe.
+pub fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -464,9 +479,9 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
     let (report, _) = train(&cfg, &split, Some(&mut tick));
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print_train(&report);
+        emit(&render_train(&report))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -485,9 +500,9 @@ fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
     let report = emulator::run(&cfg, split, Some(&mut tick))?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{}", report.render());
+        emit(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -496,7 +511,9 @@ fn run_chip(c: &ChipCommand) -> Result<ExitCode> {
     match c {
         ChipCommand::Check { file } => {
             let chip = crate::chip::open(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
+            let mut o = String::new();
+            let _ = writeln!(
+                o,
                 "{}: chip '{}' passes the design-rule check ({} cores, {} priced actions, {} unpriced, {} missing, {} emulated)",
                 chip.origin,
                 chip.name,
@@ -509,26 +526,29 @@ fn run_chip(c: &ChipCommand) -> Result<ExitCode> {
                 chip.missing.len(),
                 chip.emulations.len()
             );
-            match chip.require(&chip.required_actions(true)) {
-                Ok(()) => println!("training: supported"),
-                Err(e) => println!("training: NOT supported: {e}"),
-            }
+            let _ = match chip.require(&chip.required_actions(true)) {
+                Ok(()) => writeln!(o, "training: supported"),
+                Err(e) => writeln!(o, "training: NOT supported: {e}"),
+            };
+            emit(&o)?;
         }
         ChipCommand::Show { file, json } => {
             let chip = crate::chip::open(file).map_err(|e| anyhow::anyhow!("{e}"))?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&chip)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&chip)?))?;
             } else {
-                print!("{}", chip.describe());
+                emit(&chip.describe())?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_train(r: &TrainReport) {
+fn render_train(r: &TrainReport) -> String {
+    let mut o = String::new();
     let sizes: Vec<String> = r.sizes.iter().map(|s| s.to_string()).collect();
-    println!(
+    let _ = writeln!(
+        o,
         "accord train: {} ({} train / {} test), net {} ({} params), {} {}, loss {}, rule {:?}, lr {}, batch {}, seed {}",
         r.config.data,
         r.train_samples,
@@ -547,12 +567,14 @@ fn print_train(r: &TrainReport) {
         r.config.batch,
         r.config.seed
     );
-    println!(
+    let _ = writeln!(
+        o,
         "{:>5}  {:>10}  {:>9}  {:>9}  {:>9}  {:>7}",
         "epoch", "train loss", "train acc", "test loss", "test acc", "seconds"
     );
     for e in &r.epochs {
-        println!(
+        let _ = writeln!(
+            o,
             "{:>5}  {:>10.4}  {:>8.2}%  {:>9.4}  {:>8.2}%  {:>7.2}",
             e.epoch,
             e.train_loss,
@@ -562,33 +584,39 @@ fn print_train(r: &TrainReport) {
             e.seconds
         );
     }
-    println!(
+    let _ = writeln!(
+        o,
         "final: test accuracy {:.2}%, train accuracy {:.2}%, {:.1} retrograde steps per sample",
         100.0 * r.test_accuracy,
         100.0 * r.train_accuracy,
         r.mean_retro_steps
     );
+    o
 }
 
 fn run_verify(a: &VerifyArgs) -> Result<ExitCode> {
     let report = verify::verify(a.nets as usize, a.seed);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        println!(
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
             "accord verify: {} random layered nets (depth 2-6, widths 1-64, every activation, mse and ce), seed {}",
             report.nets, report.seed
         );
-        println!("{:>5}  {:>5}  {:>14}", "depth", "nets", "max rel dev");
+        let _ = writeln!(o, "{:>5}  {:>5}  {:>14}", "depth", "nets", "max rel dev");
         for (d, n, dev) in &report.per_depth {
-            println!("{d:>5}  {n:>5}  {dev:>14.3e}");
+            let _ = writeln!(o, "{d:>5}  {n:>5}  {dev:>14.3e}");
         }
-        println!(
+        let _ = writeln!(
+            o,
             "overall max relative deviation {:.3e} (tolerance {:.0e}): {}",
             report.max_rel_dev,
             verify::TOLERANCE,
             if report.pass { "PASS" } else { "FAIL" }
         );
+        emit(&o)?;
     }
     Ok(if report.pass {
         ExitCode::SUCCESS

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::parse_positive;
+use super::{emit, parse_positive};
 use crate::data;
 use crate::modularity::community::reorder;
 use crate::modularity::experiment::{
@@ -169,17 +169,6 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         emit(&o)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Write `text` to stdout; a reader that has gone away (`accord … | head`) ends the output
-/// quietly instead of panicking.
-pub(crate) fn emit(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(()),
-    }
 }
 
 fn run_line(r: &RunResult) -> String {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::modules::emit;
+use super::emit;
 use super::{ActArg, parse_positive};
 use crate::data::{self, Split};
 use crate::plot::{self, Legend, LineChart, Series};
