@@ -235,6 +235,10 @@ pub struct TrainArgs {
     /// Balance-table output bits (keeps the integer bits).
     #[arg(long)]
     pub lut_bits: Option<u8>,
+    /// Write PNG figures into this folder: accuracy per epoch, and on a chip the energy per
+    /// training sample by primitive.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<std::path::PathBuf>,
     /// Any chip-file override, KEY=VALUE with dotted keys (formats.credit.frac=12,
     /// balance_table.input_min=-4, …); repeatable, applied after the flags above.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -478,6 +482,25 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
     };
     let (report, _) = train(&cfg, &split, Some(&mut tick));
     bar.finish_and_clear();
+    if let Some(dir) = &a.plot {
+        let test: Vec<(f64, f64)> = report
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * e.test_accuracy))
+            .collect();
+        let train: Vec<(f64, f64)> = report
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * e.train_accuracy))
+            .collect();
+        plot_accuracy(
+            dir,
+            &format!("{} on the f64 reference ({:?} rule)", a.data, cfg.rule),
+            train,
+            test,
+        )?;
+        eprintln!("figures written to {}", dir.display());
+    }
     if a.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
@@ -499,12 +522,66 @@ fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
     };
     let report = emulator::run(&cfg, split, Some(&mut tick))?;
     bar.finish_and_clear();
+    if let Some(dir) = &a.plot {
+        let test: Vec<(f64, f64)> = report
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * e.test_accuracy))
+            .collect();
+        let train: Vec<(f64, f64)> = report
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * e.train_accuracy_online))
+            .collect();
+        let title = format!("{} on {} ({:?} rule)", a.data, report.chip.name, cfg.rule);
+        plot_accuracy(dir, &title, train, test)?;
+        let n = report.energy.training.samples.max(1) as f64;
+        let bars: Vec<(String, f64)> = report
+            .energy
+            .training
+            .breakdown
+            .actions
+            .iter()
+            .filter(|r| r.pj_total > 0.0)
+            .map(|r| (r.action.to_string(), r.pj_total / n))
+            .collect();
+        let path = dir.join("energy.png");
+        crate::plot::bar_chart(
+            &path,
+            &format!("energy per training sample on {} (pJ)", report.chip.name),
+            "pJ per sample",
+            &bars,
+        )?;
+        eprintln!("figures written to {}", dir.display());
+    }
     if a.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
         emit(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn plot_accuracy(
+    dir: &std::path::Path,
+    title: &str,
+    train: Vec<(f64, f64)>,
+    test: Vec<(f64, f64)>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating --plot folder {}", dir.display()))?;
+    let series = [
+        crate::plot::Series::new("train (online on chips)", train).dashed(),
+        crate::plot::Series::new("test", test),
+    ];
+    crate::plot::line_chart(
+        &dir.join("accuracy.png"),
+        title,
+        "epoch",
+        "accuracy (%)",
+        &series,
+        false,
+    )
 }
 
 fn run_chip(c: &ChipCommand) -> Result<ExitCode> {

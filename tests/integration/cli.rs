@@ -200,3 +200,25 @@ fn chip_commands_and_chip_errors() {
         assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
     }
 }
+
+#[test]
+fn plot_writes_png_figures() {
+    let dir = std::env::temp_dir().join(format!("accord-plot-{}", std::process::id()));
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "6",
+        "--epochs",
+        "2",
+        "--plot",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["accuracy.png", "energy.png"] {
+        let bytes = std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f} is a PNG");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
