@@ -444,9 +444,10 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
     })
 }
 
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
+/// A progress bar over `epochs × n_train` samples, drawn only on a terminal.
+fn progress_bar(epochs: usize, n_train: usize) -> indicatif::ProgressBar {
     let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(total)
+        indicatif::ProgressBar::new((epochs * n_train) as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -456,6 +457,21 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// The per-sample progress callback for `bar`, redrawing every `every` samples.
+fn ticker(
+    bar: &indicatif::ProgressBar,
+    epochs: usize,
+    n_train: usize,
+    every: usize,
+) -> impl FnMut(usize, usize) + '_ {
+    move |k: usize, e: usize| {
+        if k.is_multiple_of(every) || k == n_train {
+            bar.set_message(format!("{}/{}", e + 1, epochs));
+            bar.set_position((e * n_train + k) as u64);
+        }
+    }
 }
 
 fn run_train(a: &TrainArgs) -> Result<ExitCode> {
@@ -471,34 +487,18 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
         bail!("--rule feedback-alignment runs on a chip only (drop --reference)");
     }
     let cfg = train_config(a);
-    let total = (cfg.epochs * split.train.len()) as u64;
-    let bar = progress_bar(total);
-    let n_train = split.train.len();
-    let mut tick = |k: usize, e: usize| {
-        if k.is_multiple_of(256) || k == n_train {
-            bar.set_message(format!("{}/{}", e + 1, cfg.epochs));
-            bar.set_position((e * n_train + k) as u64);
-        }
-    };
+    let bar = progress_bar(cfg.epochs, split.train.len());
+    let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 256);
     let (report, _) = train(&cfg, &split, Some(&mut tick));
     bar.finish_and_clear();
     if let Some(dir) = &a.plot {
-        let test: Vec<(f64, f64)> = report
+        let rows: Vec<(usize, f64, f64)> = report
             .epochs
             .iter()
-            .map(|e| (e.epoch as f64, 100.0 * e.test_accuracy))
+            .map(|e| (e.epoch, e.train_accuracy, e.test_accuracy))
             .collect();
-        let train: Vec<(f64, f64)> = report
-            .epochs
-            .iter()
-            .map(|e| (e.epoch as f64, 100.0 * e.train_accuracy))
-            .collect();
-        plot_accuracy(
-            dir,
-            &format!("{} on the f64 reference ({:?} rule)", a.data, cfg.rule),
-            train,
-            test,
-        )?;
+        let title = format!("{} on the f64 reference ({:?} rule)", a.data, cfg.rule);
+        plot_accuracy(dir, &title, &rows)?;
         eprintln!("figures written to {}", dir.display());
     }
     if a.json {
@@ -511,30 +511,18 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
 
 fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
     let cfg = emu_config(a)?;
-    let n_train = split.train.len();
-    let bar = progress_bar((cfg.epochs * n_train) as u64);
-    let epochs = cfg.epochs;
-    let mut tick = |k: usize, e: usize| {
-        if k.is_multiple_of(64) || k == n_train {
-            bar.set_message(format!("{}/{}", e + 1, epochs));
-            bar.set_position((e * n_train + k) as u64);
-        }
-    };
+    let bar = progress_bar(cfg.epochs, split.train.len());
+    let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 64);
     let report = emulator::run(&cfg, split, Some(&mut tick))?;
     bar.finish_and_clear();
     if let Some(dir) = &a.plot {
-        let test: Vec<(f64, f64)> = report
+        let rows: Vec<(usize, f64, f64)> = report
             .epochs
             .iter()
-            .map(|e| (e.epoch as f64, 100.0 * e.test_accuracy))
-            .collect();
-        let train: Vec<(f64, f64)> = report
-            .epochs
-            .iter()
-            .map(|e| (e.epoch as f64, 100.0 * e.train_accuracy_online))
+            .map(|e| (e.epoch, e.train_accuracy_online, e.test_accuracy))
             .collect();
         let title = format!("{} on {} ({:?} rule)", a.data, report.chip.name, cfg.rule);
-        plot_accuracy(dir, &title, train, test)?;
+        plot_accuracy(dir, &title, &rows)?;
         let n = report.energy.training.samples.max(1) as f64;
         let bars: Vec<(String, f64)> = report
             .energy
@@ -562,17 +550,16 @@ fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn plot_accuracy(
-    dir: &std::path::Path,
-    title: &str,
-    train: Vec<(f64, f64)>,
-    test: Vec<(f64, f64)>,
-) -> Result<()> {
+/// `accuracy.png` in `dir` from `(epoch, train accuracy, test accuracy)` rows.
+fn plot_accuracy(dir: &std::path::Path, title: &str, rows: &[(usize, f64, f64)]) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating --plot folder {}", dir.display()))?;
+    let pct = |f: fn(&(usize, f64, f64)) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().map(|r| (r.0 as f64, 100.0 * f(r))).collect()
+    };
     let series = [
-        crate::plot::Series::new("train (online on chips)", train).dashed(),
-        crate::plot::Series::new("test", test),
+        crate::plot::Series::new("train (online on chips)", pct(|r| r.1)).dashed(),
+        crate::plot::Series::new("test", pct(|r| r.2)),
     ];
     crate::plot::line_chart(
         &dir.join("accuracy.png"),

@@ -182,6 +182,12 @@ pub fn run_with(
     // Feedback alignment's fixed random feedback: Glorot weights from a seed of its own.
     let feedback = (cfg.rule == ChipRule::FeedbackAlignment)
         .then(|| LayeredNet::glorot(&net.sizes(), &acts, cfg.seed ^ FEEDBACK_SEED));
+    let placed = Placed {
+        net: &net,
+        mapping: &mapping,
+        feedback: feedback.as_ref(),
+        par_threshold,
+    };
     match cfg.arith {
         Arith::Fixed => {
             let dp = FixedPath::new(
@@ -193,38 +199,45 @@ pub fn run_with(
                 cfg.seed,
                 &mut setup,
             )?;
-            let mut chip_net = ChipNet::new(
-                dp,
-                &net,
-                &mapping,
-                &cfg.chip,
-                cfg.mode,
-                cfg.loss,
-                cfg.threads,
-                cfg.seed,
-                &mut setup,
-            );
-            chip_net.par_threshold = par_threshold;
-            let chip_net = chip_net.with_rule(cfg.rule, feedback.as_ref(), &mut setup);
-            drive(cfg, split, chip_net, &net, mapping, setup, progress)
+            let chip_net = placed.on_cores(dp, cfg, &mut setup);
+            drive(cfg, split, chip_net, &net, &mapping, setup, progress)
         }
         Arith::Float => {
-            let dp = FloatPath::new(acts, balance, cfg.lr, cfg.message_threshold);
-            let mut chip_net = ChipNet::new(
-                dp,
-                &net,
-                &mapping,
-                &cfg.chip,
-                cfg.mode,
-                cfg.loss,
-                cfg.threads,
-                cfg.seed,
-                &mut setup,
-            );
-            chip_net.par_threshold = par_threshold;
-            let chip_net = chip_net.with_rule(cfg.rule, feedback.as_ref(), &mut setup);
-            drive(cfg, split, chip_net, &net, mapping, setup, progress)
+            let dp = FloatPath::new(acts.clone(), balance.clone(), cfg.lr, cfg.message_threshold);
+            let chip_net = placed.on_cores(dp, cfg, &mut setup);
+            drive(cfg, split, chip_net, &net, &mapping, setup, progress)
         }
+    }
+}
+
+/// What every arithmetic's chip network is built from.
+struct Placed<'a> {
+    net: &'a LayeredNet,
+    mapping: &'a Mapping,
+    feedback: Option<&'a LayeredNet>,
+    par_threshold: u64,
+}
+
+impl Placed<'_> {
+    fn on_cores<D: Datapath + Clone>(
+        &self,
+        dp: D,
+        cfg: &EmuConfig,
+        setup: &mut VarCounters,
+    ) -> ChipNet<D> {
+        let mut chip_net = ChipNet::new(
+            dp,
+            self.net,
+            self.mapping,
+            &cfg.chip,
+            cfg.mode,
+            cfg.loss,
+            cfg.threads,
+            cfg.seed,
+            setup,
+        );
+        chip_net.par_threshold = self.par_threshold;
+        chip_net.with_rule(cfg.rule, self.feedback, setup)
     }
 }
 
@@ -273,7 +286,7 @@ fn drive<D: Datapath + Clone + Send>(
     split: &Split,
     mut chip_net: ChipNet<D>,
     net: &LayeredNet,
-    mapping: Mapping,
+    mapping: &Mapping,
     setup: VarCounters,
     mut progress: Option<Progress<'_>>,
 ) -> Result<EmuReport> {
@@ -315,7 +328,7 @@ fn drive<D: Datapath + Clone + Send>(
     Ok(report::build(
         cfg,
         split,
-        &mapping,
+        mapping,
         &trained,
         epochs,
         test_loss,

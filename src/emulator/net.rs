@@ -492,6 +492,61 @@ impl<D: Datapath + Clone> ChipNet<D> {
         t.ledger.add(Action::Barrier, 1);
     }
 
+    /// Count the events of `senders` (active neurons of layer `l`) reaching layer `l + 1`:
+    /// one packet and trace update per (sender, destination core), their hops, one SOP per
+    /// synapse walked. Returns the SOPs.
+    fn count_arrivals(&self, l: usize, senders: &[usize], binary: bool, t: &mut Tally) -> u64 {
+        let na = senders.len() as u64;
+        let packets = na * self.n_dest[l];
+        t.ledger.add(Action::SpikePacket, packets);
+        t.ledger.add(Action::TraceUpdate, packets);
+        t.ledger.add(
+            Action::Hop,
+            senders.iter().map(|&j| self.fwd_hops[l][j]).sum(),
+        );
+        let n_out = self.sizes[l + 1] as u64;
+        let sops = na * n_out;
+        t.ledger.add(Action::Sop, sops);
+        if binary {
+            t.work.effective_acs += sops;
+        } else {
+            t.work.effective_macs += sops;
+        }
+        t.work.dense_synops += self.sizes[l] as u64 * n_out;
+        sops
+    }
+
+    /// Busy time of a core of `len` neurons receiving `na` events in one step.
+    fn core_busy(&self, na: u64, len: usize) -> u64 {
+        let update = if na > 0 {
+            Action::NeuronUpdateActive
+        } else {
+            Action::NeuronUpdateIdle
+        };
+        na * len as u64 * self.lat[Action::Sop as usize]
+            + na * self.lat[Action::TraceUpdate as usize]
+            + len as u64 * self.lat[update as usize]
+    }
+
+    /// Close one firing step of layer `l + 1`: soma updates (active when any event arrived),
+    /// NeuroBench workload, one tick, and the step's modelled time.
+    fn end_fire_step(&self, l: usize, na: u64, zeros: u64, busy: u64, t: &mut Tally) {
+        let n_out = self.sizes[l + 1] as u64;
+        if na > 0 {
+            t.ledger.add(Action::NeuronUpdateActive, n_out);
+            t.work.membrane_updates += n_out;
+        } else {
+            t.ledger.add(Action::NeuronUpdateIdle, n_out);
+        }
+        t.work.neuron_ops += n_out;
+        t.work.neuron_dense_ops += n_out;
+        t.work.zero_activations += zeros;
+        t.work.activations += n_out;
+        t.ticks += 1;
+        let inject = na * self.n_dest[l] * self.lat[Action::SpikePacket as usize];
+        self.phase_time(t, busy + inject, self.max_fwd_hops[l]);
+    }
+
     fn fire_graded(&mut self, x: &[f64], step: u64, t: &mut Tally) {
         for (rj, &xj) in self.r[0].iter_mut().zip(x) {
             *rj = self.dp.rate_in(xj, &mut t.vars);
@@ -501,18 +556,7 @@ impl<D: Datapath + Clone> ChipNet<D> {
                 .filter(|&j| !D::is_zero(self.r[l][j]))
                 .collect();
             let na = active.len() as u64;
-            let packets = na * self.n_dest[l];
-            t.ledger.add(Action::SpikePacket, packets);
-            t.ledger.add(Action::TraceUpdate, packets);
-            t.ledger.add(
-                Action::Hop,
-                active.iter().map(|&j| self.fwd_hops[l][j]).sum(),
-            );
-            let n_out = self.sizes[l + 1];
-            let sops = na * n_out as u64;
-            t.ledger.add(Action::Sop, sops);
-            t.work.effective_macs += sops;
-            t.work.dense_synops += (self.sizes[l] * n_out) as u64;
+            let sops = self.count_arrivals(l, &active, false, t);
             let act = self.acts[l];
             let threads = if sops >= self.par_threshold {
                 self.threads
@@ -551,30 +595,9 @@ impl<D: Datapath + Clone> ChipNet<D> {
                 self.u[l + 1][ch.start..ch.start + ch.len].copy_from_slice(&u);
                 self.r[l + 1][ch.start..ch.start + ch.len].copy_from_slice(&r);
                 t.vars.merge(&vars);
-                busy = busy.max(
-                    na * ch.len as u64 * self.lat[Action::Sop as usize]
-                        + na * self.lat[Action::TraceUpdate as usize]
-                        + ch.len as u64
-                            * self.lat[if na > 0 {
-                                Action::NeuronUpdateActive
-                            } else {
-                                Action::NeuronUpdateIdle
-                            } as usize],
-                );
+                busy = busy.max(self.core_busy(na, ch.len));
             }
-            if na > 0 {
-                t.ledger.add(Action::NeuronUpdateActive, n_out as u64);
-                t.work.membrane_updates += n_out as u64;
-            } else {
-                t.ledger.add(Action::NeuronUpdateIdle, n_out as u64);
-            }
-            t.work.neuron_ops += n_out as u64;
-            t.work.neuron_dense_ops += n_out as u64;
-            t.work.zero_activations += zeros;
-            t.work.activations += n_out as u64;
-            t.ticks += 1;
-            let inject = na * self.n_dest[l] * self.lat[Action::SpikePacket as usize];
-            self.phase_time(t, busy + inject, self.max_fwd_hops[l]);
+            self.end_fire_step(l, na, zeros, busy, t);
         }
     }
 
@@ -627,17 +650,7 @@ impl<D: Datapath + Clone> ChipNet<D> {
             let mut next: Vec<Vec<usize>> = Vec::with_capacity(ticks as usize);
             for (tick, arrivals) in raster.iter().enumerate() {
                 let na = arrivals.len() as u64;
-                let packets = na * self.n_dest[l];
-                t.ledger.add(Action::SpikePacket, packets);
-                t.ledger.add(Action::TraceUpdate, packets);
-                t.ledger.add(
-                    Action::Hop,
-                    arrivals.iter().map(|&j| self.fwd_hops[l][j]).sum(),
-                );
-                let sops = na * n_out as u64;
-                t.ledger.add(Action::Sop, sops);
-                t.work.effective_acs += sops;
-                t.work.dense_synops += (self.sizes[l] * n_out) as u64;
+                self.count_arrivals(l, arrivals, true, t);
                 let mut fired = Vec::new();
                 let mut busy: u64 = 0;
                 for (k, ch) in self.chunks[l + 1].iter().enumerate() {
@@ -663,30 +676,10 @@ impl<D: Datapath + Clone> ChipNet<D> {
                             fired.push(g);
                         }
                     }
-                    busy = busy.max(
-                        na * ch.len as u64 * self.lat[Action::Sop as usize]
-                            + ch.len as u64
-                                * self.lat[if na > 0 {
-                                    Action::NeuronUpdateActive
-                                } else {
-                                    Action::NeuronUpdateIdle
-                                } as usize],
-                    );
+                    busy = busy.max(self.core_busy(na, ch.len));
                 }
-                if na > 0 {
-                    t.ledger.add(Action::NeuronUpdateActive, n_out as u64);
-                    t.work.membrane_updates += n_out as u64;
-                } else {
-                    t.ledger.add(Action::NeuronUpdateIdle, n_out as u64);
-                }
-                t.work.neuron_ops += n_out as u64;
-                t.work.neuron_dense_ops += n_out as u64;
-                t.work.activations += n_out as u64;
-                t.work.zero_activations += (n_out - fired.len()) as u64;
+                self.end_fire_step(l, na, (n_out - fired.len()) as u64, busy, t);
                 next.push(fired);
-                t.ticks += 1;
-                let inject = na * self.n_dest[l] * self.lat[Action::SpikePacket as usize];
-                self.phase_time(t, busy + inject, self.max_fwd_hops[l]);
             }
             for g in 0..n_out {
                 let ug = self.dp.mean_u(total[g], ticks, &mut t.vars);
