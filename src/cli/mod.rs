@@ -16,6 +16,7 @@ use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport, train};
 use crate::verify;
 
+pub mod all_to_all;
 pub mod map;
 pub mod modules;
 pub mod probe;
@@ -46,6 +47,8 @@ pub enum Command {
     Modules(modules::ModulesArgs),
     /// Probe the paper's assumptions: balance function, credit equilibrium, output clamp.
     Probe(probe::ProbeArgs),
+    /// Train the all-to-all recipe network on a chip model beside the f64 reference.
+    AllToAll(all_to_all::AllToAllArgs),
 }
 
 /// `accord chip …`
@@ -316,6 +319,7 @@ pub fn main() -> ExitCode {
         Command::Map(a) => map::run(&a),
         Command::Modules(a) => modules::run(&a),
         Command::Probe(a) => probe::run(&a),
+        Command::AllToAll(a) => all_to_all::run(&a),
     };
     match result {
         Ok(code) => code,

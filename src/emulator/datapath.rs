@@ -360,6 +360,18 @@ impl FixedPath {
         &self.f
     }
 
+    /// The largest jump of synaptic layer `l`'s rate between adjacent activation-table entries
+    /// (0 for piecewise-linear activations computed exactly): the resolution below which a
+    /// fixed-point firing relaxation can dither.
+    pub fn transfer_resolution(&self, l: usize) -> f64 {
+        self.f_tables[l].as_ref().map_or(0.0, |t| {
+            t.entries()
+                .windows(2)
+                .map(|p| (self.f.rate.to_f64(p[1]) - self.f.rate.to_f64(p[0])).abs())
+                .fold(0.0, f64::max)
+        })
+    }
+
     fn rng(&self, key: (u64, u64), purpose: u32) -> CounterRng {
         CounterRng::new(self.seed, key.0, key.1, purpose)
     }

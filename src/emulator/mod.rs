@@ -47,6 +47,7 @@
 //! ```
 
 mod datapath;
+pub mod general;
 mod net;
 mod report;
 

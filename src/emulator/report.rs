@@ -248,7 +248,7 @@ pub fn finalize_ledger(t: &Tally, f: &Formats) -> Ledger {
     l
 }
 
-fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize) -> PhaseEnergy {
+pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize) -> PhaseEnergy {
     let b = price(l, chip);
     let n = t.work.samples.max(1) as f64;
     let time_ns = t.time_ps as f64 / 1000.0;

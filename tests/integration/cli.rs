@@ -222,3 +222,30 @@ fn plot_writes_png_figures() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn all_to_all_runs_on_chip_beside_the_reference() {
+    let o = accord(&[
+        "all-to-all",
+        "--n",
+        "90",
+        "--samples",
+        "60",
+        "--epochs",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert!(
+        v["chip_run"]["training"]["dynamic_pj_per_sample"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(v["chip_structure"]["q"].as_f64().is_some());
+    assert!(v["reference"]["test_accuracy"].as_f64().is_some());
+    let o = accord(&["all-to-all", "--n", "50"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--n 50"), "{}", stderr(&o));
+}

@@ -586,3 +586,59 @@ fn comparison_rules_cost_and_compute_as_documented() {
         t_bal.ledger.get(Action::RetroSop)
     );
 }
+
+/// All-to-all nets on the chip: the float twin's settled firing, credits and updates equal the
+/// f64 reference's relaxations (both run to a tight tolerance), and every synapse the update
+/// touches exists.
+#[test]
+fn all_to_all_float_twin_equals_reference() {
+    use accord::emulator::general::GeneralChipNet;
+    use accord::rule::{CreditOptions, GeneralNet, RelaxOptions};
+    let chip = chip::open_with("balance-core", &[("core.neurons".into(), "7".into())]).unwrap();
+    let mut net =
+        GeneralNet::all_to_all(20, 4, 3, Activation::Sigmoid, Activation::Sigmoid, 1.0, 3);
+    net.b
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = 0.02 * i as f64 - 0.2);
+    let x = [0.9, 0.0, 0.4, 0.7];
+    let (label, lr) = (2, 0.5);
+    let acts = vec![Activation::Sigmoid, Activation::Sigmoid];
+    let dp = FloatPath::new(acts, vec![Balance::Exact; 2], lr, 0.0);
+    let mut vars = VarCounters::default();
+    let mut cn = GeneralChipNet::new(dp, &net, &chip, Loss::Mse, &mut vars).unwrap();
+    assert_eq!(cn.cores_used(), 3);
+    let mut t = Tally::default();
+    assert!(cn.fire(&x, 1e-14, 10_000, 0, &mut t).converged);
+    assert!(cn.credit(label, 1e-14, 10_000, 0, &mut t).converged);
+    cn.plasticity(0, &mut t);
+    let mut s = net.new_state();
+    let relax = RelaxOptions {
+        tol: 1e-14,
+        max_iter: 10_000,
+        damping: 1.0,
+    };
+    net.fire(&x, &mut s, &relax);
+    let copt = CreditOptions {
+        tol: 1e-14,
+        max_steps: 10_000,
+        ..CreditOptions::default()
+    };
+    net.credit(&mut s, label, Loss::Mse, &copt);
+    let mut after = net.clone();
+    after.apply_plasticity(&s, lr);
+    let got = cn.weights();
+    let dw_chip: Vec<f64> = got.iter().zip(&net.w).map(|(a, b)| a - b).collect();
+    let dw_ref: Vec<f64> = after.w.iter().zip(&net.w).map(|(a, b)| a - b).collect();
+    assert!(rel(&dw_chip, &dw_ref) <= 1e-9, "{}", rel(&dw_chip, &dw_ref));
+    for (k, d) in dw_chip.iter().enumerate() {
+        if !net.mask[k] {
+            assert_eq!(*d, 0.0, "synapse {k} does not exist");
+        }
+    }
+    assert!(t.ledger.get(Action::RetroSop) > 0 && t.ledger.get(Action::RetroPacket) > 0);
+    assert!(
+        t.ledger.get(Action::Hop) > 0,
+        "three cores: packets cross the mesh"
+    );
+}
