@@ -73,6 +73,14 @@ impl<D: Datapath + Clone> GeneralChipNet<D> {
         vars: &mut VarCounters,
     ) -> Result<Self> {
         let n = net.n;
+        if net.output_act == Activation::Identity {
+            // A linear read-out lives in the membrane format; in an all-to-all net the outputs
+            // are also presynaptic, and synapses take rates in the rate format.
+            bail!(
+                "all-to-all nets on a chip need bounded output neurons (e.g. sigmoid): linear outputs feed back \
+                 into the network but are read out in the membrane format"
+            );
+        }
         let caps = &chip.core;
         if (caps.input_axons as usize) < n {
             bail!(
