@@ -61,6 +61,13 @@ pub struct ModulesArgs {
     /// Louvain restarts per matrix (the partition with the best Q is kept).
     #[arg(long, default_value = "4", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub louvain_restarts: u32,
+    /// Train every run on this chip model (shipped name or TOML) instead of the f64 reference;
+    /// about 3× slower per epoch in fixed point.
+    #[arg(long)]
+    pub chip: Option<String>,
+    /// Arithmetic on the chip.
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub arith: super::ArithArg,
     /// Seed of the train/test split (digits, iris, CSV).
     #[arg(long, default_value = "0")]
     pub split_seed: u64,
@@ -107,13 +114,31 @@ pub fn sweep_config(a: &ModulesArgs) -> SweepConfig {
         samples: a.samples.map(|s| s as usize),
         threads,
         louvain_restarts: a.louvain_restarts as usize,
+        chip: None,
     }
 }
 
 /// Run `accord modules`.
 pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
-    let cfg = sweep_config(a);
+    let mut cfg = sweep_config(a);
     cfg.check()?;
+    if let Some(name) = &a.chip {
+        let model = crate::chip::open(name).map_err(|e| anyhow::anyhow!("--chip {name}: {e}"))?;
+        model.require(&model.required_actions(true))?;
+        let f = model.formats.learning_rate;
+        let (lo, hi) = (f.lsb(), f.to_f64(f.max_raw()));
+        if let Some(r) = cfg.rates.iter().find(|&&r| r < lo || r > hi) {
+            anyhow::bail!(
+                "--rates: {r} is outside chip '{}''s learning_rate format ({lo} ..= {hi}); choose --rates within it",
+                model.name
+            );
+        }
+        let arith = match a.arith {
+            super::ArithArg::Fixed => crate::emulator::Arith::Fixed,
+            super::ArithArg::Float => crate::emulator::Arith::Float,
+        };
+        cfg.chip = Some(crate::modularity::experiment::ChipRun { model, arith });
+    }
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
     cfg.recipe.check(split.train.dim, split.train.n_classes)?;

@@ -516,6 +516,10 @@ pub struct AllToAllRun {
     pub mean_fire_rounds: f64,
     /// Mean credit rounds per training sample.
     pub mean_credit_rounds: f64,
+    /// Firing rounds over all training samples, and the most any sample took.
+    pub fire_rounds: (usize, usize),
+    /// Credit rounds over all training samples, and the most any sample took.
+    pub credit_rounds: (usize, usize),
     /// Tolerances used (firing, credit), real units.
     pub tolerances: (f64, f64),
     /// Training ledger, priced.
@@ -601,6 +605,7 @@ fn drive_general<D: Datapath + Clone>(
     train.vars.merge(&setup);
     let (mut fire_fail, mut credit_fail, mut fire_rounds, mut credit_rounds, mut samples) =
         (0, 0, 0, 0, 0);
+    let (mut fire_max, mut credit_max) = (0, 0);
     let mut test_accuracy = Vec::new();
     let mut infer = Tally::default();
     let evaluate = |cn: &mut GeneralChipNet<D>, t: &mut Tally| {
@@ -622,6 +627,7 @@ fn drive_general<D: Datapath + Clone>(
             train.work.samples += 1;
             samples += 1;
             fire_rounds += f.rounds;
+            fire_max = fire_max.max(f.rounds);
             if !f.converged {
                 fire_fail += 1;
                 continue;
@@ -634,6 +640,7 @@ fn drive_general<D: Datapath + Clone>(
                 &mut train,
             );
             credit_rounds += c.rounds;
+            credit_max = credit_max.max(c.rounds);
             if !c.converged {
                 credit_fail += 1;
                 continue;
@@ -663,6 +670,8 @@ fn drive_general<D: Datapath + Clone>(
         credit_failures: credit_fail,
         mean_fire_rounds: fire_rounds as f64 / samples.max(1) as f64,
         mean_credit_rounds: credit_rounds as f64 / (samples - fire_fail).max(1) as f64,
+        fire_rounds: (fire_rounds, fire_max),
+        credit_rounds: (credit_rounds, credit_max),
         tolerances: tol,
         training: phase(&train),
         inference: phase(&infer),

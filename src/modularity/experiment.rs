@@ -581,6 +581,92 @@ pub struct SweepConfig {
     pub threads: usize,
     /// Louvain restarts per matrix (the best `Q` is kept).
     pub louvain_restarts: usize,
+    /// Train on a chip model instead of the `f64` reference (see [`ChipRun`]).
+    pub chip: Option<ChipRun>,
+}
+
+/// Where a sweep trains when it runs on a chip: the model and the arithmetic.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChipRun {
+    /// The chip model.
+    pub model: crate::chip::ChipModel,
+    /// Fixed point or the float twin.
+    pub arith: crate::emulator::Arith,
+}
+
+/// [`train_all_to_all`] on a chip ([`crate::emulator::general::train_on_chip`]), reported in the
+/// same shape. Per-epoch train loss and accuracy are not measured on the chip (NaN); the
+/// spectral radius is measured in `f64` on the initial and on the chip-trained weights (reported
+/// for the last epoch); skipped updates are counted as capped relaxations.
+pub fn train_on_chip(
+    recipe: &Recipe,
+    chip: &ChipRun,
+    split: &Split,
+    lr: f64,
+    epochs: usize,
+    seed: u64,
+) -> Result<Trained> {
+    let (dim, classes) = (split.train.dim, split.train.n_classes);
+    recipe.check(dim, classes)?;
+    let mut net = recipe.init_net(dim, classes, seed);
+    let initial_w = net.w.clone();
+    let initial_radius = monitored_radius(&net, &split.train, recipe);
+    let start = Instant::now();
+    let run = crate::emulator::general::train_on_chip(
+        &chip.model,
+        chip.arith,
+        &net,
+        recipe.loss,
+        split,
+        lr,
+        epochs,
+        seed,
+        (recipe.fire_tol, recipe.credit_tol),
+        (recipe.fire_max_iter, recipe.credit_max_steps),
+    )?;
+    net.w = run.weights.clone();
+    let samples = split.train.len() * epochs;
+    let skipped = run.fire_failures + run.credit_failures;
+    let convergence = Convergence {
+        samples,
+        fire_converged: samples - run.fire_failures,
+        fire_capped: run.fire_failures,
+        credit_converged: samples - skipped,
+        credit_capped: run.credit_failures,
+        updates_applied: samples - skipped,
+        updates_skipped: skipped,
+        fire_iterations: run.fire_rounds.0,
+        fire_iterations_max: run.fire_rounds.1,
+        credit_steps: run.credit_rounds.0,
+        credit_steps_max: run.credit_rounds.1,
+        ..Convergence::default()
+    };
+    let final_radius = monitored_radius(&net, &split.train, recipe);
+    let last = run.test_accuracy.len();
+    let per_epoch = start.elapsed().as_secs_f64() / epochs.max(1) as f64;
+    let epochs_rec = run
+        .test_accuracy
+        .iter()
+        .enumerate()
+        .map(|(e, &acc)| EpochRecord {
+            epoch: e + 1,
+            train_loss: f64::NAN,
+            train_accuracy: f64::NAN,
+            test_accuracy: acc,
+            spectral_radius: if e + 1 == last { final_radius } else { None },
+            convergence: Convergence::default(),
+            seconds: per_epoch,
+        })
+        .collect();
+    Ok(Trained {
+        net,
+        initial_w,
+        initial_radius,
+        epochs: epochs_rec,
+        test_accuracy: run.test_accuracy.last().copied().unwrap_or(0.0),
+        test_fire_failures: 0,
+        convergence,
+    })
 }
 
 impl SweepConfig {
@@ -861,9 +947,12 @@ pub fn run_one(
 ) -> Result<(RunResult, Vec<f64>)> {
     let start = Instant::now();
     let rate = cfg.rates[rate_index];
-    let t = train_all_to_all(&cfg.recipe, split, rate, cfg.epochs, seed, &|| {
-        progress(Event::Sample)
-    })?;
+    let t = match &cfg.chip {
+        None => train_all_to_all(&cfg.recipe, split, rate, cfg.epochs, seed, &|| {
+            progress(Event::Sample)
+        })?,
+        Some(chip) => train_on_chip(&cfg.recipe, chip, split, rate, cfg.epochs, seed)?,
+    };
     let net = &t.net;
     // Louvain seeds from (seed, rate index): every run's analysis is independent.
     let lseed = seed.wrapping_mul(1_000_003).wrapping_add(rate_index as u64);
@@ -1191,6 +1280,7 @@ mod tests {
             samples: None,
             threads: 1,
             louvain_restarts: 1,
+            chip: None,
         }
     }
 

@@ -249,3 +249,48 @@ fn all_to_all_runs_on_chip_beside_the_reference() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--n 50"), "{}", stderr(&o));
 }
+
+#[test]
+fn modules_sweep_runs_on_a_chip() {
+    let dir = std::env::temp_dir().join(format!("accord-modchip-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let o = accord(&[
+        "modules",
+        "--n",
+        "80",
+        "--rates",
+        "0.01,0.5",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--samples",
+        "40",
+        "--chip",
+        "balance-core",
+        "--out",
+        out,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["config"]["chip"]["model"]["name"], "balance-core");
+    assert_eq!(v["runs"].as_array().map(|r| r.len()), Some(2));
+    // A rate the chip's learning-rate format cannot hold is refused before any run.
+    let o = accord(&[
+        "modules",
+        "--rates",
+        "0.01,1",
+        "--chip",
+        "balance-core",
+        "--out",
+        out,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("learning_rate format"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

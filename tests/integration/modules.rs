@@ -32,6 +32,7 @@ fn tiny(threads: usize) -> SweepConfig {
         samples: Some(60),
         threads,
         louvain_restarts: 2,
+        chip: None,
     }
 }
 
