@@ -62,10 +62,7 @@ pub fn run(a: &AllToAllArgs) -> Result<ExitCode> {
     let chip = crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
     let epochs = a.epochs as usize;
     let init = recipe.init_net(dim, classes, a.seed);
-    let arith = match a.arith {
-        ArithArg::Fixed => emulator::Arith::Fixed,
-        ArithArg::Float => emulator::Arith::Float,
-    };
+    let arith: emulator::Arith = a.arith.into();
     let on_chip = general::train_on_chip(
         &chip,
         arith,

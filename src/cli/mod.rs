@@ -145,6 +145,24 @@ pub enum LossArg {
     Ce,
 }
 
+impl From<LossArg> for Loss {
+    fn from(l: LossArg) -> Self {
+        match l {
+            LossArg::Mse => Loss::Mse,
+            LossArg::Ce => Loss::CrossEntropy,
+        }
+    }
+}
+
+impl From<ArithArg> for emulator::Arith {
+    fn from(a: ArithArg) -> Self {
+        match a {
+            ArithArg::Fixed => emulator::Arith::Fixed,
+            ArithArg::Float => emulator::Arith::Float,
+        }
+    }
+}
+
 /// Rule choices.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RuleArg {
@@ -336,10 +354,7 @@ pub fn train_config(a: &TrainArgs) -> TrainConfig {
         data: a.data.clone(),
         hidden: a.hidden.clone(),
         activation: a.activation.into(),
-        loss: match a.loss {
-            LossArg::Mse => Loss::Mse,
-            LossArg::Ce => Loss::CrossEntropy,
-        },
+        loss: a.loss.into(),
         lr: a.lr,
         epochs: a.epochs as usize,
         batch: a.batch as usize,
@@ -417,10 +432,7 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
         chip: chip_model(a)?,
         hidden: a.hidden.clone(),
         activation: a.activation.into(),
-        loss: match a.loss {
-            LossArg::Mse => Loss::Mse,
-            LossArg::Ce => Loss::CrossEntropy,
-        },
+        loss: a.loss.into(),
         lr: a.lr,
         epochs: a.epochs as usize,
         seed: a.seed,
@@ -434,10 +446,7 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
                 },
             },
         },
-        arith: match a.arith {
-            ArithArg::Fixed => emulator::Arith::Fixed,
-            ArithArg::Float => emulator::Arith::Float,
-        },
+        arith: a.arith.into(),
         threads: a.threads as usize,
         message_threshold: a.message_threshold,
         rule: match a.rule {

@@ -133,10 +133,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
                 model.name
             );
         }
-        let arith = match a.arith {
-            super::ArithArg::Fixed => crate::emulator::Arith::Fixed,
-            super::ArithArg::Float => crate::emulator::Arith::Float,
-        };
+        let arith: crate::emulator::Arith = a.arith.into();
         cfg.chip = Some(crate::modularity::experiment::ChipRun { model, arith });
     }
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)

@@ -21,6 +21,16 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
     if d == 0.0 { 0.0 } else { d / s.max(1e-300) }
 }
 
+/// `after.w − before.w` of synaptic layer `l`.
+fn weight_change(after: &LayeredNet, before: &LayeredNet, l: usize) -> Vec<f64> {
+    after.layers[l]
+        .w
+        .iter()
+        .zip(&before.layers[l].w)
+        .map(|(a, b)| a - b)
+        .collect()
+}
+
 fn balance_core() -> ChipModel {
     chip::open("balance-core").expect("shipped chip")
 }
@@ -118,18 +128,8 @@ fn float_twin_equals_reference() {
         }
         let got = cn.export(&net);
         for l in 0..m {
-            let dw_chip: Vec<f64> = got.layers[l]
-                .w
-                .iter()
-                .zip(&net.layers[l].w)
-                .map(|(a, b)| a - b)
-                .collect();
-            let dw_ref: Vec<f64> = after.layers[l]
-                .w
-                .iter()
-                .zip(&net.layers[l].w)
-                .map(|(a, b)| a - b)
-                .collect();
+            let dw_chip = weight_change(&got, &net, l);
+            let dw_ref = weight_change(&after, &net, l);
             assert!(
                 rel(&dw_chip, &dw_ref) <= 1e-12,
                 "update layer {l}: {}",
@@ -226,18 +226,8 @@ fn wide_fixed_point_is_within_quantisation_bound() {
     }
     let got = cn.export(&net);
     for l in 0..2 {
-        let dw_chip: Vec<f64> = got.layers[l]
-            .w
-            .iter()
-            .zip(&net.layers[l].w)
-            .map(|(a, b)| a - b)
-            .collect();
-        let dw_ref: Vec<f64> = after.layers[l]
-            .w
-            .iter()
-            .zip(&net.layers[l].w)
-            .map(|(a, b)| a - b)
-            .collect();
+        let dw_chip = weight_change(&got, &net, l);
+        let dw_ref = weight_change(&after, &net, l);
         assert!(
             rel(&dw_chip, &dw_ref) <= bound,
             "update {l}: {}",
