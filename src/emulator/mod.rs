@@ -106,10 +106,10 @@ impl EmuConfig {
     /// The `f64` reference network this run starts from (same sizes, activations and seed as
     /// `accord train --reference`).
     pub fn reference_net(&self, dim: usize, classes: usize) -> LayeredNet {
-        self.train_config(dim, classes).init_net(dim, classes)
+        self.train_config().init_net(dim, classes)
     }
 
-    fn train_config(&self, _dim: usize, _classes: usize) -> crate::train::TrainConfig {
+    fn train_config(&self) -> crate::train::TrainConfig {
         crate::train::TrainConfig {
             data: String::new(),
             hidden: self.hidden.clone(),

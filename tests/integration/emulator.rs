@@ -21,6 +21,29 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
     if d == 0.0 { 0.0 } else { d / s.max(1e-300) }
 }
 
+/// `net` placed by `mapping` on `chip`, graded firing, one thread.
+fn graded<D: accord::emulator::Datapath + Clone>(
+    net: &LayeredNet,
+    dp: D,
+    mapping: &accord::mapping::Mapping,
+    chip: &ChipModel,
+    loss: Loss,
+    seed: u64,
+    vars: &mut VarCounters,
+) -> ChipNet<D> {
+    ChipNet::new(
+        dp,
+        net,
+        mapping,
+        chip,
+        FiringMode::Graded,
+        loss,
+        1,
+        seed,
+        vars,
+    )
+}
+
 /// `after.w − before.w` of synaptic layer `l`.
 fn weight_change(after: &LayeredNet, before: &LayeredNet, l: usize) -> Vec<f64> {
     after.layers[l]
@@ -100,17 +123,7 @@ fn float_twin_equals_reference() {
         let mapping = map_layered(&sizes, &chip).expect("fits");
         let dp = FloatPath::new(acts.clone(), vec![Balance::Exact; acts.len()], lr, 0.0);
         let mut vars = VarCounters::default();
-        let mut cn = ChipNet::new(
-            dp,
-            &net,
-            &mapping,
-            &chip,
-            FiringMode::Graded,
-            loss,
-            1,
-            7,
-            &mut vars,
-        );
+        let mut cn = graded(&net, dp, &mapping, &chip, loss, 7, &mut vars);
         let mut t = Tally::default();
         let label = 1;
         cn.sample(&x, label, true, 0, &mut t);
@@ -191,17 +204,7 @@ fn wide_fixed_point_is_within_quantisation_bound() {
         &mut vars,
     )
     .expect("datapath");
-    let mut cn = ChipNet::new(
-        dp,
-        &net,
-        &mapping,
-        &chip,
-        FiringMode::Graded,
-        loss,
-        1,
-        5,
-        &mut vars,
-    );
+    let mut cn = graded(&net, dp, &mapping, &chip, loss, 5, &mut vars);
     let mut t = Tally::default();
     cn.sample(&x, 3, true, 0, &mut t);
     let (c, d, out) = cn.probe();
@@ -252,14 +255,12 @@ fn wide_fixed_point_is_within_quantisation_bound() {
         &mut vars,
     )
     .expect("datapath");
-    let mut cn16 = ChipNet::new(
-        dp,
+    let mut cn16 = graded(
         &net,
+        dp,
         &map_layered(&sizes, &chip16).unwrap(),
         &chip16,
-        FiringMode::Graded,
         loss,
-        1,
         5,
         &mut vars,
     );
@@ -295,17 +296,7 @@ fn ledger_matches_closed_forms() {
     let mapping = map_layered(&sizes, &chip).expect("fits");
     let dp = FloatPath::new(acts.clone(), vec![Balance::Exact; 2], 0.1, 0.0);
     let mut vars = VarCounters::default();
-    let mut cn = ChipNet::new(
-        dp,
-        &net,
-        &mapping,
-        &chip,
-        FiringMode::Graded,
-        Loss::CrossEntropy,
-        1,
-        1,
-        &mut vars,
-    );
+    let mut cn = graded(&net, dp, &mapping, &chip, Loss::CrossEntropy, 1, &mut vars);
     let mut t = Tally::default();
     cn.sample(&x, 2, true, 0, &mut t);
     let (s, _) = reference_step(&net, &x, 2, Loss::CrossEntropy, 0.1);
@@ -510,27 +501,18 @@ fn comparison_rules_cost_and_compute_as_documented() {
     let sizes = vec![6, 7, 5, 3];
     let (net, x) = small_net(&acts, &sizes, 8);
     let mapping = map_layered(&sizes, &chip).expect("fits");
-    let run = |rule: ChipRule| {
-        let dp = FloatPath::new(acts.clone(), vec![Balance::Exact; 3], 0.2, 0.0);
-        let mut vars = VarCounters::default();
-        let feedback = LayeredNet::glorot(&sizes, &acts, 99);
-        let mut cn = ChipNet::new(
-            dp,
-            &net,
-            &mapping,
-            &chip,
-            FiringMode::Graded,
-            Loss::CrossEntropy,
-            1,
-            1,
-            &mut vars,
-        )
-        .with_rule(rule, Some(&feedback), &mut vars);
-        let mut t = Tally::default();
-        cn.sample(&x, 1, true, 0, &mut t);
-        let (_, d, _) = cn.probe();
-        (cn.export(&net), t, d)
-    };
+    let run =
+        |rule: ChipRule| {
+            let dp = FloatPath::new(acts.clone(), vec![Balance::Exact; 3], 0.2, 0.0);
+            let mut vars = VarCounters::default();
+            let feedback = LayeredNet::glorot(&sizes, &acts, 99);
+            let mut cn = graded(&net, dp, &mapping, &chip, Loss::CrossEntropy, 1, &mut vars)
+                .with_rule(rule, Some(&feedback), &mut vars);
+            let mut t = Tally::default();
+            cn.sample(&x, 1, true, 0, &mut t);
+            let (_, d, _) = cn.probe();
+            (cn.export(&net), t, d)
+        };
     let (w_bal, t_bal, d_bal) = run(ChipRule::Balance);
     let (w_bp, t_bp, _) = run(ChipRule::Backprop);
     let (w_fa, t_fa, _) = run(ChipRule::FeedbackAlignment);
