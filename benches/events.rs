@@ -1,44 +1,68 @@
-//! Event-path throughput of the emulator (DESIGN §7: speed is measured here, never asserted in
-//! tests).
+//! Event-path throughput of the engine (speed is measured here, never asserted in tests).
 //!
-//! * `forward`: one graded fire phase on a random 1000×1000 layer at 10 % input activity, fixed
-//!   point on balance-core: 100,000 synaptic ops per iteration (throughput in SOP/s).
-//! * `retrograde`: the credit phase over the same 1000×1000 rows with 10 % of the upper layer
+//! * `forward`: one graded firing of a random 1000×1000 layer at 10 % input activity, fixed
+//!   point on balance-core: 100,000 synaptic ops per iteration (throughput in SOP/s), the
+//!   mesh's delivery included.
+//! * `retrograde`: the credit step over the same 1000×1000 rows with 10 % of the upper layer
 //!   holding credit: 100,000 retrograde SOPs per iteration.
-//! * `train_sample`: one training sample (fire + credit + plasticity) of 784-128-10 on MNIST
-//!   data in graded and spiking (T = 32) mode.
+//! * `train_sample_784_128_10`: one training sample (fire + credit + plasticity) on MNIST data,
+//!   graded and spiking (T = 32).
+//! * `train_sample_784_1000_1000_10`: one graded fixed-point training sample of a 1.8 M-synapse
+//!   net on 1 and 2 threads (the same bits either way).
 
-use accord::chip::{self, Action};
-use accord::emulator::{ChipNet, Encoding, FiringMode, FixedPath, Tally};
+use accord::chip::{self, Action, ChipModel};
+use accord::emulator::{
+    self, ChipNet, ChipRule, Encoding, FiringMode, FixedNarrow, Tally, layered_pops,
+};
 use accord::ledger::VarCounters;
 use accord::mapping::map_layered;
-use accord::rule::{Activation, Balance, LayeredNet, Loss};
+use accord::rule::{Activation, LayeredNet, Loss};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
-fn net_1000(acts: &[Activation], sizes: &[usize]) -> (ChipNet<FixedPath>, LayeredNet) {
-    // balance-core's 4×4 mesh holds 1000-wide layers at 64 neurons per core only with more
-    // cores: widen the mesh (the per-core datapath, formats and prices are unchanged).
-    let mut chip = chip::open("balance-core").unwrap();
-    chip.mesh.cols = 8;
-    chip.mesh.rows = 8;
+/// balance-core on an 8 × 8 mesh: 1000-wide layers need more than its 16 cores (the per-core
+/// datapath, formats and prices are unchanged).
+fn wide_mesh() -> ChipModel {
+    chip::open_with(
+        "balance-core",
+        &[
+            ("mesh.cols".into(), "8".into()),
+            ("mesh.rows".into(), "8".into()),
+        ],
+    )
+    .unwrap()
+}
+
+fn net_on(
+    chip: &ChipModel,
+    acts: &[Activation],
+    sizes: &[usize],
+    mode: FiringMode,
+) -> ChipNet<FixedNarrow> {
     let net = LayeredNet::glorot(sizes, acts, 1);
-    let mapping = map_layered(sizes, &chip).unwrap();
+    let mapping = map_layered(sizes, chip).unwrap();
     let mut vars = VarCounters::default();
-    let bal = vec![Balance::Exact; acts.len()];
-    let dp = FixedPath::new(&chip, acts, &bal, 0.01, 0.0, 1, &mut vars).unwrap();
-    let cn = ChipNet::new(
+    let dp: FixedNarrow = emulator::fixed_path(
+        chip,
+        &layered_pops(acts, &[]),
+        0.01,
+        0.0,
+        ChipRule::Balance,
+        1,
+        &mut vars,
+    )
+    .unwrap();
+    ChipNet::from_net(
         dp,
         &net,
         &mapping,
-        &chip,
-        FiringMode::Graded,
+        chip,
+        mode,
         Loss::CrossEntropy,
-        1,
-        1,
+        ChipRule::Balance,
+        None,
         &mut vars,
-    );
-    (cn, net)
+    )
 }
 
 /// 10 % of `n` inputs active (every tenth), rates in (0, 1).
@@ -55,7 +79,13 @@ fn sparse_input(n: usize) -> Vec<f64> {
 }
 
 fn forward(c: &mut Criterion) {
-    let (mut cn, _) = net_1000(&[Activation::HardSigmoid], &[1000, 1000]);
+    let chip = wide_mesh();
+    let mut cn = net_on(
+        &chip,
+        &[Activation::HardSigmoid],
+        &[1000, 1000],
+        FiringMode::Graded,
+    );
     let x = sparse_input(1000);
     let mut t = Tally::default();
     cn.fire(&x, 0, &mut t);
@@ -74,18 +104,22 @@ fn forward(c: &mut Criterion) {
 }
 
 fn retrograde(c: &mut Criterion) {
-    let (mut cn, _) = net_1000(
+    let chip = wide_mesh();
+    let mut cn = net_on(
+        &chip,
         &[Activation::HardSigmoid, Activation::Identity],
         &[10, 1000, 1000],
+        FiringMode::Graded,
     );
     let mut t = Tally::default();
-    cn.fire(&sparse_input(10), 0, &mut t);
+    // Inputs chosen so every hidden neuron sits in hard-sigmoid's linear range (g = 1).
+    cn.fire(&[0.5; 10], 0, &mut t);
     let credit: Vec<f64> = (0..1000)
         .map(|i| if i % 10 == 0 { 0.05 } else { 0.0 })
         .collect();
     let mut t = Tally::default();
-    cn.set_credit(2, &credit, &mut t);
-    cn.propagate_credit(2, 0, &mut t);
+    cn.set_credit(2, &credit);
+    cn.propagate_credit(2, 0, false, &mut t);
     let rsops = t.ledger.get(Action::RetroSop);
     assert_eq!(rsops, 100 * 1000);
     let mut g = c.benchmark_group("retrograde");
@@ -93,9 +127,8 @@ fn retrograde(c: &mut Criterion) {
     g.bench_function("fixed_1000x1000_10pct", |b| {
         b.iter(|| {
             let mut t = Tally::default();
-            cn.set_credit(1, &[0.0; 1000], &mut t);
-            cn.set_credit(2, black_box(&credit), &mut t);
-            cn.propagate_credit(2, 0, &mut t);
+            cn.set_credit(2, black_box(&credit));
+            cn.propagate_credit(2, 0, false, &mut t);
             black_box(t.ledger.get(Action::RetroSop))
         })
     });
@@ -107,8 +140,6 @@ fn train_sample(c: &mut Criterion) {
     let chip = chip::open("balance-core").unwrap();
     let sizes = [784, 128, 10];
     let acts = [Activation::HardSigmoid, Activation::Identity];
-    let net = LayeredNet::glorot(&sizes, &acts, 1);
-    let mapping = map_layered(&sizes, &chip).unwrap();
     let mut g = c.benchmark_group("train_sample_784_128_10");
     for (name, mode) in [
         ("graded", FiringMode::Graded),
@@ -120,28 +151,7 @@ fn train_sample(c: &mut Criterion) {
             },
         ),
     ] {
-        let mut vars = VarCounters::default();
-        let dp = FixedPath::new(
-            &chip,
-            &acts,
-            &[Balance::Exact, Balance::Exact],
-            0.02,
-            0.0,
-            1,
-            &mut vars,
-        )
-        .unwrap();
-        let mut cn = ChipNet::new(
-            dp,
-            &net,
-            &mapping,
-            &chip,
-            mode,
-            Loss::CrossEntropy,
-            1,
-            1,
-            &mut vars,
-        );
+        let mut cn = net_on(&chip, &acts, &sizes, mode);
         let mut k = 0usize;
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -161,5 +171,38 @@ fn train_sample(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, forward, retrograde, train_sample);
+fn train_sample_big(c: &mut Criterion) {
+    let split = accord::data::load("mnist", &accord::data::default_data_dir(), 0).unwrap();
+    let chip = wide_mesh();
+    let sizes = [784, 1000, 1000, 10];
+    let acts = [
+        Activation::HardSigmoid,
+        Activation::HardSigmoid,
+        Activation::Identity,
+    ];
+    let mut g = c.benchmark_group("train_sample_784_1000_1000_10");
+    g.sample_size(30);
+    for threads in [1usize, 2] {
+        let mut cn = net_on(&chip, &acts, &sizes, FiringMode::Graded);
+        cn.set_threads(threads, emulator::DEFAULT_PAR_THRESHOLD);
+        let mut k = 0usize;
+        g.bench_function(format!("graded_fixed_{threads}_threads"), |b| {
+            b.iter(|| {
+                let mut t = Tally::default();
+                let i = k % split.train.len();
+                k += 1;
+                black_box(cn.sample(
+                    split.train.row(i),
+                    split.train.labels[i],
+                    true,
+                    k as u64,
+                    &mut t,
+                ))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, forward, retrograde, train_sample, train_sample_big);
 criterion_main!(benches);

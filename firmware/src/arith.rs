@@ -311,7 +311,7 @@ pub trait RandomBits {
 }
 
 /// Never drawn from (used where the rounding mode cannot be stochastic).
-struct NoBits;
+pub(crate) struct NoBits;
 
 impl RandomBits for NoBits {
     #[inline]

@@ -21,6 +21,7 @@
 //! | [`credit`] | retrograde | [`delta`](credit::delta), [`RetroAccumulator`](credit::RetroAccumulator) |
 //! | [`plasticity`] | learn | [`weight_update`](plasticity::weight_update), [`UpdateAccumulator`](plasticity::UpdateAccumulator) |
 //! | [`queue`] | events | [`EventQueue`](queue::EventQueue), [`SpikeEvent`](queue::SpikeEvent), [`RetroPacket`](queue::RetroPacket) |
+//! | [`typed`] | compile-time formats | [`FixedWord`](typed::FixedWord), [`format_of`](typed::format_of), [`TypedFormat`](typed::TypedFormat), [`balance_core`](typed::balance_core) |
 //!
 //! Each module's documentation ends with a cost table: the primitive actions (reads, adds,
 //! multiplies, RNG draws) of each kernel, which the host emulator's ledger counts.
@@ -85,6 +86,9 @@
 pub mod arith;
 pub mod balance;
 pub mod credit;
+pub mod datapath;
+pub mod handlers;
 pub mod plasticity;
 pub mod queue;
 pub mod soma;
+pub mod typed;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// One primitive action of a neuromorphic core or its router (DESIGN.md §2).
+/// One primitive action of a neuromorphic core or its router (ARCHITECTURE.md §2).
 ///
 /// The ledger counts actions; a chip model prices them. Names are the `snake_case` spellings used
 /// in chip files (`[prices.sop]`, `missing = ["retro_sop"]`) and in reports.
@@ -46,11 +46,15 @@ pub enum Action {
     NeuronMemReadBit,
     /// One bit written to a core's neuron memory.
     NeuronMemWriteBit,
+    /// One read of a neuron's activation table `f(u)` (graded sigmoid, tanh).
+    ActivationRead,
+    /// One packet crossing one link between two chips of a system.
+    InterchipHop,
 }
 
 impl Action {
     /// Every action, in ledger order.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::SpikePacket,
         Action::Hop,
         Action::Sop,
@@ -68,6 +72,8 @@ impl Action {
         Action::SynapseMemWriteBit,
         Action::NeuronMemReadBit,
         Action::NeuronMemWriteBit,
+        Action::ActivationRead,
+        Action::InterchipHop,
     ];
 
     /// The action's name as written in chip files and reports, e.g. `"retro_sop"`.
@@ -90,6 +96,8 @@ impl Action {
             Action::SynapseMemWriteBit => "synapse_mem_write_bit",
             Action::NeuronMemReadBit => "neuron_mem_read_bit",
             Action::NeuronMemWriteBit => "neuron_mem_write_bit",
+            Action::ActivationRead => "activation_read",
+            Action::InterchipHop => "interchip_hop",
         }
     }
 
@@ -113,6 +121,8 @@ impl Action {
             Action::SynapseMemWriteBit => "synapse-memory bit written",
             Action::NeuronMemReadBit => "neuron-memory bit read",
             Action::NeuronMemWriteBit => "neuron-memory bit written",
+            Action::ActivationRead => "activation-table read f(u_i)",
+            Action::InterchipHop => "one packet over one link between chips",
         }
     }
 

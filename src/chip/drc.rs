@@ -4,7 +4,7 @@ use accord_firmware::arith::{Format, Rounding};
 
 use super::action::Action;
 use super::error::{ChipError, ChipErrorKind};
-use super::model::{ChipModel, Scope};
+use super::model::{ChipModel, Scope, SomaSpec, TableSpec};
 
 /// Allowed total bits of a format.
 pub const BITS_RANGE: std::ops::RangeInclusive<i64> = 1..=40;
@@ -12,6 +12,40 @@ pub const BITS_RANGE: std::ops::RangeInclusive<i64> = 1..=40;
 pub const FRAC_RANGE: std::ops::RangeInclusive<i64> = 0..=40;
 /// Allowed number of balance-table entries.
 pub const TABLE_ENTRIES_RANGE: std::ops::RangeInclusive<i64> = 2..=65536;
+/// Largest input queue a core may declare (the firmware queue's capacity).
+pub const MAX_INPUT_QUEUE: u32 = accord_firmware::handlers::QUEUE_CAPACITY as u32;
+/// Largest number of cores in a system grid.
+pub const MAX_GRID_CORES: u64 = 1 << 20;
+
+fn check_table(m: &ChipModel, name: &str, t: &TableSpec) -> Result<(), ChipError> {
+    if !TABLE_ENTRIES_RANGE.contains(&i64::from(t.entries)) {
+        return Err(rule(
+            m,
+            &format!("{name}.entries"),
+            format!("= {} is out of range (allowed 2..=65536)", t.entries),
+        ));
+    }
+    for (key, v) in [("input_min", t.input_min), ("input_max", t.input_max)] {
+        if !v.is_finite() {
+            return Err(rule(
+                m,
+                &format!("{name}.{key}"),
+                format!("= {v} is out of range (allowed: finite)"),
+            ));
+        }
+    }
+    if t.input_min >= t.input_max {
+        return Err(rule(
+            m,
+            &format!("{name}.input_min"),
+            format!(
+                "= {} is out of range (allowed: input_min < input_max = {})",
+                t.input_min, t.input_max
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Formats that must be signed for the rule to work (weights are excitatory or inhibitory,
 /// credits and net inputs carry a sign).
@@ -119,35 +153,76 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
     for (name, f) in m.formats.entries() {
         check_format(m, name, f)?;
     }
-    let t = &m.balance_table;
-    if !TABLE_ENTRIES_RANGE.contains(&i64::from(t.entries)) {
+    check_table(m, "balance_table", &m.balance_table)?;
+    if let Some(t) = &m.activation_table {
+        check_table(m, "activation_table", t)?;
+    }
+    if m.core.input_queue == 0 || m.core.input_queue > MAX_INPUT_QUEUE {
         return Err(rule(
             m,
-            "balance_table.entries",
-            format!("= {} is out of range (allowed 2..=65536)", t.entries),
+            "core.input_queue",
+            format!(
+                "= {} is out of range (allowed 1..={MAX_INPUT_QUEUE})",
+                m.core.input_queue
+            ),
         ));
     }
-    for (key, v) in [
-        ("balance_table.input_min", t.input_min),
-        ("balance_table.input_max", t.input_max),
-    ] {
-        if !v.is_finite() {
+    if let SomaSpec::CubaLif { .. } = m.soma {
+        // Lava's compartment holds 24-bit u and v and shifts the synaptic input by 6.
+        let (mb, mf, wf) = (
+            m.formats.membrane.bits,
+            m.formats.membrane.frac,
+            m.formats.weight.frac,
+        );
+        if mb != 24 {
             return Err(rule(
                 m,
-                key,
-                format!("= {v} is out of range (allowed: finite)"),
+                "formats.membrane.bits",
+                format!(
+                    "= {mb} does not fit soma.model = \"cuba-lif\" (allowed: 24, Loihi's \
+                     current and voltage width)"
+                ),
+            ));
+        }
+        if u32::from(mf) != u32::from(wf) + 6 {
+            return Err(rule(
+                m,
+                "formats.membrane.frac",
+                format!(
+                    "= {mf} does not fit soma.model = \"cuba-lif\" (allowed: formats.weight.frac \
+                     + 6 = {}, Loihi's input shift)",
+                    u32::from(wf) + 6
+                ),
             ));
         }
     }
-    if t.input_min >= t.input_max {
+    non_negative(
+        m,
+        "timing.barrier_ns_per_core",
+        m.timing.barrier_ns_per_core,
+    )?;
+    let grid = u64::from(m.mesh.cols)
+        * u64::from(m.system.chips_x)
+        * u64::from(m.mesh.rows)
+        * u64::from(m.system.chips_y);
+    if grid > MAX_GRID_CORES {
         return Err(rule(
             m,
-            "balance_table.input_min",
+            "system",
             format!(
-                "= {} is out of range (allowed: input_min < input_max = {})",
-                t.input_min, t.input_max
+                "makes a grid of {grid} cores (allowed: at most {MAX_GRID_CORES} cores in the \
+                 whole system)"
             ),
         ));
+    }
+    for (a, e) in &m.emulations {
+        if e.mirror && *a != Action::RetroSop {
+            return Err(rule(
+                m,
+                &format!("emulations.{a}.mirror"),
+                "= true is only meaningful for retro_sop (allowed: false here)".to_owned(),
+            ));
+        }
     }
     check_prices(m)?;
     check_missing(m)?;

@@ -10,7 +10,8 @@ use super::action::Action;
 use super::drc;
 use super::error::{ChipError, ChipErrorKind};
 use super::model::{
-    ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, Price, Scope, StaticPower, TableSpec,
+    AccumulateSpec, ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, OverflowPolicy, Price,
+    RouterSpec, Scope, SomaSpec, StaticPower, System, TableSpec, Timing,
 };
 
 /// Environment variable that overrides [`builtin_dir`].
@@ -32,6 +33,63 @@ struct RawChip {
     static_power: Option<RawStatic>,
     #[serde(default)]
     emulations: BTreeMap<String, RawEmulation>,
+    activation_table: Option<RawTable>,
+    soma: Option<RawSoma>,
+    router: Option<RawRouter>,
+    timing: Option<RawTiming>,
+    system: Option<RawSystem>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawSomaModel {
+    If,
+    Lif,
+    CubaLif,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSoma {
+    model: RawSomaModel,
+    decay: Option<i64>,
+    du: Option<i64>,
+    dv: Option<i64>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawPolicy {
+    Stall,
+    Drop,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    buffer_depth: Option<i64>,
+    link_packets_per_cycle: Option<i64>,
+    overflow: Option<RawPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiming {
+    barrier_ns_per_core: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    chips_x: i64,
+    chips_y: i64,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawAccumulate {
+    PerAdd,
+    Wide,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +107,8 @@ struct RawCore {
     input_axons: i64,
     fanout: i64,
     graded_events: bool,
+    input_queue: Option<i64>,
+    accumulator: Option<RawAccumulate>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +184,8 @@ struct RawStatic {
 struct RawEmulation {
     via: Vec<String>,
     note: String,
+    #[serde(default)]
+    mirror: bool,
 }
 
 /// Read and check the chip file at `path`.
@@ -325,12 +387,81 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         cols: capacity(origin, "mesh.cols", raw.mesh.cols)?,
         rows: capacity(origin, "mesh.rows", raw.mesh.rows)?,
     };
+    let input_axons = capacity(origin, "core.input_axons", raw.core.input_axons)?;
     let core = CoreCaps {
         neurons: capacity(origin, "core.neurons", raw.core.neurons)?,
         synapses: capacity(origin, "core.synapses", raw.core.synapses)?,
-        input_axons: capacity(origin, "core.input_axons", raw.core.input_axons)?,
+        input_axons,
         fanout: capacity(origin, "core.fanout", raw.core.fanout)?,
         graded_events: raw.core.graded_events,
+        input_queue: match raw.core.input_queue {
+            Some(q) => capacity(origin, "core.input_queue", q)?,
+            None => input_axons.min(drc::MAX_INPUT_QUEUE),
+        },
+        accumulator: match raw.core.accumulator {
+            Some(RawAccumulate::PerAdd) => AccumulateSpec::PerAdd,
+            Some(RawAccumulate::Wide) | None => AccumulateSpec::Wide,
+        },
+    };
+    let small = |key: &str, v: Option<i64>, max: i64| -> Result<u16, ChipError> {
+        let v = v.ok_or_else(|| schema(origin, key, "is missing".to_owned()))?;
+        if (0..=max).contains(&v) {
+            Ok(v as u16)
+        } else {
+            Err(ChipError::at(
+                origin,
+                key,
+                ChipErrorKind::DesignRule,
+                format!("= {v} is out of range (allowed 0..={max})"),
+            ))
+        }
+    };
+    let soma = match &raw.soma {
+        None => SomaSpec::If,
+        Some(r) => match r.model {
+            RawSomaModel::If => SomaSpec::If,
+            RawSomaModel::Lif => SomaSpec::Lif {
+                decay: small("soma.decay", r.decay, 4096)?,
+            },
+            RawSomaModel::CubaLif => SomaSpec::CubaLif {
+                du: small("soma.du", r.du, 4095)?,
+                dv: small("soma.dv", r.dv, 4095)?,
+            },
+        },
+    };
+    let router = match &raw.router {
+        None => RouterSpec::default(),
+        Some(r) => RouterSpec {
+            buffer_depth: r
+                .buffer_depth
+                .map(|d| capacity(origin, "router.buffer_depth", d))
+                .transpose()?,
+            link_packets_per_cycle: match r.link_packets_per_cycle {
+                Some(v) => capacity(origin, "router.link_packets_per_cycle", v)?,
+                None => 1,
+            },
+            overflow: match r.overflow {
+                Some(RawPolicy::Drop) => OverflowPolicy::Drop,
+                Some(RawPolicy::Stall) | None => OverflowPolicy::Stall,
+            },
+        },
+    };
+    let timing = Timing {
+        barrier_ns_per_core: raw
+            .timing
+            .as_ref()
+            .and_then(|t| t.barrier_ns_per_core)
+            .unwrap_or(0.0),
+    };
+    let system = match &raw.system {
+        None => System {
+            chips_x: 1,
+            chips_y: 1,
+        },
+        Some(s) => System {
+            chips_x: capacity(origin, "system.chips_x", s.chips_x)?,
+            chips_y: capacity(origin, "system.chips_y", s.chips_y)?,
+        },
     };
     let f = &raw.formats;
     let formats = Formats {
@@ -356,6 +487,24 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         entries: t.entries as u32,
         input_min: t.input_min,
         input_max: t.input_max,
+    };
+    let activation_table = match &raw.activation_table {
+        None => None,
+        Some(t) => {
+            if !drc::TABLE_ENTRIES_RANGE.contains(&t.entries) {
+                return Err(ChipError::at(
+                    origin,
+                    "activation_table.entries",
+                    ChipErrorKind::DesignRule,
+                    format!("= {} is out of range (allowed 2..=65536)", t.entries),
+                ));
+            }
+            Some(TableSpec {
+                entries: t.entries as u32,
+                input_min: t.input_min,
+                input_max: t.input_max,
+            })
+        }
     };
     let mut missing = BTreeSet::new();
     for name in &raw.missing {
@@ -395,7 +544,14 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             .iter()
             .map(|n| action(origin, &format!("{key}.via"), n))
             .collect::<Result<Vec<_>, _>>()?;
-        emulations.insert(a, Emulation { via, note: e.note });
+        emulations.insert(
+            a,
+            Emulation {
+                via,
+                note: e.note,
+                mirror: e.mirror,
+            },
+        );
     }
     Ok(ChipModel {
         name: raw.name,
@@ -405,6 +561,11 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         core,
         formats,
         balance_table,
+        activation_table,
+        soma,
+        router,
+        timing,
+        system,
         prices,
         static_power: raw.static_power.map(|s| StaticPower {
             mw_per_core: s.mw_per_core,

@@ -49,13 +49,14 @@ mod model;
 mod tests;
 
 pub use action::{Action, INFERENCE_ACTIONS, ParseActionError, TRAINING_ACTIONS};
-pub use drc::{BITS_RANGE, FRAC_RANGE, TABLE_ENTRIES_RANGE};
+pub use drc::{BITS_RANGE, FRAC_RANGE, MAX_GRID_CORES, MAX_INPUT_QUEUE, TABLE_ENTRIES_RANGE};
 pub use error::{ChipError, ChipErrorKind};
 pub use load::{
     HW_MODELS_ENV, builtin_dir, load, models_in, open, open_with, parse, resolve, resolve_in,
     shipped_models,
 };
 pub use model::{
-    Charge, ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, Price, Scope, StaticPower,
-    TableSpec, format_range, format_summary, overflow_name, rounding_name,
+    AccumulateSpec, Charge, ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, OverflowPolicy,
+    Price, RouterSpec, Scope, SomaSpec, StaticPower, System, TableSpec, Timing, format_range,
+    format_summary, overflow_name, rounding_name,
 };

@@ -54,9 +54,107 @@ pub struct CoreCaps {
     /// True if an event can carry a graded payload (a rate or a credit); false for binary spikes,
     /// in which case rates and credits must be rate-coded over ticks.
     pub graded_events: bool,
+    /// Packets the core's input queue holds (1..=4096; default: the input axons, capped).
+    pub input_queue: u32,
+    /// How the multiply-accumulate unit applies the accumulator format.
+    pub accumulator: AccumulateSpec,
 }
 
-/// The number format of every state variable of the rule (DESIGN.md §3).
+/// How a core's multiply-accumulate unit applies the accumulator format (`core.accumulator`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccumulateSpec {
+    /// Every product rounded to the accumulator's fractional bits, every add fitted to its range
+    /// (saturation or wrap counted per add): a fixed-width MAC.
+    PerAdd,
+    /// A declared wide accumulator: products summed exactly, the accumulator format applied once
+    /// when a sum is read out.
+    Wide,
+}
+
+/// The spiking soma program of the chip's cores (`[soma]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "model", rename_all = "kebab-case")]
+pub enum SomaSpec {
+    /// Integrate-and-fire, threshold 1, reset by subtraction.
+    If,
+    /// Leaky integrate-and-fire with a 12-bit voltage decay (0..=4096), reset by subtraction.
+    Lif {
+        /// Voltage decay per tick, in 1/4096.
+        decay: u16,
+    },
+    /// Loihi's current-based LIF, bit-identical to Lava 0.10's `PyLifModelBitAcc`: 24-bit
+    /// current and voltage, 12-bit decays (0..=4095), `v > threshold`, reset to zero.
+    CubaLif {
+        /// Current decay (Lava `du`).
+        du: u16,
+        /// Voltage decay (Lava `dv`).
+        dv: u16,
+    },
+}
+
+impl SomaSpec {
+    /// The name as written in chip files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SomaSpec::If => "if",
+            SomaSpec::Lif { .. } => "lif",
+            SomaSpec::CubaLif { .. } => "cuba-lif",
+        }
+    }
+}
+
+/// What a router does with a packet that finds its next buffer full (`router.overflow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverflowPolicy {
+    /// The packet waits (back-pressure); the timestep takes longer.
+    Stall,
+    /// The packet is discarded and counted against the link or queue it could not enter.
+    Drop,
+}
+
+/// The routers of the mesh (`[router]`): store-and-forward, dimension-order routes, one FIFO per
+/// output port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RouterSpec {
+    /// Packets each output-port FIFO holds (`None`: unbounded).
+    pub buffer_depth: Option<u32>,
+    /// Packets a link (and a core's injection and ejection port) moves per router cycle.
+    pub link_packets_per_cycle: u32,
+    /// Full-buffer policy.
+    pub overflow: OverflowPolicy,
+}
+
+impl Default for RouterSpec {
+    fn default() -> Self {
+        RouterSpec {
+            buffer_depth: None,
+            link_packets_per_cycle: 1,
+            overflow: OverflowPolicy::Stall,
+        }
+    }
+}
+
+/// Timing terms beyond the per-action latencies (`[timing]`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Timing {
+    /// Extra barrier latency per core taking part beyond the first, ns (a barrier that grows
+    /// with the number of cores).
+    pub barrier_ns_per_core: f64,
+}
+
+/// Several chips joined into one system (`[system]`): a grid of `chips_x × chips_y` chips, each
+/// the `[mesh]`; a link between two chips is an `interchip_hop`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct System {
+    /// Chips along X.
+    pub chips_x: u32,
+    /// Chips along Y.
+    pub chips_y: u32,
+}
+
+/// The number format of every state variable of the rule (ARCHITECTURE.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Formats {
     /// Synaptic weight `w_ij`.
@@ -222,6 +320,10 @@ pub struct Emulation {
     /// The actions performed instead, with repetition; may be empty only if the note says why the
     /// action is free on this chip.
     pub via: Vec<Action>,
+    /// The emulation keeps a mirror copy of every learnable synapse (e.g. a retrograde walk run
+    /// as forward synapses at the presynaptic core): every synapse update is also written to the
+    /// mirror, and the mirror doubles the learnable synapses' memory.
+    pub mirror: bool,
     /// How the emulation works and what it costs or misses.
     pub note: String,
 }
@@ -262,6 +364,17 @@ pub struct ChipModel {
     pub formats: Formats,
     /// The balance table.
     pub balance_table: TableSpec,
+    /// The activation table for smooth graded activations (sigmoid, tanh), entries in the rate
+    /// format; `None`: the chip has none, and only piecewise-linear activations run graded.
+    pub activation_table: Option<TableSpec>,
+    /// The spiking soma program.
+    pub soma: SomaSpec,
+    /// The routers.
+    pub router: RouterSpec,
+    /// Timing terms.
+    pub timing: Timing,
+    /// Chips joined into a system.
+    pub system: System,
     /// Price table.
     pub prices: BTreeMap<Action, Price>,
     /// Static power, if modelled.
@@ -275,6 +388,32 @@ pub struct ChipModel {
 }
 
 impl ChipModel {
+    /// The whole system's core grid: `[mesh]` times `[system]` (one chip: the mesh itself).
+    /// Core `k` of the grid sits at column `k % cols`, row `k / cols`.
+    pub fn grid(&self) -> Mesh {
+        Mesh {
+            cols: self.mesh.cols.saturating_mul(self.system.chips_x),
+            rows: self.mesh.rows.saturating_mul(self.system.chips_y),
+        }
+    }
+
+    /// The chip (index in the system, row-major) holding grid column `x`, row `y`.
+    pub fn chip_of(&self, x: u64, y: u64) -> u64 {
+        let cx = x / u64::from(self.mesh.cols.max(1));
+        let cy = y / u64::from(self.mesh.rows.max(1));
+        cy * u64::from(self.system.chips_x) + cx
+    }
+
+    /// Whether the retrograde walk is emulated with mirror rows (every synapse update written
+    /// twice).
+    pub fn mirror_rows(&self) -> bool {
+        self.is_emulated(Action::RetroSop)
+            && self
+                .emulations
+                .get(&Action::RetroSop)
+                .is_some_and(|e| e.mirror)
+    }
+
     /// True if the chip can perform `action`: natively (priced or not) or by a declared emulation.
     pub fn supports(&self, action: Action) -> bool {
         !self.missing.contains(&action) || self.emulations.contains_key(&action)
@@ -406,8 +545,11 @@ impl ChipModel {
     /// Supported actions with no energy price and not covered by an all-in price, in ledger
     /// order: the list a report prints as "unpriced".
     pub fn unpriced(&self) -> Vec<Action> {
+        let single = self.system.chips_x * self.system.chips_y == 1;
         Action::ALL
             .into_iter()
+            // A single chip has no links between chips: interchip_hop never occurs.
+            .filter(|a| !(single && *a == Action::InterchipHop))
             .filter(|a| matches!(self.charge(*a), Charge::Unpriced))
             .collect()
     }
@@ -450,6 +592,51 @@ impl ChipModel {
             c.fanout,
             if c.graded_events { "graded" } else { "binary" }
         )?;
+        writeln!(
+            s,
+            "      input queue {} packets, {} accumulator, spiking soma {}",
+            c.input_queue,
+            match c.accumulator {
+                AccumulateSpec::PerAdd => "per-add",
+                AccumulateSpec::Wide => "wide",
+            },
+            match self.soma {
+                SomaSpec::If => "if (reset by subtraction)".to_owned(),
+                SomaSpec::Lif { decay } => format!("lif (decay {decay}/4096)"),
+                SomaSpec::CubaLif { du, dv } => {
+                    format!("cuba-lif (Lava PyLifModelBitAcc; du {du}, dv {dv})")
+                }
+            }
+        )?;
+        let r = &self.router;
+        writeln!(
+            s,
+            "router: {} packet(s) per link per cycle, output FIFOs of {}, on overflow {}",
+            r.link_packets_per_cycle,
+            r.buffer_depth
+                .map_or("unbounded depth".to_owned(), |d| format!("{d} packets")),
+            match r.overflow {
+                OverflowPolicy::Stall => "stall",
+                OverflowPolicy::Drop => "drop",
+            }
+        )?;
+        if self.system.chips_x * self.system.chips_y > 1 {
+            writeln!(
+                s,
+                "system: {} x {} chips ({} x {} cores); links between chips are interchip_hop",
+                self.system.chips_x,
+                self.system.chips_y,
+                self.grid().cols,
+                self.grid().rows
+            )?;
+        }
+        if self.timing.barrier_ns_per_core > 0.0 {
+            writeln!(
+                s,
+                "barrier: + {} ns per core beyond the first",
+                self.timing.barrier_ns_per_core
+            )?;
+        }
         writeln!(s, "formats:")?;
         for (name, f) in self.formats.entries() {
             writeln!(s, "  {name:<14} {}", format_summary(f))?;
@@ -463,6 +650,17 @@ impl ChipModel {
             t.input_max,
             (t.input_max - t.input_min) / f64::from(t.entries)
         )?;
+        match &self.activation_table {
+            Some(t) => writeln!(
+                s,
+                "activation table: {} entries over u in [{}, {}] (rate format)",
+                t.entries, t.input_min, t.input_max
+            )?,
+            None => writeln!(
+                s,
+                "activation table: none (graded sigmoid/tanh cannot run; piecewise-linear can)"
+            )?,
+        }
         writeln!(s, "prices:")?;
         writeln!(
             s,
@@ -522,7 +720,15 @@ impl ChipModel {
             } else {
                 via.join(" + ")
             };
-            writeln!(s, "  {a} emulated via {via}")?;
+            writeln!(
+                s,
+                "  {a} emulated via {via}{}",
+                if e.mirror {
+                    " (mirror rows: every synapse update written twice)"
+                } else {
+                    ""
+                }
+            )?;
             writeln!(s, "      {}", one_line(&e.note))?;
         }
         let unpriced: Vec<&str> = self.unpriced().iter().map(|a| a.name()).collect();

@@ -1,50 +1,48 @@
 //! All-to-all (recurrent) networks on a chip: firing and credit both relax to equilibrium as
-//! rounds of graded events, in the chip's formats (or the float twin), every event counted.
+//! rounds of timesteps on the same engine, cores and mesh as a layered net.
 //!
 //! Placement: neurons `0..N` in contiguous chunks, one chunk per core, each chunk as large as the
 //! core's neuron count, synapse memory (`k × N` incoming synapses) and fan-out allow; every core
-//! needs `N` input axons. One firing round: every active neuron sends one packet per core, each
-//! core walks the arriving axons' synapse rows and updates its free (non-input) neurons. One
-//! credit round: the host injects the output clamp, each neuron holding credit reads its balance
-//! table, each core aggregates `m_j = Σ_i w_ij δ_i` over its rows for every non-input `j` and
-//! sends one retrograde packet per (axon, core) with a non-zero message. A round that changes no
-//! value by more than the tolerance ends the relaxation; the caps end it otherwise. In fixed
-//! point a relaxation can dither by one LSB or by one step of the activation table, so the
-//! tolerance is raised to twice the larger of the two.
+//! needs `N` input axons, and every neuron sends to every core. Inputs are relays (the host
+//! writes their rates); the other neurons are two populations, hidden and output.
+//!
+//! * **Firing** — a first timestep in which only the relays send, then one graded firing step
+//!   per round: each core walks the rows of the packets that arrived (the rates of the previous
+//!   round), updates its free neurons and sends the new rates. A round whose largest change is
+//!   within the tolerance ends the relaxation; the packets that round sent are discarded.
+//! * **Credit** — each round the host clamps the outputs' external credit; every core takes
+//!   the credit that arrived (`c = clamp + Σ m`), reads `g(u)` for every neuron holding credit,
+//!   aggregates `m_j = Σ_i w_ij δ_i` over its rows for every non-input axon and sends one
+//!   retrograde packet per (axon, core) with a non-zero message. The same tolerance rule ends
+//!   it; `δ` of the last round matches the settled credit.
+//! * **Plasticity** — one timestep: `w_ij += η δ_i r_j` on existing synapses, with `r_j` the
+//!   last rate each core received from neuron `j` (the event-driven trace: within the firing
+//!   tolerance of the settled rate).
+//!
+//! In fixed point a relaxation can dither by one LSB or by one step of the activation table, so
+//! the tolerance is raised to twice the larger of the two.
 
-use super::datapath::Datapath;
-use super::net::{Latencies, Tally, latencies};
-use crate::chip::{Action, ChipModel};
+use accord_firmware::datapath::Datapath;
+use accord_firmware::handlers::{CreditMode, PopKind, PopRange};
+use anyhow::{Result, bail};
+use bitvec::prelude::*;
+
+use super::build::{self, PopSpec};
+use super::engine::{Cmd, CoreBox, CoreSpec, Engine, FanGroup, Tally};
+use crate::chip::ChipModel;
 use crate::ledger::VarCounters;
 use crate::rule::{Activation, GeneralNet, Loss, argmax};
-use anyhow::{Result, bail};
 
 /// An all-to-all network placed on a chip.
 #[derive(Clone, Debug)]
-pub struct GeneralChipNet<D: Datapath + Clone> {
-    dp: D,
+pub struct GeneralChipNet<D: Datapath> {
+    engine: Engine<D>,
     n: usize,
     n_in: usize,
     n_out: usize,
-    hidden_act: Activation,
-    output_act: Activation,
-    /// `(start, len, core)` per chunk.
-    chunks: Vec<(usize, usize, usize)>,
-    /// Synapse rows per chunk, axon-major: `w[k][j * len + i]`; absent synapses hold 0.
-    w: Vec<Vec<D::V>>,
-    mask: Vec<Vec<bool>>,
-    b: Vec<D::V>,
-    /// Σ hops from neuron `j`'s core to every core.
-    fan_hops: Vec<u64>,
-    max_hops: u32,
-    core_of: Vec<usize>,
-    cols: usize,
-    lat: Latencies,
+    /// `(start, len)` per engine core.
+    chunks: Vec<(usize, usize)>,
     loss: Loss,
-    r: Vec<D::V>,
-    u: Vec<D::V>,
-    c: Vec<D::V>,
-    delta: Vec<D::V>,
 }
 
 /// How a relaxation on the chip ended: rounds taken and whether it met the tolerance.
@@ -56,11 +54,7 @@ pub struct Rounds {
     pub converged: bool,
 }
 
-fn hops(cols: usize, a: usize, b: usize) -> u32 {
-    ((a % cols).abs_diff(b % cols) + (a / cols).abs_diff(b / cols)) as u32
-}
-
-impl<D: Datapath + Clone> GeneralChipNet<D> {
+impl<D: Datapath> GeneralChipNet<D> {
     /// Place `net` on `chip`.
     ///
     /// # Errors
@@ -106,81 +100,103 @@ impl<D: Datapath + Clone> GeneralChipNet<D> {
             );
         }
         let count = cores_needed(k);
-        if count as u64 > chip.mesh.cores() {
+        let grid = chip.grid();
+        if count as u64 > grid.cores() {
             bail!(
                 "an all-to-all net of {n} neurons needs {count} cores of {k} neurons on chip '{}', which has {} (short by {})",
                 chip.name,
-                chip.mesh.cores(),
-                count as u64 - chip.mesh.cores()
+                grid.cores(),
+                count as u64 - grid.cores()
             );
         }
         let base = n / count;
         let extra = n % count;
         let mut chunks = Vec::with_capacity(count);
         let mut start = 0;
-        for core in 0..count {
-            let len = base + usize::from(core < extra);
-            chunks.push((start, len, core));
+        for c in 0..count {
+            let len = base + usize::from(c < extra);
+            chunks.push((start, len));
             start += len;
         }
-        let cols = chip.mesh.cols as usize;
-        let mut core_of = vec![0; n];
-        for &(s, len, core) in &chunks {
-            core_of[s..s + len].fill(core);
-        }
-        let fan_hops: Vec<u64> = (0..n)
-            .map(|j| {
-                chunks
-                    .iter()
-                    .map(|&(_, _, c)| hops(cols, core_of[j], c) as u64)
-                    .sum()
-            })
-            .collect();
-        let max_hops = chunks
-            .iter()
-            .flat_map(|a| chunks.iter().map(move |b| hops(cols, a.2, b.2)))
-            .max()
-            .unwrap_or(0);
-        let mut w = Vec::with_capacity(count);
-        let mut mask = Vec::with_capacity(count);
-        for &(s, len, _) in &chunks {
-            let mut rows = vec![D::V::default(); n * len];
-            let mut m = vec![false; n * len];
+        let core_of = |j: usize| chunks.partition_point(|&(s, _)| s <= j) - 1;
+        let bits = build::bits(chip);
+        let (n_in, n_out) = (net.n_in, net.n_out);
+        let mut cores: Vec<CoreBox<D>> = Vec::with_capacity(count);
+        for (ci, &(s, len)) in chunks.iter().enumerate() {
+            // Populations: relays, hidden (pop 0), outputs (pop 1), clipped to the chunk.
+            let mut pops = Vec::new();
+            for (lo, hi, kind) in [
+                (0, n_in, PopKind::Relay),
+                (n_in, n - n_out, PopKind::Neuron { pop: 0 }),
+                (n - n_out, n, PopKind::Neuron { pop: 1 }),
+            ] {
+                let (a, b) = (lo.max(s), hi.min(s + len));
+                if a < b {
+                    pops.push(PopRange {
+                        start: (a - s) as u32,
+                        len: (b - a) as u32,
+                        kind,
+                    });
+                }
+            }
+            let mut credit_axons = bitvec![usize, Lsb0; 0; n];
+            credit_axons[n_in..].fill(true);
+            let mut mask = bitvec![usize, Lsb0; 0; n * len];
             for j in 0..n {
                 for i in 0..len {
-                    let (post, idx) = (s + i, j * len + i);
-                    if net.mask[post * n + j] {
-                        rows[idx] = dp.weight_in(net.w[post * n + j], vars);
-                        m[idx] = true;
+                    if net.mask[(s + i) * n + j] {
+                        mask.set(j * len + i, true);
                     }
                 }
             }
-            w.push(rows);
-            mask.push(m);
+            cores.push(CoreBox::new(CoreSpec {
+                grid: ci as u32,
+                n: len,
+                axons: n,
+                gid_base: s as u64,
+                axon_gid: (0..n as u64).collect(),
+                pops,
+                credit_axons: Some(credit_axons),
+                mask: Some(mask),
+                bits,
+                mirror: chip.mirror_rows(),
+                copy: None,
+                fanout: vec![FanGroup {
+                    start: 0,
+                    len: len as u32,
+                    dests: (0..count).map(|c| (c as u32, s as u32)).collect(),
+                }],
+                retro_to: (0..n)
+                    .map(|j| {
+                        let c = core_of(j);
+                        (c as u32, (j - chunks[c].0) as u32)
+                    })
+                    .collect(),
+                delta_to: None,
+            }));
         }
-        let b = net.b.iter().map(|&x| dp.weight_in(x, vars)).collect();
-        let z = || vec![D::V::default(); n];
+        for (ci, &(s, len)) in chunks.iter().enumerate() {
+            let c = &mut cores[ci];
+            let rows = c.rows_mut();
+            for j in 0..n {
+                for i in 0..len {
+                    if net.mask[(s + i) * n + j] {
+                        rows[j * len + i] = dp.weight_in(net.w[(s + i) * n + j], vars);
+                    }
+                }
+            }
+            for i in 0..len {
+                c.neurons[i].b = dp.bias_in(net.b[s + i], vars);
+            }
+            c.refresh_row_max();
+        }
         Ok(GeneralChipNet {
-            dp,
+            engine: Engine::new(dp, cores, chip, 1),
             n,
-            n_in: net.n_in,
-            n_out: net.n_out,
-            hidden_act: net.hidden_act,
-            output_act: net.output_act,
+            n_in,
+            n_out,
             chunks,
-            w,
-            mask,
-            b,
-            fan_hops,
-            max_hops,
-            core_of,
-            cols,
-            lat: latencies(chip),
             loss,
-            r: z(),
-            u: z(),
-            c: z(),
-            delta: z(),
         })
     }
 
@@ -189,40 +205,20 @@ impl<D: Datapath + Clone> GeneralChipNet<D> {
         self.chunks.len()
     }
 
-    /// Synaptic layer index of neuron `i` for the datapath's tables: 0 hidden, 1 output.
-    fn layer(&self, i: usize) -> usize {
-        usize::from(i >= self.n - self.n_out)
+    fn all(&self, cmd: Cmd) -> Vec<(u32, Cmd)> {
+        (0..self.chunks.len()).map(|k| (k as u32, cmd)).collect()
     }
 
-    fn act(&self, i: usize) -> Activation {
-        if self.layer(i) == 1 {
-            self.output_act
-        } else {
-            self.hidden_act
-        }
-    }
-
-    /// Real value of neuron `i`'s rate (a linear read-out stays in the membrane format).
-    fn rate_real(&self, i: usize) -> f64 {
-        if self.layer(i) == 1 && self.output_act == Activation::Identity {
-            self.dp.u_out(self.r[i])
-        } else {
-            self.dp.rate_out(self.r[i])
-        }
-    }
-
-    /// Output rates as reals.
+    /// Output values (real).
     pub fn outputs(&self) -> Vec<f64> {
+        let dp = &*self.engine.dp;
         (self.n - self.n_out..self.n)
-            .map(|i| self.rate_real(i))
+            .map(|i| {
+                let k = self.chunks.partition_point(|&(s, _)| s <= i) - 1;
+                let (s, _) = self.chunks[k];
+                dp.out_value(self.engine.cores[k].neurons[i - s].r, 1)
+            })
             .collect()
-    }
-
-    fn barrier(&self, t: &mut Tally, busy: u64) {
-        t.time_ps += busy
-            + self.max_hops as u64 * self.lat[Action::Hop as usize]
-            + self.lat[Action::Barrier as usize];
-        t.ledger.add(Action::Barrier, 1);
     }
 
     /// Firing relaxation from rest with the inputs clamped to `x`.
@@ -234,83 +230,37 @@ impl<D: Datapath + Clone> GeneralChipNet<D> {
         step: u64,
         t: &mut Tally,
     ) -> Rounds {
-        self.r.fill(D::V::default());
-        for (j, &xj) in x.iter().enumerate() {
-            self.r[j] = self.dp.rate_in(xj, &mut t.vars);
-        }
-        for round in 1..=max_rounds {
-            let active: Vec<usize> = (0..self.n).filter(|&j| !D::is_zero(self.r[j])).collect();
-            let na = active.len() as u64;
-            let cores = self.chunks.len() as u64;
-            t.ledger.add(Action::SpikePacket, na * cores);
-            t.ledger.add(Action::TraceUpdate, na * cores);
-            t.ledger
-                .add(Action::Hop, active.iter().map(|&j| self.fan_hops[j]).sum());
-            let mut next = self.r.clone();
-            let mut busy = 0u64;
-            let mut sops = 0u64;
-            for (k, &(s, len, _)) in self.chunks.iter().enumerate() {
-                let rows = &self.w[k];
-                let mut acc = vec![D::Acc::default(); len];
-                let mut core_sops = 0u64;
-                for &j in &active {
-                    let row = &rows[j * len..(j + 1) * len];
-                    let m = &self.mask[k][j * len..(j + 1) * len];
-                    for ((a, &wij), &e) in acc.iter_mut().zip(row).zip(m) {
-                        if e {
-                            D::mac(a, wij, self.r[j]);
-                            core_sops += 1;
-                        }
-                    }
+        self.engine.reset_sample();
+        let dp = std::sync::Arc::clone(&self.engine.dp);
+        for (k, &(s, len)) in self.chunks.iter().enumerate() {
+            let core = &mut self.engine.cores[k];
+            for i in 0..len {
+                if s + i < self.n_in {
+                    let r = dp.rate_in(x.get(s + i).copied().unwrap_or(0.0), &mut core.vars);
+                    core.set_rate(i, r);
                 }
-                sops += core_sops;
-                let free = (s..s + len).filter(|&i| i >= self.n_in).count() as u64;
-                for (i_local, a) in acc.into_iter().enumerate() {
-                    let i = s + i_local;
-                    if i < self.n_in {
-                        continue;
-                    }
-                    let key = ((i as u64) << 20 | round as u64, step);
-                    let ui = self.dp.soma_u(a, self.b[i], key, &mut t.vars);
-                    self.u[i] = ui;
-                    next[i] = self
-                        .dp
-                        .transfer(ui, self.layer(i), self.act(i), key, &mut t.vars);
-                }
-                let update = if na > 0 {
-                    Action::NeuronUpdateActive
-                } else {
-                    Action::NeuronUpdateIdle
-                };
-                t.ledger.add(update, free);
-                busy = busy.max(
-                    core_sops * self.lat[Action::Sop as usize] + free * self.lat[update as usize],
-                );
             }
-            t.ledger.add(Action::Sop, sops);
-            t.work.effective_macs += sops;
-            t.ticks += 1;
-            let old: Vec<f64> = (self.n_in..self.n).map(|i| self.rate_real(i)).collect();
-            self.r = next;
-            let change = (self.n_in..self.n)
-                .zip(&old)
-                .map(|(i, &o)| (self.rate_real(i) - o).abs())
-                .fold(0.0, f64::max);
-            self.barrier(
-                t,
-                busy + na * cores * self.lat[Action::SpikePacket as usize],
-            );
-            if change <= tol {
-                return Rounds {
+        }
+        let first = self.all(Cmd::Inputs);
+        self.engine.timestep(&first, step, false);
+        let round_cmds = self.all(Cmd::Graded);
+        let mut result = Rounds {
+            rounds: max_rounds,
+            converged: false,
+        };
+        for round in 1..=max_rounds {
+            let rep = self.engine.timestep(&round_cmds, step, false);
+            if rep.fire_change <= tol {
+                result = Rounds {
                     rounds: round,
                     converged: true,
                 };
+                break;
             }
         }
-        Rounds {
-            rounds: max_rounds,
-            converged: false,
-        }
+        self.engine.clear_traffic();
+        t.merge(&self.engine.take_tally());
+        result
     }
 
     /// Credit relaxation with the output clamp injected every round (Almeida–Pineda).
@@ -325,164 +275,59 @@ impl<D: Datapath + Clone> GeneralChipNet<D> {
         let out = self.outputs();
         let mut ext = vec![0.0; self.n_out];
         self.loss.output_credit(&out, label, &mut ext);
-        let e: Vec<D::V> = ext
-            .iter()
-            .map(|&v| self.dp.credit_in(v, &mut t.vars))
-            .collect();
-        self.c.fill(D::V::default());
+        let dp = std::sync::Arc::clone(&self.engine.dp);
+        let cmds = self.all(Cmd::Credit {
+            mode: CreditMode::Retrograde,
+            finish_copy: false,
+            plasticity: false,
+        });
+        let mut result = Rounds {
+            rounds: max_rounds,
+            converged: false,
+        };
         for round in 1..=max_rounds {
-            // δ from the current credits: one table read per free neuron holding credit.
-            let mut lut = 0u64;
-            for i in self.n_in..self.n {
-                self.delta[i] = if D::is_zero(self.c[i]) {
-                    D::V::default()
-                } else {
-                    lut += 1;
-                    let g = self.dp.g(self.u[i], self.layer(i), &mut t.vars);
-                    self.dp.delta(
-                        g,
-                        self.c[i],
-                        ((i as u64) << 20 | round as u64, step),
-                        &mut t.vars,
-                    )
-                };
-            }
-            t.ledger.add(Action::LutRead, lut);
-            let mut next = vec![D::V::default(); self.n];
-            for (k, &v) in e.iter().enumerate() {
-                next[self.n - self.n_out + k] = v;
-            }
-            t.ledger.add(Action::CreditAccumulate, self.n_out as u64);
-            let mut busy = lut * self.lat[Action::LutRead as usize];
-            let (mut rsops, mut packets, mut hop_sum) = (0u64, 0u64, 0u64);
-            for (k, &(s, len, core)) in self.chunks.iter().enumerate() {
-                let nz: Vec<usize> = (0..len)
-                    .filter(|&i| !D::is_zero(self.delta[s + i]))
-                    .collect();
-                if nz.is_empty() {
-                    continue;
+            for (o, &e) in ext.iter().enumerate() {
+                let i = self.n - self.n_out + o;
+                let k = self.chunks.partition_point(|&(s, _)| s <= i) - 1;
+                let s = self.chunks[k].0;
+                let core = &mut self.engine.cores[k];
+                let c = dp.credit_in(e, &mut core.vars);
+                if !D::is_zero(c) {
+                    core.clamp(i - s, c);
                 }
-                let rows = &self.w[k];
-                let mut core_rsops = 0u64;
-                let mut core_packets = 0u64;
-                // Clamped inputs take no credit: only non-input axons are answered.
-                for j in self.n_in..self.n {
-                    let row = &rows[j * len..(j + 1) * len];
-                    let m = &self.mask[k][j * len..(j + 1) * len];
-                    let mut acc = D::Acc::default();
-                    for &i in &nz {
-                        if m[i] {
-                            D::retro_mac(&mut acc, row[i], self.delta[s + i]);
-                            core_rsops += 1;
-                        }
-                    }
-                    let mj = self.dp.retro_finish(
-                        acc,
-                        ((j as u64) << 20 | (k as u64) << 8 | round as u64, step),
-                        &mut t.vars,
-                    );
-                    if !D::is_zero(mj) {
-                        core_packets += 1;
-                        hop_sum += hops(self.cols, core, self.core_of[j]) as u64;
-                        next[j] = self.dp.credit_add(next[j], mj, &mut t.vars);
-                    }
-                }
-                rsops += core_rsops;
-                packets += core_packets;
-                busy = busy.max(
-                    core_rsops * self.lat[Action::RetroSop as usize]
-                        + core_packets
-                            * (self.lat[Action::RetroPacket as usize]
-                                + self.lat[Action::CreditAccumulate as usize]),
-                );
             }
-            t.ledger.add(Action::RetroSop, rsops);
-            t.ledger.add(Action::RetroPacket, packets);
-            t.ledger.add(Action::CreditAccumulate, packets);
-            t.ledger.add(Action::Hop, hop_sum);
-            t.retro_hops += hop_sum;
-            t.retro_steps += 1;
-            let change = (self.n_in..self.n)
-                .map(|i| (self.dp.credit_out(next[i]) - self.dp.credit_out(self.c[i])).abs())
-                .fold(0.0, f64::max);
-            self.c = next;
-            self.barrier(t, busy);
-            if change <= tol {
-                // δ consistent with the settled credits, for plasticity.
-                for i in self.n_in..self.n {
-                    self.delta[i] = if D::is_zero(self.c[i]) {
-                        D::V::default()
-                    } else {
-                        let g = self.dp.g(self.u[i], self.layer(i), &mut t.vars);
-                        self.dp.delta(
-                            g,
-                            self.c[i],
-                            ((i as u64) << 20, step ^ 1 << 63),
-                            &mut t.vars,
-                        )
-                    };
-                }
-                t.ledger.add(
-                    Action::LutRead,
-                    (self.n_in..self.n)
-                        .filter(|&i| !D::is_zero(self.c[i]))
-                        .count() as u64,
-                );
-                return Rounds {
+            let rep = self.engine.timestep(&cmds, step, false);
+            if rep.credit_change <= tol {
+                result = Rounds {
                     rounds: round,
                     converged: true,
                 };
+                break;
             }
         }
-        Rounds {
-            rounds: max_rounds,
-            converged: false,
-        }
+        self.engine.clear_traffic();
+        t.merge(&self.engine.take_tally());
+        result
     }
 
     /// Plasticity: `w_ij += η δ_i r_j` on existing synapses with `δ_i ≠ 0`, `r_j ≠ 0`.
     pub fn plasticity(&mut self, step: u64, t: &mut Tally) {
-        let active: Vec<usize> = (0..self.n).filter(|&j| !D::is_zero(self.r[j])).collect();
-        let (mut updates, mut busy) = (0u64, 0u64);
-        for (k, &(s, len, _)) in self.chunks.iter().enumerate() {
-            let mut core_updates = 0u64;
-            for i_local in 0..len {
-                let i = s + i_local;
-                let d = self.delta[i];
-                if i < self.n_in || D::is_zero(d) {
-                    continue;
-                }
-                for &j in &active {
-                    let idx = j * len + i_local;
-                    if self.mask[k][idx] {
-                        let key = ((i as u64) << 32 | j as u64, step);
-                        self.w[k][idx] =
-                            self.dp
-                                .weight_update(self.w[k][idx], d, self.r[j], key, &mut t.vars);
-                        core_updates += 1;
-                    }
-                }
-                self.b[i] = self
-                    .dp
-                    .bias_update(self.b[i], d, (i as u64, step), &mut t.vars);
-                core_updates += 1;
-            }
-            updates += core_updates;
-            busy = busy.max(core_updates * self.lat[Action::WeightUpdate as usize]);
-        }
-        t.ledger.add(Action::WeightUpdate, updates);
-        t.plasticity_events += 1;
-        self.barrier(t, busy);
+        let cmds = self.all(Cmd::Plasticity);
+        self.engine.timestep(&cmds, step, true);
+        self.engine.tally.plasticity_events += 1;
+        t.merge(&self.engine.take_tally());
     }
 
     /// The weights as a real matrix (row-major `N × N`, `w[i * N + j]`).
     pub fn weights(&self) -> Vec<f64> {
         let n = self.n;
+        let dp = &*self.engine.dp;
         let mut out = vec![0.0; n * n];
-        for (k, &(s, len, _)) in self.chunks.iter().enumerate() {
+        for (k, &(s, len)) in self.chunks.iter().enumerate() {
+            let rows = self.engine.cores[k].rows();
             for j in 0..n {
                 for i in 0..len {
-                    out[(s + i) * n + j] = self.dp.weight_out(self.w[k][j * len + i]);
+                    out[(s + i) * n + j] = dp.weight_out(rows[j * len + i]);
                 }
             }
         }
@@ -527,6 +372,7 @@ pub struct AllToAllRun {
     /// Inference ledger (final test evaluation), priced.
     pub inference: super::PhaseEnergy,
     /// Format events.
+    #[serde(serialize_with = "crate::ledger::ser_vars")]
     pub format_events: VarCounters,
     /// The trained weights (real values, row-major `N × N`).
     #[serde(skip)]
@@ -560,26 +406,54 @@ pub fn train_on_chip(
             chip.name
         );
     }
-    let acts = vec![net.hidden_act, net.output_act];
-    let bal = vec![net.balance.clone(), net.balance.clone()];
+    let pops = vec![
+        PopSpec {
+            act: net.hidden_act,
+            balance: net.balance.clone(),
+            readout: false,
+        },
+        PopSpec {
+            act: net.output_act,
+            balance: net.balance.clone(),
+            readout: false,
+        },
+    ];
     let mut vars = VarCounters::default();
+    let rule = super::ChipRule::Balance;
     match arith {
         super::Arith::Fixed => {
             let f = &chip.formats;
-            let dp = super::FixedPath::new(chip, &acts, &bal, lr, 0.0, seed, &mut vars)?;
-            // A fixed-point relaxation can dither by one LSB, or by one activation-table step.
-            let table = dp.transfer_resolution(0).max(dp.transfer_resolution(1));
-            let tol = (
-                tol.0.max(2.0 * f.rate.lsb()).max(2.0 * table),
-                tol.1.max(2.0 * f.credit.lsb()),
-            );
-            let cn = GeneralChipNet::new(dp, net, chip, loss, &mut vars)?;
-            drive_general(
-                chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
-            )
+            macro_rules! go {
+                ($ty:ty) => {{
+                    let dp: $ty = build::fixed(chip, &pops, lr, 0.0, rule, seed, &mut vars)?;
+                    // A fixed-point relaxation can dither by one LSB, or by one table step.
+                    let table = dp.transfer_resolution(0).max(dp.transfer_resolution(1));
+                    let tol = (
+                        tol.0.max(2.0 * f.rate.lsb()).max(2.0 * table),
+                        tol.1.max(2.0 * f.credit.lsb()),
+                    );
+                    let cn = GeneralChipNet::new(dp, net, chip, loss, &mut vars)?;
+                    drive_general(
+                        chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
+                    )
+                }};
+            }
+            if build::narrow_fits(chip) {
+                go!(super::FixedNarrow)
+            } else {
+                go!(super::FixedWide)
+            }
         }
         super::Arith::Float => {
-            let dp = super::FloatPath::new(acts, bal, lr, 0.0);
+            let fpops = pops
+                .into_iter()
+                .map(|p| super::FloatPop {
+                    act: p.act,
+                    balance: p.balance,
+                    readout: false,
+                })
+                .collect();
+            let dp = super::FloatPath::new(fpops, lr, 0.0, build::soma(chip), seed);
             let cn = GeneralChipNet::new(dp, net, chip, loss, &mut vars)?;
             drive_general(
                 chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
@@ -589,7 +463,7 @@ pub fn train_on_chip(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn drive_general<D: Datapath + Clone>(
+fn drive_general<D>(
     chip: &ChipModel,
     arith: super::Arith,
     mut cn: GeneralChipNet<D>,
@@ -600,7 +474,10 @@ fn drive_general<D: Datapath + Clone>(
     tol: (f64, f64),
     max_rounds: (usize, usize),
     setup: VarCounters,
-) -> Result<AllToAllRun> {
+) -> Result<AllToAllRun>
+where
+    D: Datapath + Clone,
+{
     let mut train = Tally::default();
     train.vars.merge(&setup);
     let (mut fire_fail, mut credit_fail, mut fire_rounds, mut credit_rounds, mut samples) =
@@ -654,10 +531,8 @@ fn drive_general<D: Datapath + Clone>(
     if epochs == 0 {
         test_accuracy.push(acc);
     }
-    let f = &chip.formats;
     let cores = cn.cores_used();
-    let phase =
-        |t: &Tally| super::report::phase_energy(&super::finalize_ledger(t, f), t, chip, cores);
+    let phase = |t: &Tally| super::report::phase_energy(&super::finalize_ledger(t), t, chip, cores);
     let mut format_events = train.vars.clone();
     format_events.merge(&infer.vars);
     Ok(AllToAllRun {

@@ -1,25 +1,20 @@
-//! The emulator: a layered network placed on a modelled chip, run event by event in the chip's
-//! fixed-point formats (or as its exact `f64` twin), with every primitive action counted.
+//! The emulator: a network placed on a modelled chip and run as the chip runs it — cores
+//! executing the firmware's handlers on their own state, packets crossing a routed mesh, every
+//! core stepping in parallel each timestep behind a barrier (ARCHITECTURE.md §4).
 //!
-//! Per sample, the three phases of DESIGN §2:
+//! * [`engine`](self) — cores, the compute / exchange / barrier timestep, threads.
+//! * `mesh` — the routers: dimension-order routes link by link, buffers, link capacities,
+//!   stall or drop, per-link load.
+//! * [`ChipNet`] — a layered network on the chip and its pipelined sample schedule; [`general`]
+//!   — all-to-all networks, firing and credit relaxed as rounds of timesteps.
+//! * [`FloatPath`] — the `f64` twin of the firmware's integer datapath ([`FixedNarrow`],
+//!   [`FixedWide`]): the same handlers, the same events, exact numbers.
 //!
-//! * **fire** — graded: one packet per active presynaptic neuron and destination core carrying
-//!   its rate; spiking: `T` ticks of integrate-and-fire with binary spikes. The post core walks
-//!   the axon's synapse row (SOPs), the soma reads the row sum into its membrane format and
-//!   computes the rate. Silent neurons send nothing.
-//! * **credit** — the host clamps the output credit; each neuron holding credit reads its
-//!   balance table (`g(u)`) and forms `δ = g·c`; the post core aggregates `m_j = Σ_i w_ij δ_i`
-//!   over the *same* rows and sends one retrograde packet per (axon, core) with a non-zero
-//!   message; the presynaptic core accumulates `c_j += m_j`. Zero credit sends nothing; an
-//!   optional message threshold drops small `δ` (counted).
-//! * **plasticity** — `w_ij += η δ_i r_j` for every synapse with `δ_i ≠ 0` and `r_j ≠ 0`, through
-//!   the firmware's rounding (stochastic rounding draws keyed by synapse and sample).
-//!
-//! Determinism: every random stream is keyed by (entity, sample, purpose); cores that are
-//! simulated on several threads write disjoint state and their counts are integer sums, so a
-//! seed gives bit-identical results at any thread count. Evaluation runs test samples in
-//! parallel blocks (each sample is independent); training runs samples in order and spreads a
-//! phase's cores over threads when the phase is large.
+//! Determinism: every random stream is keyed by (entity, step, purpose); a core's handlers
+//! touch only its state, packets are injected in core order and delivered in cycle order, and
+//! counts are integers — so a seed gives bit-identical results at any thread count. Training
+//! runs samples in order and spreads each large timestep's cores over threads; evaluation runs
+//! blocks of test samples on copies of the chip that share its synapse memory.
 //!
 //! ```
 //! use accord::chip;
@@ -44,22 +39,38 @@
 //! };
 //! let report = run(&cfg, &split, None).unwrap();
 //! assert!(report.ledger.training.get(chip::Action::Sop) > 0);
+//! // A graded 4-8-3 training sample: 3 firing timesteps, then 2 credit timesteps.
+//! assert_eq!(report.timescales.timesteps_per_train_sample, 5.0);
 //! ```
 
-mod datapath;
+mod build;
+mod engine;
+mod float;
 pub mod general;
-mod net;
+mod layered;
+mod mesh;
 mod report;
+#[cfg(test)]
+mod tests;
 
-pub use datapath::{ACTIVATION_TABLE_ENTRIES, Datapath, FixedPath, FloatPath, purpose};
-pub use net::{ChipNet, ChipRule, Encoding, FiringMode, SampleOutcome, Tally, Workload};
-pub use report::{EmuReport, EpochRow, LedgerBlock, NeuroBench, PhaseEnergy, finalize_ledger};
+pub use build::{FixedNarrow, FixedWide, PopSpec};
+pub use engine::{Tally, Workload};
+pub use float::{FloatPath, FloatPop};
+pub use layered::{
+    ChipNet, ChipState, Encoding, FiringMode, Glorot, NetSpec, SampleOutcome, WeightSource,
+};
+pub use mesh::LinkLoad;
+pub use report::{
+    EmuReport, EpochRow, LedgerBlock, MeshBlock, NeuroBench, PhaseEnergy, finalize_ledger,
+};
+
+pub use accord_firmware::datapath::Datapath;
 
 use crate::chip::{Action, ChipModel};
 use crate::data::{Dataset, Split};
 use crate::ledger::VarCounters;
 use crate::mapping::{self, Mapping};
-use crate::rule::{Activation, Balance, LayeredNet, Loss};
+use crate::rule::{Activation, Balance, Loss};
 use crate::train::epoch_order;
 use anyhow::{Context, Result, bail};
 
@@ -71,6 +82,26 @@ pub enum Arith {
     Fixed,
     /// `f64`, no quantisation: the float twin.
     Float,
+}
+
+/// The learning rule run on the chip. The balance rule is the subject; the other two are the
+/// comparison rules (ARCHITECTURE.md §7), run on the same chip model so that
+/// their costs compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChipRule {
+    /// The E-I balance rule: the post core aggregates `m_j = Σ_i w_ij δ_i` over its own synapse
+    /// rows and sends one retrograde packet per (axon, core); no second weight copy.
+    Balance,
+    /// Backprop as a chip would run it without a retrograde primitive: a transposed copy `Wᵀ`
+    /// lives in the presynaptic cores, `δ_i` travels to every presynaptic core (one packet per
+    /// (neuron, pre core)), the pre core sums `Σ_i w_ij δ_i` over its copy and writes the copy
+    /// when the post core writes the synapse (two weight updates). Numerically the same
+    /// gradient.
+    Backprop,
+    /// Feedback alignment: like backprop's traffic, but the pre core holds a fixed random matrix
+    /// `B` instead of `Wᵀ` (no second write; different numbers).
+    FeedbackAlignment,
 }
 
 /// An emulation run.
@@ -96,33 +127,102 @@ pub struct EmuConfig {
     pub arith: Arith,
     /// Threads.
     pub threads: usize,
-    /// Retrograde messages with `|δ|` below this are dropped (0: only zero credit is dropped).
+    /// Retrograde messages with `|m|` below this are not sent (0: only zero messages).
     pub message_threshold: f64,
     /// The learning rule (the balance rule, or a comparison rule on the same chip).
     pub rule: ChipRule,
 }
 
 impl EmuConfig {
-    /// The `f64` reference network this run starts from (same sizes, activations and seed as
-    /// `accord train --reference`).
-    pub fn reference_net(&self, dim: usize, classes: usize) -> LayeredNet {
-        self.train_config().init_net(dim, classes)
+    /// Neuron-layer sizes for a dataset of `dim` features and `classes` classes.
+    pub fn sizes(&self, dim: usize, classes: usize) -> Vec<usize> {
+        let mut s = vec![dim];
+        s.extend(&self.hidden);
+        s.push(classes);
+        s
     }
 
-    fn train_config(&self) -> crate::train::TrainConfig {
-        crate::train::TrainConfig {
-            data: String::new(),
-            hidden: self.hidden.clone(),
-            activation: self.activation,
-            loss: self.loss,
-            lr: self.lr,
-            epochs: self.epochs,
-            batch: 1,
-            seed: self.seed,
-            rule: crate::train::RuleKind::Balance,
-            steps: None,
-        }
+    /// Activation per synaptic layer (linear outputs for cross-entropy).
+    pub fn acts(&self, layers: usize) -> Vec<Activation> {
+        let mut acts = vec![self.activation; layers.saturating_sub(1)];
+        acts.push(match self.loss {
+            Loss::CrossEntropy => Activation::Identity,
+            Loss::Mse => self.activation,
+        });
+        acts
     }
+
+    /// The `f64` reference network this run starts from (same sizes, activations and seed as
+    /// `accord train --reference`).
+    pub fn reference_net(&self, dim: usize, classes: usize) -> crate::rule::LayeredNet {
+        let sizes = self.sizes(dim, classes);
+        crate::rule::LayeredNet::glorot(&sizes, &self.acts(sizes.len() - 1), self.seed)
+    }
+
+    /// The datapath populations (one per synaptic layer).
+    pub fn pops(&self, layers: usize) -> Vec<PopSpec> {
+        layered_pops(&self.acts(layers), &[])
+    }
+}
+
+/// The datapath populations of a layered net with these activations (a linear read-out on top
+/// when the last one is the identity), all with `g = f'` unless `balance` says otherwise.
+pub fn layered_pops(acts: &[Activation], balance: &[Balance]) -> Vec<PopSpec> {
+    let last = acts.len().saturating_sub(1);
+    acts.iter()
+        .enumerate()
+        .map(|(l, &act)| PopSpec {
+            act,
+            balance: balance.get(l).cloned().unwrap_or_default(),
+            readout: l == last && act == Activation::Identity,
+        })
+        .collect()
+}
+
+/// The float twin for `pops` on `chip` (its spiking soma), learning rate, threshold and seed.
+pub fn float_path(
+    chip: &ChipModel,
+    pops: &[PopSpec],
+    lr: f64,
+    threshold: f64,
+    seed: u64,
+) -> FloatPath {
+    FloatPath::new(
+        pops.iter()
+            .map(|p| FloatPop {
+                act: p.act,
+                balance: p.balance.clone(),
+                readout: p.readout,
+            })
+            .collect(),
+        lr,
+        threshold,
+        build::soma(chip),
+        seed,
+    )
+}
+
+/// The chip's integer datapath for `pops` with synapse word `W` and accumulator `A`
+/// ([`FixedNarrow`] for weights up to 16 bits, [`FixedWide`] otherwise).
+///
+/// # Errors
+/// A learning rate or threshold its format cannot hold, a table that cannot be built, formats
+/// wider than the words.
+#[allow(clippy::too_many_arguments)]
+pub fn fixed_path<W, A>(
+    chip: &ChipModel,
+    pops: &[PopSpec],
+    lr: f64,
+    threshold: f64,
+    rule: ChipRule,
+    seed: u64,
+    vars: &mut VarCounters,
+) -> Result<accord_firmware::datapath::Fixed<W, A, Vec<i64>>>
+where
+    W: accord_firmware::datapath::Word,
+    A: accord_firmware::datapath::AccWord,
+{
+    build::fixed(chip, pops, lr, threshold, rule, seed, vars)
 }
 
 /// Mixed into the seed to draw feedback alignment's fixed feedback matrices.
@@ -131,13 +231,11 @@ pub const FEEDBACK_SEED: u64 = 0xFEED_BAC4_0000_0001;
 /// Per-sample progress callback (`samples done in this epoch`, `epoch`).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Build the placed network for a configuration (checks the chip can run it).
-pub fn place(
-    cfg: &EmuConfig,
-    dim: usize,
-    classes: usize,
-    training: bool,
-) -> Result<(LayeredNet, Mapping)> {
+/// Check that the chip can run a configuration and place its network.
+///
+/// # Errors
+/// A missing primitive, graded mode on a binary-spike chip, or a network that does not fit.
+pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Result<Mapping> {
     cfg.chip.require(&cfg.chip.required_actions(training))?;
     if matches!(cfg.mode, FiringMode::Graded) && !cfg.chip.core.graded_events {
         bail!(
@@ -146,10 +244,9 @@ pub fn place(
             cfg.chip.origin
         );
     }
-    let net = cfg.reference_net(dim, classes);
-    let mapping = mapping::map_layered(&net.sizes(), &cfg.chip)
-        .with_context(|| format!("mapping {:?} onto chip '{}'", net.sizes(), cfg.chip.name))?;
-    Ok((net, mapping))
+    let sizes = cfg.sizes(dim, classes);
+    mapping::map_layered(&sizes, &cfg.chip)
+        .with_context(|| format!("mapping {sizes:?} onto chip '{}'", cfg.chip.name))
 }
 
 /// Train (and evaluate) on the chip.
@@ -161,11 +258,12 @@ pub fn run(cfg: &EmuConfig, split: &Split, progress: Option<Progress<'_>>) -> Re
     run_with(cfg, split, progress, DEFAULT_PAR_THRESHOLD)
 }
 
-/// Synaptic ops a training phase must reach before its cores are spread over threads.
-pub const DEFAULT_PAR_THRESHOLD: u64 = 1 << 20;
+/// Estimated work (synapses touched) a timestep must reach before its cores are spread over
+/// threads.
+pub const DEFAULT_PAR_THRESHOLD: u64 = 1 << 16;
 
-/// [`run`] with an explicit threshold for spreading a training phase's cores over threads (0:
-/// always, when `threads > 1`; tests use it to exercise the parallel path on small nets).
+/// [`run`] with an explicit threshold for spreading a timestep's cores over threads (0: always,
+/// when `threads > 1`; tests use it to exercise the parallel path on small nets).
 ///
 /// # Errors
 /// As [`run`].
@@ -176,69 +274,78 @@ pub fn run_with(
     par_threshold: u64,
 ) -> Result<EmuReport> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    let (net, mapping) = place(cfg, dim, classes, cfg.epochs > 0)?;
-    let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
-    let balance: Vec<Balance> = net.layers.iter().map(|l| l.balance.clone()).collect();
+    let training = cfg.epochs > 0;
+    let mapping = place(cfg, dim, classes, training)?;
+    let sizes = cfg.sizes(dim, classes);
+    let m = sizes.len() - 1;
+    let acts = cfg.acts(m);
+    let pops = cfg.pops(m);
     let mut setup = VarCounters::default();
-    // Feedback alignment's fixed random feedback: Glorot weights from a seed of its own.
-    let feedback = (cfg.rule == ChipRule::FeedbackAlignment)
-        .then(|| LayeredNet::glorot(&net.sizes(), &acts, cfg.seed ^ FEEDBACK_SEED));
-    let placed = Placed {
-        net: &net,
-        mapping: &mapping,
-        feedback: feedback.as_ref(),
-        par_threshold,
+    let weights = Glorot {
+        sizes: sizes.clone(),
+        seed: cfg.seed,
     };
+    let feedback = Glorot {
+        sizes: sizes.clone(),
+        seed: cfg.seed ^ FEEDBACK_SEED,
+    };
+    let spec = NetSpec {
+        sizes: &sizes,
+        acts: &acts,
+        weights: &weights,
+        feedback: (cfg.rule == ChipRule::FeedbackAlignment).then_some(&feedback as _),
+        mapping: &mapping,
+        mode: cfg.mode,
+        loss: cfg.loss,
+        rule: cfg.rule,
+        threads: cfg.threads,
+        training,
+    };
+    // The learning rate is checked against its format only when the chip will learn.
+    let lr = if training { cfg.lr } else { 0.0 };
     match cfg.arith {
         Arith::Fixed => {
-            let dp = FixedPath::new(
-                &cfg.chip,
-                &acts,
-                &balance,
-                cfg.lr,
-                cfg.message_threshold,
-                cfg.seed,
-                &mut setup,
-            )?;
-            let chip_net = placed.on_cores(dp, cfg, &mut setup);
-            drive(cfg, split, chip_net, &net, &mapping, setup, progress)
+            let lr_ok = |c: &ChipModel| -> Result<f64> {
+                if training {
+                    build::lr_raw(c, lr)?;
+                    Ok(lr)
+                } else {
+                    Ok(c.formats.learning_rate.lsb())
+                }
+            };
+            let lr = lr_ok(&cfg.chip)?;
+            if build::narrow_fits(&cfg.chip) {
+                let dp: FixedNarrow = build::fixed(
+                    &cfg.chip,
+                    &pops,
+                    lr,
+                    cfg.message_threshold,
+                    cfg.rule,
+                    cfg.seed,
+                    &mut setup,
+                )?;
+                let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
+                drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+            } else {
+                let dp: FixedWide = build::fixed(
+                    &cfg.chip,
+                    &pops,
+                    lr,
+                    cfg.message_threshold,
+                    cfg.rule,
+                    cfg.seed,
+                    &mut setup,
+                )?;
+                let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
+                drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+            }
         }
         Arith::Float => {
-            let dp = FloatPath::new(acts.clone(), balance.clone(), cfg.lr, cfg.message_threshold);
-            let chip_net = placed.on_cores(dp, cfg, &mut setup);
-            drive(cfg, split, chip_net, &net, &mapping, setup, progress)
+            build::thresholds(&cfg.chip, cfg.message_threshold, cfg.rule)?;
+            let dp = float_path(&cfg.chip, &pops, cfg.lr, cfg.message_threshold, cfg.seed);
+            let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
+            drive(cfg, split, net, &mapping, setup, progress, par_threshold)
         }
-    }
-}
-
-/// What every arithmetic's chip network is built from.
-struct Placed<'a> {
-    net: &'a LayeredNet,
-    mapping: &'a Mapping,
-    feedback: Option<&'a LayeredNet>,
-    par_threshold: u64,
-}
-
-impl Placed<'_> {
-    fn on_cores<D: Datapath + Clone>(
-        &self,
-        dp: D,
-        cfg: &EmuConfig,
-        setup: &mut VarCounters,
-    ) -> ChipNet<D> {
-        let mut chip_net = ChipNet::new(
-            dp,
-            self.net,
-            self.mapping,
-            &cfg.chip,
-            cfg.mode,
-            cfg.loss,
-            cfg.threads,
-            cfg.seed,
-            setup,
-        );
-        chip_net.par_threshold = self.par_threshold;
-        chip_net.with_rule(cfg.rule, self.feedback, setup)
     }
 }
 
@@ -250,47 +357,87 @@ fn eval_step(k: usize) -> u64 {
     k as u64
 }
 
-/// Inference over a dataset, in parallel blocks of samples (each sample independent).
-pub fn evaluate<D: Datapath + Clone + Send>(
+/// Samples per evaluation block: blocks are fixed whatever the thread count, so per-block
+/// counters merge to the same totals.
+const EVAL_BLOCK: usize = 64;
+
+/// Inference over a dataset, in blocks of samples on copies of the chip that share its synapse
+/// memory. Returns the mean loss, the accuracy, the counts, and the mesh of the copies (for
+/// link loads).
+pub fn evaluate<D>(
     chip_net: &ChipNet<D>,
     data: &Dataset,
     threads: usize,
-) -> (f64, f64, Tally) {
+) -> (f64, f64, Tally, Vec<LinkLoad>)
+where
+    D: Datapath + Clone,
+{
     let n = data.len();
-    let blocks = threads.max(1).min(n.max(1));
-    let per = n.div_ceil(blocks).max(1);
-    let results = net::map_blocks(blocks, threads, |b| {
+    let blocks = n.div_ceil(EVAL_BLOCK);
+    let run_block = |b: usize| {
         let mut local = chip_net.clone();
+        local.set_threads(1, u64::MAX);
+        local.engine.tally = Tally::default();
+        local.engine.mesh.reset_links();
         let mut t = Tally::default();
-        let outcomes: Vec<SampleOutcome> = (b * per..((b + 1) * per).min(n))
+        let outcomes: Vec<SampleOutcome> = (b * EVAL_BLOCK..((b + 1) * EVAL_BLOCK).min(n))
             .map(|k| local.sample(data.row(k), data.labels[k], false, eval_step(k), &mut t))
             .collect();
-        (outcomes, t)
-    });
-    // Integer tallies merge exactly; losses are summed in sample order, so the result does not
-    // depend on how samples were split over threads.
+        (outcomes, t, local.engine.mesh)
+    };
+    let results: Vec<_> = if threads <= 1 || blocks <= 1 {
+        (0..blocks).map(run_block).collect()
+    } else {
+        let workers = threads.min(blocks);
+        let per = blocks.div_ceil(workers);
+        let run_block = &run_block;
+        crossbeam::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    s.spawn(move |_| {
+                        (w * per..((w + 1) * per).min(blocks))
+                            .map(run_block)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    };
+    // Integer tallies merge exactly; losses are summed in sample order.
     let mut t = Tally::default();
     let (mut loss, mut correct) = (0.0, 0usize);
-    for (outcomes, tb) in results {
+    let mut mesh = chip_net.engine.mesh.clone();
+    mesh.reset_links();
+    for (outcomes, tb, mb) in results {
         for o in outcomes {
             loss += o.loss;
             correct += usize::from(o.correct);
         }
         t.merge(&tb);
+        mesh.merge_links(&mb);
     }
     let denom = n.max(1) as f64;
-    (loss / denom, correct as f64 / denom, t)
+    (loss / denom, correct as f64 / denom, t, mesh.link_loads())
 }
 
-fn drive<D: Datapath + Clone + Send>(
+fn drive<D>(
     cfg: &EmuConfig,
     split: &Split,
     mut chip_net: ChipNet<D>,
-    net: &LayeredNet,
     mapping: &Mapping,
     setup: VarCounters,
     mut progress: Option<Progress<'_>>,
-) -> Result<EmuReport> {
+    par_threshold: u64,
+) -> Result<EmuReport>
+where
+    D: Datapath + Clone,
+{
+    chip_net.set_threads(cfg.threads, par_threshold);
     let mut epochs = Vec::new();
     let mut train_tally = Tally::default();
     train_tally.vars.merge(&setup);
@@ -313,7 +460,7 @@ fn drive<D: Datapath + Clone + Send>(
             }
         }
         let seconds = start.elapsed().as_secs_f64();
-        let (test_loss, test_accuracy, _) = evaluate(&chip_net, &split.test, cfg.threads);
+        let (test_loss, test_accuracy, _, _) = evaluate(&chip_net, &split.test, cfg.threads);
         let n = order.len().max(1) as f64;
         epochs.push(EpochRow {
             epoch: e + 1,
@@ -324,18 +471,18 @@ fn drive<D: Datapath + Clone + Send>(
             seconds,
         });
     }
-    let (test_loss, test_accuracy, infer_tally) = evaluate(&chip_net, &split.test, cfg.threads);
-    let trained = chip_net.export(net);
+    let train_links = chip_net.engine.mesh.link_loads();
+    let (test_loss, test_accuracy, infer_tally, infer_links) =
+        evaluate(&chip_net, &split.test, cfg.threads);
     Ok(report::build(
         cfg,
         split,
         mapping,
-        &trained,
+        &chip_net,
         epochs,
-        test_loss,
-        test_accuracy,
-        train_tally,
-        infer_tally,
+        (test_loss, test_accuracy),
+        (train_tally, infer_tally),
+        (train_links, infer_links),
     ))
 }
 

@@ -2,14 +2,15 @@
 //! and inference, the NeuroBench block and the mapping — as a stable JSON document and a
 //! readable terminal table.
 
-use super::net::{Tally, Workload};
-use super::{Arith, EmuConfig, FiringMode, RETRO_ACTIONS};
-use crate::chip::{Action, ChipModel, Formats};
+use super::engine::{Tally, Workload};
+use super::mesh::LinkLoad;
+use super::{Arith, ChipNet, ChipRule, EmuConfig, FiringMode};
+use crate::chip::{Action, ChipModel};
 use crate::data::Split;
 use crate::ledger::energy::{EnergyBreakdown, price};
-use crate::ledger::{Ledger, VarCounters};
+use crate::ledger::{Ledger, VarCounters, ser_vars};
 use crate::mapping::Mapping;
-use crate::rule::LayeredNet;
+use accord_firmware::datapath::Datapath;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -43,6 +44,7 @@ pub struct LedgerBlock {
     pub inference: Ledger,
     /// Saturations, wraps, invalid inputs, rounding draws and table clamps per variable,
     /// training and inference together (and weight quantisation at load).
+    #[serde(serialize_with = "ser_vars")]
     pub format_events: VarCounters,
     /// Retrograde messages dropped by the message threshold.
     pub dropped_messages: u64,
@@ -111,8 +113,22 @@ pub struct NeuronOps {
 /// Biological and modelled timescales.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Timescales {
-    /// Firing ticks per training sample (one per layer in graded mode, `T` per layer spiking).
+    /// Firing timesteps per training sample (`m + 1` graded, `T + m` spiking: a layered net is
+    /// a pipeline).
     pub ticks_per_sample: f64,
+    /// Timesteps per training sample (firing, credit and plasticity).
+    pub timesteps_per_train_sample: f64,
+    /// Timesteps per inference sample.
+    pub timesteps_per_inference_sample: f64,
+    /// Modelled latency of one inference sample, ns (the same as `inference_ns_per_sample`).
+    pub inference_latency_ns: f64,
+    /// Inference throughput if samples overlap in the pipeline, samples per second: one sample
+    /// enters every initiation interval (1 timestep graded, `T` spiking), and each timestep
+    /// lasts as long as the longest timestep measured. An estimate: link contention between
+    /// overlapping samples is not simulated.
+    pub pipelined_inference_per_s: f64,
+    /// Barrier latency per timestep, ns.
+    pub barrier_ns: f64,
     /// Retrograde steps per training sample.
     pub retro_steps_per_sample: f64,
     /// Plasticity events (weight-update phases) in the run.
@@ -175,8 +191,37 @@ pub struct RunSummary {
     pub rule: super::ChipRule,
 }
 
+/// The mesh's view of a phase: router cycles, waits, drops and the busiest links.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MeshPhase {
+    /// Router cycles over the phase.
+    pub cycles: u64,
+    /// Cycles packets waited at full buffers or queues.
+    pub stall_cycles: u64,
+    /// Packets dropped at full router buffers.
+    pub link_drops: u64,
+    /// Packets dropped at full core input queues.
+    pub queue_drops: u64,
+    /// Packets a core handled early because its queue filled under `stall`.
+    pub early_drains: u64,
+    /// Links that carried traffic.
+    pub links_used: usize,
+    /// The busiest links (at most 8), by packets.
+    pub busiest: Vec<LinkLoad>,
+}
+
+/// Mesh statistics of training and inference.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MeshBlock {
+    /// Over all training samples.
+    pub training: MeshPhase,
+    /// Over the final test evaluation.
+    pub inference: MeshPhase,
+}
+
 /// An emulated run's report. The JSON top level is stable: `test_accuracy`, `test_loss`,
-/// `epochs`, `config`, `chip`, `mapping`, `ledger`, `energy`, `neurobench`, `timescales`.
+/// `epochs`, `config`, `chip`, `mapping`, `ledger`, `energy`, `neurobench`, `timescales`,
+/// `mesh`.
 #[derive(Clone, Debug, Serialize)]
 pub struct EmuReport {
     /// Final test accuracy.
@@ -199,6 +244,8 @@ pub struct EmuReport {
     pub neurobench: NeuroBench,
     /// Timescales.
     pub timescales: Timescales,
+    /// Router statistics.
+    pub mesh: MeshBlock,
     /// Caveats of this run's model (approximations the numbers above rest on).
     pub notes: Vec<String>,
 }
@@ -212,39 +259,12 @@ pub struct EnergyBlock {
     pub inference: PhaseEnergy,
 }
 
-/// Complete a ledger: add the random draws of stochastic rounding and the memory bits implied
-/// by the counted actions at the stored bit widths:
-///
-/// * synapse reads `(sop + retro_sop + weight_update) × weight.bits`, writes
-///   `weight_update × weight.bits`;
-/// * neuron-memory reads `neuron_updates × membrane.bits + lut_read × (membrane + credit) +
-///   credit_accumulate × credit`;
-/// * neuron-memory writes `neuron_updates × (membrane + rate) + trace_update × rate +
-///   lut_read × delta + credit_accumulate × credit`.
-pub fn finalize_ledger(t: &Tally, f: &Formats) -> Ledger {
+/// Complete a ledger: add the random draws of stochastic rounding (counted per format by the
+/// firmware) to the `rng_draw` count. Every other count, memory bits included, was made where
+/// the primitive executed.
+pub fn finalize_ledger(t: &Tally) -> Ledger {
     let mut l = t.ledger;
-    let draws: u64 = t.vars.entries().iter().map(|(_, c)| c.rng_draws).sum();
-    l.add(Action::RngDraw, draws);
-    let g = |a: Action| l.get(a);
-    let (wb, mb, rb, cb, db) = (
-        f.weight.bits as u64,
-        f.membrane.bits as u64,
-        f.rate.bits as u64,
-        f.credit.bits as u64,
-        f.delta.bits as u64,
-    );
-    let nu = g(Action::NeuronUpdateActive) + g(Action::NeuronUpdateIdle);
-    let syn_r = (g(Action::Sop) + g(Action::RetroSop) + g(Action::WeightUpdate)) * wb;
-    let syn_w = g(Action::WeightUpdate) * wb;
-    let neu_r = nu * mb + g(Action::LutRead) * (mb + cb) + g(Action::CreditAccumulate) * cb;
-    let neu_w = nu * (mb + rb)
-        + g(Action::TraceUpdate) * rb
-        + g(Action::LutRead) * db
-        + g(Action::CreditAccumulate) * cb;
-    l.add(Action::SynapseMemReadBit, syn_r);
-    l.add(Action::SynapseMemWriteBit, syn_w);
-    l.add(Action::NeuronMemReadBit, neu_r);
-    l.add(Action::NeuronMemWriteBit, neu_w);
+    l.add(Action::RngDraw, t.vars.rng_draws());
     l
 }
 
@@ -256,25 +276,8 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
         .static_power
         .as_ref()
         .map(|s| s.mw_per_core * cores as f64 * time_ns / n);
-    // Retrograde traffic: the credit-phase actions, the hops of retrograde packets, and the
-    // memory bits those actions move (same accounting as `finalize_ledger`).
-    let f = &chip.formats;
-    let p = |a: Action| chip.energy_pj(a).unwrap_or(0.0);
-    let (wb, mb, cb, db) = (
-        f.weight.bits as f64,
-        f.membrane.bits as f64,
-        f.credit.bits as f64,
-        f.delta.bits as f64,
-    );
-    let (lut, rsop, cacc) = (
-        l.get(Action::LutRead) as f64,
-        l.get(Action::RetroSop) as f64,
-        l.get(Action::CreditAccumulate) as f64,
-    );
-    let retro_mem = rsop * wb * p(Action::SynapseMemReadBit)
-        + (lut * (mb + cb) + cacc * cb) * p(Action::NeuronMemReadBit)
-        + (lut * db + cacc * cb) * p(Action::NeuronMemWriteBit);
-    let retro = b.of(&RETRO_ACTIONS) + t.retro_hops as f64 * p(Action::Hop) + retro_mem;
+    // Retrograde traffic: the credit phase's own counts, priced like the rest.
+    let retro = price(&t.retro, chip).dynamic_pj;
     PhaseEnergy {
         samples: t.work.samples,
         dynamic_pj_per_sample: b.dynamic_pj / n,
@@ -289,47 +292,79 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
     }
 }
 
+fn mesh_phase(t: &Tally, links: Vec<LinkLoad>) -> MeshPhase {
+    MeshPhase {
+        cycles: t.mesh.cycles,
+        stall_cycles: t.mesh.stall_cycles,
+        link_drops: t.mesh.link_drops,
+        queue_drops: t.mesh.queue_drops,
+        early_drains: t.early_drains,
+        links_used: links.len(),
+        busiest: links.into_iter().take(8).collect(),
+    }
+}
+
 fn per_sample(x: u64, w: &Workload) -> f64 {
     x as f64 / w.samples.max(1) as f64
 }
 
 /// Assemble the report.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn build(
+pub(crate) fn build<D: Datapath>(
     cfg: &EmuConfig,
     split: &Split,
     mapping: &Mapping,
-    trained: &LayeredNet,
+    net: &ChipNet<D>,
     epochs: Vec<EpochRow>,
-    test_loss: f64,
-    test_accuracy: f64,
-    train: Tally,
-    infer: Tally,
+    (test_loss, test_accuracy): (f64, f64),
+    (train, infer): (Tally, Tally),
+    (train_links, infer_links): (Vec<LinkLoad>, Vec<LinkLoad>),
 ) -> EmuReport {
     let chip = &cfg.chip;
     let f = &chip.formats;
-    let train_l = finalize_ledger(&train, f);
-    let infer_l = finalize_ledger(&infer, f);
+    let train_l = finalize_ledger(&train);
+    let infer_l = finalize_ledger(&infer);
     let cores = mapping.cores_used();
     let mut vars = train.vars.clone();
     vars.merge(&infer.vars);
-    let n_weights: u64 = trained.layers.iter().map(|l| l.w.len() as u64).sum();
-    let n_bias: u64 = trained.layers.iter().map(|l| l.b.len() as u64).sum();
-    let zeros: u64 = trained
-        .layers
-        .iter()
-        .map(|l| l.w.iter().filter(|&&w| w == 0.0).count() as u64)
-        .sum();
-    let neurons: u64 = trained.sizes()[1..].iter().map(|&n| n as u64).sum();
+    let sizes = net.sizes().to_vec();
+    let (n_weights, zeros) = net.weight_stats();
+    let n_bias: u64 = sizes[1..].iter().map(|&n| n as u64).sum();
+    let neurons = n_bias;
     let state_bits = f.membrane.bits as u64 + f.rate.bits as u64 + f.credit.bits as u64;
-    // Backprop keeps a transposed copy of every weight, feedback alignment a feedback matrix.
-    let copies = if cfg.rule == super::ChipRule::Balance {
-        1
+    // A comparison rule keeps a second matrix (Wᵀ or B) of every synaptic layer above the
+    // first; a mirror chip a mirror of every learnable synapse while it trains.
+    let m = sizes.len() - 1;
+    let second: u64 = if cfg.rule != ChipRule::Balance {
+        (1..m).map(|l| sizes[l] as u64 * sizes[l + 1] as u64).sum()
+    } else if chip.mirror_rows() && cfg.epochs > 0 {
+        n_weights
     } else {
-        2
+        0
     };
+    // Tables: each core of a layer holds its balance table, and its activation table for a
+    // tabulated f.
+    let smooth = matches!(
+        cfg.activation,
+        crate::rule::Activation::Sigmoid | crate::rule::Activation::Tanh
+    ) && matches!(cfg.mode, FiringMode::Graded);
+    let table_bits: u64 = mapping.layers[1..]
+        .iter()
+        .enumerate()
+        .map(|(l, lp)| {
+            let hidden = l + 1 < m || cfg.loss == crate::rule::Loss::Mse;
+            let act = if smooth && hidden {
+                chip.activation_table
+                    .map_or(0, |t| u64::from(t.entries) * u64::from(f.rate.bits))
+            } else {
+                0
+            };
+            lp.chunks.len() as u64
+                * (u64::from(chip.balance_table.entries) * u64::from(f.lut.bits) + act)
+        })
+        .sum();
     let footprint_bits =
-        (copies * n_weights + n_bias) * f.weight.bits as u64 + neurons * state_bits;
+        (n_weights + second + n_bias) * f.weight.bits as u64 + neurons * state_bits + table_bits;
     let w = &infer.work;
     let neurobench = NeuroBench {
         footprint: footprint_bits.div_ceil(8),
@@ -353,8 +388,20 @@ pub(crate) fn build(
         inference: phase_energy(&infer_l, &infer, chip, cores),
     };
     let ts = train.work.samples.max(1) as f64;
+    let is = infer.work.samples.max(1) as f64;
+    let (fire_steps, _) = net.timesteps();
+    let ii = match cfg.mode {
+        FiringMode::Graded => 1.0,
+        FiringMode::Spiking { ticks, .. } => f64::from(ticks.max(1)),
+    };
+    let period_s = ii * infer.max_step_ps as f64 * 1e-12;
     let timescales = Timescales {
-        ticks_per_sample: train.ticks as f64 / ts,
+        ticks_per_sample: fire_steps as f64,
+        timesteps_per_train_sample: train.timesteps as f64 / ts,
+        timesteps_per_inference_sample: infer.timesteps as f64 / is,
+        inference_latency_ns: energy.inference.time_ns_per_sample,
+        pipelined_inference_per_s: if period_s > 0.0 { 1.0 / period_s } else { 0.0 },
+        barrier_ns: net.engine.barrier_ps() as f64 / 1000.0,
         retro_steps_per_sample: train.retro_steps as f64 / ts,
         plasticity_events: train.plasticity_events,
         train_ns_per_sample: energy.training.time_ns_per_sample,
@@ -391,31 +438,67 @@ pub(crate) fn build(
     let mut notes = Vec::new();
     if !chip.core.graded_events && train.ledger.get(Action::RetroPacket) > 0 {
         notes.push(format!(
-            "chip '{}' has binary spikes only: a retrograde message would be rate-coded over several spikes; \
-             accord charges one retro_packet per message, so retrograde packet energy is a lower bound",
+            "chip '{}' has binary spikes only: a retrograde message (and the credit it carries into the \
+             presynaptic neuron) would be rate-coded over several spikes; accord charges one retro_packet, \
+             one credit_accumulate and the retro_sops of one graded message, so the retrograde phase's packets, \
+             credit accumulation and retrograde synaptic ops are lower bounds",
             chip.name
         ));
     }
-    if let FiringMode::Spiking { .. } = cfg.mode
-        && cfg.activation != crate::rule::Activation::HardSigmoid
-    {
-        notes.push(format!(
-            "spiking mode: integrate-and-fire neurons realise roughly clip(u, 0, 1), while the balance table holds the \
-             derivative of {}; use --activation hard-sigmoid for g = f'",
-            cfg.activation
-        ));
+    if let FiringMode::Spiking { .. } = cfg.mode {
+        let soma = match chip.soma {
+            crate::chip::SomaSpec::If => None,
+            crate::chip::SomaSpec::Lif { .. } => Some("leaky integrate-and-fire"),
+            crate::chip::SomaSpec::CubaLif { .. } => {
+                Some("current-based LIF with reset to zero (Loihi)")
+            }
+        };
+        if cfg.activation != crate::rule::Activation::HardSigmoid {
+            notes.push(format!(
+                "spiking mode: the neurons' rate realises roughly clip(u, 0, 1), while the balance table holds the \
+                 derivative of {}; use --activation hard-sigmoid for g = f'",
+                cfg.activation
+            ));
+        }
+        if let Some(s) = soma {
+            notes.push(format!(
+                "spiking mode on a {s} soma: its rate is not exactly clip(u, 0, 1), so the balance table's g = f' \
+                 of hard-sigmoid is an approximation of the neuron's true slope"
+            ));
+        }
     }
     if cfg.arith == Arith::Fixed
-        && matches!(
-            cfg.activation,
-            crate::rule::Activation::Sigmoid | crate::rule::Activation::Tanh
-        )
-        && matches!(cfg.mode, FiringMode::Graded)
+        && smooth
+        && let Some(t) = &chip.activation_table
     {
         notes.push(format!(
-            "graded {} neurons read their rate from a {}-entry activation table over the balance table's input range",
-            cfg.activation,
-            super::ACTIVATION_TABLE_ENTRIES
+            "graded {} neurons read their rate from the chip's {}-entry activation table over [{}, {}] \
+             (activation_read, counted and priced)",
+            cfg.activation, t.entries, t.input_min, t.input_max
+        ));
+    }
+    if chip.mirror_rows() && cfg.epochs > 0 {
+        notes.push(format!(
+            "chip '{}' emulates the retrograde walk with mirror rows: every synapse update is written twice \
+             (counted as two weight_updates) and the mirror is in the footprint; the mapping does not reserve \
+             the mirror's synapse memory",
+            chip.name
+        ));
+    }
+    let mesh_block = MeshBlock {
+        training: mesh_phase(&train, train_links),
+        inference: mesh_phase(&infer, infer_links),
+    };
+    if mesh_block.training.link_drops + mesh_block.training.queue_drops > 0
+        || mesh_block.inference.link_drops + mesh_block.inference.queue_drops > 0
+    {
+        notes.push(format!(
+            "the mesh dropped packets (router.overflow = \"drop\"): training {} at links, {} at queues; inference {} at \
+             links, {} at queues — the results include their loss",
+            mesh_block.training.link_drops,
+            mesh_block.training.queue_drops,
+            mesh_block.inference.link_drops,
+            mesh_block.inference.queue_drops
         ));
     }
     EmuReport {
@@ -426,7 +509,7 @@ pub(crate) fn build(
         config: RunSummary {
             train_samples: split.train.len(),
             test_samples: split.test.len(),
-            sizes: trained.sizes(),
+            sizes: sizes.clone(),
             activation: cfg.activation.name().to_string(),
             loss: cfg.loss.name().to_string(),
             lr: cfg.lr,
@@ -451,6 +534,7 @@ pub(crate) fn build(
         energy,
         neurobench,
         timescales,
+        mesh: mesh_block,
     }
 }
 
@@ -632,13 +716,48 @@ impl EmuReport {
             nb.neuron_ops.effective,
             nb.neuron_ops.dense
         );
+        let ts = &self.timescales;
         let _ = writeln!(
             s,
-            "\nTimescales: {:.1} ticks, {:.1} retrograde steps per training sample, {} plasticity events",
-            self.timescales.ticks_per_sample,
-            self.timescales.retro_steps_per_sample,
-            self.timescales.plasticity_events
+            "\nTimescales: {:.0} firing timesteps ({:.0} per training sample with credit and plasticity), {:.1} retrograde steps per training sample, {} plasticity events",
+            ts.ticks_per_sample,
+            ts.timesteps_per_train_sample,
+            ts.retro_steps_per_sample,
+            ts.plasticity_events
         );
+        let _ = writeln!(
+            s,
+            "modelled inference latency {:.1} ns ({:.0} timesteps, barrier {:.0} ns each); pipelined throughput {:.0} samples/s (estimate)",
+            ts.inference_latency_ns,
+            ts.timesteps_per_inference_sample,
+            ts.barrier_ns,
+            ts.pipelined_inference_per_s
+        );
+        for (phase, m) in [
+            ("training", &self.mesh.training),
+            ("inference", &self.mesh.inference),
+        ] {
+            let _ = writeln!(
+                s,
+                "mesh ({phase}): {} router cycles, {} stall cycles, {} link drops, {} queue drops, {} early drains, {} links used",
+                m.cycles, m.stall_cycles, m.link_drops, m.queue_drops, m.early_drains, m.links_used
+            );
+            for l in m.busiest.iter().take(3) {
+                let _ = writeln!(
+                    s,
+                    "  busiest: router ({},{}) {} port{}: {} packets, max {} per timestep, mean {:.1}, {} stall cycles, {} drops",
+                    l.x,
+                    l.y,
+                    l.port,
+                    if l.interchip { " (between chips)" } else { "" },
+                    l.packets,
+                    l.max_per_timestep,
+                    l.mean_per_timestep,
+                    l.stall_cycles,
+                    l.drops
+                );
+            }
+        }
         let _ = writeln!(s, "\n{}", self.mapping.describe());
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");

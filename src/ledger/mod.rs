@@ -1,5 +1,5 @@
-//! The ledger: exact integer counts of every primitive action a run performs (DESIGN §2), the
-//! saturation and rounding events of every number format (DESIGN §3), and their price.
+//! The ledger: exact integer counts of every primitive action a run performs (ARCHITECTURE.md §2), the
+//! saturation and rounding events of every number format (ARCHITECTURE.md §3), and their price.
 //!
 //! Counting is separate from pricing. The emulator only counts; [`energy`] turns counts into
 //! joules through a chip model's price table, resolving emulated primitives into the actions
@@ -77,75 +77,32 @@ impl Serialize for Ledger {
     }
 }
 
-/// Rounding and overflow events per state variable (each a firmware [`Counters`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VarCounters {
-    /// Weights and biases (plasticity).
-    pub weight: Counters,
-    /// Membrane / balance `u`.
-    pub membrane: Counters,
-    /// Rates and traces.
-    pub rate: Counters,
-    /// Credits.
-    pub credit: Counters,
-    /// Messages `δ`.
-    pub delta: Counters,
-    /// Balance-table entries and lookups (lookups outside the table's range are `lut_clamps`).
-    pub lut: Counters,
-    /// Row-sum accumulators.
-    pub accumulator: Counters,
+/// Rounding and overflow events per state variable: the firmware's
+/// [`Vars`](accord_firmware::datapath::Vars), one [`Counters`] per format.
+pub type VarCounters = accord_firmware::datapath::Vars;
+
+/// Serialise [`VarCounters`] as `{variable: {saturations, wraps, invalid, rng_draws,
+/// lut_clamps, queue_drops}}` (use with `#[serde(serialize_with = "ser_vars")]`).
+pub fn ser_vars<S: Serializer>(v: &VarCounters, s: S) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(7))?;
+    for (name, c) in v.entries() {
+        m.serialize_entry(name, &CountersOut(c))?;
+    }
+    m.end()
 }
 
-impl VarCounters {
-    /// Names and counters in a fixed order.
-    pub fn entries(&self) -> [(&'static str, &Counters); 7] {
-        [
-            ("weight", &self.weight),
-            ("membrane", &self.membrane),
-            ("rate", &self.rate),
-            ("credit", &self.credit),
-            ("delta", &self.delta),
-            ("lut", &self.lut),
-            ("accumulator", &self.accumulator),
-        ]
-    }
+struct CountersOut<'a>(&'a Counters);
 
-    /// Add another set.
-    pub fn merge(&mut self, o: &VarCounters) {
-        self.weight.merge(&o.weight);
-        self.membrane.merge(&o.membrane);
-        self.rate.merge(&o.rate);
-        self.credit.merge(&o.credit);
-        self.delta.merge(&o.delta);
-        self.lut.merge(&o.lut);
-        self.accumulator.merge(&o.accumulator);
-    }
-
-    /// Total saturations + wraps + invalid inputs over all variables.
-    pub fn overflow_events(&self) -> u64 {
-        self.entries()
-            .iter()
-            .map(|(_, c)| c.saturations + c.wraps + c.invalid)
-            .sum()
-    }
-}
-
-impl Serialize for VarCounters {
+impl Serialize for CountersOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(7))?;
-        for (name, c) in self.entries() {
-            m.serialize_entry(
-                name,
-                &serde_json::json!({
-                    "saturations": c.saturations,
-                    "wraps": c.wraps,
-                    "invalid": c.invalid,
-                    "rng_draws": c.rng_draws,
-                    "lut_clamps": c.lut_clamps,
-                    "queue_drops": c.queue_drops,
-                }),
-            )?;
-        }
+        let c = self.0;
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("saturations", &c.saturations)?;
+        m.serialize_entry("wraps", &c.wraps)?;
+        m.serialize_entry("invalid", &c.invalid)?;
+        m.serialize_entry("rng_draws", &c.rng_draws)?;
+        m.serialize_entry("lut_clamps", &c.lut_clamps)?;
+        m.serialize_entry("queue_drops", &c.queue_drops)?;
         m.end()
     }
 }

@@ -1,5 +1,5 @@
 //! All-to-all training with the rule, and the learning-rate → modularity experiment behind
-//! `accord modules` (DESIGN §1.4).
+//! `accord modules` (ARCHITECTURE.md §1.4).
 //!
 //! # Training an all-to-all network with the rule
 //!

@@ -1,4 +1,4 @@
-//! The paper's three assumptions, turned into experiments on the `f64` reference (DESIGN §1.3).
+//! The paper's three assumptions, turned into experiments on the `f64` reference (ARCHITECTURE.md §1.3).
 //!
 //! Fan & Mysore list three things biology must still confirm for the rule to be gradient
 //! descent. Each probe breaks one of them on purpose, on a layered network and on an

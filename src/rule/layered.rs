@@ -92,16 +92,17 @@ impl LayeredNet {
             sizes.len() - 1,
             "one activation per synaptic layer"
         );
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut ws: Vec<Vec<f64>> = sizes
+            .windows(2)
+            .map(|s| Vec::with_capacity(s[0] * s[1]))
+            .collect();
+        glorot_weights(sizes, seed, |l, _, _, w| ws[l].push(w));
         let layers = sizes
             .windows(2)
             .zip(acts)
-            .map(|(s, &act)| {
+            .zip(ws)
+            .map(|((s, &act), w)| {
                 let (n_in, n_out) = (s[0], s[1]);
-                let a = (6.0 / (n_in + n_out) as f64).sqrt();
-                let w = (0..n_in * n_out)
-                    .map(|_| a * (2.0 * rng.random::<f64>() - 1.0))
-                    .collect();
                 Layer {
                     n_in,
                     n_out,
@@ -395,5 +396,23 @@ pub(crate) fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
     debug_assert_eq!(x.len(), y.len());
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
+    }
+}
+
+/// The initial weights of [`LayeredNet::glorot`] without holding them: `f(l, i, j, w_ij)` for
+/// every synaptic layer `l`, postsynaptic neuron `i` and presynaptic neuron `j`, in the order
+/// the generator draws them (layer by layer, row `i` by row). Each weight is uniform in
+/// `±√(6 / (n_in + n_out))` from the portable `Xoshiro256PlusPlus` seeded with `seed`; the
+/// emulator fills a chip's synapse rows from this stream without an `f64` copy of the net.
+pub fn glorot_weights(sizes: &[usize], seed: u64, mut f: impl FnMut(usize, usize, usize, f64)) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    for (l, s) in sizes.windows(2).enumerate() {
+        let (n_in, n_out) = (s[0], s[1]);
+        let a = (6.0 / (n_in + n_out) as f64).sqrt();
+        for i in 0..n_out {
+            for j in 0..n_in {
+                f(l, i, j, a * (2.0 * rng.random::<f64>() - 1.0));
+            }
+        }
     }
 }

@@ -35,5 +35,5 @@ pub use general::{
     CreditOptions, CreditOutcome, GeneralNet, GeneralState, RelaxOptions, Relaxation, Settle,
     norm2, spectral_radius,
 };
-pub use layered::{CreditReport, Layer, LayeredNet, LayeredState, Steps, Updates};
+pub use layered::{CreditReport, Layer, LayeredNet, LayeredState, Steps, Updates, glorot_weights};
 pub use loss::{Loss, argmax};

@@ -1,0 +1,901 @@
+//! The engine: the chip's cores running the firmware handlers, the mesh carrying their packets,
+//! and time advancing in barrier-synchronised timesteps (ARCHITECTURE.md §4).
+//!
+//! A timestep has three parts:
+//!
+//! 1. **compute** — every core with a command drains its input queue (the packets delivered in
+//!    the previous timestep) through [`Core::arrive`] and runs its command (fire, tick, credit,
+//!    plasticity). Cores touch only their own state, so a large step spreads its cores over
+//!    threads (`crossbeam` scoped workers stealing cores from an injector); the results do not
+//!    depend on which thread ran which core.
+//! 2. **exchange** — the host expands each core's outbox through its routing tables (core order,
+//!    then emission order) and the [`Mesh`] carries the packets link by link into the
+//!    destination cores' input queues. Under `stall`, a full queue makes its core drain early
+//!    (the same handler, the same order) and the exchange resumes.
+//! 3. **barrier** — modelled time advances by the busiest core, plus the exchange's router
+//!    cycles, plus any early drains, plus the barrier (which may grow with the cores taking
+//!    part).
+//!
+//! The host never computes neuron or synapse state: it writes inputs and output clamps (the
+//! chip's I/O), issues commands, delivers packets and advances time.
+
+use std::sync::Arc;
+
+use accord_firmware::datapath::{Datapath, Vars};
+use accord_firmware::handlers::{
+    Bits, CopyLayout, Core, CoreMem, CreditMode, Layout, Neuron, Op, Ops, Outbox, Packet, PopRange,
+    QUEUE_CAPACITY, Rows, Status,
+};
+use accord_firmware::queue::EventQueue;
+use bitvec::prelude::*;
+
+use super::mesh::{Exchange, ExchangeCounts, Flit, Mesh};
+use crate::chip::{Action, ChipModel};
+use crate::ledger::{Ledger, N_ACTIONS};
+
+/// Latency of each action in integer picoseconds (0 where the chip gives none). Integer time
+/// keeps sums exact and independent of the order samples are merged in.
+pub type Latencies = [u64; N_ACTIONS];
+
+/// Latencies of every action on `chip` (0 where unknown).
+pub(crate) fn latencies(chip: &ChipModel) -> Latencies {
+    let mut lat = [0u64; N_ACTIONS];
+    for a in Action::ALL {
+        let ns = chip.latency_ns(a).unwrap_or(0.0);
+        // Chip files bound latencies (finite, non-negative); the cast saturates beyond u64.
+        lat[a as usize] = (ns * 1000.0).round() as u64;
+    }
+    lat
+}
+
+/// The host action a firmware op is counted as.
+pub(crate) const fn action_of(op: Op) -> Action {
+    match op {
+        Op::Sop => Action::Sop,
+        Op::RetroSop => Action::RetroSop,
+        Op::TraceUpdate => Action::TraceUpdate,
+        Op::NeuronUpdateActive => Action::NeuronUpdateActive,
+        Op::NeuronUpdateIdle => Action::NeuronUpdateIdle,
+        Op::LutRead => Action::LutRead,
+        Op::ActivationRead => Action::ActivationRead,
+        Op::CreditAccumulate => Action::CreditAccumulate,
+        Op::WeightUpdate => Action::WeightUpdate,
+        Op::RngDraw => Action::RngDraw,
+        Op::SynapseMemReadBit => Action::SynapseMemReadBit,
+        Op::SynapseMemWriteBit => Action::SynapseMemWriteBit,
+        Op::NeuronMemReadBit => Action::NeuronMemReadBit,
+        Op::NeuronMemWriteBit => Action::NeuronMemWriteBit,
+    }
+}
+
+/// NeuroBench workload counts accumulated over samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Workload {
+    /// Samples.
+    pub samples: u64,
+    /// Dense synaptic operations (every synapse every step).
+    pub dense_synops: u64,
+    /// Effective synaptic operations with graded (non-binary) inputs: MACs.
+    pub effective_macs: u64,
+    /// Effective synaptic operations with binary (spike) inputs: ACs.
+    pub effective_acs: u64,
+    /// Neuron outputs that were zero (over layers, steps and samples).
+    pub zero_activations: u64,
+    /// Neuron outputs counted.
+    pub activations: u64,
+    /// Neuron state updates that changed the membrane.
+    pub membrane_updates: u64,
+    /// Neuron updates performed (event-driven: active + idle visits).
+    pub neuron_ops: u64,
+    /// Neuron updates a dense engine would perform (every neuron every step).
+    pub neuron_dense_ops: u64,
+}
+
+impl Workload {
+    /// Add another workload.
+    pub fn merge(&mut self, o: &Workload) {
+        self.samples += o.samples;
+        self.dense_synops += o.dense_synops;
+        self.effective_macs += o.effective_macs;
+        self.effective_acs += o.effective_acs;
+        self.zero_activations += o.zero_activations;
+        self.activations += o.activations;
+        self.membrane_updates += o.membrane_updates;
+        self.neuron_ops += o.neuron_ops;
+        self.neuron_dense_ops += o.neuron_dense_ops;
+    }
+}
+
+/// Counts a run leaves behind: primitive actions, format events, workload, mesh events, time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Primitive actions (core actions, packets and hops, barriers; encoder draws).
+    pub ledger: Ledger,
+    /// Format events.
+    pub vars: Vars,
+    /// NeuroBench workload.
+    pub work: Workload,
+    /// Retrograde messages dropped by the message threshold.
+    pub dropped_messages: u64,
+    /// Modelled hardware time, ps.
+    pub time_ps: u64,
+    /// Timesteps (every barrier-synchronised step: firing, credit, plasticity).
+    pub timesteps: u64,
+    /// Firing timesteps (graded layer steps, spiking ticks, relaxation rounds).
+    pub ticks: u64,
+    /// Retrograde timesteps.
+    pub retro_steps: u64,
+    /// Plasticity events (per sample that updated weights).
+    pub plasticity_events: u64,
+    /// Router hops (inside and between chips) of retrograde packets.
+    pub retro_hops: u64,
+    /// The mesh's counts (cycles, stalls, drops).
+    pub mesh: ExchangeCounts,
+    /// Packets handled early because a core's queue filled under `stall`.
+    pub early_drains: u64,
+    /// The credit phase's share of the ledger: its core actions (credit accumulates, table
+    /// reads, retrograde walks, their memory bits), its packets and their hops.
+    pub retro: Ledger,
+    /// The longest timestep, ps.
+    pub max_step_ps: u64,
+}
+
+impl Tally {
+    /// Add another tally.
+    pub fn merge(&mut self, o: &Tally) {
+        self.ledger.merge(&o.ledger);
+        self.vars.merge(&o.vars);
+        self.work.merge(&o.work);
+        self.dropped_messages += o.dropped_messages;
+        self.time_ps += o.time_ps;
+        self.timesteps += o.timesteps;
+        self.ticks += o.ticks;
+        self.retro_steps += o.retro_steps;
+        self.plasticity_events += o.plasticity_events;
+        self.retro_hops += o.retro_hops;
+        self.mesh.merge(&o.mesh);
+        self.early_drains += o.early_drains;
+        self.retro.merge(&o.retro);
+        self.max_step_ps = self.max_step_ps.max(o.max_step_ps);
+    }
+}
+
+/// Destinations of a range of a core's neurons: every neuron `start + k` of the range sends to
+/// each destination core on axon `axon_base + k`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FanGroup {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+    /// `(engine core, axon of neuron start)` per destination.
+    pub(crate) dests: Vec<(u32, u32)>,
+}
+
+/// A core's event buffer for one step (the host side of the firmware's [`Outbox`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CoreOut<V> {
+    spikes: Vec<(u32, Option<V>)>,
+    retros: Vec<(u32, V)>,
+    deltas: Vec<(u32, V)>,
+}
+
+impl<V> Outbox<V> for CoreOut<V> {
+    #[inline]
+    fn spike(&mut self, neuron: u32, payload: Option<V>) {
+        self.spikes.push((neuron, payload));
+    }
+    #[inline]
+    fn retro(&mut self, axon: u32, value: V) {
+        self.retros.push((axon, value));
+    }
+    #[inline]
+    fn delta(&mut self, neuron: u32, value: V) {
+        self.deltas.push((neuron, value));
+    }
+}
+
+/// One core of the chip: its memory, its layout and its routing tables, owned by the host and
+/// lent to the firmware handlers one step at a time.
+#[derive(Clone, Debug)]
+pub(crate) struct CoreBox<D: Datapath> {
+    /// Position in the system grid.
+    pub(crate) grid: u32,
+    pub(crate) n: usize,
+    pub(crate) axons: usize,
+    pub(crate) gid_base: u64,
+    pub(crate) axon_gid: Vec<u64>,
+    pub(crate) pops: Vec<PopRange>,
+    pub(crate) credit_axons: Option<BitVec<usize, Lsb0>>,
+    pub(crate) mask: Option<BitVec<usize, Lsb0>>,
+    pub(crate) row_syn: Vec<u32>,
+    pub(crate) bits: Bits,
+    pub(crate) mirror: bool,
+    pub(crate) copy: Option<CopyLayout>,
+    pub(crate) neurons: Vec<Neuron<D::V, D::Acc>>,
+    acc: Vec<D::Acc>,
+    pub(crate) delta: Vec<D::V>,
+    trace: Vec<D::V>,
+    trace_count: Vec<u32>,
+    /// Synapse rows, shared (read-only) between evaluation copies of the chip.
+    pub(crate) rows: Arc<Vec<D::W>>,
+    pub(crate) row_max: Vec<u64>,
+    pub(crate) copy_rows: Arc<Vec<D::W>>,
+    copy_acc: Vec<D::Acc>,
+    nz: Vec<u32>,
+    nz_bits: BitVec<usize, Lsb0>,
+    row_nz: Vec<u32>,
+    queue: Box<EventQueue<Packet<D::V>, QUEUE_CAPACITY>>,
+    pub(crate) status: Status,
+    pub(crate) ops: Ops,
+    mark: Ops,
+    /// Ops of credit steps (drain + credit step), and their mark.
+    retro_ops: Ops,
+    retro_mark: Ops,
+    pub(crate) vars: Vars,
+    /// Spike routes.
+    pub(crate) fanout: Vec<FanGroup>,
+    /// Return address (engine core, local neuron) of each axon's presynaptic neuron.
+    pub(crate) retro_to: Vec<(u32, u32)>,
+    /// Comparison rules: the cores a local neuron's `δ` goes to, and the layer index of local
+    /// neuron 0 there.
+    pub(crate) delta_to: Option<(Vec<u32>, u32)>,
+    out: CoreOut<D::V>,
+    /// Synapses of the core (for NeuroBench's dense count).
+    pub(crate) syn_total: u64,
+}
+
+/// Static description of a core to build.
+#[derive(Clone, Debug)]
+pub(crate) struct CoreSpec {
+    pub(crate) grid: u32,
+    pub(crate) n: usize,
+    pub(crate) axons: usize,
+    pub(crate) gid_base: u64,
+    pub(crate) axon_gid: Vec<u64>,
+    pub(crate) pops: Vec<PopRange>,
+    pub(crate) credit_axons: Option<BitVec<usize, Lsb0>>,
+    pub(crate) mask: Option<BitVec<usize, Lsb0>>,
+    pub(crate) bits: Bits,
+    pub(crate) mirror: bool,
+    pub(crate) copy: Option<(CopyLayout, usize)>,
+    pub(crate) fanout: Vec<FanGroup>,
+    pub(crate) retro_to: Vec<(u32, u32)>,
+    pub(crate) delta_to: Option<(Vec<u32>, u32)>,
+}
+
+impl<D: Datapath> CoreBox<D> {
+    /// An empty core (zero weights and biases) from its spec.
+    pub(crate) fn new(spec: CoreSpec) -> Self {
+        let (n, axons) = (spec.n, spec.axons);
+        let row_syn: Vec<u32> = match &spec.mask {
+            None => vec![n as u32; axons],
+            Some(m) => (0..axons)
+                .map(|j| m[j * n..(j + 1) * n].count_ones() as u32)
+                .collect(),
+        };
+        let syn_total = row_syn.iter().map(|&s| s as u64).sum();
+        let copy_len = spec.copy.map_or(0, |(_, posts)| posts * n);
+        CoreBox {
+            grid: spec.grid,
+            n,
+            axons,
+            gid_base: spec.gid_base,
+            axon_gid: spec.axon_gid,
+            pops: spec.pops,
+            credit_axons: spec.credit_axons,
+            mask: spec.mask,
+            row_syn,
+            bits: spec.bits,
+            mirror: spec.mirror,
+            copy: spec.copy.map(|(c, _)| c),
+            neurons: vec![Neuron::default(); n],
+            acc: vec![D::Acc::default(); n],
+            delta: vec![D::V::default(); n],
+            trace: vec![D::V::default(); axons],
+            trace_count: vec![0; axons],
+            rows: Arc::new(vec![D::W::default(); axons * n]),
+            row_max: vec![0; axons],
+            copy_rows: Arc::new(vec![D::W::default(); copy_len]),
+            copy_acc: vec![D::Acc::default(); if copy_len > 0 { n } else { 0 }],
+            nz: vec![0; n],
+            nz_bits: bitvec![usize, Lsb0; 0; n],
+            row_nz: vec![0; n],
+            queue: Box::new(EventQueue::new()),
+            status: Status::default(),
+            ops: Ops::default(),
+            mark: Ops::default(),
+            retro_ops: Ops::default(),
+            retro_mark: Ops::default(),
+            vars: Vars::default(),
+            fanout: spec.fanout,
+            retro_to: spec.retro_to,
+            delta_to: spec.delta_to,
+            out: CoreOut::default(),
+            syn_total,
+        }
+    }
+
+    /// Recompute the per-row magnitude bounds after the rows were written by the host.
+    pub(crate) fn refresh_row_max(&mut self) {
+        let n = self.n;
+        for (j, m) in self.row_max.iter_mut().enumerate() {
+            *m = self.rows[j * n..(j + 1) * n]
+                .iter()
+                .map(|&w| D::w_mag(w))
+                .max()
+                .unwrap_or(0);
+        }
+    }
+
+    /// Lend the core to the firmware for one call.
+    fn with<R>(&mut self, dp: &D, f: impl FnOnce(&mut Core<'_, D>, &mut CoreOut<D::V>) -> R) -> R {
+        let CoreBox {
+            n,
+            axons,
+            gid_base,
+            axon_gid,
+            pops,
+            credit_axons,
+            mask,
+            row_syn,
+            bits,
+            mirror,
+            copy,
+            neurons,
+            acc,
+            delta,
+            trace,
+            trace_count,
+            rows,
+            row_max,
+            copy_rows,
+            copy_acc,
+            nz,
+            nz_bits,
+            row_nz,
+            queue,
+            status,
+            ops,
+            vars,
+            out,
+            ..
+        } = self;
+        let lay = Layout {
+            n: *n,
+            axons: *axons,
+            gid_base: *gid_base,
+            axon_gid,
+            pops,
+            credit_axons: credit_axons.as_deref(),
+            mask: mask.as_deref(),
+            row_syn,
+            bits: *bits,
+            mirror: *mirror,
+            copy: *copy,
+        };
+        let rows = match Arc::get_mut(rows) {
+            Some(r) => Rows::Write(r.as_mut_slice()),
+            None => Rows::Read(rows.as_slice()),
+        };
+        let copy_rows = match Arc::get_mut(copy_rows) {
+            Some(r) => Rows::Write(r.as_mut_slice()),
+            None => Rows::Read(copy_rows.as_slice()),
+        };
+        let mut core = Core {
+            dp,
+            lay: &lay,
+            mem: CoreMem {
+                neurons,
+                acc,
+                delta,
+                trace,
+                trace_count,
+                rows,
+                row_max,
+                copy_rows,
+                copy_acc,
+                nz,
+                nz_bits,
+                row_nz,
+                queue,
+                status,
+            },
+            ops,
+            vars,
+        };
+        f(&mut core, out)
+    }
+
+    /// Clear a sample's dynamic state.
+    pub(crate) fn reset_sample(&mut self, dp: &D) {
+        self.with(dp, |c, _| c.reset_sample());
+        self.out = CoreOut::default();
+    }
+
+    /// Run one command.
+    fn run(&mut self, dp: &D, cmd: Cmd, step: u64, learn: bool) {
+        let credit = matches!(cmd, Cmd::Credit { .. });
+        let before = self.ops;
+        let after = self.with(dp, |c, out| {
+            c.drain(step, learn);
+            match cmd {
+                Cmd::Drain => {}
+                Cmd::Inputs => {
+                    // Only the relays send (the first step of a relaxation).
+                    let pops = c.lay.pops;
+                    for &pr in pops {
+                        if pr.kind == accord_firmware::handlers::PopKind::Relay {
+                            for i in pr.start..pr.start + pr.len {
+                                let r = c.mem.neurons[i as usize].r;
+                                if !D::is_zero(r) {
+                                    out.spike(i, Some(r));
+                                }
+                            }
+                        }
+                    }
+                }
+                Cmd::Graded => c.fire_graded(step, out),
+                Cmd::Tick {
+                    tick,
+                    ticks,
+                    poisson,
+                } => c.fire_tick(tick, ticks, poisson, step, out),
+                Cmd::Credit {
+                    mode,
+                    finish_copy,
+                    plasticity,
+                } => {
+                    if finish_copy {
+                        c.finish_copy(step);
+                    }
+                    c.credit_step(mode, step, out);
+                    let after = *c.ops;
+                    if plasticity {
+                        c.plasticity(step);
+                    }
+                    return Some(after);
+                }
+                Cmd::Plasticity => c.plasticity(step),
+            }
+            None
+        });
+        if credit && let Some(a) = after {
+            self.retro_ops.merge(&a.since(&before));
+        }
+    }
+
+    /// Put a packet into the input queue if it has room under the declared depth.
+    #[inline]
+    fn offer(&mut self, p: Packet<D::V>, depth: usize) -> Result<(), Packet<D::V>> {
+        if self.queue.len() >= depth {
+            return Err(p);
+        }
+        self.queue.push(p)
+    }
+
+    /// Write the host's input rate into relay neuron `i`.
+    pub(crate) fn set_rate(&mut self, i: usize, r: D::V) {
+        self.neurons[i].r = r;
+    }
+
+    /// Queue the host's output clamp for local neuron `i` (host I/O: it is not a mesh packet).
+    pub(crate) fn clamp(&mut self, i: usize, c: D::V) {
+        let _ = self.queue.push(Packet::Clamp {
+            neuron: i as u32,
+            value: c,
+        });
+    }
+
+    /// Empty the input queue (stale traffic between phases).
+    pub(crate) fn clear_queue(&mut self) {
+        self.queue.clear();
+    }
+
+    /// The synapse rows.
+    pub(crate) fn rows(&self) -> &[D::W] {
+        &self.rows
+    }
+
+    /// Mutable synapse rows (host loading), unique copy.
+    pub(crate) fn rows_mut(&mut self) -> &mut Vec<D::W> {
+        Arc::make_mut(&mut self.rows)
+    }
+
+    /// Mutable copy rows (host loading).
+    pub(crate) fn copy_rows_mut(&mut self) -> &mut Vec<D::W> {
+        Arc::make_mut(&mut self.copy_rows)
+    }
+
+    /// A rough cost of running `cmd` (for deciding whether to use threads).
+    fn work(&self, cmd: Cmd) -> u64 {
+        let (n, a) = (self.n as u64, self.axons as u64);
+        match cmd {
+            Cmd::Credit { .. } | Cmd::Plasticity => n * a,
+            _ => self.queue.len() as u64 * n + n,
+        }
+    }
+}
+
+/// What a core does in a timestep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cmd {
+    /// Only drain the input queue.
+    Drain,
+    /// Relays send their input rates (graded); nothing else fires.
+    Inputs,
+    /// A graded firing step.
+    Graded,
+    /// One tick of a spiking window.
+    Tick {
+        tick: u32,
+        ticks: u32,
+        poisson: bool,
+    },
+    /// A credit step (optionally closing a comparison rule's copy sums first, and followed by
+    /// plasticity).
+    Credit {
+        mode: CreditMode,
+        finish_copy: bool,
+        plasticity: bool,
+    },
+    /// Plasticity alone.
+    Plasticity,
+}
+
+/// What a timestep reports to its driver.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct StepReport {
+    /// Largest output change of a graded firing step.
+    pub(crate) fire_change: f64,
+    /// Largest credit change of a credit step.
+    pub(crate) credit_change: f64,
+}
+
+/// The chip: cores, mesh, prices of time.
+#[derive(Clone, Debug)]
+pub(crate) struct Engine<D: Datapath> {
+    pub(crate) dp: Arc<D>,
+    pub(crate) cores: Vec<CoreBox<D>>,
+    pub(crate) mesh: Mesh<D::V>,
+    lat: Latencies,
+    barrier_ps: u64,
+    queue_depth: usize,
+    pub(crate) threads: usize,
+    /// Estimated work a timestep needs before its cores are spread over threads.
+    pub(crate) par_threshold: u64,
+    pub(crate) tally: Tally,
+}
+
+impl<D: Datapath> Engine<D> {
+    /// An engine over `cores` on `chip`.
+    pub(crate) fn new(dp: D, cores: Vec<CoreBox<D>>, chip: &ChipModel, threads: usize) -> Self {
+        let pos: Vec<u32> = cores.iter().map(|c| c.grid).collect();
+        let lat = latencies(chip);
+        let extra = (chip.timing.barrier_ns_per_core * 1000.0).round() as u64;
+        let barrier_ps = lat[Action::Barrier as usize]
+            .saturating_add(extra.saturating_mul(cores.len().saturating_sub(1) as u64));
+        Engine {
+            dp: Arc::new(dp),
+            mesh: Mesh::new(chip, &pos),
+            cores,
+            lat,
+            barrier_ps,
+            queue_depth: chip.core.input_queue as usize,
+            threads: threads.max(1),
+            par_threshold: 1 << 20,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Modelled barrier latency, ps.
+    pub(crate) fn barrier_ps(&self) -> u64 {
+        self.barrier_ps
+    }
+
+    /// Clear every core's dynamic state and the mesh (a new sample).
+    pub(crate) fn reset_sample(&mut self) {
+        let dp = &*self.dp;
+        for c in &mut self.cores {
+            c.reset_sample(dp);
+        }
+        self.mesh.clear();
+    }
+
+    /// Discard queued packets everywhere (stale traffic at the end of a relaxation).
+    pub(crate) fn clear_traffic(&mut self) {
+        for c in &mut self.cores {
+            c.clear_queue();
+        }
+        self.mesh.clear();
+    }
+
+    /// Busy time of a core since its mark, and fold its counts into the tally.
+    fn settle(&mut self, k: usize, graded: Option<bool>) -> u64 {
+        let lat = &self.lat;
+        let c = &mut self.cores[k];
+        let d = c.ops.since(&c.mark);
+        c.mark = c.ops;
+        let mut busy = 0u64;
+        for op in Op::ALL {
+            let n = d.get(op);
+            if n == 0 {
+                continue;
+            }
+            let a = action_of(op);
+            self.tally.ledger.add(a, n);
+            busy = busy.saturating_add(n.saturating_mul(lat[a as usize]));
+        }
+        self.tally.dropped_messages += d.dropped_messages;
+        let r = c.retro_ops.since(&c.retro_mark);
+        c.retro_mark = c.retro_ops;
+        for op in Op::ALL {
+            let n = r.get(op);
+            if n > 0 {
+                self.tally.retro.add(action_of(op), n);
+            }
+        }
+        let w = &mut self.tally.work;
+        let sops = d.get(Op::Sop);
+        match graded {
+            Some(true) => w.effective_macs += sops,
+            Some(false) => w.effective_acs += sops,
+            None => {}
+        }
+        let upd = d.get(Op::NeuronUpdateActive);
+        let idle = d.get(Op::NeuronUpdateIdle);
+        w.membrane_updates += upd;
+        w.neuron_ops += upd + idle;
+        w.neuron_dense_ops += upd + idle;
+        busy
+    }
+
+    /// Run one timestep: `cmds` (engine core, command), sorted by core, keyed by `step`;
+    /// `learn` allows weight writes.
+    pub(crate) fn timestep(&mut self, cmds: &[(u32, Cmd)], step: u64, learn: bool) -> StepReport {
+        // 1. Compute.
+        let work: u64 = cmds
+            .iter()
+            .map(|&(k, cmd)| self.cores[k as usize].work(cmd))
+            .sum();
+        let dp = Arc::clone(&self.dp);
+        if self.threads > 1 && cmds.len() > 1 && work >= self.par_threshold {
+            run_parallel(&mut self.cores, cmds, &dp, step, learn, self.threads);
+        } else {
+            for &(k, cmd) in cmds {
+                self.cores[k as usize].run(&dp, cmd, step, learn);
+            }
+        }
+        // 2. Exchange: expand the outboxes, core by core.
+        let mut report = StepReport::default();
+        let mut busiest = 0u64;
+        let mut firing = false;
+        let mut retro = false;
+        // What the packets of this step are, for NeuroBench's MAC / AC split of early drains.
+        let mut traffic = None;
+        for &(k, cmd) in cmds {
+            let graded = match cmd {
+                Cmd::Graded | Cmd::Inputs => Some(true),
+                Cmd::Tick { .. } => Some(false),
+                _ => None,
+            };
+            if graded.is_some() {
+                firing = true;
+                traffic = graded;
+            }
+            if matches!(cmd, Cmd::Credit { .. }) {
+                retro = true;
+            }
+            let busy = self.settle(k as usize, graded);
+            let injected = self.route_out(k as usize);
+            let c = &self.cores[k as usize];
+            if matches!(cmd, Cmd::Graded | Cmd::Tick { .. }) {
+                let w = &mut self.tally.work;
+                w.activations += c.status.outputs as u64;
+                w.zero_activations += c.status.zeros as u64;
+                if c.axons > 0 {
+                    w.dense_synops += c.syn_total;
+                }
+            }
+            report.fire_change = report.fire_change.max(c.status.fire_change);
+            report.credit_change = report.credit_change.max(c.status.credit_change);
+            busiest = busiest.max(busy.saturating_add(injected));
+        }
+        // 3. Deliver, draining cores whose queues fill under `stall`.
+        let mut counts = ExchangeCounts::default();
+        let mut drains = 0u64;
+        loop {
+            let depth = self.queue_depth;
+            let Engine { mesh, cores, .. } = self;
+            let r = mesh.run(&mut counts, |core, p| cores[core as usize].offer(p, depth));
+            match r {
+                Exchange::Done => break,
+                Exchange::Blocked(list) => {
+                    let mut longest = 0u64;
+                    for k in list {
+                        let k = k as usize;
+                        self.tally.early_drains += self.cores[k].queue.len() as u64;
+                        self.cores[k].run(&dp, Cmd::Drain, step, learn);
+                        longest = longest.max(self.settle(k, traffic));
+                    }
+                    drains = drains.saturating_add(longest);
+                }
+            }
+        }
+        self.mesh.end_timestep();
+        self.tally.ledger.add(Action::Hop, counts.hops);
+        self.tally
+            .ledger
+            .add(Action::InterchipHop, counts.interchip_hops);
+        self.tally.retro_hops += counts.retro_hops;
+        self.tally.retro.add(Action::Hop, counts.retro_hops);
+        let hop_ps = self.lat[Action::Hop as usize];
+        // A link between chips takes its own latency instead of one router cycle.
+        let chip_extra = self.lat[Action::InterchipHop as usize].saturating_sub(hop_ps);
+        let exchange_ps = counts
+            .cycles
+            .saturating_mul(hop_ps)
+            .saturating_add(counts.max_xings.saturating_mul(chip_extra));
+        self.tally.mesh.merge(&counts);
+        // 4. Barrier.
+        self.tally.ledger.add(Action::Barrier, 1);
+        let step_ps = busiest
+            .saturating_add(exchange_ps)
+            .saturating_add(drains)
+            .saturating_add(self.barrier_ps);
+        self.tally.time_ps = self.tally.time_ps.saturating_add(step_ps);
+        self.tally.max_step_ps = self.tally.max_step_ps.max(step_ps);
+        self.tally.timesteps += 1;
+        if firing {
+            self.tally.ticks += 1;
+        }
+        if retro {
+            self.tally.retro_steps += 1;
+        }
+        report
+    }
+
+    /// Expand core `k`'s outbox into mesh packets; returns the injection time, ps.
+    fn route_out(&mut self, k: usize) -> u64 {
+        let out = std::mem::take(&mut self.cores[k].out);
+        let (mut fwd, mut back) = (0u64, 0u64);
+        {
+            let Engine { mesh, cores, .. } = &mut *self;
+            let c = &cores[k];
+            for &(i, payload) in &out.spikes {
+                let Some(g) = c
+                    .fanout
+                    .iter()
+                    .find(|g| i >= g.start && i < g.start + g.len)
+                else {
+                    continue;
+                };
+                for &(dst, base) in &g.dests {
+                    let axon = base + (i - g.start);
+                    let packet = match payload {
+                        Some(rate) => Packet::Graded { axon, rate },
+                        None => Packet::Spike { axon },
+                    };
+                    mesh.send(
+                        k as u32,
+                        Flit {
+                            dst_core: dst,
+                            dst: cores[dst as usize].grid,
+                            retro: false,
+                            xings: 0,
+                            packet,
+                        },
+                    );
+                    fwd += 1;
+                }
+            }
+            for &(axon, value) in &out.retros {
+                let Some(&(dst, neuron)) = c.retro_to.get(axon as usize) else {
+                    continue;
+                };
+                mesh.send(
+                    k as u32,
+                    Flit {
+                        dst_core: dst,
+                        dst: cores[dst as usize].grid,
+                        retro: true,
+                        xings: 0,
+                        packet: Packet::Retro { neuron, value },
+                    },
+                );
+                back += 1;
+            }
+            if let Some((dests, base)) = &c.delta_to {
+                for &(i, value) in &out.deltas {
+                    for &dst in dests {
+                        mesh.send(
+                            k as u32,
+                            Flit {
+                                dst_core: dst,
+                                dst: cores[dst as usize].grid,
+                                retro: true,
+                                xings: 0,
+                                packet: Packet::Delta {
+                                    post: base + i,
+                                    value,
+                                },
+                            },
+                        );
+                        back += 1;
+                    }
+                }
+            }
+        }
+        // Keep the buffers' capacity for the next step.
+        let mut out = out;
+        out.spikes.clear();
+        out.retros.clear();
+        out.deltas.clear();
+        self.cores[k].out = out;
+        self.tally.ledger.add(Action::SpikePacket, fwd);
+        self.tally.ledger.add(Action::RetroPacket, back);
+        self.tally.retro.add(Action::RetroPacket, back);
+        fwd.saturating_mul(self.lat[Action::SpikePacket as usize])
+            .saturating_add(back.saturating_mul(self.lat[Action::RetroPacket as usize]))
+    }
+
+    /// Fold every core's format events into the tally.
+    pub(crate) fn collect_vars(&mut self) {
+        for c in &mut self.cores {
+            self.tally.vars.merge(&c.vars);
+            c.vars = Vars::default();
+        }
+    }
+
+    /// Take the tally (format events folded in), leaving an empty one.
+    pub(crate) fn take_tally(&mut self) -> Tally {
+        self.collect_vars();
+        std::mem::take(&mut self.tally)
+    }
+}
+
+/// Run the commands of one timestep on several threads: the cores go into a `crossbeam`
+/// injector and scoped workers steal them one at a time. Each core is run by exactly one worker
+/// and touches only its own state.
+fn run_parallel<D: Datapath>(
+    cores: &mut [CoreBox<D>],
+    cmds: &[(u32, Cmd)],
+    dp: &D,
+    step: u64,
+    learn: bool,
+    threads: usize,
+) {
+    use crossbeam::deque::{Injector, Steal};
+    let injector: Injector<(&mut CoreBox<D>, Cmd)> = Injector::new();
+    let mut next = cmds.iter().peekable();
+    for (k, core) in cores.iter_mut().enumerate() {
+        while let Some(&&(ck, _)) = next.peek() {
+            if (ck as usize) < k {
+                next.next();
+            } else {
+                break;
+            }
+        }
+        if let Some(&&(ck, cmd)) = next.peek()
+            && ck as usize == k
+        {
+            injector.push((core, cmd));
+            next.next();
+        }
+    }
+    let work = |inj: &Injector<(&mut CoreBox<D>, Cmd)>| {
+        loop {
+            match inj.steal() {
+                Steal::Success((core, cmd)) => core.run(dp, cmd, step, learn),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+    };
+    let workers = threads.min(cmds.len()).max(1);
+    crossbeam::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(|_| work(&injector));
+        }
+        work(&injector);
+    })
+    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}

@@ -1,0 +1,630 @@
+//! A layered network on the chip: its cores, its routing tables and the timestep schedule of a
+//! sample (ARCHITECTURE.md §6).
+//!
+//! Every neuron layer sits on its own cores (layer 0 on relay cores that only send). A sample
+//! is a pipeline: a packet sent by layer `l` in timestep `t` is handled by layer `l + 1` in
+//! timestep `t + 1`.
+//!
+//! | mode | firing | credit (training) |
+//! |---|---|---|
+//! | graded | timestep `l` fires layer `l` (`l = 0..=m`): `m + 1` timesteps | the host clamps the outputs; timestep `m + k` runs the credit step of layer `m + 1 − k` and its plasticity (`k = 1..=m`) |
+//! | spiking, `T` ticks | layer `l` runs its ticks `0..T` in timesteps `l..l + T`: `T + m` timesteps | as graded, after the last tick |
+//!
+//! So a graded training sample takes `2m + 1` timesteps, a spiking one `T + 2m`, an inference
+//! sample `m + 1` or `T + m`. Plasticity runs in the same timestep as the layer's credit step:
+//! its `δ` is final once the layer above has answered, and the layer below still reads the old
+//! weights because the messages it needs were computed from them a step earlier.
+
+use accord_firmware::datapath::Datapath;
+use accord_firmware::handlers::{CopyLayout, CreditMode, PopKind, PopRange};
+use bitvec::prelude::*;
+
+use super::ChipRule;
+use super::build;
+use super::engine::{Cmd, CoreBox, CoreSpec, Engine, FanGroup, Tally};
+use crate::chip::ChipModel;
+use crate::ledger::VarCounters;
+use crate::mapping::Mapping;
+use crate::rule::{Activation, LayeredNet, Loss};
+
+/// How neurons fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub enum FiringMode {
+    /// One event per active neuron carrying its rate as a payload (Loihi 2 graded spikes).
+    Graded,
+    /// The chip's spiking soma (integrate-and-fire, LIF or Loihi's current-based LIF, per the
+    /// chip file) runs `ticks` ticks per sample; the rate is the spike count over `ticks`. The
+    /// output layer, when linear, is a non-spiking integrator read out as its mean input.
+    Spiking {
+        /// Ticks per sample.
+        ticks: u32,
+        /// Input encoding.
+        encoding: Encoding,
+    },
+}
+
+/// Spike-train encoding of the inputs in spiking mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// Deterministic: a phase accumulator per input fires when it passes 1.
+    Regular,
+    /// A Bernoulli draw per input per tick from a counter-based generator keyed by (input,
+    /// sample and tick).
+    Poisson,
+}
+
+/// What one sample did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SampleOutcome {
+    /// Loss of the outputs (before any update).
+    pub loss: f64,
+    /// Whether the predicted class was right.
+    pub correct: bool,
+    /// Modelled hardware time of the sample, ps.
+    pub time_ps: u64,
+    /// Timesteps the sample took.
+    pub timesteps: u64,
+}
+
+/// The global id of neuron `i` of layer `l` (random-stream entity).
+#[inline]
+pub(crate) const fn gid(l: usize, i: usize) -> u64 {
+    ((l as u64) << 32) | i as u64
+}
+
+/// Where one chunk of a layer sits: engine core, first neuron, length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub(crate) core: usize,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+/// Real values of a chip net's neuron state, per neuron layer (input first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChipState {
+    /// Balances.
+    pub u: Vec<Vec<f64>>,
+    /// Rates (relays: their input rate).
+    pub r: Vec<Vec<f64>>,
+    /// Spikes in the last window (spiking mode).
+    pub counts: Vec<Vec<u32>>,
+}
+
+/// A layered network on a chip.
+#[derive(Clone, Debug)]
+pub struct ChipNet<D: Datapath> {
+    pub(crate) engine: Engine<D>,
+    /// Per neuron layer, its chunks.
+    pub(crate) layers: Vec<Vec<Placed>>,
+    sizes: Vec<usize>,
+    acts: Vec<Activation>,
+    mode: FiringMode,
+    loss: Loss,
+    rule: ChipRule,
+}
+
+/// Where a chip net's initial weights come from.
+pub trait WeightSource {
+    /// Call `f(l, i, j, w_ij)` for every synapse of every synaptic layer.
+    fn weights(&self, f: &mut dyn FnMut(usize, usize, usize, f64));
+    /// Bias of neuron `i` of synaptic layer `l`.
+    fn bias(&self, l: usize, i: usize) -> f64;
+}
+
+impl WeightSource for LayeredNet {
+    fn weights(&self, f: &mut dyn FnMut(usize, usize, usize, f64)) {
+        for (l, layer) in self.layers.iter().enumerate() {
+            for i in 0..layer.n_out {
+                for j in 0..layer.n_in {
+                    f(l, i, j, layer.w[i * layer.n_in + j]);
+                }
+            }
+        }
+    }
+    fn bias(&self, l: usize, i: usize) -> f64 {
+        self.layers[l].b[i]
+    }
+}
+
+/// Glorot-uniform initial weights streamed from their generator ([`crate::rule::glorot_weights`]),
+/// zero biases: the same numbers as [`LayeredNet::glorot`], never held as `f64`.
+#[derive(Clone, Debug)]
+pub struct Glorot {
+    /// Layer widths.
+    pub sizes: Vec<usize>,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl WeightSource for Glorot {
+    fn weights(&self, f: &mut dyn FnMut(usize, usize, usize, f64)) {
+        crate::rule::glorot_weights(&self.sizes, self.seed, f);
+    }
+    fn bias(&self, _: usize, _: usize) -> f64 {
+        0.0
+    }
+}
+
+/// Everything a layered chip net is built from.
+pub struct NetSpec<'a> {
+    /// Layer widths, input first.
+    pub sizes: &'a [usize],
+    /// Activation per synaptic layer.
+    pub acts: &'a [Activation],
+    /// Initial weights.
+    pub weights: &'a dyn WeightSource,
+    /// The comparison rule's fixed feedback matrices (feedback alignment), shaped like the net.
+    pub feedback: Option<&'a dyn WeightSource>,
+    /// Placement.
+    pub mapping: &'a Mapping,
+    /// Firing mode.
+    pub mode: FiringMode,
+    /// Loss.
+    pub loss: Loss,
+    /// Learning rule.
+    pub rule: ChipRule,
+    /// Threads for a timestep's cores.
+    pub threads: usize,
+    /// Whether the chip will learn (mirror rows are written only then).
+    pub training: bool,
+}
+
+impl std::fmt::Debug for NetSpec<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetSpec")
+            .field("sizes", &self.sizes)
+            .field("acts", &self.acts)
+            .field("mode", &self.mode)
+            .field("loss", &self.loss)
+            .field("rule", &self.rule)
+            .field("threads", &self.threads)
+            .field("training", &self.training)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Datapath> ChipNet<D> {
+    /// Place a layered net on `chip`: one core per mapping chunk, rows filled from
+    /// `spec.weights` through the datapath's weight format (quantisation counted in `vars`).
+    pub fn build(dp: D, spec: &NetSpec<'_>, chip: &ChipModel, vars: &mut VarCounters) -> Self {
+        let sizes = spec.sizes.to_vec();
+        let m = sizes.len() - 1;
+        let mapping = spec.mapping;
+        let bits = build::bits(chip);
+        let comparison = spec.rule != ChipRule::Balance;
+        // Engine core index of every chunk, layer by layer.
+        let mut layers: Vec<Vec<Placed>> = Vec::with_capacity(m + 1);
+        let mut k = 0usize;
+        for lp in &mapping.layers {
+            let mut v = Vec::with_capacity(lp.chunks.len());
+            for ch in &lp.chunks {
+                v.push(Placed {
+                    core: k,
+                    start: ch.start,
+                    len: ch.len,
+                });
+                k += 1;
+            }
+            layers.push(v);
+        }
+        let chunk_of = |l: usize, j: usize| -> Placed {
+            let v = &layers[l];
+            let i = v.partition_point(|p| p.start <= j);
+            v[i - 1]
+        };
+        let mut cores: Vec<CoreBox<D>> = Vec::with_capacity(k);
+        for (l, lp) in mapping.layers.iter().enumerate() {
+            for ch in &lp.chunks {
+                let axons = if l == 0 { 0 } else { sizes[l - 1] };
+                let pops = vec![PopRange {
+                    start: 0,
+                    len: ch.len as u32,
+                    kind: if l == 0 {
+                        PopKind::Relay
+                    } else {
+                        PopKind::Neuron { pop: (l - 1) as u8 }
+                    },
+                }];
+                let fanout = if l < m {
+                    vec![FanGroup {
+                        start: 0,
+                        len: ch.len as u32,
+                        dests: layers[l + 1]
+                            .iter()
+                            .map(|p| (p.core as u32, ch.start as u32))
+                            .collect(),
+                    }]
+                } else {
+                    Vec::new()
+                };
+                let retro_to = if l == 0 {
+                    Vec::new()
+                } else {
+                    (0..sizes[l - 1])
+                        .map(|j| {
+                            let p = chunk_of(l - 1, j);
+                            (p.core as u32, (j - p.start) as u32)
+                        })
+                        .collect()
+                };
+                let credit_axons = (l >= 2 && spec.rule == ChipRule::Balance)
+                    .then(|| bitvec![usize, Lsb0; 1; axons]);
+                let delta_to = (comparison && l >= 2).then(|| {
+                    (
+                        layers[l - 1].iter().map(|p| p.core as u32).collect(),
+                        ch.start as u32,
+                    )
+                });
+                let copy = (comparison && l >= 1 && l < m).then(|| {
+                    (
+                        CopyLayout {
+                            post_gid_base: gid(l + 1, 0),
+                            learns: spec.rule == ChipRule::Backprop,
+                        },
+                        sizes[l + 1],
+                    )
+                });
+                cores.push(CoreBox::new(CoreSpec {
+                    grid: ch.core as u32,
+                    n: ch.len,
+                    axons,
+                    gid_base: gid(l, ch.start),
+                    axon_gid: if l == 0 {
+                        Vec::new()
+                    } else {
+                        (0..axons).map(|j| gid(l - 1, j)).collect()
+                    },
+                    pops,
+                    credit_axons,
+                    mask: None,
+                    bits,
+                    mirror: spec.training && chip.mirror_rows() && l >= 1,
+                    copy,
+                    fanout,
+                    retro_to,
+                    delta_to,
+                }));
+            }
+        }
+        // Rows: w_ij of synaptic layer l sits in the core of post neuron i (layer l + 1), row j.
+        spec.weights.weights(&mut |l, i, j, w| {
+            let p = chunk_of(l + 1, i);
+            let c = &mut cores[p.core];
+            let q = dp.weight_in(w, vars);
+            c.rows_mut()[j * p.len + (i - p.start)] = q;
+        });
+        // Comparison rules: the copy at the presynaptic core: M[p][j] for post p of layer l + 2.
+        if comparison {
+            let src: &dyn WeightSource = match (spec.rule, spec.feedback) {
+                (ChipRule::FeedbackAlignment, Some(fb)) => fb,
+                _ => spec.weights,
+            };
+            src.weights(&mut |l, i, j, w| {
+                // Synaptic layer l joins neuron layers l and l + 1; its copy sits in the cores
+                // of layer l (presynaptic), which exist with copy rows for 1 ≤ l < m.
+                if l == 0 {
+                    return;
+                }
+                let p = chunk_of(l, j);
+                let q = dp.weight_in(w, vars);
+                let c = &mut cores[p.core];
+                c.copy_rows_mut()[i * p.len + (j - p.start)] = q;
+            });
+        }
+        for (l, lay) in layers.iter().enumerate().skip(1) {
+            for p in lay {
+                let c = &mut cores[p.core];
+                for i in 0..p.len {
+                    c.neurons[i].b = dp.bias_in(spec.weights.bias(l - 1, p.start + i), vars);
+                }
+                c.refresh_row_max();
+            }
+        }
+        let engine = Engine::new(dp, cores, chip, spec.threads);
+        ChipNet {
+            engine,
+            layers,
+            sizes,
+            acts: spec.acts.to_vec(),
+            mode: spec.mode,
+            loss: spec.loss,
+            rule: spec.rule,
+        }
+    }
+
+    /// Place an `f64` net on `chip` (its weights quantised by `dp`): a convenience over
+    /// [`ChipNet::build`] for tests, benchmarks and experiments. `feedback` holds feedback
+    /// alignment's fixed matrices.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_net(
+        dp: D,
+        net: &LayeredNet,
+        mapping: &Mapping,
+        chip: &ChipModel,
+        mode: FiringMode,
+        loss: Loss,
+        rule: ChipRule,
+        feedback: Option<&LayeredNet>,
+        vars: &mut VarCounters,
+    ) -> Self {
+        let sizes = net.sizes();
+        let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
+        let spec = NetSpec {
+            sizes: &sizes,
+            acts: &acts,
+            weights: net,
+            feedback: feedback.map(|f| f as &dyn WeightSource),
+            mapping,
+            mode,
+            loss,
+            rule,
+            threads: 1,
+            training: true,
+        };
+        Self::build(dp, &spec, chip, vars)
+    }
+
+    /// The rule this network runs.
+    pub fn rule(&self) -> ChipRule {
+        self.rule
+    }
+
+    /// Number of synaptic layers.
+    pub fn depth(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// Layer widths.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Threads for a timestep's cores, and the work a step needs before it uses them.
+    pub fn set_threads(&mut self, threads: usize, par_threshold: u64) {
+        self.engine.threads = threads.max(1);
+        self.engine.par_threshold = par_threshold;
+    }
+
+    /// The datapath.
+    pub fn datapath(&self) -> &D {
+        &self.engine.dp
+    }
+
+    /// Timesteps of one sample: `(firing, total when training)`.
+    pub fn timesteps(&self) -> (u64, u64) {
+        let m = self.depth() as u64;
+        let fire = match self.mode {
+            FiringMode::Graded => m + 1,
+            FiringMode::Spiking { ticks, .. } => u64::from(ticks.max(1)) + m,
+        };
+        (fire, fire + m)
+    }
+
+    /// The weights as a real-valued layered net of the same shape (for comparisons).
+    pub fn export(&self) -> LayeredNet {
+        let dp = &*self.engine.dp;
+        let mut net = LayeredNet::glorot(&self.sizes, &self.acts, 0);
+        for (l, layer) in net.layers.iter_mut().enumerate() {
+            for p in &self.layers[l + 1] {
+                let c = &self.engine.cores[p.core];
+                let rows = c.rows();
+                for j in 0..layer.n_in {
+                    for i in 0..p.len {
+                        layer.w[(p.start + i) * layer.n_in + j] =
+                            dp.weight_out(rows[j * p.len + i]);
+                    }
+                }
+                for i in 0..p.len {
+                    layer.b[p.start + i] = dp.bias_out(c.neurons[i].b);
+                }
+            }
+        }
+        net
+    }
+
+    /// Weights (synapses) held, and how many are zero.
+    pub fn weight_stats(&self) -> (u64, u64) {
+        let mut zeros = 0u64;
+        let mut total = 0u64;
+        for lay in &self.layers[1..] {
+            for p in lay {
+                let rows = self.engine.cores[p.core].rows();
+                total += rows.len() as u64;
+                zeros += rows.iter().filter(|&&w| w == D::W::default()).count() as u64;
+            }
+        }
+        (total, zeros)
+    }
+
+    /// Real values of the last sample's credits, messages `δ` and outputs (per neuron layer).
+    pub fn probe(&self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
+        let dp = &*self.engine.dp;
+        let mut c = Vec::new();
+        let mut d = Vec::new();
+        for (l, lay) in self.layers.iter().enumerate() {
+            let mut cl = vec![0.0; self.sizes[l]];
+            let mut dl = vec![0.0; self.sizes[l]];
+            for p in lay {
+                let core = &self.engine.cores[p.core];
+                for i in 0..p.len {
+                    cl[p.start + i] = dp.credit_out(core.neurons[i].c);
+                    dl[p.start + i] = dp.delta_out(core.delta[i]);
+                }
+            }
+            c.push(cl);
+            d.push(dl);
+        }
+        (c, d, self.outputs())
+    }
+
+    /// Real values of every neuron's state after the last sample, per neuron layer: balance
+    /// `u`, rate `r` (membrane value for a linear read-out), spike count of the last window.
+    pub fn state(&self) -> ChipState {
+        let dp = &*self.engine.dp;
+        let mut st = ChipState::default();
+        for (l, lay) in self.layers.iter().enumerate() {
+            let n = self.sizes[l];
+            let (mut u, mut r, mut k) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
+            for p in lay {
+                let core = &self.engine.cores[p.core];
+                for i in 0..p.len {
+                    let nr = &core.neurons[i];
+                    u[p.start + i] = dp.u_out(nr.u);
+                    r[p.start + i] = if l == 0 {
+                        dp.rate_out(nr.r)
+                    } else {
+                        dp.out_value(nr.r, l - 1)
+                    };
+                    k[p.start + i] = nr.count;
+                }
+            }
+            st.u.push(u);
+            st.r.push(r);
+            st.counts.push(k);
+        }
+        st
+    }
+
+    /// The output layer's values (rates, or membrane values of a linear read-out).
+    pub fn outputs(&self) -> Vec<f64> {
+        let m = self.depth();
+        let dp = &*self.engine.dp;
+        let mut out = vec![0.0; self.sizes[m]];
+        for p in &self.layers[m] {
+            let core = &self.engine.cores[p.core];
+            for i in 0..p.len {
+                out[p.start + i] = dp.out_value(core.neurons[i].r, m - 1);
+            }
+        }
+        out
+    }
+
+    fn layer_cmds(&self, l: usize, cmd: Cmd, cmds: &mut Vec<(u32, Cmd)>) {
+        for p in &self.layers[l] {
+            cmds.push((p.core as u32, cmd));
+        }
+    }
+
+    /// Fire phase: write the inputs into the relays and run the firing timesteps.
+    pub fn fire(&mut self, x: &[f64], step: u64, t: &mut Tally) {
+        self.engine.reset_sample();
+        {
+            let dp = std::sync::Arc::clone(&self.engine.dp);
+            for p in self.layers[0].clone() {
+                let core = &mut self.engine.cores[p.core];
+                for i in 0..p.len {
+                    let r = dp.rate_in(x.get(p.start + i).copied().unwrap_or(0.0), &mut core.vars);
+                    core.set_rate(i, r);
+                }
+            }
+        }
+        let m = self.depth();
+        let mut cmds = Vec::new();
+        match self.mode {
+            FiringMode::Graded => {
+                for l in 0..=m {
+                    cmds.clear();
+                    self.layer_cmds(l, Cmd::Graded, &mut cmds);
+                    self.engine.timestep(&cmds, step, false);
+                }
+            }
+            FiringMode::Spiking { ticks, encoding } => {
+                let ticks = ticks.max(1);
+                let poisson = encoding == Encoding::Poisson;
+                for ts in 0..ticks as usize + m {
+                    cmds.clear();
+                    for l in 0..=m {
+                        if ts >= l && ts < l + ticks as usize {
+                            let cmd = Cmd::Tick {
+                                tick: (ts - l) as u32,
+                                ticks,
+                                poisson,
+                            };
+                            self.layer_cmds(l, cmd, &mut cmds);
+                        }
+                    }
+                    cmds.sort_unstable_by_key(|c| c.0);
+                    self.engine.timestep(&cmds, step, false);
+                }
+            }
+        }
+        t.merge(&self.engine.take_tally());
+    }
+
+    /// Set the credits arriving at neuron layer `k` from real values (the host's clamp; for
+    /// experiments and benchmarks that inject credit elsewhere than the outputs).
+    pub fn set_credit(&mut self, k: usize, values: &[f64]) {
+        let dp = std::sync::Arc::clone(&self.engine.dp);
+        for p in self.layers[k].clone() {
+            let core = &mut self.engine.cores[p.core];
+            for i in 0..p.len {
+                let c = dp.credit_in(
+                    values.get(p.start + i).copied().unwrap_or(0.0),
+                    &mut core.vars,
+                );
+                if !D::is_zero(c) {
+                    core.clamp(i, c);
+                }
+            }
+        }
+    }
+
+    /// Retrograde phase from neuron layer `top` down to layer 1: one credit step per layer
+    /// (with plasticity when `learn`).
+    pub fn propagate_credit(&mut self, top: usize, step: u64, learn: bool, t: &mut Tally) {
+        let mode = if self.rule == ChipRule::Balance {
+            CreditMode::Retrograde
+        } else {
+            CreditMode::Transport
+        };
+        let mut cmds = Vec::new();
+        for k in (1..=top).rev() {
+            cmds.clear();
+            let cmd = Cmd::Credit {
+                mode,
+                finish_copy: mode == CreditMode::Transport && k < top,
+                plasticity: learn,
+            };
+            self.layer_cmds(k, cmd, &mut cmds);
+            self.engine.timestep(&cmds, step, learn);
+        }
+        if learn {
+            self.engine.tally.plasticity_events += 1;
+        }
+        t.merge(&self.engine.take_tally());
+    }
+
+    /// Run one sample: fire, and when `train`, clamp the outputs, send credit back and learn.
+    /// `step` keys every random stream of the sample (distinct per sample).
+    pub fn sample(
+        &mut self,
+        x: &[f64],
+        label: usize,
+        train: bool,
+        step: u64,
+        t: &mut Tally,
+    ) -> SampleOutcome {
+        let (t0, s0) = (t.time_ps, t.timesteps);
+        self.fire(x, step, t);
+        let out = self.outputs();
+        let loss = self.loss.value(&out, label);
+        let correct = crate::rule::argmax(&out) == label;
+        t.work.samples += 1;
+        if train {
+            let mut ext = vec![0.0; out.len()];
+            self.loss.output_credit(&out, label, &mut ext);
+            let m = self.depth();
+            self.set_credit(m, &ext);
+            self.propagate_credit(m, step, true, t);
+        }
+        SampleOutcome {
+            loss,
+            correct,
+            time_ps: t.time_ps - t0,
+            timesteps: t.timesteps - s0,
+        }
+    }
+}

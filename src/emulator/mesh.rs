@@ -1,0 +1,686 @@
+//! The routed mesh: packets travel dimension-order (X, then Y) routes link by link through
+//! store-and-forward routers, cycle by cycle (ARCHITECTURE.md §5).
+//!
+//! Every router has five output ports — east, west, north, south and local (ejection into its
+//! core's input queue) — each a FIFO of the chip's `router.buffer_depth` packets. In one router
+//! cycle (the chip's hop latency):
+//!
+//! 1. every port, routers in grid order and ports in the order E, W, N, S, L, moves up to
+//!    `router.link_packets_per_cycle` packets that were already there at the start of the
+//!    cycle: over its link into the next router's FIFO for the packet's next direction, or
+//!    (local) into the core's input queue;
+//! 2. every core injects up to `link_packets_per_cycle` packets of its outbox, in emission
+//!    order, into its router.
+//!
+//! A FIFO accepts a packet only while its length at the start of the cycle plus the packets it
+//! accepted this cycle is below its depth (so a depth-1 buffer passes one packet every other
+//! cycle, as with credit-based flow control). A packet that finds its FIFO or its core's queue
+//! full waits (`overflow = "stall"`: back-pressure; the port is blocked for the cycle) or is
+//! discarded and counted against that link or queue (`"drop"`). Dimension-order routes on a
+//! mesh cannot deadlock; a core queue that fills under `stall` ends the exchange early with the
+//! cores that must drain first ([`Exchange::Blocked`]).
+//!
+//! Per link the mesh counts packets per timestep (max and mean), stall cycles and drops; a link
+//! between two chips of a system is an `interchip_hop`. The exchange consumes plain
+//! [`Flit`]s and produces deliveries, so a group of cores could run in another process and swap
+//! only the packets that cross its boundary each timestep.
+
+use std::collections::VecDeque;
+
+use accord_firmware::handlers::Packet;
+
+use crate::chip::{ChipModel, OverflowPolicy};
+
+/// Output ports of a router.
+const E: usize = 0;
+const W: usize = 1;
+const N: usize = 2;
+const S: usize = 3;
+const L: usize = 4;
+const PORTS: usize = 5;
+/// Port names, for reports.
+pub const PORT_NAMES: [&str; PORTS] = ["east", "west", "north", "south", "local"];
+
+/// A packet on its way: destination core (engine index and grid position), whether it is
+/// retrograde traffic, and the packet the destination core will receive.
+#[derive(Clone, Copy, Debug)]
+pub struct Flit<V> {
+    /// Engine index of the destination core.
+    pub dst_core: u32,
+    /// Grid position of the destination core.
+    pub dst: u32,
+    /// Retrograde (credit-phase) traffic.
+    pub retro: bool,
+    /// Links between chips crossed so far.
+    pub xings: u8,
+    /// The packet.
+    pub packet: Packet<V>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Fifo {
+    q: VecDeque<u32>,
+    /// Cycle at which `start_len` was taken.
+    stamp: u64,
+    start_len: u32,
+    accepted: u32,
+}
+
+impl Fifo {
+    /// Take the start-of-cycle length the first time the FIFO is seen in `cycle`.
+    #[inline(always)]
+    fn touch(&mut self, cycle: u64) {
+        if self.stamp != cycle {
+            self.stamp = cycle;
+            self.start_len = self.q.len() as u32;
+            self.accepted = 0;
+        }
+    }
+}
+
+/// Per-link counters over a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Packets over the link this timestep.
+    pub now: u64,
+    /// Packets over the link in all timesteps.
+    pub total: u64,
+    /// Most packets in one timestep.
+    pub max: u64,
+    /// Cycles a packet at the head of this port waited for room.
+    pub stall_cycles: u64,
+    /// Packets discarded at this port.
+    pub drops: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Router {
+    pos: u32,
+    /// Grid column and row.
+    x: u32,
+    y: u32,
+    /// The chip holding the router (index in the system).
+    chip: u32,
+    /// Router slots of the east, west, north and south neighbours (`u32::MAX`: not yet known).
+    nb: [u32; 4],
+    fifo: [Fifo; PORTS],
+    /// Bit `p` set while FIFO `p` holds packets.
+    mask: u8,
+    /// Member of the active list.
+    active: bool,
+    /// Carried traffic this timestep.
+    touched: bool,
+}
+
+/// What an exchange ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exchange {
+    /// Every packet was delivered (or dropped).
+    Done,
+    /// Stalled on full core queues: these cores (engine indices) must drain before the exchange
+    /// continues.
+    Blocked(Vec<u32>),
+}
+
+/// Counts of one exchange.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExchangeCounts {
+    /// Router cycles.
+    pub cycles: u64,
+    /// Links crossed inside a chip.
+    pub hops: u64,
+    /// Links crossed between chips.
+    pub interchip_hops: u64,
+    /// Of which retrograde traffic (hops and interchip hops).
+    pub retro_hops: u64,
+    /// Packets dropped at a full FIFO.
+    pub link_drops: u64,
+    /// Packets dropped at a full core queue.
+    pub queue_drops: u64,
+    /// Cycles packets waited at full buffers or queues.
+    pub stall_cycles: u64,
+    /// The most links between chips a delivered packet crossed.
+    pub max_xings: u64,
+}
+
+impl ExchangeCounts {
+    /// Adds `o`.
+    pub fn merge(&mut self, o: &ExchangeCounts) {
+        self.cycles += o.cycles;
+        self.hops += o.hops;
+        self.interchip_hops += o.interchip_hops;
+        self.retro_hops += o.retro_hops;
+        self.link_drops += o.link_drops;
+        self.queue_drops += o.queue_drops;
+        self.stall_cycles += o.stall_cycles;
+        self.max_xings = self.max_xings.max(o.max_xings);
+    }
+}
+
+/// One busy link, for reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LinkLoad {
+    /// Grid column of the router.
+    pub x: u32,
+    /// Grid row of the router.
+    pub y: u32,
+    /// Output port (`east`, `west`, `north`, `south`, or `local` for ejection into the core).
+    pub port: &'static str,
+    /// Whether the link joins two chips.
+    pub interchip: bool,
+    /// Packets over the run.
+    pub packets: u64,
+    /// Most packets in one timestep.
+    pub max_per_timestep: u64,
+    /// Mean packets per timestep (over all timesteps of the run).
+    pub mean_per_timestep: f64,
+    /// Cycles waited at this port.
+    pub stall_cycles: u64,
+    /// Packets dropped at this port.
+    pub drops: u64,
+}
+
+/// The mesh of a chip (or system) and its routers' state.
+#[derive(Clone, Debug)]
+pub struct Mesh<V> {
+    cols: u32,
+    chip_cols: u32,
+    chip_rows: u32,
+    depth: usize,
+    per_cycle: usize,
+    policy: OverflowPolicy,
+    /// Grid position → router slot (`u32::MAX`: none yet).
+    slot: Vec<u32>,
+    routers: Vec<Router>,
+    /// Per router slot, its five links' counters.
+    links: Vec<[LinkCounters; PORTS]>,
+    /// Active router slots, sorted by grid position.
+    active: Vec<u32>,
+    /// Routers activated this cycle, not yet merged into `active`.
+    newly: Vec<u32>,
+    /// A spare buffer for the source list.
+    spare: Vec<u32>,
+    /// Packets of the exchange, by id: destination position, destination core, whether
+    /// retrograde, chip crossings, the packet itself.
+    f_dst: Vec<u32>,
+    f_core: Vec<u32>,
+    f_retro: Vec<bool>,
+    f_xings: Vec<u8>,
+    f_packet: Vec<Packet<V>>,
+    /// Per source core: packets not yet injected (indices into `flits`).
+    inject: Vec<VecDeque<u32>>,
+    inject_from: Vec<u32>,
+    sources: Vec<u32>,
+    cycle: u64,
+    /// Timesteps with an exchange, for the mean link load.
+    pub timesteps: u64,
+}
+
+impl<V: Copy> Mesh<V> {
+    /// The mesh of `chip` for `cores` engine cores at grid positions `pos`.
+    pub fn new(chip: &ChipModel, pos: &[u32]) -> Self {
+        let grid = chip.grid();
+        let r = &chip.router;
+        let n = grid.cores() as usize;
+        Mesh {
+            cols: grid.cols,
+            chip_cols: chip.mesh.cols,
+            chip_rows: chip.mesh.rows,
+            depth: r.buffer_depth.map_or(usize::MAX, |d| d as usize),
+            per_cycle: r.link_packets_per_cycle.max(1) as usize,
+            policy: r.overflow,
+            slot: vec![u32::MAX; n],
+            routers: Vec::new(),
+            links: Vec::new(),
+            active: Vec::new(),
+            newly: Vec::new(),
+            spare: Vec::new(),
+            f_dst: Vec::new(),
+            f_core: Vec::new(),
+            f_retro: Vec::new(),
+            f_xings: Vec::new(),
+            f_packet: Vec::new(),
+            inject: vec![VecDeque::new(); pos.len()],
+            inject_from: pos.to_vec(),
+            sources: Vec::new(),
+            cycle: 0,
+            timesteps: 0,
+        }
+    }
+
+    fn router(&mut self, pos: u32) -> usize {
+        let s = self.slot[pos as usize];
+        if s != u32::MAX {
+            return s as usize;
+        }
+        let k = self.routers.len();
+        let (x, y) = (pos % self.cols, pos / self.cols);
+        let chip = (y / self.chip_rows) * (self.cols / self.chip_cols).max(1) + x / self.chip_cols;
+        self.routers.push(Router {
+            pos,
+            x,
+            y,
+            chip,
+            nb: [u32::MAX; 4],
+            fifo: Default::default(),
+            mask: 0,
+            active: false,
+            touched: false,
+        });
+        self.links.push(Default::default());
+        self.slot[pos as usize] = k as u32;
+        k
+    }
+
+    /// The slot of the neighbour of router `slot` through `port` (cached).
+    #[inline(always)]
+    fn next_slot(&mut self, slot: usize, port: usize) -> usize {
+        let n = self.routers[slot].nb[port];
+        if n != u32::MAX {
+            return n as usize;
+        }
+        let next = self.neighbour(self.routers[slot].pos, port);
+        let k = self.router(next);
+        self.routers[slot].nb[port] = k as u32;
+        k
+    }
+
+    /// Queue a packet from engine core `src` (injected in call order).
+    #[inline]
+    pub fn send(&mut self, src: u32, flit: Flit<V>) {
+        let id = self.f_dst.len() as u32;
+        self.f_dst.push(flit.dst);
+        self.f_core.push(flit.dst_core);
+        self.f_retro.push(flit.retro);
+        self.f_xings.push(flit.xings);
+        self.f_packet.push(flit.packet);
+        let q = &mut self.inject[src as usize];
+        if q.is_empty() {
+            self.sources.push(src);
+        }
+        q.push_back(id);
+    }
+
+    /// Whether any packet waits to be injected or is in flight.
+    pub fn busy(&self) -> bool {
+        !self.sources.is_empty() || !self.active.is_empty()
+    }
+
+    /// The output port at router `slot` toward grid position `dst` (X first, then Y).
+    #[inline]
+    fn port_to(&self, slot: usize, dst: u32) -> usize {
+        let r = &self.routers[slot];
+        // `dst` = y · cols + x; compare without dividing.
+        let row0 = r.y * self.cols;
+        if dst >= row0 && dst < row0 + self.cols {
+            let dx = dst - row0;
+            return if dx > r.x {
+                E
+            } else if dx < r.x {
+                W
+            } else {
+                L
+            };
+        }
+        let dx = dst % self.cols;
+        if dx > r.x {
+            E
+        } else if dx < r.x {
+            W
+        } else if dst > r.pos {
+            N
+        } else {
+            S
+        }
+    }
+
+    #[inline]
+    fn neighbour(&self, at: u32, port: usize) -> u32 {
+        match port {
+            E => at + 1,
+            W => at - 1,
+            N => at + self.cols,
+            _ => at - self.cols,
+        }
+    }
+
+    /// `kept` (sorted by position) merged with the routers activated since, as the new sorted
+    /// active list.
+    fn merge_new(&mut self, kept: Vec<u32>) {
+        if self.newly.is_empty() {
+            self.active = kept;
+            return;
+        }
+        let routers = &self.routers;
+        self.newly
+            .sort_unstable_by_key(|&s| routers[s as usize].pos);
+        let mut out = Vec::with_capacity(kept.len() + self.newly.len());
+        let (mut a, mut b) = (0, 0);
+        while a < kept.len() || b < self.newly.len() {
+            let take_a = b >= self.newly.len()
+                || (a < kept.len()
+                    && routers[kept[a] as usize].pos < routers[self.newly[b] as usize].pos);
+            if take_a {
+                out.push(kept[a]);
+                a += 1;
+            } else {
+                out.push(self.newly[b]);
+                b += 1;
+            }
+        }
+        self.newly.clear();
+        self.active = out;
+    }
+
+    /// Run the exchange until every queued packet is delivered or dropped, or until full core
+    /// queues block it. `deliver(core, packet)` pushes into a core's input queue and returns the
+    /// packet back if the queue is full.
+    pub fn run(
+        &mut self,
+        counts: &mut ExchangeCounts,
+        mut deliver: impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
+    ) -> Exchange {
+        let mut blocked: Vec<u32> = Vec::new();
+        self.sources.sort_unstable();
+        while self.busy() {
+            let cycle = self.cycle;
+            self.cycle += 1;
+            let mut moved = false;
+            blocked.clear();
+            // 1. Ports, routers in grid order (the active list is kept sorted by position).
+            let active = std::mem::take(&mut self.active);
+            for &slot in &active {
+                let slot = slot as usize;
+                let mut ports = self.routers[slot].mask;
+                while ports != 0 {
+                    let port = ports.trailing_zeros() as usize;
+                    ports &= ports - 1;
+                    let mut sent = 0;
+                    while sent < self.per_cycle {
+                        let r = &mut self.routers[slot];
+                        let fifo = &mut r.fifo[port];
+                        fifo.touch(cycle);
+                        // Only packets that were in the FIFO at the start of the cycle move.
+                        if sent >= fifo.start_len as usize {
+                            break;
+                        }
+                        let Some(&id) = fifo.q.front() else {
+                            break;
+                        };
+                        let id = id as usize;
+                        if port == L {
+                            match deliver(self.f_core[id], self.f_packet[id]) {
+                                Ok(()) => {
+                                    counts.max_xings =
+                                        counts.max_xings.max(u64::from(self.f_xings[id]));
+                                    self.pop(slot, L);
+                                    self.links[slot][L].now += 1;
+                                    moved = true;
+                                    sent += 1;
+                                }
+                                Err(_) => match self.policy {
+                                    OverflowPolicy::Stall => {
+                                        self.links[slot][L].stall_cycles += 1;
+                                        counts.stall_cycles += 1;
+                                        let core = self.f_core[id];
+                                        if !blocked.contains(&core) {
+                                            blocked.push(core);
+                                        }
+                                        break;
+                                    }
+                                    OverflowPolicy::Drop => {
+                                        self.pop(slot, L);
+                                        self.links[slot][L].drops += 1;
+                                        counts.queue_drops += 1;
+                                        moved = true;
+                                        sent += 1;
+                                    }
+                                },
+                            }
+                            continue;
+                        }
+                        let nslot = self.next_slot(slot, port);
+                        let q = self.port_to(nslot, self.f_dst[id]);
+                        let depth = self.depth;
+                        let nf = &mut self.routers[nslot].fifo[q];
+                        nf.touch(cycle);
+                        if (nf.start_len + nf.accepted) as usize >= depth {
+                            match self.policy {
+                                OverflowPolicy::Stall => {
+                                    self.links[slot][port].stall_cycles += 1;
+                                    counts.stall_cycles += 1;
+                                    break;
+                                }
+                                OverflowPolicy::Drop => {
+                                    // The link carried it; the next FIFO had no room.
+                                    self.pop(slot, port);
+                                    self.links[slot][port].drops += 1;
+                                    counts.link_drops += 1;
+                                    moved = true;
+                                    sent += 1;
+                                    continue;
+                                }
+                            }
+                        }
+                        nf.accepted += 1;
+                        self.push(nslot, q, id as u32);
+                        self.pop(slot, port);
+                        self.links[slot][port].now += 1;
+                        if self.routers[slot].chip != self.routers[nslot].chip {
+                            counts.interchip_hops += 1;
+                            self.f_xings[id] = self.f_xings[id].saturating_add(1);
+                        } else {
+                            counts.hops += 1;
+                        }
+                        if self.f_retro[id] {
+                            counts.retro_hops += 1;
+                        }
+                        moved = true;
+                        sent += 1;
+                    }
+                }
+            }
+            // Keep routers that still hold packets; merge in the newly activated ones.
+            let mut kept = active;
+            kept.retain(|&slot| {
+                let r = &mut self.routers[slot as usize];
+                r.active = r.mask != 0;
+                r.active
+            });
+            self.merge_new(kept);
+            // 2. Injection, sources in engine-core order (sorted when the exchange began).
+            let sources = std::mem::take(&mut self.sources);
+            let mut still = std::mem::take(&mut self.spare);
+            still.clear();
+            for &src in &sources {
+                let pos = self.inject_from[src as usize];
+                let slot = self.router(pos);
+                let mut sent = 0;
+                while sent < self.per_cycle {
+                    let Some(&id) = self.inject[src as usize].front() else {
+                        break;
+                    };
+                    let q = self.port_to(slot, self.f_dst[id as usize]);
+                    let depth = self.depth;
+                    let nf = &mut self.routers[slot].fifo[q];
+                    nf.touch(cycle);
+                    if ((nf.start_len + nf.accepted) as usize) < depth {
+                        nf.accepted += 1;
+                        self.push(slot, q, id);
+                        self.inject[src as usize].pop_front();
+                        moved = true;
+                        sent += 1;
+                    } else {
+                        match self.policy {
+                            OverflowPolicy::Stall => {
+                                counts.stall_cycles += 1;
+                                break;
+                            }
+                            OverflowPolicy::Drop => {
+                                // The injection port used its slot; the FIFO had no room.
+                                self.inject[src as usize].pop_front();
+                                self.links[slot][q].drops += 1;
+                                counts.link_drops += 1;
+                                moved = true;
+                                sent += 1;
+                            }
+                        }
+                    }
+                }
+                if !self.inject[src as usize].is_empty() {
+                    still.push(src);
+                }
+            }
+            self.sources = still;
+            self.spare = sources;
+            let kept = std::mem::take(&mut self.active);
+            self.merge_new(kept);
+            counts.cycles += 1;
+            if !moved && !blocked.is_empty() {
+                // Only full core queues hold the traffic up: let those cores drain.
+                blocked.sort_unstable();
+                return Exchange::Blocked(blocked);
+            }
+            if !moved && blocked.is_empty() && self.busy() {
+                // Cannot happen with dimension-order routes (no cyclic waits); should it, the
+                // traffic still held is counted as dropped rather than looping.
+                let held: usize = self
+                    .routers
+                    .iter()
+                    .map(|r| r.fifo.iter().map(|f| f.q.len()).sum::<usize>())
+                    .sum::<usize>()
+                    + self.inject.iter().map(VecDeque::len).sum::<usize>();
+                counts.link_drops += held as u64;
+                self.clear();
+                break;
+            }
+        }
+        self.clear_packets();
+        Exchange::Done
+    }
+
+    fn clear_packets(&mut self) {
+        self.f_dst.clear();
+        self.f_core.clear();
+        self.f_retro.clear();
+        self.f_xings.clear();
+        self.f_packet.clear();
+    }
+
+    /// Push packet `id` into FIFO `port` of router `slot` (activating the router).
+    #[inline(always)]
+    fn push(&mut self, slot: usize, port: usize, id: u32) {
+        let r = &mut self.routers[slot];
+        r.fifo[port].q.push_back(id);
+        r.mask |= 1 << port;
+        r.touched = true;
+        if !r.active {
+            r.active = true;
+            self.newly.push(slot as u32);
+        }
+    }
+
+    /// Pop the head of FIFO `port` of router `slot`.
+    #[inline(always)]
+    fn pop(&mut self, slot: usize, port: usize) {
+        let r = &mut self.routers[slot];
+        r.fifo[port].q.pop_front();
+        if r.fifo[port].q.is_empty() {
+            r.mask &= !(1 << port);
+        }
+    }
+
+    /// Close a timestep: per-link loads of the timestep go into the run's totals and maxima.
+    pub fn end_timestep(&mut self) {
+        self.timesteps += 1;
+        for (r, links) in self.routers.iter_mut().zip(&mut self.links) {
+            if !r.touched {
+                continue;
+            }
+            r.touched = false;
+            for l in links.iter_mut() {
+                l.total += l.now;
+                l.max = l.max.max(l.now);
+                l.now = 0;
+            }
+        }
+    }
+
+    /// Drop every packet still queued or in flight (between phases that discard stale traffic).
+    pub fn clear(&mut self) {
+        for r in &mut self.routers {
+            for f in &mut r.fifo {
+                f.q.clear();
+            }
+            r.mask = 0;
+            r.active = false;
+        }
+        self.active.clear();
+        self.newly.clear();
+        for q in &mut self.inject {
+            q.clear();
+        }
+        self.sources.clear();
+        self.clear_packets();
+    }
+
+    /// Every link that carried traffic, busiest first (by total packets, then position).
+    pub fn link_loads(&self) -> Vec<LinkLoad> {
+        let steps = self.timesteps.max(1) as f64;
+        let mut out = Vec::new();
+        for (r, links) in self.routers.iter().zip(&self.links) {
+            for (p, l) in links.iter().enumerate() {
+                if l.total == 0 && l.drops == 0 && l.stall_cycles == 0 {
+                    continue;
+                }
+                let interchip = p != L && {
+                    let next = self.neighbour(r.pos, p);
+                    let s = self.slot[next as usize];
+                    s != u32::MAX && self.routers[s as usize].chip != r.chip
+                };
+                out.push(LinkLoad {
+                    x: r.pos % self.cols,
+                    y: r.pos / self.cols,
+                    port: PORT_NAMES[p],
+                    interchip,
+                    packets: l.total,
+                    max_per_timestep: l.max,
+                    mean_per_timestep: l.total as f64 / steps,
+                    stall_cycles: l.stall_cycles,
+                    drops: l.drops,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            b.packets
+                .cmp(&a.packets)
+                .then(a.y.cmp(&b.y))
+                .then(a.x.cmp(&b.x))
+                .then(a.port.cmp(b.port))
+        });
+        out
+    }
+
+    /// Merge another mesh's link counters (same chip and placement), e.g. from a parallel
+    /// evaluation block.
+    pub fn merge_links(&mut self, o: &Mesh<V>) {
+        for (r, links) in o.routers.iter().zip(&o.links) {
+            let slot = self.router(r.pos);
+            for (a, b) in self.links[slot].iter_mut().zip(links) {
+                a.total += b.total;
+                a.max = a.max.max(b.max);
+                a.stall_cycles += b.stall_cycles;
+                a.drops += b.drops;
+            }
+        }
+        self.timesteps += o.timesteps;
+    }
+
+    /// Reset the link counters (keeps the routers).
+    pub fn reset_links(&mut self) {
+        for l in &mut self.links {
+            *l = Default::default();
+        }
+        self.timesteps = 0;
+    }
+}
