@@ -97,13 +97,13 @@ proptest! {
                 .collect();
         }
         let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        for l in 0..=m {
+        for (l, sc) in scale.iter().enumerate() {
             let neg: Vec<f64> = g.da[l].iter().map(|v| -v).collect();
             let diff: Vec<f64> = s.c[l].iter().zip(&neg).map(|(a, b)| a - b).collect();
             let d = if norm(&diff) == 0.0 {
                 0.0
             } else {
-                norm(&diff) / norm(&neg).max(norm(&scale[l]))
+                norm(&diff) / norm(&neg).max(norm(sc))
             };
             prop_assert!(d <= 1e-12, "credit layer {} rel dev {}", l, d);
         }
