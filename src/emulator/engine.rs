@@ -608,70 +608,62 @@ impl<D: Datapath> Engine<D> {
         self.mesh.clear();
     }
 
-    /// Busy time of a core since its mark, and fold its counts into the tally.
+    /// Busy time of core `k` since its mark, its counts folded into the tally.
     fn settle(&mut self, k: usize, graded: Option<bool>) -> u64 {
-        let lat = &self.lat;
-        let c = &mut self.cores[k];
-        let d = c.ops.since(&c.mark);
-        c.mark = c.ops;
-        let mut busy = 0u64;
-        for op in Op::ALL {
-            let n = d.get(op);
-            if n == 0 {
-                continue;
-            }
-            let a = action_of(op);
-            self.tally.ledger.add(a, n);
-            busy = busy.saturating_add(n.saturating_mul(lat[a as usize]));
-        }
-        self.tally.dropped_messages += d.dropped_messages;
-        let r = c.retro_ops.since(&c.retro_mark);
-        c.retro_mark = c.retro_ops;
-        for op in Op::ALL {
-            let n = r.get(op);
-            if n > 0 {
-                self.tally.retro.add(action_of(op), n);
-            }
-        }
-        let w = &mut self.tally.work;
-        let sops = d.get(Op::Sop);
-        match graded {
-            Some(true) => w.effective_macs += sops,
-            Some(false) => w.effective_acs += sops,
-            None => {}
-        }
-        let upd = d.get(Op::NeuronUpdateActive);
-        let idle = d.get(Op::NeuronUpdateIdle);
-        w.membrane_updates += upd;
-        w.neuron_ops += upd + idle;
-        w.neuron_dense_ops += upd + idle;
-        busy
+        settle(&mut self.cores[k], &self.lat, &mut self.tally, graded)
     }
 
     /// Run one timestep: `cmds` (engine core, command), sorted by core, keyed by `step`;
     /// `learn` allows weight writes.
+    ///
+    /// A credit step's plasticity touches only its own core, and the packets of a credit step go
+    /// to other cores (the layer below): with several threads it runs on workers while the
+    /// calling thread runs the exchange. The model's time is unchanged — plasticity is part of
+    /// the core's busy time — and so are the results.
     pub(crate) fn timestep(&mut self, cmds: &[(u32, Cmd)], step: u64, learn: bool) -> StepReport {
-        // 1. Compute.
-        let work: u64 = cmds
+        // 1. Compute (plasticity after a credit step is set aside for step 3).
+        let mut later: Vec<u32> = Vec::new();
+        let compute: Vec<(u32, Cmd)> = cmds
+            .iter()
+            .map(|&(k, cmd)| match cmd {
+                Cmd::Credit {
+                    mode,
+                    finish_copy,
+                    plasticity: true,
+                } => {
+                    later.push(k);
+                    (
+                        k,
+                        Cmd::Credit {
+                            mode,
+                            finish_copy,
+                            plasticity: false,
+                        },
+                    )
+                }
+                other => (k, other),
+            })
+            .collect();
+        let work: u64 = compute
             .iter()
             .map(|&(k, cmd)| self.cores[k as usize].work(cmd))
             .sum();
         let dp = Arc::clone(&self.dp);
-        if self.threads > 1 && cmds.len() > 1 && work >= self.par_threshold {
-            run_parallel(&mut self.cores, cmds, &dp, step, learn, self.threads);
+        if self.threads > 1 && compute.len() > 1 && work >= self.par_threshold {
+            run_parallel(&mut self.cores, &compute, &dp, step, learn, self.threads);
         } else {
-            for &(k, cmd) in cmds {
+            for &(k, cmd) in &compute {
                 self.cores[k as usize].run(&dp, cmd, step, learn);
             }
         }
-        // 2. Exchange: expand the outboxes, core by core.
+        // 2. Settle the compute and expand the outboxes, core by core.
         let mut report = StepReport::default();
-        let mut busiest = 0u64;
+        let mut busy = vec![0u64; cmds.len()];
         let mut firing = false;
         let mut retro = false;
         // What the packets of this step are, for NeuroBench's MAC / AC split of early drains.
         let mut traffic = None;
-        for &(k, cmd) in cmds {
+        for (slot, &(k, cmd)) in compute.iter().enumerate() {
             let graded = match cmd {
                 Cmd::Graded | Cmd::Inputs => Some(true),
                 Cmd::Tick { .. } => Some(false),
@@ -684,7 +676,7 @@ impl<D: Datapath> Engine<D> {
             if matches!(cmd, Cmd::Credit { .. }) {
                 retro = true;
             }
-            let busy = self.settle(k as usize, graded);
+            let b = self.settle(k as usize, graded);
             let injected = self.route_out(k as usize);
             let c = &self.cores[k as usize];
             if matches!(cmd, Cmd::Graded | Cmd::Tick { .. }) {
@@ -697,29 +689,37 @@ impl<D: Datapath> Engine<D> {
             }
             report.fire_change = report.fire_change.max(c.status.fire_change);
             report.credit_change = report.credit_change.max(c.status.credit_change);
-            busiest = busiest.max(busy.saturating_add(injected));
+            busy[slot] = b.saturating_add(injected);
         }
-        // 3. Deliver, draining cores whose queues fill under `stall`.
+        // 3. Deliver (draining cores whose queues fill under `stall`), and the set-aside
+        //    plasticity: concurrently when it pays and no packet goes to a learning core.
         let mut counts = ExchangeCounts::default();
-        let mut drains = 0u64;
-        loop {
-            let depth = self.queue_depth;
-            let Engine { mesh, cores, .. } = self;
-            let r = mesh.run(&mut counts, |core, p| cores[core as usize].offer(p, depth));
-            match r {
-                Exchange::Done => break,
-                Exchange::Blocked(list) => {
-                    let mut longest = 0u64;
-                    for k in list {
-                        let k = k as usize;
-                        self.tally.early_drains += self.cores[k].queue.len() as u64;
-                        self.cores[k].run(&dp, Cmd::Drain, step, learn);
-                        longest = longest.max(self.settle(k, traffic));
-                    }
-                    drains = drains.saturating_add(longest);
-                }
+        let later_work: u64 = later
+            .iter()
+            .map(|&k| self.cores[k as usize].work(Cmd::Plasticity))
+            .sum();
+        let disjoint = !later.is_empty() && {
+            let mut dst = vec![false; self.cores.len()];
+            for k in self.mesh.destinations() {
+                dst[k as usize] = true;
+            }
+            later.iter().all(|&k| !dst[k as usize])
+        };
+        let drains = if self.threads > 1 && disjoint && later_work >= self.par_threshold {
+            self.exchange_with_plasticity(&later, &dp, step, learn, traffic, &mut counts)
+        } else {
+            for &k in &later {
+                self.cores[k as usize].run(&dp, Cmd::Plasticity, step, learn);
+            }
+            self.exchange(&dp, step, learn, traffic, &mut counts)
+        };
+        for (slot, &(k, _)) in compute.iter().enumerate() {
+            if later.contains(&k) {
+                let b = self.settle(k as usize, None);
+                busy[slot] = busy[slot].saturating_add(b);
             }
         }
+        let busiest = busy.iter().copied().max().unwrap_or(0);
         self.mesh.end_timestep();
         self.tally.ledger.add(Action::Hop, counts.hops);
         self.tally
@@ -751,6 +751,97 @@ impl<D: Datapath> Engine<D> {
             self.tally.retro_steps += 1;
         }
         report
+    }
+
+    /// Run the mesh until every packet is delivered; a core whose queue fills under `stall`
+    /// drains early. Returns the longest early-drain time summed over the blocked rounds, ps.
+    fn exchange(
+        &mut self,
+        dp: &D,
+        step: u64,
+        learn: bool,
+        traffic: Option<bool>,
+        counts: &mut ExchangeCounts,
+    ) -> u64 {
+        let Engine {
+            mesh,
+            cores,
+            tally,
+            lat,
+            queue_depth,
+            ..
+        } = self;
+        let mut access: Vec<Option<&mut CoreBox<D>>> = cores.iter_mut().map(Some).collect();
+        deliver_all(
+            mesh,
+            &mut access,
+            *queue_depth,
+            lat,
+            tally,
+            dp,
+            (step, learn, traffic),
+            counts,
+        )
+    }
+
+    /// [`Engine::exchange`] on this thread while the cores in `later` run their plasticity on
+    /// scoped workers (they receive no packet in this exchange).
+    fn exchange_with_plasticity(
+        &mut self,
+        later: &[u32],
+        dp: &D,
+        step: u64,
+        learn: bool,
+        traffic: Option<bool>,
+        counts: &mut ExchangeCounts,
+    ) -> u64 {
+        let workers = (self.threads - 1).max(1);
+        let Engine {
+            mesh,
+            cores,
+            tally,
+            lat,
+            queue_depth,
+            ..
+        } = self;
+        let mut access: Vec<Option<&mut CoreBox<D>>> = Vec::with_capacity(cores.len());
+        let mut bins: Vec<(u64, Vec<&mut CoreBox<D>>)> =
+            (0..workers).map(|_| (0, Vec::new())).collect();
+        for (k, c) in cores.iter_mut().enumerate() {
+            if later.contains(&(k as u32)) {
+                let w = c.work(Cmd::Plasticity);
+                let bin = bins
+                    .iter_mut()
+                    .min_by_key(|b| b.0)
+                    .expect("at least one bin");
+                bin.0 += w;
+                bin.1.push(c);
+                access.push(None);
+            } else {
+                access.push(Some(c));
+            }
+        }
+        let depth = *queue_depth;
+        crossbeam::scope(|s| {
+            for (_, bin) in bins {
+                s.spawn(move |_| {
+                    for c in bin {
+                        c.run(dp, Cmd::Plasticity, step, learn);
+                    }
+                });
+            }
+            deliver_all(
+                mesh,
+                &mut access,
+                depth,
+                lat,
+                tally,
+                dp,
+                (step, learn, traffic),
+                counts,
+            )
+        })
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 
     /// Expand core `k`'s outbox into mesh packets; returns the injection time, ps.
@@ -852,9 +943,103 @@ impl<D: Datapath> Engine<D> {
     }
 }
 
-/// Run the commands of one timestep on several threads: the cores go into a `crossbeam`
-/// injector and scoped workers steal them one at a time. Each core is run by exactly one worker
-/// and touches only its own state.
+/// A worker's share of a timestep: its estimated work and its cores with their commands.
+type Bin<'a, D> = (u64, Vec<(&'a mut CoreBox<D>, Cmd)>);
+
+/// Busy time of a core since its mark (Σ actions × latencies), its counts folded into `tally`.
+fn settle<D: Datapath>(
+    c: &mut CoreBox<D>,
+    lat: &Latencies,
+    tally: &mut Tally,
+    graded: Option<bool>,
+) -> u64 {
+    let d = c.ops.since(&c.mark);
+    c.mark = c.ops;
+    let mut busy = 0u64;
+    for op in Op::ALL {
+        let n = d.get(op);
+        if n == 0 {
+            continue;
+        }
+        let a = action_of(op);
+        tally.ledger.add(a, n);
+        busy = busy.saturating_add(n.saturating_mul(lat[a as usize]));
+    }
+    tally.dropped_messages += d.dropped_messages;
+    let r = c.retro_ops.since(&c.retro_mark);
+    c.retro_mark = c.retro_ops;
+    for op in Op::ALL {
+        let n = r.get(op);
+        if n > 0 {
+            tally.retro.add(action_of(op), n);
+        }
+    }
+    let w = &mut tally.work;
+    let sops = d.get(Op::Sop);
+    match graded {
+        Some(true) => w.effective_macs += sops,
+        Some(false) => w.effective_acs += sops,
+        None => {}
+    }
+    let upd = d.get(Op::NeuronUpdateActive);
+    let idle = d.get(Op::NeuronUpdateIdle);
+    w.membrane_updates += upd;
+    w.neuron_ops += upd + idle;
+    w.neuron_dense_ops += upd + idle;
+    busy
+}
+
+/// The delivery loop of an exchange: run the mesh; when full queues block it, drain those
+/// cores (their handler, their order) and resume. Returns the early drains' time, ps.
+#[allow(clippy::too_many_arguments)]
+fn deliver_all<D: Datapath>(
+    mesh: &mut Mesh<D::V>,
+    cores: &mut [Option<&mut CoreBox<D>>],
+    depth: usize,
+    lat: &Latencies,
+    tally: &mut Tally,
+    dp: &D,
+    (step, learn, traffic): (u64, bool, Option<bool>),
+    counts: &mut ExchangeCounts,
+) -> u64 {
+    let mut drains = 0u64;
+    loop {
+        let r = mesh.run(counts, |core, p| match cores[core as usize].as_mut() {
+            Some(c) => c.offer(p, depth),
+            // A learning core never receives in an exchange run beside its plasticity.
+            None => Err(p),
+        });
+        match r {
+            Exchange::Done => return drains,
+            Exchange::Blocked(list) => {
+                let mut longest = 0u64;
+                let mut drained = false;
+                for k in list {
+                    let Some(c) = cores[k as usize].as_mut() else {
+                        continue;
+                    };
+                    tally.early_drains += c.queue.len() as u64;
+                    c.run(dp, Cmd::Drain, step, learn);
+                    longest = longest.max(settle(c, lat, tally, traffic));
+                    drained = true;
+                }
+                drains = drains.saturating_add(longest);
+                if !drained {
+                    // Unreachable by construction (the caller checked that no packet goes to
+                    // a core lent elsewhere); never loop on it.
+                    debug_assert!(false, "exchange blocked on a core it cannot drain");
+                    mesh.clear();
+                    return drains;
+                }
+            }
+        }
+    }
+}
+
+/// Run the commands of one timestep on several threads: the cores are dealt into `threads`
+/// bins of about equal estimated work (largest first), one bin per `crossbeam` scoped worker
+/// (the calling thread takes the first). Each core is run by exactly one worker and touches
+/// only its own state, so the bins do not change the results.
 fn run_parallel<D: Datapath>(
     cores: &mut [CoreBox<D>],
     cmds: &[(u32, Cmd)],
@@ -863,8 +1048,8 @@ fn run_parallel<D: Datapath>(
     learn: bool,
     threads: usize,
 ) {
-    use crossbeam::deque::{Injector, Steal};
-    let injector: Injector<(&mut CoreBox<D>, Cmd)> = Injector::new();
+    let workers = threads.min(cmds.len()).max(1);
+    let mut items: Vec<(u64, &mut CoreBox<D>, Cmd)> = Vec::with_capacity(cmds.len());
     let mut next = cmds.iter().peekable();
     for (k, core) in cores.iter_mut().enumerate() {
         while let Some(&&(ck, _)) = next.peek() {
@@ -877,25 +1062,34 @@ fn run_parallel<D: Datapath>(
         if let Some(&&(ck, cmd)) = next.peek()
             && ck as usize == k
         {
-            injector.push((core, cmd));
+            items.push((core.work(cmd), core, cmd));
             next.next();
         }
     }
-    let work = |inj: &Injector<(&mut CoreBox<D>, Cmd)>| {
-        loop {
-            match inj.steal() {
-                Steal::Success((core, cmd)) => core.run(dp, cmd, step, learn),
-                Steal::Empty => break,
-                Steal::Retry => {}
-            }
-        }
-    };
-    let workers = threads.min(cmds.len()).max(1);
+    // Longest processing time first: the heaviest core goes to the lightest bin.
+    items.sort_by_key(|it| std::cmp::Reverse(it.0));
+    let mut bins: Vec<Bin<'_, D>> = (0..workers).map(|_| (0, Vec::new())).collect();
+    for (w, core, cmd) in items {
+        let bin = bins
+            .iter_mut()
+            .min_by_key(|b| b.0)
+            .expect("at least one bin");
+        bin.0 += w;
+        bin.1.push((core, cmd));
+    }
+    let mut bins = bins.into_iter().map(|b| b.1);
+    let mine = bins.next().unwrap_or_default();
     crossbeam::scope(|s| {
-        for _ in 1..workers {
-            s.spawn(|_| work(&injector));
+        for bin in bins {
+            s.spawn(move |_| {
+                for (core, cmd) in bin {
+                    core.run(dp, cmd, step, learn);
+                }
+            });
         }
-        work(&injector);
+        for (core, cmd) in mine {
+            core.run(dp, cmd, step, learn);
+        }
     })
     .unwrap_or_else(|e| std::panic::resume_unwind(e));
 }

@@ -57,9 +57,113 @@ pub struct Flit<V> {
     pub packet: Packet<V>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// What a router needs of a packet in flight: its id (for the payload at delivery), its
+/// destination's grid column and row, whether it is retrograde traffic, and the links between
+/// chips it crossed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Hdr {
+    id: u32,
+    x: u16,
+    y: u16,
+    retro: bool,
+    xings: u8,
+}
+
+/// Entries a FIFO holds inline (deeper or unbounded FIFOs live on the heap).
+const INLINE: usize = 4;
+
+/// A FIFO's storage: a ring of [`INLINE`] entries in place, or a heap deque.
+#[derive(Clone, Debug)]
+enum Ring {
+    Inline {
+        buf: [Hdr; INLINE],
+        head: u8,
+        len: u8,
+    },
+    Heap(VecDeque<Hdr>),
+}
+
+impl Ring {
+    fn new(depth: usize) -> Self {
+        if depth <= INLINE {
+            Ring::Inline {
+                buf: [Hdr::default(); INLINE],
+                head: 0,
+                len: 0,
+            }
+        } else {
+            Ring::Heap(VecDeque::new())
+        }
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        match self {
+            Ring::Inline { len, .. } => *len as usize,
+            Ring::Heap(q) => q.len(),
+        }
+    }
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    #[inline(always)]
+    fn front(&self) -> Option<&Hdr> {
+        match self {
+            Ring::Inline { buf, head, len } => (*len > 0).then(|| &buf[*head as usize]),
+            Ring::Heap(q) => q.front(),
+        }
+    }
+    /// Push (the caller keeps an inline ring within its depth, at most [`INLINE`]).
+    #[inline(always)]
+    fn push_back(&mut self, h: Hdr) {
+        match self {
+            Ring::Inline { buf, head, len } => {
+                let i = (*head as usize + *len as usize) % INLINE;
+                buf[i] = h;
+                *len += 1;
+            }
+            Ring::Heap(q) => q.push_back(h),
+        }
+    }
+    #[inline(always)]
+    fn pop_front(&mut self) {
+        match self {
+            Ring::Inline { head, len, .. } => {
+                if *len > 0 {
+                    *head = ((*head as usize + 1) % INLINE) as u8;
+                    *len -= 1;
+                }
+            }
+            Ring::Heap(q) => {
+                q.pop_front();
+            }
+        }
+    }
+    fn clear(&mut self) {
+        match self {
+            Ring::Inline { head, len, .. } => {
+                *head = 0;
+                *len = 0;
+            }
+            Ring::Heap(q) => q.clear(),
+        }
+    }
+}
+
+/// Where a FIFO stands in the event-driven schedule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Wait {
+    /// Empty, or holding packets that arrived this cycle and scheduled.
+    #[default]
+    No,
+    /// Its head cannot move until the FIFO it waits on (or its core's queue) frees room.
+    Blocked,
+}
+
+/// A router's output FIFO: the hot part, touched on every move.
+#[derive(Clone, Debug)]
 struct Fifo {
-    q: VecDeque<u32>,
+    q: Ring,
     /// Cycle at which `start_len` was taken.
     stamp: u64,
     start_len: u32,
@@ -67,6 +171,15 @@ struct Fifo {
 }
 
 impl Fifo {
+    fn new(depth: usize) -> Self {
+        Fifo {
+            q: Ring::new(depth),
+            stamp: 0,
+            start_len: 0,
+            accepted: 0,
+        }
+    }
+
     /// Take the start-of-cycle length the first time the FIFO is seen in `cycle`.
     #[inline(always)]
     fn touch(&mut self, cycle: u64) {
@@ -76,6 +189,20 @@ impl Fifo {
             self.accepted = 0;
         }
     }
+}
+
+/// A FIFO's schedule state (touched when a port blocks or wakes).
+#[derive(Clone, Debug, Default)]
+struct FifoState {
+    /// The cycle this port is scheduled for (0: none).
+    sched: u64,
+    wait: Wait,
+    /// The cycle its head last failed to move.
+    blocked_at: u64,
+    /// Ports and sources waiting for room here (keys, see [`Mesh::run`]).
+    waiters: Vec<u64>,
+    /// The cycle of its last pop (room appears the cycle after).
+    popped_at: u64,
 }
 
 /// Per-link counters over a run.
@@ -194,23 +321,34 @@ pub struct Mesh<V> {
     routers: Vec<Router>,
     /// Per router slot, its five links' counters.
     links: Vec<[LinkCounters; PORTS]>,
+    /// Per router slot, its five FIFOs' schedule state.
+    state: Vec<[FifoState; PORTS]>,
     /// Active router slots, sorted by grid position.
     active: Vec<u32>,
     /// Routers activated this cycle, not yet merged into `active`.
     newly: Vec<u32>,
     /// A spare buffer for the source list.
+    #[cfg(test)]
     spare: Vec<u32>,
-    /// Packets of the exchange, by id: destination position, destination core, whether
-    /// retrograde, chip crossings, the packet itself.
-    f_dst: Vec<u32>,
+    /// Packets of the exchange, by id: destination core and the packet itself.
     f_core: Vec<u32>,
-    f_retro: Vec<bool>,
-    f_xings: Vec<u8>,
     f_packet: Vec<Packet<V>>,
     /// Per source core: packets not yet injected (indices into `flits`).
-    inject: Vec<VecDeque<u32>>,
+    inject: Vec<VecDeque<Hdr>>,
     inject_from: Vec<u32>,
     sources: Vec<u32>,
+    /// Event-driven schedule: port keys (`pos << 3 | port`) to process this cycle and the next,
+    /// sources to inject this cycle and the next, per source its scheduled cycle and the cycle
+    /// it last failed to inject, and the local ports waiting on full core queues.
+    ready: Vec<u64>,
+    next: Vec<u64>,
+    ready_src: Vec<u32>,
+    next_src: Vec<u32>,
+    src_sched: Vec<u64>,
+    src_blocked_at: Vec<u64>,
+    core_wait: Vec<u64>,
+    /// Whether the current exchange has been scheduled (sources made ready).
+    started: bool,
     cycle: u64,
     /// Timesteps with an exchange, for the mean link load.
     pub timesteps: u64,
@@ -232,18 +370,25 @@ impl<V: Copy> Mesh<V> {
             slot: vec![u32::MAX; n],
             routers: Vec::new(),
             links: Vec::new(),
+            state: Vec::new(),
             active: Vec::new(),
             newly: Vec::new(),
+            #[cfg(test)]
             spare: Vec::new(),
-            f_dst: Vec::new(),
             f_core: Vec::new(),
-            f_retro: Vec::new(),
-            f_xings: Vec::new(),
             f_packet: Vec::new(),
             inject: vec![VecDeque::new(); pos.len()],
             inject_from: pos.to_vec(),
             sources: Vec::new(),
-            cycle: 0,
+            ready: Vec::new(),
+            next: Vec::new(),
+            ready_src: Vec::new(),
+            next_src: Vec::new(),
+            src_sched: vec![u64::MAX; pos.len()],
+            src_blocked_at: vec![0; pos.len()],
+            core_wait: Vec::new(),
+            started: false,
+            cycle: 1,
             timesteps: 0,
         }
     }
@@ -262,12 +407,13 @@ impl<V: Copy> Mesh<V> {
             y,
             chip,
             nb: [u32::MAX; 4],
-            fifo: Default::default(),
+            fifo: std::array::from_fn(|_| Fifo::new(self.depth)),
             mask: 0,
             active: false,
             touched: false,
         });
         self.links.push(Default::default());
+        self.state.push(Default::default());
         self.slot[pos as usize] = k as u32;
         k
     }
@@ -288,49 +434,50 @@ impl<V: Copy> Mesh<V> {
     /// Queue a packet from engine core `src` (injected in call order).
     #[inline]
     pub fn send(&mut self, src: u32, flit: Flit<V>) {
-        let id = self.f_dst.len() as u32;
-        self.f_dst.push(flit.dst);
+        let id = self.f_core.len() as u32;
         self.f_core.push(flit.dst_core);
-        self.f_retro.push(flit.retro);
-        self.f_xings.push(flit.xings);
         self.f_packet.push(flit.packet);
+        let hdr = Hdr {
+            id,
+            // Grid sides are at most 65535 (design rule).
+            x: (flit.dst % self.cols) as u16,
+            y: (flit.dst / self.cols) as u16,
+            retro: flit.retro,
+            xings: flit.xings,
+        };
         let q = &mut self.inject[src as usize];
         if q.is_empty() {
             self.sources.push(src);
         }
-        q.push_back(id);
+        q.push_back(hdr);
     }
 
+    /// Destination cores of the packets queued for this exchange.
+    pub fn destinations(&self) -> impl Iterator<Item = u32> + '_ {
+        self.f_core.iter().copied()
+    }
+
+    #[cfg(test)]
     /// Whether any packet waits to be injected or is in flight.
     pub fn busy(&self) -> bool {
         !self.sources.is_empty() || !self.active.is_empty()
     }
 
-    /// The output port at router `slot` toward grid position `dst` (X first, then Y).
-    #[inline]
-    fn port_to(&self, slot: usize, dst: u32) -> usize {
+    /// The output port at router `slot` toward a packet's destination (X first, then Y).
+    #[inline(always)]
+    fn port_to(&self, slot: usize, h: &Hdr) -> usize {
         let r = &self.routers[slot];
-        // `dst` = y · cols + x; compare without dividing.
-        let row0 = r.y * self.cols;
-        if dst >= row0 && dst < row0 + self.cols {
-            let dx = dst - row0;
-            return if dx > r.x {
-                E
-            } else if dx < r.x {
-                W
-            } else {
-                L
-            };
-        }
-        let dx = dst % self.cols;
-        if dx > r.x {
+        let (x, y) = (u32::from(h.x), u32::from(h.y));
+        if x > r.x {
             E
-        } else if dx < r.x {
+        } else if x < r.x {
             W
-        } else if dst > r.pos {
+        } else if y > r.y {
             N
-        } else {
+        } else if y < r.y {
             S
+        } else {
+            L
         }
     }
 
@@ -344,6 +491,7 @@ impl<V: Copy> Mesh<V> {
         }
     }
 
+    #[cfg(test)]
     /// `kept` (sorted by position) merged with the routers activated since, as the new sorted
     /// active list.
     fn merge_new(&mut self, kept: Vec<u32>) {
@@ -375,7 +523,377 @@ impl<V: Copy> Mesh<V> {
     /// Run the exchange until every queued packet is delivered or dropped, or until full core
     /// queues block it. `deliver(core, packet)` pushes into a core's input queue and returns the
     /// packet back if the queue is full.
+    ///
+    /// Event-driven but cycle-exact: a cycle processes only the ports that can act — those
+    /// holding packets that were there at the start of the cycle and not waiting for room —
+    /// in the order of the cycle rules (ports by grid position and direction, then injections by
+    /// core). A port whose next FIFO is full waits on that FIFO and is woken for the cycle after
+    /// it pops; the cycles it would have failed in are counted as stall cycles, so the counts,
+    /// the cycles and the delivery order equal the plain cycle loop's (checked against
+    /// `run_simple` in the tests).
     pub fn run(
+        &mut self,
+        counts: &mut ExchangeCounts,
+        mut deliver: impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
+    ) -> Exchange {
+        if !self.started {
+            self.started = true;
+            let c = self.cycle;
+            let mut srcs = std::mem::take(&mut self.sources);
+            for &src in &srcs {
+                self.src_sched[src as usize] = c;
+                self.ready_src.push(src);
+            }
+            srcs.clear();
+            self.sources = srcs;
+        }
+        // Ports that waited on core queues (drained since) act again this cycle.
+        for key in std::mem::take(&mut self.core_wait) {
+            let (slot, port) = self.key_slot(key);
+            let st = &mut self.state[slot][port];
+            st.wait = Wait::No;
+            st.sched = self.cycle;
+            self.ready.push(key);
+        }
+        loop {
+            let c = self.cycle;
+            if self.ready.is_empty() && self.ready_src.is_empty() {
+                if !self.core_wait.is_empty() {
+                    // The cycle loop would now visit the waiting local ports, fail again and
+                    // see that nothing moved: count that cycle and hand back to the engine.
+                    let mut cores = Vec::new();
+                    for &key in &self.core_wait {
+                        let (slot, port) = self.key_slot(key);
+                        let st = &mut self.state[slot][port];
+                        let skipped = c - st.blocked_at;
+                        st.blocked_at = c;
+                        self.links[slot][port].stall_cycles += skipped;
+                        counts.stall_cycles += skipped;
+                        if let Some(h) = self.routers[slot].fifo[port].q.front() {
+                            cores.push(self.f_core[h.id as usize]);
+                        }
+                    }
+                    counts.cycles += 1;
+                    self.cycle += 1;
+                    cores.sort_unstable();
+                    cores.dedup();
+                    return Exchange::Blocked(cores);
+                }
+                if self.in_flight() {
+                    // Cannot happen with dimension-order routes (no cyclic waits); should it,
+                    // the traffic still held is counted as dropped rather than looping.
+                    let held: usize = self
+                        .routers
+                        .iter()
+                        .map(|r| r.fifo.iter().map(|f| f.q.len()).sum::<usize>())
+                        .sum::<usize>()
+                        + self.inject.iter().map(VecDeque::len).sum::<usize>();
+                    counts.link_drops += held as u64;
+                    self.clear();
+                }
+                self.clear_packets();
+                self.started = false;
+                return Exchange::Done;
+            }
+            let mut moved = false;
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.sort_unstable();
+            for &key in &ready {
+                let (slot, port) = self.key_slot(key);
+                moved |= self.act(slot, port, key, c, counts, &mut deliver);
+            }
+            ready.clear();
+            self.ready = ready;
+            let mut srcs = std::mem::take(&mut self.ready_src);
+            srcs.sort_unstable();
+            for &src in &srcs {
+                moved |= self.inject_one(src, c, counts);
+            }
+            srcs.clear();
+            self.ready_src = srcs;
+            counts.cycles += 1;
+            self.cycle += 1;
+            std::mem::swap(&mut self.ready, &mut self.next);
+            std::mem::swap(&mut self.ready_src, &mut self.next_src);
+            if !moved && !self.core_wait.is_empty() {
+                // Nothing moved this cycle: the cycle loop would have tried every waiting local
+                // port in it (and in the cycles since each last tried) and failed.
+                let mut cores: Vec<u32> = Vec::new();
+                for &key in &self.core_wait {
+                    let (slot, port) = self.key_slot(key);
+                    let st = &mut self.state[slot][port];
+                    let skipped = c - st.blocked_at;
+                    st.blocked_at = c;
+                    self.links[slot][port].stall_cycles += skipped;
+                    counts.stall_cycles += skipped;
+                    if let Some(h) = self.routers[slot].fifo[port].q.front() {
+                        cores.push(self.f_core[h.id as usize]);
+                    }
+                }
+                cores.sort_unstable();
+                cores.dedup();
+                return Exchange::Blocked(cores);
+            }
+        }
+    }
+
+    /// Router slot and port of a port key.
+    #[inline(always)]
+    fn key_slot(&self, key: u64) -> (usize, usize) {
+        let pos = (key >> 3) as usize;
+        (self.slot[pos] as usize, (key & 7) as usize)
+    }
+
+    #[inline(always)]
+    fn port_key(&self, slot: usize, port: usize) -> u64 {
+        (u64::from(self.routers[slot].pos) << 3) | port as u64
+    }
+
+    /// Schedule port (`slot`, `port`) for cycle `at` (once).
+    #[inline(always)]
+    fn schedule(&mut self, slot: usize, port: usize, at: u64) {
+        let key = self.port_key(slot, port);
+        let st = &mut self.state[slot][port];
+        if st.sched != at {
+            st.sched = at;
+            self.next.push(key);
+        }
+    }
+
+    /// Put `h` into FIFO (`slot`, `port`) during cycle `c`; an idle FIFO is scheduled for the
+    /// next cycle.
+    #[inline(always)]
+    fn enqueue(&mut self, slot: usize, port: usize, h: Hdr, c: u64) {
+        let r = &mut self.routers[slot];
+        r.touched = true;
+        let f = &mut r.fifo[port];
+        let was_empty = f.q.is_empty();
+        f.q.push_back(h);
+        if was_empty {
+            self.schedule(slot, port, c + 1);
+        }
+    }
+
+    /// Remove the head of FIFO (`slot`, `port`) during cycle `c`, waking whatever waited for
+    /// room there for the next cycle (their skipped cycles counted as stalls).
+    #[inline(always)]
+    fn dequeue(&mut self, slot: usize, port: usize, c: u64, counts: &mut ExchangeCounts) {
+        const SRC: u64 = 1 << 63;
+        self.routers[slot].fifo[port].q.pop_front();
+        let st = &mut self.state[slot][port];
+        st.popped_at = c;
+        if st.waiters.is_empty() {
+            return;
+        }
+        let mut waiters = std::mem::take(&mut st.waiters);
+        for &w in &waiters {
+            if w & SRC != 0 {
+                let src = (w & !SRC) as usize;
+                let skipped = c - self.src_blocked_at[src];
+                counts.stall_cycles += skipped;
+                if self.src_sched[src] != c + 1 {
+                    self.src_sched[src] = c + 1;
+                    self.next_src.push(src as u32);
+                }
+            } else {
+                let (ws, wp) = self.key_slot(w);
+                let wst = &mut self.state[ws][wp];
+                let skipped = c - wst.blocked_at;
+                wst.wait = Wait::No;
+                self.links[ws][wp].stall_cycles += skipped;
+                counts.stall_cycles += skipped;
+                self.schedule(ws, wp, c + 1);
+            }
+        }
+        waiters.clear();
+        let st = &mut self.state[slot][port];
+        if st.waiters.is_empty() {
+            st.waiters = waiters;
+        }
+    }
+
+    /// Process port (`slot`, `port`) in cycle `c`. Returns whether anything moved.
+    fn act(
+        &mut self,
+        slot: usize,
+        port: usize,
+        key: u64,
+        c: u64,
+        counts: &mut ExchangeCounts,
+        deliver: &mut impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
+    ) -> bool {
+        let mut moved = false;
+        let mut sent = 0;
+        loop {
+            if sent >= self.per_cycle {
+                break;
+            }
+            let fifo = &mut self.routers[slot].fifo[port];
+            fifo.touch(c);
+            if sent >= fifo.start_len as usize {
+                break;
+            }
+            let Some(&h) = fifo.q.front() else {
+                break;
+            };
+            let id = h.id as usize;
+            if port == L {
+                match deliver(self.f_core[id], self.f_packet[id]) {
+                    Ok(()) => {
+                        counts.max_xings = counts.max_xings.max(u64::from(h.xings));
+                        self.dequeue(slot, L, c, counts);
+                        self.links[slot][L].now += 1;
+                        moved = true;
+                        sent += 1;
+                    }
+                    Err(_) => match self.policy {
+                        OverflowPolicy::Stall => {
+                            self.links[slot][L].stall_cycles += 1;
+                            counts.stall_cycles += 1;
+                            let st = &mut self.state[slot][L];
+                            st.wait = Wait::Blocked;
+                            st.blocked_at = c;
+                            if !self.core_wait.contains(&key) {
+                                self.core_wait.push(key);
+                            }
+                            return moved;
+                        }
+                        OverflowPolicy::Drop => {
+                            self.dequeue(slot, L, c, counts);
+                            self.links[slot][L].drops += 1;
+                            counts.queue_drops += 1;
+                            moved = true;
+                            sent += 1;
+                        }
+                    },
+                }
+                continue;
+            }
+            let nslot = self.next_slot(slot, port);
+            let q = self.port_to(nslot, &h);
+            let depth = self.depth;
+            let nf = &mut self.routers[nslot].fifo[q];
+            nf.touch(c);
+            if (nf.start_len + nf.accepted) as usize >= depth {
+                match self.policy {
+                    OverflowPolicy::Stall => {
+                        self.links[slot][port].stall_cycles += 1;
+                        counts.stall_cycles += 1;
+                        // Room appears the cycle after a pop: if the FIFO already popped this
+                        // cycle, try again next cycle; otherwise wait for its next pop.
+                        if self.state[nslot][q].popped_at == c {
+                            self.schedule(slot, port, c + 1);
+                        } else {
+                            self.state[nslot][q].waiters.push(key);
+                            let st = &mut self.state[slot][port];
+                            st.wait = Wait::Blocked;
+                            st.blocked_at = c;
+                        }
+                        return moved;
+                    }
+                    OverflowPolicy::Drop => {
+                        // The link carried it; the next FIFO had no room.
+                        self.dequeue(slot, port, c, counts);
+                        self.links[slot][port].drops += 1;
+                        counts.link_drops += 1;
+                        moved = true;
+                        sent += 1;
+                        continue;
+                    }
+                }
+            }
+            nf.accepted += 1;
+            let mut h = h;
+            if self.routers[slot].chip != self.routers[nslot].chip {
+                counts.interchip_hops += 1;
+                h.xings = h.xings.saturating_add(1);
+            } else {
+                counts.hops += 1;
+            }
+            if h.retro {
+                counts.retro_hops += 1;
+            }
+            self.enqueue(nslot, q, h, c);
+            self.dequeue(slot, port, c, counts);
+            self.links[slot][port].now += 1;
+            moved = true;
+            sent += 1;
+        }
+        // Packets left (more than a cycle's worth, or arrived this cycle) act next cycle.
+        if !self.routers[slot].fifo[port].q.is_empty() {
+            self.schedule(slot, port, c + 1);
+        }
+        moved
+    }
+
+    /// Inject the next packets of source core `src` in cycle `c`. Returns whether anything
+    /// moved.
+    fn inject_one(&mut self, src: u32, c: u64, counts: &mut ExchangeCounts) -> bool {
+        const SRC: u64 = 1 << 63;
+        let pos = self.inject_from[src as usize];
+        let slot = self.router(pos);
+        let mut moved = false;
+        let mut sent = 0;
+        while sent < self.per_cycle {
+            let Some(&h) = self.inject[src as usize].front() else {
+                break;
+            };
+            let q = self.port_to(slot, &h);
+            let depth = self.depth;
+            let nf = &mut self.routers[slot].fifo[q];
+            nf.touch(c);
+            if ((nf.start_len + nf.accepted) as usize) < depth {
+                nf.accepted += 1;
+                self.enqueue(slot, q, h, c);
+                self.inject[src as usize].pop_front();
+                moved = true;
+                sent += 1;
+            } else {
+                match self.policy {
+                    OverflowPolicy::Stall => {
+                        counts.stall_cycles += 1;
+                        if self.state[slot][q].popped_at == c {
+                            if self.src_sched[src as usize] != c + 1 {
+                                self.src_sched[src as usize] = c + 1;
+                                self.next_src.push(src);
+                            }
+                        } else {
+                            self.state[slot][q].waiters.push(SRC | u64::from(src));
+                            self.src_blocked_at[src as usize] = c;
+                        }
+                        return moved;
+                    }
+                    OverflowPolicy::Drop => {
+                        // The injection port used its slot; the FIFO had no room.
+                        self.inject[src as usize].pop_front();
+                        self.links[slot][q].drops += 1;
+                        counts.link_drops += 1;
+                        moved = true;
+                        sent += 1;
+                    }
+                }
+            }
+        }
+        if !self.inject[src as usize].is_empty() && self.src_sched[src as usize] != c + 1 {
+            self.src_sched[src as usize] = c + 1;
+            self.next_src.push(src);
+        }
+        moved
+    }
+
+    /// Whether any packet waits to be injected or sits in a router.
+    fn in_flight(&self) -> bool {
+        self.inject.iter().any(|q| !q.is_empty())
+            || self
+                .routers
+                .iter()
+                .any(|r| r.fifo.iter().any(|f| !f.q.is_empty()))
+    }
+
+    /// The straightforward cycle loop (every active router's every non-empty port, every
+    /// cycle): the specification [`Mesh::run`] is checked against.
+    #[cfg(test)]
+    pub fn run_simple(
         &mut self,
         counts: &mut ExchangeCounts,
         mut deliver: impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
@@ -404,15 +922,14 @@ impl<V: Copy> Mesh<V> {
                         if sent >= fifo.start_len as usize {
                             break;
                         }
-                        let Some(&id) = fifo.q.front() else {
+                        let Some(&h) = fifo.q.front() else {
                             break;
                         };
-                        let id = id as usize;
+                        let id = h.id as usize;
                         if port == L {
                             match deliver(self.f_core[id], self.f_packet[id]) {
                                 Ok(()) => {
-                                    counts.max_xings =
-                                        counts.max_xings.max(u64::from(self.f_xings[id]));
+                                    counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                                     self.pop(slot, L);
                                     self.links[slot][L].now += 1;
                                     moved = true;
@@ -440,7 +957,7 @@ impl<V: Copy> Mesh<V> {
                             continue;
                         }
                         let nslot = self.next_slot(slot, port);
-                        let q = self.port_to(nslot, self.f_dst[id]);
+                        let q = self.port_to(nslot, &h);
                         let depth = self.depth;
                         let nf = &mut self.routers[nslot].fifo[q];
                         nf.touch(cycle);
@@ -463,18 +980,19 @@ impl<V: Copy> Mesh<V> {
                             }
                         }
                         nf.accepted += 1;
-                        self.push(nslot, q, id as u32);
-                        self.pop(slot, port);
-                        self.links[slot][port].now += 1;
+                        let mut h = h;
                         if self.routers[slot].chip != self.routers[nslot].chip {
                             counts.interchip_hops += 1;
-                            self.f_xings[id] = self.f_xings[id].saturating_add(1);
+                            h.xings = h.xings.saturating_add(1);
                         } else {
                             counts.hops += 1;
                         }
-                        if self.f_retro[id] {
+                        if h.retro {
                             counts.retro_hops += 1;
                         }
+                        self.push(nslot, q, h);
+                        self.pop(slot, port);
+                        self.links[slot][port].now += 1;
                         moved = true;
                         sent += 1;
                     }
@@ -497,16 +1015,16 @@ impl<V: Copy> Mesh<V> {
                 let slot = self.router(pos);
                 let mut sent = 0;
                 while sent < self.per_cycle {
-                    let Some(&id) = self.inject[src as usize].front() else {
+                    let Some(&h) = self.inject[src as usize].front() else {
                         break;
                     };
-                    let q = self.port_to(slot, self.f_dst[id as usize]);
+                    let q = self.port_to(slot, &h);
                     let depth = self.depth;
                     let nf = &mut self.routers[slot].fifo[q];
                     nf.touch(cycle);
                     if ((nf.start_len + nf.accepted) as usize) < depth {
                         nf.accepted += 1;
-                        self.push(slot, q, id);
+                        self.push(slot, q, h);
                         self.inject[src as usize].pop_front();
                         moved = true;
                         sent += 1;
@@ -560,18 +1078,16 @@ impl<V: Copy> Mesh<V> {
     }
 
     fn clear_packets(&mut self) {
-        self.f_dst.clear();
         self.f_core.clear();
-        self.f_retro.clear();
-        self.f_xings.clear();
         self.f_packet.clear();
     }
 
+    #[cfg(test)]
     /// Push packet `id` into FIFO `port` of router `slot` (activating the router).
     #[inline(always)]
-    fn push(&mut self, slot: usize, port: usize, id: u32) {
+    fn push(&mut self, slot: usize, port: usize, h: Hdr) {
         let r = &mut self.routers[slot];
-        r.fifo[port].q.push_back(id);
+        r.fifo[port].q.push_back(h);
         r.mask |= 1 << port;
         r.touched = true;
         if !r.active {
@@ -580,6 +1096,7 @@ impl<V: Copy> Mesh<V> {
         }
     }
 
+    #[cfg(test)]
     /// Pop the head of FIFO `port` of router `slot`.
     #[inline(always)]
     fn pop(&mut self, slot: usize, port: usize) {
@@ -615,6 +1132,18 @@ impl<V: Copy> Mesh<V> {
             r.mask = 0;
             r.active = false;
         }
+        for st in self.state.iter_mut().flatten() {
+            st.waiters.clear();
+            st.wait = Wait::No;
+            st.sched = 0;
+        }
+        self.ready.clear();
+        self.next.clear();
+        self.ready_src.clear();
+        self.next_src.clear();
+        self.core_wait.clear();
+        self.src_sched.fill(0);
+        self.started = false;
         self.active.clear();
         self.newly.clear();
         for q in &mut self.inject {

@@ -229,3 +229,160 @@ fn links_between_chips_are_interchip_hops() {
     mesh.run(&mut c, |_, _| Ok(()));
     assert_eq!((c.hops, c.interchip_hops, c.max_xings), (2, 1, 1));
 }
+
+#[test]
+#[ignore]
+fn mesh_speed_scratch() {
+    let chip = chip::open_with(
+        "balance-core",
+        &[
+            ("mesh.cols".into(), "8".into()),
+            ("mesh.rows".into(), "8".into()),
+        ],
+    )
+    .unwrap();
+    // 16 sources on rows 2-3 sending 1000 packets each to 16 destinations on rows 4-5.
+    let src: Vec<u32> = (16..32).collect();
+    let dst: Vec<u32> = (32..48).collect();
+    let mut pos = src.clone();
+    pos.extend(&dst);
+    let mut mesh: Mesh<i64> = Mesh::new(&chip, &pos);
+    let t0 = std::time::Instant::now();
+    let mut c = ExchangeCounts::default();
+    for _ in 0..100 {
+        for (k, _) in src.iter().enumerate() {
+            for j in 0..1000u32 {
+                let d = 16 + (j % 16) as usize;
+                mesh.send(
+                    k as u32,
+                    Flit {
+                        dst_core: d as u32,
+                        dst: pos[d],
+                        retro: false,
+                        xings: 0,
+                        packet: Packet::Spike { axon: j },
+                    },
+                );
+            }
+        }
+        mesh.run(&mut c, |_, _| Ok(()));
+        mesh.end_timestep();
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "{} cycles {} hops in {:.3} s: {:.1} ns/hop, {:.1} ns/cycle",
+        c.cycles,
+        c.hops,
+        dt,
+        dt * 1e9 / c.hops as f64,
+        dt * 1e9 / c.cycles as f64
+    );
+}
+
+/// The event-driven exchange equals the plain cycle loop: on random traffic over small meshes
+/// and systems, with every buffer depth, link capacity, policy and core-queue size, the two give
+/// the same cycles, hops, stalls, drops, blocked rounds, per-link counts and delivery order.
+#[test]
+fn event_driven_exchange_equals_the_cycle_loop() {
+    use accord_firmware::arith::CounterRng;
+    let mut rng = CounterRng::new(7, 0, 0, 0);
+    use accord_firmware::arith::RandomBits;
+    let mut draw = |n: u64| rng.next_u64() % n;
+    for case in 0..300 {
+        let cols = 1 + draw(4) as u32;
+        let rows = 1 + draw(3) as u32;
+        let chips = 1 + draw(2) as u32;
+        let depth = [Some(1u32), Some(2), Some(4), None][draw(4) as usize];
+        let cap = 1 + draw(2);
+        let drop = draw(3) == 0;
+        let queue = [1usize, 2, 3, 1000][draw(4) as usize];
+        let mut sets = vec![
+            ("mesh.cols".to_owned(), cols.to_string()),
+            ("mesh.rows".to_owned(), rows.to_string()),
+            ("system.chips_x".to_owned(), chips.to_string()),
+            ("system.chips_y".to_owned(), "1".to_owned()),
+            ("router.link_packets_per_cycle".to_owned(), cap.to_string()),
+            (
+                "router.overflow".to_owned(),
+                if drop { "drop" } else { "stall" }.to_owned(),
+            ),
+        ];
+        if let Some(d) = depth {
+            sets.push(("router.buffer_depth".to_owned(), d.to_string()));
+        }
+        let chip = chip::open_with("balance-core", &sets).unwrap();
+        let n = chip.grid().cores() as u32;
+        let cores: Vec<u32> = (0..n).filter(|_| draw(3) != 0).collect();
+        if cores.is_empty() {
+            continue;
+        }
+        let mut a: Mesh<i64> = Mesh::new(&chip, &cores);
+        let mut b: Mesh<i64> = Mesh::new(&chip, &cores);
+        for _ in 0..(1 + draw(3)) {
+            let packets = draw(60);
+            for p in 0..packets {
+                let src = draw(cores.len() as u64) as u32;
+                let dst = draw(cores.len() as u64) as u32;
+                let f = Flit {
+                    dst_core: dst,
+                    dst: cores[dst as usize],
+                    retro: p % 3 == 0,
+                    xings: 0,
+                    packet: Packet::Spike { axon: p as u32 },
+                };
+                a.send(src, f);
+                b.send(src, f);
+            }
+            let run = |m: &mut Mesh<i64>, simple: bool| {
+                let mut c = ExchangeCounts::default();
+                let mut q = vec![0usize; cores.len()];
+                let mut log = Vec::new();
+                loop {
+                    let mut deliver = |core: u32, p: Packet<i64>| {
+                        if q[core as usize] >= queue {
+                            Err(p)
+                        } else {
+                            q[core as usize] += 1;
+                            log.push((core, p));
+                            Ok(())
+                        }
+                    };
+                    let r = if simple {
+                        m.run_simple(&mut c, &mut deliver)
+                    } else {
+                        m.run(&mut c, &mut deliver)
+                    };
+                    match r {
+                        Exchange::Done => break,
+                        Exchange::Blocked(list) => {
+                            log.push((
+                                u32::MAX,
+                                Packet::Spike {
+                                    axon: list.len() as u32,
+                                },
+                            ));
+                            for k in list {
+                                q[k as usize] = 0;
+                            }
+                        }
+                    }
+                }
+                m.end_timestep();
+                (c, log)
+            };
+            let (ca, la) = run(&mut a, false);
+            let (cb, lb) = run(&mut b, true);
+            if ca != cb {
+                eprintln!("case {case}: depth {depth:?} cap {cap} drop {drop} queue {queue}");
+                for (x, y) in a.link_loads().iter().zip(b.link_loads().iter()) {
+                    if x != y {
+                        eprintln!("  {x:?}\n  {y:?}");
+                    }
+                }
+            }
+            assert_eq!(ca, cb, "case {case}: counts");
+            assert_eq!(la, lb, "case {case}: deliveries");
+        }
+        assert_eq!(a.link_loads(), b.link_loads(), "case {case}: links");
+    }
+}
