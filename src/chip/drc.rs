@@ -16,6 +16,8 @@ pub const TABLE_ENTRIES_RANGE: std::ops::RangeInclusive<i64> = 2..=65536;
 pub const MAX_INPUT_QUEUE: u32 = accord_firmware::handlers::QUEUE_CAPACITY as u32;
 /// Largest number of cores in a system grid.
 pub const MAX_GRID_CORES: u64 = 1 << 20;
+/// Largest number of cores along one side of a system grid.
+pub const MAX_GRID_SIDE: u64 = 65535;
 
 fn check_table(m: &ChipModel, name: &str, t: &TableSpec) -> Result<(), ChipError> {
     if !TABLE_ENTRIES_RANGE.contains(&i64::from(t.entries)) {
@@ -205,6 +207,20 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         * u64::from(m.system.chips_x)
         * u64::from(m.mesh.rows)
         * u64::from(m.system.chips_y);
+    let (gx, gy) = (
+        u64::from(m.mesh.cols) * u64::from(m.system.chips_x),
+        u64::from(m.mesh.rows) * u64::from(m.system.chips_y),
+    );
+    if gx > MAX_GRID_SIDE || gy > MAX_GRID_SIDE {
+        return Err(rule(
+            m,
+            "system",
+            format!(
+                "makes a grid of {gx} x {gy} cores (allowed: at most {MAX_GRID_SIDE} cores along \
+                 each side)"
+            ),
+        ));
+    }
     if grid > MAX_GRID_CORES {
         return Err(rule(
             m,

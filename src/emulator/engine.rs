@@ -6,19 +6,21 @@
 //! 1. **compute** — every core with a command drains its input queue (the packets delivered in
 //!    the previous timestep) through [`Core::arrive`] and runs its command (fire, tick, credit,
 //!    plasticity). Cores touch only their own state, so a large step spreads its cores over
-//!    threads (`crossbeam` scoped workers stealing cores from an injector); the results do not
+//!    threads (`crossbeam` scoped workers, cores dealt by estimated work); the results do not
 //!    depend on which thread ran which core.
 //! 2. **exchange** — the host expands each core's outbox through its routing tables (core order,
-//!    then emission order) and the [`Mesh`] carries the packets link by link into the
-//!    destination cores' input queues. Under `stall`, a full queue makes its core drain early
-//!    (the same handler, the same order) and the exchange resumes.
+//!    then emission order) and puts the payloads into the destination cores' input queues in
+//!    that order; the [`Mesh`] routes the same packets link by link for the exchange's cycles,
+//!    stalls and drops (on a router thread of its own when there are several threads, while the
+//!    next timestep's cores step). Under `drop` only the packets the mesh delivers are queued.
 //! 3. **barrier** — modelled time advances by the busiest core, plus the exchange's router
-//!    cycles, plus any early drains, plus the barrier (which may grow with the cores taking
-//!    part).
+//!    cycles, plus the time full queues took to drain early, plus the barrier (which may grow
+//!    with the cores taking part).
 //!
 //! The host never computes neuron or synapse state: it writes inputs and output clamps (the
 //! chip's I/O), issues commands, delivers packets and advances time.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use accord_firmware::datapath::{Datapath, Vars};
@@ -29,8 +31,9 @@ use accord_firmware::handlers::{
 use accord_firmware::queue::EventQueue;
 use bitvec::prelude::*;
 
-use super::mesh::{Exchange, ExchangeCounts, Flit, Mesh};
-use crate::chip::{Action, ChipModel};
+use super::mesh::{ExchangeCounts, Flit, LinkLoad, Mesh};
+use super::router::{Job, JobResult, RouterHost};
+use crate::chip::{Action, ChipModel, OverflowPolicy};
 use crate::ledger::{Ledger, N_ACTIONS};
 
 /// Latency of each action in integer picoseconds (0 where the chip gives none). Integer time
@@ -463,15 +466,6 @@ impl<D: Datapath> CoreBox<D> {
         }
     }
 
-    /// Put a packet into the input queue if it has room under the declared depth.
-    #[inline]
-    fn offer(&mut self, p: Packet<D::V>, depth: usize) -> Result<(), Packet<D::V>> {
-        if self.queue.len() >= depth {
-            return Err(p);
-        }
-        self.queue.push(p)
-    }
-
     /// Write the host's input rate into relay neuron `i`.
     pub(crate) fn set_rate(&mut self, i: usize, r: D::V) {
         self.neurons[i].r = r;
@@ -550,12 +544,27 @@ pub(crate) struct StepReport {
     pub(crate) credit_change: f64,
 }
 
+/// Timesteps a router thread may run behind the cores.
+const MAX_LAG: usize = 16;
+
+/// A timestep waiting for its exchange's result to get its time.
+#[derive(Clone, Debug, Default)]
+struct PendingStep {
+    /// Busy time of each core that had a command, ps.
+    busy: Vec<(u32, u64)>,
+    firing: bool,
+    retro: bool,
+}
+
 /// The chip: cores, mesh, prices of time.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Engine<D: Datapath> {
     pub(crate) dp: Arc<D>,
     pub(crate) cores: Vec<CoreBox<D>>,
-    pub(crate) mesh: Mesh<D::V>,
+    router: RouterHost,
+    /// An empty mesh of the same chip and placement (copies of the engine start from it).
+    fresh: Mesh,
+    policy: OverflowPolicy,
     lat: Latencies,
     barrier_ps: u64,
     queue_depth: usize,
@@ -563,6 +572,35 @@ pub(crate) struct Engine<D: Datapath> {
     /// Estimated work a timestep needs before its cores are spread over threads.
     pub(crate) par_threshold: u64,
     pub(crate) tally: Tally,
+    pending: VecDeque<PendingStep>,
+    /// Per core, handler time of packets taken early in an exchange, not yet taken off the
+    /// core's next busy time, ps.
+    early: Vec<u64>,
+    /// The packets of the step being delivered (reused buffer).
+    parcels: Vec<(u32, Packet<D::V>)>,
+}
+
+impl<D: Datapath + Clone> Clone for Engine<D> {
+    /// A copy for another block of samples: the same cores (synapse memory shared), a mesh of
+    /// its own on the calling thread, no pending work.
+    fn clone(&self) -> Self {
+        Engine {
+            dp: Arc::clone(&self.dp),
+            cores: self.cores.clone(),
+            router: RouterHost::local(self.fresh.clone()),
+            fresh: self.fresh.clone(),
+            policy: self.policy,
+            lat: self.lat,
+            barrier_ps: self.barrier_ps,
+            queue_depth: self.queue_depth,
+            threads: 1,
+            par_threshold: self.par_threshold,
+            tally: Tally::default(),
+            pending: VecDeque::new(),
+            early: vec![0; self.cores.len()],
+            parcels: Vec::new(),
+        }
+    }
 }
 
 impl<D: Datapath> Engine<D> {
@@ -573,17 +611,33 @@ impl<D: Datapath> Engine<D> {
         let extra = (chip.timing.barrier_ns_per_core * 1000.0).round() as u64;
         let barrier_ps = lat[Action::Barrier as usize]
             .saturating_add(extra.saturating_mul(cores.len().saturating_sub(1) as u64));
-        Engine {
+        let fresh = Mesh::new(chip, &pos);
+        let mut e = Engine {
             dp: Arc::new(dp),
-            mesh: Mesh::new(chip, &pos),
+            router: RouterHost::local(fresh.clone()),
+            fresh,
+            policy: chip.router.overflow,
+            early: vec![0; cores.len()],
             cores,
             lat,
             barrier_ps,
             queue_depth: chip.core.input_queue as usize,
-            threads: threads.max(1),
+            threads: 1,
             par_threshold: 1 << 20,
             tally: Tally::default(),
-        }
+            pending: VecDeque::new(),
+            parcels: Vec::new(),
+        };
+        e.set_threads(threads);
+        e
+    }
+
+    /// Threads for a timestep's cores; with more than one, the mesh runs on a router thread
+    /// beside them.
+    pub(crate) fn set_threads(&mut self, threads: usize) {
+        self.finish();
+        self.threads = threads.max(1);
+        self.router.set_remote(self.threads > 1);
     }
 
     /// Modelled barrier latency, ps.
@@ -591,21 +645,20 @@ impl<D: Datapath> Engine<D> {
         self.barrier_ps
     }
 
-    /// Clear every core's dynamic state and the mesh (a new sample).
+    /// Clear every core's dynamic state (a new sample).
     pub(crate) fn reset_sample(&mut self) {
         let dp = &*self.dp;
         for c in &mut self.cores {
             c.reset_sample(dp);
         }
-        self.mesh.clear();
     }
 
-    /// Discard queued packets everywhere (stale traffic at the end of a relaxation).
+    /// Discard queued packets everywhere (stale traffic at the end of a relaxation; the
+    /// routers still carry them, for time and counts).
     pub(crate) fn clear_traffic(&mut self) {
         for c in &mut self.cores {
             c.clear_queue();
         }
-        self.mesh.clear();
     }
 
     /// Busy time of core `k` since its mark, its counts folded into the tally.
@@ -616,68 +669,43 @@ impl<D: Datapath> Engine<D> {
     /// Run one timestep: `cmds` (engine core, command), sorted by core, keyed by `step`;
     /// `learn` allows weight writes.
     ///
-    /// A credit step's plasticity touches only its own core, and the packets of a credit step go
-    /// to other cores (the layer below): with several threads it runs on workers while the
-    /// calling thread runs the exchange. The model's time is unchanged — plasticity is part of
-    /// the core's busy time — and so are the results.
+    /// The payloads go straight into the destination cores' queues, in injection order (source
+    /// core, then emission order); the routers work out the exchange's cycles, stalls and drops
+    /// — on the router thread, while the next timestep's cores already run — and the step's
+    /// time is settled when their answer comes. Under `drop`, the routers answer first: only
+    /// the packets that arrive are delivered.
     pub(crate) fn timestep(&mut self, cmds: &[(u32, Cmd)], step: u64, learn: bool) -> StepReport {
-        // 1. Compute (plasticity after a credit step is set aside for step 3).
-        let mut later: Vec<u32> = Vec::new();
-        let compute: Vec<(u32, Cmd)> = cmds
-            .iter()
-            .map(|&(k, cmd)| match cmd {
-                Cmd::Credit {
-                    mode,
-                    finish_copy,
-                    plasticity: true,
-                } => {
-                    later.push(k);
-                    (
-                        k,
-                        Cmd::Credit {
-                            mode,
-                            finish_copy,
-                            plasticity: false,
-                        },
-                    )
-                }
-                other => (k, other),
-            })
-            .collect();
-        let work: u64 = compute
+        // 1. Compute.
+        let work: u64 = cmds
             .iter()
             .map(|&(k, cmd)| self.cores[k as usize].work(cmd))
             .sum();
         let dp = Arc::clone(&self.dp);
-        if self.threads > 1 && compute.len() > 1 && work >= self.par_threshold {
-            run_parallel(&mut self.cores, &compute, &dp, step, learn, self.threads);
+        if self.threads > 1 && cmds.len() > 1 && work >= self.par_threshold {
+            run_parallel(&mut self.cores, cmds, &dp, step, learn, self.threads);
         } else {
-            for &(k, cmd) in &compute {
+            for &(k, cmd) in cmds {
                 self.cores[k as usize].run(&dp, cmd, step, learn);
             }
         }
         // 2. Settle the compute and expand the outboxes, core by core.
         let mut report = StepReport::default();
-        let mut busy = vec![0u64; cmds.len()];
-        let mut firing = false;
-        let mut retro = false;
-        // What the packets of this step are, for NeuroBench's MAC / AC split of early drains.
-        let mut traffic = None;
-        for (slot, &(k, cmd)) in compute.iter().enumerate() {
+        let mut pending = PendingStep {
+            busy: Vec::with_capacity(cmds.len()),
+            ..PendingStep::default()
+        };
+        let mut flits = Vec::new();
+        self.parcels.clear();
+        for &(k, cmd) in cmds {
             let graded = match cmd {
                 Cmd::Graded | Cmd::Inputs => Some(true),
                 Cmd::Tick { .. } => Some(false),
                 _ => None,
             };
-            if graded.is_some() {
-                firing = true;
-                traffic = graded;
-            }
-            if matches!(cmd, Cmd::Credit { .. }) {
-                retro = true;
-            }
-            let b = self.settle(k as usize, graded);
-            let injected = self.route_out(k as usize);
+            pending.firing |= graded.is_some();
+            pending.retro |= matches!(cmd, Cmd::Credit { .. });
+            let busy = self.settle(k as usize, graded);
+            let injected = self.route_out(k as usize, &mut flits);
             let c = &self.cores[k as usize];
             if matches!(cmd, Cmd::Graded | Cmd::Tick { .. }) {
                 let w = &mut self.tally.work;
@@ -689,38 +717,84 @@ impl<D: Datapath> Engine<D> {
             }
             report.fire_change = report.fire_change.max(c.status.fire_change);
             report.credit_change = report.credit_change.max(c.status.credit_change);
-            busy[slot] = b.saturating_add(injected);
+            pending.busy.push((k, busy.saturating_add(injected)));
         }
-        // 3. Deliver (draining cores whose queues fill under `stall`), and the set-aside
-        //    plasticity: concurrently when it pays and no packet goes to a learning core.
-        let mut counts = ExchangeCounts::default();
-        let later_work: u64 = later
-            .iter()
-            .map(|&k| self.cores[k as usize].work(Cmd::Plasticity))
-            .sum();
-        let disjoint = !later.is_empty() && {
-            let mut dst = vec![false; self.cores.len()];
-            for k in self.mesh.destinations() {
-                dst[k as usize] = true;
-            }
-            later.iter().all(|&k| !dst[k as usize])
+        // 3. Exchange.
+        let job = Job {
+            flits,
+            cores: self.cores.len(),
+            depth: self.queue_depth,
+            track: self.policy == OverflowPolicy::Drop,
         };
-        let drains = if self.threads > 1 && disjoint && later_work >= self.par_threshold {
-            self.exchange_with_plasticity(&later, &dp, step, learn, traffic, &mut counts)
+        self.tally.ledger.add(Action::Barrier, 1);
+        self.tally.timesteps += 1;
+        self.tally.ticks += u64::from(pending.firing);
+        self.tally.retro_steps += u64::from(pending.retro);
+        self.pending.push_back(pending);
+        self.router.submit(job);
+        // A router thread may run a few timesteps behind the cores, no more.
+        while self.router.pending() > MAX_LAG {
+            if let Some(r) = self.router.next() {
+                self.settle_step(r);
+            }
+        }
+        let parcels = std::mem::take(&mut self.parcels);
+        if self.policy == OverflowPolicy::Drop {
+            // Only what arrives is delivered: wait for the routers.
+            let mut delivered = Vec::new();
+            while let Some(r) = self.router.next() {
+                if self.router.pending() == 0 {
+                    delivered = r.delivered.clone();
+                }
+                self.settle_step(r);
+            }
+            for (i, &(dst, p)) in parcels.iter().enumerate() {
+                if delivered.get(i).copied().unwrap_or(false) {
+                    self.put(dst as usize, p, &dp, step, learn);
+                }
+            }
         } else {
-            for &k in &later {
-                self.cores[k as usize].run(&dp, Cmd::Plasticity, step, learn);
+            for &(dst, p) in &parcels {
+                self.put(dst as usize, p, &dp, step, learn);
             }
-            self.exchange(&dp, step, learn, traffic, &mut counts)
-        };
-        for (slot, &(k, _)) in compute.iter().enumerate() {
-            if later.contains(&k) {
-                let b = self.settle(k as usize, None);
-                busy[slot] = busy[slot].saturating_add(b);
+            // On this thread the answer is already there.
+            if matches!(self.router, RouterHost::Local(..)) {
+                while let Some(r) = self.router.next() {
+                    self.settle_step(r);
+                }
             }
         }
-        let busiest = busy.iter().copied().max().unwrap_or(0);
-        self.mesh.end_timestep();
+        self.parcels = parcels;
+        report
+    }
+
+    /// Put a packet into core `k`'s input queue; a queue at the firmware's capacity is drained
+    /// first (its handlers, its order: the same arithmetic, earlier).
+    fn put(&mut self, k: usize, p: Packet<D::V>, dp: &D, step: u64, learn: bool) {
+        let c = &mut self.cores[k];
+        if let Err(p) = c.queue.push(p) {
+            c.run(dp, Cmd::Drain, step, learn);
+            let _ = c.queue.push(p);
+        }
+    }
+
+    /// Give a timestep its time from its exchange's result: the busiest core (less what it
+    /// handled early in an earlier exchange) + router cycles + early drains + the barrier.
+    fn settle_step(&mut self, r: JobResult) {
+        let step = self.pending.pop_front().unwrap_or_default();
+        let mut busiest = 0u64;
+        for &(k, ps) in &step.busy {
+            let e = &mut self.early[k as usize];
+            let take = (*e).min(ps);
+            *e -= take;
+            busiest = busiest.max(ps - take);
+        }
+        for &(k, ps) in &r.early {
+            let e = &mut self.early[k as usize];
+            *e = e.saturating_add(ps);
+        }
+        let counts = r.counts;
+        self.tally.early_drains += r.early.len() as u64;
         self.tally.ledger.add(Action::Hop, counts.hops);
         self.tally
             .ledger
@@ -735,121 +809,33 @@ impl<D: Datapath> Engine<D> {
             .saturating_mul(hop_ps)
             .saturating_add(counts.max_xings.saturating_mul(chip_extra));
         self.tally.mesh.merge(&counts);
-        // 4. Barrier.
-        self.tally.ledger.add(Action::Barrier, 1);
         let step_ps = busiest
             .saturating_add(exchange_ps)
-            .saturating_add(drains)
+            .saturating_add(r.drains_ps)
             .saturating_add(self.barrier_ps);
         self.tally.time_ps = self.tally.time_ps.saturating_add(step_ps);
         self.tally.max_step_ps = self.tally.max_step_ps.max(step_ps);
-        self.tally.timesteps += 1;
-        if firing {
-            self.tally.ticks += 1;
-        }
-        if retro {
-            self.tally.retro_steps += 1;
-        }
-        report
     }
 
-    /// Run the mesh until every packet is delivered; a core whose queue fills under `stall`
-    /// drains early. Returns the longest early-drain time summed over the blocked rounds, ps.
-    fn exchange(
-        &mut self,
-        dp: &D,
-        step: u64,
-        learn: bool,
-        traffic: Option<bool>,
-        counts: &mut ExchangeCounts,
-    ) -> u64 {
-        let Engine {
-            mesh,
-            cores,
-            tally,
-            lat,
-            queue_depth,
-            ..
-        } = self;
-        let mut access: Vec<Option<&mut CoreBox<D>>> = cores.iter_mut().map(Some).collect();
-        deliver_all(
-            mesh,
-            &mut access,
-            *queue_depth,
-            lat,
-            tally,
-            dp,
-            (step, learn, traffic),
-            counts,
-        )
-    }
-
-    /// [`Engine::exchange`] on this thread while the cores in `later` run their plasticity on
-    /// scoped workers (they receive no packet in this exchange).
-    fn exchange_with_plasticity(
-        &mut self,
-        later: &[u32],
-        dp: &D,
-        step: u64,
-        learn: bool,
-        traffic: Option<bool>,
-        counts: &mut ExchangeCounts,
-    ) -> u64 {
-        let workers = (self.threads - 1).max(1);
-        let Engine {
-            mesh,
-            cores,
-            tally,
-            lat,
-            queue_depth,
-            ..
-        } = self;
-        let mut access: Vec<Option<&mut CoreBox<D>>> = Vec::with_capacity(cores.len());
-        let mut bins: Vec<(u64, Vec<&mut CoreBox<D>>)> =
-            (0..workers).map(|_| (0, Vec::new())).collect();
-        for (k, c) in cores.iter_mut().enumerate() {
-            if later.contains(&(k as u32)) {
-                let w = c.work(Cmd::Plasticity);
-                let bin = bins
-                    .iter_mut()
-                    .min_by_key(|b| b.0)
-                    .expect("at least one bin");
-                bin.0 += w;
-                bin.1.push(c);
-                access.push(None);
-            } else {
-                access.push(Some(c));
-            }
+    /// Wait for every exchange still with the routers and settle its timestep.
+    pub(crate) fn finish(&mut self) {
+        while let Some(r) = self.router.next() {
+            self.settle_step(r);
         }
-        let depth = *queue_depth;
-        crossbeam::scope(|s| {
-            for (_, bin) in bins {
-                s.spawn(move |_| {
-                    for c in bin {
-                        c.run(dp, Cmd::Plasticity, step, learn);
-                    }
-                });
-            }
-            deliver_all(
-                mesh,
-                &mut access,
-                depth,
-                lat,
-                tally,
-                dp,
-                (step, learn, traffic),
-                counts,
-            )
-        })
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 
-    /// Expand core `k`'s outbox into mesh packets; returns the injection time, ps.
-    fn route_out(&mut self, k: usize) -> u64 {
+    /// Expand core `k`'s outbox into routed packets (`flits`, for the routers) and their
+    /// payloads (for delivery); returns the injection time, ps.
+    fn route_out(&mut self, k: usize, flits: &mut Vec<(u32, Flit)>) -> u64 {
         let out = std::mem::take(&mut self.cores[k].out);
         let (mut fwd, mut back) = (0u64, 0u64);
+        let lat = &self.lat;
+        let sop = lat[Action::Sop as usize];
+        let trace = lat[Action::TraceUpdate as usize];
+        let credit = lat[Action::CreditAccumulate as usize];
+        let rsop = lat[Action::RetroSop as usize];
         {
-            let Engine { mesh, cores, .. } = &mut *self;
+            let Engine { cores, parcels, .. } = &mut *self;
             let c = &cores[k];
             for &(i, payload) in &out.spikes {
                 let Some(g) = c
@@ -865,16 +851,19 @@ impl<D: Datapath> Engine<D> {
                         Some(rate) => Packet::Graded { axon, rate },
                         None => Packet::Spike { axon },
                     };
-                    mesh.send(
+                    let d = &cores[dst as usize];
+                    let syn = d.row_syn.get(axon as usize).copied().unwrap_or(0) as u64;
+                    flits.push((
                         k as u32,
                         Flit {
                             dst_core: dst,
-                            dst: cores[dst as usize].grid,
+                            dst: d.grid,
                             retro: false,
                             xings: 0,
-                            packet,
+                            cost: syn.saturating_mul(sop).saturating_add(trace),
                         },
-                    );
+                    ));
+                    parcels.push((dst, packet));
                     fwd += 1;
                 }
             }
@@ -882,34 +871,40 @@ impl<D: Datapath> Engine<D> {
                 let Some(&(dst, neuron)) = c.retro_to.get(axon as usize) else {
                     continue;
                 };
-                mesh.send(
+                flits.push((
                     k as u32,
                     Flit {
                         dst_core: dst,
                         dst: cores[dst as usize].grid,
                         retro: true,
                         xings: 0,
-                        packet: Packet::Retro { neuron, value },
+                        cost: credit,
                     },
-                );
+                ));
+                parcels.push((dst, Packet::Retro { neuron, value }));
                 back += 1;
             }
             if let Some((dests, base)) = &c.delta_to {
                 for &(i, value) in &out.deltas {
                     for &dst in dests {
-                        mesh.send(
+                        let d = &cores[dst as usize];
+                        flits.push((
                             k as u32,
                             Flit {
                                 dst_core: dst,
-                                dst: cores[dst as usize].grid,
+                                dst: d.grid,
                                 retro: true,
                                 xings: 0,
-                                packet: Packet::Delta {
-                                    post: base + i,
-                                    value,
-                                },
+                                cost: (d.n as u64).saturating_mul(rsop),
                             },
-                        );
+                        ));
+                        parcels.push((
+                            dst,
+                            Packet::Delta {
+                                post: base + i,
+                                value,
+                            },
+                        ));
                         back += 1;
                     }
                 }
@@ -928,6 +923,23 @@ impl<D: Datapath> Engine<D> {
             .saturating_add(back.saturating_mul(self.lat[Action::RetroPacket as usize]))
     }
 
+    /// The links that carried traffic (every exchange settled first).
+    pub(crate) fn link_loads(&mut self) -> Vec<LinkLoad> {
+        self.finish();
+        self.router.link_loads()
+    }
+
+    /// A copy of the mesh with its link counters (every exchange settled first).
+    pub(crate) fn mesh_snapshot(&mut self) -> Mesh {
+        self.finish();
+        self.router.snapshot()
+    }
+
+    /// An empty mesh of this chip and placement.
+    pub(crate) fn fresh_mesh(&self) -> Mesh {
+        self.fresh.clone()
+    }
+
     /// Fold every core's format events into the tally.
     pub(crate) fn collect_vars(&mut self) {
         for c in &mut self.cores {
@@ -936,8 +948,14 @@ impl<D: Datapath> Engine<D> {
         }
     }
 
-    /// Take the tally (format events folded in), leaving an empty one.
+    /// Take the tally (format events folded in), leaving an empty one. With the mesh on its own
+    /// thread, the time, hops and router counts of the last few timesteps may still be with the
+    /// routers: they land in a later take ([`Engine::finish`] settles them all). Counts that
+    /// come from the cores, and the timesteps themselves, are always complete.
     pub(crate) fn take_tally(&mut self) -> Tally {
+        if matches!(self.router, RouterHost::Local(..)) {
+            self.finish();
+        }
         self.collect_vars();
         std::mem::take(&mut self.tally)
     }
@@ -987,53 +1005,6 @@ fn settle<D: Datapath>(
     w.neuron_ops += upd + idle;
     w.neuron_dense_ops += upd + idle;
     busy
-}
-
-/// The delivery loop of an exchange: run the mesh; when full queues block it, drain those
-/// cores (their handler, their order) and resume. Returns the early drains' time, ps.
-#[allow(clippy::too_many_arguments)]
-fn deliver_all<D: Datapath>(
-    mesh: &mut Mesh<D::V>,
-    cores: &mut [Option<&mut CoreBox<D>>],
-    depth: usize,
-    lat: &Latencies,
-    tally: &mut Tally,
-    dp: &D,
-    (step, learn, traffic): (u64, bool, Option<bool>),
-    counts: &mut ExchangeCounts,
-) -> u64 {
-    let mut drains = 0u64;
-    loop {
-        let r = mesh.run(counts, |core, p| match cores[core as usize].as_mut() {
-            Some(c) => c.offer(p, depth),
-            // A learning core never receives in an exchange run beside its plasticity.
-            None => Err(p),
-        });
-        match r {
-            Exchange::Done => return drains,
-            Exchange::Blocked(list) => {
-                let mut longest = 0u64;
-                let mut drained = false;
-                for k in list {
-                    let Some(c) = cores[k as usize].as_mut() else {
-                        continue;
-                    };
-                    tally.early_drains += c.queue.len() as u64;
-                    c.run(dp, Cmd::Drain, step, learn);
-                    longest = longest.max(settle(c, lat, tally, traffic));
-                    drained = true;
-                }
-                drains = drains.saturating_add(longest);
-                if !drained {
-                    // Unreachable by construction (the caller checked that no packet goes to
-                    // a core lent elsewhere); never loop on it.
-                    debug_assert!(false, "exchange blocked on a core it cannot drain");
-                    mesh.clear();
-                    return drains;
-                }
-            }
-        }
-    }
 }
 
 /// Run the commands of one timestep on several threads: the cores are dealt into `threads`

@@ -62,7 +62,9 @@ pub struct SampleOutcome {
     pub loss: f64,
     /// Whether the predicted class was right.
     pub correct: bool,
-    /// Modelled hardware time of the sample, ps.
+    /// Modelled hardware time of the sample, ps, as settled when the sample ends (complete with
+    /// one thread; with several, the router thread's last timesteps settle later — see
+    /// [`ChipNet::finish`]).
     pub time_ps: u64,
     /// Timesteps the sample took.
     pub timesteps: u64,
@@ -384,8 +386,15 @@ impl<D: Datapath> ChipNet<D> {
 
     /// Threads for a timestep's cores, and the work a step needs before it uses them.
     pub fn set_threads(&mut self, threads: usize, par_threshold: u64) {
-        self.engine.threads = threads.max(1);
+        self.engine.set_threads(threads);
         self.engine.par_threshold = par_threshold;
+    }
+
+    /// Settle every exchange still with the router thread into `t` (the time and router counts
+    /// of the last timesteps, when the mesh runs on its own thread).
+    pub fn finish(&mut self, t: &mut Tally) {
+        self.engine.finish();
+        t.merge(&self.engine.take_tally());
     }
 
     /// The datapath.

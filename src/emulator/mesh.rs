@@ -27,8 +27,6 @@
 
 use std::collections::VecDeque;
 
-use accord_firmware::handlers::Packet;
-
 use crate::chip::{ChipModel, OverflowPolicy};
 
 /// Output ports of a router.
@@ -41,10 +39,12 @@ const PORTS: usize = 5;
 /// Port names, for reports.
 pub const PORT_NAMES: [&str; PORTS] = ["east", "west", "north", "south", "local"];
 
-/// A packet on its way: destination core (engine index and grid position), whether it is
-/// retrograde traffic, and the packet the destination core will receive.
-#[derive(Clone, Copy, Debug)]
-pub struct Flit<V> {
+/// A packet on its way, as the routers see it: destination core (engine index and grid
+/// position), whether it is retrograde traffic, the links between chips crossed so far, and
+/// the time its destination's handler will take (for the time a full queue's early drain
+/// costs). The payload stays with the engine: routing does not depend on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flit {
     /// Engine index of the destination core.
     pub dst_core: u32,
     /// Grid position of the destination core.
@@ -53,8 +53,8 @@ pub struct Flit<V> {
     pub retro: bool,
     /// Links between chips crossed so far.
     pub xings: u8,
-    /// The packet.
-    pub packet: Packet<V>,
+    /// The destination handler's time for this packet, ps.
+    pub cost: u64,
 }
 
 /// What a router needs of a packet in flight: its id (for the payload at delivery), its
@@ -309,7 +309,7 @@ pub struct LinkLoad {
 
 /// The mesh of a chip (or system) and its routers' state.
 #[derive(Clone, Debug)]
-pub struct Mesh<V> {
+pub struct Mesh {
     cols: u32,
     chip_cols: u32,
     chip_rows: u32,
@@ -330,9 +330,9 @@ pub struct Mesh<V> {
     /// A spare buffer for the source list.
     #[cfg(test)]
     spare: Vec<u32>,
-    /// Packets of the exchange, by id: destination core and the packet itself.
+    /// Packets of the exchange, by id: destination core and handler time.
     f_core: Vec<u32>,
-    f_packet: Vec<Packet<V>>,
+    f_cost: Vec<u64>,
     /// Per source core: packets not yet injected (indices into `flits`).
     inject: Vec<VecDeque<Hdr>>,
     inject_from: Vec<u32>,
@@ -354,7 +354,42 @@ pub struct Mesh<V> {
     pub timesteps: u64,
 }
 
-impl<V: Copy> Mesh<V> {
+impl Mesh {
+    /// A mesh with no cores (a placeholder).
+    pub fn empty() -> Self {
+        Mesh {
+            cols: 1,
+            chip_cols: 1,
+            chip_rows: 1,
+            depth: usize::MAX,
+            per_cycle: 1,
+            policy: OverflowPolicy::Stall,
+            slot: Vec::new(),
+            routers: Vec::new(),
+            links: Vec::new(),
+            state: Vec::new(),
+            active: Vec::new(),
+            newly: Vec::new(),
+            #[cfg(test)]
+            spare: Vec::new(),
+            f_core: Vec::new(),
+            f_cost: Vec::new(),
+            inject: Vec::new(),
+            inject_from: Vec::new(),
+            sources: Vec::new(),
+            ready: Vec::new(),
+            next: Vec::new(),
+            ready_src: Vec::new(),
+            next_src: Vec::new(),
+            src_sched: Vec::new(),
+            src_blocked_at: Vec::new(),
+            core_wait: Vec::new(),
+            started: false,
+            cycle: 1,
+            timesteps: 0,
+        }
+    }
+
     /// The mesh of `chip` for `cores` engine cores at grid positions `pos`.
     pub fn new(chip: &ChipModel, pos: &[u32]) -> Self {
         let grid = chip.grid();
@@ -376,7 +411,7 @@ impl<V: Copy> Mesh<V> {
             #[cfg(test)]
             spare: Vec::new(),
             f_core: Vec::new(),
-            f_packet: Vec::new(),
+            f_cost: Vec::new(),
             inject: vec![VecDeque::new(); pos.len()],
             inject_from: pos.to_vec(),
             sources: Vec::new(),
@@ -433,10 +468,10 @@ impl<V: Copy> Mesh<V> {
 
     /// Queue a packet from engine core `src` (injected in call order).
     #[inline]
-    pub fn send(&mut self, src: u32, flit: Flit<V>) {
+    pub fn send(&mut self, src: u32, flit: Flit) {
         let id = self.f_core.len() as u32;
         self.f_core.push(flit.dst_core);
-        self.f_packet.push(flit.packet);
+        self.f_cost.push(flit.cost);
         let hdr = Hdr {
             id,
             // Grid sides are at most 65535 (design rule).
@@ -452,14 +487,9 @@ impl<V: Copy> Mesh<V> {
         q.push_back(hdr);
     }
 
-    /// Destination cores of the packets queued for this exchange.
-    pub fn destinations(&self) -> impl Iterator<Item = u32> + '_ {
-        self.f_core.iter().copied()
-    }
-
+    /// Whether any packet waits to be injected or is in flight (the plain cycle loop's test).
     #[cfg(test)]
-    /// Whether any packet waits to be injected or is in flight.
-    pub fn busy(&self) -> bool {
+    fn busy(&self) -> bool {
         !self.sources.is_empty() || !self.active.is_empty()
     }
 
@@ -521,8 +551,10 @@ impl<V: Copy> Mesh<V> {
     }
 
     /// Run the exchange until every queued packet is delivered or dropped, or until full core
-    /// queues block it. `deliver(core, packet)` pushes into a core's input queue and returns the
-    /// packet back if the queue is full.
+    /// queues block it. `deliver(core, id, cost)` offers packet `id` (the order of [`send`]
+    /// calls) to its core's input queue and says whether the queue took it.
+    ///
+    /// [`send`]: Mesh::send
     ///
     /// Event-driven but cycle-exact: a cycle processes only the ports that can act — those
     /// holding packets that were there at the start of the cycle and not waiting for room —
@@ -534,7 +566,7 @@ impl<V: Copy> Mesh<V> {
     pub fn run(
         &mut self,
         counts: &mut ExchangeCounts,
-        mut deliver: impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
+        mut deliver: impl FnMut(u32, u32, u64) -> bool,
     ) -> Exchange {
         if !self.started {
             self.started = true;
@@ -720,7 +752,7 @@ impl<V: Copy> Mesh<V> {
         key: u64,
         c: u64,
         counts: &mut ExchangeCounts,
-        deliver: &mut impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
+        deliver: &mut impl FnMut(u32, u32, u64) -> bool,
     ) -> bool {
         let mut moved = false;
         let mut sent = 0;
@@ -738,15 +770,15 @@ impl<V: Copy> Mesh<V> {
             };
             let id = h.id as usize;
             if port == L {
-                match deliver(self.f_core[id], self.f_packet[id]) {
-                    Ok(()) => {
+                match deliver(self.f_core[id], id as u32, self.f_cost[id]) {
+                    true => {
                         counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                         self.dequeue(slot, L, c, counts);
                         self.links[slot][L].now += 1;
                         moved = true;
                         sent += 1;
                     }
-                    Err(_) => match self.policy {
+                    false => match self.policy {
                         OverflowPolicy::Stall => {
                             self.links[slot][L].stall_cycles += 1;
                             counts.stall_cycles += 1;
@@ -896,7 +928,7 @@ impl<V: Copy> Mesh<V> {
     pub fn run_simple(
         &mut self,
         counts: &mut ExchangeCounts,
-        mut deliver: impl FnMut(u32, Packet<V>) -> Result<(), Packet<V>>,
+        mut deliver: impl FnMut(u32, u32, u64) -> bool,
     ) -> Exchange {
         let mut blocked: Vec<u32> = Vec::new();
         self.sources.sort_unstable();
@@ -927,15 +959,15 @@ impl<V: Copy> Mesh<V> {
                         };
                         let id = h.id as usize;
                         if port == L {
-                            match deliver(self.f_core[id], self.f_packet[id]) {
-                                Ok(()) => {
+                            match deliver(self.f_core[id], id as u32, self.f_cost[id]) {
+                                true => {
                                     counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                                     self.pop(slot, L);
                                     self.links[slot][L].now += 1;
                                     moved = true;
                                     sent += 1;
                                 }
-                                Err(_) => match self.policy {
+                                false => match self.policy {
                                     OverflowPolicy::Stall => {
                                         self.links[slot][L].stall_cycles += 1;
                                         counts.stall_cycles += 1;
@@ -1079,7 +1111,7 @@ impl<V: Copy> Mesh<V> {
 
     fn clear_packets(&mut self) {
         self.f_core.clear();
-        self.f_packet.clear();
+        self.f_cost.clear();
     }
 
     #[cfg(test)]
@@ -1192,7 +1224,7 @@ impl<V: Copy> Mesh<V> {
 
     /// Merge another mesh's link counters (same chip and placement), e.g. from a parallel
     /// evaluation block.
-    pub fn merge_links(&mut self, o: &Mesh<V>) {
+    pub fn merge_links(&mut self, o: &Mesh) {
         for (r, links) in o.routers.iter().zip(&o.links) {
             let slot = self.router(r.pos);
             for (a, b) in self.links[slot].iter_mut().zip(links) {
@@ -1203,13 +1235,5 @@ impl<V: Copy> Mesh<V> {
             }
         }
         self.timesteps += o.timesteps;
-    }
-
-    /// Reset the link counters (keeps the routers).
-    pub fn reset_links(&mut self) {
-        for l in &mut self.links {
-            *l = Default::default();
-        }
-        self.timesteps = 0;
     }
 }

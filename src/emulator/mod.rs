@@ -50,6 +50,7 @@ pub mod general;
 mod layered;
 mod mesh;
 mod report;
+mod router;
 #[cfg(test)]
 mod tests;
 
@@ -378,12 +379,11 @@ where
         let mut local = chip_net.clone();
         local.set_threads(1, u64::MAX);
         local.engine.tally = Tally::default();
-        local.engine.mesh.reset_links();
         let mut t = Tally::default();
         let outcomes: Vec<SampleOutcome> = (b * EVAL_BLOCK..((b + 1) * EVAL_BLOCK).min(n))
             .map(|k| local.sample(data.row(k), data.labels[k], false, eval_step(k), &mut t))
             .collect();
-        (outcomes, t, local.engine.mesh)
+        (outcomes, t, local.engine.mesh_snapshot())
     };
     let results: Vec<_> = if threads <= 1 || blocks <= 1 {
         (0..blocks).map(run_block).collect()
@@ -411,8 +411,7 @@ where
     // Integer tallies merge exactly; losses are summed in sample order.
     let mut t = Tally::default();
     let (mut loss, mut correct) = (0.0, 0usize);
-    let mut mesh = chip_net.engine.mesh.clone();
-    mesh.reset_links();
+    let mut mesh = chip_net.engine.fresh_mesh();
     for (outcomes, tb, mb) in results {
         for o in outcomes {
             loss += o.loss;
@@ -459,6 +458,7 @@ where
                 p(k + 1, e);
             }
         }
+        chip_net.finish(&mut train_tally);
         let seconds = start.elapsed().as_secs_f64();
         let (test_loss, test_accuracy, _, _) = evaluate(&chip_net, &split.test, cfg.threads);
         let n = order.len().max(1) as f64;
@@ -471,7 +471,7 @@ where
             seconds,
         });
     }
-    let train_links = chip_net.engine.mesh.link_loads();
+    let train_links = chip_net.engine.link_loads();
     let (test_loss, test_accuracy, infer_tally, infer_links) =
         evaluate(&chip_net, &split.test, cfg.threads);
     Ok(report::build(

@@ -1,7 +1,7 @@
 //! Engine and mesh tests that need the crate's internals: the pipeline's timing, and the
 //! router's cycles, stalls and drops computed by hand.
 
-use accord_firmware::handlers::{Op, Packet};
+use accord_firmware::handlers::Op;
 
 use super::engine::Cmd;
 use super::mesh::{Exchange, ExchangeCounts, Flit, Mesh};
@@ -77,7 +77,7 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
 }
 
 /// A three-core row (1 × 3 grid) with the given router settings.
-fn row_mesh(depth: Option<u32>, drop: bool) -> Mesh<i64> {
+fn row_mesh(depth: Option<u32>, drop: bool) -> Mesh {
     let mut sets = vec![
         ("mesh.cols".to_owned(), "3".to_owned()),
         ("mesh.rows".to_owned(), "1".to_owned()),
@@ -94,8 +94,8 @@ fn row_mesh(depth: Option<u32>, drop: bool) -> Mesh<i64> {
     Mesh::new(&chip, &[0, 2])
 }
 
-fn send(mesh: &mut Mesh<i64>, k: u32) {
-    for axon in 0..k {
+fn send(mesh: &mut Mesh, k: u32) {
+    for _ in 0..k {
         mesh.send(
             0,
             Flit {
@@ -103,7 +103,7 @@ fn send(mesh: &mut Mesh<i64>, k: u32) {
                 dst: 2,
                 retro: false,
                 xings: 0,
-                packet: Packet::Spike { axon },
+                cost: 1,
             },
         );
     }
@@ -132,9 +132,9 @@ fn router_cycles_stalls_and_drops_by_hand() {
     let mut mesh = row_mesh(Some(1), false);
     send(&mut mesh, 3);
     let mut c = ExchangeCounts::default();
-    let r = mesh.run(&mut c, |core, p| {
-        delivered.push((core, p));
-        Ok(())
+    let r = mesh.run(&mut c, |core, id, _| {
+        delivered.push((core, id));
+        true
     });
     assert_eq!(r, Exchange::Done);
     assert_eq!(
@@ -142,24 +142,24 @@ fn router_cycles_stalls_and_drops_by_hand() {
         (8, 6, 2, 0)
     );
     assert_eq!(delivered.len(), 3);
-    assert_eq!(delivered[0], (1, Packet::Spike { axon: 0 }));
+    assert_eq!(delivered, [(1, 0), (1, 1), (1, 2)]);
 
     let mut mesh = row_mesh(None, false);
     send(&mut mesh, 3);
     let mut c = ExchangeCounts::default();
-    mesh.run(&mut c, |_, _| Ok(()));
+    mesh.run(&mut c, |_, _, _| true);
     assert_eq!((c.cycles, c.hops, c.stall_cycles), (6, 6, 0));
 
     let mut got = Vec::new();
     let mut mesh = row_mesh(Some(1), true);
     send(&mut mesh, 3);
     let mut c = ExchangeCounts::default();
-    mesh.run(&mut c, |_, p| {
-        got.push(p);
-        Ok(())
+    mesh.run(&mut c, |_, id, _| {
+        got.push(id);
+        true
     });
     assert_eq!((c.cycles, c.hops, c.link_drops), (6, 4, 1));
-    assert_eq!(got, [Packet::Spike { axon: 0 }, Packet::Spike { axon: 2 }]);
+    assert_eq!(got, [0, 2]);
     mesh.end_timestep();
     let busiest = &mesh.link_loads()[0];
     assert_eq!((busiest.x, busiest.port), (0, "east"));
@@ -179,12 +179,12 @@ fn full_core_queue_blocks_until_drained() {
     let mut queue = 0usize;
     let mut drains = 0;
     loop {
-        let r = mesh.run(&mut c, |_, p| {
+        let r = mesh.run(&mut c, |_, _, _| {
             if queue >= 1 {
-                Err(p)
+                false
             } else {
                 queue += 1;
-                Ok(())
+                true
             }
         });
         match r {
@@ -214,7 +214,7 @@ fn links_between_chips_are_interchip_hops() {
     ];
     let chip = chip::open_with("balance-core", &sets).unwrap();
     assert_eq!(chip.grid().cols, 4);
-    let mut mesh: Mesh<i64> = Mesh::new(&chip, &[0, 3]);
+    let mut mesh: Mesh = Mesh::new(&chip, &[0, 3]);
     mesh.send(
         0,
         Flit {
@@ -222,11 +222,11 @@ fn links_between_chips_are_interchip_hops() {
             dst: 3,
             retro: false,
             xings: 0,
-            packet: Packet::Spike { axon: 0 },
+            cost: 1,
         },
     );
     let mut c = ExchangeCounts::default();
-    mesh.run(&mut c, |_, _| Ok(()));
+    mesh.run(&mut c, |_, _, _| true);
     assert_eq!((c.hops, c.interchip_hops, c.max_xings), (2, 1, 1));
 }
 
@@ -246,7 +246,7 @@ fn mesh_speed_scratch() {
     let dst: Vec<u32> = (32..48).collect();
     let mut pos = src.clone();
     pos.extend(&dst);
-    let mut mesh: Mesh<i64> = Mesh::new(&chip, &pos);
+    let mut mesh: Mesh = Mesh::new(&chip, &pos);
     let t0 = std::time::Instant::now();
     let mut c = ExchangeCounts::default();
     for _ in 0..100 {
@@ -260,12 +260,12 @@ fn mesh_speed_scratch() {
                         dst: pos[d],
                         retro: false,
                         xings: 0,
-                        packet: Packet::Spike { axon: j },
+                        cost: 1,
                     },
                 );
             }
         }
-        mesh.run(&mut c, |_, _| Ok(()));
+        mesh.run(&mut c, |_, _, _| true);
         mesh.end_timestep();
     }
     let dt = t0.elapsed().as_secs_f64();
@@ -316,8 +316,8 @@ fn event_driven_exchange_equals_the_cycle_loop() {
         if cores.is_empty() {
             continue;
         }
-        let mut a: Mesh<i64> = Mesh::new(&chip, &cores);
-        let mut b: Mesh<i64> = Mesh::new(&chip, &cores);
+        let mut a: Mesh = Mesh::new(&chip, &cores);
+        let mut b: Mesh = Mesh::new(&chip, &cores);
         for _ in 0..(1 + draw(3)) {
             let packets = draw(60);
             for p in 0..packets {
@@ -328,23 +328,23 @@ fn event_driven_exchange_equals_the_cycle_loop() {
                     dst: cores[dst as usize],
                     retro: p % 3 == 0,
                     xings: 0,
-                    packet: Packet::Spike { axon: p as u32 },
+                    cost: 1,
                 };
                 a.send(src, f);
                 b.send(src, f);
             }
-            let run = |m: &mut Mesh<i64>, simple: bool| {
+            let run = |m: &mut Mesh, simple: bool| {
                 let mut c = ExchangeCounts::default();
                 let mut q = vec![0usize; cores.len()];
                 let mut log = Vec::new();
                 loop {
-                    let mut deliver = |core: u32, p: Packet<i64>| {
+                    let mut deliver = |core: u32, id: u32, _: u64| {
                         if q[core as usize] >= queue {
-                            Err(p)
+                            false
                         } else {
                             q[core as usize] += 1;
-                            log.push((core, p));
-                            Ok(())
+                            log.push((core, id));
+                            true
                         }
                     };
                     let r = if simple {
@@ -355,12 +355,7 @@ fn event_driven_exchange_equals_the_cycle_loop() {
                     match r {
                         Exchange::Done => break,
                         Exchange::Blocked(list) => {
-                            log.push((
-                                u32::MAX,
-                                Packet::Spike {
-                                    axon: list.len() as u32,
-                                },
-                            ));
+                            log.push((u32::MAX, list.len() as u32));
                             for k in list {
                                 q[k as usize] = 0;
                             }
