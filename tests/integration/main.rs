@@ -3,6 +3,7 @@
 mod cli;
 mod emulator;
 mod equivalence;
+mod golden;
 mod mapping;
 mod modules;
 mod probe;

@@ -1,0 +1,180 @@
+//! Value stability, per chip model × firing mode × arithmetic (rand's habit, tetanes' golden
+//! hashes per test ROM): a small net and a seed on every shipped chip, with the report's key
+//! figures pinned. A change that moves any of them is a reproducibility-breaking change: update
+//! the table deliberately (run with `ACCORD_PRINT_GOLDEN=1` to print it) and record it in
+//! CHANGELOG.md.
+
+use accord::chip::{self, Action};
+use accord::emulator::{self, Arith, ChipRule, EmuConfig, Encoding, FiringMode};
+use accord::rule::{Activation, Loss};
+
+/// The figures pinned for one configuration.
+#[derive(Debug, PartialEq, Eq)]
+struct Golden {
+    /// Test samples classified right after training.
+    correct: u64,
+    /// Training counts: sop, retro_sop, weight_update, spike_packet, hop.
+    train: [u64; 5],
+    /// Inference sops.
+    infer_sop: u64,
+    /// Modelled time over all training and all inference samples, ps.
+    time_ps: (u64, u64),
+    /// FNV-1a over every ledger count and format event of training and inference.
+    hash: u64,
+}
+
+fn fnv(h: &mut u64, x: u64) {
+    for b in x.to_le_bytes() {
+        *h ^= u64::from(b);
+        *h = h.wrapping_mul(0x100_0000_01b3);
+    }
+}
+
+fn run(chip: &str, mode: FiringMode, arith: Arith, epochs: usize) -> Result<Golden, String> {
+    let split = accord::data::load("iris", &accord::data::default_data_dir(), 0).unwrap();
+    let cfg = EmuConfig {
+        chip: chip::open(chip).unwrap(),
+        hidden: vec![6],
+        activation: Activation::HardSigmoid,
+        loss: Loss::CrossEntropy,
+        lr: 0.05,
+        epochs,
+        seed: 3,
+        mode,
+        arith,
+        threads: 1,
+        message_threshold: 0.0,
+        rule: ChipRule::Balance,
+    };
+    let r = emulator::run(&cfg, &split, None).map_err(|e| e.to_string())?;
+    let l = &r.ledger;
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for a in Action::ALL {
+        fnv(&mut hash, l.training.get(a));
+        fnv(&mut hash, l.inference.get(a));
+    }
+    for (_, c) in l.format_events.entries() {
+        for x in [c.saturations, c.wraps, c.invalid, c.rng_draws, c.lut_clamps] {
+            fnv(&mut hash, x);
+        }
+    }
+    let e = &r.energy;
+    let total = |p: &emulator::PhaseEnergy| {
+        (p.time_ns_per_sample * p.samples as f64 * 1000.0).round() as u64
+    };
+    Ok(Golden {
+        correct: (r.test_accuracy * split.test.len() as f64).round() as u64,
+        train: [
+            l.training.get(Action::Sop),
+            l.training.get(Action::RetroSop),
+            l.training.get(Action::WeightUpdate),
+            l.training.get(Action::SpikePacket),
+            l.training.get(Action::Hop),
+        ],
+        infer_sop: l.inference.get(Action::Sop),
+        time_ps: (total(&e.training), total(&e.inference)),
+        hash,
+    })
+}
+
+const SPIKING: FiringMode = FiringMode::Spiking {
+    ticks: 8,
+    encoding: Encoding::Regular,
+};
+
+#[test]
+fn reports_are_value_stable_per_chip_mode_and_arithmetic() {
+    let cases: [(&str, FiringMode, Arith, usize); 10] = [
+        ("balance-core", FiringMode::Graded, Arith::Fixed, 1),
+        ("balance-core", FiringMode::Graded, Arith::Float, 1),
+        ("balance-core", SPIKING, Arith::Fixed, 1),
+        ("balance-core", SPIKING, Arith::Float, 1),
+        ("loihi", SPIKING, Arith::Fixed, 1),
+        ("loihi", SPIKING, Arith::Float, 1),
+        ("truenorth", SPIKING, Arith::Fixed, 0),
+        ("truenorth", SPIKING, Arith::Float, 0),
+        ("reckon", SPIKING, Arith::Fixed, 1),
+        ("reckon", FiringMode::Graded, Arith::Fixed, 1),
+    ];
+    let got: Vec<Result<Golden, String>> =
+        cases.iter().map(|&(c, m, a, e)| run(c, m, a, e)).collect();
+    if std::env::var_os("ACCORD_PRINT_GOLDEN").is_some() {
+        for ((c, m, a, _), g) in cases.iter().zip(&got) {
+            eprintln!("{c} {m:?} {a:?}: {g:?}");
+        }
+    }
+    let want: [Result<Golden, &str>; 10] = GOLDEN;
+    for (((c, m, a, _), g), w) in cases.iter().zip(&got).zip(want) {
+        match (g, w) {
+            (Ok(g), Ok(w)) => assert_eq!(g, &w, "{c} {m:?} {a:?}"),
+            (Err(g), Err(w)) => assert!(g.contains(w), "{c} {m:?} {a:?}: {g}"),
+            (g, w) => panic!("{c} {m:?} {a:?}: got {g:?}, pinned {:?}", w.map(|_| ())),
+        }
+    }
+}
+
+/// The pinned figures (printed by `ACCORD_PRINT_GOLDEN=1`).
+const GOLDEN: [Result<Golden, &str>; 10] = [
+    Ok(Golden {
+        correct: 20,
+        train: [3258, 2160, 1463, 613, 1333],
+        infer_sop: 801,
+        time_ps: (57086000, 6428000),
+        hash: 16024576348763883424,
+    }),
+    Ok(Golden {
+        correct: 20,
+        train: [3258, 2160, 1463, 613, 1333],
+        infer_sop: 801,
+        time_ps: (57086000, 6428000),
+        hash: 6975505277706420460,
+    }),
+    Ok(Golden {
+        correct: 20,
+        train: [9996, 2160, 1333, 1830, 2550],
+        infer_sop: 2763,
+        time_ps: (111128000, 21104000),
+        hash: 15053153385336854534,
+    }),
+    Ok(Golden {
+        correct: 20,
+        train: [9834, 2160, 1328, 1803, 2523],
+        infer_sop: 2715,
+        time_ps: (110498000, 20884000),
+        hash: 11463419378740315624,
+    }),
+    Ok(Golden {
+        correct: 20,
+        train: [9768, 2160, 2030, 1759, 2465],
+        infer_sop: 2694,
+        time_ps: (310216900, 60580200),
+        hash: 12807661917516238391,
+    }),
+    Ok(Golden {
+        correct: 19,
+        train: [9657, 2160, 2158, 1744, 2464],
+        infer_sop: 2655,
+        time_ps: (310966700, 60318900),
+        hash: 2690125518374127212,
+    }),
+    // TrueNorth cannot learn: inference with the initial weights, 10 timesteps of one 1 ms
+    // tick for each of the 30 test samples.
+    Ok(Golden {
+        correct: 12,
+        train: [0, 0, 0, 0, 0],
+        infer_sop: 2640,
+        time_ps: (0, 300000000000),
+        hash: 8494269393562792619,
+    }),
+    Ok(Golden {
+        correct: 12,
+        train: [0, 0, 0, 0, 0],
+        infer_sop: 2649,
+        time_ps: (0, 300000000000),
+        hash: 13527803042342727737,
+    }),
+    // ReckOn is one core: a layered net needs a core per layer (no splitting yet), and it has
+    // binary spikes only.
+    Err("mapping [4, 6, 3] onto chip 'reckon'"),
+    Err("chip 'reckon' has no graded events"),
+];
