@@ -42,7 +42,7 @@
 use bitvec::prelude::*;
 
 use crate::datapath::{Datapath, Key, SpikingSoma, TransferKind, Vars, purpose};
-use crate::queue::EventQueue;
+use crate::queue::EventQueueView;
 
 /// Capacity of a core's input queue (the chip file declares a depth up to this).
 pub const QUEUE_CAPACITY: usize = 4096;
@@ -347,7 +347,7 @@ pub struct CoreMem<'a, D: Datapath> {
     /// Scratch: a row's synapses with `δ ≠ 0` (length `n`).
     pub row_nz: &'a mut [u32],
     /// The input queue.
-    pub queue: &'a mut EventQueue<Packet<D::V>, QUEUE_CAPACITY>,
+    pub queue: &'a mut EventQueueView<Packet<D::V>>,
     /// Status.
     pub status: &'a mut Status,
 }

@@ -1,7 +1,7 @@
 //! Bounded event queues whose overflow is counted, and the events a core exchanges.
 //!
-//! [`EventQueue`] is a FIFO of fixed capacity `N` over [`heapless::Deque`] (inline storage, no
-//! allocation, all `N` slots usable). A push into a full queue hands the event back as
+//! [`EventQueue`] is a FIFO over [`heapless::Deque`] (inline storage for `N` events, no
+//! allocation) that holds at most a run-time `limit ≤ N` of them — a chip's queue depth. A push into a full queue hands the event back as
 //! `Err(event)` and counts a drop; nothing panics, nothing is lost silently.
 //!
 //! ```
@@ -28,6 +28,8 @@
 //! | [`EventQueue::pop`] | 1 / 0 | 1 (empty?) |
 
 use heapless::Deque;
+use heapless::deque::DequeInner;
+use heapless::vec::{OwnedVecStorage, VecStorage, ViewVecStorage};
 
 use crate::arith::{Counters, bump};
 
@@ -67,12 +69,35 @@ pub struct RetroPacket {
     pub value: i64,
 }
 
-/// A bounded FIFO of capacity `N` that counts rejected pushes.
-#[derive(Clone, Debug)]
-pub struct EventQueue<T, const N: usize> {
-    q: Deque<T, N>,
+/// A bounded FIFO that counts rejected pushes: storage for `N` events, of which the first
+/// `limit ≤ N` are usable (a chip's queue depth is a run-time figure; the storage is a build
+/// constant).
+///
+/// [`EventQueue<T, N>`] owns its storage; [`EventQueueView<T>`] is the same queue with `N`
+/// erased (heapless's `DequeView`), so one type serves queues of several sizes:
+/// `Box<EventQueue<T, N>>` coerces to `Box<EventQueueView<T>>`.
+///
+/// ```
+/// use accord_firmware::queue::{EventQueue, EventQueueView};
+///
+/// let small: Box<EventQueueView<u32>> = Box::new(EventQueue::<u32, 4>::with_limit(2));
+/// let mut queues = [small, Box::new(EventQueue::<u32, 64>::new())];
+/// assert_eq!(queues[0].push(1), Ok(()));
+/// assert_eq!(queues[0].push(2), Ok(()));
+/// assert_eq!(queues[0].push(3), Err(3)); // full at its limit of 2
+/// assert_eq!((queues[0].capacity(), queues[1].capacity()), (2, 64));
+/// ```
+pub struct EventQueueInner<T, S: VecStorage<T> + ?Sized> {
     drops: u64,
+    limit: usize,
+    q: DequeInner<T, S>,
 }
+
+/// A queue with its storage for `N` events inline.
+pub type EventQueue<T, const N: usize> = EventQueueInner<T, OwnedVecStorage<T, N>>;
+
+/// A queue whose storage size is erased (reached through a reference or a box).
+pub type EventQueueView<T> = EventQueueInner<T, ViewVecStorage<T>>;
 
 impl<T, const N: usize> Default for EventQueue<T, N> {
     fn default() -> Self {
@@ -80,19 +105,59 @@ impl<T, const N: usize> Default for EventQueue<T, N> {
     }
 }
 
-impl<T, const N: usize> EventQueue<T, N> {
-    /// An empty queue (`N ≥ 1`, checked at compile time).
-    #[inline]
-    pub const fn new() -> Self {
+impl<T: Clone, const N: usize> Clone for EventQueue<T, N> {
+    fn clone(&self) -> Self {
         Self {
-            q: Deque::new(),
-            drops: 0,
+            drops: self.drops,
+            limit: self.limit,
+            q: self.q.clone(),
         }
     }
+}
 
+impl<T, S: VecStorage<T> + ?Sized> core::fmt::Debug for EventQueueInner<T, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EventQueue")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("drops", &self.drops)
+            .finish()
+    }
+}
+
+impl<T, const N: usize> EventQueue<T, N> {
+    /// An empty queue using all `N` slots (`N ≥ 1`, checked at compile time).
+    #[inline]
+    pub const fn new() -> Self {
+        Self::with_limit(N)
+    }
+
+    /// An empty queue that holds at most `limit` events (clamped to `1..=N`).
+    #[inline]
+    pub const fn with_limit(limit: usize) -> Self {
+        let limit = if limit == 0 {
+            1
+        } else if limit > N {
+            N
+        } else {
+            limit
+        };
+        Self {
+            drops: 0,
+            limit,
+            q: Deque::new(),
+        }
+    }
+}
+
+impl<T, S: VecStorage<T> + ?Sized> EventQueueInner<T, S> {
     /// Appends `item`; if the queue is full, returns it as `Err(item)` and counts a drop.
     #[inline]
     pub fn push(&mut self, item: T) -> Result<(), T> {
+        if self.is_full() {
+            bump(&mut self.drops);
+            return Err(item);
+        }
         self.q
             .push_back(item)
             .inspect_err(|_| bump(&mut self.drops))
@@ -113,7 +178,7 @@ impl<T, const N: usize> EventQueue<T, N> {
     /// Number of queued events.
     #[inline]
     pub fn len(&self) -> usize {
-        self.q.len()
+        self.q.storage_len()
     }
 
     /// True if no event is queued.
@@ -125,13 +190,13 @@ impl<T, const N: usize> EventQueue<T, N> {
     /// True if the next push would be rejected.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.q.is_full()
+        self.len() >= self.limit
     }
 
-    /// Capacity `N`.
+    /// Events the queue holds at most.
     #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+    pub fn capacity(&self) -> usize {
+        self.limit
     }
 
     /// Events rejected since creation or the last [`move_drops_to`](Self::move_drops_to).
@@ -197,6 +262,28 @@ mod tests {
         q.clear();
         assert!(q.is_empty());
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn limit_below_storage_and_views() {
+        let mut q: EventQueue<u32, 8> = EventQueue::with_limit(3);
+        for a in 0..3 {
+            assert_eq!(q.push(a), Ok(()));
+        }
+        assert!(q.is_full());
+        assert_eq!(q.push(9), Err(9));
+        assert_eq!((q.len(), q.capacity(), q.drops()), (3, 3, 1));
+        assert_eq!(q.pop(), Some(0));
+        assert_eq!(q.push(9), Ok(()));
+        // Limits are clamped to the storage, and at least one.
+        assert_eq!(EventQueue::<u32, 8>::with_limit(100).capacity(), 8);
+        assert_eq!(EventQueue::<u32, 8>::with_limit(0).capacity(), 1);
+        // The same queue through its view, and a clone keeps contents, limit and drops.
+        let c = q.clone();
+        let v: &mut EventQueueView<u32> = &mut q;
+        assert_eq!(v.push(10), Err(10));
+        assert_eq!(v.iter().copied().collect::<std::vec::Vec<_>>(), [1, 2, 9]);
+        assert_eq!((c.len(), c.capacity(), c.drops()), (3, 3, 1));
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!    then emission order) and puts the payloads into the destination cores' input queues in
 //!    that order; the [`Mesh`] routes the same packets link by link for the exchange's cycles,
 //!    stalls and drops (on a router thread of its own when there are several threads, while the
-//!    next timestep's cores step). Under `drop` only the packets the mesh delivers are queued.
+//!    next timestep's cores step; it may run up to [`MAX_LAG`] timesteps or [`MAX_INFLIGHT`]
+//!    packets behind). Under `drop` only the packets the mesh delivers are queued. A queue full
+//!    at the chip's depth is drained then and there, as the core would while the mesh stalls.
 //! 3. **barrier** — modelled time advances by the busiest core, plus the exchange's router
 //!    cycles, plus the time full queues took to drain early, plus the barrier (which may grow
 //!    with the cores taking part).
@@ -28,11 +30,11 @@ use accord_firmware::handlers::{
     Bits, CopyLayout, Core, CoreMem, CreditMode, Layout, Neuron, Op, Ops, Outbox, Packet, PopRange,
     QUEUE_CAPACITY, Rows, Status,
 };
-use accord_firmware::queue::EventQueue;
+use accord_firmware::queue::{EventQueue, EventQueueView};
 use bitvec::prelude::*;
 
 use super::mesh::{ExchangeCounts, Flit, LinkLoad, Mesh};
-use super::router::{Job, JobResult, RouterHost};
+use super::router::{Job, JobResult, Packets, RouterHost};
 use crate::chip::{Action, ChipModel, OverflowPolicy};
 use crate::ledger::{Ledger, N_ACTIONS};
 
@@ -205,11 +207,8 @@ pub(crate) struct CoreBox<D: Datapath> {
     pub(crate) n: usize,
     pub(crate) axons: usize,
     pub(crate) gid_base: u64,
-    pub(crate) axon_gid: Vec<u64>,
-    pub(crate) pops: Vec<PopRange>,
-    pub(crate) credit_axons: Option<BitVec<usize, Lsb0>>,
-    pub(crate) mask: Option<BitVec<usize, Lsb0>>,
-    pub(crate) row_syn: Vec<u32>,
+    /// What never changes: ids, populations, masks, routes (shared by the chip's copies).
+    pub(crate) wire: Arc<Wiring>,
     pub(crate) bits: Bits,
     pub(crate) mirror: bool,
     pub(crate) copy: Option<CopyLayout>,
@@ -226,7 +225,7 @@ pub(crate) struct CoreBox<D: Datapath> {
     nz: Vec<u32>,
     nz_bits: BitVec<usize, Lsb0>,
     row_nz: Vec<u32>,
-    queue: Box<EventQueue<Packet<D::V>, QUEUE_CAPACITY>>,
+    queue: InQueue<Packet<D::V>>,
     pub(crate) status: Status,
     pub(crate) ops: Ops,
     mark: Ops,
@@ -234,6 +233,20 @@ pub(crate) struct CoreBox<D: Datapath> {
     retro_ops: Ops,
     retro_mark: Ops,
     pub(crate) vars: Vars,
+    out: CoreOut<D::V>,
+    /// Synapses of the core (for NeuroBench's dense count).
+    pub(crate) syn_total: u64,
+}
+
+/// The read-only part of a core: global ids, populations, masks and routing tables.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Wiring {
+    pub(crate) axon_gid: Vec<u64>,
+    pub(crate) pops: Vec<PopRange>,
+    pub(crate) credit_axons: Option<BitVec<usize, Lsb0>>,
+    pub(crate) mask: Option<BitVec<usize, Lsb0>>,
+    /// Synapses per row.
+    pub(crate) row_syn: Vec<u32>,
     /// Spike routes.
     pub(crate) fanout: Vec<FanGroup>,
     /// Return address (engine core, local neuron) of each axon's presynaptic neuron.
@@ -241,9 +254,56 @@ pub(crate) struct CoreBox<D: Datapath> {
     /// Comparison rules: the cores a local neuron's `δ` goes to, and the layer index of local
     /// neuron 0 there.
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
-    out: CoreOut<D::V>,
-    /// Synapses of the core (for NeuroBench's dense count).
-    pub(crate) syn_total: u64,
+}
+
+/// A core's input queue: the firmware's [`EventQueue`] holding at most the chip's
+/// `core.input_queue` packets, its storage the next size up from 16, 64, 256, 1024 and
+/// [`QUEUE_CAPACITY`] (so a 256-deep queue does not carry 4096 slots).
+pub(crate) struct InQueue<T>(Box<EventQueueView<T>>);
+
+impl<T> InQueue<T> {
+    pub(crate) fn new(depth: usize) -> Self {
+        const _: () = assert!(QUEUE_CAPACITY == 4096);
+        let d = depth.clamp(1, QUEUE_CAPACITY);
+        InQueue(match d {
+            ..=16 => Box::new(EventQueue::<T, 16>::with_limit(d)),
+            17..=64 => Box::new(EventQueue::<T, 64>::with_limit(d)),
+            65..=256 => Box::new(EventQueue::<T, 256>::with_limit(d)),
+            257..=1024 => Box::new(EventQueue::<T, 1024>::with_limit(d)),
+            _ => Box::new(EventQueue::<T, QUEUE_CAPACITY>::with_limit(d)),
+        })
+    }
+}
+
+impl<T: Clone> Clone for InQueue<T> {
+    /// The same depth and contents (the drop count is not carried: the engine never drops
+    /// into a queue, it drains a full one).
+    fn clone(&self) -> Self {
+        let mut q = InQueue::new(self.0.capacity());
+        for p in self.0.iter() {
+            let _ = q.0.push(p.clone());
+        }
+        q
+    }
+}
+
+impl<T> std::fmt::Debug for InQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T> std::ops::Deref for InQueue<T> {
+    type Target = EventQueueView<T>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for InQueue<T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 /// Static description of a core to build.
@@ -282,11 +342,16 @@ impl<D: Datapath> CoreBox<D> {
             n,
             axons,
             gid_base: spec.gid_base,
-            axon_gid: spec.axon_gid,
-            pops: spec.pops,
-            credit_axons: spec.credit_axons,
-            mask: spec.mask,
-            row_syn,
+            wire: Arc::new(Wiring {
+                axon_gid: spec.axon_gid,
+                pops: spec.pops,
+                credit_axons: spec.credit_axons,
+                mask: spec.mask,
+                row_syn,
+                fanout: spec.fanout,
+                retro_to: spec.retro_to,
+                delta_to: spec.delta_to,
+            }),
             bits: spec.bits,
             mirror: spec.mirror,
             copy: spec.copy.map(|(c, _)| c),
@@ -302,16 +367,14 @@ impl<D: Datapath> CoreBox<D> {
             nz: vec![0; n],
             nz_bits: bitvec![usize, Lsb0; 0; n],
             row_nz: vec![0; n],
-            queue: Box::new(EventQueue::new()),
+            // Sized to the chip's depth when the engine takes the core.
+            queue: InQueue::new(1),
             status: Status::default(),
             ops: Ops::default(),
             mark: Ops::default(),
             retro_ops: Ops::default(),
             retro_mark: Ops::default(),
             vars: Vars::default(),
-            fanout: spec.fanout,
-            retro_to: spec.retro_to,
-            delta_to: spec.delta_to,
             out: CoreOut::default(),
             syn_total,
         }
@@ -335,11 +398,7 @@ impl<D: Datapath> CoreBox<D> {
             n,
             axons,
             gid_base,
-            axon_gid,
-            pops,
-            credit_axons,
-            mask,
-            row_syn,
+            wire,
             bits,
             mirror,
             copy,
@@ -366,11 +425,11 @@ impl<D: Datapath> CoreBox<D> {
             n: *n,
             axons: *axons,
             gid_base: *gid_base,
-            axon_gid,
-            pops,
-            credit_axons: credit_axons.as_deref(),
-            mask: mask.as_deref(),
-            row_syn,
+            axon_gid: &wire.axon_gid,
+            pops: &wire.pops,
+            credit_axons: wire.credit_axons.as_deref(),
+            mask: wire.mask.as_deref(),
+            row_syn: &wire.row_syn,
             bits: *bits,
             mirror: *mirror,
             copy: *copy,
@@ -399,7 +458,7 @@ impl<D: Datapath> CoreBox<D> {
                 nz,
                 nz_bits,
                 row_nz,
-                queue,
+                queue: &mut **queue,
                 status,
             },
             ops,
@@ -547,6 +606,10 @@ pub(crate) struct StepReport {
 /// Timesteps a router thread may run behind the cores.
 const MAX_LAG: usize = 16;
 
+/// Packets the router thread may hold beyond its oldest timestep (each costs 16 bytes in
+/// the job and about as much in the mesh).
+const MAX_INFLIGHT: usize = 1 << 18;
+
 /// A timestep waiting for its exchange's result to get its time.
 #[derive(Clone, Debug, Default)]
 struct PendingStep {
@@ -576,8 +639,10 @@ pub(crate) struct Engine<D: Datapath> {
     /// Per core, handler time of packets taken early in an exchange, not yet taken off the
     /// core's next busy time, ps.
     early: Vec<u64>,
-    /// The packets of the step being delivered (reused buffer).
-    parcels: Vec<(u32, Packet<D::V>)>,
+    /// Packets submitted to the routers and not yet settled.
+    inflight: usize,
+    /// Emptied packet buffers of exchanges the routers finished, for the next ones.
+    spare: Vec<Packets>,
 }
 
 impl<D: Datapath + Clone> Clone for Engine<D> {
@@ -598,14 +663,69 @@ impl<D: Datapath + Clone> Clone for Engine<D> {
             tally: Tally::default(),
             pending: VecDeque::new(),
             early: vec![0; self.cores.len()],
-            parcels: Vec::new(),
+            inflight: 0,
+            spare: Vec::new(),
         }
+    }
+}
+
+/// Every packet of an outbox, in emission order (spikes, then retrograde messages, then a
+/// comparison rule's `δ`s): `f(destination core, payload)`.
+fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u32, Packet<V>)) {
+    for &(i, payload) in &out.spikes {
+        let Some(g) = wire
+            .fanout
+            .iter()
+            .find(|g| i >= g.start && i < g.start + g.len)
+        else {
+            continue;
+        };
+        for &(dst, base) in &g.dests {
+            let axon = base + (i - g.start);
+            f(
+                dst,
+                match payload {
+                    Some(rate) => Packet::Graded { axon, rate },
+                    None => Packet::Spike { axon },
+                },
+            );
+        }
+    }
+    for &(axon, value) in &out.retros {
+        if let Some(&(dst, neuron)) = wire.retro_to.get(axon as usize) {
+            f(dst, Packet::Retro { neuron, value });
+        }
+    }
+    if let Some((dests, base)) = &wire.delta_to {
+        for &(i, value) in &out.deltas {
+            for &dst in dests {
+                f(
+                    dst,
+                    Packet::Delta {
+                        post: base + i,
+                        value,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Put a packet into a core's input queue; a full queue (the chip's depth) is drained first
+/// (its handlers, its order: the same arithmetic, earlier).
+fn put<D: Datapath>(c: &mut CoreBox<D>, p: Packet<D::V>, dp: &D, step: u64, learn: bool) {
+    if let Err(p) = c.queue.push(p) {
+        c.run(dp, Cmd::Drain, step, learn);
+        let _ = c.queue.push(p);
     }
 }
 
 impl<D: Datapath> Engine<D> {
     /// An engine over `cores` on `chip`.
-    pub(crate) fn new(dp: D, cores: Vec<CoreBox<D>>, chip: &ChipModel, threads: usize) -> Self {
+    pub(crate) fn new(dp: D, mut cores: Vec<CoreBox<D>>, chip: &ChipModel, threads: usize) -> Self {
+        for c in &mut cores {
+            c.queue = InQueue::new(chip.core.input_queue as usize);
+        }
         let pos: Vec<u32> = cores.iter().map(|c| c.grid).collect();
         let lat = latencies(chip);
         let extra = (chip.timing.barrier_ns_per_core * 1000.0).round() as u64;
@@ -626,7 +746,8 @@ impl<D: Datapath> Engine<D> {
             par_threshold: 1 << 20,
             tally: Tally::default(),
             pending: VecDeque::new(),
-            parcels: Vec::new(),
+            inflight: 0,
+            spare: Vec::new(),
         };
         e.set_threads(threads);
         e
@@ -694,8 +815,6 @@ impl<D: Datapath> Engine<D> {
             busy: Vec::with_capacity(cmds.len()),
             ..PendingStep::default()
         };
-        let mut flits = Vec::new();
-        self.parcels.clear();
         for &(k, cmd) in cmds {
             let graded = match cmd {
                 Cmd::Graded | Cmd::Inputs => Some(true),
@@ -705,7 +824,6 @@ impl<D: Datapath> Engine<D> {
             pending.firing |= graded.is_some();
             pending.retro |= matches!(cmd, Cmd::Credit { .. });
             let busy = self.settle(k as usize, graded);
-            let injected = self.route_out(k as usize, &mut flits);
             let c = &self.cores[k as usize];
             if matches!(cmd, Cmd::Graded | Cmd::Tick { .. }) {
                 let w = &mut self.tally.work;
@@ -717,11 +835,17 @@ impl<D: Datapath> Engine<D> {
             }
             report.fire_change = report.fire_change.max(c.status.fire_change);
             report.credit_change = report.credit_change.max(c.status.credit_change);
-            pending.busy.push((k, busy.saturating_add(injected)));
+            pending.busy.push((k, busy));
+        }
+        let mut packets = self.spare.pop().unwrap_or_default();
+        for (&(k, _), (_, busy)) in cmds.iter().zip(pending.busy.iter_mut()) {
+            let injected = self.route_out(k as usize, &mut packets);
+            *busy = busy.saturating_add(injected);
         }
         // 3. Exchange.
+        self.inflight += packets.flits.len();
         let job = Job {
-            flits,
+            packets,
             cores: self.cores.len(),
             depth: self.queue_depth,
             track: self.policy == OverflowPolicy::Drop,
@@ -732,55 +856,65 @@ impl<D: Datapath> Engine<D> {
         self.tally.retro_steps += u64::from(pending.retro);
         self.pending.push_back(pending);
         self.router.submit(job);
-        // A router thread may run a few timesteps behind the cores, no more.
-        while self.router.pending() > MAX_LAG {
+        // A router thread may run a few timesteps (and packets) behind the cores, no more.
+        while self.router.pending() > MAX_LAG
+            || (self.router.pending() > 1 && self.inflight > MAX_INFLIGHT)
+        {
             if let Some(r) = self.router.next() {
                 self.settle_step(r);
             }
         }
-        let parcels = std::mem::take(&mut self.parcels);
+        // 4. Delivery, while the routers work: every core's compute was settled first, since
+        // a delivery may drain a full queue early and that work is the destination's next
+        // step's.
+        let mut delivered = None;
         if self.policy == OverflowPolicy::Drop {
             // Only what arrives is delivered: wait for the routers.
-            let mut delivered = Vec::new();
             while let Some(r) = self.router.next() {
                 if self.router.pending() == 0 {
-                    delivered = r.delivered.clone();
+                    delivered = Some(r.delivered.clone());
                 }
                 self.settle_step(r);
             }
-            for (i, &(dst, p)) in parcels.iter().enumerate() {
-                if delivered.get(i).copied().unwrap_or(false) {
-                    self.put(dst as usize, p, &dp, step, learn);
+        }
+        let mut id = 0usize;
+        for &(k, _) in cmds {
+            let k = k as usize;
+            let out = std::mem::take(&mut self.cores[k].out);
+            let wire = Arc::clone(&self.cores[k].wire);
+            let cores = &mut self.cores;
+            for_each_packet(&wire, &out, |dst, p| {
+                if delivered
+                    .as_ref()
+                    .is_none_or(|d: &Vec<bool>| d.get(id).copied().unwrap_or(false))
+                {
+                    put(&mut cores[dst as usize], p, &dp, step, learn);
                 }
-            }
-        } else {
-            for &(dst, p) in &parcels {
-                self.put(dst as usize, p, &dp, step, learn);
-            }
+                id += 1;
+            });
+            // Keep the buffers' capacity for the next step.
+            let mut out = out;
+            out.spikes.clear();
+            out.retros.clear();
+            out.deltas.clear();
+            self.cores[k].out = out;
+        }
+        if matches!(self.router, RouterHost::Local(..)) {
             // On this thread the answer is already there.
-            if matches!(self.router, RouterHost::Local(..)) {
-                while let Some(r) = self.router.next() {
-                    self.settle_step(r);
-                }
+            while let Some(r) = self.router.next() {
+                self.settle_step(r);
             }
         }
-        self.parcels = parcels;
         report
-    }
-
-    /// Put a packet into core `k`'s input queue; a queue at the firmware's capacity is drained
-    /// first (its handlers, its order: the same arithmetic, earlier).
-    fn put(&mut self, k: usize, p: Packet<D::V>, dp: &D, step: u64, learn: bool) {
-        let c = &mut self.cores[k];
-        if let Err(p) = c.queue.push(p) {
-            c.run(dp, Cmd::Drain, step, learn);
-            let _ = c.queue.push(p);
-        }
     }
 
     /// Give a timestep its time from its exchange's result: the busiest core (less what it
     /// handled early in an earlier exchange) + router cycles + early drains + the barrier.
-    fn settle_step(&mut self, r: JobResult) {
+    fn settle_step(&mut self, mut r: JobResult) {
+        self.inflight = self.inflight.saturating_sub(r.sent);
+        if self.spare.len() <= MAX_LAG {
+            self.spare.push(std::mem::take(&mut r.spare));
+        }
         let step = self.pending.pop_front().unwrap_or_default();
         let mut busiest = 0u64;
         for &(k, ps) in &step.busy {
@@ -824,98 +958,44 @@ impl<D: Datapath> Engine<D> {
         }
     }
 
-    /// Expand core `k`'s outbox into routed packets (`flits`, for the routers) and their
-    /// payloads (for delivery); returns the injection time, ps.
-    fn route_out(&mut self, k: usize, flits: &mut Vec<(u32, Flit)>) -> u64 {
-        let out = std::mem::take(&mut self.cores[k].out);
+    /// Expand core `k`'s outbox into routed packets for the routers (the payloads stay in the
+    /// outbox until delivery); returns the injection time, ps.
+    fn route_out(&mut self, k: usize, flits: &mut Packets) -> u64 {
         let (mut fwd, mut back) = (0u64, 0u64);
         let lat = &self.lat;
         let sop = lat[Action::Sop as usize];
         let trace = lat[Action::TraceUpdate as usize];
         let credit = lat[Action::CreditAccumulate as usize];
         let rsop = lat[Action::RetroSop as usize];
-        {
-            let Engine { cores, parcels, .. } = &mut *self;
-            let c = &cores[k];
-            for &(i, payload) in &out.spikes {
-                let Some(g) = c
-                    .fanout
-                    .iter()
-                    .find(|g| i >= g.start && i < g.start + g.len)
-                else {
-                    continue;
-                };
-                for &(dst, base) in &g.dests {
-                    let axon = base + (i - g.start);
-                    let packet = match payload {
-                        Some(rate) => Packet::Graded { axon, rate },
-                        None => Packet::Spike { axon },
-                    };
-                    let d = &cores[dst as usize];
-                    let syn = d.row_syn.get(axon as usize).copied().unwrap_or(0) as u64;
-                    flits.push((
-                        k as u32,
-                        Flit {
-                            dst_core: dst,
-                            dst: d.grid,
-                            retro: false,
-                            xings: 0,
-                            cost: syn.saturating_mul(sop).saturating_add(trace),
-                        },
-                    ));
-                    parcels.push((dst, packet));
+        let cores = &self.cores;
+        let c = &cores[k];
+        for_each_packet(&c.wire, &c.out, |dst, p| {
+            let d = &cores[dst as usize];
+            let (retro, cost) = match p {
+                Packet::Graded { axon, .. } | Packet::Spike { axon } => {
+                    let syn = d.wire.row_syn.get(axon as usize).copied().unwrap_or(0) as u64;
                     fwd += 1;
+                    (false, syn.saturating_mul(sop).saturating_add(trace))
                 }
-            }
-            for &(axon, value) in &out.retros {
-                let Some(&(dst, neuron)) = c.retro_to.get(axon as usize) else {
-                    continue;
-                };
-                flits.push((
-                    k as u32,
-                    Flit {
-                        dst_core: dst,
-                        dst: cores[dst as usize].grid,
-                        retro: true,
-                        xings: 0,
-                        cost: credit,
-                    },
-                ));
-                parcels.push((dst, Packet::Retro { neuron, value }));
-                back += 1;
-            }
-            if let Some((dests, base)) = &c.delta_to {
-                for &(i, value) in &out.deltas {
-                    for &dst in dests {
-                        let d = &cores[dst as usize];
-                        flits.push((
-                            k as u32,
-                            Flit {
-                                dst_core: dst,
-                                dst: d.grid,
-                                retro: true,
-                                xings: 0,
-                                cost: (d.n as u64).saturating_mul(rsop),
-                            },
-                        ));
-                        parcels.push((
-                            dst,
-                            Packet::Delta {
-                                post: base + i,
-                                value,
-                            },
-                        ));
-                        back += 1;
-                    }
+                Packet::Retro { .. } => {
+                    back += 1;
+                    (true, credit)
                 }
-            }
-        }
-        // Keep the buffers' capacity for the next step.
-        let mut out = out;
-        out.spikes.clear();
-        out.retros.clear();
-        out.deltas.clear();
-        self.cores[k].out = out;
+                _ => {
+                    back += 1;
+                    (true, (d.n as u64).saturating_mul(rsop))
+                }
+            };
+            flits.push(
+                k as u32,
+                Flit {
+                    dst_core: dst,
+                    retro,
+                    xings: 0,
+                    cost,
+                },
+            );
+        });
         self.tally.ledger.add(Action::SpikePacket, fwd);
         self.tally.ledger.add(Action::RetroPacket, back);
         self.tally.retro.add(Action::RetroPacket, back);

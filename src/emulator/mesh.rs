@@ -39,16 +39,14 @@ const PORTS: usize = 5;
 /// Port names, for reports.
 pub const PORT_NAMES: [&str; PORTS] = ["east", "west", "north", "south", "local"];
 
-/// A packet on its way, as the routers see it: destination core (engine index and grid
-/// position), whether it is retrograde traffic, the links between chips crossed so far, and
-/// the time its destination's handler will take (for the time a full queue's early drain
-/// costs). The payload stays with the engine: routing does not depend on it.
+/// A packet on its way, as the routers see it: destination core (engine index; the mesh knows
+/// its grid position), whether it is retrograde traffic, the links between chips crossed so
+/// far, and the time its destination's handler will take (for the time a full queue's early
+/// drain costs). The payload stays with the engine: routing does not depend on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flit {
     /// Engine index of the destination core.
     pub dst_core: u32,
-    /// Grid position of the destination core.
-    pub dst: u32,
     /// Retrograde (credit-phase) traffic.
     pub retro: bool,
     /// Links between chips crossed so far.
@@ -472,11 +470,12 @@ impl Mesh {
         let id = self.f_core.len() as u32;
         self.f_core.push(flit.dst_core);
         self.f_cost.push(flit.cost);
+        let dst = self.inject_from[flit.dst_core as usize];
         let hdr = Hdr {
             id,
             // Grid sides are at most 65535 (design rule).
-            x: (flit.dst % self.cols) as u16,
-            y: (flit.dst / self.cols) as u16,
+            x: (dst % self.cols) as u16,
+            y: (dst / self.cols) as u16,
             retro: flit.retro,
             xings: flit.xings,
         };

@@ -10,11 +10,37 @@ use crossbeam::channel::{Receiver, Sender, unbounded};
 
 use super::mesh::{Exchange, ExchangeCounts, Flit, LinkLoad, Mesh};
 
+/// A timestep's packets in injection order, their sources run-length coded (a core's packets
+/// are injected together).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Packets {
+    pub(crate) flits: Vec<Flit>,
+    /// `(source core, packets)` runs covering `flits`.
+    pub(crate) runs: Vec<(u32, u32)>,
+}
+
+impl Packets {
+    /// Append a packet from core `src`.
+    #[inline]
+    pub(crate) fn push(&mut self, src: u32, f: Flit) {
+        match self.runs.last_mut() {
+            Some((s, n)) if *s == src => *n += 1,
+            _ => self.runs.push((src, 1)),
+        }
+        self.flits.push(f);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.flits.clear();
+        self.runs.clear();
+    }
+}
+
 /// One timestep's exchange.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Job {
-    /// `(source core, packet)` in injection order.
-    pub(crate) flits: Vec<(u32, Flit)>,
+    /// The packets, in injection order.
+    pub(crate) packets: Packets,
     /// Cores of the engine (size of the per-core tables).
     pub(crate) cores: usize,
     /// Packets a core's input queue holds (the chip's `core.input_queue`).
@@ -35,19 +61,27 @@ pub(crate) struct JobResult {
     pub(crate) early: Vec<(u32, u64)>,
     /// With `track`: whether each packet arrived.
     pub(crate) delivered: Vec<bool>,
+    /// The job's packet buffers, emptied, for the next job.
+    pub(crate) spare: Packets,
+    /// Packets the job carried.
+    pub(crate) sent: usize,
 }
 
 /// Run `job` on `mesh`: a full queue takes every packet it holds at once (an early drain,
 /// costing those packets' handler time) and the exchange goes on.
 pub(crate) fn run_job(mesh: &mut Mesh, job: Job) -> JobResult {
-    for &(src, f) in &job.flits {
-        mesh.send(src, f);
+    let mut at = 0;
+    for &(src, n) in &job.packets.runs {
+        for &f in &job.packets.flits[at..at + n as usize] {
+            mesh.send(src, f);
+        }
+        at += n as usize;
     }
     let mut held = vec![0usize; job.cores];
     let mut cost = vec![0u64; job.cores];
     let mut early = vec![0u64; job.cores];
     let mut delivered = if job.track {
-        vec![false; job.flits.len()]
+        vec![false; job.packets.flits.len()]
     } else {
         Vec::new()
     };
@@ -88,6 +122,9 @@ pub(crate) fn run_job(mesh: &mut Mesh, job: Job) -> JobResult {
         .map(|(k, ps)| (k as u32, ps))
         .collect();
     result.delivered = delivered;
+    result.sent = job.packets.flits.len();
+    result.spare = job.packets;
+    result.spare.clear();
     result
 }
 

@@ -100,7 +100,6 @@ fn send(mesh: &mut Mesh, k: u32) {
             0,
             Flit {
                 dst_core: 1,
-                dst: 2,
                 retro: false,
                 xings: 0,
                 cost: 1,
@@ -219,7 +218,6 @@ fn links_between_chips_are_interchip_hops() {
         0,
         Flit {
             dst_core: 1,
-            dst: 3,
             retro: false,
             xings: 0,
             cost: 1,
@@ -257,7 +255,6 @@ fn mesh_speed_scratch() {
                     k as u32,
                     Flit {
                         dst_core: d as u32,
-                        dst: pos[d],
                         retro: false,
                         xings: 0,
                         cost: 1,
@@ -325,7 +322,6 @@ fn event_driven_exchange_equals_the_cycle_loop() {
                 let dst = draw(cores.len() as u64) as u32;
                 let f = Flit {
                     dst_core: dst,
-                    dst: cores[dst as usize],
                     retro: p % 3 == 0,
                     xings: 0,
                     cost: 1,
@@ -379,5 +375,35 @@ fn event_driven_exchange_equals_the_cycle_loop() {
             assert_eq!(la, lb, "case {case}: deliveries");
         }
         assert_eq!(a.link_loads(), b.link_loads(), "case {case}: links");
+    }
+}
+
+#[test]
+fn input_queues_hold_the_chip_depth_in_storage_sized_to_it() {
+    use super::engine::InQueue;
+    for (depth, slots) in [
+        (0, 16),
+        (16, 16),
+        (17, 64),
+        (256, 256),
+        (1000, 1024),
+        (4096, 4096),
+        (9999, 4096),
+    ] {
+        let mut q = InQueue::<u64>::new(depth);
+        let limit = depth.clamp(1, 4096);
+        assert_eq!(q.capacity(), limit, "depth {depth}");
+        let bytes = std::mem::size_of_val::<accord_firmware::queue::EventQueueView<u64>>(&q);
+        assert!(
+            (slots * 8..slots * 8 + 64).contains(&bytes),
+            "depth {depth}: {bytes} bytes"
+        );
+        for k in 0..limit as u64 {
+            assert_eq!(q.push(k), Ok(()));
+        }
+        assert_eq!(q.push(7), Err(7), "depth {depth}: full at the chip's depth");
+        let c = q.clone();
+        assert_eq!(c.capacity(), limit);
+        assert!(c.iter().eq(q.iter()));
     }
 }
