@@ -2,7 +2,8 @@
 //!
 //! * `forward`: one graded firing of a random 1000×1000 layer at 10 % input activity, fixed
 //!   point on balance-core: 100,000 synaptic ops per iteration (throughput in SOP/s), the
-//!   mesh's delivery included.
+//!   cycle-level mesh's 1,600 packets included; on 1 thread, and on 2 (the mesh on a router
+//!   thread of its own).
 //! * `retrograde`: the credit step over the same 1000×1000 rows with 10 % of the upper layer
 //!   holding credit: 100,000 retrograde SOPs per iteration.
 //! * `train_sample_784_128_10`: one training sample (fire + credit + plasticity) on MNIST data,
@@ -93,13 +94,17 @@ fn forward(c: &mut Criterion) {
     assert_eq!(sops, 100 * 1000);
     let mut g = c.benchmark_group("forward");
     g.throughput(Throughput::Elements(sops));
-    g.bench_function("graded_fixed_1000x1000_10pct", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            cn.fire(black_box(&x), 0, &mut t);
-            black_box(t.ledger.get(Action::Sop))
-        })
-    });
+    for threads in [1, 2] {
+        // With 2 threads the mesh runs on a router thread beside the cores.
+        cn.set_threads(threads, emulator::DEFAULT_PAR_THRESHOLD);
+        g.bench_function(format!("graded_fixed_1000x1000_10pct_{threads}_threads"), |b| {
+            b.iter(|| {
+                let mut t = Tally::default();
+                cn.fire(black_box(&x), 0, &mut t);
+                black_box(t.ledger.get(Action::Sop))
+            })
+        });
+    }
     g.finish();
 }
 

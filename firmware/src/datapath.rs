@@ -1032,7 +1032,12 @@ impl<W: Word, A: AccWord, S: AsRef<[i64]> + Send + Sync> Datapath for Fixed<W, A
             (TransferKind::Table, Some(t)) => Transfer::Table(t.view()),
             (TransferKind::Relu, _) => Transfer::Relu,
             (TransferKind::HardSigmoid, _) => Transfer::HardSigmoid,
-            _ => Transfer::Identity,
+            (TransferKind::Table, None) => {
+                // A tabulated activation on a chip without the table: no rate.
+                bump(&mut c.rate.invalid);
+                return 0;
+            }
+            (TransferKind::Identity, _) => Transfer::Identity,
         };
         let mut rng = self.rng(key, purpose::TRANSFER);
         soma::graded_rate(u, &self.f.membrane, &t, &self.f.rate, &mut rng, &mut c.rate)

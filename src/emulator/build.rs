@@ -166,17 +166,10 @@ pub fn fixed_pops(
                 Activation::Sigmoid | Activation::Tanh => TransferKind::Table,
             }
         };
-        let ft = if transfer == TransferKind::Table {
-            let Some(t) = &chip.activation_table else {
-                bail!(
-                    "activation '{act}' needs an activation table, and chip '{}' declares none \
-                     (no [activation_table] in {}); use a piecewise-linear activation \
-                     (hard-sigmoid, relu, identity) or a chip with one",
-                    chip.name,
-                    chip.origin
-                );
-            };
-            Some(
+        // Without the chip's activation table a tabulated activation has no graded rate (a
+        // spiking soma does not read it); graded runs are refused by `check_activation_table`.
+        let ft = match (transfer, &chip.activation_table) {
+            (TransferKind::Table, Some(t)) => Some(
                 Table::build(
                     vec![0i64; t.entries as usize],
                     t.input_min,
@@ -187,13 +180,37 @@ pub fn fixed_pops(
                     &mut vars.rate,
                 )
                 .map_err(|e| anyhow::anyhow!("activation table of population {}: {e}", k + 1))?,
-            )
-        } else {
-            None
+            ),
+            _ => None,
         };
         out.push(FixedPop { transfer, f: ft, g });
     }
     Ok(out)
+}
+
+/// Refuse graded firing of a tabulated activation (sigmoid, tanh) on a chip that declares no
+/// `[activation_table]`.
+///
+/// # Errors
+/// Naming the activation, the chip and its file.
+pub fn check_activation_table(chip: &ChipModel, pops: &[PopSpec]) -> Result<()> {
+    if chip.activation_table.is_some() {
+        return Ok(());
+    }
+    if let Some(p) = pops
+        .iter()
+        .find(|p| !p.readout && matches!(p.act, Activation::Sigmoid | Activation::Tanh))
+    {
+        bail!(
+            "activation '{}' needs an activation table for graded firing, and chip '{}' declares \
+             none (no [activation_table] in {}); use a piecewise-linear activation (hard-sigmoid, \
+             relu, identity), --mode spiking, or a chip with one",
+            p.act,
+            chip.name,
+            chip.origin
+        );
+    }
+    Ok(())
 }
 
 /// An integer datapath with word types `W`, `A`.

@@ -425,6 +425,7 @@ pub fn train_on_chip(
             let f = &chip.formats;
             macro_rules! go {
                 ($ty:ty) => {{
+                    build::check_activation_table(chip, &pops)?;
                     let dp: $ty = build::fixed(chip, &pops, lr, 0.0, rule, seed, &mut vars)?;
                     // A fixed-point relaxation can dither by one LSB, or by one table step.
                     let table = dp.transfer_resolution(0).max(dp.transfer_resolution(1));

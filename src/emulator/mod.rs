@@ -281,6 +281,9 @@ pub fn run_with(
     let m = sizes.len() - 1;
     let acts = cfg.acts(m);
     let pops = cfg.pops(m);
+    if cfg.mode == FiringMode::Graded && cfg.arith == Arith::Fixed {
+        build::check_activation_table(&cfg.chip, &pops)?;
+    }
     let mut setup = VarCounters::default();
     let weights = Glorot {
         sizes: sizes.clone(),

@@ -294,3 +294,51 @@ fn modules_sweep_runs_on_a_chip() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tabulated_activations_need_the_chip_table_only_when_graded() {
+    // TrueNorth declares no activation table: graded sigmoid is refused (it has no graded
+    // events either, so ask a copy of balance-core without its table), spiking sigmoid runs
+    // (the soma does not read the table).
+    let dir = std::env::temp_dir().join(format!("accord-notable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/balance-core.toml"),
+    )
+    .unwrap();
+    let start = src
+        .find("[activation_table]")
+        .expect("balance-core has a table");
+    let end = src[start + 1..]
+        .find("\n[")
+        .map_or(src.len(), |e| start + 1 + e);
+    let file = dir.join("notable.toml");
+    std::fs::write(
+        &file,
+        format!("{}{}", &src[..start], &src[end..])
+            .replace("name = \"balance-core\"", "name = \"notable\""),
+    )
+    .unwrap();
+    let chip = file.to_str().unwrap();
+    let o = accord(&[
+        "train", "--data", "iris", "--hidden", "4", "--epochs", "1", "--chip", chip,
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("activation 'sigmoid' needs an activation table") && e.contains("notable.toml"),
+        "{e}"
+    );
+    for args in [
+        vec!["--mode", "spiking", "--ticks", "4"],
+        vec!["--activation", "hard-sigmoid"],
+    ] {
+        let mut a = vec![
+            "train", "--data", "iris", "--hidden", "4", "--epochs", "1", "--chip", chip, "--json",
+        ];
+        a.extend(args);
+        let o = accord(&a);
+        assert!(o.status.success(), "{a:?}: {}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
