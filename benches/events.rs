@@ -97,13 +97,16 @@ fn forward(c: &mut Criterion) {
     for threads in [1, 2] {
         // With 2 threads the mesh runs on a router thread beside the cores.
         cn.set_threads(threads, emulator::DEFAULT_PAR_THRESHOLD);
-        g.bench_function(format!("graded_fixed_1000x1000_10pct_{threads}_threads"), |b| {
-            b.iter(|| {
-                let mut t = Tally::default();
-                cn.fire(black_box(&x), 0, &mut t);
-                black_box(t.ledger.get(Action::Sop))
-            })
-        });
+        g.bench_function(
+            format!("graded_fixed_1000x1000_10pct_{threads}_threads"),
+            |b| {
+                b.iter(|| {
+                    let mut t = Tally::default();
+                    cn.fire(black_box(&x), 0, &mut t);
+                    black_box(t.ledger.get(Action::Sop))
+                })
+            },
+        );
     }
     g.finish();
 }
