@@ -12,13 +12,14 @@
 //!   net on 1 and 2 threads (the same bits either way).
 
 use accord::chip::{self, Action, ChipModel};
+use accord::data::Dataset;
 use accord::emulator::{
     self, ChipNet, ChipRule, Encoding, FiringMode, FixedNarrow, Tally, layered_pops,
 };
 use accord::ledger::VarCounters;
 use accord::mapping::map_layered;
 use accord::rule::{Activation, LayeredNet, Loss};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
 /// balance-core on an 8 × 8 mesh: 1000-wide layers need more than its 16 cores (the per-core
@@ -143,6 +144,17 @@ fn retrograde(c: &mut Criterion) {
     g.finish();
 }
 
+/// One training sample per iteration, the training set's samples in turn.
+fn train_in_turn(b: &mut Bencher<'_>, cn: &mut ChipNet<FixedNarrow>, data: &Dataset) {
+    let mut k = 0usize;
+    b.iter(|| {
+        let mut t = Tally::default();
+        let i = k % data.len();
+        k += 1;
+        black_box(cn.sample(data.row(i), data.labels[i], true, k as u64, &mut t))
+    })
+}
+
 fn train_sample(c: &mut Criterion) {
     let split = accord::data::load("mnist", &accord::data::default_data_dir(), 0).unwrap();
     let chip = chip::open("balance-core").unwrap();
@@ -160,21 +172,7 @@ fn train_sample(c: &mut Criterion) {
         ),
     ] {
         let mut cn = net_on(&chip, &acts, &sizes, mode);
-        let mut k = 0usize;
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let mut t = Tally::default();
-                let i = k % split.train.len();
-                k += 1;
-                black_box(cn.sample(
-                    split.train.row(i),
-                    split.train.labels[i],
-                    true,
-                    k as u64,
-                    &mut t,
-                ))
-            })
-        });
+        g.bench_function(name, |b| train_in_turn(b, &mut cn, &split.train));
     }
     g.finish();
 }
@@ -193,20 +191,8 @@ fn train_sample_big(c: &mut Criterion) {
     for threads in [1usize, 2] {
         let mut cn = net_on(&chip, &acts, &sizes, FiringMode::Graded);
         cn.set_threads(threads, emulator::DEFAULT_PAR_THRESHOLD);
-        let mut k = 0usize;
         g.bench_function(format!("graded_fixed_{threads}_threads"), |b| {
-            b.iter(|| {
-                let mut t = Tally::default();
-                let i = k % split.train.len();
-                k += 1;
-                black_box(cn.sample(
-                    split.train.row(i),
-                    split.train.labels[i],
-                    true,
-                    k as u64,
-                    &mut t,
-                ))
-            })
+            train_in_turn(b, &mut cn, &split.train)
         });
     }
     g.finish();

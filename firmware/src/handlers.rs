@@ -406,6 +406,20 @@ pub struct Core<'a, D: Datapath> {
     pub vars: &'a mut Vars,
 }
 
+/// Of the neurons `nz`, those with a synapse in the row whose mask is `row_mask`, written to
+/// the front of `out`; returns how many.
+#[inline]
+fn existing(row_mask: &BitSlice<usize, Lsb0>, nz: &[u32], out: &mut [u32]) -> usize {
+    let mut k = 0;
+    for &i in nz {
+        if row_mask[i as usize] {
+            out[k] = i;
+            k += 1;
+        }
+    }
+    k
+}
+
 /// Step key of tick `tick` of sample `step`.
 #[inline]
 pub const fn tick_step(step: u64, tick: u32) -> u64 {
@@ -849,15 +863,11 @@ impl<D: Datapath> Core<'_, D> {
                             (acc, nz as u64)
                         }
                         Some(mask) => {
-                            let m = &mask[j * n..(j + 1) * n];
-                            let mut k = 0;
-                            for i in 0..nz {
-                                let ii = self.mem.nz[i];
-                                if m[ii as usize] {
-                                    self.mem.row_nz[k] = ii;
-                                    k += 1;
-                                }
-                            }
+                            let k = existing(
+                                &mask[j * n..(j + 1) * n],
+                                &self.mem.nz[..nz],
+                                self.mem.row_nz,
+                            );
                             let acc = self.dp.retro_gather(
                                 row,
                                 self.mem.delta,
@@ -913,15 +923,11 @@ impl<D: Datapath> Core<'_, D> {
             let list: &[u32] = match self.lay.mask {
                 None => &self.mem.nz[..nz],
                 Some(mask) => {
-                    let m = &mask[j * n..(j + 1) * n];
-                    let mut k = 0;
-                    for i in 0..nz {
-                        let ii = self.mem.nz[i];
-                        if m[ii as usize] {
-                            self.mem.row_nz[k] = ii;
-                            k += 1;
-                        }
-                    }
+                    let k = existing(
+                        &mask[j * n..(j + 1) * n],
+                        &self.mem.nz[..nz],
+                        self.mem.row_nz,
+                    );
                     &self.mem.row_nz[..k]
                 }
             };

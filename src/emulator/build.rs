@@ -213,10 +213,13 @@ pub fn check_activation_table(chip: &ChipModel, pops: &[PopSpec]) -> Result<()> 
     Ok(())
 }
 
-/// An integer datapath with word types `W`, `A`.
+/// The chip's integer datapath for `pops` with synapse word `W` and accumulator `A`
+/// ([`FixedNarrow`](super::FixedNarrow) for weights up to 16 bits,
+/// [`FixedWide`](super::FixedWide) otherwise); public as `emulator::fixed_path`.
 ///
 /// # Errors
-/// As [`lr_raw`], [`thresholds`], [`fixed_pops`]; formats wider than the words.
+/// A learning rate or threshold its format cannot hold (as [`lr_raw`], [`thresholds`]), a table
+/// that cannot be built ([`fixed_pops`]), formats wider than the words.
 #[allow(clippy::too_many_arguments)]
 pub fn fixed<W, A>(
     chip: &ChipModel,

@@ -434,14 +434,6 @@ impl<D: Datapath> CoreBox<D> {
             mirror: *mirror,
             copy: *copy,
         };
-        let rows = match Arc::get_mut(rows) {
-            Some(r) => Rows::Write(r.as_mut_slice()),
-            None => Rows::Read(rows.as_slice()),
-        };
-        let copy_rows = match Arc::get_mut(copy_rows) {
-            Some(r) => Rows::Write(r.as_mut_slice()),
-            None => Rows::Read(copy_rows.as_slice()),
-        };
         let mut core = Core {
             dp,
             lay: &lay,
@@ -451,9 +443,9 @@ impl<D: Datapath> CoreBox<D> {
                 delta,
                 trace,
                 trace_count,
-                rows,
+                rows: lend(rows),
                 row_max,
-                copy_rows,
+                copy_rows: lend(copy_rows),
                 copy_acc,
                 nz,
                 nz_bits,
@@ -669,6 +661,17 @@ impl<D: Datapath + Clone> Clone for Engine<D> {
     }
 }
 
+/// Synapse memory for a step: writable while this copy of the chip holds it alone, read-only
+/// while evaluation copies share it.
+fn lend<W>(rows: &mut Arc<Vec<W>>) -> Rows<'_, W> {
+    if Arc::get_mut(rows).is_some() {
+        // Checked just above; `get_mut` again to hand out the borrow.
+        Rows::Write(Arc::get_mut(rows).map_or(&mut [], Vec::as_mut_slice))
+    } else {
+        Rows::Read(rows.as_slice())
+    }
+}
+
 /// Every packet of an outbox, in emission order (spikes, then retrograde messages, then a
 /// comparison rule's `δ`s): `f(destination core, payload)`.
 fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u32, Packet<V>)) {
@@ -870,9 +873,9 @@ impl<D: Datapath> Engine<D> {
         let mut delivered = None;
         if self.policy == OverflowPolicy::Drop {
             // Only what arrives is delivered: wait for the routers.
-            while let Some(r) = self.router.next() {
+            while let Some(mut r) = self.router.next() {
                 if self.router.pending() == 0 {
-                    delivered = Some(r.delivered.clone());
+                    delivered = Some(std::mem::take(&mut r.delivered));
                 }
                 self.settle_step(r);
             }

@@ -55,6 +55,11 @@ pub struct Flit {
     pub cost: u64,
 }
 
+// The README's memory figures: a packet is 16 bytes in a router job; in the mesh its header
+// (12 bytes) plus destination core (4) and handler time (8).
+const _: () = assert!(std::mem::size_of::<Flit>() == 16);
+const _: () = assert!(std::mem::size_of::<Hdr>() == 12);
+
 /// What a router needs of a packet in flight: its id (for the payload at delivery), its
 /// destination's grid column and row, whether it is retrograde traffic, and the links between
 /// chips it crossed.

@@ -203,28 +203,7 @@ pub fn float_path(
     )
 }
 
-/// The chip's integer datapath for `pops` with synapse word `W` and accumulator `A`
-/// ([`FixedNarrow`] for weights up to 16 bits, [`FixedWide`] otherwise).
-///
-/// # Errors
-/// A learning rate or threshold its format cannot hold, a table that cannot be built, formats
-/// wider than the words.
-#[allow(clippy::too_many_arguments)]
-pub fn fixed_path<W, A>(
-    chip: &ChipModel,
-    pops: &[PopSpec],
-    lr: f64,
-    threshold: f64,
-    rule: ChipRule,
-    seed: u64,
-    vars: &mut VarCounters,
-) -> Result<accord_firmware::datapath::Fixed<W, A, Vec<i64>>>
-where
-    W: accord_firmware::datapath::Word,
-    A: accord_firmware::datapath::AccWord,
-{
-    build::fixed(chip, pops, lr, threshold, rule, seed, vars)
-}
+pub use build::fixed as fixed_path;
 
 /// Mixed into the seed to draw feedback alignment's fixed feedback matrices.
 pub const FEEDBACK_SEED: u64 = 0xFEED_BAC4_0000_0001;
@@ -309,39 +288,31 @@ pub fn run_with(
     let lr = if training { cfg.lr } else { 0.0 };
     match cfg.arith {
         Arith::Fixed => {
-            let lr_ok = |c: &ChipModel| -> Result<f64> {
-                if training {
-                    build::lr_raw(c, lr)?;
-                    Ok(lr)
-                } else {
-                    Ok(c.formats.learning_rate.lsb())
-                }
-            };
-            let lr = lr_ok(&cfg.chip)?;
-            if build::narrow_fits(&cfg.chip) {
-                let dp: FixedNarrow = build::fixed(
-                    &cfg.chip,
-                    &pops,
-                    lr,
-                    cfg.message_threshold,
-                    cfg.rule,
-                    cfg.seed,
-                    &mut setup,
-                )?;
-                let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
-                drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+            let lr = if training {
+                build::lr_raw(&cfg.chip, lr)?;
+                lr
             } else {
-                let dp: FixedWide = build::fixed(
-                    &cfg.chip,
-                    &pops,
-                    lr,
-                    cfg.message_threshold,
-                    cfg.rule,
-                    cfg.seed,
-                    &mut setup,
-                )?;
-                let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
-                drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+                cfg.chip.formats.learning_rate.lsb()
+            };
+            macro_rules! go {
+                ($ty:ty) => {{
+                    let dp: $ty = build::fixed(
+                        &cfg.chip,
+                        &pops,
+                        lr,
+                        cfg.message_threshold,
+                        cfg.rule,
+                        cfg.seed,
+                        &mut setup,
+                    )?;
+                    let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
+                    drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+                }};
+            }
+            if build::narrow_fits(&cfg.chip) {
+                go!(FixedNarrow)
+            } else {
+                go!(FixedWide)
             }
         }
         Arith::Float => {

@@ -442,28 +442,28 @@ fn graded_ledger_matches_closed_forms() {
     let sizes = vec![7, 5, 4];
     let (net, x) = small_net(&acts, &sizes, 2);
     let mapping = map_layered(&sizes, &chip).expect("fits");
-    let mut cn = on_chip(
-        &net,
-        float_dp(&chip, &net, 0.1),
-        &mapping,
-        &chip,
-        FiringMode::Graded,
-        Loss::CrossEntropy,
-    );
-    let mut t = Tally::default();
-    cn.sample(&x, 2, true, 0, &mut t);
-    check_graded_closed_form(&cn, &t, &mapping, &chip, true);
-    let mut cn = on_chip(
-        &net,
-        fixed_dp(&chip, &net, 0.1),
-        &mapping,
-        &chip,
-        FiringMode::Graded,
-        Loss::CrossEntropy,
-    );
-    let mut t = Tally::default();
-    cn.sample(&x, 2, true, 0, &mut t);
-    check_graded_closed_form(&cn, &t, &mapping, &chip, false);
+    fn check<D: Datapath>(
+        dp: D,
+        float: bool,
+        net: &LayeredNet,
+        x: &[f64],
+        mapping: &Mapping,
+        chip: &ChipModel,
+    ) {
+        let mut cn = on_chip(
+            net,
+            dp,
+            mapping,
+            chip,
+            FiringMode::Graded,
+            Loss::CrossEntropy,
+        );
+        let mut t = Tally::default();
+        cn.sample(x, 2, true, 0, &mut t);
+        check_graded_closed_form(&cn, &t, mapping, chip, float);
+    }
+    check(float_dp(&chip, &net, 0.1), true, &net, &x, &mapping, &chip);
+    check(fixed_dp(&chip, &net, 0.1), false, &net, &x, &mapping, &chip);
 }
 
 /// Spiking inference: every spike of layer `l` is one packet per core of layer `l + 1` and one
