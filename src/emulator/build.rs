@@ -218,8 +218,8 @@ pub fn check_activation_table(chip: &ChipModel, pops: &[PopSpec]) -> Result<()> 
 /// [`FixedWide`](super::FixedWide) otherwise); public as `emulator::fixed_path`.
 ///
 /// # Errors
-/// A learning rate or threshold its format cannot hold (as [`lr_raw`], [`thresholds`]), a table
-/// that cannot be built ([`fixed_pops`]), formats wider than the words.
+/// A learning rate or threshold its format cannot hold, a table
+/// that cannot be built, formats wider than the words.
 #[allow(clippy::too_many_arguments)]
 pub fn fixed<W, A>(
     chip: &ChipModel,
