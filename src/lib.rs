@@ -17,11 +17,13 @@
 //! | [`ledger`] | exact per-primitive counts, format events, and their price on a chip model |
 //! | [`backprop`] | an independent textbook backpropagation oracle the rule is checked against |
 //! | [`data`] | bundled datasets (MNIST 8k/2k, UCI digits, iris) and CSV/IDX loaders |
+//! | [`limits`] | the memory limit every size is checked against before allocation, bounded file reads |
 //! | [`train`] | training loops and per-epoch accuracy |
 //! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
 //! | [`modularity`] | community detection and the learning-rate → modularity experiment |
 //! | [`probe`] | the paper's three assumptions as experiments: balance function, equilibrium, clamp |
 //! | [`plot`] | PNG figures: line charts, heatmaps with colour bars, bar charts |
+//! | [`output`] | files written whole (temporary name, then rename) into output directories checked before the work |
 //! | [`cli`] | the `accord` command line |
 //!
 //! ## The rule in one screen
@@ -95,8 +97,10 @@ pub mod cli;
 pub mod data;
 pub mod emulator;
 pub mod ledger;
+pub mod limits;
 pub mod mapping;
 pub mod modularity;
+pub mod output;
 pub mod plot;
 pub mod probe;
 pub mod rule;

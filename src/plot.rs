@@ -200,6 +200,27 @@ fn ensure_parent(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Draw into a temporary sibling of `path` and rename it into place: a figure is complete or
+/// absent, never truncated ([`crate::output`]).
+fn atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    ensure_parent(path)?;
+    let tmp = crate::output::temp_sibling(path);
+    // Errors name the figure the user asked for, not its temporary name.
+    let named = |e: anyhow::Error| {
+        anyhow!(
+            "{}",
+            format!("{e:#}").replace(&tmp.display().to_string(), &path.display().to_string())
+        )
+    };
+    let result = draw(&tmp).map_err(named).and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|e| anyhow!("writing {}: {e}", path.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 fn pad_range(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {
         return (0.0, 1.0);
@@ -215,8 +236,11 @@ fn pad_range(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 /// A line chart with the options in `opt`. Log axes are drawn by plotting `log10` of the
 /// values on a linear axis labelled with the original values.
 pub fn draw_lines(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> {
+    atomically(path, |tmp| draw_lines_to(tmp, opt, series))
+}
+
+fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> {
     font_ready()?;
-    ensure_parent(path)?;
     let tx = |x: f64| if opt.log_x { x.log10() } else { x };
     let ty = |y: f64| if opt.log_y { y.log10() } else { y };
     let ok_x = |x: f64| x.is_finite() && (!opt.log_x || x > 0.0);
@@ -445,6 +469,10 @@ pub fn heatmap_with(
     rows: usize,
     cols: usize,
 ) -> Result<()> {
+    atomically(path, |tmp| heatmap_to(tmp, opt, matrix, rows, cols))
+}
+
+fn heatmap_to(path: &Path, opt: &Heatmap, matrix: &[f64], rows: usize, cols: usize) -> Result<()> {
     font_ready()?;
     if rows == 0 || cols == 0 || rows.checked_mul(cols) != Some(matrix.len()) {
         return Err(anyhow!(
@@ -454,7 +482,6 @@ pub fn heatmap_with(
             matrix.len()
         ));
     }
-    ensure_parent(path)?;
     let finite = matrix.iter().copied().filter(|v| v.is_finite());
     let (dmin, dmax) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
@@ -604,6 +631,10 @@ fn draw_colour_bar(
 /// A vertical bar chart, one bar per `(name, value)`, with the value printed on each bar.
 /// Names are written under the bars, turned sideways when there are many.
 pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
+    atomically(path, |tmp| bar_chart_to(tmp, title, y_label, bars))
+}
+
+fn bar_chart_to(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
     font_ready()?;
     if bars.is_empty() {
         return Err(anyhow!(
@@ -617,7 +648,6 @@ pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]
             path.display()
         ));
     }
-    ensure_parent(path)?;
     let vmin = bars.iter().map(|b| b.1).fold(0.0, f64::min);
     let vmax = bars.iter().map(|b| b.1).fold(0.0, f64::max);
     let (y0, y1) = if vmax > vmin {

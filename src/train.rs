@@ -13,6 +13,7 @@ use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use serde::Serialize;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// Which learning rule trains the network.
@@ -114,10 +115,182 @@ pub struct TrainReport {
     pub train_accuracy: f64,
     /// Retrograde steps per sample in the last epoch (mean).
     pub mean_retro_steps: f64,
+    /// How the run ended (`status`: completed, diverged or interrupted; where it stopped).
+    #[serde(flatten)]
+    pub outcome: RunStatus,
 }
 
-/// Per-sample progress callback (`samples done in this epoch`, `epoch`).
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+/// Per-sample progress callback (`samples done in this epoch`, `epoch`), called between
+/// samples; [`ControlFlow::Break`] stops the run there (status [`Status::Interrupted`]).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> ControlFlow<()>;
+
+/// How a training run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every epoch ran and the loss stayed finite and bounded.
+    Completed,
+    /// The loss became non-finite or exploded ([`Watch`]); training stopped at that sample.
+    Diverged,
+    /// Stopped between samples on request (SIGINT on the command line).
+    Interrupted,
+}
+
+/// How a run ended and, when it ended early, where and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunStatus {
+    /// The outcome.
+    pub status: Status,
+    /// 1-based epoch it stopped in (early endings only).
+    pub stopped_at_epoch: Option<usize>,
+    /// 1-based sample of that epoch at which it stopped (early endings only).
+    pub stopped_at_sample: Option<usize>,
+    /// What was seen.
+    pub reason: Option<String>,
+}
+
+impl RunStatus {
+    /// A run that went to the end.
+    pub fn completed() -> Self {
+        RunStatus {
+            status: Status::Completed,
+            stopped_at_epoch: None,
+            stopped_at_sample: None,
+            reason: None,
+        }
+    }
+
+    /// A run stopped on request after sample `k` (0-based) of epoch `e` (0-based).
+    pub fn interrupted(e: usize, k: usize) -> Self {
+        RunStatus {
+            status: Status::Interrupted,
+            stopped_at_epoch: Some(e + 1),
+            stopped_at_sample: Some(k + 1),
+            reason: Some("stopped on request between samples".into()),
+        }
+    }
+
+    /// One line for the terminal: `diverged in epoch 1 at sample 37: …`.
+    pub fn describe(&self) -> String {
+        let status = match self.status {
+            Status::Completed => return "completed".into(),
+            Status::Diverged => "diverged",
+            Status::Interrupted => "interrupted",
+        };
+        format!(
+            "{status} in epoch {} at sample {}: {}",
+            self.stopped_at_epoch.unwrap_or(0),
+            self.stopped_at_sample.unwrap_or(0),
+            self.reason.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// The running mean of an epoch's sample losses that counts as an explosion, in multiples of
+/// the chance loss (the loss of all-zero outputs: `ln K` for cross-entropy).
+pub const DIVERGENCE_FACTOR: f64 = 100.0;
+
+/// Samples of an epoch seen before its running mean is judged (a non-finite loss is judged at
+/// once).
+pub const DIVERGENCE_MIN_SAMPLES: usize = 16;
+
+/// The divergence watch shared by the reference and the chips (ARCHITECTURE.md §12): a sample
+/// loss that is not finite, or an epoch whose running mean loss (after
+/// [`DIVERGENCE_MIN_SAMPLES`] samples) exceeds [`DIVERGENCE_FACTOR`] × the chance loss, ends
+/// the run as [`Status::Diverged`] at that sample.
+///
+/// A bounded loss (MSE on sigmoid outputs) cannot explode, so [`Watch::weights`] also judges
+/// the weights at the end of every epoch: non-finite, or a largest magnitude over
+/// [`WEIGHT_GROWTH`] × the initial one, is divergence too.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    chance: f64,
+    sum: f64,
+    seen: usize,
+    initial_w: Option<f64>,
+}
+
+/// Growth of the largest weight magnitude over its initial value that counts as divergence.
+pub const WEIGHT_GROWTH: f64 = 1e4;
+
+/// The largest magnitude in `w` (`NaN` if any value is not finite).
+pub fn max_abs<'a>(w: impl IntoIterator<Item = &'a f64>) -> f64 {
+    w.into_iter().fold(0.0f64, |m, &x| {
+        if x.is_finite() && m.is_finite() {
+            m.max(x.abs())
+        } else {
+            f64::NAN
+        }
+    })
+}
+
+impl Watch {
+    /// A watch for `loss` over `classes` outputs.
+    pub fn new(loss: Loss, classes: usize) -> Self {
+        let zeros = vec![0.0; classes.max(1)];
+        Watch {
+            chance: loss.value(&zeros, 0).max(1e-3),
+            sum: 0.0,
+            seen: 0,
+            initial_w: None,
+        }
+    }
+
+    /// Judge the weights after epoch `e` (0-based) of `n` samples by their largest magnitude;
+    /// the first call sets the scale (call it once before training).
+    pub fn weights(&mut self, max_abs: f64, e: usize, n: usize) -> Option<RunStatus> {
+        let Some(w0) = self.initial_w else {
+            self.initial_w = Some(max_abs.max(1e-6));
+            return None;
+        };
+        let reason = if !max_abs.is_finite() {
+            "a weight is not finite".to_string()
+        } else if max_abs > WEIGHT_GROWTH * w0 {
+            format!(
+                "the largest weight magnitude is {max_abs:.4e}, over {WEIGHT_GROWTH:e} × its initial {w0:.4} (lower --lr)"
+            )
+        } else {
+            return None;
+        };
+        Some(RunStatus {
+            status: Status::Diverged,
+            stopped_at_epoch: Some(e + 1),
+            stopped_at_sample: Some(n),
+            reason: Some(reason),
+        })
+    }
+
+    /// Begin an epoch.
+    pub fn start_epoch(&mut self) {
+        self.sum = 0.0;
+        self.seen = 0;
+    }
+
+    /// Judge sample `k` (0-based) of epoch `e` (0-based) with loss `loss`.
+    pub fn sample(&mut self, loss: f64, e: usize, k: usize) -> Option<RunStatus> {
+        self.sum += loss;
+        self.seen += 1;
+        let mean = self.sum / self.seen as f64;
+        let reason = if !loss.is_finite() {
+            format!("the sample's loss is {loss}")
+        } else if !mean.is_finite() {
+            format!("the epoch's summed loss overflowed ({mean})")
+        } else if self.seen >= DIVERGENCE_MIN_SAMPLES && mean > DIVERGENCE_FACTOR * self.chance {
+            format!(
+                "the epoch's mean loss over {} samples is {mean:.4e}, over {DIVERGENCE_FACTOR} × the chance loss {:.4} (lower --lr)",
+                self.seen, self.chance
+            )
+        } else {
+            return None;
+        };
+        Some(RunStatus {
+            status: Status::Diverged,
+            stopped_at_epoch: Some(e + 1),
+            stopped_at_sample: Some(k + 1),
+            reason: Some(reason),
+        })
+    }
+}
 
 /// Loss and accuracy of `net` on `data`.
 pub fn evaluate(net: &LayeredNet, data: &Dataset, loss: Loss) -> (f64, f64) {
@@ -159,8 +332,13 @@ pub fn train(
     let batch = cfg.batch.max(1);
     let mut mean_steps = 0.0;
     let mut mlp = Mlp::from_layered(&net);
-    for e in 0..cfg.epochs {
+    let mut watch = Watch::new(cfg.loss, classes);
+    let layer_weights = |net: &LayeredNet| max_abs(net.layers.iter().flat_map(|l| l.w.iter()));
+    watch.weights(layer_weights(&net), 0, 0);
+    let mut outcome = RunStatus::completed();
+    'epochs: for e in 0..cfg.epochs {
         let start = Instant::now();
+        watch.start_epoch();
         let order = epoch_order(split.train.len(), cfg.seed, e);
         let mut loss_sum = 0.0;
         let mut steps_sum = 0usize;
@@ -171,7 +349,12 @@ pub fn train(
                 for (k, &idx) in order.iter().enumerate() {
                     let label = split.train.labels[idx];
                     net.fire(split.train.row(idx), &mut s);
-                    loss_sum += cfg.loss.value(net.output(&s), label);
+                    let loss = cfg.loss.value(net.output(&s), label);
+                    loss_sum += loss;
+                    if let Some(d) = watch.sample(loss, e, k) {
+                        outcome = d;
+                        break 'epochs;
+                    }
                     steps_sum += net.credit(&mut s, label, cfg.loss, steps, true).steps;
                     if batch == 1 {
                         net.apply_plasticity(&s, cfg.lr);
@@ -181,8 +364,11 @@ pub fn train(
                             net.apply_updates(&mut acc, cfg.lr);
                         }
                     }
-                    if let Some(p) = progress.as_mut() {
-                        p(k + 1, e);
+                    if let Some(p) = progress.as_mut()
+                        && p(k + 1, e).is_break()
+                    {
+                        outcome = RunStatus::interrupted(e, k);
+                        break 'epochs;
                     }
                 }
             }
@@ -191,7 +377,13 @@ pub fn train(
                 for (k, &idx) in order.iter().enumerate() {
                     let label = split.train.labels[idx];
                     let g = mlp.gradients(split.train.row(idx), label, cfg.loss);
-                    loss_sum += cfg.loss.value(g.a.last().map_or(&[][..], |v| v), label);
+                    let loss = cfg.loss.value(g.a.last().map_or(&[][..], |v| v), label);
+                    loss_sum += loss;
+                    if let Some(d) = watch.sample(loss, e, k) {
+                        mlp.write_into(&mut net);
+                        outcome = d;
+                        break 'epochs;
+                    }
                     steps_sum += net.depth();
                     if batch == 1 {
                         mlp.sgd_step(&g, cfg.lr);
@@ -204,8 +396,12 @@ pub fn train(
                             }
                         }
                     }
-                    if let Some(p) = progress.as_mut() {
-                        p(k + 1, e);
+                    if let Some(p) = progress.as_mut()
+                        && p(k + 1, e).is_break()
+                    {
+                        mlp.write_into(&mut net);
+                        outcome = RunStatus::interrupted(e, k);
+                        break 'epochs;
                     }
                 }
                 mlp.write_into(&mut net);
@@ -223,6 +419,10 @@ pub fn train(
             test_accuracy,
             seconds,
         });
+        if let Some(d) = watch.weights(layer_weights(&net), e, order.len()) {
+            outcome = d;
+            break;
+        }
     }
     let (_, train_accuracy) = evaluate(&net, &split.train, cfg.loss);
     let (_, test_accuracy) = evaluate(&net, &split.test, cfg.loss);
@@ -236,6 +436,7 @@ pub fn train(
         test_accuracy,
         train_accuracy,
         mean_retro_steps: mean_steps,
+        outcome,
     };
     (report, net)
 }

@@ -46,6 +46,21 @@ fn check_table(m: &ChipModel, name: &str, t: &TableSpec) -> Result<(), ChipError
             ),
         ));
     }
+    // The table is indexed by the net input u, held in the membrane format.
+    let mf = &m.formats.membrane;
+    let (lo, hi) = (mf.to_f64(mf.min_raw()), mf.to_f64(mf.max_raw()));
+    for (key, v) in [("input_min", t.input_min), ("input_max", t.input_max)] {
+        if v < lo || v > hi {
+            return Err(rule(
+                m,
+                &format!("{name}.{key}"),
+                format!(
+                    "= {v} is out of range (allowed: inside the membrane format, {lo}..={hi}, \
+                     which holds the net input the table is indexed by)"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -68,6 +83,26 @@ fn non_negative(m: &ChipModel, key: &str, v: f64) -> Result<(), ChipError> {
             format!("= {v} is out of range (allowed: finite, >= 0)"),
         ))
     }
+}
+
+/// Largest price per event: 1 mJ (10⁹ pJ), six orders above any measured chip's.
+pub const MAX_ENERGY_PJ: f64 = 1e9;
+/// Largest latency per event or per core of barrier: 1 s (10⁹ ns); a 1 ms tick fits.
+pub const MAX_LATENCY_NS: f64 = 1e9;
+/// Largest static power per core: 1 W.
+pub const MAX_MW_PER_CORE: f64 = 1e3;
+
+/// `0 <= v <= max`: prices beyond any chip's make sums overflow rather than inform.
+fn in_range(m: &ChipModel, key: &str, v: f64, max: f64, unit: &str) -> Result<(), ChipError> {
+    non_negative(m, key, v)?;
+    if v > max {
+        return Err(rule(
+            m,
+            key,
+            format!("= {v} is out of range (allowed: 0..={max:e} {unit})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Range check of a format's bit counts, shared with the loader (which sees raw integers).
@@ -198,10 +233,12 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
             ));
         }
     }
-    non_negative(
+    in_range(
         m,
         "timing.barrier_ns_per_core",
         m.timing.barrier_ns_per_core,
+        MAX_LATENCY_NS,
+        "ns",
     )?;
     let grid = u64::from(m.mesh.cols)
         * u64::from(m.system.chips_x)
@@ -243,7 +280,13 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
     check_prices(m)?;
     check_missing(m)?;
     if let Some(sp) = &m.static_power {
-        non_negative(m, "static_power.mw_per_core", sp.mw_per_core)?;
+        in_range(
+            m,
+            "static_power.mw_per_core",
+            sp.mw_per_core,
+            MAX_MW_PER_CORE,
+            "mW",
+        )?;
         if sp.source.trim().is_empty() {
             return Err(rule(
                 m,
@@ -259,10 +302,10 @@ fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
     for (a, p) in &m.prices {
         let key = format!("prices.{a}");
         if let Some(e) = p.energy_pj {
-            non_negative(m, &format!("{key}.energy_pj"), e)?;
+            in_range(m, &format!("{key}.energy_pj"), e, MAX_ENERGY_PJ, "pJ")?;
         }
         if let Some(l) = p.latency_ns {
-            non_negative(m, &format!("{key}.latency_ns"), l)?;
+            in_range(m, &format!("{key}.latency_ns"), l, MAX_LATENCY_NS, "ns")?;
         }
         if p.energy_pj.is_none() && p.latency_ns.is_none() {
             return Err(rule(
@@ -369,6 +412,23 @@ fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
                 m,
                 &format!("{key}.note"),
                 "is empty (allowed: how the emulation works and what it costs)".to_owned(),
+            ));
+        }
+        if e.via.is_empty() && !e.free {
+            return Err(rule(
+                m,
+                &format!("{key}.via"),
+                "= [] would make the action free by omission (allowed: the native actions it is \
+                 charged as, or `free = true` with a note saying why it costs nothing)"
+                    .to_owned(),
+            ));
+        }
+        if e.free && !e.via.is_empty() {
+            return Err(rule(
+                m,
+                &format!("{key}.free"),
+                "= true contradicts a non-empty via (allowed: free = true with via = [])"
+                    .to_owned(),
             ));
         }
         for v in &e.via {

@@ -186,6 +186,8 @@ struct RawEmulation {
     note: String,
     #[serde(default)]
     mirror: bool,
+    #[serde(default)]
+    free: bool,
 }
 
 /// Read and check the chip file at `path`.
@@ -194,9 +196,42 @@ struct RawEmulation {
 /// The file cannot be read, or [`parse`] fails.
 pub fn load(path: &Path) -> Result<ChipModel, ChipError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ChipError::file(&origin, ChipErrorKind::Io, format!("cannot be read: {e}")))?;
+    let text = read_text(path, &origin)?;
     parse(&text, &origin)
+}
+
+/// A chip file's text, read no further than [`crate::limits::MAX_CHIP_FILE`] bytes; only a
+/// regular file is opened (a FIFO or device would block or never end).
+fn read_text(path: &Path, origin: &str) -> Result<String, ChipError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(ChipError::file(
+                origin,
+                ChipErrorKind::Io,
+                "cannot be read: not a regular file (a chip model is a .toml file)",
+            ));
+        }
+        Err(e) => {
+            return Err(ChipError::file(
+                origin,
+                ChipErrorKind::Io,
+                format!("cannot be read: {e}"),
+            ));
+        }
+        Ok(_) => {}
+    }
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_CHIP_FILE)
+        .map_err(|e| ChipError::file(origin, ChipErrorKind::Io, format!("cannot be read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        ChipError::file(
+            origin,
+            ChipErrorKind::Syntax,
+            format!(
+                "is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// Parse and check chip-file `text`; `origin` names it in errors (usually the file path).
@@ -550,6 +585,7 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
                 via,
                 note: e.note,
                 mirror: e.mirror,
+                free: e.free,
             },
         );
     }
@@ -630,7 +666,7 @@ pub fn resolve_in(dir: &Path, name_or_path: &str) -> Result<PathBuf, ChipError> 
     }
     let known = models_in(dir);
     Err(ChipError::file(
-        name_or_path,
+        &format!("'{name_or_path}'"),
         ChipErrorKind::UnknownModel,
         format!(
             "is not a shipped chip model (models in {}: {}; or give a path to a .toml file)",
@@ -685,8 +721,7 @@ pub fn open_with(
 ) -> Result<ChipModel, ChipError> {
     let path = resolve(name_or_path)?;
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| ChipError::file(&origin, ChipErrorKind::Io, format!("cannot be read: {e}")))?;
+    let text = read_text(&path, &origin)?;
     if overrides.is_empty() {
         return parse(&text, &origin);
     }

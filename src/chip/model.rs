@@ -317,9 +317,12 @@ pub struct StaticPower {
 /// emulated action.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Emulation {
-    /// The actions performed instead, with repetition; may be empty only if the note says why the
-    /// action is free on this chip.
+    /// The actions performed instead, with repetition; empty only when `free` declares the
+    /// action costless on this chip (and the note says why).
     pub via: Vec<Action>,
+    /// Declared free (`free = true` with `via = []`): an empty `via` is never taken as free
+    /// by omission.
+    pub free: bool,
     /// The emulation keeps a mirror copy of every learnable synapse (e.g. a retrograde walk run
     /// as forward synapses at the presynaptic core): every synapse update is also written to the
     /// mirror, and the mirror doubles the learnable synapses' memory.

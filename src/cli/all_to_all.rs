@@ -60,6 +60,7 @@ pub fn run(a: &AllToAllArgs) -> Result<ExitCode> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     recipe.check(dim, classes)?;
     let chip = crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
+    general::placement(&chip, recipe.n)?;
     let epochs = a.epochs as usize;
     let init = recipe.init_net(dim, classes, a.seed);
     let arith: emulator::Arith = a.arith.into();

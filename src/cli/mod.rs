@@ -29,6 +29,11 @@ pub struct Cli {
     /// What to run (default: train).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Memory limit for what a run is estimated to need (e.g. 8G, 512M; default 2G): layer
+    /// widths, `--n`, meshes and input files are checked against it before anything is
+    /// allocated.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = crate::limits::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Subcommands.
@@ -257,9 +262,14 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lut_bits: Option<u8>,
     /// Write PNG figures into this folder: accuracy per epoch, and on a chip the energy per
-    /// training sample by primitive.
+    /// training sample by primitive. Checked before training starts; must be empty (or new)
+    /// unless --force.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<std::path::PathBuf>,
+    /// Let --plot replace the figures of an earlier run in its folder (accord's own .png, .csv,
+    /// .json and .txt files there are removed first).
+    #[arg(long)]
+    pub force: bool,
     /// Any chip-file override, KEY=VALUE with dotted keys (formats.credit.frac=12,
     /// balance_table.input_min=-4, …); repeatable, applied after the flags above.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -323,7 +333,36 @@ pub fn emit(text: &str) -> Result<()> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    // A negative number after a flag is that flag's value (refused with the flag's name by
+    // its parser), not an unknown option.
+    fn negatives(c: clap::Command) -> clap::Command {
+        c.mut_args(|a| {
+            if a.get_action().takes_values() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(negatives)
+    }
+    let matches = negatives(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The options given on the command line (not defaulted), to refuse those a run ignores.
+    let given: Vec<String> = matches
+        .subcommand()
+        .map(|(_, m)| {
+            m.ids()
+                .filter(|id| {
+                    m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+                })
+                .map(|id| id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(bytes) = cli.max_memory {
+        crate::limits::set_max_memory(bytes);
+    }
     let command =
         cli.command
             .unwrap_or_else(|| match Cli::parse_from(["accord", "train"]).command {
@@ -331,7 +370,7 @@ pub fn main() -> ExitCode {
                 None => unreachable!("'train' parses to a command"),
             });
     let result = match command {
-        Command::Train(a) => run_train(&a),
+        Command::Train(a) => run_train(&a, &given),
         Command::Verify(a) => run_verify(&a),
         Command::Chip(c) => run_chip(&c),
         Command::Map(a) => map::run(&a),
@@ -472,39 +511,184 @@ fn progress_bar(epochs: usize, n_train: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// The per-sample progress callback for `bar`, redrawing every `every` samples.
+/// Set by the first SIGINT (Ctrl-C) while training; the run stops after the current sample.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Make SIGINT stop training between samples: the first one asks the run to stop (its report
+/// and figures are still written, whole, with status `interrupted`); a second one exits at
+/// once (files are written by rename, so none is left half-written).
+fn stop_on_interrupt() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let handler = || {
+            use std::sync::atomic::Ordering;
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: stopping after this sample (Ctrl-C again to quit now)");
+        };
+        if let Err(e) = ctrlc::set_handler(handler) {
+            eprintln!("warning: Ctrl-C will end the run without a report ({e})");
+        }
+    });
+}
+
+/// The per-sample progress callback for `bar`, redrawing every `every` samples; it stops the
+/// run once SIGINT has been received.
 fn ticker(
     bar: &indicatif::ProgressBar,
     epochs: usize,
     n_train: usize,
     every: usize,
-) -> impl FnMut(usize, usize) + '_ {
+) -> impl FnMut(usize, usize) -> std::ops::ControlFlow<()> + '_ {
     move |k: usize, e: usize| {
         if k.is_multiple_of(every) || k == n_train {
             bar.set_message(format!("{}/{}", e + 1, epochs));
             bar.set_position((e * n_train + k) as u64);
         }
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
     }
 }
 
-fn run_train(a: &TrainArgs) -> Result<ExitCode> {
+/// The exit status of a run that ended as `outcome`: 0 completed, 3 diverged, 130
+/// interrupted (as a shell reports SIGINT); the reason goes to stderr.
+fn exit_for(outcome: &crate::train::RunStatus) -> ExitCode {
+    use crate::train::Status;
+    match outcome.status {
+        Status::Completed => ExitCode::SUCCESS,
+        Status::Diverged => {
+            eprintln!("error: training {}", outcome.describe());
+            ExitCode::from(3)
+        }
+        Status::Interrupted => {
+            eprintln!("training {}", outcome.describe());
+            ExitCode::from(130)
+        }
+    }
+}
+
+/// Refuse options the chosen run would ignore (`given`: the options on the command line).
+///
+/// # Errors
+/// The first such option, named with why it does not apply.
+pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
+    let gave = |id: &str| given.iter().any(|g| g == id);
+    let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+    if a.reference {
+        const CHIP_ONLY: [&str; 13] = [
+            "chip",
+            "mode",
+            "ticks",
+            "encoding",
+            "arith",
+            "threads",
+            "message_threshold",
+            "weight_bits",
+            "weight_frac",
+            "rounding",
+            "lut_entries",
+            "lut_bits",
+            "set",
+        ];
+        if let Some(id) = CHIP_ONLY.iter().find(|id| gave(id)) {
+            bail!(
+                "{} applies to a chip run, not to --reference (the f64 reference has no chip, number formats or firing mode): drop one of the two",
+                flag(id)
+            );
+        }
+        if matches!(a.rule, RuleArg::FeedbackAlignment) {
+            bail!("--rule feedback-alignment runs on a chip only (drop --reference)");
+        }
+    } else {
+        if matches!(a.mode, ModeArg::Graded)
+            && let Some(id) = ["ticks", "encoding"].iter().find(|id| gave(id))
+        {
+            bail!(
+                "{} applies to --mode spiking only (graded mode sends one event per active neuron and sample)",
+                flag(id)
+            );
+        }
+        if matches!(a.arith, ArithArg::Float) {
+            const FORMATS: [&str; 5] = [
+                "weight_bits",
+                "weight_frac",
+                "rounding",
+                "lut_entries",
+                "lut_bits",
+            ];
+            if let Some(id) = FORMATS.iter().find(|id| gave(id)) {
+                bail!(
+                    "{} sets a fixed-point format, but --arith float runs the f64 twin without quantisation: drop it or use --arith fixed",
+                    flag(id)
+                );
+            }
+            if let Some(kv) = a
+                .set
+                .iter()
+                .find(|kv| kv.trim_start().starts_with("formats."))
+            {
+                bail!(
+                    "--set {kv} sets a fixed-point format, but --arith float runs the f64 twin without quantisation: drop it or use --arith fixed"
+                );
+            }
+        }
+    }
+    if gave("split_seed") && a.data == "mnist" {
+        bail!("--split-seed does not apply to mnist, which ships with its own train/test split");
+    }
+    Ok(())
+}
+
+fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
+    stop_on_interrupt();
     if a.hidden.is_empty() {
         bail!("--hidden needs at least one width");
     }
+    check_applies(a, given)?;
+    let plot_dir = match &a.plot {
+        Some(dir) => Some(crate::output::OutDir::prepare(dir, a.force, "--plot")?),
+        None => {
+            if a.force {
+                bail!("--force applies to --plot only, and no --plot folder was given");
+            }
+            None
+        }
+    };
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
+    let sizes = train_config(a).sizes(split.train.dim, split.train.n_classes);
+    let widths = a.hidden.iter().map(usize::to_string).collect::<Vec<_>>();
+    let (what, estimate) = if a.reference {
+        ("f64 reference", crate::limits::reference_bytes(&sizes))
+    } else {
+        ("chip emulation", crate::limits::chip_bytes(&sizes))
+    };
+    crate::limits::check(
+        format!(
+            "--hidden {} (a {} net, {what})",
+            widths.join(","),
+            sizes
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("-")
+        ),
+        estimate,
+    )?;
     if !a.reference {
-        return run_train_chip(a, &split);
-    }
-    if matches!(a.rule, RuleArg::FeedbackAlignment) {
-        bail!("--rule feedback-alignment runs on a chip only (drop --reference)");
+        return run_train_chip(a, &split, plot_dir.as_ref());
     }
     let cfg = train_config(a);
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 256);
     let (report, _) = train(&cfg, &split, Some(&mut tick));
     bar.finish_and_clear();
-    if let Some(dir) = &a.plot {
+    if let Some(dir) = plot_dir {
+        let dir = &dir.dir;
         let rows: Vec<(usize, f64, f64)> = report
             .epochs
             .iter()
@@ -519,16 +703,24 @@ fn run_train(a: &TrainArgs) -> Result<ExitCode> {
     } else {
         emit(&render_train(&report))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_for(&report.outcome))
 }
 
-fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
+fn run_train_chip(
+    a: &TrainArgs,
+    split: &data::Split,
+    plot_dir: Option<&crate::output::OutDir>,
+) -> Result<ExitCode> {
     let cfg = emu_config(a)?;
+    if cfg.epochs > 0 && cfg.arith == emulator::Arith::Fixed {
+        emulator::lr_raw(&cfg.chip, cfg.lr).map_err(|e| anyhow::anyhow!("--lr {}: {e}", a.lr))?;
+    }
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 64);
     let report = emulator::run(&cfg, split, Some(&mut tick))?;
     bar.finish_and_clear();
-    if let Some(dir) = &a.plot {
+    if let Some(dir) = plot_dir {
+        let dir = &dir.dir;
         let rows: Vec<(usize, f64, f64)> = report
             .epochs
             .iter()
@@ -560,13 +752,15 @@ fn run_train_chip(a: &TrainArgs, split: &data::Split) -> Result<ExitCode> {
     } else {
         emit(&report.render())?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_for(&report.outcome))
 }
 
 /// `accuracy.png` in `dir` from `(epoch, train accuracy, test accuracy)` rows.
 fn plot_accuracy(dir: &std::path::Path, title: &str, rows: &[(usize, f64, f64)]) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating --plot folder {}", dir.display()))?;
+    if rows.is_empty() {
+        eprintln!("no epoch completed: accuracy.png is not drawn");
+        return Ok(());
+    }
     let pct = |f: fn(&(usize, f64, f64)) -> f64| -> Vec<(f64, f64)> {
         rows.iter().map(|r| (r.0 as f64, 100.0 * f(r))).collect()
     };
@@ -661,6 +855,9 @@ fn render_train(r: &TrainReport) -> String {
             e.seconds
         );
     }
+    if r.outcome.status != crate::train::Status::Completed {
+        let _ = writeln!(o, "status: {}", r.outcome.describe());
+    }
     let _ = writeln!(
         o,
         "final: test accuracy {:.2}%, train accuracy {:.2}%, {:.1} retrograde steps per sample",
@@ -694,6 +891,13 @@ fn run_verify(a: &VerifyArgs) -> Result<ExitCode> {
             if report.pass { "PASS" } else { "FAIL" }
         );
         emit(&o)?;
+    }
+    if !report.pass {
+        eprintln!(
+            "verify: FAIL: the rule and backprop differ by {:.3e} relative, over the tolerance {:.0e}",
+            report.max_rel_dev,
+            verify::TOLERANCE
+        );
     }
     Ok(if report.pass {
         ExitCode::SUCCESS

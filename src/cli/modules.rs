@@ -15,6 +15,7 @@ use crate::modularity::experiment::{
     Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep,
 };
 use crate::plot::{self, Heatmap, Legend, LineChart, Series};
+use crate::train::Status;
 
 /// `accord modules` options.
 #[derive(Args, Debug, Clone)]
@@ -74,6 +75,10 @@ pub struct ModulesArgs {
     /// Directory for sweep.csv, per_rate.csv, sweep.json and the PNG figures.
     #[arg(long, default_value = "out/modules")]
     pub out: PathBuf,
+    /// Let --out replace an earlier run's files in its directory (accord's own .png, .csv,
+    /// .json and .txt files there are removed first; anything else makes the run refuse).
+    #[arg(long)]
+    pub force: bool,
     /// Print the sweep as one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -139,8 +144,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
     cfg.recipe.check(split.train.dim, split.train.n_classes)?;
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("creating --out directory {}", a.out.display()))?;
+    crate::output::OutDir::prepare(&a.out, a.force, "--out")?;
     let n_train = cfg.limit(&split).train.len();
     let total = (cfg.rates.len() * cfg.seeds.len() * cfg.epochs * n_train) as u64;
     let start = Instant::now();
@@ -209,7 +213,19 @@ fn run_line(r: &RunResult) -> String {
         c.fire_failures(),
         c.credit_failures(),
         r.seconds
-    )
+    ) + &match r.outcome.status {
+        Status::Completed => String::new(),
+        _ => format!("  {}", r.outcome.describe()),
+    }
+}
+
+/// `completed` or `diverged` (for the CSV).
+fn status_word(r: &RunResult) -> &'static str {
+    match r.outcome.status {
+        Status::Completed => "completed",
+        Status::Diverged => "diverged",
+        Status::Interrupted => "interrupted",
+    }
 }
 
 fn pm(s: &Stat, digits: usize) -> String {
@@ -316,6 +332,28 @@ pub fn summary(s: &Sweep) -> String {
         conv.updates_skipped,
         max_radius
     );
+    let diverged: Vec<&RunResult> = s
+        .runs
+        .iter()
+        .filter(|r| r.outcome.status == Status::Diverged)
+        .collect();
+    if !diverged.is_empty() {
+        let _ = writeln!(
+            o,
+            "DIVERGED: {} of {} runs (their structure describes blown-up weights, not learning):",
+            diverged.len(),
+            s.runs.len()
+        );
+        for r in diverged {
+            let _ = writeln!(
+                o,
+                "  η = {} seed {}: {}",
+                r.rate,
+                r.seed,
+                r.outcome.describe()
+            );
+        }
+    }
     let v = &s.verdict;
     let _ = writeln!(
         o,
@@ -335,7 +373,7 @@ pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let write = |name: &str, text: String, files: &mut Vec<PathBuf>| -> Result<()> {
         let p = dir.join(name);
-        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        crate::output::write_atomic(&p, text.as_bytes())?;
         files.push(p);
         Ok(())
     };
@@ -519,7 +557,7 @@ fn runs_csv(s: &Sweep) -> String {
         "rate,seed,test_accuracy,final_train_loss,q,communities,within,within_chance,within_excess,\
          group_within,group_within_chance,learned_q,learned_within,learned_within_chance,initial_q,\
          initial_radius,max_radius,samples,fire_failures,credit_failures,updates_skipped,\
-         test_fire_failures,mean_fire_iterations,mean_credit_steps,seconds\n",
+         test_fire_failures,mean_fire_iterations,mean_credit_steps,seconds,status\n",
     );
     let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
     for r in &s.runs {
@@ -527,7 +565,7 @@ fn runs_csv(s: &Sweep) -> String {
         let c = &r.convergence;
         let _ = writeln!(
             o,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{}",
             r.rate,
             r.seed,
             r.test_accuracy,
@@ -552,7 +590,8 @@ fn runs_csv(s: &Sweep) -> String {
             r.test_fire_failures,
             c.mean_fire_iterations(),
             c.mean_credit_steps(),
-            r.seconds
+            r.seconds,
+            status_word(r)
         );
     }
     o

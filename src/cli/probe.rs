@@ -115,6 +115,10 @@ pub struct ProbeArgs {
     /// Directory for the PNG figures.
     #[arg(long, default_value = "out/probe")]
     pub out: PathBuf,
+    /// Let --out replace an earlier run's files in its directory (accord's own .png, .csv,
+    /// .json and .txt files there are removed first; anything else makes the run refuse).
+    #[arg(long)]
+    pub force: bool,
     /// Print one JSON document on stdout instead of the tables.
     #[arg(long)]
     pub json: bool,
@@ -181,8 +185,7 @@ pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
     bcfg.check()?;
     ecfg.check()?;
     ccfg.check(cfg.limit(&split).test.len())?;
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("creating --out directory {}", a.out.display()))?;
+    crate::output::OutDir::prepare(&a.out, a.force, "--out")?;
     let want = |k: ProbeKind| a.kind == k || a.kind == ProbeKind::All;
     let mut json = serde_json::Map::new();
     let mut files = Vec::new();

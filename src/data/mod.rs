@@ -38,7 +38,6 @@
 pub mod csv;
 pub mod idx;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -172,12 +171,12 @@ pub struct Split {
 #[non_exhaustive]
 pub enum DataError {
     /// The file could not be read (or, for `.gz` input, decompressed).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// File being read.
         path: PathBuf,
-        /// Underlying I/O or gzip error.
-        source: std::io::Error,
+        /// Underlying I/O or gzip error (part of the message, not a separate cause).
+        error: std::io::Error,
     },
     /// [`load`] was given something that is neither a bundled name nor an existing file.
     #[error("{spec}: no such file, and not a bundled dataset (bundled: {})", BUNDLED.join(", "))]
@@ -407,21 +406,17 @@ pub enum DataError {
 }
 
 /// Reads a whole file, transparently gunzipping it if it starts with the gzip magic `1f 8b`.
+///
+/// At most 1/16 of the memory limit ([`crate::limits`]) is read, after decompression (features
+/// become 8-byte `f64`): a larger file, or a small `.gz` that expands past it, is an error
+/// naming the file, read no further than the budget.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(io)?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
+    crate::limits::read_bounded(path, crate::limits::max_memory() / 16).map_err(|error| {
+        DataError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
+    })
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, portable 64-bit generator.
@@ -633,7 +628,9 @@ pub fn load_bundled(name: &str, data_dir: &Path, seed: u64) -> Result<Split, Dat
             let f = |part: &str| data_dir.join(format!("mnist10k-{part}-ubyte.gz"));
             let train = read_mnist(&f("train-images-idx3"), &f("train-labels-idx1"), "mnist")?;
             let test = read_mnist(&f("test-images-idx3"), &f("test-labels-idx1"), "mnist")?;
-            Ok(Split { train, test })
+            let mut split = Split { train, test };
+            check_split(&mut split)?;
+            Ok(split)
         }
         "digits" => {
             let opts = CsvOptions {
@@ -644,7 +641,9 @@ pub fn load_bundled(name: &str, data_dir: &Path, seed: u64) -> Result<Split, Dat
             let mut ds = read_csv(&data_dir.join("digits.csv.gz"), &opts)?;
             expect_dim(&ds, 64)?;
             scale_fixed(&mut ds, 16.0)?;
-            stratified_split(&ds, TEST_PERCENT, seed)
+            let mut split = stratified_split(&ds, TEST_PERCENT, seed)?;
+            check_split(&mut split)?;
+            Ok(split)
         }
         "iris" => {
             let opts = CsvOptions {
@@ -655,6 +654,7 @@ pub fn load_bundled(name: &str, data_dir: &Path, seed: u64) -> Result<Split, Dat
             let ds = read_csv(&data_dir.join("iris.csv"), &opts)?;
             expect_dim(&ds, 4)?;
             let mut split = stratified_split(&ds, TEST_PERCENT, seed)?;
+            check_split(&mut split)?;
             minmax_scale(&mut split)?;
             Ok(split)
         }
@@ -673,6 +673,81 @@ fn expect_dim(ds: &Dataset, dim: usize) -> Result<(), DataError> {
             reason: format!("expected {dim} features per row, found {}", ds.dim),
         })
     }
+}
+
+/// Checks what every learner needs of a split: train and test rows of the same width, labels
+/// `0..K` for one `K` with every class present in training, and at least two classes.
+///
+/// # Errors
+/// [`DataError::Invalid`] naming the dataset and what disagrees (the widths, the missing
+/// classes as ranges, or the single class).
+pub fn check_split(split: &mut Split) -> Result<(), DataError> {
+    let name = split.train.name.clone();
+    let invalid = |reason: String| DataError::Invalid {
+        name: name.clone(),
+        reason,
+    };
+    if split.train.dim != split.test.dim {
+        return Err(invalid(format!(
+            "training rows have {} features but test rows have {}: both must have the same width",
+            split.train.dim, split.test.dim
+        )));
+    }
+    let seen = |ds: &Dataset| ds.labels.iter().map(|&l| l + 1).max().unwrap_or(0);
+    let k = seen(&split.train).max(seen(&split.test));
+    let mut present = vec![false; k];
+    for &l in &split.train.labels {
+        present[l] = true;
+    }
+    let missing: Vec<usize> = (0..k).filter(|&c| !present[c]).collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!(
+            "labels must be 0..{} with every class in the training rows; class(es) {} have none ({} of {k} classes missing{})",
+            k.saturating_sub(1),
+            ranges(&missing),
+            missing.len(),
+            if k > 1000 {
+                "; a stray large label makes a huge output layer"
+            } else {
+                ""
+            }
+        )));
+    }
+    if k < 2 {
+        return Err(invalid(format!(
+            "only one class ({}) in the data: a classifier needs at least two",
+            k.saturating_sub(1)
+        )));
+    }
+    split.train.n_classes = k;
+    split.test.n_classes = k;
+    Ok(())
+}
+
+/// `0-3, 7, 9-12` for sorted `v`, at most 8 runs then `…`.
+fn ranges(v: &[usize]) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &x in v {
+        match runs.last_mut() {
+            Some(r) if r.1 + 1 == x => r.1 = x,
+            _ => runs.push((x, x)),
+        }
+    }
+    let mut parts: Vec<String> = runs
+        .iter()
+        .take(8)
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    if runs.len() > 8 {
+        parts.push("…".into());
+    }
+    parts.join(", ")
 }
 
 /// Loads a dataset by name or path, split into train and test, features in `[0, 1]`.
@@ -696,6 +771,7 @@ pub fn load(spec: &str, data_dir: &Path, seed: u64) -> Result<Split, DataError> 
     };
     let ds = read_csv(&path, &CsvOptions::default())?;
     let mut split = stratified_split(&ds, TEST_PERCENT, seed)?;
+    check_split(&mut split)?;
     minmax_scale(&mut split)?;
     Ok(split)
 }

@@ -89,7 +89,7 @@ pub fn lr_raw(chip: &ChipModel, lr: f64) -> Result<i64> {
     let raw = f.from_f64(lr, &mut c);
     if raw == 0 || c.saturations > 0 || c.invalid > 0 {
         bail!(
-            "learning rate {lr} is not representable in chip '{}''s learning_rate format ({} bits, {} fractional: range {}..{}, step {})",
+            "learning rate {lr} is not representable on chip '{}' (formats.learning_rate: {} bits, {} fractional, range {}..{}, step {})",
             chip.name,
             f.bits,
             f.frac,
@@ -123,7 +123,7 @@ pub fn thresholds(chip: &ChipModel, threshold: f64, rule: ChipRule) -> Result<(i
     };
     if threshold > 0.0 && raw == 0 {
         bail!(
-            "message threshold {threshold} is below one LSB ({}) of chip '{}''s {name} format, in which the messages travel: it would drop nothing",
+            "message threshold {threshold:e} is below one LSB ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop nothing",
             fmt.lsb(),
             chip.name
         );

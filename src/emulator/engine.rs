@@ -152,7 +152,7 @@ impl Tally {
         self.vars.merge(&o.vars);
         self.work.merge(&o.work);
         self.dropped_messages += o.dropped_messages;
-        self.time_ps += o.time_ps;
+        self.time_ps = self.time_ps.saturating_add(o.time_ps);
         self.timesteps += o.timesteps;
         self.ticks += o.ticks;
         self.retro_steps += o.retro_steps;

@@ -54,6 +54,49 @@ pub struct Rounds {
     pub converged: bool,
 }
 
+/// Neurons per core and cores for an all-to-all net of `n` neurons on `chip`, checked before
+/// anything is built.
+///
+/// # Errors
+/// If a core cannot take the `n` input axons, or the chunks need more cores than the mesh.
+pub fn placement(chip: &ChipModel, n: usize) -> Result<(usize, usize)> {
+    let caps = &chip.core;
+    if (caps.input_axons as usize) < n {
+        bail!(
+            "an all-to-all net of {n} neurons needs {n} input axons per core; a {} core has {} (over by {})",
+            chip.name,
+            caps.input_axons,
+            n - caps.input_axons as usize
+        );
+    }
+    let by_synapses = caps.synapses as usize / n;
+    let cores_needed = |k: usize| n.div_ceil(k.max(1));
+    let mut k = (caps.neurons as usize).min(by_synapses).min(n);
+    // Fan-out: every neuron of a chunk needs one routing entry per core.
+    while k > 0 && k * cores_needed(k) > caps.fanout as usize {
+        k -= 1;
+    }
+    if k == 0 {
+        bail!(
+            "chip '{}' cannot hold any neuron of an all-to-all net of {n}: synapse memory fits {by_synapses} \
+                 neurons' rows, fan-out {} entries",
+            chip.name,
+            caps.fanout
+        );
+    }
+    let count = cores_needed(k);
+    let grid = chip.grid();
+    if count as u64 > grid.cores() {
+        bail!(
+            "an all-to-all net of {n} neurons needs {count} cores of {k} neurons on chip '{}', which has {} (short by {})",
+            chip.name,
+            grid.cores(),
+            count as u64 - grid.cores()
+        );
+    }
+    Ok((k, count))
+}
+
 impl<D: Datapath> GeneralChipNet<D> {
     /// Place `net` on `chip`.
     ///
@@ -75,40 +118,7 @@ impl<D: Datapath> GeneralChipNet<D> {
                  into the network but are read out in the membrane format"
             );
         }
-        let caps = &chip.core;
-        if (caps.input_axons as usize) < n {
-            bail!(
-                "an all-to-all net of {n} neurons needs {n} input axons per core; a {} core has {} (over by {})",
-                chip.name,
-                caps.input_axons,
-                n - caps.input_axons as usize
-            );
-        }
-        let by_synapses = caps.synapses as usize / n;
-        let cores_needed = |k: usize| n.div_ceil(k.max(1));
-        let mut k = (caps.neurons as usize).min(by_synapses).min(n);
-        // Fan-out: every neuron of a chunk needs one routing entry per core.
-        while k > 0 && k * cores_needed(k) > caps.fanout as usize {
-            k -= 1;
-        }
-        if k == 0 {
-            bail!(
-                "chip '{}' cannot hold any neuron of an all-to-all net of {n}: synapse memory fits {by_synapses} \
-                 neurons' rows, fan-out {} entries",
-                chip.name,
-                caps.fanout
-            );
-        }
-        let count = cores_needed(k);
-        let grid = chip.grid();
-        if count as u64 > grid.cores() {
-            bail!(
-                "an all-to-all net of {n} neurons needs {count} cores of {k} neurons on chip '{}', which has {} (short by {})",
-                chip.name,
-                grid.cores(),
-                count as u64 - grid.cores()
-            );
-        }
+        let (_, count) = placement(chip, n)?;
         let base = n / count;
         let extra = n % count;
         let mut chunks = Vec::with_capacity(count);

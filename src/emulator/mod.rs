@@ -72,7 +72,7 @@ use crate::data::{Dataset, Split};
 use crate::ledger::VarCounters;
 use crate::mapping::{self, Mapping};
 use crate::rule::{Activation, Balance, Loss};
-use crate::train::epoch_order;
+use crate::train::{RunStatus, Status, Watch, epoch_order};
 use anyhow::{Context, Result, bail};
 
 /// Fixed point or the float twin.
@@ -204,12 +204,12 @@ pub fn float_path(
 }
 
 pub use build::fixed as fixed_path;
+pub use build::lr_raw;
 
 /// Mixed into the seed to draw feedback alignment's fixed feedback matrices.
 pub const FEEDBACK_SEED: u64 = 0xFEED_BAC4_0000_0001;
 
-/// Per-sample progress callback (`samples done in this epoch`, `epoch`).
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+pub use crate::train::Progress;
 
 /// Check that the chip can run a configuration and place its network.
 ///
@@ -225,6 +225,10 @@ pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Res
         );
     }
     let sizes = cfg.sizes(dim, classes);
+    crate::limits::check(
+        format!("a {sizes:?} net on chip '{}'", cfg.chip.name),
+        crate::limits::chip_bytes(&sizes),
+    )?;
     mapping::map_layered(&sizes, &cfg.chip)
         .with_context(|| format!("mapping {sizes:?} onto chip '{}'", cfg.chip.name))
 }
@@ -414,8 +418,11 @@ where
     let mut epochs = Vec::new();
     let mut train_tally = Tally::default();
     train_tally.vars.merge(&setup);
-    for e in 0..cfg.epochs {
+    let mut watch = Watch::new(cfg.loss, split.train.n_classes);
+    let mut outcome = RunStatus::completed();
+    'epochs: for e in 0..cfg.epochs {
         let start = std::time::Instant::now();
+        watch.start_epoch();
         let order = epoch_order(split.train.len(), cfg.seed, e);
         let (mut loss, mut correct) = (0.0, 0usize);
         for (k, &idx) in order.iter().enumerate() {
@@ -428,8 +435,15 @@ where
             );
             loss += o.loss;
             correct += usize::from(o.correct);
-            if let Some(p) = progress.as_mut() {
-                p(k + 1, e);
+            if let Some(d) = watch.sample(o.loss, e, k) {
+                outcome = d;
+                break 'epochs;
+            }
+            if let Some(p) = progress.as_mut()
+                && p(k + 1, e).is_break()
+            {
+                outcome = RunStatus::interrupted(e, k);
+                break 'epochs;
             }
         }
         chip_net.finish(&mut train_tally);
@@ -445,6 +459,9 @@ where
             seconds,
         });
     }
+    if outcome.status != Status::Completed {
+        chip_net.finish(&mut train_tally);
+    }
     let train_links = chip_net.engine.link_loads();
     let (test_loss, test_accuracy, infer_tally, infer_links) =
         evaluate(&chip_net, &split.test, cfg.threads);
@@ -457,6 +474,7 @@ where
         (test_loss, test_accuracy),
         (train_tally, infer_tally),
         (train_links, infer_links),
+        outcome,
     ))
 }
 

@@ -248,6 +248,9 @@ pub struct EmuReport {
     pub mesh: MeshBlock,
     /// Caveats of this run's model (approximations the numbers above rest on).
     pub notes: Vec<String>,
+    /// How the run ended (`status`: completed, diverged or interrupted; where it stopped).
+    #[serde(flatten)]
+    pub outcome: crate::train::RunStatus,
 }
 
 /// Energy for training and inference.
@@ -319,6 +322,7 @@ pub(crate) fn build<D: Datapath>(
     (test_loss, test_accuracy): (f64, f64),
     (train, infer): (Tally, Tally),
     (train_links, infer_links): (Vec<LinkLoad>, Vec<LinkLoad>),
+    outcome: crate::train::RunStatus,
 ) -> EmuReport {
     let chip = &cfg.chip;
     let f = &chip.formats;
@@ -436,6 +440,13 @@ pub(crate) fn build<D: Datapath>(
             .collect(),
     };
     let mut notes = Vec::new();
+    for (phase, t) in [("training", &train), ("inference", &infer)] {
+        if t.time_ps == u64::MAX {
+            notes.push(format!(
+                "OVERFLOW: the modelled {phase} time reached 2^64 ps (213 days) and stopped there:                  its time, latency and static energy are lower bounds (check the chip's latency_ns prices)"
+            ));
+        }
+    }
     if !chip.core.graded_events && train.ledger.get(Action::RetroPacket) > 0 {
         notes.push(format!(
             "chip '{}' has binary spikes only: a retrograde message (and the credit it carries into the \
@@ -503,6 +514,7 @@ pub(crate) fn build<D: Datapath>(
     }
     EmuReport {
         notes,
+        outcome,
         test_accuracy,
         test_loss,
         epochs,
@@ -596,6 +608,9 @@ impl EmuReport {
             );
         }
         let _ = writeln!(s, "(* online: measured on each sample before its update)");
+        if self.outcome.status != crate::train::Status::Completed {
+            let _ = writeln!(s, "status: {}", self.outcome.describe());
+        }
         let _ = writeln!(s, "final test accuracy {:.2}%", 100.0 * self.test_accuracy);
 
         let tr = &self.energy.training;

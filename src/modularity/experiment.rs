@@ -72,7 +72,7 @@ use crate::data::{Dataset, Split};
 use crate::rule::{
     Activation, CreditOptions, GeneralNet, GeneralState, Loss, RelaxOptions, Settle, argmax,
 };
-use crate::train::epoch_order;
+use crate::train::{RunStatus, Watch, epoch_order, max_abs};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
@@ -150,6 +150,10 @@ impl Recipe {
 
     /// Check the recipe against a dataset of `dim` features and `classes` classes.
     pub fn check(&self, dim: usize, classes: usize) -> Result<()> {
+        crate::limits::check(
+            format!("--n {} (an all-to-all net)", self.n),
+            crate::limits::all_to_all_bytes(self.n),
+        )?;
         if self.n < dim + classes + 1 {
             bail!(
                 "--n {} is too small: {} inputs + {} outputs + at least 1 hidden neuron need n ≥ {}",
@@ -318,6 +322,8 @@ pub struct Trained {
     pub test_fire_failures: usize,
     /// Convergence counts over all epochs.
     pub convergence: Convergence,
+    /// How training ended: completed, or diverged (epoch, sample and why).
+    pub outcome: RunStatus,
 }
 
 /// Train an all-to-all network with the rule, one sample at a time.
@@ -349,12 +355,16 @@ pub fn train_all_to_all(
     let mut records = Vec::with_capacity(epochs);
     let mut total = Convergence::default();
     let mut s = net.new_state();
-    for e in 0..epochs {
+    let mut watch = Watch::new(recipe.loss, classes);
+    watch.weights(max_abs(&net.w), 0, 0);
+    let mut outcome = RunStatus::completed();
+    'epochs: for e in 0..epochs {
         let start = Instant::now();
         let order = epoch_order(split.train.len(), seed, e);
         let mut conv = Convergence::default();
         let (mut loss_sum, mut correct) = (0.0, 0usize);
-        for &idx in &order {
+        watch.start_epoch();
+        for (k, &idx) in order.iter().enumerate() {
             let label = split.train.labels[idx];
             if !recipe.warm_start {
                 s.r.fill(0.0);
@@ -362,8 +372,14 @@ pub fn train_all_to_all(
             let fire = net.fire(split.train.row(idx), &mut s, &relax);
             conv.record_fire(fire.settle, fire.iterations);
             let out = net.output(&s);
-            loss_sum += recipe.loss.value(out, label);
+            let loss = recipe.loss.value(out, label);
+            loss_sum += loss;
             correct += usize::from(argmax(out) == label);
+            if let Some(d) = watch.sample(loss, e, k) {
+                outcome = d;
+                total.add(&conv);
+                break 'epochs;
+            }
             if fire.settle == Settle::Converged {
                 let c = net.credit(&mut s, label, recipe.loss, &copt);
                 conv.record_credit(c.settle, c.steps);
@@ -393,9 +409,14 @@ pub fn train_all_to_all(
             convergence: conv,
             seconds,
         });
+        if let Some(d) = watch.weights(max_abs(&net.w), e, order.len()) {
+            outcome = d;
+            break;
+        }
     }
     let (test_accuracy, test_fire_failures) = accuracy(&net, &split.test, recipe);
     Ok(Trained {
+        outcome,
         net,
         initial_w,
         initial_radius,
@@ -658,7 +679,13 @@ pub fn train_on_chip(
             seconds: per_epoch,
         })
         .collect();
+    let mut watch = Watch::new(recipe.loss, classes);
+    watch.weights(max_abs(&initial_w), 0, 0);
+    let outcome = watch
+        .weights(max_abs(&net.w), epochs.saturating_sub(1), split.train.len())
+        .unwrap_or_else(RunStatus::completed);
     Ok(Trained {
+        outcome,
         net,
         initial_w,
         initial_radius,
@@ -736,6 +763,9 @@ pub struct RunResult {
     pub convergence: Convergence,
     /// Firing failures while evaluating the test set after training.
     pub test_fire_failures: usize,
+    /// How training ended (`status`: completed or diverged, with where and why).
+    #[serde(flatten)]
+    pub outcome: RunStatus,
     /// Per-epoch records.
     pub epochs: Vec<EpochRecord>,
     /// Wall time of the run (training and analysis), seconds.
@@ -894,10 +924,12 @@ pub struct Verdict {
     pub group_excess_low: Stat,
     /// Fixed-group within excess at the highest rate.
     pub group_excess_high: Stat,
-    /// Spearman rank correlation of `Q` with the learning rate over all runs.
-    pub q_rank_correlation: f64,
-    /// Spearman rank correlation of the within share with the learning rate over all runs.
-    pub within_rank_correlation: f64,
+    /// Spearman rank correlation of `Q` with the learning rate over all runs (`null`:
+    /// undefined, with one rate or a constant `Q`).
+    pub q_rank_correlation: Option<f64>,
+    /// Spearman rank correlation of the within share with the learning rate over all runs
+    /// (`null`: undefined).
+    pub within_rank_correlation: Option<f64>,
     /// One paragraph saying what was measured.
     pub text: String,
 }
@@ -989,6 +1021,7 @@ pub fn run_one(
         max_radius,
         convergence: t.convergence.clone(),
         test_fire_failures: t.test_fire_failures,
+        outcome: t.outcome.clone(),
         epochs: t.epochs.clone(),
         seconds: start.elapsed().as_secs_f64(),
     };
@@ -1095,8 +1128,9 @@ pub fn summarise(cfg: &SweepConfig, runs: &[RunResult]) -> Vec<RateSummary> {
         .collect()
 }
 
-/// Spearman rank correlation (average ranks for ties); `NaN` when either side is constant.
-pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+/// Spearman rank correlation (average ranks for ties); `None` (undefined) when either side is
+/// constant — one rate, or a measure that does not vary.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     fn ranks(v: &[f64]) -> Vec<f64> {
         let mut idx: Vec<usize> = (0..v.len()).collect();
         idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
@@ -1121,11 +1155,7 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
     let vx: f64 = rx.iter().map(|a| (a - mx) * (a - mx)).sum();
     let vy: f64 = ry.iter().map(|b| (b - my) * (b - my)).sum();
-    if vx == 0.0 || vy == 0.0 {
-        f64::NAN
-    } else {
-        cov / (vx * vy).sqrt()
-    }
+    (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
 }
 
 /// The verdict rule. "Block-diagonal" is measured by two indices on `|W|`: Newman's `Q` of
@@ -1188,10 +1218,16 @@ pub fn verdict(cfg: &SweepConfig, runs: &[RunResult], per_rate: &[RateSummary]) 
         Separation::Overlap => "seed ranges overlap",
     };
     let ms = |s: &Stat| format!("{:.4} ± {:.4}", s.mean, s.sd);
+    let rho = |r: Option<f64>| {
+        r.map_or_else(
+            || "undefined (one rate, or no variation)".to_string(),
+            |r| format!("{r:+.2}"),
+        )
+    };
     let mut text = format!(
         "Lowest rate {low_rate} vs highest rate {high_rate} over {} seed(s) (mean ± sd): \
          Q {} vs {} ({}); within share {} vs {} ({}). \
-         Spearman correlation with the rate over all runs: Q {:+.2}, within share {:+.2}. \
+         Spearman correlation with the rate over all runs: Q {}, within share {}. \
          Within share minus its chance level (weights spread evenly): {} vs {}. \
          Fixed input/hidden/output groups, within share minus chance: {} vs {}.",
         cfg.seeds.len(),
@@ -1201,8 +1237,8 @@ pub fn verdict(cfg: &SweepConfig, runs: &[RunResult], per_rate: &[RateSummary]) 
         ms(&within_low),
         ms(&within_high),
         sep_words(within_separation),
-        q_rank_correlation,
-        within_rank_correlation,
+        rho(q_rank_correlation),
+        rho(within_rank_correlation),
         ms(&excess_low),
         ms(&excess_high),
         ms(&group_excess_low),
@@ -1265,6 +1301,7 @@ mod tests {
             max_radius: None,
             convergence: Convergence::default(),
             test_fire_failures: 0,
+            outcome: RunStatus::completed(),
             epochs: vec![],
             seconds: 0.0,
         }
@@ -1321,9 +1358,9 @@ mod tests {
         assert_eq!((s.mean, s.sd, s.min, s.max), (2.0, 1.0, 1.0, 3.0));
         assert_eq!(Stat::of(&[5.0]).sd, 0.0);
         assert!(Stat::of(&[]).mean.is_nan());
-        assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 15.0]) - 0.5).abs() < 1e-12);
-        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-        assert!(spearman(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
+        assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 15.0]).unwrap() - 0.5).abs() < 1e-12);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), None);
     }
 
     /// Three planted groups of 4 neurons, strong inside, weak across: the analysis finds them,

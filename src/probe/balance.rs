@@ -83,9 +83,9 @@ impl BalanceConfig {
             bail!("--shifts: {s} is not allowed (must be finite)");
         }
         if let Some(r) = self.range
-            && !(r.is_finite() && r > 0.0)
+            && !(r.is_finite() && r > 0.0 && r <= 1e6)
         {
-            bail!("--lut-range {r} is not allowed (must be finite and > 0)");
+            bail!("--lut-range {r} is not allowed (must be in (0, 1e6])");
         }
         Ok(())
     }

@@ -138,6 +138,23 @@ impl ProbeConfig {
         if self.samples == Some(0) {
             bail!("--samples must be at least 1");
         }
+        // The probes also run the layered net as a general net of all its neurons (dense
+        // n × n matrices).
+        let n_total = self.hidden.iter().fold(
+            split.train.dim.saturating_add(split.train.n_classes),
+            |a, &h| a.saturating_add(h),
+        );
+        crate::limits::check(
+            format!(
+                "--hidden {} (probed as a general net of {n_total} neurons)",
+                self.hidden
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            crate::limits::all_to_all_bytes(n_total),
+        )?;
         for (name, lr) in [("--lr", self.layered_lr), ("--a2a-lr", self.a2a_lr)] {
             if !(lr.is_finite() && lr > 0.0) {
                 bail!("{name} {lr} is not allowed (must be finite and > 0)");

@@ -8,4 +8,5 @@ mod mapping;
 mod modules;
 mod probe;
 mod recurrent;
+mod robustness;
 mod training;

@@ -265,8 +265,6 @@ fn each_probe_prints_json_with_the_documented_keys() {
         "--threads",
         "2",
         "--json",
-        "--out",
-        out.to_str().unwrap(),
     ];
     for (kind, extra) in [
         ("balance", &["layered", "all_to_all", "variants"][..]),
@@ -278,6 +276,9 @@ fn each_probe_prints_json_with_the_documented_keys() {
     ] {
         let mut args = vec!["probe", kind];
         args.extend(common);
+        // Each probe into a folder of its own: --out refuses one with an earlier run's files.
+        let dir = out.join(kind);
+        args.extend(["--out", dir.to_str().unwrap()]);
         let o = accord(&args);
         assert!(
             o.status.success(),
@@ -314,19 +315,19 @@ fn each_probe_prints_json_with_the_documented_keys() {
         "1",
         "--json",
         "--out",
-        out.to_str().unwrap(),
+        out.join("exact").to_str().unwrap(),
     ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["layered"][0]["variant"], "exact");
     let cos = v["layered"][0]["cos_init"].as_f64().unwrap();
     assert!((cos - 1.0).abs() < 1e-12, "{cos}");
-    for f in [
-        "balance_bits.png",
-        "equilibrium_layered.png",
-        "clamp_norms.png",
-        "clamp_growth.png",
+    for (kind, f) in [
+        ("balance", "balance_bits.png"),
+        ("equilibrium", "equilibrium_layered.png"),
+        ("clamp", "clamp_norms.png"),
+        ("clamp", "clamp_growth.png"),
     ] {
-        assert!(out.join(f).is_file(), "{f} not written");
+        assert!(out.join(kind).join(f).is_file(), "{f} not written");
     }
 }
 

@@ -1,0 +1,401 @@
+//! Bad input ends in a clear error, never a panic, an abort or a runaway allocation; divergence
+//! and interruption are results; outputs are whole or absent. One test per root cause of the
+//! adversarial run in issue 8 (the harness itself: `tests/adversarial.py`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn accord_in(env: &[(&str, &Path)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(args).output().expect("run accord")
+}
+
+fn accord(args: &[&str]) -> Output {
+    accord_in(&[], args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A clean failure: exit status 2 (an error, not a panic's 101 or a signal) whose message
+/// contains every needle.
+fn fails_naming(o: &Output, needles: &[&str]) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "expected a clean error, got: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "error should name {n:?}: {e}");
+    }
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("accord-robust-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// An IDX image file of `n` images of `side × side` pixels.
+fn idx_images(n: u32, side: u32) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 3];
+    for v in [n, side, side] {
+        b.extend(v.to_be_bytes());
+    }
+    b.extend((0..n * side * side).map(|i| (i * 37 % 256) as u8));
+    b
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 1];
+    b.extend((labels.len() as u32).to_be_bytes());
+    b.extend(labels);
+    b
+}
+
+#[test]
+fn mnist_train_and_test_of_different_widths_is_an_error_on_every_path() {
+    let d = scratch("idx");
+    let put = |name: &str, bytes: Vec<u8>| {
+        std::fs::write(d.join(format!("mnist10k-{name}-ubyte.gz")), bytes).unwrap();
+    };
+    put("train-images-idx3", idx_images(6, 2));
+    put("train-labels-idx1", idx_labels(&[0, 1, 0, 1, 0, 1]));
+    put("test-images-idx3", idx_images(2, 3));
+    put("test-labels-idx1", idx_labels(&[0, 1]));
+    for extra in [&["--reference"][..], &[]] {
+        let mut args = vec!["train", "--data", "mnist", "--hidden", "4", "--epochs", "1"];
+        args.extend(extra);
+        let o = accord_in(&[("ACCORD_DATA", &d)], &args);
+        fails_naming(&o, &["--data mnist", "4 features", "test rows have 9"]);
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn labels_must_be_every_class_from_zero_and_more_than_one() {
+    let d = scratch("labels");
+    let stray = d.join("stray.csv");
+    let mut text = String::new();
+    for i in 0..40 {
+        text.push_str(&format!("{},{},{}\n", i % 7, i % 5, i % 3));
+    }
+    text.push_str("1,2,65535\n");
+    std::fs::write(&stray, text).unwrap();
+    let o = accord(&[
+        "train",
+        "--data",
+        stray.to_str().unwrap(),
+        "--reference",
+        "--epochs",
+        "1",
+    ]);
+    fails_naming(&o, &["stray", "3-65534", "huge output layer"]);
+    let single = d.join("single.csv");
+    std::fs::write(&single, "1,2,0\n3,4,0\n5,6,0\n7,8,0\n9,1,0\n").unwrap();
+    let o = accord(&["train", "--data", single.to_str().unwrap(), "--epochs", "1"]);
+    fails_naming(&o, &["single", "only one class"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn sizes_are_checked_against_the_memory_limit_before_allocation() {
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "65536,65536",
+        "--reference",
+        "--epochs",
+        "1",
+    ]);
+    fails_naming(&o, &["--hidden 65536,65536", "128.0 GiB", "--max-memory"]);
+    let o = accord(&["all-to-all", "--n", "4294967296"]);
+    fails_naming(&o, &["--n 4294967296", "overflows"]);
+    let o = accord(&["all-to-all", "--n", "20000"]);
+    fails_naming(&o, &["--n 20000", "14.9 GiB"]);
+    // Raised, the same size goes on to the chip's own capacity check (no allocation first).
+    let o = accord(&["all-to-all", "--n", "20000", "--max-memory", "32G"]);
+    fails_naming(&o, &["20000 input axons"]);
+    // Lowered, even iris's file is over the input budget.
+    let o = accord(&["train", "--data", "iris", "--max-memory", "1K"]);
+    fails_naming(&o, &["iris.csv", "more than 64 B"]);
+    let o = accord(&["train", "--max-memory", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--max-memory"), "{}", stderr(&o));
+}
+
+#[test]
+fn inputs_are_read_no_further_than_their_budget() {
+    use std::io::Write;
+    let d = scratch("bomb");
+    // 64 MiB of zeros in a 64 kB gzip: over the 4 MiB data budget of --max-memory 64M.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![b'0'; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&block).unwrap();
+    }
+    let bomb = d.join("bomb.csv.gz");
+    std::fs::write(&bomb, gz.finish().unwrap()).unwrap();
+    let o = accord(&[
+        "train",
+        "--data",
+        bomb.to_str().unwrap(),
+        "--max-memory",
+        "64M",
+    ]);
+    fails_naming(&o, &["bomb.csv.gz", "decompresses to more than 4.0 MiB"]);
+    #[cfg(unix)]
+    {
+        let o = accord(&["chip", "check", "/dev/zero"]);
+        fails_naming(&o, &["/dev/zero", "not a regular file"]);
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn divergence_is_a_result_with_epoch_sample_and_status() {
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--reference",
+        "--lr",
+        "1000",
+        "--epochs",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("diverged in epoch 1 at sample"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("the report still");
+    assert_eq!(v["status"], "diverged");
+    assert_eq!(v["stopped_at_epoch"], 1);
+    assert!(v["stopped_at_sample"].as_u64().unwrap() >= 1);
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--reference",
+        "--lr",
+        "1e308",
+        "--epochs",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("loss is NaN"), "{}", stderr(&o));
+    // A healthy run says so.
+    let o = accord(&[
+        "train", "--data", "iris", "--hidden", "4", "--epochs", "1", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "completed");
+    assert!(v["stopped_at_epoch"].is_null());
+}
+
+#[test]
+fn options_a_run_would_ignore_are_refused() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--reference", "--weight-bits", "200"], "--weight-bits"),
+        (&["--reference", "--chip", "loihi"], "--chip"),
+        (&["--reference", "--set", "mesh.cols=2"], "--set"),
+        (&["--ticks", "8"], "--ticks applies to --mode spiking"),
+        (&["--encoding", "poisson"], "--encoding"),
+        (&["--arith", "float", "--lut-bits", "4"], "--lut-bits"),
+        (
+            &["--arith", "float", "--set", "formats.weight.frac=9"],
+            "formats.weight.frac",
+        ),
+        (&["--force"], "--force applies to --plot"),
+        (&["--lr", "1"], "--lr 1"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["train", "--data", "iris", "--hidden", "4", "--epochs", "1"];
+        args.extend(*extra);
+        fails_naming(&accord(&args), &[needle]);
+    }
+    fails_naming(
+        &accord(&["train", "--data", "mnist", "--split-seed", "4"]),
+        &["--split-seed"],
+    );
+}
+
+#[test]
+fn output_folders_are_checked_before_the_work_and_never_mixed() {
+    let d = scratch("out");
+    let file = d.join("plain");
+    std::fs::write(&file, b"").unwrap();
+    let bad = file.join("figs");
+    let o = accord(&[
+        "train",
+        "--data",
+        "digits",
+        "--epochs",
+        "30",
+        "--plot",
+        bad.to_str().unwrap(),
+    ]);
+    fails_naming(&o, &["--plot"]);
+    let figs = d.join("figs");
+    std::fs::create_dir_all(&figs).unwrap();
+    std::fs::write(figs.join("old.png"), b"stale").unwrap();
+    let args = [
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--plot",
+        figs.to_str().unwrap(),
+    ];
+    fails_naming(
+        &accord(&args),
+        &["--plot", "not empty", "old.png", "--force"],
+    );
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let o = accord(&forced);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&figs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["accuracy.png", "energy.png"],
+        "stale file cleared, no temp"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn chip_prices_past_any_chip_and_free_by_omission_are_design_rule_errors() {
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--set",
+        "prices.sop.latency_ns=1e12",
+    ]);
+    fails_naming(&o, &["prices.sop.latency_ns", "0..=1e9 ns"]);
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--set",
+        "balance_table.input_max=1e12",
+    ]);
+    fails_naming(&o, &["balance_table.input_max", "membrane format"]);
+    let d = scratch("chip");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/reckon.toml"),
+    )
+    .unwrap();
+    let without = text.replacen("free = true\n", "", 1);
+    assert_ne!(text, without, "reckon declares its free retro_packet");
+    let f = d.join("reckon-nofree.toml");
+    std::fs::write(&f, without).unwrap();
+    let o = accord(&["chip", "check", f.to_str().unwrap()]);
+    fails_naming(&o, &["emulations.retro_packet.via", "free by omission"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn undefined_statistics_are_reported_as_undefined() {
+    let d = scratch("modules");
+    let o = accord(&[
+        "modules",
+        "--rates",
+        "0.1",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--samples",
+        "40",
+        "--n",
+        "90",
+        "--json",
+        "--out",
+        d.join("m").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["verdict"]["q_rank_correlation"].is_null());
+    let text = v["verdict"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("undefined") && !text.contains("NaN"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_between_samples_and_leaves_whole_files() {
+    let d = scratch("sigint");
+    let figs = d.join("figs");
+    let child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args([
+            "train",
+            "--data",
+            "digits",
+            "--hidden",
+            "32",
+            "--epochs",
+            "1000",
+            "--reference",
+            "--json",
+            "--plot",
+            figs.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for a few epochs (well under 0.5 s each), far short of the thousand asked for.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a whole report");
+    assert_eq!(v["status"], "interrupted");
+    let epochs = v["epochs"].as_array().unwrap().len();
+    assert!((1..1000).contains(&epochs), "{epochs} epochs");
+    let names: Vec<String> = std::fs::read_dir(&figs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["accuracy.png"],
+        "one whole figure, no temporary file"
+    );
+    let png = std::fs::read(figs.join("accuracy.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.ends_with(b"IEND\xaeB`\x82"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
