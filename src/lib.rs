@@ -19,6 +19,7 @@
 //! | [`data`] | bundled datasets (MNIST 8k/2k, UCI digits, iris) and CSV/IDX loaders |
 //! | [`limits`] | the memory limit every size is checked against before allocation, bounded file reads |
 //! | [`train`] | training loops and per-epoch accuracy |
+//! | [`checkpoint`] | a run saved between samples: resume bit for bit, or reload its net |
 //! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
 //! | [`modularity`] | community detection and the learning-rate → modularity experiment |
 //! | [`probe`] | the paper's three assumptions as experiments: balance function, equilibrium, clamp |
@@ -92,6 +93,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod backprop;
+pub mod checkpoint;
 pub mod chip;
 pub mod cli;
 pub mod data;

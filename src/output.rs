@@ -99,6 +99,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     result
 }
 
+/// Check, before the work, that a file can be written at `path` (its folder exists and takes
+/// a new file); nothing is left behind and an existing file is not touched.
+///
+/// # Errors
+/// [`OutputError::Io`] naming the path.
+pub fn check_writable(path: &Path) -> Result<(), OutputError> {
+    let probe = temp_sibling(path);
+    std::fs::write(&probe, b"").map_err(io("writing", path))?;
+    std::fs::remove_file(&probe).map_err(io("writing", path))
+}
+
 /// An output directory checked before the work starts.
 #[derive(Debug, Clone)]
 pub struct OutDir {

@@ -7,6 +7,7 @@
 //! and `--rule backprop` see the same initial weights and the same order.
 
 use crate::backprop::Mlp;
+use crate::checkpoint::{Checkpoint, Position, Row};
 use crate::data::{Dataset, Split};
 use crate::rule::{Activation, LayeredNet, LayeredState, Loss, Steps, Updates, argmax};
 use rand::RngExt;
@@ -92,6 +93,38 @@ pub struct EpochStats {
     pub test_accuracy: f64,
     /// Wall time of the epoch's training pass (excluding evaluation), seconds.
     pub seconds: f64,
+    /// Retrograde steps per sample in this epoch (mean).
+    pub mean_retro_steps: f64,
+}
+
+impl EpochStats {
+    /// The row as a checkpoint keeps it.
+    pub fn figures(&self) -> Row {
+        (
+            self.epoch,
+            [
+                self.train_loss,
+                self.train_accuracy,
+                self.test_loss,
+                self.test_accuracy,
+                self.seconds,
+                self.mean_retro_steps,
+            ],
+        )
+    }
+
+    /// The row [`EpochStats::figures`] gave.
+    pub fn from_figures(epoch: usize, v: [f64; 6]) -> Self {
+        EpochStats {
+            epoch,
+            train_loss: v[0],
+            train_accuracy: v[1],
+            test_loss: v[2],
+            test_accuracy: v[3],
+            seconds: v[4],
+            mean_retro_steps: v[5],
+        }
+    }
 }
 
 /// The result of a training run.
@@ -125,7 +158,7 @@ pub struct TrainReport {
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> ControlFlow<()>;
 
 /// How a training run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Every epoch ran and the loss stayed finite and bounded.
@@ -202,7 +235,7 @@ pub const DIVERGENCE_MIN_SAMPLES: usize = 16;
 /// A bounded loss (MSE on sigmoid outputs) cannot explode, so [`Watch::weights`] also judges
 /// the weights at the end of every epoch: non-finite, or a largest magnitude over
 /// [`WEIGHT_GROWTH`] × the initial one, is divergence too.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Watch {
     chance: f64,
     sum: f64,
@@ -258,6 +291,27 @@ impl Watch {
             stopped_at_sample: Some(n),
             reason: Some(reason),
         })
+    }
+
+    /// The watch as words (for checkpoints): chance loss, the epoch's sum (bits), samples seen,
+    /// initial weight scale (bits; `u64::MAX` before it is set).
+    pub fn to_words(&self) -> [u64; 4] {
+        [
+            self.chance.to_bits(),
+            self.sum.to_bits(),
+            self.seen as u64,
+            self.initial_w.map_or(u64::MAX, f64::to_bits),
+        ]
+    }
+
+    /// The watch [`Watch::to_words`] wrote.
+    pub fn from_words(w: [u64; 4]) -> Self {
+        Watch {
+            chance: f64::from_bits(w[0]),
+            sum: f64::from_bits(w[1]),
+            seen: usize::try_from(w[2]).unwrap_or(usize::MAX),
+            initial_w: (w[3] != u64::MAX).then(|| f64::from_bits(w[3])),
+        }
     }
 
     /// Begin an epoch.
@@ -324,9 +378,66 @@ pub fn train(
     split: &Split,
     progress: Option<Progress<'_>>,
 ) -> (TrainReport, LayeredNet) {
+    let hooks = TrainHooks {
+        progress,
+        ..TrainHooks::default()
+    };
+    match train_hooked(cfg, split, hooks) {
+        Ok(r) => r,
+        // Without a start net, a checkpoint or a saving hook nothing can fail.
+        Err(e) => unreachable!("training without hooks failed: {e}"),
+    }
+}
+
+/// What a reference run starts from and reports to, besides its configuration.
+#[derive(Default)]
+pub struct TrainHooks<'a> {
+    /// Called between samples; `Break` stops the run (status `interrupted`).
+    pub progress: Option<Progress<'a>>,
+    /// Initial weights instead of Glorot's: the run's sizes and activations.
+    pub start: Option<&'a LayeredNet>,
+    /// Continue a saved run.
+    pub resume: Option<&'a Checkpoint>,
+    /// Receives the state to save, at the end of every epoch and when training stops early
+    /// (with `--batch` above 1, only at epoch ends: a partial batch is not saved).
+    pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
+}
+
+impl std::fmt::Debug for TrainHooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainHooks")
+            .field("start", &self.start.is_some())
+            .field("resume", &self.resume.is_some())
+            .field("checkpoint", &self.checkpoint.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`train`] with [`TrainHooks`].
+///
+/// # Errors
+/// A start net or checkpoint of another shape; a checkpoint hook's error.
+pub fn train_hooked(
+    cfg: &TrainConfig,
+    split: &Split,
+    mut hooks: TrainHooks<'_>,
+) -> anyhow::Result<(TrainReport, LayeredNet)> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     let mut net = cfg.init_net(dim, classes);
-    let mut progress = progress;
+    if let Some(start) = hooks.resume.map(|c| &c.net).or(hooks.start) {
+        let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
+        if start.sizes() != net.sizes()
+            || start.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts
+        {
+            anyhow::bail!(
+                "the saved net is {:?} ({:?}), this run's is {:?} ({acts:?})",
+                start.sizes(),
+                start.layers.iter().map(|l| l.act).collect::<Vec<_>>(),
+                net.sizes()
+            );
+        }
+        net = start.clone();
+    }
     let mut epochs = Vec::new();
     let steps = cfg.steps.map_or(Steps::UntilSettled, Steps::Exactly);
     let batch = cfg.batch.max(1);
@@ -335,26 +446,53 @@ pub fn train(
     let mut watch = Watch::new(cfg.loss, classes);
     let layer_weights = |net: &LayeredNet| max_abs(net.layers.iter().flat_map(|l| l.w.iter()));
     watch.weights(layer_weights(&net), 0, 0);
+    let (mut e0, mut k0, mut loss0, mut steps0) = (0, 0, 0.0, 0);
+    if let Some(c) = hooks.resume {
+        if c.engine.is_some() {
+            anyhow::bail!("the checkpoint is of a chip run, not of the f64 reference");
+        }
+        epochs = c
+            .rows
+            .iter()
+            .map(|&(e, v)| EpochStats::from_figures(e, v))
+            .collect();
+        mean_steps = c.rows.last().map_or(0.0, |r| r.1[5]);
+        let p = &c.position;
+        (e0, k0, loss0, steps0) = (p.epoch, p.sample, p.loss_sum, p.count);
+        watch = p.watch.clone();
+    }
     let mut outcome = RunStatus::completed();
-    'epochs: for e in 0..cfg.epochs {
+    // The state to save when training stops early (none mid-batch).
+    let mut stopped_at: Option<Position> = None;
+    'epochs: for e in e0..cfg.epochs {
         let start = Instant::now();
-        watch.start_epoch();
+        let resumed = e == e0 && k0 > 0;
+        if !resumed {
+            watch.start_epoch();
+        }
         let order = epoch_order(split.train.len(), cfg.seed, e);
-        let mut loss_sum = 0.0;
-        let mut steps_sum = 0usize;
+        let (mut loss_sum, mut steps_sum) = if resumed { (loss0, steps0) } else { (0.0, 0) };
+        let first = if resumed { k0 } else { 0 };
+        let mut stop = |e: usize, k: usize, loss: f64, watch: &mut Watch| -> Option<RunStatus> {
+            if let Some(d) = watch.sample(loss, e, k) {
+                return Some(d);
+            }
+            if let Some(p) = hooks.progress.as_mut()
+                && p(k + 1, e).is_break()
+            {
+                return Some(RunStatus::interrupted(e, k));
+            }
+            None
+        };
         match cfg.rule {
             RuleKind::Balance => {
                 let mut s: LayeredState = net.new_state();
                 let mut acc = Updates::zeros(&net);
-                for (k, &idx) in order.iter().enumerate() {
+                for (k, &idx) in order.iter().enumerate().skip(first) {
                     let label = split.train.labels[idx];
                     net.fire(split.train.row(idx), &mut s);
                     let loss = cfg.loss.value(net.output(&s), label);
                     loss_sum += loss;
-                    if let Some(d) = watch.sample(loss, e, k) {
-                        outcome = d;
-                        break 'epochs;
-                    }
                     steps_sum += net.credit(&mut s, label, cfg.loss, steps, true).steps;
                     if batch == 1 {
                         net.apply_plasticity(&s, cfg.lr);
@@ -364,26 +502,26 @@ pub fn train(
                             net.apply_updates(&mut acc, cfg.lr);
                         }
                     }
-                    if let Some(p) = progress.as_mut()
-                        && p(k + 1, e).is_break()
-                    {
-                        outcome = RunStatus::interrupted(e, k);
+                    if let Some(d) = stop(e, k, loss, &mut watch) {
+                        outcome = d;
+                        stopped_at = (acc.samples == 0).then(|| Position {
+                            epoch: e,
+                            sample: k + 1,
+                            loss_sum,
+                            count: steps_sum,
+                            watch: watch.clone(),
+                        });
                         break 'epochs;
                     }
                 }
             }
             RuleKind::Backprop => {
                 let mut pending: Vec<crate::backprop::Gradients> = Vec::new();
-                for (k, &idx) in order.iter().enumerate() {
+                for (k, &idx) in order.iter().enumerate().skip(first) {
                     let label = split.train.labels[idx];
                     let g = mlp.gradients(split.train.row(idx), label, cfg.loss);
                     let loss = cfg.loss.value(g.a.last().map_or(&[][..], |v| v), label);
                     loss_sum += loss;
-                    if let Some(d) = watch.sample(loss, e, k) {
-                        mlp.write_into(&mut net);
-                        outcome = d;
-                        break 'epochs;
-                    }
                     steps_sum += net.depth();
                     if batch == 1 {
                         mlp.sgd_step(&g, cfg.lr);
@@ -396,11 +534,16 @@ pub fn train(
                             }
                         }
                     }
-                    if let Some(p) = progress.as_mut()
-                        && p(k + 1, e).is_break()
-                    {
+                    if let Some(d) = stop(e, k, loss, &mut watch) {
                         mlp.write_into(&mut net);
-                        outcome = RunStatus::interrupted(e, k);
+                        outcome = d;
+                        stopped_at = pending.is_empty().then(|| Position {
+                            epoch: e,
+                            sample: k + 1,
+                            loss_sum,
+                            count: steps_sum,
+                            watch: watch.clone(),
+                        });
                         break 'epochs;
                     }
                 }
@@ -418,11 +561,27 @@ pub fn train(
             test_loss,
             test_accuracy,
             seconds,
+            mean_retro_steps: mean_steps,
         });
-        if let Some(d) = watch.weights(layer_weights(&net), e, order.len()) {
+        let weights = watch.weights(layer_weights(&net), e, order.len());
+        if let Some(save) = hooks.checkpoint.as_mut() {
+            let p = Position {
+                epoch: e + 1,
+                sample: 0,
+                loss_sum: 0.0,
+                count: 0,
+                watch: watch.clone(),
+            };
+            let status = weights.clone().unwrap_or_else(RunStatus::completed);
+            save(&snapshot(&net, p, &epochs, status))?;
+        }
+        if let Some(d) = weights {
             outcome = d;
             break;
         }
+    }
+    if let (Some(p), Some(save)) = (stopped_at, hooks.checkpoint.as_mut()) {
+        save(&snapshot(&net, p, &epochs, outcome.clone()))?;
     }
     let (_, train_accuracy) = evaluate(&net, &split.train, cfg.loss);
     let (_, test_accuracy) = evaluate(&net, &split.test, cfg.loss);
@@ -438,5 +597,22 @@ pub fn train(
         mean_retro_steps: mean_steps,
         outcome,
     };
-    (report, net)
+    Ok((report, net))
+}
+
+/// A reference run's state for a checkpoint (the caller fills in the arguments).
+fn snapshot(
+    net: &LayeredNet,
+    position: Position,
+    epochs: &[EpochStats],
+    status: RunStatus,
+) -> Checkpoint {
+    Checkpoint {
+        args: Vec::new(),
+        net: net.clone(),
+        position,
+        rows: epochs.iter().map(EpochStats::figures).collect(),
+        engine: None,
+        status,
+    }
 }

@@ -13,7 +13,7 @@ use crate::chip::ChipModel;
 use crate::data;
 use crate::emulator;
 use crate::rule::{Activation, Loss};
-use crate::train::{RuleKind, TrainConfig, TrainReport, train};
+use crate::train::{RuleKind, TrainConfig, TrainReport};
 use crate::verify;
 
 pub mod all_to_all;
@@ -267,13 +267,26 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub plot: Option<std::path::PathBuf>,
     /// Let --plot replace the figures of an earlier run in its folder (accord's own .png, .csv,
-    /// .json and .txt files there are removed first).
+    /// .json and .txt files there are removed first), and --save replace an existing file.
     #[arg(long)]
     pub force: bool,
     /// Any chip-file override, KEY=VALUE with dotted keys (formats.credit.frac=12,
     /// balance_table.input_min=-4, …); repeatable, applied after the flags above.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Save a checkpoint here after every epoch and when training stops early (interrupt or
+    /// divergence): weights, position, counts and the configuration. An existing file is
+    /// replaced only with --force or when it is the --resume file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<std::path::PathBuf>,
+    /// Continue the run saved in FILE, bit for bit, with its configuration (only --epochs, to
+    /// train longer, and --save, --threads, --json, --plot and --force may be given beside it).
+    #[arg(long, value_name = "FILE", conflicts_with = "load")]
+    pub resume: Option<std::path::PathBuf>,
+    /// Start from the network saved in FILE (its widths, activation and loss) instead of random
+    /// weights, on this run's chip or the reference: with --epochs 0, evaluate it.
+    #[arg(long, value_name = "FILE")]
+    pub load: Option<std::path::PathBuf>,
 }
 
 /// `accord verify` options.
@@ -349,17 +362,7 @@ pub fn main() -> ExitCode {
     let matches = negatives(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The options given on the command line (not defaulted), to refuse those a run ignores.
-    let given: Vec<String> = matches
-        .subcommand()
-        .map(|(_, m)| {
-            m.ids()
-                .filter(|id| {
-                    m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
-                })
-                .map(|id| id.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let given = given_options(&matches);
     if let Some(bytes) = cli.max_memory {
         crate::limits::set_max_memory(bytes);
     }
@@ -643,8 +646,119 @@ pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The options of the subcommand in `m` that were given on the command line (not defaulted;
+/// argument groups, which clap's derive names after their struct, are not options).
+fn given_options(m: &clap::ArgMatches) -> Vec<String> {
+    let Some((_, sm)) = m.subcommand() else {
+        return Vec::new();
+    };
+    sm.ids()
+        .map(clap::Id::as_str)
+        .filter(|id| {
+            !id.starts_with(|c: char| c.is_ascii_uppercase())
+                && sm.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The arguments of the `train` subcommand as given (what a checkpoint records).
+fn train_argv() -> Vec<String> {
+    let all: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match all.iter().position(|a| a == "train") {
+        Some(i) => all[i + 1..].to_vec(),
+        None => Vec::new(),
+    }
+}
+
+/// Parse `accord train ARGS` (a checkpoint's configuration) and the options it gives.
+fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>)> {
+    use clap::{CommandFactory, FromArgMatches};
+    let argv = ["accord".to_string(), "train".to_string()]
+        .into_iter()
+        .chain(args.iter().cloned());
+    let m = Cli::command()
+        .try_get_matches_from(argv)
+        .map_err(|e| anyhow::anyhow!("the saved configuration does not parse: {e}"))?;
+    let cli = Cli::from_arg_matches(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(Command::Train(t)) = cli.command else {
+        bail!("the saved configuration is not a train command");
+    };
+    let given = given_options(&m);
+    Ok((t, given))
+}
+
 fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
     stop_on_interrupt();
+    if let Some(path) = &a.resume {
+        let ck = crate::checkpoint::Checkpoint::load(path)?;
+        const NOW: [&str; 7] = [
+            "resume", "save", "threads", "json", "plot", "force", "epochs",
+        ];
+        if let Some(id) = given.iter().find(|g| !NOW.contains(&g.as_str())) {
+            bail!(
+                "--{}: a resumed run takes its configuration from --resume {} (only --epochs, --save, --threads, --json, --plot and --force may be given)",
+                id.replace('_', "-"),
+                path.display()
+            );
+        }
+        if ck.status.status == crate::train::Status::Diverged {
+            bail!(
+                "--resume {}: the saved run {}; start a new run (e.g. with a lower --lr)",
+                path.display(),
+                ck.status.describe()
+            );
+        }
+        let (mut b, saved_given) = parse_train(&ck.args)?;
+        b.save.clone_from(&a.save);
+        b.json = a.json;
+        b.plot.clone_from(&a.plot);
+        b.force = a.force;
+        b.resume.clone_from(&a.resume);
+        if given.iter().any(|g| g == "threads") {
+            b.threads = a.threads;
+        }
+        // More epochs continue the same run: the order and draws of an epoch depend only on
+        // the seed and its number.
+        let mut args = ck.args.clone();
+        if given.iter().any(|g| g == "epochs") {
+            b.epochs = a.epochs;
+            args.extend(["--epochs".to_string(), a.epochs.to_string()]);
+        }
+        return train_pipeline(&b, &saved_given, Some(&ck), None, args);
+    }
+    if let Some(path) = &a.load {
+        let ck = crate::checkpoint::Checkpoint::load(path)?;
+        if let Some(id) = ["hidden", "activation", "loss"]
+            .iter()
+            .find(|id| given.iter().any(|g| g == *id))
+        {
+            bail!(
+                "--{id}: the network comes from --load {} (its widths, activation and loss)",
+                path.display()
+            );
+        }
+        let (saved, _) = parse_train(&ck.args)?;
+        let mut b = a.clone();
+        b.hidden = saved.hidden;
+        b.activation = saved.activation;
+        b.loss = saved.loss;
+        return train_pipeline(&b, given, None, Some(&ck.net), train_argv());
+    }
+    train_pipeline(a, given, None, None, train_argv())
+}
+
+/// `accord train` once the configuration is settled: `resume` continues a checkpoint, `start`
+/// replaces the initial weights, `args` is the configuration a checkpoint of this run records.
+fn train_pipeline(
+    a: &TrainArgs,
+    given: &[String],
+    resume: Option<&crate::checkpoint::Checkpoint>,
+    start: Option<&crate::rule::LayeredNet>,
+    args: Vec<String>,
+) -> Result<ExitCode> {
     if a.hidden.is_empty() {
         bail!("--hidden needs at least one width");
     }
@@ -652,12 +766,22 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
     let plot_dir = match &a.plot {
         Some(dir) => Some(crate::output::OutDir::prepare(dir, a.force, "--plot")?),
         None => {
-            if a.force {
-                bail!("--force applies to --plot only, and no --plot folder was given");
+            if a.force && a.save.is_none() {
+                bail!("--force applies to --plot and --save, and neither was given");
             }
             None
         }
     };
+    if let Some(path) = &a.save {
+        let replaces_resume = a.resume.as_deref() == Some(path.as_path());
+        if path.exists() && !a.force && !replaces_resume {
+            bail!(
+                "--save {}: the file exists; pass --force to replace it, or choose another name",
+                path.display()
+            );
+        }
+        crate::output::check_writable(path).map_err(|e| anyhow::anyhow!("--save: {e}"))?;
+    }
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
     let sizes = train_config(a).sizes(split.train.dim, split.train.n_classes);
@@ -680,12 +804,19 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         estimate,
     )?;
     if !a.reference {
-        return run_train_chip(a, &split, plot_dir.as_ref());
+        return run_train_chip(a, &split, plot_dir.as_ref(), (resume, start, args));
     }
     let cfg = train_config(a);
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 256);
-    let (report, _) = train(&cfg, &split, Some(&mut tick));
+    let mut save = saver(a, args);
+    let hooks = crate::train::TrainHooks {
+        progress: Some(&mut tick),
+        start,
+        resume,
+        checkpoint: save.as_mut().map(|f| f as _),
+    };
+    let (report, _) = crate::train::train_hooked(&cfg, &split, hooks)?;
     bar.finish_and_clear();
     if let Some(dir) = plot_dir {
         let dir = &dir.dir;
@@ -706,10 +837,31 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
     Ok(exit_for(&report.outcome))
 }
 
+/// The checkpoint writer of `--save` (the run's configuration filled in), if asked for.
+fn saver(
+    a: &TrainArgs,
+    args: Vec<String>,
+) -> Option<impl FnMut(&crate::checkpoint::Checkpoint) -> Result<()>> {
+    let path = a.save.clone()?;
+    Some(move |c: &crate::checkpoint::Checkpoint| {
+        let mut c = c.clone();
+        c.args.clone_from(&args);
+        c.save(&path)?;
+        Ok(())
+    })
+}
+
+type Start<'a> = (
+    Option<&'a crate::checkpoint::Checkpoint>,
+    Option<&'a crate::rule::LayeredNet>,
+    Vec<String>,
+);
+
 fn run_train_chip(
     a: &TrainArgs,
     split: &data::Split,
     plot_dir: Option<&crate::output::OutDir>,
+    (resume, start, args): Start<'_>,
 ) -> Result<ExitCode> {
     let cfg = emu_config(a)?;
     if cfg.epochs > 0 && cfg.arith == emulator::Arith::Fixed {
@@ -717,7 +869,14 @@ fn run_train_chip(
     }
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 64);
-    let report = emulator::run(&cfg, split, Some(&mut tick))?;
+    let mut save = saver(a, args);
+    let hooks = emulator::Hooks {
+        progress: Some(&mut tick),
+        start,
+        resume,
+        checkpoint: save.as_mut().map(|f| f as _),
+    };
+    let report = emulator::run_hooked(&cfg, split, hooks, emulator::DEFAULT_PAR_THRESHOLD)?;
     bar.finish_and_clear();
     if let Some(dir) = plot_dir {
         let dir = &dir.dir;

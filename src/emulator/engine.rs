@@ -163,6 +163,146 @@ impl Tally {
         self.retro.merge(&o.retro);
         self.max_step_ps = self.max_step_ps.max(o.max_step_ps);
     }
+
+    /// Every count as one word list, in a fixed order (for checkpoints; [`Tally::from_words`]
+    /// reads it back).
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut w: Vec<u64> = Action::ALL.iter().map(|&a| self.ledger.get(a)).collect();
+        for (_, c) in self.vars.entries() {
+            w.extend([
+                c.saturations,
+                c.wraps,
+                c.invalid,
+                c.rng_draws,
+                c.lut_clamps,
+                c.queue_drops,
+            ]);
+        }
+        let k = &self.work;
+        w.extend([
+            k.samples,
+            k.dense_synops,
+            k.effective_macs,
+            k.effective_acs,
+            k.zero_activations,
+            k.activations,
+            k.membrane_updates,
+            k.neuron_ops,
+            k.neuron_dense_ops,
+        ]);
+        w.extend([
+            self.dropped_messages,
+            self.time_ps,
+            self.timesteps,
+            self.ticks,
+            self.retro_steps,
+            self.plasticity_events,
+            self.retro_hops,
+        ]);
+        let m = &self.mesh;
+        w.extend([
+            m.cycles,
+            m.hops,
+            m.interchip_hops,
+            m.retro_hops,
+            m.link_drops,
+            m.queue_drops,
+            m.stall_cycles,
+            m.max_xings,
+        ]);
+        w.push(self.early_drains);
+        w.extend(Action::ALL.iter().map(|&a| self.retro.get(a)));
+        w.push(self.max_step_ps);
+        w
+    }
+
+    /// The tally [`Tally::to_words`] wrote, or `None` if `w` has the wrong length.
+    pub fn from_words(w: &[u64]) -> Option<Tally> {
+        let n = Action::ALL.len();
+        if w.len() != 2 * n + 7 * 6 + 9 + 7 + 8 + 2 {
+            return None;
+        }
+        let mut it = w.iter().copied();
+        let mut next = || it.next().unwrap_or(0);
+        let mut t = Tally::default();
+        for &a in &Action::ALL {
+            t.ledger.add(a, next());
+        }
+        let v = &mut t.vars;
+        for c in [
+            &mut v.weight,
+            &mut v.membrane,
+            &mut v.rate,
+            &mut v.credit,
+            &mut v.delta,
+            &mut v.lut,
+            &mut v.accumulator,
+        ] {
+            c.saturations = next();
+            c.wraps = next();
+            c.invalid = next();
+            c.rng_draws = next();
+            c.lut_clamps = next();
+            c.queue_drops = next();
+        }
+        let k = &mut t.work;
+        for f in [
+            &mut k.samples,
+            &mut k.dense_synops,
+            &mut k.effective_macs,
+            &mut k.effective_acs,
+            &mut k.zero_activations,
+            &mut k.activations,
+            &mut k.membrane_updates,
+            &mut k.neuron_ops,
+            &mut k.neuron_dense_ops,
+        ] {
+            *f = next();
+        }
+        for f in [
+            &mut t.dropped_messages,
+            &mut t.time_ps,
+            &mut t.timesteps,
+            &mut t.ticks,
+            &mut t.retro_steps,
+            &mut t.plasticity_events,
+            &mut t.retro_hops,
+        ] {
+            *f = next();
+        }
+        let m = &mut t.mesh;
+        for f in [
+            &mut m.cycles,
+            &mut m.hops,
+            &mut m.interchip_hops,
+            &mut m.retro_hops,
+            &mut m.link_drops,
+            &mut m.queue_drops,
+            &mut m.stall_cycles,
+            &mut m.max_xings,
+        ] {
+            *f = next();
+        }
+        t.early_drains = next();
+        for &a in &Action::ALL {
+            t.retro.add(a, next());
+        }
+        t.max_step_ps = next();
+        Some(t)
+    }
+}
+
+/// What an engine carries from one sample to the next besides its synapses and neurons: the
+/// counts so far, the mesh's link counters, and per core the handler time taken early and not
+/// yet charged. With the weights, it is everything a checkpoint needs to continue bit for bit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EngineState {
+    /// [`Tally::to_words`].
+    pub tally: Vec<u64>,
+    /// [`Mesh::link_words`].
+    pub links: Vec<u64>,
+    /// Per core, early handler time, ps.
+    pub early: Vec<u64>,
 }
 
 /// Destinations of a range of a core's neurons: every neuron `start + k` of the range sends to
@@ -1016,6 +1156,36 @@ impl<D: Datapath> Engine<D> {
     pub(crate) fn mesh_snapshot(&mut self) -> Mesh {
         self.finish();
         self.router.snapshot()
+    }
+
+    /// The state a checkpoint needs (every exchange settled first); the run fills in its tally.
+    pub(crate) fn state(&mut self) -> EngineState {
+        self.finish();
+        EngineState {
+            tally: Vec::new(),
+            links: self.router.snapshot().link_words(),
+            early: self.early.clone(),
+        }
+    }
+
+    /// Continue from `st` (a state of an engine of the same chip, net and placement): its link
+    /// counters and early handler time. Its tally is the caller's (the run keeps its counts
+    /// outside the engine between epochs).
+    ///
+    /// # Errors
+    /// A state of another shape (a different chip, net or accord version).
+    pub(crate) fn restore(&mut self, st: &EngineState) -> Result<(), String> {
+        self.finish();
+        if st.early.len() != self.early.len() {
+            return Err(format!(
+                "the checkpoint has {} cores, this chip net {}",
+                st.early.len(),
+                self.early.len()
+            ));
+        }
+        self.router.restore_links(&st.links)?;
+        self.early.clone_from(&st.early);
+        Ok(())
     }
 
     /// An empty mesh of this chip and placement.

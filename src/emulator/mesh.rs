@@ -1226,6 +1226,57 @@ impl Mesh {
         out
     }
 
+    /// The link counters as words: the timesteps, then `pos, port, total, max, stall cycles,
+    /// drops` per link that carried traffic (for checkpoints).
+    pub fn link_words(&self) -> Vec<u64> {
+        let mut w = vec![self.timesteps];
+        for (r, links) in self.routers.iter().zip(&self.links) {
+            for (p, l) in links.iter().enumerate() {
+                if l.total == 0 && l.drops == 0 && l.stall_cycles == 0 {
+                    continue;
+                }
+                w.extend([
+                    u64::from(r.pos),
+                    p as u64,
+                    l.total,
+                    l.max,
+                    l.stall_cycles,
+                    l.drops,
+                ]);
+            }
+        }
+        w
+    }
+
+    /// Set the link counters [`Mesh::link_words`] wrote (onto a mesh without traffic yet).
+    ///
+    /// # Errors
+    /// Words of the wrong shape, or a position or port outside this mesh.
+    pub fn restore_link_words(&mut self, w: &[u64]) -> Result<(), String> {
+        let Some((&steps, rest)) = w.split_first() else {
+            return Err("no link words".into());
+        };
+        if !rest.len().is_multiple_of(6) {
+            return Err(format!("{} link words are not whole links", rest.len()));
+        }
+        for l in rest.chunks_exact(6) {
+            let (pos, port) = (l[0], l[1]);
+            if pos >= self.slot.len() as u64 || port >= PORTS as u64 {
+                return Err(format!(
+                    "link at position {pos}, port {port} is not on this mesh"
+                ));
+            }
+            let slot = self.router(pos as u32);
+            let c = &mut self.links[slot][port as usize];
+            c.total = l[2];
+            c.max = l[3];
+            c.stall_cycles = l[4];
+            c.drops = l[5];
+        }
+        self.timesteps = steps;
+        Ok(())
+    }
+
     /// Merge another mesh's link counters (same chip and placement), e.g. from a parallel
     /// evaluation block.
     pub fn merge_links(&mut self, o: &Mesh) {

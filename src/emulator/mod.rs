@@ -55,7 +55,7 @@ mod router;
 mod tests;
 
 pub use build::{FixedNarrow, FixedWide, PopSpec};
-pub use engine::{Tally, Workload};
+pub use engine::{EngineState, Tally, Workload};
 pub use float::{FloatPath, FloatPop};
 pub use layered::{
     ChipNet, ChipState, Encoding, FiringMode, Glorot, NetSpec, SampleOutcome, WeightSource,
@@ -67,11 +67,12 @@ pub use report::{
 
 pub use accord_firmware::datapath::Datapath;
 
+use crate::checkpoint::{Checkpoint, Position};
 use crate::chip::{Action, ChipModel};
 use crate::data::{Dataset, Split};
 use crate::ledger::VarCounters;
 use crate::mapping::{self, Mapping};
-use crate::rule::{Activation, Balance, Loss};
+use crate::rule::{Activation, Balance, LayeredNet, Loss};
 use crate::train::{RunStatus, Status, Watch, epoch_order};
 use anyhow::{Context, Result, bail};
 
@@ -257,6 +258,46 @@ pub fn run_with(
     progress: Option<Progress<'_>>,
     par_threshold: u64,
 ) -> Result<EmuReport> {
+    let hooks = Hooks {
+        progress,
+        ..Hooks::default()
+    };
+    run_hooked(cfg, split, hooks, par_threshold)
+}
+
+/// What a run starts from and reports to, besides its configuration.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Called between samples; `Break` stops the run (status `interrupted`).
+    pub progress: Option<Progress<'a>>,
+    /// Initial weights instead of Glorot's (`accord train --load`): same sizes as the run's net.
+    pub start: Option<&'a LayeredNet>,
+    /// Continue a saved run (its weights, position, rows and engine state).
+    pub resume: Option<&'a Checkpoint>,
+    /// Receives the state to save.
+    pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
+}
+
+impl std::fmt::Debug for Hooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("start", &self.start.is_some())
+            .field("resume", &self.resume.is_some())
+            .field("checkpoint", &self.checkpoint.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`run_with`] with [`Hooks`]: start from given weights, continue a checkpoint, or save one.
+///
+/// # Errors
+/// As [`run`]; a start net or checkpoint whose shape is not the run's net.
+pub fn run_hooked(
+    cfg: &EmuConfig,
+    split: &Split,
+    mut hooks: Hooks<'_>,
+    par_threshold: u64,
+) -> Result<EmuReport> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     let training = cfg.epochs > 0;
     let mapping = place(cfg, dim, classes, training)?;
@@ -276,10 +317,22 @@ pub fn run_with(
         sizes: sizes.clone(),
         seed: cfg.seed ^ FEEDBACK_SEED,
     };
+    let start = hooks.resume.map(|c| &c.net).or(hooks.start);
+    if let Some(net) = start {
+        if net.sizes() != sizes {
+            bail!(
+                "the saved net is {:?}, this run's is {sizes:?} (same data and widths needed)",
+                net.sizes()
+            );
+        }
+        if net.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts {
+            bail!("the saved net's activations are not this run's ({acts:?})");
+        }
+    }
     let spec = NetSpec {
         sizes: &sizes,
         acts: &acts,
-        weights: &weights,
+        weights: start.map_or(&weights as &dyn WeightSource, |n| n as &dyn WeightSource),
         feedback: (cfg.rule == ChipRule::FeedbackAlignment).then_some(&feedback as _),
         mapping: &mapping,
         mode: cfg.mode,
@@ -310,7 +363,7 @@ pub fn run_with(
                         &mut setup,
                     )?;
                     let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
-                    drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+                    drive(cfg, split, net, &mapping, setup, &mut hooks, par_threshold)
                 }};
             }
             if build::narrow_fits(&cfg.chip) {
@@ -323,7 +376,7 @@ pub fn run_with(
             build::thresholds(&cfg.chip, cfg.message_threshold, cfg.rule)?;
             let dp = float_path(&cfg.chip, &pops, cfg.lr, cfg.message_threshold, cfg.seed);
             let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
-            drive(cfg, split, net, &mapping, setup, progress, par_threshold)
+            drive(cfg, split, net, &mapping, setup, &mut hooks, par_threshold)
         }
     }
 }
@@ -408,7 +461,7 @@ fn drive<D>(
     mut chip_net: ChipNet<D>,
     mapping: &Mapping,
     setup: VarCounters,
-    mut progress: Option<Progress<'_>>,
+    hooks: &mut Hooks<'_>,
     par_threshold: u64,
 ) -> Result<EmuReport>
 where
@@ -417,15 +470,50 @@ where
     chip_net.set_threads(cfg.threads, par_threshold);
     let mut epochs = Vec::new();
     let mut train_tally = Tally::default();
-    train_tally.vars.merge(&setup);
     let mut watch = Watch::new(cfg.loss, split.train.n_classes);
+    // Where the run starts: the beginning, or a checkpoint's position.
+    let (mut e0, mut k0, mut loss0, mut correct0) = (0, 0, 0.0, 0);
+    match hooks.resume {
+        None => train_tally.vars.merge(&setup),
+        Some(c) => {
+            let st = c.engine.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("the checkpoint is of an f64 reference run, not a chip run")
+            })?;
+            train_tally = Tally::from_words(&st.tally).ok_or_else(|| {
+                anyhow::anyhow!("the checkpoint's counts are of another accord version")
+            })?;
+            chip_net
+                .engine
+                .restore(st)
+                .map_err(|e| anyhow::anyhow!("the checkpoint's engine state: {e}"))?;
+            epochs = c
+                .rows
+                .iter()
+                .map(|&(epoch, v)| EpochRow::from_figures(epoch, v))
+                .collect();
+            let p = &c.position;
+            (e0, k0, loss0, correct0) = (p.epoch, p.sample, p.loss_sum, p.count);
+            watch = p.watch.clone();
+        }
+    }
     let mut outcome = RunStatus::completed();
-    'epochs: for e in 0..cfg.epochs {
+    let mut position = Position {
+        epoch: e0,
+        sample: k0,
+        loss_sum: loss0,
+        count: correct0,
+        watch: watch.clone(),
+    };
+    'epochs: for e in e0..cfg.epochs {
         let start = std::time::Instant::now();
-        watch.start_epoch();
+        let resumed = e == e0 && k0 > 0;
+        if !resumed {
+            watch.start_epoch();
+        }
         let order = epoch_order(split.train.len(), cfg.seed, e);
-        let (mut loss, mut correct) = (0.0, 0usize);
-        for (k, &idx) in order.iter().enumerate() {
+        let (mut loss, mut correct) = if resumed { (loss0, correct0) } else { (0.0, 0) };
+        let first = if resumed { k0 } else { 0 };
+        for (k, &idx) in order.iter().enumerate().skip(first) {
             let o = chip_net.sample(
                 split.train.row(idx),
                 split.train.labels[idx],
@@ -435,14 +523,24 @@ where
             );
             loss += o.loss;
             correct += usize::from(o.correct);
-            if let Some(d) = watch.sample(o.loss, e, k) {
-                outcome = d;
-                break 'epochs;
-            }
-            if let Some(p) = progress.as_mut()
+            let stop = if let Some(d) = watch.sample(o.loss, e, k) {
+                Some(d)
+            } else if let Some(p) = hooks.progress.as_mut()
                 && p(k + 1, e).is_break()
             {
-                outcome = RunStatus::interrupted(e, k);
+                Some(RunStatus::interrupted(e, k))
+            } else {
+                None
+            };
+            if let Some(d) = stop {
+                outcome = d;
+                position = Position {
+                    epoch: e,
+                    sample: k + 1,
+                    loss_sum: loss,
+                    count: correct,
+                    watch: watch.clone(),
+                };
                 break 'epochs;
             }
         }
@@ -458,9 +556,34 @@ where
             test_accuracy,
             seconds,
         });
+        position = Position {
+            epoch: e + 1,
+            sample: 0,
+            loss_sum: 0.0,
+            count: 0,
+            watch: watch.clone(),
+        };
+        if let Some(save) = hooks.checkpoint.as_mut() {
+            save(&snapshot(
+                &mut chip_net,
+                &train_tally,
+                &position,
+                &epochs,
+                &outcome,
+            ))?;
+        }
     }
     if outcome.status != Status::Completed {
         chip_net.finish(&mut train_tally);
+        if let Some(save) = hooks.checkpoint.as_mut() {
+            save(&snapshot(
+                &mut chip_net,
+                &train_tally,
+                &position,
+                &epochs,
+                &outcome,
+            ))?;
+        }
     }
     let train_links = chip_net.engine.link_loads();
     let (test_loss, test_accuracy, infer_tally, infer_links) =
@@ -476,6 +599,27 @@ where
         (train_links, infer_links),
         outcome,
     ))
+}
+
+/// The run's state for a checkpoint (every exchange settled first). The arguments are the
+/// caller's to fill in.
+fn snapshot<D: Datapath + Clone>(
+    chip_net: &mut ChipNet<D>,
+    train_tally: &Tally,
+    position: &Position,
+    epochs: &[EpochRow],
+    outcome: &RunStatus,
+) -> Checkpoint {
+    let mut engine = chip_net.engine.state();
+    engine.tally = train_tally.to_words();
+    Checkpoint {
+        args: Vec::new(),
+        net: chip_net.export(),
+        position: position.clone(),
+        rows: epochs.iter().map(EpochRow::figures).collect(),
+        engine: Some(engine),
+        status: outcome.clone(),
+    }
 }
 
 /// Actions of the retrograde (credit) phase: their energy share is "retrograde traffic".

@@ -31,6 +31,35 @@ pub struct EpochRow {
     pub seconds: f64,
 }
 
+impl EpochRow {
+    /// The row as a checkpoint keeps it.
+    pub fn figures(&self) -> crate::checkpoint::Row {
+        (
+            self.epoch,
+            [
+                self.train_loss,
+                self.train_accuracy_online,
+                self.test_loss,
+                self.test_accuracy,
+                self.seconds,
+                0.0,
+            ],
+        )
+    }
+
+    /// The row [`EpochRow::figures`] gave.
+    pub fn from_figures(epoch: usize, v: [f64; 6]) -> Self {
+        EpochRow {
+            epoch,
+            train_loss: v[0],
+            train_accuracy_online: v[1],
+            test_loss: v[2],
+            test_accuracy: v[3],
+            seconds: v[4],
+        }
+    }
+}
+
 /// The exact counts of a run.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct LedgerBlock {

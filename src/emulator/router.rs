@@ -316,6 +316,18 @@ impl RouterHost {
         }
     }
 
+    /// Set the link counters of a checkpoint ([`Mesh::restore_link_words`]).
+    pub(crate) fn restore_links(&mut self, w: &[u64]) -> Result<(), String> {
+        let remote = matches!(self, RouterHost::Remote(..));
+        self.set_remote(false);
+        let r = match self {
+            RouterHost::Local(m, _) => m.restore_link_words(w),
+            RouterHost::Remote(_) => Err("the mesh did not come back from its thread".into()),
+        };
+        self.set_remote(remote);
+        r
+    }
+
     /// A copy of the mesh (its routers and link counters).
     pub(crate) fn snapshot(&mut self) -> Mesh {
         match self {

@@ -399,3 +399,184 @@ fn sigint_stops_between_samples_and_leaves_whole_files() {
     assert!(png.starts_with(b"\x89PNG") && png.ends_with(b"IEND\xaeB`\x82"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// The report without wall-clock seconds and the thread count (the only figures a resumed run
+/// may change).
+fn results(o: &Output) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("seconds");
+                m.remove("threads");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn a_run_saved_after_epoch_k_and_resumed_equals_the_uninterrupted_run() {
+    let d = scratch("resume");
+    for (tag, extra) in [
+        ("graded", &["--data", "digits", "--hidden", "16"][..]),
+        (
+            "spiking",
+            &[
+                "--data", "iris", "--hidden", "8", "--mode", "spiking", "--ticks", "8",
+            ][..],
+        ),
+        (
+            "reference",
+            &["--data", "digits", "--hidden", "16", "--reference"][..],
+        ),
+    ] {
+        let run = |epochs: &str, more: &[&str]| {
+            let mut a = vec!["train", "--epochs", epochs, "--json"];
+            a.extend(extra);
+            a.extend(more);
+            let o = accord(&a);
+            assert!(o.status.success(), "{tag}: {}", stderr(&o));
+            o
+        };
+        let whole = run("3", &[]);
+        let ck = d.join(format!("{tag}.ckpt"));
+        run("1", &["--save", ck.to_str().unwrap()]);
+        let o = accord(&[
+            "train",
+            "--resume",
+            ck.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--threads",
+            "2",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{tag}: {}", stderr(&o));
+        assert_eq!(
+            results(&whole),
+            results(&o),
+            "{tag}: resumed ≠ uninterrupted"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_run_interrupted_mid_epoch_resumes_bit_for_bit() {
+    let d = scratch("resume-mid");
+    let args = [
+        "train", "--data", "mnist", "--hidden", "16", "--epochs", "2", "--json",
+    ];
+    let whole = accord(&args);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let ck = d.join("mid.ckpt");
+    let mut a = args.to_vec();
+    a.extend(["--save", ck.to_str().unwrap()]);
+    let child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(&a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let first = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    // On a fast machine the run may finish first; the resume must match either way.
+    if v["status"] == "interrupted" {
+        assert_eq!(first.status.code(), Some(130));
+        assert!(v["stopped_at_sample"].as_u64().unwrap() > 0);
+    }
+    let o = accord(&["train", "--resume", ck.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(results(&whole), results(&o));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_saved_net_reloads_on_another_chip_and_bad_checkpoints_are_refused() {
+    let d = scratch("load");
+    let ck = d.join("net.ckpt");
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "8",
+        "--epochs",
+        "4",
+        "--reference",
+        "--save",
+        ck.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Reloaded on the reference it is the same net.
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--load",
+        ck.to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--reference",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["test_accuracy"], trained["test_accuracy"]);
+    // And it runs on a spiking chip.
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--load",
+        ck.to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--chip",
+        "loihi",
+        "--mode",
+        "spiking",
+        "--ticks",
+        "16",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    fails_naming(
+        &accord(&["train", "--load", ck.to_str().unwrap(), "--hidden", "4"]),
+        &["--hidden", "--load"],
+    );
+    fails_naming(
+        &accord(&["train", "--resume", ck.to_str().unwrap(), "--lr", "0.5"]),
+        &["--lr", "--resume"],
+    );
+    fails_naming(
+        &accord(&["train", "--data", "digits", "--save", ck.to_str().unwrap()]),
+        &["--save", "exists", "--force"],
+    );
+    let mut bytes = std::fs::read(&ck).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let cut = d.join("cut.ckpt");
+    std::fs::write(&cut, bytes).unwrap();
+    fails_naming(
+        &accord(&["train", "--resume", cut.to_str().unwrap()]),
+        &["cut.ckpt", "truncated"],
+    );
+    fails_naming(
+        &accord(&["train", "--load", "/dev/null"]),
+        &["/dev/null", "not an accord checkpoint"],
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
