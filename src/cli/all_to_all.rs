@@ -61,6 +61,9 @@ pub fn run(a: &AllToAllArgs) -> Result<ExitCode> {
     recipe.check(dim, classes)?;
     let chip = crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
     general::placement(&chip, recipe.n)?;
+    if matches!(a.arith, ArithArg::Fixed) {
+        emulator::lr_raw(&chip, a.lr).map_err(|e| anyhow::anyhow!("--lr {}: {e}", a.lr))?;
+    }
     let epochs = a.epochs as usize;
     let init = recipe.init_net(dim, classes, a.seed);
     let arith: emulator::Arith = a.arith.into();

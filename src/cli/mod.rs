@@ -344,22 +344,53 @@ pub fn emit(text: &str) -> Result<()> {
     }
 }
 
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches};
-    // A negative number after a flag is that flag's value (refused with the flag's name by
-    // its parser), not an unknown option.
+/// The command-line grammar: [`Cli`], where a negative number after an option is that
+/// option's value (refused with the option's name by its parser), not an unknown option.
+pub fn command() -> clap::Command {
     fn negatives(c: clap::Command) -> clap::Command {
+        use std::any::TypeId;
+        let text = [TypeId::of::<String>(), TypeId::of::<std::path::PathBuf>()];
         c.mut_args(|a| {
-            if a.get_action().takes_values() {
+            let parses = a.get_value_parser().type_id();
+            if !a.get_action().takes_values() {
+                a
+            } else if text.iter().any(|t| parses == *t) {
                 a.allow_negative_numbers(true)
             } else {
-                a
+                // A number-valued option takes any value after it (`-inf`, `-1,4`) and its
+                // parser refuses it by name.
+                a.allow_hyphen_values(true)
             }
         })
         .mut_subcommands(negatives)
     }
-    let matches = negatives(Cli::command()).get_matches();
+    use clap::CommandFactory;
+    negatives(Cli::command())
+}
+
+/// The first command-line argument that is not UTF-8, named by its position and the option
+/// before it (clap's own message names neither).
+fn non_utf8_argument() -> Option<String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let i = args.iter().position(|a| a.to_str().is_none())?;
+    let after = match i.checked_sub(1).and_then(|p| args[p].to_str()) {
+        Some(prev) if prev.starts_with('-') => format!(" (the value of {prev})"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "argument {i}{after} is not valid UTF-8: '{}'",
+        args[i].to_string_lossy()
+    ))
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    use clap::FromArgMatches;
+    if let Some(msg) = non_utf8_argument() {
+        eprintln!("error: {msg}");
+        return ExitCode::from(2);
+    }
+    let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The options given on the command line (not defaulted), to refuse those a run ignores.
     let given = given_options(&matches);
@@ -675,11 +706,11 @@ fn train_argv() -> Vec<String> {
 
 /// Parse `accord train ARGS` (a checkpoint's configuration) and the options it gives.
 fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>)> {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::FromArgMatches;
     let argv = ["accord".to_string(), "train".to_string()]
         .into_iter()
         .chain(args.iter().cloned());
-    let m = Cli::command()
+    let m = command()
         .try_get_matches_from(argv)
         .map_err(|e| anyhow::anyhow!("the saved configuration does not parse: {e}"))?;
     let cli = Cli::from_arg_matches(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -693,7 +724,7 @@ fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>)> {
 fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
     stop_on_interrupt();
     if let Some(path) = &a.resume {
-        let ck = crate::checkpoint::Checkpoint::load(path)?;
+        let ck = crate::checkpoint::Checkpoint::load(path).context("--resume")?;
         const NOW: [&str; 7] = [
             "resume", "save", "threads", "json", "plot", "force", "epochs",
         ];
@@ -730,7 +761,7 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         return train_pipeline(&b, &saved_given, Some(&ck), None, args);
     }
     if let Some(path) = &a.load {
-        let ck = crate::checkpoint::Checkpoint::load(path)?;
+        let ck = crate::checkpoint::Checkpoint::load(path).context("--load")?;
         if let Some(id) = ["hidden", "activation", "loss"]
             .iter()
             .find(|id| given.iter().any(|g| g == *id))

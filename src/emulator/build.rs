@@ -121,6 +121,13 @@ pub fn thresholds(chip: &ChipModel, threshold: f64, rule: ChipRule) -> Result<(i
         ChipRule::Balance => (tc, &f.credit, "credit"),
         _ => (td, &f.delta, "delta"),
     };
+    if threshold > fmt.to_f64(fmt.max_raw()) {
+        bail!(
+            "message threshold {threshold:e} is above the largest value ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop every message",
+            fmt.to_f64(fmt.max_raw()),
+            chip.name
+        );
+    }
     if threshold > 0.0 && raw == 0 {
         bail!(
             "message threshold {threshold:e} is below one LSB ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop nothing",

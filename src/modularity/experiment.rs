@@ -702,8 +702,12 @@ impl SweepConfig {
         if self.rates.is_empty() {
             bail!("--rates needs at least one learning rate");
         }
-        if let Some(r) = self.rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
-            bail!("--rates: {r} is not allowed (every rate must be finite and > 0)");
+        if let Some(r) = self
+            .rates
+            .iter()
+            .find(|r| !(r.is_finite() && **r > 0.0 && **r <= 1e6))
+        {
+            bail!("--rates: {r} is not allowed (every rate must be in (0, 1e6])");
         }
         if self.seeds.is_empty() {
             bail!("--seeds needs at least one seed");

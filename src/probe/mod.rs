@@ -156,8 +156,8 @@ impl ProbeConfig {
             crate::limits::all_to_all_bytes(n_total),
         )?;
         for (name, lr) in [("--lr", self.layered_lr), ("--a2a-lr", self.a2a_lr)] {
-            if !(lr.is_finite() && lr > 0.0) {
-                bail!("{name} {lr} is not allowed (must be finite and > 0)");
+            if !(lr.is_finite() && lr > 0.0 && lr <= 1e6) {
+                bail!("{name} {lr} is not allowed (must be in (0, 1e6])");
             }
         }
         self.recipe.check(split.train.dim, split.train.n_classes)

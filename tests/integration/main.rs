@@ -4,6 +4,7 @@ mod cli;
 mod emulator;
 mod equivalence;
 mod golden;
+mod malformed;
 mod mapping;
 mod modules;
 mod probe;
