@@ -170,7 +170,7 @@ pub enum Status {
 }
 
 /// How a run ended and, when it ended early, where and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RunStatus {
     /// The outcome.
     pub status: Status,

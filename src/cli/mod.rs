@@ -267,7 +267,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub plot: Option<std::path::PathBuf>,
     /// Let --plot replace the figures of an earlier run in its folder (accord's own .png, .csv,
-    /// .json and .txt files there are removed first), and --save replace an existing file.
+    /// .json, .txt and .bin files there are removed first), and --save replace an existing file.
     #[arg(long)]
     pub force: bool,
     /// Any chip-file override, KEY=VALUE with dotted keys (formats.credit.frac=12,

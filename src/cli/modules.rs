@@ -12,10 +12,11 @@ use super::{emit, parse_positive};
 use crate::data;
 use crate::modularity::community::reorder;
 use crate::modularity::experiment::{
-    Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep,
+    DoneRun, Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep_from,
 };
 use crate::plot::{self, Heatmap, Legend, LineChart, Series};
 use crate::train::Status;
+use serde::{Deserialize, Serialize};
 
 /// `accord modules` options.
 #[derive(Args, Debug, Clone)]
@@ -76,9 +77,13 @@ pub struct ModulesArgs {
     #[arg(long, default_value = "out/modules")]
     pub out: PathBuf,
     /// Let --out replace an earlier run's files in its directory (accord's own .png, .csv,
-    /// .json and .txt files there are removed first; anything else makes the run refuse).
+    /// .json, .txt and .bin files there are removed first; anything else makes the run refuse).
     #[arg(long)]
     pub force: bool,
+    /// Continue the sweep whose finished runs are in --out (its runs.bin, written as each run
+    /// finishes): they are not run again, and the results equal an uninterrupted sweep's.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
     /// Print the sweep as one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -144,7 +149,20 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
     cfg.recipe.check(split.train.dim, split.train.n_classes)?;
-    crate::output::OutDir::prepare(&a.out, a.force, "--out")?;
+    let (log, done) = if a.resume {
+        RunLog::resume(&a.out.join(RUN_LOG), &cfg)?
+    } else {
+        crate::output::OutDir::prepare(&a.out, a.force, "--out")?;
+        (RunLog::create(&a.out.join(RUN_LOG), &cfg)?, Vec::new())
+    };
+    if !done.is_empty() {
+        eprintln!(
+            "accord modules: {} finished run(s) taken from {}",
+            done.len(),
+            a.out.join(RUN_LOG).display()
+        );
+    }
+    let log = std::sync::Mutex::new(log);
     let n_train = cfg.limit(&split).train.len();
     let total = (cfg.rates.len() * cfg.seeds.len() * cfg.epochs * n_train) as u64;
     let start = Instant::now();
@@ -170,7 +188,13 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
     }
     let progress = |ev: Event<'_>| match ev {
         Event::Sample => bar.inc(1),
-        Event::RunDone(r) => {
+        Event::RunDone(r, w) => {
+            if let Ok(mut log) = log.lock()
+                && let Err(e) = log.append(r, w)
+            {
+                // The sweep goes on; only its resumability is lost.
+                eprintln!("warning: {e:#}");
+            }
             let line = run_line(r);
             if bar.is_hidden() {
                 eprintln!("{line}");
@@ -179,7 +203,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
             }
         }
     };
-    let sweep = run_sweep(&cfg, &split, &progress)?;
+    let sweep = run_sweep_from(&cfg, &split, &progress, done)?;
     bar.finish_and_clear();
     let files = write_outputs(&sweep, &a.out)?;
     let wall = start.elapsed().as_secs_f64();
@@ -631,4 +655,130 @@ fn per_rate_csv(s: &Sweep) -> String {
         );
     }
     o
+}
+
+/// The file in `--out` that holds the finished runs of a sweep.
+pub const RUN_LOG: &str = "runs.bin";
+
+const RUN_LOG_MAGIC: &[u8; 16] = b"accord-runs v1\n\0";
+
+/// One finished run as the log keeps it (the community labels are not part of a run's JSON).
+#[derive(Serialize, Deserialize)]
+struct RunRecord {
+    run: RunResult,
+    labels: Vec<usize>,
+    learned_labels: Vec<usize>,
+    weights: Vec<f64>,
+}
+
+/// The finished runs of a sweep, appended as each finishes so that `--resume` can skip them:
+/// a magic line, the sweep's configuration, then one record per run — length, CRC-32 and the
+/// run in `postcard` (every `f64` exact). A record cut short by a kill is dropped on resume.
+#[derive(Debug)]
+struct RunLog {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl RunLog {
+    /// What identifies a sweep: its configuration without the thread count.
+    fn key(cfg: &SweepConfig) -> Result<Vec<u8>> {
+        let mut c = cfg.clone();
+        c.threads = 0;
+        Ok(serde_json::to_vec(&c)?)
+    }
+
+    fn record(file: &mut std::fs::File, body: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let len = u32::try_from(body.len()).map_err(std::io::Error::other)?;
+        file.write_all(&len.to_le_bytes())?;
+        file.write_all(&crc32fast::hash(body).to_le_bytes())?;
+        file.write_all(body)?;
+        file.flush()?;
+        file.sync_data()
+    }
+
+    fn create(path: &Path, cfg: &SweepConfig) -> Result<RunLog> {
+        use std::io::Write;
+        let io = |e: std::io::Error| anyhow::anyhow!("writing {}: {e}", path.display());
+        let mut file = std::fs::File::create(path).map_err(io)?;
+        file.write_all(RUN_LOG_MAGIC).map_err(io)?;
+        Self::record(&mut file, &Self::key(cfg)?).map_err(io)?;
+        Ok(RunLog {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn append(&mut self, r: &RunResult, w: &[f64]) -> Result<()> {
+        let rec = RunRecord {
+            run: r.clone(),
+            labels: r.structure.labels.clone(),
+            learned_labels: r.learned.labels.clone(),
+            weights: w.to_vec(),
+        };
+        let body = postcard::to_stdvec(&rec)?;
+        Self::record(&mut self.file, &body)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", self.path.display()))
+    }
+
+    /// Open the log of an interrupted sweep: its finished runs, and the log to append to (a
+    /// torn last record cut off).
+    fn resume(path: &Path, cfg: &SweepConfig) -> Result<(RunLog, Vec<DoneRun>)> {
+        let name = path.display();
+        let bytes = crate::limits::read_bounded(path, crate::limits::max_memory())
+            .map_err(|e| anyhow::anyhow!("--resume: {name}: {e}"))?;
+        let body = bytes.strip_prefix(RUN_LOG_MAGIC).ok_or_else(|| {
+            anyhow::anyhow!("--resume: {name} is not a log of accord modules runs")
+        })?;
+        let mut at = 0usize;
+        let mut next = || -> Option<&[u8]> {
+            let head = body.get(at..at + 8)?;
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            let rec = body.get(at + 8..at + 8 + len)?;
+            if crc32fast::hash(rec) != crc {
+                return None;
+            }
+            at += 8 + len;
+            Some(rec)
+        };
+        let key = next()
+            .ok_or_else(|| anyhow::anyhow!("--resume: {name} has no configuration record"))?;
+        if key != Self::key(cfg)?.as_slice() {
+            anyhow::bail!(
+                "--resume: the runs in {name} belong to another configuration (every option but --threads must be the same)"
+            );
+        }
+        let mut done = Vec::new();
+        while let Some(rec) = next() {
+            let r: RunRecord = postcard::from_bytes(rec).map_err(|e| {
+                anyhow::anyhow!("--resume: {name}: a run record does not decode: {e}")
+            })?;
+            let mut run = r.run;
+            run.structure.labels = r.labels;
+            run.learned.labels = r.learned_labels;
+            done.push((run, r.weights));
+        }
+        let good = (RUN_LOG_MAGIC.len() + at) as u64;
+        if good < bytes.len() as u64 {
+            eprintln!(
+                "accord modules: {name}: a run record cut short ({} bytes) is dropped; that run runs again",
+                bytes.len() as u64 - good
+            );
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("--resume: {name}: {e}"))?;
+        file.set_len(good)
+            .map_err(|e| anyhow::anyhow!("--resume: {name}: {e}"))?;
+        Ok((
+            RunLog {
+                file,
+                path: path.to_path_buf(),
+            },
+            done,
+        ))
+    }
 }

@@ -116,7 +116,7 @@ pub struct ProbeArgs {
     #[arg(long, default_value = "out/probe")]
     pub out: PathBuf,
     /// Let --out replace an earlier run's files in its directory (accord's own .png, .csv,
-    /// .json and .txt files there are removed first; anything else makes the run refuse).
+    /// .json, .txt and .bin files there are removed first; anything else makes the run refuse).
     #[arg(long)]
     pub force: bool,
     /// Print one JSON document on stdout instead of the tables.

@@ -193,7 +193,7 @@ impl Recipe {
 }
 
 /// Per-sample convergence counts of a stretch of training (an epoch or a run).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Convergence {
     /// Samples seen.
     pub samples: usize,
@@ -285,7 +285,7 @@ impl Convergence {
 }
 
 /// One epoch of all-to-all training.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch.
     pub epoch: usize,
@@ -460,7 +460,7 @@ fn monitored_radius(net: &GeneralNet, data: &Dataset, recipe: &Recipe) -> Option
 pub const GROUPS: [&str; 3] = ["input", "hidden", "output"];
 
 /// Block structure of one weight matrix: detected communities and fixed groups.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Structure {
     /// Newman modularity `Q` of the detected partition on the symmetrised `|W|`.
     pub q: f64,
@@ -741,7 +741,7 @@ impl SweepConfig {
 }
 
 /// One run of the sweep.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RunResult {
     /// Index of the rate in [`SweepConfig::rates`].
     pub rate_index: usize,
@@ -768,7 +768,6 @@ pub struct RunResult {
     /// Firing failures while evaluating the test set after training.
     pub test_fire_failures: usize,
     /// How training ended (`status`: completed or diverged, with where and why).
-    #[serde(flatten)]
     pub outcome: RunStatus,
     /// Per-epoch records.
     pub epochs: Vec<EpochRecord>,
@@ -970,7 +969,8 @@ pub enum Event<'a> {
     /// One training sample done (in any run).
     Sample,
     /// A run finished.
-    RunDone(&'a RunResult),
+    /// A run finished: its result and trained weights.
+    RunDone(&'a RunResult, &'a [f64]),
 }
 
 /// Run one (rate, seed) of a sweep.
@@ -1029,7 +1029,7 @@ pub fn run_one(
         epochs: t.epochs.clone(),
         seconds: start.elapsed().as_secs_f64(),
     };
-    progress(Event::RunDone(&result));
+    progress(Event::RunDone(&result, &t.net.w));
     Ok((result, t.net.w))
 }
 
@@ -1041,6 +1041,23 @@ pub fn run_sweep(
     split: &Split,
     progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Sweep> {
+    run_sweep_from(cfg, split, progress, Vec::new())
+}
+
+/// A finished run and its trained weights.
+pub type DoneRun = (RunResult, Vec<f64>);
+
+/// [`run_sweep`] that takes runs already done (an interrupted sweep's, with their trained
+/// weights) instead of running them again: the result equals an uninterrupted sweep's.
+///
+/// # Errors
+/// As [`run_sweep`]; a done run that is not part of this sweep.
+pub fn run_sweep_from(
+    cfg: &SweepConfig,
+    split: &Split,
+    progress: &(dyn Fn(Event<'_>) + Sync),
+    done: Vec<DoneRun>,
+) -> Result<Sweep> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     cfg.check()?;
@@ -1051,14 +1068,32 @@ pub fn run_sweep(
         .flat_map(|r| cfg.seeds.iter().map(move |&s| (r, s)))
         .collect();
     type Slot = Option<Result<(RunResult, Vec<f64>)>>;
-    let slots: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let mut prefilled: Vec<Slot> = (0..jobs.len()).map(|_| None).collect();
+    for (run, w) in done {
+        let k = jobs
+            .iter()
+            .position(|&(r, s)| r == run.rate_index && s == run.seed && cfg.rates[r] == run.rate)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "a saved run (rate {}, seed {}) is not part of this sweep",
+                    run.rate,
+                    run.seed
+                )
+            })?;
+        prefilled[k] = Some(Ok((run, w)));
+    }
+    let todo: Vec<usize> = (0..jobs.len())
+        .filter(|&k| prefilled[k].is_none())
+        .collect();
+    let slots: Mutex<Vec<Slot>> = Mutex::new(prefilled);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..cfg.threads.min(jobs.len()) {
+        for _ in 0..cfg.threads.min(todo.len()) {
             scope.spawn(|| {
                 loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(r, s)) = jobs.get(k) else { break };
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&k) = todo.get(i) else { break };
+                    let (r, s) = jobs[k];
                     let out = run_one(cfg, split, r, s, progress);
                     let failed = out.is_err();
                     if let Ok(mut v) = slots.lock() {
@@ -1066,7 +1101,7 @@ pub fn run_sweep(
                     }
                     if failed {
                         // Let the other workers stop early.
-                        next.store(jobs.len(), Ordering::Relaxed);
+                        next.store(todo.len(), Ordering::Relaxed);
                         break;
                     }
                 }

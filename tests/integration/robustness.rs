@@ -580,3 +580,73 @@ fn a_saved_net_reloads_on_another_chip_and_bad_checkpoints_are_refused() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_killed_modules_sweep_resumes_per_finished_run() {
+    let d = scratch("sweep");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let common = [
+        "modules",
+        "--rates",
+        "0.03,0.3",
+        "--seeds",
+        "1,2",
+        "--epochs",
+        "1",
+        "--samples",
+        "60",
+        "--n",
+        "90",
+        "--threads",
+        "2",
+        "--json",
+    ];
+    let run = |out: &Path, more: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(more);
+        accord(&args)
+    };
+    let whole = run(&a, &[]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    // A sweep killed after its first run finished, while writing the second: the log holds
+    // the configuration, one whole run and a torn record.
+    let log = std::fs::read(a.join("runs.bin")).unwrap();
+    let record_end = |at: usize| {
+        let len = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+        at + 8 + len
+    };
+    let after_config = record_end(16);
+    let after_first = record_end(after_config);
+    let torn = after_first + (record_end(after_first) - after_first) / 2;
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("runs.bin"), &log[..torn]).unwrap();
+    let resumed = run(&b, &["--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("1 finished run(s) taken"),
+        "{}",
+        stderr(&resumed)
+    );
+    assert!(
+        stderr(&resumed).contains("cut short"),
+        "{}",
+        stderr(&resumed)
+    );
+    let strip = |o: &Output| {
+        let mut v = results(o);
+        v.as_object_mut().unwrap().remove("wall_seconds");
+        v
+    };
+    assert_eq!(
+        strip(&whole),
+        strip(&resumed),
+        "resumed sweep ≠ uninterrupted"
+    );
+    // Another configuration cannot take these runs.
+    let mut other = common.to_vec();
+    other[6] = "2";
+    other.extend(["--out", b.to_str().unwrap(), "--resume"]);
+    fails_naming(&accord(&other), &["--resume", "another configuration"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
