@@ -326,7 +326,7 @@ impl Watch {
         self.seen += 1;
         let mean = self.sum / self.seen as f64;
         let reason = if !loss.is_finite() {
-            format!("the sample's loss is {loss}")
+            format!("the sample's loss is {loss} (lower --lr)")
         } else if !mean.is_finite() {
             format!("the epoch's summed loss overflowed ({mean})")
         } else if self.seen >= DIVERGENCE_MIN_SAMPLES && mean > DIVERGENCE_FACTOR * self.chance {

@@ -46,8 +46,23 @@ fn check_table(m: &ChipModel, name: &str, t: &TableSpec) -> Result<(), ChipError
             ),
         ));
     }
-    // The table is indexed by the net input u, held in the membrane format.
+    // The table is indexed by the net input u, held in the membrane format: the range must
+    // be inside it and hold at least one of its steps.
     let mf = &m.formats.membrane;
+    let mut c = accord_firmware::arith::Counters::default();
+    if mf.from_f64(t.input_min, &mut c) >= mf.from_f64(t.input_max, &mut c) {
+        return Err(rule(
+            m,
+            &format!("{name}.input_max"),
+            format!(
+                "= {} is out of range (allowed: at least one membrane-format step, {}, above \
+                 input_min = {})",
+                t.input_max,
+                mf.lsb(),
+                t.input_min
+            ),
+        ));
+    }
     let (lo, hi) = (mf.to_f64(mf.min_raw()), mf.to_f64(mf.max_raw()));
     for (key, v) in [("input_min", t.input_min), ("input_max", t.input_max)] {
         if v < lo || v > hi {

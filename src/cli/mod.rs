@@ -895,9 +895,24 @@ fn run_train_chip(
     (resume, start, args): Start<'_>,
 ) -> Result<ExitCode> {
     let cfg = emu_config(a)?;
+    // The options' own checks first, so that their errors name them.
+    let (dim, classes) = (split.train.dim, split.train.n_classes);
+    emulator::place(&cfg, dim, classes, cfg.epochs > 0).map_err(|e| {
+        anyhow::anyhow!(
+            "--hidden {} on --chip {}: {e:#}",
+            a.hidden
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            a.chip
+        )
+    })?;
     if cfg.epochs > 0 && cfg.arith == emulator::Arith::Fixed {
         emulator::lr_raw(&cfg.chip, cfg.lr).map_err(|e| anyhow::anyhow!("--lr {}: {e}", a.lr))?;
     }
+    emulator::message_thresholds(&cfg.chip, cfg.message_threshold, cfg.rule)
+        .map_err(|e| anyhow::anyhow!("--message-threshold {}: {e}", a.message_threshold))?;
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 64);
     let mut save = saver(a, args);

@@ -629,7 +629,7 @@ pub fn load_bundled(name: &str, data_dir: &Path, seed: u64) -> Result<Split, Dat
             let train = read_mnist(&f("train-images-idx3"), &f("train-labels-idx1"), "mnist")?;
             let test = read_mnist(&f("test-images-idx3"), &f("test-labels-idx1"), "mnist")?;
             let mut split = Split { train, test };
-            check_split(&mut split)?;
+            check_split(&mut split, &f("{train,test}-*-idx[13]"))?;
             Ok(split)
         }
         "digits" => {
@@ -642,7 +642,7 @@ pub fn load_bundled(name: &str, data_dir: &Path, seed: u64) -> Result<Split, Dat
             expect_dim(&ds, 64)?;
             scale_fixed(&mut ds, 16.0)?;
             let mut split = stratified_split(&ds, TEST_PERCENT, seed)?;
-            check_split(&mut split)?;
+            check_split(&mut split, &data_dir.join("digits.csv.gz"))?;
             Ok(split)
         }
         "iris" => {
@@ -654,7 +654,7 @@ pub fn load_bundled(name: &str, data_dir: &Path, seed: u64) -> Result<Split, Dat
             let ds = read_csv(&data_dir.join("iris.csv"), &opts)?;
             expect_dim(&ds, 4)?;
             let mut split = stratified_split(&ds, TEST_PERCENT, seed)?;
-            check_split(&mut split)?;
+            check_split(&mut split, &data_dir.join("iris.csv"))?;
             minmax_scale(&mut split)?;
             Ok(split)
         }
@@ -679,10 +679,10 @@ fn expect_dim(ds: &Dataset, dim: usize) -> Result<(), DataError> {
 /// `0..K` for one `K` with every class present in training, and at least two classes.
 ///
 /// # Errors
-/// [`DataError::Invalid`] naming the dataset and what disagrees (the widths, the missing
-/// classes as ranges, or the single class).
-pub fn check_split(split: &mut Split) -> Result<(), DataError> {
-    let name = split.train.name.clone();
+/// [`DataError::Invalid`] naming `origin` (the file or files the split came from) and what
+/// disagrees (the widths, the missing classes as ranges, or the single class).
+pub fn check_split(split: &mut Split, origin: &Path) -> Result<(), DataError> {
+    let name = origin.display().to_string();
     let invalid = |reason: String| DataError::Invalid {
         name: name.clone(),
         reason,
@@ -771,7 +771,7 @@ pub fn load(spec: &str, data_dir: &Path, seed: u64) -> Result<Split, DataError> 
     };
     let ds = read_csv(&path, &CsvOptions::default())?;
     let mut split = stratified_split(&ds, TEST_PERCENT, seed)?;
-    check_split(&mut split)?;
+    check_split(&mut split, &path)?;
     minmax_scale(&mut split)?;
     Ok(split)
 }

@@ -206,6 +206,7 @@ pub fn float_path(
 
 pub use build::fixed as fixed_path;
 pub use build::lr_raw;
+pub use build::thresholds as message_thresholds;
 
 /// Mixed into the seed to draw feedback alignment's fixed feedback matrices.
 pub const FEEDBACK_SEED: u64 = 0xFEED_BAC4_0000_0001;

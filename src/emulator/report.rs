@@ -469,6 +469,24 @@ pub(crate) fn build<D: Datapath>(
             .collect(),
     };
     let mut notes = Vec::new();
+    let left: Vec<String> = [
+        ("weights", train.vars.weight.saturations),
+        ("credits", train.vars.credit.saturations),
+        ("messages δ", train.vars.delta.saturations),
+        ("net inputs", train.vars.membrane.saturations),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what} {n} times"))
+    .collect();
+    if !left.is_empty() {
+        notes.push(format!(
+            "RANGE: during training values left their formats' ranges and were clamped ({}); \
+             the run learned with clamped values (see the format events; widen the format or \
+             lower the learning rate)",
+            left.join(", ")
+        ));
+    }
     for (phase, t) in [("training", &train), ("inference", &infer)] {
         if t.time_ps == u64::MAX {
             notes.push(format!(
