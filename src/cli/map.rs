@@ -101,10 +101,17 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let sizes = sizes(a)?;
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
     let mapping = map_layered(&sizes, &chip).map_err(|e| {
+        let from = if a.sizes.is_some() {
+            "--sizes"
+        } else if a.data.is_some() {
+            "--data and --hidden"
+        } else {
+            "--hidden"
+        };
         anyhow!(e).context(format!(
-            "cannot map the {} network onto chip '{}'",
+            "cannot map the {} network ({from}) onto --chip {}",
             text.join("-"),
-            chip.name
+            a.chip
         ))
     })?;
     if a.json {

@@ -11,3 +11,4 @@ mod probe;
 mod recurrent;
 mod robustness;
 mod training;
+mod value_stability;
