@@ -67,8 +67,8 @@ pub struct ModulesArgs {
     /// about 3× slower per epoch in fixed point.
     #[arg(long)]
     pub chip: Option<String>,
-    /// Arithmetic on the chip.
-    #[arg(long, value_enum, default_value = "fixed")]
+    /// Arithmetic on the chip (with --chip only).
+    #[arg(long, value_enum, default_value = "fixed", requires = "chip")]
     pub arith: super::ArithArg,
     /// Seed of the train/test split (digits, iris, CSV).
     #[arg(long, default_value = "0")]

@@ -227,6 +227,7 @@ fn options_a_run_would_ignore_are_refused() {
         &accord(&["train", "--data", "mnist", "--split-seed", "4"]),
         &["--split-seed"],
     );
+    fails_naming(&accord(&["modules", "--arith", "float"]), &["--chip"]);
 }
 
 #[test]
