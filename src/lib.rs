@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`rule`] | the rule itself in `f64`: layered and recurrent networks, balance functions, credit, plasticity |
 //! | [`chip`] | chip models (`hw_models/*.toml`): mesh, capacities, number formats, price table, design-rule check |
+//! | [`nir`] | NIR graphs (the Neuromorphic Intermediate Representation) read and written in HDF5, chains as layered nets |
 //! | [`mapping`] | placement of a layered network on a chip's cores, mesh routes, hop histogram |
 //! | [`emulator`] | the chip: cores running the firmware (`accord-firmware`) in fixed point or as the `f64` twin, graded or spiking, fire → credit → plasticity |
 //! | [`ledger`] | exact per-primitive counts, format events, and their price on a chip model |
@@ -102,6 +103,7 @@ pub mod ledger;
 pub mod limits;
 pub mod mapping;
 pub mod modularity;
+pub mod nir;
 pub mod output;
 pub mod plot;
 pub mod probe;

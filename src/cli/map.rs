@@ -34,6 +34,9 @@ pub struct MapArgs {
     /// (default 32, as `accord train`; without --data, the digits widths 64 and 10).
     #[arg(long, value_delimiter = ',', value_parser = parse_width)]
     pub hidden: Option<Vec<usize>>,
+    /// Map the network of a NIR file (a feed-forward chain; see `accord import`).
+    #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["sizes", "data", "hidden"])]
+    pub model: Option<std::path::PathBuf>,
     /// Print one JSON document (top-level `chip`, `sizes`, `mapping`) instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -73,6 +76,12 @@ pub fn sizes(a: &MapArgs) -> Result<Vec<usize>> {
     if let Some(s) = &a.sizes {
         return Ok(s.clone());
     }
+    if let Some(path) = &a.model {
+        let chain = crate::nir::read(path)?
+            .to_layered()
+            .with_context(|| format!("--model {}", path.display()))?;
+        return Ok(chain.net.sizes());
+    }
     let hidden = a.hidden.clone().unwrap_or_else(|| vec![32]);
     let Some(name) = &a.data else {
         if a.hidden.is_none() {
@@ -103,6 +112,8 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let mapping = map_layered(&sizes, &chip).map_err(|e| {
         let from = if a.sizes.is_some() {
             "--sizes"
+        } else if a.model.is_some() {
+            "--model"
         } else if a.data.is_some() {
             "--data and --hidden"
         } else {

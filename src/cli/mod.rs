@@ -19,6 +19,7 @@ use crate::verify;
 pub mod all_to_all;
 pub mod map;
 pub mod modules;
+pub mod nir;
 pub mod probe;
 
 /// accord: the E-I balance rule (Fan & Mysore, arXiv:2405.14139) as a reference and on
@@ -54,6 +55,10 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Train the all-to-all recipe network on a chip model beside the f64 reference.
     AllToAll(all_to_all::AllToAllArgs),
+    /// Read a NIR graph: its nodes, whether accord can run it, and its mapping on every shipped chip.
+    Import(nir::ImportArgs),
+    /// Write the network of a checkpoint (`train --save`) as a NIR graph.
+    Export(nir::ExportArgs),
 }
 
 /// `accord chip …`
@@ -287,6 +292,12 @@ pub struct TrainArgs {
     /// weights, on this run's chip or the reference: with --epochs 0, evaluate it.
     #[arg(long, value_name = "FILE")]
     pub load: Option<std::path::PathBuf>,
+    /// Run the network of a NIR file (a feed-forward chain of Affine/Linear and IF, LIF,
+    /// CubaLIF or LI nodes): its widths and weights; spiking neurons become hard-sigmoid units
+    /// (integrate-and-fire in spiking mode), a linear read-out takes cross-entropy, a spiking
+    /// output MSE. With --epochs 0, evaluate it as it came.
+    #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["load", "resume"])]
+    pub model: Option<std::path::PathBuf>,
 }
 
 /// `accord verify` options.
@@ -411,6 +422,8 @@ pub fn main() -> ExitCode {
         Command::Modules(a) => modules::run(&a),
         Command::Probe(a) => probe::run(&a),
         Command::AllToAll(a) => all_to_all::run(&a),
+        Command::Import(a) => nir::run_import(&a),
+        Command::Export(a) => nir::run_export(&a),
     };
     match result {
         Ok(code) => code,
@@ -758,6 +771,7 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
             b.epochs = a.epochs;
             args.extend(["--epochs".to_string(), a.epochs.to_string()]);
         }
+        apply_model(&mut b, &saved_given)?;
         return train_pipeline(&b, &saved_given, Some(&ck), None, args);
     }
     if let Some(path) = &a.load {
@@ -778,7 +792,48 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         b.loss = saved.loss;
         return train_pipeline(&b, given, None, Some(&ck.net), train_argv());
     }
+    if a.model.is_some() {
+        let mut b = a.clone();
+        let net = apply_model(&mut b, given)?;
+        return train_pipeline(&b, given, None, net.as_ref(), train_argv());
+    }
     train_pipeline(a, given, None, None, train_argv())
+}
+
+/// Take widths, activation and loss from `--model FILE.nir` (refusing the options it
+/// replaces); returns the net to start from.
+fn apply_model(a: &mut TrainArgs, given: &[String]) -> Result<Option<crate::rule::LayeredNet>> {
+    let Some(path) = a.model.clone() else {
+        return Ok(None);
+    };
+    if let Some(id) = ["hidden", "activation", "loss"]
+        .iter()
+        .find(|id| given.iter().any(|g| g == *id))
+    {
+        bail!(
+            "--{id}: the network comes from --model {} (its widths and neurons)",
+            path.display()
+        );
+    }
+    let chain = crate::nir::read(&path)?
+        .to_layered()
+        .with_context(|| format!("--model {}", path.display()))?;
+    let sizes = chain.net.sizes();
+    a.hidden = sizes[1..sizes.len() - 1].to_vec();
+    if a.hidden.is_empty() {
+        bail!(
+            "--model {}: a single synaptic layer has no hidden neurons; accord's layered nets need one",
+            path.display()
+        );
+    }
+    a.activation = ActArg::HardSigmoid;
+    let linear_out = chain.layers.last().is_some_and(|l| l.1.is_none());
+    a.loss = if linear_out {
+        LossArg::Ce
+    } else {
+        LossArg::Mse
+    };
+    Ok(Some(chain.net))
 }
 
 /// `accord train` once the configuration is settled: `resume` continues a checkpoint, `start`

@@ -7,6 +7,7 @@ mod golden;
 mod malformed;
 mod mapping;
 mod modules;
+mod nir;
 mod probe;
 mod recurrent;
 mod robustness;

@@ -1,0 +1,261 @@
+//! `accord import` and `accord export`: NIR graphs in and out (ARCHITECTURE.md §13).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use super::emit;
+use crate::chip::{self, SomaSpec};
+use crate::mapping::map_layered;
+use crate::nir::{self, Graph, Node};
+
+/// `accord import` options.
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// A NIR file (HDF5, as written by the Python `nir` package).
+    pub file: PathBuf,
+    /// Print one JSON document (top-level `file`, `nodes`, `edges`, `chain`, `chips`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `accord export` options.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// A checkpoint of `accord train --save` whose network is written.
+    #[arg(long, value_name = "FILE")]
+    pub load: PathBuf,
+    /// The NIR file to write.
+    #[arg(long, value_name = "FILE.nir")]
+    pub out: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Serialize, Debug)]
+struct NodeRow {
+    name: String,
+    kind: String,
+    detail: String,
+}
+
+#[derive(Serialize, Debug)]
+struct ChipRow {
+    chip: String,
+    /// Cores used, if the chain fits.
+    cores: Option<usize>,
+    /// Why not, or what is approximated.
+    notes: Vec<String>,
+}
+
+#[derive(Serialize, Debug)]
+struct ImportReport {
+    file: String,
+    nir_version: String,
+    nodes: Vec<NodeRow>,
+    edges: Vec<(String, String)>,
+    /// Layer widths, input first, when the graph is a chain accord takes.
+    chain: Option<Vec<usize>>,
+    /// Why the graph is not a chain accord takes.
+    chain_error: Option<String>,
+    chips: Vec<ChipRow>,
+}
+
+fn detail(node: &Node) -> String {
+    match node {
+        Node::Input { shape } | Node::Output { shape } => format!("shape {shape:?}"),
+        Node::Affine { weight, .. } => format!("weight {:?} + bias", weight.shape),
+        Node::Linear { weight } => format!("weight {:?}", weight.shape),
+        Node::If { r, v_threshold, .. } => {
+            format!("{} neurons, threshold {}", r.len(), range(v_threshold))
+        }
+        Node::Lif {
+            tau, v_threshold, ..
+        } => format!(
+            "{} neurons, tau {}, threshold {}",
+            tau.len(),
+            range(tau),
+            range(v_threshold)
+        ),
+        Node::CubaLif {
+            tau_syn, tau_mem, ..
+        } => format!(
+            "{} neurons, tau_syn {}, tau_mem {}",
+            tau_syn.len(),
+            range(tau_syn),
+            range(tau_mem)
+        ),
+        Node::Li { tau, .. } => format!("{} integrators, tau {}", tau.len(), range(tau)),
+        Node::Other { .. } => "not taken by accord yet".into(),
+    }
+}
+
+fn range(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // NIR stores float32: print what was stored, not its f64 widening.
+    let (lo, hi) = (lo as f32, hi as f32);
+    if v.is_empty() {
+        "-".into()
+    } else if lo == hi {
+        format!("{lo}")
+    } else {
+        format!("{lo}..{hi}")
+    }
+}
+
+/// What a chip's soma makes of a NIR neuron node.
+fn soma_note(soma: SomaSpec, node: &Node) -> Option<String> {
+    let want = match node {
+        Node::If { .. } => "if",
+        Node::Lif { .. } => "lif",
+        Node::CubaLif { .. } => "cuba-lif",
+        Node::Li { .. } => "a leaky integrator",
+        _ => return None,
+    };
+    (soma.name() != want).then(|| {
+        format!(
+            "{} neurons run as the chip's {} soma (the chip has no {want} program)",
+            node.kind(),
+            soma.name()
+        )
+    })
+}
+
+/// Run `accord import`.
+///
+/// # Errors
+/// The file cannot be read as a NIR graph (the message names the file, node and parameter).
+pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
+    let g = nir::read(&a.file)?;
+    let nodes: Vec<NodeRow> = g
+        .nodes
+        .iter()
+        .map(|(n, node)| NodeRow {
+            name: n.clone(),
+            kind: node.kind().into(),
+            detail: detail(node),
+        })
+        .collect();
+    let (chain, chain_error) = match g.to_layered() {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut chips = Vec::new();
+    for name in chip::shipped_models() {
+        let model = chip::open(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut row = ChipRow {
+            chip: name.clone(),
+            cores: None,
+            notes: Vec::new(),
+        };
+        match &chain {
+            None => row
+                .notes
+                .push("not a chain accord takes (see above)".into()),
+            Some(c) => {
+                match map_layered(&c.net.sizes(), &model) {
+                    Ok(m) => row.cores = Some(m.cores_used()),
+                    Err(e) => row.notes.push(format!("does not fit: {e}")),
+                }
+                for (_, neuron) in &c.layers {
+                    if let Some(n) = neuron
+                        && let Some(note) = soma_note(model.soma, &g.nodes[n])
+                        && !row.notes.contains(&note)
+                    {
+                        row.notes.push(note);
+                    }
+                }
+                if !model.core.graded_events {
+                    row.notes
+                        .push("spiking mode only (binary spikes: no graded events)".into());
+                }
+            }
+        }
+        chips.push(row);
+    }
+    let report = ImportReport {
+        file: a.file.display().to_string(),
+        nir_version: g.version.clone(),
+        nodes,
+        edges: g.edges.clone(),
+        chain: chain.as_ref().map(|c| c.net.sizes()),
+        chain_error,
+        chips,
+    };
+    if a.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        emit(&render(&report))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(r: &ImportReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "accord import: {} (NIR {}), {} nodes, {} edges",
+        r.file,
+        r.nir_version,
+        r.nodes.len(),
+        r.edges.len()
+    );
+    let _ = writeln!(o, "{:<16} {:<10} detail", "node", "type");
+    for n in &r.nodes {
+        let _ = writeln!(o, "{:<16} {:<10} {}", n.name, n.kind, n.detail);
+    }
+    let edges: Vec<String> = r.edges.iter().map(|(a, b)| format!("{a} → {b}")).collect();
+    let _ = writeln!(o, "edges: {}", edges.join(", "));
+    match (&r.chain, &r.chain_error) {
+        (Some(sizes), _) => {
+            let s: Vec<String> = sizes.iter().map(usize::to_string).collect();
+            let _ = writeln!(o, "as a layered net: {}", s.join("-"));
+        }
+        (None, Some(e)) => {
+            let _ = writeln!(o, "not runnable by accord yet: {e}");
+        }
+        _ => {}
+    }
+    let _ = writeln!(o, "chips:");
+    for c in &r.chips {
+        let fit = c
+            .cores
+            .map_or_else(|| "—".to_string(), |k| format!("{k} cores"));
+        let _ = writeln!(o, "  {:<14} {fit}", c.chip);
+        for n in &c.notes {
+            let _ = writeln!(o, "  {:<14}   {n}", "");
+        }
+    }
+    o
+}
+
+/// Run `accord export`.
+///
+/// # Errors
+/// An unreadable checkpoint, a net NIR has no primitives for, or an unwritable file.
+pub fn run_export(a: &ExportArgs) -> Result<ExitCode> {
+    if a.out.exists() && !a.force {
+        anyhow::bail!(
+            "--out {}: the file exists; pass --force to replace it",
+            a.out.display()
+        );
+    }
+    let ck = crate::checkpoint::Checkpoint::load(&a.load).context("--load")?;
+    let g = Graph::from_layered(&ck.net)?;
+    nir::write(&a.out, &g)?;
+    let sizes: Vec<String> = ck.net.sizes().iter().map(usize::to_string).collect();
+    emit(&format!(
+        "wrote {} ({} net, {} nodes) from {}\n",
+        a.out.display(),
+        sizes.join("-"),
+        g.nodes.len(),
+        a.load.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,816 @@
+//! NIR, the Neuromorphic Intermediate Representation: graphs read and written as the Python
+//! `nir` package (1.0) stores them in HDF5, through a pure-Rust HDF5 implementation
+//! (`hdf5-pure`, no system library). ARCHITECTURE.md §13.
+//!
+//! A NIR file is a root dataset `version` and a group `node` of type `NIRGraph` holding `edges`
+//! (an `n × 2` array of node names) and a group `nodes`: one group per node with a `type`
+//! string and its parameters as arrays. This module reads every node's type and the
+//! parameters of the primitives accord takes — `Input`, `Output`, `Affine`, `Linear`, `IF`,
+//! `LIF`, `CubaLIF`, `LI` — and keeps any other primitive (`Conv2d`, `Flatten`, `Delay`, …) as
+//! [`Node::Other`], so that a report can say which node stops a network from running.
+//!
+//! [`Graph::to_layered`] turns a feed-forward chain (input, then synaptic and neuron nodes in
+//! turn, then output) into the layered network accord's mapper and chips run; anything else is
+//! an error naming the node and why. [`Graph::from_layered`] writes a layered net back.
+//!
+//! ```
+//! let g = accord::nir::read(std::path::Path::new(concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/tests/fixtures/nir/if_mlp.nir"
+//! )))?;
+//! let chain = g.to_layered()?;
+//! assert_eq!(chain.net.sizes(), [4, 5, 3]);
+//! # Ok::<(), accord::nir::NirError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::rule::{Activation, Balance, Layer, LayeredNet};
+
+/// The NIR version written into files.
+pub const VERSION: &str = "1.0.8";
+
+/// The largest NIR file read: 1 GiB.
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// A parameter array: its shape and its values (row-major, as `f64`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub data: Vec<f64>,
+}
+
+/// One node of a NIR graph.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// The graph's input, of this shape.
+    Input {
+        /// Shape.
+        shape: Vec<usize>,
+    },
+    /// The graph's output, of this shape.
+    Output {
+        /// Shape.
+        shape: Vec<usize>,
+    },
+    /// `y = W x + b`.
+    Affine {
+        /// `W`, shape `(out, in)`.
+        weight: Tensor,
+        /// `b`.
+        bias: Vec<f64>,
+    },
+    /// `y = W x`.
+    Linear {
+        /// `W`, shape `(out, in)`.
+        weight: Tensor,
+    },
+    /// Integrate-and-fire: `dv/dt = r·I`, spike and reset to `v_reset` at `v_threshold`.
+    If {
+        /// Resistance.
+        r: Vec<f64>,
+        /// Threshold.
+        v_threshold: Vec<f64>,
+        /// Reset voltage.
+        v_reset: Vec<f64>,
+    },
+    /// Leaky integrate-and-fire: `τ dv/dt = (v_leak − v) + r·I`.
+    Lif {
+        /// Membrane time constant.
+        tau: Vec<f64>,
+        /// Resistance.
+        r: Vec<f64>,
+        /// Leak voltage.
+        v_leak: Vec<f64>,
+        /// Threshold.
+        v_threshold: Vec<f64>,
+        /// Reset voltage.
+        v_reset: Vec<f64>,
+    },
+    /// Current-based LIF: `τ_syn dI/dt = −I + w_in·x`, `τ_mem dv/dt = (v_leak − v) + r·I`.
+    CubaLif {
+        /// Synaptic time constant.
+        tau_syn: Vec<f64>,
+        /// Membrane time constant.
+        tau_mem: Vec<f64>,
+        /// Resistance.
+        r: Vec<f64>,
+        /// Leak voltage.
+        v_leak: Vec<f64>,
+        /// Threshold.
+        v_threshold: Vec<f64>,
+        /// Reset voltage.
+        v_reset: Vec<f64>,
+        /// Input weight.
+        w_in: Vec<f64>,
+    },
+    /// Leaky integrator (no spikes): `τ dv/dt = (v_leak − v) + r·I`.
+    Li {
+        /// Time constant.
+        tau: Vec<f64>,
+        /// Resistance.
+        r: Vec<f64>,
+        /// Leak voltage.
+        v_leak: Vec<f64>,
+    },
+    /// A NIR primitive accord does not take yet (its type as written).
+    Other {
+        /// The NIR type.
+        kind: String,
+    },
+}
+
+impl Node {
+    /// The NIR type name.
+    pub fn kind(&self) -> &str {
+        match self {
+            Node::Input { .. } => "Input",
+            Node::Output { .. } => "Output",
+            Node::Affine { .. } => "Affine",
+            Node::Linear { .. } => "Linear",
+            Node::If { .. } => "IF",
+            Node::Lif { .. } => "LIF",
+            Node::CubaLif { .. } => "CubaLIF",
+            Node::Li { .. } => "LI",
+            Node::Other { kind } => kind,
+        }
+    }
+
+    /// Neurons of a neuron node (the length of its parameters), if it is one.
+    pub fn neurons(&self) -> Option<usize> {
+        match self {
+            Node::If { r, .. }
+            | Node::Lif { r, .. }
+            | Node::CubaLif { r, .. }
+            | Node::Li { r, .. } => Some(r.len()),
+            _ => None,
+        }
+    }
+}
+
+/// A NIR graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// The NIR version that wrote it.
+    pub version: String,
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, Node>,
+    /// Edges `(from, to)` in file order.
+    pub edges: Vec<(String, String)>,
+}
+
+/// Errors of reading, writing or converting NIR graphs; each names the file, the node, its
+/// type and the parameter where one is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum NirError {
+    /// The file cannot be read or written.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause (part of the message).
+        error: std::io::Error,
+    },
+    /// Not an HDF5 file, or not a NIR graph.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A node's parameter is missing or malformed.
+    #[error("{path}: node '{node}' ({kind}): {reason}")]
+    Node {
+        /// The file.
+        path: String,
+        /// The node.
+        node: String,
+        /// Its NIR type.
+        kind: String,
+        /// What is wrong (naming the parameter).
+        reason: String,
+    },
+    /// The graph is not what the conversion takes.
+    #[error("{0}")]
+    Graph(String),
+}
+
+/// Read a NIR file.
+///
+/// # Errors
+/// [`NirError`] naming the file and, for a node, the node, its type and the parameter.
+pub fn read(path: &Path) -> Result<Graph, NirError> {
+    let name = path.display().to_string();
+    let bytes = crate::limits::read_bounded(path, MAX_BYTES).map_err(|error| NirError::Io {
+        path: name.clone(),
+        error,
+    })?;
+    let format = |reason: String| NirError::Format {
+        path: name.clone(),
+        reason,
+    };
+    if !hdf5_pure::is_hdf5_bytes(&bytes) {
+        return Err(format("not an HDF5 file (a NIR file is HDF5)".into()));
+    }
+    let file = hdf5_pure::File::from_bytes(bytes)
+        .map_err(|e| format(format!("not a readable HDF5 file: {e}")))?;
+    let string = |ds: &str| -> Result<String, NirError> {
+        let d = file
+            .dataset(ds)
+            .map_err(|e| format(format!("no '{ds}' ({e}): not a NIR graph")))?;
+        d.read_string()
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .ok_or_else(|| format(format!("'{ds}' is not a string")))
+    };
+    let version = string("version").unwrap_or_else(|_| "unknown".into());
+    let kind = string("node/type")?;
+    if kind != "NIRGraph" {
+        return Err(format(format!(
+            "the root node is a {kind}, not a NIRGraph (accord reads whole graphs)"
+        )));
+    }
+    let edge_ds = file
+        .dataset("node/edges")
+        .map_err(|e| format(format!("no 'node/edges' ({e})")))?;
+    let flat = edge_ds
+        .read_string()
+        .map_err(|e| format(format!("'node/edges' is not an array of node names ({e})")))?;
+    if flat.len() % 2 != 0 {
+        return Err(format(format!(
+            "'node/edges' holds {} names, not pairs",
+            flat.len()
+        )));
+    }
+    let edges: Vec<(String, String)> = flat
+        .chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    let group = file
+        .group("node/nodes")
+        .map_err(|e| format(format!("no 'node/nodes' group ({e})")))?;
+    let names = group
+        .groups()
+        .map_err(|e| format(format!("'node/nodes' cannot be listed ({e})")))?;
+    let mut nodes = BTreeMap::new();
+    for n in names {
+        let at = format!("node/nodes/{n}");
+        let kind = string(&format!("{at}/type"))?;
+        let node_err = |reason: String| NirError::Node {
+            path: name.clone(),
+            node: n.clone(),
+            kind: kind.clone(),
+            reason,
+        };
+        let tensor = |p: &str| -> Result<Tensor, NirError> {
+            let d = file
+                .dataset(&format!("{at}/{p}"))
+                .map_err(|_| node_err(format!("parameter '{p}' is missing")))?;
+            let shape: Vec<usize> = d
+                .shape()
+                .map_err(|e| node_err(format!("parameter '{p}': {e}")))?
+                .into_iter()
+                .map(|s| s as usize)
+                .collect();
+            let data: Vec<f64> = match d.read_f64() {
+                Ok(v) => v,
+                Err(_) => d
+                    .read_f32()
+                    .map(|v| v.into_iter().map(f64::from).collect())
+                    .or_else(|_| {
+                        d.read_i64()
+                            .map(|v| v.into_iter().map(|x| x as f64).collect())
+                    })
+                    .map_err(|_| node_err(format!("parameter '{p}' is not a numeric array")))?,
+            };
+            if data.len() != shape.iter().product::<usize>() {
+                return Err(node_err(format!(
+                    "parameter '{p}' holds {} values for shape {shape:?}",
+                    data.len()
+                )));
+            }
+            if let Some(x) = data.iter().find(|x| !x.is_finite()) {
+                return Err(node_err(format!("parameter '{p}' holds {x}")));
+            }
+            Ok(Tensor { shape, data })
+        };
+        let vec = |p: &str| tensor(p).map(|t| t.data);
+        let shape = |p: &str| -> Result<Vec<usize>, NirError> {
+            let t = tensor(p)?;
+            t.data
+                .iter()
+                .map(|&x| {
+                    if x >= 1.0 && x.fract() == 0.0 && x <= 1e9 {
+                        Ok(x as usize)
+                    } else {
+                        Err(node_err(format!("shape entry {x} is not a size")))
+                    }
+                })
+                .collect()
+        };
+        let node = match kind.as_str() {
+            "Input" => Node::Input {
+                shape: shape("shape")?,
+            },
+            "Output" => Node::Output {
+                shape: shape("shape")?,
+            },
+            "Affine" => Node::Affine {
+                weight: tensor("weight")?,
+                bias: vec("bias")?,
+            },
+            "Linear" => Node::Linear {
+                weight: tensor("weight")?,
+            },
+            "IF" => Node::If {
+                r: vec("r")?,
+                v_threshold: vec("v_threshold")?,
+                v_reset: vec("v_reset").or_else(|_| vec("r").map(|r| vec![0.0; r.len()]))?,
+            },
+            "LIF" => Node::Lif {
+                tau: vec("tau")?,
+                r: vec("r")?,
+                v_leak: vec("v_leak")?,
+                v_threshold: vec("v_threshold")?,
+                v_reset: vec("v_reset").or_else(|_| vec("r").map(|r| vec![0.0; r.len()]))?,
+            },
+            "CubaLIF" => Node::CubaLif {
+                tau_syn: vec("tau_syn")?,
+                tau_mem: vec("tau_mem")?,
+                r: vec("r")?,
+                v_leak: vec("v_leak")?,
+                v_threshold: vec("v_threshold")?,
+                v_reset: vec("v_reset").or_else(|_| vec("r").map(|r| vec![0.0; r.len()]))?,
+                w_in: vec("w_in").or_else(|_| vec("r").map(|r| vec![1.0; r.len()]))?,
+            },
+            "LI" => Node::Li {
+                tau: vec("tau")?,
+                r: vec("r")?,
+                v_leak: vec("v_leak")?,
+            },
+            other => Node::Other { kind: other.into() },
+        };
+        check_node(&node).map_err(node_err)?;
+        nodes.insert(n, node);
+    }
+    for (a, b) in &edges {
+        for end in [a, b] {
+            if !nodes.contains_key(end) {
+                return Err(format(format!("edge {a} → {b} names no node '{end}'")));
+            }
+        }
+    }
+    Ok(Graph {
+        version,
+        nodes,
+        edges,
+    })
+}
+
+/// Shape agreement inside one node.
+fn check_node(node: &Node) -> Result<(), String> {
+    let same = |params: &[(&str, &Vec<f64>)]| -> Result<(), String> {
+        let n = params[0].1.len();
+        match params.iter().find(|(_, v)| v.len() != n) {
+            Some((p, v)) => Err(format!(
+                "parameter '{p}' has {} values, '{}' has {n}",
+                v.len(),
+                params[0].0
+            )),
+            None => Ok(()),
+        }
+    };
+    match node {
+        Node::Affine { weight, bias } => {
+            if weight.shape.len() != 2 {
+                return Err(format!(
+                    "weight has shape {:?}, not (out, in)",
+                    weight.shape
+                ));
+            }
+            if bias.len() != weight.shape[0] {
+                return Err(format!(
+                    "bias has {} values for {} outputs",
+                    bias.len(),
+                    weight.shape[0]
+                ));
+            }
+            Ok(())
+        }
+        Node::Linear { weight } if weight.shape.len() != 2 => Err(format!(
+            "weight has shape {:?}, not (out, in)",
+            weight.shape
+        )),
+        Node::If {
+            r,
+            v_threshold,
+            v_reset,
+        } => same(&[("r", r), ("v_threshold", v_threshold), ("v_reset", v_reset)]),
+        Node::Lif {
+            tau,
+            r,
+            v_leak,
+            v_threshold,
+            v_reset,
+        } => same(&[
+            ("r", r),
+            ("tau", tau),
+            ("v_leak", v_leak),
+            ("v_threshold", v_threshold),
+            ("v_reset", v_reset),
+        ]),
+        Node::CubaLif {
+            tau_syn,
+            tau_mem,
+            r,
+            v_leak,
+            v_threshold,
+            v_reset,
+            w_in,
+        } => same(&[
+            ("r", r),
+            ("tau_syn", tau_syn),
+            ("tau_mem", tau_mem),
+            ("v_leak", v_leak),
+            ("v_threshold", v_threshold),
+            ("v_reset", v_reset),
+            ("w_in", w_in),
+        ]),
+        Node::Li { tau, r, v_leak } => same(&[("r", r), ("tau", tau), ("v_leak", v_leak)]),
+        _ => Ok(()),
+    }
+}
+
+/// Write `graph` as a NIR file (whole or not at all).
+///
+/// # Errors
+/// [`NirError`] naming the file.
+pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
+    let name = path.display().to_string();
+    let mut fb = hdf5_pure::FileBuilder::new();
+    fb.create_dataset("version")
+        .with_vlen_strings(&[graph.version.as_str()])
+        .with_shape(&[]);
+    let mut root = fb.create_group("node");
+    root.create_dataset("type")
+        .with_vlen_strings(&["NIRGraph"])
+        .with_shape(&[]);
+    let flat: Vec<&str> = graph
+        .edges
+        .iter()
+        .flat_map(|(a, b)| [a.as_str(), b.as_str()])
+        .collect();
+    root.create_dataset("edges")
+        .with_vlen_strings(&flat)
+        .with_shape(&[graph.edges.len() as u64, 2]);
+    let mut nodes = root.create_group("nodes");
+    for (n, node) in &graph.nodes {
+        let mut g = nodes.create_group(n);
+        g.create_dataset("type")
+            .with_vlen_strings(&[node.kind()])
+            .with_shape(&[]);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let mut put = |p: &str, v: &[f64], shape: Option<&[usize]>| {
+            let d = g.create_dataset(p);
+            d.with_f32_data(&f32s(v));
+            if let Some(s) = shape {
+                d.with_shape(&s.iter().map(|&x| x as u64).collect::<Vec<_>>());
+            }
+        };
+        match node {
+            Node::Input { shape } | Node::Output { shape } => {
+                let s: Vec<i64> = shape.iter().map(|&x| x as i64).collect();
+                g.create_dataset("shape").with_i64_data(&s);
+            }
+            Node::Affine { weight, bias } => {
+                put("weight", &weight.data, Some(&weight.shape));
+                put("bias", bias, None);
+            }
+            Node::Linear { weight } => put("weight", &weight.data, Some(&weight.shape)),
+            Node::If {
+                r,
+                v_threshold,
+                v_reset,
+            } => {
+                put("r", r, None);
+                put("v_threshold", v_threshold, None);
+                put("v_reset", v_reset, None);
+            }
+            Node::Lif {
+                tau,
+                r,
+                v_leak,
+                v_threshold,
+                v_reset,
+            } => {
+                put("tau", tau, None);
+                put("r", r, None);
+                put("v_leak", v_leak, None);
+                put("v_threshold", v_threshold, None);
+                put("v_reset", v_reset, None);
+            }
+            Node::CubaLif {
+                tau_syn,
+                tau_mem,
+                r,
+                v_leak,
+                v_threshold,
+                v_reset,
+                w_in,
+            } => {
+                put("tau_syn", tau_syn, None);
+                put("tau_mem", tau_mem, None);
+                put("r", r, None);
+                put("v_leak", v_leak, None);
+                put("v_threshold", v_threshold, None);
+                put("v_reset", v_reset, None);
+                put("w_in", w_in, None);
+            }
+            Node::Li { tau, r, v_leak } => {
+                put("tau", tau, None);
+                put("r", r, None);
+                put("v_leak", v_leak, None);
+            }
+            Node::Other { kind } => {
+                return Err(NirError::Graph(format!(
+                    "node '{n}' ({kind}): accord does not write this primitive"
+                )));
+            }
+        }
+        nodes.add_group(g.finish());
+    }
+    root.add_group(nodes.finish());
+    fb.add_group(root.finish());
+    let bytes = fb.finish().map_err(|e| NirError::Format {
+        path: name.clone(),
+        reason: format!("cannot be encoded: {e}"),
+    })?;
+    crate::output::write_atomic(path, &bytes).map_err(|e| NirError::Io {
+        path: name,
+        error: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// A NIR chain as a layered network: its weights, and per synaptic layer the neuron node it
+/// feeds (`None`: straight into the output, a linear read-out).
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// The network (activations: hard sigmoid for spiking neurons — the rate an
+    /// integrate-and-fire neuron approximates — identity for a linear read-out).
+    pub net: LayeredNet,
+    /// Node names in order, input first.
+    pub order: Vec<String>,
+    /// Per synaptic layer, the synapse node and the neuron node after it (if any).
+    pub layers: Vec<(String, Option<String>)>,
+}
+
+impl Graph {
+    /// Nodes in chain order from the input to the output.
+    ///
+    /// # Errors
+    /// No single input or output, a node with more than one successor or predecessor (a
+    /// branch or a recurrent loop), or nodes off the chain — each named.
+    pub fn chain_order(&self) -> Result<Vec<String>, NirError> {
+        let of = |k: &str| -> Vec<&String> {
+            self.nodes
+                .iter()
+                .filter(|(_, n)| n.kind() == k)
+                .map(|(name, _)| name)
+                .collect()
+        };
+        let (inputs, outputs) = (of("Input"), of("Output"));
+        if inputs.len() != 1 || outputs.len() != 1 {
+            return Err(NirError::Graph(format!(
+                "accord takes graphs with one Input and one Output node; this one has {} and {}",
+                inputs.len(),
+                outputs.len()
+            )));
+        }
+        let mut order = vec![inputs[0].clone()];
+        let mut seen = std::collections::BTreeSet::from([inputs[0].clone()]);
+        loop {
+            let at = order.last().cloned().unwrap_or_default();
+            let next: Vec<&String> = self
+                .edges
+                .iter()
+                .filter(|(a, _)| *a == at)
+                .map(|(_, b)| b)
+                .collect();
+            match next.as_slice() {
+                [] => break,
+                [b] => {
+                    if !seen.insert((*b).clone()) {
+                        return Err(NirError::Graph(format!(
+                            "edge {at} → {b} closes a loop: recurrent graphs are not taken yet (only feed-forward chains)"
+                        )));
+                    }
+                    let into = self.edges.iter().filter(|(_, t)| t == *b).count();
+                    if into > 1 {
+                        return Err(NirError::Graph(format!(
+                            "node '{b}' has {into} incoming edges: recurrent or merging graphs are not taken yet (only feed-forward chains)"
+                        )));
+                    }
+                    order.push((*b).clone());
+                }
+                many => {
+                    return Err(NirError::Graph(format!(
+                        "node '{at}' branches to {}: only feed-forward chains are taken yet",
+                        many.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        }
+        if order.last() != Some(outputs[0]) {
+            return Err(NirError::Graph(format!(
+                "the chain from '{}' ends at '{}', not at the output '{}'",
+                inputs[0],
+                order.last().map_or("", String::as_str),
+                outputs[0]
+            )));
+        }
+        if let Some(off) = self.nodes.keys().find(|k| !seen.contains(*k)) {
+            return Err(NirError::Graph(format!(
+                "node '{off}' is not on the chain from the input to the output"
+            )));
+        }
+        Ok(order)
+    }
+
+    /// The chain as a layered network.
+    ///
+    /// # Errors
+    /// Not a chain ([`Graph::chain_order`]), a node accord does not take (named with its type),
+    /// two synapse or two neuron nodes in a row, or widths that do not meet.
+    pub fn to_layered(&self) -> Result<Chain, NirError> {
+        let order = self.chain_order()?;
+        let node = |n: &String| &self.nodes[n];
+        let width = match node(&order[0]) {
+            Node::Input { shape } => shape.iter().product::<usize>(),
+            _ => 0,
+        };
+        let mut sizes = vec![width];
+        let mut layers: Vec<(String, Option<String>)> = Vec::new();
+        let mut weights: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut acts = Vec::new();
+        for n in &order[1..order.len() - 1] {
+            let at = *sizes.last().unwrap_or(&0);
+            match node(n) {
+                Node::Affine { weight, .. } | Node::Linear { weight } => {
+                    if layers.last().is_some_and(|l| l.1.is_none()) {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' ({}) follows another synapse node: put a neuron node between them",
+                            node(n).kind()
+                        )));
+                    }
+                    let (out, inp) = (weight.shape[0], weight.shape[1]);
+                    if inp != at {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' ({}) takes {inp} inputs but receives {at}",
+                            node(n).kind()
+                        )));
+                    }
+                    let bias = match node(n) {
+                        Node::Affine { bias, .. } => bias.clone(),
+                        _ => vec![0.0; out],
+                    };
+                    weights.push((weight.data.clone(), bias));
+                    layers.push((n.clone(), None));
+                    sizes.push(out);
+                    acts.push(Activation::Identity);
+                }
+                Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
+                    let Some(last) = layers.last_mut().filter(|l| l.1.is_none()) else {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' ({}) does not follow a synapse node (Affine or Linear)",
+                            node(n).kind()
+                        )));
+                    };
+                    let k = node(n).neurons().unwrap_or(0);
+                    if k != at {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' ({}) has {k} neurons but receives {at} inputs",
+                            node(n).kind()
+                        )));
+                    }
+                    last.1 = Some(n.clone());
+                    if let Some(a) = acts.last_mut() {
+                        *a = Activation::HardSigmoid;
+                    }
+                }
+                other => {
+                    return Err(NirError::Graph(format!(
+                        "node '{n}' ({}): accord does not take this primitive yet (it takes Affine, Linear, IF, LIF, CubaLIF and LI in a chain)",
+                        other.kind()
+                    )));
+                }
+            }
+        }
+        if layers.is_empty() {
+            return Err(NirError::Graph("the chain has no synapse node".into()));
+        }
+        let out = *sizes.last().unwrap_or(&0);
+        if let Node::Output { shape } = node(&order[order.len() - 1])
+            && shape.iter().product::<usize>() != out
+        {
+            return Err(NirError::Graph(format!(
+                "the output '{}' has shape {shape:?} but receives {out} values",
+                order[order.len() - 1]
+            )));
+        }
+        let net = LayeredNet {
+            layers: weights
+                .into_iter()
+                .zip(sizes.windows(2))
+                .zip(&acts)
+                .map(|(((w, b), s), &act)| Layer {
+                    n_in: s[0],
+                    n_out: s[1],
+                    w,
+                    b,
+                    act,
+                    balance: Balance::Exact,
+                })
+                .collect(),
+        };
+        Ok(Chain { net, order, layers })
+    }
+
+    /// A layered net as a NIR chain: `Affine` per synaptic layer, an integrate-and-fire node
+    /// (`r = 1`, threshold 1, reset 0 — the neuron whose rate approximates the hard sigmoid)
+    /// after every hidden layer, and a linear read-out into the output.
+    ///
+    /// # Errors
+    /// A hidden activation without an integrate-and-fire counterpart (only the hard sigmoid,
+    /// which accord's spiking mode runs as IF neurons, and ReLU are written).
+    pub fn from_layered(net: &LayeredNet) -> Result<Graph, NirError> {
+        let mut nodes = BTreeMap::new();
+        let mut edges = Vec::new();
+        let sizes = net.sizes();
+        nodes.insert(
+            "input".to_string(),
+            Node::Input {
+                shape: vec![sizes[0]],
+            },
+        );
+        let mut prev = "input".to_string();
+        let m = net.layers.len();
+        for (l, layer) in net.layers.iter().enumerate() {
+            let fc = format!("fc{}", l + 1);
+            nodes.insert(
+                fc.clone(),
+                Node::Affine {
+                    weight: Tensor {
+                        shape: vec![layer.n_out, layer.n_in],
+                        data: layer.w.clone(),
+                    },
+                    bias: layer.b.clone(),
+                },
+            );
+            edges.push((prev, fc.clone()));
+            prev = fc;
+            let last = l + 1 == m;
+            match layer.act {
+                Activation::Identity if last => {}
+                Activation::HardSigmoid | Activation::Relu => {
+                    let name = format!("if{}", l + 1);
+                    let n = layer.n_out;
+                    nodes.insert(
+                        name.clone(),
+                        Node::If {
+                            r: vec![1.0; n],
+                            v_threshold: vec![1.0; n],
+                            v_reset: vec![0.0; n],
+                        },
+                    );
+                    edges.push((prev, name.clone()));
+                    prev = name;
+                }
+                other => {
+                    return Err(NirError::Graph(format!(
+                        "layer {} has {other:?} neurons, which NIR has no primitive for (train with --activation hard-sigmoid to export)",
+                        l + 1
+                    )));
+                }
+            }
+        }
+        nodes.insert(
+            "output".to_string(),
+            Node::Output {
+                shape: vec![sizes[m]],
+            },
+        );
+        edges.push((prev, "output".to_string()));
+        Ok(Graph {
+            version: VERSION.into(),
+            nodes,
+            edges,
+        })
+    }
+}

@@ -1,0 +1,339 @@
+//! NIR files as the Python `nir` package (1.0.8) writes them — fixtures and their expected
+//! values made by `tests/fixtures/nir/make_fixtures.py` — read, converted, written back and
+//! refused with named errors when malformed.
+
+use std::path::{Path, PathBuf};
+
+use accord::nir::{self, Graph, Node};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/nir")
+        .join(name)
+}
+
+fn params(node: &Node) -> Vec<(&'static str, Vec<f64>)> {
+    match node {
+        Node::Affine { weight, bias } => {
+            vec![("weight", weight.data.clone()), ("bias", bias.clone())]
+        }
+        Node::Linear { weight } => vec![("weight", weight.data.clone())],
+        Node::If {
+            r,
+            v_threshold,
+            v_reset,
+        } => vec![
+            ("r", r.clone()),
+            ("v_threshold", v_threshold.clone()),
+            ("v_reset", v_reset.clone()),
+        ],
+        Node::Lif {
+            tau,
+            r,
+            v_leak,
+            v_threshold,
+            v_reset,
+        } => vec![
+            ("tau", tau.clone()),
+            ("r", r.clone()),
+            ("v_leak", v_leak.clone()),
+            ("v_threshold", v_threshold.clone()),
+            ("v_reset", v_reset.clone()),
+        ],
+        Node::CubaLif {
+            tau_syn,
+            tau_mem,
+            r,
+            v_leak,
+            v_threshold,
+            v_reset,
+            w_in,
+        } => vec![
+            ("tau_syn", tau_syn.clone()),
+            ("tau_mem", tau_mem.clone()),
+            ("r", r.clone()),
+            ("v_leak", v_leak.clone()),
+            ("v_threshold", v_threshold.clone()),
+            ("v_reset", v_reset.clone()),
+            ("w_in", w_in.clone()),
+        ],
+        _ => vec![],
+    }
+}
+
+#[test]
+fn files_written_by_the_reference_client_read_with_every_parameter() {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
+    for file in ["lif_mlp.nir", "if_mlp.nir"] {
+        let g = nir::read(&fixture(file)).unwrap();
+        let want = &expected[file];
+        let edges: Vec<(String, String)> = want["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e[0].as_str().unwrap().into(), e[1].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(g.edges, edges, "{file}");
+        let nodes = want["nodes"].as_object().unwrap();
+        assert_eq!(g.nodes.len(), nodes.len(), "{file}");
+        for (name, w) in nodes {
+            let node = &g.nodes[name];
+            assert_eq!(node.kind(), w["type"].as_str().unwrap(), "{file} {name}");
+            for (p, values) in params(node) {
+                let exp: Vec<f32> = w[p]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{file} {name}: no {p} expected"))
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect();
+                let got: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+                assert_eq!(got, exp, "{file} {name} {p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn chains_become_layered_nets() {
+    let c = nir::read(&fixture("lif_mlp.nir"))
+        .unwrap()
+        .to_layered()
+        .unwrap();
+    assert_eq!(c.net.sizes(), [3, 4, 2]);
+    assert_eq!(
+        c.layers,
+        [
+            ("fc1".to_string(), Some("lif1".to_string())),
+            ("fc2".to_string(), Some("lif2".to_string()))
+        ]
+    );
+    // A Linear node is an Affine one without bias.
+    assert!(c.net.layers[1].b.iter().all(|&b| b == 0.0));
+    let c = nir::read(&fixture("if_mlp.nir"))
+        .unwrap()
+        .to_layered()
+        .unwrap();
+    assert_eq!(c.net.sizes(), [4, 5, 3]);
+    assert_eq!(c.layers[1], ("fc2".to_string(), None), "linear read-out");
+    assert_eq!(c.net.layers[1].act, accord::rule::Activation::Identity);
+}
+
+#[test]
+fn what_accord_does_not_take_yet_is_named() {
+    let conv = nir::read(&fixture("conv.nir")).unwrap();
+    assert_eq!(conv.nodes["conv"].kind(), "Conv2d");
+    let e = conv.to_layered().unwrap_err().to_string();
+    assert!(
+        e.contains("'conv' (Conv2d)") && e.contains("does not take"),
+        "{e}"
+    );
+    let e = nir::read(&fixture("recurrent.nir"))
+        .unwrap()
+        .to_layered()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("recurrent"), "{e}");
+}
+
+#[test]
+fn malformed_files_are_refused_by_name() {
+    let cases = [
+        ("truncated.nir", "unexpected EOF"),
+        (
+            "no_weight.nir",
+            "node 'fc1' (Affine): parameter 'weight' is missing",
+        ),
+        (
+            "wrong_type.nir",
+            "node 'fc1' (Affine): parameter 'weight' is not a numeric array",
+        ),
+        ("make_fixtures.py", "not an HDF5 file"),
+    ];
+    for (file, needle) in cases {
+        let e = nir::read(&fixture(file)).unwrap_err().to_string();
+        assert!(e.contains(file) && e.contains(needle), "{file}: {e}");
+    }
+    let e = nir::read(Path::new("/no/such.nir"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/no/such.nir"), "{e}");
+}
+
+#[test]
+fn read_write_read_gives_the_same_graph() {
+    let dir = std::env::temp_dir().join(format!("accord-nir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["lif_mlp.nir", "if_mlp.nir"] {
+        let g = nir::read(&fixture(file)).unwrap();
+        let out = dir.join(file);
+        nir::write(&out, &g).unwrap();
+        assert_eq!(nir::read(&out).unwrap(), g, "{file}");
+    }
+    // A trained layered net goes out and comes back as the same chain (weights in float32).
+    let net = accord::rule::LayeredNet::glorot(
+        &[6, 5, 3],
+        &[
+            accord::rule::Activation::HardSigmoid,
+            accord::rule::Activation::Identity,
+        ],
+        3,
+    );
+    let out = dir.join("net.nir");
+    nir::write(&out, &Graph::from_layered(&net).unwrap()).unwrap();
+    let back = nir::read(&out).unwrap().to_layered().unwrap();
+    assert_eq!(back.net.sizes(), net.sizes());
+    for (a, b) in net.layers.iter().zip(&back.net.layers) {
+        let a32: Vec<f32> = a.w.iter().map(|&x| x as f32).collect();
+        let b32: Vec<f32> = b.w.iter().map(|&x| x as f32).collect();
+        assert_eq!(a32, b32);
+        assert_eq!(a.act, b.act);
+    }
+    let sigmoid = accord::rule::LayeredNet::glorot(
+        &[2, 2, 2],
+        &[
+            accord::rule::Activation::Sigmoid,
+            accord::rule::Activation::Identity,
+        ],
+        1,
+    );
+    let e = Graph::from_layered(&sigmoid).unwrap_err().to_string();
+    assert!(e.contains("Sigmoid") && e.contains("hard-sigmoid"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() {
+    use std::process::Command;
+    let accord = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = accord(&["import", fixture("lif_mlp.nir").to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["chain"], serde_json::json!([3, 4, 2]));
+    let chips = v["chips"].as_array().unwrap();
+    assert_eq!(chips.len(), 4);
+    let loihi = chips.iter().find(|c| c["chip"] == "loihi").unwrap();
+    assert_eq!(loihi["cores"], 3);
+    let reckon = chips.iter().find(|c| c["chip"] == "reckon").unwrap();
+    assert!(reckon["cores"].is_null());
+    let o = accord(&["import", fixture("conv.nir").to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("'conv' (Conv2d)"));
+    let o = accord(&["import", fixture("no_weight.nir").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("parameter 'weight' is missing"));
+
+    let dir = std::env::temp_dir().join(format!("accord-nir-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ck, out) = (dir.join("net.ckpt"), dir.join("net.nir"));
+    let o = accord(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "6",
+        "--activation",
+        "hard-sigmoid",
+        "--epochs",
+        "2",
+        "--save",
+        ck.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = accord(&[
+        "export",
+        "--load",
+        ck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = nir::read(&out).unwrap().to_layered().unwrap();
+    assert_eq!(back.net.sizes(), [4, 6, 3]);
+    let o = accord(&[
+        "export",
+        "--load",
+        ck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an existing file is not replaced without --force"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_net_run_from_its_nir_file_equals_the_native_run() {
+    use std::process::Command;
+    let accord = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    let dir = std::env::temp_dir().join(format!("accord-nir-eq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ck, file) = (dir.join("d.ckpt"), dir.join("d.nir"));
+    let base = ["train", "--data", "digits", "--epochs", "0", "--json"];
+    accord(&[
+        "train",
+        "--data",
+        "digits",
+        "--hidden",
+        "16",
+        "--activation",
+        "hard-sigmoid",
+        "--epochs",
+        "2",
+        "--save",
+        ck.to_str().unwrap(),
+    ]);
+    accord(&[
+        "export",
+        "--load",
+        ck.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let figures = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        let v: serde_json::Value = serde_json::from_slice(&accord(&a).stdout).unwrap();
+        (
+            v["test_accuracy"].clone(),
+            v["ledger"].clone(),
+            v["energy"]["inference"].clone(),
+        )
+    };
+    // float32 in the file, the chip's 16-bit weights either way: the same words, the same run.
+    assert_eq!(
+        figures(&["--load", ck.to_str().unwrap()]),
+        figures(&["--model", file.to_str().unwrap()])
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args([
+            "map",
+            "--model",
+            fixture("lif_mlp.nir").to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sizes"], serde_json::json!([3, 4, 2]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
