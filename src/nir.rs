@@ -216,12 +216,27 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
     if !hdf5_pure::is_hdf5_bytes(&bytes) {
         return Err(format("not an HDF5 file (a NIR file is HDF5)".into()));
     }
+    // A damaged header can claim a dataset of any size: no dataset may hold more elements
+    // than the file could store (generously, for compression) or the memory limit allows.
+    let file_len = bytes.len() as u64;
+    let most = (file_len.saturating_mul(64) + (1 << 20)).min(crate::limits::max_memory() / 8);
     let file = hdf5_pure::File::from_bytes(bytes)
         .map_err(|e| format(format!("not a readable HDF5 file: {e}")))?;
+    let sized = |d: hdf5_pure::Dataset, what: &str| -> Result<hdf5_pure::Dataset, String> {
+        let shape = d.shape().map_err(|e| format!("{what}: {e}"))?;
+        let n = shape.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
+        match n {
+            Some(n) if n <= most => Ok(d),
+            _ => Err(format!(
+                "{what} claims shape {shape:?}, more than a {file_len}-byte file can hold"
+            )),
+        }
+    };
     let string = |ds: &str| -> Result<String, NirError> {
         let d = file
             .dataset(ds)
             .map_err(|e| format(format!("no '{ds}' ({e}): not a NIR graph")))?;
+        let d = sized(d, &format!("'{ds}'")).map_err(&format)?;
         d.read_string()
             .ok()
             .and_then(|v| v.into_iter().next())
@@ -237,6 +252,7 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
     let edge_ds = file
         .dataset("node/edges")
         .map_err(|e| format(format!("no 'node/edges' ({e})")))?;
+    let edge_ds = sized(edge_ds, "'node/edges'").map_err(&format)?;
     let flat = edge_ds
         .read_string()
         .map_err(|e| format(format!("'node/edges' is not an array of node names ({e})")))?;
@@ -270,6 +286,7 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
             let d = file
                 .dataset(&format!("{at}/{p}"))
                 .map_err(|_| node_err(format!("parameter '{p}' is missing")))?;
+            let d = sized(d, &format!("parameter '{p}'")).map_err(&node_err)?;
             let shape: Vec<usize> = d
                 .shape()
                 .map_err(|e| node_err(format!("parameter '{p}': {e}")))?
