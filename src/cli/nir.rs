@@ -51,6 +51,52 @@ struct ChipRow {
     cores: Option<usize>,
     /// Why not, or what is approximated.
     notes: Vec<String>,
+    /// Per synapse node, its weights and biases in the chip's weight format.
+    conversion: Vec<Conversion>,
+}
+
+/// A parameter array converted to a chip format.
+#[derive(Serialize, Debug)]
+struct Conversion {
+    node: String,
+    /// The format, `bits` total with `frac` fractional bits.
+    format: String,
+    /// Smallest and largest value in the file.
+    min: f64,
+    max: f64,
+    /// Largest and root-mean-square |stored − file value| over the values that fit.
+    max_error: f64,
+    rms_error: f64,
+    /// Values outside the format's range (clamped).
+    saturations: u64,
+}
+
+/// `values` in `fmt` (round to nearest, as weights load), with the error it makes.
+fn convert(node: &str, values: &[f64], fmt: &accord_firmware::arith::Format) -> Conversion {
+    let mut c = accord_firmware::arith::Counters::default();
+    let (mut max_error, mut sq, mut n) = (0.0f64, 0.0f64, 0u64);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in values {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        let before = c.saturations;
+        let q = fmt.to_f64(fmt.from_f64(v, &mut c));
+        if c.saturations == before {
+            let e = (q - v).abs();
+            max_error = max_error.max(e);
+            sq += e * e;
+            n += 1;
+        }
+    }
+    Conversion {
+        node: node.into(),
+        format: format!("{} bits, {} fractional", fmt.bits, fmt.frac),
+        min: lo,
+        max: hi,
+        max_error,
+        rms_error: (sq / n.max(1) as f64).sqrt(),
+        saturations: c.saturations,
+    }
 }
 
 #[derive(Serialize, Debug)]
@@ -153,6 +199,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
             chip: name.clone(),
             cores: None,
             notes: Vec::new(),
+            conversion: Vec::new(),
         };
         match &chain {
             None => row
@@ -162,6 +209,11 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 match map_layered(&c.net.sizes(), &model) {
                     Ok(m) => row.cores = Some(m.cores_used()),
                     Err(e) => row.notes.push(format!("does not fit: {e}")),
+                }
+                for ((syn, _), layer) in c.layers.iter().zip(&c.net.layers) {
+                    let all: Vec<f64> = layer.w.iter().chain(&layer.b).copied().collect();
+                    row.conversion
+                        .push(convert(syn, &all, &model.formats.weight));
                 }
                 for (_, neuron) in &c.layers {
                     if let Some(n) = neuron
@@ -228,6 +280,13 @@ fn render(r: &ImportReport) -> String {
             .cores
             .map_or_else(|| "—".to_string(), |k| format!("{k} cores"));
         let _ = writeln!(o, "  {:<14} {fit}", c.chip);
+        for v in &c.conversion {
+            let _ = writeln!(
+                o,
+                "  {:<14}   {}: weights and biases {:.4}..{:.4} in {}: max error {:.2e}, rms {:.2e}, {} saturated",
+                "", v.node, v.min, v.max, v.format, v.max_error, v.rms_error, v.saturations
+            );
+        }
         for n in &c.notes {
             let _ = writeln!(o, "  {:<14}   {n}", "");
         }

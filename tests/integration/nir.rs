@@ -221,6 +221,13 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
     assert_eq!(loihi["cores"], 3);
     let reckon = chips.iter().find(|c| c["chip"] == "reckon").unwrap();
     assert!(reckon["cores"].is_null());
+    // Each synapse node's weights in the chip's weight format, with the error it makes:
+    // ReckOn's 8-bit weights (6 fractional) cannot hold fc1's −2.325.
+    let fc1 = &reckon["conversion"][0];
+    assert_eq!(fc1["node"], "fc1");
+    assert_eq!(fc1["saturations"], 1);
+    assert!(fc1["max_error"].as_f64().unwrap() <= 0.5 / 64.0 + 1e-12);
+    assert_eq!(loihi["conversion"][0]["saturations"], 0);
     let o = accord(&["import", fixture("conv.nir").to_str().unwrap()]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("'conv' (Conv2d)"));
