@@ -24,9 +24,9 @@
 //! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
 //! | [`modularity`] | community detection and the learning-rate → modularity experiment |
 //! | [`probe`] | the paper's three assumptions as experiments: balance function, equilibrium, clamp |
-//! | [`plot`] | PNG figures: line charts, heatmaps with colour bars, bar charts |
+//! | `plot` | PNG figures: line charts, heatmaps with colour bars, bar charts (feature `cli`) |
 //! | [`output`] | files written whole (temporary name, then rename) into output directories checked before the work |
-//! | [`cli`] | the `accord` command line |
+//! | `cli` | the `accord` command line (feature `cli`, on by default: the library alone is `default-features = false`) |
 //!
 //! ## The rule in one screen
 //!
@@ -96,6 +96,7 @@
 pub mod backprop;
 pub mod checkpoint;
 pub mod chip;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
 pub mod emulator;
@@ -105,6 +106,7 @@ pub mod mapping;
 pub mod modularity;
 pub mod nir;
 pub mod output;
+#[cfg(feature = "cli")]
 pub mod plot;
 pub mod probe;
 pub mod rule;

@@ -3,7 +3,7 @@
 //!
 //! * [`write_atomic`] writes to a temporary sibling and renames it into place, so an interrupt
 //!   or a full disk leaves the old file or the new one, never half of one; PNG figures go the
-//!   same way ([`crate::plot`] draws into [`temp_sibling`]).
+//!   same way (the front end's figures are drawn into [`temp_sibling`]).
 //! * [`OutDir::prepare`] checks an output directory *before* the work starts: it must be
 //!   creatable and writable, and empty unless `force` is given, in which case the files an
 //!   earlier run left there (figures, tables, JSON) are removed first. It never removes a
