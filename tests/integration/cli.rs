@@ -1,17 +1,6 @@
 //! The command line: defaults, JSON shape, and clear errors on bad input.
 
-use std::process::Command;
-
-fn accord(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .output()
-        .expect("run accord")
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{accord, stderr};
 
 #[test]
 fn train_json_has_the_documented_top_level() {

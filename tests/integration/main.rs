@@ -11,5 +11,6 @@ mod nir;
 mod probe;
 mod recurrent;
 mod robustness;
+mod support;
 mod training;
 mod value_stability;

@@ -2,7 +2,7 @@
 //! the shipped chips, every infeasibility as a clear error, and (by property test) every mapping
 //! respects every capacity and places every neuron exactly once.
 
-use std::process::Command;
+use crate::support::accord;
 
 use accord::chip::{self, ChipModel, Mesh};
 use accord::mapping::{MapError, Mapping, map_layered};
@@ -280,13 +280,6 @@ fn mapping_is_deterministic() {
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()
     );
-}
-
-fn accord(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .output()
-        .expect("run accord")
 }
 
 #[test]

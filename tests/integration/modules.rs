@@ -1,16 +1,9 @@
 //! `accord modules`: the sweep runs end to end, is independent of the thread count, and bad
 //! input gives clear errors.
 
+use crate::support::accord;
 use accord::data;
 use accord::modularity::experiment::{Outcome, Recipe, SweepConfig, run_sweep};
-use std::process::Command;
-
-fn accord(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .output()
-        .expect("run accord")
-}
 
 fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("accord-modules-{tag}-{}", std::process::id()));

@@ -1,20 +1,13 @@
 //! `accord probe`: the gradient cosine is exactly 1 when the assumptions hold, each broken
 //! assumption shows up as measured, and the command line reports it as tables and JSON.
 
+use crate::support::accord;
 use accord::data::Dataset;
 use accord::modularity::experiment::Recipe;
 use accord::probe::{Plan, a2a_cosine, ap_gradient, clamp, layered_as_general, layered_cosine};
 use accord::rule::{
     Activation, Balance, CreditOptions, GeneralNet, LayeredNet, Loss, RelaxOptions, Settle, Steps,
 };
-use std::process::Command;
-
-fn accord(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .output()
-        .expect("run accord")
-}
 
 /// A small random dataset with `dim` features in [0, 1] and `classes` classes.
 fn random_data(dim: usize, classes: usize, rows: usize, seed: u64) -> Dataset {

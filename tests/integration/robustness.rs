@@ -2,24 +2,9 @@
 //! and interruption are results; outputs are whole or absent. One test per root cause of the
 //! adversarial run in issue 8 (the harness itself: `tests/adversarial.py`).
 
-use std::path::{Path, PathBuf};
+use crate::support::{accord, accord_in, scratch, stderr};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn accord_in(env: &[(&str, &Path)], args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.args(args).output().expect("run accord")
-}
-
-fn accord(args: &[&str]) -> Output {
-    accord_in(&[], args)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// A clean failure: exit status 2 (an error, not a panic's 101 or a signal) whose message
 /// contains every needle.
@@ -30,13 +15,6 @@ fn fails_naming(o: &Output, needles: &[&str]) {
     for n in needles {
         assert!(e.contains(n), "error should name {n:?}: {e}");
     }
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("accord-robust-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// An IDX image file of `n` images of `side × side` pixels.
