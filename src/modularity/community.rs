@@ -431,29 +431,21 @@ pub fn modularity_with_resolution(
 // Louvain
 // ---------------------------------------------------------------------------------------
 
-/// `SplitMix64` (Steele, Lea & Flood 2014): a tiny, portable, seedable PRNG.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
+/// The project's portable generator ([`crate::data::SplitMix64`]); Louvain draws with
+/// multiply-shift (below) rather than the rejection sampling of dataset splits, so its
+/// partitions are what they were when it had a copy of its own.
+use crate::data::SplitMix64;
 
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// Uniform-ish integer in `0..bound` (multiply-shift; bias < bound / 2^64).
+fn below(rng: &mut SplitMix64, bound: usize) -> usize {
+    ((u128::from(rng.next_u64()) * bound as u128) >> 64) as usize
+}
 
-    /// Uniform-ish integer in `0..bound` (multiply-shift; bias < bound / 2^64).
-    fn below(&mut self, bound: usize) -> usize {
-        ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize
-    }
-
-    fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            let j = self.below(i + 1);
-            xs.swap(i, j);
-        }
+/// Fisher–Yates with [`below`].
+fn shuffle<T>(rng: &mut SplitMix64, xs: &mut [T]) {
+    for i in (1..xs.len()).rev() {
+        let j = below(rng, i + 1);
+        xs.swap(i, j);
     }
 }
 
@@ -551,7 +543,7 @@ pub fn louvain_with(graph: &WeightedGraph, options: &LouvainOptions, seed: u64) 
     let n = graph.n;
     let mut labels: Vec<usize> = (0..n).collect();
     if n > 0 && graph.two_m > 0.0 {
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         let passes = if options.refine {
             options.max_passes.max(1)
         } else {
@@ -665,7 +657,7 @@ fn local_moving(
 
     let mut order: Vec<usize> = (0..n).collect();
     if options.shuffle {
-        rng.shuffle(&mut order);
+        shuffle(rng, &mut order);
     }
 
     let mut neigh_w = vec![0.0; n];
@@ -985,7 +977,7 @@ mod tests {
     /// Random matrix: each directed entry is nonzero with probability `density`, with a
     /// random sign and magnitude in (0, 1]; diagonal zero.
     fn random_matrix(n: usize, density: f64, seed: u64) -> Vec<f64> {
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut w = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
@@ -1006,7 +998,7 @@ mod tests {
     /// probability `p_in` inside blocks and `p_out` across.
     fn planted(blocks: usize, size: usize, p_in: f64, p_out: f64, seed: u64) -> Vec<f64> {
         let n = blocks * size;
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut w = vec![0.0; n * n];
         for i in 0..n {
             for j in (i + 1)..n {
@@ -1108,9 +1100,9 @@ mod tests {
 
     #[test]
     fn q_matches_brute_force_on_random_graphs() {
-        let mut rng = SplitMix64(99);
+        let mut rng = SplitMix64::new(99);
         for case in 0..30 {
-            let n = 1 + rng.below(25);
+            let n = 1 + below(&mut rng, 25);
             let mut w = random_matrix(n, 0.3, case);
             if case % 3 == 0 {
                 for i in 0..n {
@@ -1121,8 +1113,8 @@ mod tests {
             let total: f64 = w.iter().map(|x| x.abs()).sum();
             assert!((g.two_m() - total).abs() <= 1e-9 * total.max(1.0));
             for _ in 0..5 {
-                let k = 1 + rng.below(n);
-                let p: Vec<usize> = (0..n).map(|_| rng.below(k) * 7919).collect();
+                let k = 1 + below(&mut rng, n);
+                let p: Vec<usize> = (0..n).map(|_| below(&mut rng, k) * 7919).collect();
                 for gamma in [0.0, 0.5, 1.0, 2.0] {
                     let q = modularity_with_resolution(&g, &p, gamma);
                     let b = brute_q(&g, &p, gamma);
@@ -1256,9 +1248,9 @@ mod tests {
         let (blocks, size) = (4, 25);
         let n = blocks * size;
         let base = planted(blocks, size, 0.5, 0.02, 11);
-        let mut rng = SplitMix64(5);
+        let mut rng = SplitMix64::new(5);
         let mut perm: Vec<usize> = (0..n).collect();
-        rng.shuffle(&mut perm);
+        shuffle(&mut rng, &mut perm);
         let mut w = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
@@ -1280,9 +1272,9 @@ mod tests {
 
     #[test]
     fn louvain_never_worse_than_singletons_and_is_local_optimum() {
-        let mut rng = SplitMix64(2024);
+        let mut rng = SplitMix64::new(2024);
         for case in 0..40 {
-            let n = 1 + rng.below(30);
+            let n = 1 + below(&mut rng, 30);
             let density = [0.05, 0.2, 0.6][case as usize % 3];
             let w = random_matrix(n, density, 1000 + case);
             let g = WeightedGraph::from_abs_weights(&w, n).unwrap();
@@ -1342,7 +1334,7 @@ mod tests {
         assert_eq!(a.labels, b.labels);
         assert_eq!(a.modularity, b.modularity);
         // SplitMix64 reference values (seed 1234567), pinning portability.
-        let mut r = SplitMix64(1_234_567);
+        let mut r = SplitMix64::new(1_234_567);
         assert_eq!(r.next_u64(), 6_457_827_717_110_365_317);
         assert_eq!(r.next_u64(), 3_203_168_211_198_807_973);
     }
@@ -1437,8 +1429,8 @@ mod tests {
         let n = 40;
         let w = random_matrix(n, 0.2, 8);
         let g = WeightedGraph::from_abs_weights(&w, n).unwrap();
-        let mut rng = SplitMix64(8);
-        let part: Vec<usize> = (0..n).map(|_| rng.below(6)).collect();
+        let mut rng = SplitMix64::new(8);
+        let part: Vec<usize> = (0..n).map(|_| below(&mut rng, 6)).collect();
         let (compact, k) = compact_labels(&part);
         let agg = aggregate(&g, &compact, k);
         assert!((agg.two_m() - g.two_m()).abs() < 1e-9);
