@@ -12,7 +12,8 @@
 //!   the divergence watch;
 //! * the **finished epochs' rows** and, for a chip, its **engine state** (counts, link counters,
 //!   early handler time: [`crate::emulator::EngineState`]);
-//! * the **configuration** that made it (the command line), so a resumed run is the same run.
+//! * the **configuration** that made it (its resolved `train` options), so a resumed run is the
+//!   same run.
 //!
 //! The file is one header line of JSON (`format`, `version`, the CRC-32 and length of the
 //! payload) and the payload as JSON. A file of another format or version, a wrong checksum or
@@ -205,7 +206,9 @@ impl Checkpoint {
             reason,
         };
         let bytes =
-            crate::limits::read_bounded(path, MAX_BYTES).map_err(|error| CheckpointError::Io {
+            // JSON numbers widen about 4× into words: a quarter of the memory budget at most.
+            crate::limits::read_bounded(path, MAX_BYTES.min(crate::limits::max_memory() / 4))
+                .map_err(|error| CheckpointError::Io {
                 path: name.clone(),
                 error,
             })?;

@@ -155,7 +155,7 @@ fn too_large(verb: &str, max: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::FileTooLarge,
         format!(
-            "{verb} more than {} (the input budget, 1/16 of --max-memory for data, 1 MiB for chip files)",
+            "{verb} more than {} (the budget for this kind of input; data, checkpoints and NIR files scale with --max-memory, chip files stop at 1 MiB)",
             human(max)
         ),
     )

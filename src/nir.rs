@@ -205,7 +205,8 @@ pub enum NirError {
 /// [`NirError`] naming the file and, for a node, the node, its type and the parameter.
 pub fn read(path: &Path) -> Result<Graph, NirError> {
     let name = path.display().to_string();
-    let bytes = crate::limits::read_bounded(path, MAX_BYTES).map_err(|error| NirError::Io {
+    let budget = MAX_BYTES.min(crate::limits::max_memory() / 8);
+    let bytes = crate::limits::read_bounded(path, budget).map_err(|error| NirError::Io {
         path: name.clone(),
         error,
     })?;
@@ -316,6 +317,14 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
             Ok(Tensor { shape, data })
         };
         let vec = |p: &str| tensor(p).map(|t| t.data);
+        // An optional parameter takes its NIR default only when absent; present, it is checked.
+        let opt = |p: &str, default: f64, like: &str| -> Result<Vec<f64>, NirError> {
+            if file.dataset(&format!("{at}/{p}")).is_ok() {
+                vec(p)
+            } else {
+                vec(like).map(|v| vec![default; v.len()])
+            }
+        };
         let shape = |p: &str| -> Result<Vec<usize>, NirError> {
             let t = tensor(p)?;
             t.data
@@ -346,14 +355,14 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
             "IF" => Node::If {
                 r: vec("r")?,
                 v_threshold: vec("v_threshold")?,
-                v_reset: vec("v_reset").or_else(|_| vec("r").map(|r| vec![0.0; r.len()]))?,
+                v_reset: opt("v_reset", 0.0, "r")?,
             },
             "LIF" => Node::Lif {
                 tau: vec("tau")?,
                 r: vec("r")?,
                 v_leak: vec("v_leak")?,
                 v_threshold: vec("v_threshold")?,
-                v_reset: vec("v_reset").or_else(|_| vec("r").map(|r| vec![0.0; r.len()]))?,
+                v_reset: opt("v_reset", 0.0, "r")?,
             },
             "CubaLIF" => Node::CubaLif {
                 tau_syn: vec("tau_syn")?,
@@ -361,8 +370,8 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
                 r: vec("r")?,
                 v_leak: vec("v_leak")?,
                 v_threshold: vec("v_threshold")?,
-                v_reset: vec("v_reset").or_else(|_| vec("r").map(|r| vec![0.0; r.len()]))?,
-                w_in: vec("w_in").or_else(|_| vec("r").map(|r| vec![1.0; r.len()]))?,
+                v_reset: opt("v_reset", 0.0, "r")?,
+                w_in: opt("w_in", 1.0, "r")?,
             },
             "LI" => Node::Li {
                 tau: vec("tau")?,
@@ -592,6 +601,12 @@ impl Graph {
     /// No single input or output, a node with more than one successor or predecessor (a
     /// branch or a recurrent loop), or nodes off the chain — each named.
     pub fn chain_order(&self) -> Result<Vec<String>, NirError> {
+        let mut seen_edges = std::collections::BTreeSet::new();
+        if let Some((a, b)) = self.edges.iter().find(|e| !seen_edges.insert(*e)) {
+            return Err(NirError::Graph(format!(
+                "the edge {a} → {b} is listed twice"
+            )));
+        }
         let of = |k: &str| -> Vec<&String> {
             self.nodes
                 .iter()
@@ -669,7 +684,10 @@ impl Graph {
         let order = self.chain_order()?;
         let node = |n: &String| &self.nodes[n];
         let width = match node(&order[0]) {
-            Node::Input { shape } => shape.iter().product::<usize>(),
+            Node::Input { shape } => shape
+                .iter()
+                .try_fold(1usize, |a, &x| a.checked_mul(x))
+                .ok_or_else(|| NirError::Graph(format!("the input shape {shape:?} overflows")))?,
             _ => 0,
         };
         let mut sizes = vec![width];
@@ -687,6 +705,12 @@ impl Graph {
                         )));
                     }
                     let (out, inp) = (weight.shape[0], weight.shape[1]);
+                    if out == 0 {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' ({}) has no outputs",
+                            node(n).kind()
+                        )));
+                    }
                     if inp != at {
                         return Err(NirError::Graph(format!(
                             "node '{n}' ({}) takes {inp} inputs but receives {at}",
@@ -734,7 +758,7 @@ impl Graph {
         }
         let out = *sizes.last().unwrap_or(&0);
         if let Node::Output { shape } = node(&order[order.len() - 1])
-            && shape.iter().product::<usize>() != out
+            && shape.iter().try_fold(1usize, |a, &x| a.checked_mul(x)) != Some(out)
         {
             return Err(NirError::Graph(format!(
                 "the output '{}' has shape {shape:?} but receives {out} values",
@@ -764,8 +788,8 @@ impl Graph {
     /// after every hidden layer, and a linear read-out into the output.
     ///
     /// # Errors
-    /// A hidden activation without an integrate-and-fire counterpart (only the hard sigmoid,
-    /// which accord's spiking mode runs as IF neurons, and ReLU are written).
+    /// An activation without an integrate-and-fire counterpart (only the hard sigmoid, which
+    /// accord's spiking mode runs as IF neurons, is written; a read-out may be linear).
     pub fn from_layered(net: &LayeredNet) -> Result<Graph, NirError> {
         let mut nodes = BTreeMap::new();
         let mut edges = Vec::new();
@@ -795,7 +819,7 @@ impl Graph {
             let last = l + 1 == m;
             match layer.act {
                 Activation::Identity if last => {}
-                Activation::HardSigmoid | Activation::Relu => {
+                Activation::HardSigmoid => {
                     let name = format!("if{}", l + 1);
                     let n = layer.n_out;
                     nodes.insert(

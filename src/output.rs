@@ -115,12 +115,16 @@ pub fn check_writable(path: &Path) -> Result<(), OutputError> {
 pub struct OutDir {
     /// The directory.
     pub dir: PathBuf,
+    /// An earlier run's files that [`OutDir::clear`] removes (`--force`).
+    stale: Vec<PathBuf>,
+    flag: String,
 }
 
 impl OutDir {
-    /// Create `dir` if needed, check it is writable, and make sure no earlier run's files stay
-    /// beside the new ones: an existing non-empty directory is refused unless `force`, which
-    /// removes accord's own files from it first. `flag` names the option in errors.
+    /// Create `dir` if needed, check it is writable, and make sure no earlier run's files will
+    /// stay beside the new ones: an existing non-empty directory is refused unless `force`, in
+    /// which case accord's own files there are listed for [`OutDir::clear`] (nothing is
+    /// removed yet, so a run refused later leaves them). `flag` names the option in errors.
     ///
     /// # Errors
     /// [`OutputError`] naming the flag and the directory.
@@ -154,9 +158,6 @@ impl OutDir {
                     foreign: file_name(foreign),
                 });
             }
-            for p in &entries {
-                std::fs::remove_file(p).map_err(io(what("clearing"), p))?;
-            }
         }
         // Writable now, not after an hour of work.
         let probe = dir.join(".accord-write-check");
@@ -164,7 +165,44 @@ impl OutDir {
         std::fs::remove_file(&probe).map_err(io(what("writing into"), dir))?;
         Ok(OutDir {
             dir: dir.to_path_buf(),
+            stale: entries,
+            flag: flag.into(),
         })
+    }
+
+    /// Refuse to clear a folder that holds one of the run's own inputs (`(option, path)`):
+    /// `--force` must never delete the data, model or checkpoint the run reads or writes.
+    ///
+    /// # Errors
+    /// [`OutputError::Foreign`] naming the option and the file.
+    pub fn keep_inputs(&self, inputs: &[(&str, &Path)]) -> Result<(), OutputError> {
+        let canon = |p: &Path| std::fs::canonicalize(p).ok();
+        for (opt, p) in inputs {
+            let Some(c) = canon(p) else { continue };
+            if self.stale.iter().any(|s| canon(s).as_ref() == Some(&c)) {
+                return Err(OutputError::Foreign {
+                    flag: self.flag.clone(),
+                    dir: self.dir.clone(),
+                    foreign: format!(
+                        "{} (the run's {opt}), which --force would delete",
+                        p.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the earlier run's files listed by [`OutDir::prepare`] (call it when the work is
+    /// about to start).
+    ///
+    /// # Errors
+    /// [`OutputError::Io`] naming the file.
+    pub fn clear(&self) -> Result<(), OutputError> {
+        for p in &self.stale {
+            std::fs::remove_file(p).map_err(io(format!("clearing {}", self.flag), p))?;
+        }
+        Ok(())
     }
 
     /// `name` inside the directory.
@@ -217,7 +255,18 @@ mod tests {
             e.contains("--out") && e.contains("not empty") && e.contains("old.png"),
             "{e}"
         );
-        OutDir::prepare(&d, true, "--out").unwrap();
+        let o = OutDir::prepare(&d, true, "--out").unwrap();
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "nothing removed before clear"
+        );
+        let e = o
+            .keep_inputs(&[("--data", &d.join("old.png"))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--data") && e.contains("would delete"), "{e}");
+        o.clear().unwrap();
         assert_eq!(
             std::fs::read_dir(&d).unwrap().count(),
             0,

@@ -234,7 +234,7 @@ pub const DIVERGENCE_MIN_SAMPLES: usize = 16;
 ///
 /// A bounded loss (MSE on sigmoid outputs) cannot explode, so [`Watch::weights`] also judges
 /// the weights at the end of every epoch: non-finite, or a largest magnitude over
-/// [`WEIGHT_GROWTH`] × the initial one, is divergence too.
+/// [`WEIGHT_GROWTH`] × max(the initial one, 1), is divergence too.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Watch {
     chance: f64,
@@ -273,14 +273,15 @@ impl Watch {
     /// the first call sets the scale (call it once before training).
     pub fn weights(&mut self, max_abs: f64, e: usize, n: usize) -> Option<RunStatus> {
         let Some(w0) = self.initial_w else {
-            self.initial_w = Some(max_abs.max(1e-6));
+            // At least 1: nets that start from tiny or zero weights may grow to order one.
+            self.initial_w = Some(max_abs.max(1.0));
             return None;
         };
         let reason = if !max_abs.is_finite() {
             "a weight is not finite".to_string()
         } else if max_abs > WEIGHT_GROWTH * w0 {
             format!(
-                "the largest weight magnitude is {max_abs:.4e}, over {WEIGHT_GROWTH:e} × its initial {w0:.4} (lower --lr)"
+                "the largest weight magnitude is {max_abs:.4e}, over {WEIGHT_GROWTH:e} × {w0:.4} (its initial value, at least 1; lower --lr)"
             )
         } else {
             return None;

@@ -382,8 +382,9 @@ pub fn command() -> clap::Command {
 /// The first command-line argument that is not UTF-8, named by its position and the option
 /// before it (clap's own message names neither).
 fn non_utf8_argument() -> Option<String> {
+    // The program's own path (argument 0) may be anything the file system allows.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let i = args.iter().position(|a| a.to_str().is_none())?;
+    let i = 1 + args.iter().skip(1).position(|a| a.to_str().is_none())?;
     let after = match i.checked_sub(1).and_then(|p| args[p].to_str()) {
         Some(prev) if prev.starts_with('-') => format!(" (the value of {prev})"),
         _ => String::new(),
@@ -706,19 +707,9 @@ fn given_options(m: &clap::ArgMatches) -> Vec<String> {
         .collect()
 }
 
-/// The arguments of the `train` subcommand as given (what a checkpoint records).
-fn train_argv() -> Vec<String> {
-    let all: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    match all.iter().position(|a| a == "train") {
-        Some(i) => all[i + 1..].to_vec(),
-        None => Vec::new(),
-    }
-}
-
-/// Parse `accord train ARGS` (a checkpoint's configuration) and the options it gives.
-fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>)> {
+/// Parse `accord train ARGS` (a checkpoint's configuration): the arguments, the options it
+/// gives, and its memory limit.
+fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>, Option<u64>)> {
     use clap::FromArgMatches;
     let argv = ["accord".to_string(), "train".to_string()]
         .into_iter()
@@ -731,19 +722,26 @@ fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>)> {
         bail!("the saved configuration is not a train command");
     };
     let given = given_options(&m);
-    Ok((t, given))
+    Ok((t, given, cli.max_memory))
 }
 
 fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
     stop_on_interrupt();
     if let Some(path) = &a.resume {
         let ck = crate::checkpoint::Checkpoint::load(path).context("--resume")?;
-        const NOW: [&str; 7] = [
-            "resume", "save", "threads", "json", "plot", "force", "epochs",
+        const NOW: [&str; 8] = [
+            "resume",
+            "save",
+            "threads",
+            "json",
+            "plot",
+            "force",
+            "epochs",
+            "max_memory",
         ];
         if let Some(id) = given.iter().find(|g| !NOW.contains(&g.as_str())) {
             bail!(
-                "--{}: a resumed run takes its configuration from --resume {} (only --epochs, --save, --threads, --json, --plot and --force may be given)",
+                "--{}: a resumed run takes its configuration from --resume {} (only --epochs, --save, --threads, --json, --plot, --force and --max-memory may be given)",
                 id.replace('_', "-"),
                 path.display()
             );
@@ -755,23 +753,44 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
                 ck.status.describe()
             );
         }
-        let (mut b, saved_given) = parse_train(&ck.args)?;
-        b.save.clone_from(&a.save);
+        let (mut b, saved_given, saved_memory) = parse_train(&ck.args)?;
+        if let Some(m) = saved_memory.filter(|_| !given.iter().any(|g| g == "max_memory")) {
+            crate::limits::set_max_memory(m);
+        }
+        // Saving goes on into the same file unless told otherwise.
+        b.save = a.save.clone().or_else(|| a.resume.clone());
         b.json = a.json;
         b.plot.clone_from(&a.plot);
         b.force = a.force;
         b.resume.clone_from(&a.resume);
         if given.iter().any(|g| g == "threads") {
+            if b.reference {
+                bail!("--threads applies to a chip run; the resumed run is on the f64 reference");
+            }
             b.threads = a.threads;
         }
         // More epochs continue the same run: the order and draws of an epoch depend only on
-        // the seed and its number.
-        let mut args = ck.args.clone();
+        // the seed and its number. Fewer than it has run cannot undo them.
+        let mut saved_given = saved_given;
         if given.iter().any(|g| g == "epochs") {
+            let p = &ck.position;
+            if (a.epochs as usize) < p.epoch + usize::from(p.sample > 0) {
+                bail!(
+                    "--epochs {}: the saved run has trained {} epoch(s){}; resume with at least {} epochs",
+                    a.epochs,
+                    p.epoch,
+                    if p.sample > 0 {
+                        format!(" and {} samples of the next", p.sample)
+                    } else {
+                        String::new()
+                    },
+                    p.epoch + usize::from(p.sample > 0)
+                );
+            }
             b.epochs = a.epochs;
-            args.extend(["--epochs".to_string(), a.epochs.to_string()]);
+            saved_given.push("epochs".into());
         }
-        apply_model(&mut b, &saved_given)?;
+        let args = config_args(&b, &saved_given);
         return train_pipeline(&b, &saved_given, Some(&ck), None, args);
     }
     if let Some(path) = &a.load {
@@ -785,19 +804,128 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
                 path.display()
             );
         }
-        let (saved, _) = parse_train(&ck.args)?;
         let mut b = a.clone();
-        b.hidden = saved.hidden;
-        b.activation = saved.activation;
-        b.loss = saved.loss;
-        return train_pipeline(&b, given, None, Some(&ck.net), train_argv());
+        shape_from(&mut b, &ck.net, &format!("--load {}", path.display()))?;
+        let args = config_args(&b, given);
+        return train_pipeline(&b, given, None, Some(&ck.net), args);
     }
     if a.model.is_some() {
         let mut b = a.clone();
         let net = apply_model(&mut b, given)?;
-        return train_pipeline(&b, given, None, net.as_ref(), train_argv());
+        let args = config_args(&b, given);
+        return train_pipeline(&b, given, None, net.as_ref(), args);
     }
-    train_pipeline(a, given, None, None, train_argv())
+    train_pipeline(a, given, None, None, config_args(a, given))
+}
+
+/// The configuration a checkpoint records: the options that were given, with the network's
+/// widths, activation and loss as resolved (from `--load` or `--model` too), paths made
+/// absolute, and nothing that only concerns this invocation (outputs, threads, resume).
+fn config_args(a: &TrainArgs, given: &[String]) -> Vec<String> {
+    fn name<T: ValueEnum>(v: &T) -> String {
+        v.to_possible_value()
+            .map_or_else(String::new, |p| p.get_name().to_string())
+    }
+    fn path(p: &str) -> String {
+        let q = std::path::Path::new(p);
+        if q.exists() {
+            std::fs::canonicalize(q).map_or_else(|_| p.to_string(), |c| c.display().to_string())
+        } else {
+            p.to_string()
+        }
+    }
+    let gave = |id: &str| given.iter().any(|g| g == id);
+    let mut out: Vec<String> = Vec::new();
+    let mut put = |flag: &str, v: String| {
+        out.push(format!("--{flag}"));
+        out.push(v);
+    };
+    let widths = a.hidden.iter().map(usize::to_string).collect::<Vec<_>>();
+    put("data", path(&a.data));
+    put("hidden", widths.join(","));
+    put("activation", name(&a.activation));
+    put("loss", name(&a.loss));
+    put("lr", format!("{:?}", a.lr));
+    put("epochs", a.epochs.to_string());
+    put("seed", a.seed.to_string());
+    put("rule", name(&a.rule));
+    if gave("split_seed") {
+        put("split-seed", a.split_seed.to_string());
+    }
+    if gave("batch") {
+        put("batch", a.batch.to_string());
+    }
+    if let Some(k) = a.steps {
+        put("steps", k.to_string());
+    }
+    if gave("chip") {
+        put("chip", path(&a.chip));
+    }
+    if gave("mode") {
+        put("mode", name(&a.mode));
+    }
+    if gave("ticks") {
+        put("ticks", a.ticks.to_string());
+    }
+    if gave("encoding") {
+        put("encoding", name(&a.encoding));
+    }
+    if gave("arith") {
+        put("arith", name(&a.arith));
+    }
+    if gave("message_threshold") {
+        put("message-threshold", format!("{:?}", a.message_threshold));
+    }
+    if let Some(b) = a.weight_bits {
+        put("weight-bits", b.to_string());
+    }
+    if let Some(f) = a.weight_frac {
+        put("weight-frac", f.to_string());
+    }
+    if let Some(r) = &a.rounding {
+        put("rounding", name(r));
+    }
+    if let Some(n) = a.lut_entries {
+        put("lut-entries", n.to_string());
+    }
+    if let Some(b) = a.lut_bits {
+        put("lut-bits", b.to_string());
+    }
+    for kv in &a.set {
+        put("set", kv.clone());
+    }
+    if gave("max_memory") {
+        put("max-memory", crate::limits::max_memory().to_string());
+    }
+    if a.reference {
+        out.push("--reference".into());
+    }
+    out
+}
+
+/// Take the widths, activation and loss of a saved net (`what` names where it came from).
+fn shape_from(a: &mut TrainArgs, net: &crate::rule::LayeredNet, what: &str) -> Result<()> {
+    let sizes = net.sizes();
+    if sizes.len() < 3 {
+        bail!("{what}: the net has no hidden layer");
+    }
+    a.hidden = sizes[1..sizes.len() - 1].to_vec();
+    let hidden = net.layers[0].act;
+    a.activation = match hidden {
+        Activation::Sigmoid => ActArg::Sigmoid,
+        Activation::Tanh => ActArg::Tanh,
+        Activation::Relu => ActArg::Relu,
+        Activation::HardSigmoid => ActArg::HardSigmoid,
+        Activation::Identity => ActArg::Identity,
+    };
+    // Linear outputs go with cross-entropy (an identity-hidden MSE net reads back as CE).
+    let out = net.layers[net.layers.len() - 1].act;
+    a.loss = if out == Activation::Identity {
+        LossArg::Ce
+    } else {
+        LossArg::Mse
+    };
+    Ok(())
 }
 
 /// Take widths, activation and loss from `--model FILE.nir` (refusing the options it
@@ -889,12 +1017,32 @@ fn train_pipeline(
         ),
         estimate,
     )?;
+    if let Some(d) = &plot_dir {
+        let chip_path = std::path::Path::new(&a.chip);
+        let data_path = std::path::Path::new(&a.data);
+        let mut inputs: Vec<(&str, &std::path::Path)> =
+            vec![("--data", data_path), ("--chip", chip_path)];
+        for (opt, p) in [
+            ("--model", &a.model),
+            ("--load", &a.load),
+            ("--resume", &a.resume),
+            ("--save", &a.save),
+        ] {
+            if let Some(p) = p {
+                inputs.push((opt, p.as_path()));
+            }
+        }
+        d.keep_inputs(&inputs)?;
+    }
     if !a.reference {
         return run_train_chip(a, &split, plot_dir.as_ref(), (resume, start, args));
     }
     let cfg = train_config(a);
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 256);
+    if let Some(d) = &plot_dir {
+        d.clear()?;
+    }
     let mut save = saver(a, args);
     let hooks = crate::train::TrainHooks {
         progress: Some(&mut tick),
@@ -970,6 +1118,9 @@ fn run_train_chip(
         .map_err(|e| anyhow::anyhow!("--message-threshold {}: {e}", a.message_threshold))?;
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 64);
+    if let Some(d) = plot_dir {
+        d.clear()?;
+    }
     let mut save = saver(a, args);
     let hooks = emulator::Hooks {
         progress: Some(&mut tick),

@@ -150,10 +150,13 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading --data {}", a.data))?;
     cfg.recipe.check(split.train.dim, split.train.n_classes)?;
     let (log, done) = if a.resume {
-        RunLog::resume(&a.out.join(RUN_LOG), &cfg)?
+        RunLog::resume(&a.out.join(RUN_LOG), &cfg, a.split_seed)?
     } else {
-        crate::output::OutDir::prepare(&a.out, a.force, "--out")?;
-        (RunLog::create(&a.out.join(RUN_LOG), &cfg)?, Vec::new())
+        crate::output::OutDir::prepare(&a.out, a.force, "--out")?.clear()?;
+        (
+            RunLog::create(&a.out.join(RUN_LOG), &cfg, a.split_seed)?,
+            Vec::new(),
+        )
     };
     if !done.is_empty() {
         eprintln!(
@@ -682,10 +685,12 @@ struct RunLog {
 
 impl RunLog {
     /// What identifies a sweep: its configuration without the thread count.
-    fn key(cfg: &SweepConfig) -> Result<Vec<u8>> {
+    fn key(cfg: &SweepConfig, split_seed: u64) -> Result<Vec<u8>> {
         let mut c = cfg.clone();
         c.threads = 0;
-        Ok(serde_json::to_vec(&c)?)
+        let mut k = serde_json::to_vec(&c)?;
+        k.extend(format!(" split-seed {split_seed}").bytes());
+        Ok(k)
     }
 
     fn record(file: &mut std::fs::File, body: &[u8]) -> std::io::Result<()> {
@@ -698,12 +703,12 @@ impl RunLog {
         file.sync_data()
     }
 
-    fn create(path: &Path, cfg: &SweepConfig) -> Result<RunLog> {
+    fn create(path: &Path, cfg: &SweepConfig, split_seed: u64) -> Result<RunLog> {
         use std::io::Write;
         let io = |e: std::io::Error| anyhow::anyhow!("writing {}: {e}", path.display());
         let mut file = std::fs::File::create(path).map_err(io)?;
         file.write_all(RUN_LOG_MAGIC).map_err(io)?;
-        Self::record(&mut file, &Self::key(cfg)?).map_err(io)?;
+        Self::record(&mut file, &Self::key(cfg, split_seed)?).map_err(io)?;
         Ok(RunLog {
             file,
             path: path.to_path_buf(),
@@ -724,7 +729,7 @@ impl RunLog {
 
     /// Open the log of an interrupted sweep: its finished runs, and the log to append to (a
     /// torn last record cut off).
-    fn resume(path: &Path, cfg: &SweepConfig) -> Result<(RunLog, Vec<DoneRun>)> {
+    fn resume(path: &Path, cfg: &SweepConfig, split_seed: u64) -> Result<(RunLog, Vec<DoneRun>)> {
         let name = path.display();
         let bytes = crate::limits::read_bounded(path, crate::limits::max_memory())
             .map_err(|e| anyhow::anyhow!("--resume: {name}: {e}"))?;
@@ -745,7 +750,7 @@ impl RunLog {
         };
         let key = next()
             .ok_or_else(|| anyhow::anyhow!("--resume: {name} has no configuration record"))?;
-        if key != Self::key(cfg)?.as_slice() {
+        if key != Self::key(cfg, split_seed)?.as_slice() {
             anyhow::bail!(
                 "--resume: the runs in {name} belong to another configuration (every option but --threads must be the same)"
             );
@@ -763,7 +768,7 @@ impl RunLog {
         let good = (RUN_LOG_MAGIC.len() + at) as u64;
         if good < bytes.len() as u64 {
             eprintln!(
-                "accord modules: {name}: a run record cut short ({} bytes) is dropped; that run runs again",
+                "accord modules: {name}: the log is cut short or damaged at byte {good}; the {} bytes from there are dropped and their runs run again",
                 bytes.len() as u64 - good
             );
         }

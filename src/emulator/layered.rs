@@ -448,6 +448,25 @@ impl<D: Datapath> ChipNet<D> {
         (total, zeros)
     }
 
+    /// The largest weight magnitude on the chip (`NaN` if one is not finite), for the
+    /// divergence watch.
+    pub fn max_abs_weight(&self) -> f64 {
+        let dp = &*self.engine.dp;
+        let mut m = 0.0f64;
+        for lay in &self.layers[1..] {
+            for p in lay {
+                for &w in self.engine.cores[p.core].rows() {
+                    let v = dp.weight_out(w);
+                    if !v.is_finite() {
+                        return f64::NAN;
+                    }
+                    m = m.max(v.abs());
+                }
+            }
+        }
+        m
+    }
+
     /// Real values of the last sample's credits, messages `δ` and outputs (per neuron layer).
     pub fn probe(&self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
         let dp = &*self.engine.dp;

@@ -472,6 +472,7 @@ where
     let mut epochs = Vec::new();
     let mut train_tally = Tally::default();
     let mut watch = Watch::new(cfg.loss, split.train.n_classes);
+    watch.weights(chip_net.max_abs_weight(), 0, 0);
     // Where the run starts: the beginning, or a checkpoint's position.
     let (mut e0, mut k0, mut loss0, mut correct0) = (0, 0, 0.0, 0);
     match hooks.resume {
@@ -564,17 +565,24 @@ where
             count: 0,
             watch: watch.clone(),
         };
+        let grown = watch.weights(chip_net.max_abs_weight(), e, order.len());
+        let status = grown.clone().unwrap_or_else(RunStatus::completed);
         if let Some(save) = hooks.checkpoint.as_mut() {
             save(&snapshot(
                 &mut chip_net,
                 &train_tally,
                 &position,
                 &epochs,
-                &outcome,
+                &status,
             ))?;
         }
+        if let Some(d) = grown {
+            outcome = d;
+            break;
+        }
     }
-    if outcome.status != Status::Completed {
+    // A stop inside an epoch (one at its end was saved above).
+    if outcome.status != Status::Completed && position.sample > 0 {
         chip_net.finish(&mut train_tally);
         if let Some(save) = hooks.checkpoint.as_mut() {
             save(&snapshot(
