@@ -1,6 +1,6 @@
 //! Resource limits, checked before work allocates (ARCHITECTURE.md §12).
 //!
-//! Every size a user can ask for — layer widths, all-to-all `n`, meshes, ticks × neurons, the
+//! Every size a user can ask for — layer widths, all-to-all `n`, the probes' general net, the
 //! bytes of an input file after decompression — is turned into an estimate of the memory it
 //! needs and held against one process-wide limit *before* anything is allocated, so a typo
 //! such as `--hidden 65536,65536` ends in a message naming the flag, the estimate and the

@@ -31,8 +31,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Memory limit for what a run is estimated to need (e.g. 8G, 512M; default 2G): layer
-    /// widths, `--n`, meshes and input files are checked against it before anything is
-    /// allocated.
+    /// widths, `--n`, input files, checkpoints and NIR files are checked against it before
+    /// anything is allocated.
     #[arg(long, global = true, value_name = "SIZE", value_parser = crate::limits::parse_size)]
     pub max_memory: Option<u64>,
 }
