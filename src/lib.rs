@@ -21,9 +21,7 @@
 //! | [`limits`] | the memory limit every size is checked against before allocation, bounded file reads |
 //! | [`train`] | training loops and per-epoch accuracy |
 //! | [`checkpoint`] | a run saved between samples: resume bit for bit, or reload its net |
-//! | [`verify`] | the rule ≡ backprop check behind `accord verify` |
-//! | [`modularity`] | community detection and the learning-rate → modularity experiment |
-//! | [`probe`] | the paper's three assumptions as experiments: balance function, equilibrium, clamp |
+//! | [`experiments`] | the experiments: [`experiments::verify`] (the rule ≡ backprop check), [`experiments::modularity`] (community detection and the learning-rate → modularity experiment), [`experiments::probe`] (the paper's three assumptions: balance function, equilibrium, clamp) |
 //! | `plot` | PNG figures: line charts, heatmaps with colour bars, bar charts (feature `cli`) |
 //! | [`output`] | files written whole (temporary name, then rename) into output directories checked before the work |
 //! | `cli` | the `accord` command line (feature `cli`, on by default: the library alone is `default-features = false`) |
@@ -100,15 +98,13 @@ pub mod chip;
 pub mod cli;
 pub mod data;
 pub mod emulator;
+pub mod experiments;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
-pub mod modularity;
 pub mod nir;
 pub mod output;
 #[cfg(feature = "cli")]
 pub mod plot;
-pub mod probe;
 pub mod rule;
 pub mod train;
-pub mod verify;

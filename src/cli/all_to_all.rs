@@ -5,7 +5,7 @@
 use super::{ArithArg, emit, parse_positive};
 use crate::data;
 use crate::emulator::{self, general};
-use crate::modularity::experiment::{self, Recipe};
+use crate::experiments::modularity::experiment::{self, Recipe};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fmt::Write as _;

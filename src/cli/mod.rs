@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use crate::chip::ChipModel;
 use crate::data;
 use crate::emulator;
+use crate::experiments::verify;
 use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport};
-use crate::verify;
 
 pub mod all_to_all;
 pub mod map;

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::{emit, parse_positive};
 use crate::data;
-use crate::modularity::community::reorder;
-use crate::modularity::experiment::{
+use crate::experiments::modularity::community::reorder;
+use crate::experiments::modularity::experiment::{
     DoneRun, Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep_from,
 };
 use crate::plot::{self, Heatmap, Legend, LineChart, Series};
@@ -144,7 +144,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
             );
         }
         let arith: crate::emulator::Arith = a.arith.into();
-        cfg.chip = Some(crate::modularity::experiment::ChipRun { model, arith });
+        cfg.chip = Some(crate::experiments::modularity::experiment::ChipRun { model, arith });
     }
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
@@ -321,7 +321,7 @@ pub fn summary(s: &Sweep) -> String {
         );
     }
     let conv = s.runs.iter().fold(
-        crate::modularity::experiment::Convergence::default(),
+        crate::experiments::modularity::experiment::Convergence::default(),
         |mut a, r| {
             a.add(&r.convergence);
             a
@@ -461,10 +461,12 @@ pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn trend_chart(s: &Sweep, p: &Path) -> Result<()> {
     let pr = &s.per_rate;
-    let line = |name: &str, f: &dyn Fn(&crate::modularity::experiment::RateSummary) -> Stat| {
-        Series::new(name, pr.iter().map(|x| (x.rate, f(x).mean)).collect())
-            .with_err(pr.iter().map(|x| f(x).sd).collect())
-    };
+    let line =
+        |name: &str,
+         f: &dyn Fn(&crate::experiments::modularity::experiment::RateSummary) -> Stat| {
+            Series::new(name, pr.iter().map(|x| (x.rate, f(x).mean)).collect())
+                .with_err(pr.iter().map(|x| f(x).sd).collect())
+        };
     let series = [
         line("Q (Louvain on |W|)", &|x| x.q),
         line("within-community share of |W|", &|x| x.within),

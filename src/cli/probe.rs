@@ -11,11 +11,11 @@ use std::time::Instant;
 use super::emit;
 use super::{ActArg, parse_positive};
 use crate::data::{self, Split};
+use crate::experiments::probe::ProbeConfig;
+use crate::experiments::probe::balance::{self, BalanceConfig, BalanceReport, Variant};
+use crate::experiments::probe::clamp::{self, ClampConfig, ClampReport};
+use crate::experiments::probe::equilibrium::{self, EquilibriumConfig, EquilibriumReport};
 use crate::plot::{self, Legend, LineChart, Series};
-use crate::probe::ProbeConfig;
-use crate::probe::balance::{self, BalanceConfig, BalanceReport, Variant};
-use crate::probe::clamp::{self, ClampConfig, ClampReport};
-use crate::probe::equilibrium::{self, EquilibriumConfig, EquilibriumReport};
 use crate::rule::Activation;
 
 /// Which probe to run.

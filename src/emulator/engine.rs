@@ -299,7 +299,7 @@ impl Tally {
 pub struct EngineState {
     /// [`Tally::to_words`].
     pub tally: Vec<u64>,
-    /// [`Mesh::link_words`].
+    /// The mesh's link counters (`Mesh::link_words`).
     pub links: Vec<u64>,
     /// Per core, early handler time, ps.
     pub early: Vec<u64>,

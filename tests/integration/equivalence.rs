@@ -5,7 +5,7 @@ use accord::backprop::Mlp;
 use accord::rule::{Activation, LayeredNet, Loss, Steps};
 use proptest::prelude::*;
 
-/// ‖a − b‖ / ‖b‖ (0 when both vanish), computed here independently of `accord::verify`.
+/// ‖a − b‖ / ‖b‖ (0 when both vanish), computed here independently of `accord::experiments::verify`.
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let d: f64 = a
         .iter()
@@ -234,7 +234,7 @@ fn stale_credits_settle_to_the_same_answer() {
 /// `accord verify`'s own check passes on a fixed seed.
 #[test]
 fn verify_command_check_passes() {
-    let r = accord::verify::verify(100, 9);
+    let r = accord::experiments::verify::verify(100, 9);
     assert!(r.pass, "max rel dev {}", r.max_rel_dev);
     assert!(r.per_depth.iter().all(|&(_, n, _)| n == 20));
 }

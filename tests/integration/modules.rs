@@ -3,7 +3,7 @@
 
 use crate::support::accord;
 use accord::data;
-use accord::modularity::experiment::{Outcome, Recipe, SweepConfig, run_sweep};
+use accord::experiments::modularity::experiment::{Outcome, Recipe, SweepConfig, run_sweep};
 
 fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("accord-modules-{tag}-{}", std::process::id()));

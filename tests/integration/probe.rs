@@ -3,8 +3,10 @@
 
 use crate::support::accord;
 use accord::data::Dataset;
-use accord::modularity::experiment::Recipe;
-use accord::probe::{Plan, a2a_cosine, ap_gradient, clamp, layered_as_general, layered_cosine};
+use accord::experiments::modularity::experiment::Recipe;
+use accord::experiments::probe::{
+    Plan, a2a_cosine, ap_gradient, clamp, layered_as_general, layered_cosine,
+};
 use accord::rule::{
     Activation, Balance, CreditOptions, GeneralNet, LayeredNet, Loss, RelaxOptions, Settle, Steps,
 };
@@ -195,7 +197,7 @@ fn layered_as_general_is_the_same_network() {
 #[test]
 fn unclamped_credit_vanishes_or_diverges_at_its_spectral_radius() {
     let split = accord::data::load("digits", &accord::data::default_data_dir(), 0).unwrap();
-    let mut cfg = accord::probe::ProbeConfig::quick();
+    let mut cfg = accord::experiments::probe::ProbeConfig::quick();
     cfg.recipe.n = 90;
     cfg.hidden = vec![8];
     // tanh: gain 1 settles with ρ ≈ 0.34, gain 8 (damped firing) with ρ ≈ 1.09.

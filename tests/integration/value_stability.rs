@@ -39,7 +39,7 @@ fn glorot_weights_are_pinned() {
 
 #[test]
 fn all_to_all_initial_weights_are_pinned() {
-    let r = accord::modularity::experiment::Recipe {
+    let r = accord::experiments::modularity::experiment::Recipe {
         n: 8,
         ..Default::default()
     };

@@ -88,7 +88,7 @@
 //! # Example
 //!
 //! ```rust
-//! use accord::modularity::community::{
+//! use accord::experiments::modularity::community::{
 //!     block_shares, louvain, modularity, reorder, CommunityError, WeightedGraph,
 //! };
 //!

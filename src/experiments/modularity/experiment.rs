@@ -50,7 +50,7 @@
 //! sweep's result does not depend on the thread count.
 //!
 //! ```
-//! use accord::modularity::experiment::{Recipe, analyse, train_all_to_all};
+//! use accord::experiments::modularity::experiment::{Recipe, analyse, train_all_to_all};
 //!
 //! let split = accord::data::load("digits", &accord::data::default_data_dir(), 0)?;
 //! let small = accord::data::Split {

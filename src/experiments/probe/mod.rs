@@ -27,7 +27,7 @@
 //! to round-off (checked by the tests to 1e-12).
 //!
 //! ```
-//! use accord::probe::{ProbeConfig, balance::{self, BalanceConfig}};
+//! use accord::experiments::probe::{ProbeConfig, balance::{self, BalanceConfig}};
 //!
 //! let mut cfg = ProbeConfig::quick(); // a tiny configuration for examples and tests
 //! cfg.epochs = 1;
@@ -46,7 +46,7 @@ pub mod equilibrium;
 
 use crate::backprop::Mlp;
 use crate::data::{Dataset, Split};
-use crate::modularity::experiment::Recipe;
+use crate::experiments::modularity::experiment::Recipe;
 use crate::rule::{
     Activation, Balance, CreditOptions, GeneralNet, GeneralState, LayeredNet, LayeredState, Loss,
     Settle, Steps, argmax,
