@@ -5,9 +5,10 @@
 //! A NIR file is a root dataset `version` and a group `node` of type `NIRGraph` holding `edges`
 //! (an `n × 2` array of node names) and a group `nodes`: one group per node with a `type`
 //! string and its parameters as arrays. This module reads every node's type and the
-//! parameters of the primitives accord takes — `Input`, `Output`, `Affine`, `Linear`, `IF`,
-//! `LIF`, `CubaLIF`, `LI` — and keeps any other primitive (`Conv2d`, `Flatten`, `Delay`, …) as
-//! [`Node::Other`], so that a report can say which node stops a network from running.
+//! parameters of the primitives accord takes — `Input`, `Output`, `Affine`, `Linear`,
+//! `Conv2d`, `Flatten`, `IF`, `LIF`, `CubaLIF`, `LI` — and keeps any other primitive
+//! (`SumPool2d`, `Delay`, …) as [`Node::Other`], so that a report can say which node stops a
+//! network from running.
 //!
 //! [`Graph::to_layered`] turns a feed-forward chain (input, then synaptic and neuron nodes in
 //! turn, then output) into the layered network accord's mapper and chips run; anything else is
@@ -116,6 +117,28 @@ pub enum Node {
         /// Leak voltage.
         v_leak: Vec<f64>,
     },
+    /// A 2-D convolution over a `(C, H, W)` input: `weight (O, C/groups, kh, kw)`, `bias (O)`.
+    Conv2d {
+        /// Kernels.
+        weight: Tensor,
+        /// Bias per output channel.
+        bias: Vec<f64>,
+        /// Stride (y, x).
+        stride: [usize; 2],
+        /// Zero padding (y, x).
+        padding: [usize; 2],
+        /// Dilation (y, x).
+        dilation: [usize; 2],
+        /// Channel groups.
+        groups: usize,
+        /// Input height and width.
+        input_shape: [usize; 2],
+    },
+    /// Flattens its input (accord's layers are flat already: a pass-through).
+    Flatten {
+        /// First and last flattened dimension (NIR's `start_dim`, `end_dim`).
+        dims: [i64; 2],
+    },
     /// A NIR primitive accord does not take yet (its type as written).
     Other {
         /// The NIR type.
@@ -135,6 +158,8 @@ impl Node {
             Node::Lif { .. } => "LIF",
             Node::CubaLif { .. } => "CubaLIF",
             Node::Li { .. } => "LI",
+            Node::Conv2d { .. } => "Conv2d",
+            Node::Flatten { .. } => "Flatten",
             Node::Other { kind } => kind,
         }
     }
@@ -378,6 +403,59 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
                 r: vec("r")?,
                 v_leak: vec("v_leak")?,
             },
+            "Conv2d" => {
+                let pair = |p: &str| -> Result<[usize; 2], NirError> {
+                    let v = tensor(p).map_err(|_| {
+                        node_err(format!(
+                            "parameter '{p}' is missing or not numeric (string padding is not taken)"
+                        ))
+                    })?;
+                    let whole =
+                        |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= 1e6).then_some(x as usize);
+                    match v.data.as_slice() {
+                        [a] => whole(*a).map(|a| [a, a]),
+                        [a, b] => whole(*a).zip(whole(*b)).map(|(a, b)| [a, b]),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        node_err(format!(
+                            "parameter '{p}' = {:?} is not one or two whole numbers",
+                            v.data
+                        ))
+                    })
+                };
+                let groups = tensor("groups")
+                    .ok()
+                    .and_then(|t| t.data.first().copied())
+                    .filter(|g| *g >= 1.0 && g.fract() == 0.0 && *g <= 1e6)
+                    .ok_or_else(|| {
+                        node_err("parameter 'groups' is missing or not a whole number ≥ 1".into())
+                    })? as usize;
+                Node::Conv2d {
+                    weight: tensor("weight")?,
+                    bias: vec("bias")?,
+                    stride: pair("stride")?,
+                    padding: pair("padding")?,
+                    dilation: pair("dilation")?,
+                    groups,
+                    input_shape: pair("input_shape")?,
+                }
+            }
+            "Flatten" => {
+                let dim = |p: &str| -> Result<i64, NirError> {
+                    tensor(p)
+                        .ok()
+                        .and_then(|t| t.data.first().copied())
+                        .filter(|x| x.fract() == 0.0 && x.abs() <= 64.0)
+                        .map(|x| x as i64)
+                        .ok_or_else(|| {
+                            node_err(format!("parameter '{p}' is missing or not a dimension"))
+                        })
+                };
+                Node::Flatten {
+                    dims: [dim("start_dim")?, dim("end_dim")?],
+                }
+            }
             other => Node::Other { kind: other.into() },
         };
         check_node(&node).map_err(node_err)?;
@@ -422,6 +500,39 @@ fn check_node(node: &Node) -> Result<(), String> {
                 return Err(format!(
                     "bias has {} values for {} outputs",
                     bias.len(),
+                    weight.shape[0]
+                ));
+            }
+            Ok(())
+        }
+        Node::Conv2d {
+            weight,
+            bias,
+            stride,
+            dilation,
+            groups,
+            input_shape,
+            ..
+        } => {
+            if weight.shape.len() != 4 {
+                return Err(format!(
+                    "weight has shape {:?}, not (out, in/groups, kh, kw)",
+                    weight.shape
+                ));
+            }
+            if bias.len() != weight.shape[0] {
+                return Err(format!(
+                    "bias has {} values for {} output channels",
+                    bias.len(),
+                    weight.shape[0]
+                ));
+            }
+            if stride.contains(&0) || dilation.contains(&0) || input_shape.contains(&0) {
+                return Err("stride, dilation and input_shape must be at least 1".into());
+            }
+            if !weight.shape[0].is_multiple_of(*groups) {
+                return Err(format!(
+                    "{} output channels do not split into {groups} groups",
                     weight.shape[0]
                 ));
             }
@@ -561,6 +672,38 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
                 put("r", r, None);
                 put("v_leak", v_leak, None);
             }
+            Node::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                groups,
+                input_shape,
+            } => {
+                put("weight", &weight.data, Some(&weight.shape));
+                put("bias", bias, None);
+                for (p, v) in [
+                    ("stride", stride),
+                    ("padding", padding),
+                    ("dilation", dilation),
+                    ("input_shape", input_shape),
+                ] {
+                    g.create_dataset(p)
+                        .with_i64_data(&[v[0] as i64, v[1] as i64]);
+                }
+                g.create_dataset("groups")
+                    .with_i64_data(&[*groups as i64])
+                    .with_shape(&[]);
+            }
+            Node::Flatten { dims } => {
+                g.create_dataset("start_dim")
+                    .with_i64_data(&[dims[0]])
+                    .with_shape(&[]);
+                g.create_dataset("end_dim")
+                    .with_i64_data(&[dims[1]])
+                    .with_shape(&[]);
+            }
             Node::Other { kind } => {
                 return Err(NirError::Graph(format!(
                     "node '{n}' ({kind}): accord does not write this primitive"
@@ -592,6 +735,96 @@ pub struct Chain {
     pub order: Vec<String>,
     /// Per synaptic layer, the synapse node and the neuron node after it (if any).
     pub layers: Vec<(String, Option<String>)>,
+    /// Convolutions expanded into dense layers: node, structural zeros, synapses.
+    pub expanded: Vec<(String, usize, usize)>,
+}
+
+/// A convolution as a dense layer.
+struct Expanded {
+    /// `(O·H'·W') × (C·H·W)`, outputs and inputs in `(C, H, W)` order, as NIR flattens.
+    dense: Vec<f64>,
+    /// Per output.
+    bias: Vec<f64>,
+    n_in: usize,
+    n_out: usize,
+    /// Structural zeros of `dense`.
+    zeros: usize,
+}
+
+/// A convolution as the dense layer that computes it (`None`: the kernel does not fit the
+/// input, or the dense layer would be over the memory limit).
+fn expand_conv(node: &Node) -> Option<Expanded> {
+    let Node::Conv2d {
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        input_shape,
+    } = node
+    else {
+        return None;
+    };
+    let (o, cg, kh, kw) = (
+        weight.shape[0],
+        weight.shape[1],
+        weight.shape[2],
+        weight.shape[3],
+    );
+    let c = cg * groups;
+    let [h, w] = *input_shape;
+    let out_dim = |n: usize, k: usize, i: usize| -> Option<usize> {
+        let span = dilation[i].checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+        let padded = n.checked_add(2 * padding[i])?;
+        (padded >= span).then(|| (padded - span) / stride[i] + 1)
+    };
+    let (ho, wo) = (out_dim(h, kh, 0)?, out_dim(w, kw, 1)?);
+    let (n_in, n_out) = (
+        c.checked_mul(h)?.checked_mul(w)?,
+        o.checked_mul(ho)?.checked_mul(wo)?,
+    );
+    let cells = n_in.checked_mul(n_out)?;
+    if cells > crate::limits::max_memory() as usize / 16 {
+        return None;
+    }
+    let mut dense = vec![0.0; cells];
+    let mut b = vec![0.0; n_out];
+    let per_group = o / groups;
+    for (oc, &bo) in bias.iter().enumerate().take(o) {
+        let g = oc / per_group;
+        for y in 0..ho {
+            for x in 0..wo {
+                let row = (oc * ho + y) * wo + x;
+                b[row] = bo;
+                for ci in 0..cg {
+                    let ch = g * cg + ci;
+                    for ky in 0..kh {
+                        let iy = (y * stride[0] + ky * dilation[0]).checked_sub(padding[0]);
+                        for kx in 0..kw {
+                            let ix = (x * stride[1] + kx * dilation[1]).checked_sub(padding[1]);
+                            if let (Some(iy), Some(ix)) = (iy, ix)
+                                && iy < h
+                                && ix < w
+                            {
+                                let col = (ch * h + iy) * w + ix;
+                                dense[row * n_in + col] =
+                                    weight.data[((oc * cg + ci) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let zeros = dense.iter().filter(|&&v| v == 0.0).count();
+    Some(Expanded {
+        dense,
+        bias: b,
+        n_in,
+        n_out,
+        zeros,
+    })
 }
 
 impl Graph {
@@ -694,6 +927,7 @@ impl Graph {
         let mut layers: Vec<(String, Option<String>)> = Vec::new();
         let mut weights: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
         let mut acts = Vec::new();
+        let mut expanded = Vec::new();
         for n in &order[1..order.len() - 1] {
             let at = *sizes.last().unwrap_or(&0);
             match node(n) {
@@ -726,6 +960,35 @@ impl Graph {
                     sizes.push(out);
                     acts.push(Activation::Identity);
                 }
+                conv @ Node::Conv2d { .. } => {
+                    if layers.last().is_some_and(|l| l.1.is_none()) {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' (Conv2d) follows another synapse node: put a neuron node between them"
+                        )));
+                    }
+                    let Expanded {
+                        dense,
+                        bias,
+                        n_in,
+                        n_out,
+                        zeros,
+                    } = expand_conv(conv).ok_or_else(|| {
+                        NirError::Graph(format!(
+                            "node '{n}' (Conv2d): its kernel does not fit its input, or the expanded layer is over the memory limit"
+                        ))
+                    })?;
+                    if n_in != at {
+                        return Err(NirError::Graph(format!(
+                            "node '{n}' (Conv2d) takes {n_in} inputs (C × H × W) but receives {at}"
+                        )));
+                    }
+                    expanded.push((n.clone(), zeros, dense.len()));
+                    weights.push((dense, bias));
+                    layers.push((n.clone(), None));
+                    sizes.push(n_out);
+                    acts.push(Activation::Identity);
+                }
+                Node::Flatten { .. } => {}
                 Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
                     let Some(last) = layers.last_mut().filter(|l| l.1.is_none()) else {
                         return Err(NirError::Graph(format!(
@@ -747,7 +1010,7 @@ impl Graph {
                 }
                 other => {
                     return Err(NirError::Graph(format!(
-                        "node '{n}' ({}): accord does not take this primitive yet (it takes Affine, Linear, IF, LIF, CubaLIF and LI in a chain)",
+                        "node '{n}' ({}): accord does not take this primitive yet (it takes Affine, Linear, Conv2d, Flatten, IF, LIF, CubaLIF and LI in a chain)",
                         other.kind()
                     )));
                 }
@@ -780,7 +1043,12 @@ impl Graph {
                 })
                 .collect(),
         };
-        Ok(Chain { net, order, layers })
+        Ok(Chain {
+            net,
+            order,
+            layers,
+            expanded,
+        })
     }
 
     /// A layered net as a NIR chain: `Affine` per synaptic layer, an integrate-and-fire node

@@ -137,6 +137,18 @@ fn detail(node: &Node) -> String {
             range(tau_mem)
         ),
         Node::Li { tau, .. } => format!("{} integrators, tau {}", tau.len(), range(tau)),
+        Node::Conv2d {
+            weight,
+            stride,
+            padding,
+            input_shape,
+            groups,
+            ..
+        } => format!(
+            "kernels {:?}, stride {stride:?}, padding {padding:?}, groups {groups}, input {}×{}",
+            weight.shape, input_shape[0], input_shape[1]
+        ),
+        Node::Flatten { .. } => "flatten (a pass-through: accord's layers are flat)".into(),
         Node::Other { .. } => "not taken by accord yet".into(),
     }
 }
@@ -222,6 +234,11 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                     {
                         row.notes.push(note);
                     }
+                }
+                for (conv, zeros, total) in &c.expanded {
+                    row.notes.push(format!(
+                        "{conv} (Conv2d) expanded into a dense layer: {zeros} of {total} synapses are structural zeros, stored and walked (the chip declares no weight sharing)"
+                    ));
                 }
                 if !model.core.graded_events {
                     row.notes

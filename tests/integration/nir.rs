@@ -121,11 +121,16 @@ fn chains_become_layered_nets() {
 
 #[test]
 fn what_accord_does_not_take_yet_is_named() {
-    let conv = nir::read(&fixture("conv.nir")).unwrap();
-    assert_eq!(conv.nodes["conv"].kind(), "Conv2d");
-    let e = conv.to_layered().unwrap_err().to_string();
+    let mut g = nir::read(&fixture("if_mlp.nir")).unwrap();
+    g.nodes.insert(
+        "if1".into(),
+        Node::Other {
+            kind: "SumPool2d".into(),
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
     assert!(
-        e.contains("'conv' (Conv2d)") && e.contains("does not take"),
+        e.contains("'if1' (SumPool2d)") && e.contains("does not take"),
         "{e}"
     );
     let e = nir::read(&fixture("recurrent.nir"))
@@ -134,6 +139,85 @@ fn what_accord_does_not_take_yet_is_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("recurrent"), "{e}");
+}
+
+#[test]
+fn a_convolution_expands_into_the_dense_layer_that_computes_it() {
+    let g = nir::read(&fixture("conv.nir")).unwrap();
+    let c = g.to_layered().unwrap();
+    assert_eq!(c.net.sizes(), [36, 32, 3], "1×6×6 → 2×4×4 → flatten → 3");
+    // 32 rows of 36: each output sees a 3×3 window, the other 27 inputs are structural zeros.
+    assert_eq!(c.expanded, [("conv".to_string(), 32 * 27, 32 * 36)]);
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("conv_expected.json")).unwrap())
+            .unwrap();
+    let x: Vec<f64> = want["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let l = &c.net.layers[0];
+    for (i, y) in want["output"].as_array().unwrap().iter().enumerate() {
+        let got: f64 = l.b[i] + (0..36).map(|j| l.w[i * 36 + j] * x[j]).sum::<f64>();
+        let y = y.as_f64().unwrap();
+        assert!((got - y).abs() < 1e-9, "output {i}: {got} vs NumPy {y}");
+    }
+    // And it writes back as it came.
+    let dir = std::env::temp_dir().join(format!("accord-nir-conv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    nir::write(&dir.join("c.nir"), &g).unwrap();
+    assert_eq!(nir::read(&dir.join("c.nir")).unwrap(), g);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_nir_conv_net_runs_inference_on_balance_core_and_loihi() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("accord-nir-convrun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 36 features (a 6×6 image), 3 classes.
+    let data = dir.join("img.csv");
+    let mut text = String::new();
+    for r in 0..60 {
+        let row: Vec<String> = (0..36)
+            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
+            .collect();
+        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
+    }
+    std::fs::write(&data, text).unwrap();
+    let model = fixture("conv.nir");
+    for extra in [
+        &[][..],
+        &["--chip", "loihi", "--mode", "spiking", "--ticks", "16"][..],
+    ] {
+        let mut args = vec![
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--epochs",
+            "0",
+            "--json",
+        ];
+        args.extend(extra);
+        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let pj = v["energy"]["inference"]["dynamic_pj_per_sample"]
+            .as_f64()
+            .unwrap();
+        assert!(pj > 0.0, "{extra:?}: energy per inference {pj}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -230,7 +314,11 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
     assert_eq!(loihi["conversion"][0]["saturations"], 0);
     let o = accord(&["import", fixture("conv.nir").to_str().unwrap()]);
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("'conv' (Conv2d)"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("as a layered net: 36-32-3") && text.contains("expanded into a dense layer"),
+        "{text}"
+    );
     let o = accord(&["import", fixture("no_weight.nir").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("parameter 'weight' is missing"));
