@@ -164,6 +164,50 @@ impl Node {
         }
     }
 
+    /// A neuron node's per-neuron parameters, by NIR name (empty for other nodes): one list
+    /// for reading checks, writing and tests.
+    pub fn params(&self) -> Vec<(&'static str, &[f64])> {
+        match self {
+            Node::If {
+                r,
+                v_threshold,
+                v_reset,
+            } => vec![("r", r), ("v_threshold", v_threshold), ("v_reset", v_reset)],
+            Node::Lif {
+                tau,
+                r,
+                v_leak,
+                v_threshold,
+                v_reset,
+            } => vec![
+                ("r", r),
+                ("tau", tau),
+                ("v_leak", v_leak),
+                ("v_threshold", v_threshold),
+                ("v_reset", v_reset),
+            ],
+            Node::CubaLif {
+                tau_syn,
+                tau_mem,
+                r,
+                v_leak,
+                v_threshold,
+                v_reset,
+                w_in,
+            } => vec![
+                ("r", r),
+                ("tau_syn", tau_syn),
+                ("tau_mem", tau_mem),
+                ("v_leak", v_leak),
+                ("v_threshold", v_threshold),
+                ("v_reset", v_reset),
+                ("w_in", w_in),
+            ],
+            Node::Li { tau, r, v_leak } => vec![("r", r), ("tau", tau), ("v_leak", v_leak)],
+            _ => Vec::new(),
+        }
+    }
+
     /// Neurons of a neuron node (the length of its parameters), if it is one.
     pub fn neurons(&self) -> Option<usize> {
         match self {
@@ -477,17 +521,17 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
 
 /// Shape agreement inside one node.
 fn check_node(node: &Node) -> Result<(), String> {
-    let same = |params: &[(&str, &Vec<f64>)]| -> Result<(), String> {
-        let n = params[0].1.len();
-        match params.iter().find(|(_, v)| v.len() != n) {
-            Some((p, v)) => Err(format!(
-                "parameter '{p}' has {} values, '{}' has {n}",
+    let params = node.params();
+    if let Some((first, v0)) = params.first() {
+        if let Some((p, v)) = params.iter().find(|(_, v)| v.len() != v0.len()) {
+            return Err(format!(
+                "parameter '{p}' has {} values, '{first}' has {}",
                 v.len(),
-                params[0].0
-            )),
-            None => Ok(()),
+                v0.len()
+            ));
         }
-    };
+        return Ok(());
+    }
     match node {
         Node::Affine { weight, bias } => {
             if weight.shape.len() != 2 {
@@ -542,42 +586,6 @@ fn check_node(node: &Node) -> Result<(), String> {
             "weight has shape {:?}, not (out, in)",
             weight.shape
         )),
-        Node::If {
-            r,
-            v_threshold,
-            v_reset,
-        } => same(&[("r", r), ("v_threshold", v_threshold), ("v_reset", v_reset)]),
-        Node::Lif {
-            tau,
-            r,
-            v_leak,
-            v_threshold,
-            v_reset,
-        } => same(&[
-            ("r", r),
-            ("tau", tau),
-            ("v_leak", v_leak),
-            ("v_threshold", v_threshold),
-            ("v_reset", v_reset),
-        ]),
-        Node::CubaLif {
-            tau_syn,
-            tau_mem,
-            r,
-            v_leak,
-            v_threshold,
-            v_reset,
-            w_in,
-        } => same(&[
-            ("r", r),
-            ("tau_syn", tau_syn),
-            ("tau_mem", tau_mem),
-            ("v_leak", v_leak),
-            ("v_threshold", v_threshold),
-            ("v_reset", v_reset),
-            ("w_in", w_in),
-        ]),
-        Node::Li { tau, r, v_leak } => same(&[("r", r), ("tau", tau), ("v_leak", v_leak)]),
         _ => Ok(()),
     }
 }
@@ -628,49 +636,10 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
                 put("bias", bias, None);
             }
             Node::Linear { weight } => put("weight", &weight.data, Some(&weight.shape)),
-            Node::If {
-                r,
-                v_threshold,
-                v_reset,
-            } => {
-                put("r", r, None);
-                put("v_threshold", v_threshold, None);
-                put("v_reset", v_reset, None);
-            }
-            Node::Lif {
-                tau,
-                r,
-                v_leak,
-                v_threshold,
-                v_reset,
-            } => {
-                put("tau", tau, None);
-                put("r", r, None);
-                put("v_leak", v_leak, None);
-                put("v_threshold", v_threshold, None);
-                put("v_reset", v_reset, None);
-            }
-            Node::CubaLif {
-                tau_syn,
-                tau_mem,
-                r,
-                v_leak,
-                v_threshold,
-                v_reset,
-                w_in,
-            } => {
-                put("tau_syn", tau_syn, None);
-                put("tau_mem", tau_mem, None);
-                put("r", r, None);
-                put("v_leak", v_leak, None);
-                put("v_threshold", v_threshold, None);
-                put("v_reset", v_reset, None);
-                put("w_in", w_in, None);
-            }
-            Node::Li { tau, r, v_leak } => {
-                put("tau", tau, None);
-                put("r", r, None);
-                put("v_leak", v_leak, None);
+            Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
+                for (p, v) in node.params() {
+                    put(p, v, None);
+                }
             }
             Node::Conv2d {
                 weight,

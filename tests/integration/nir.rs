@@ -18,46 +18,11 @@ fn params(node: &Node) -> Vec<(&'static str, Vec<f64>)> {
             vec![("weight", weight.data.clone()), ("bias", bias.clone())]
         }
         Node::Linear { weight } => vec![("weight", weight.data.clone())],
-        Node::If {
-            r,
-            v_threshold,
-            v_reset,
-        } => vec![
-            ("r", r.clone()),
-            ("v_threshold", v_threshold.clone()),
-            ("v_reset", v_reset.clone()),
-        ],
-        Node::Lif {
-            tau,
-            r,
-            v_leak,
-            v_threshold,
-            v_reset,
-        } => vec![
-            ("tau", tau.clone()),
-            ("r", r.clone()),
-            ("v_leak", v_leak.clone()),
-            ("v_threshold", v_threshold.clone()),
-            ("v_reset", v_reset.clone()),
-        ],
-        Node::CubaLif {
-            tau_syn,
-            tau_mem,
-            r,
-            v_leak,
-            v_threshold,
-            v_reset,
-            w_in,
-        } => vec![
-            ("tau_syn", tau_syn.clone()),
-            ("tau_mem", tau_mem.clone()),
-            ("r", r.clone()),
-            ("v_leak", v_leak.clone()),
-            ("v_threshold", v_threshold.clone()),
-            ("v_reset", v_reset.clone()),
-            ("w_in", w_in.clone()),
-        ],
-        _ => vec![],
+        other => other
+            .params()
+            .into_iter()
+            .map(|(p, v)| (p, v.to_vec()))
+            .collect(),
     }
 }
 
