@@ -89,6 +89,16 @@
 //! // …and every count has its price on the chip model, with evidence grades.
 //! assert!(report.energy.training.dynamic_pj_per_sample > 0.0);
 //! ```
+//!
+//! ## Reproducibility contract
+//!
+//! The same configuration and seed give bit-identical weights, counts and reports on every run
+//! and at any thread count: initial weights and sample orders come from seeded portable
+//! generators (pinned by value-stability tests), every random draw on a chip from a
+//! counter-based stream keyed by entity, sample and purpose (never by thread or core), and all
+//! tallies are integers merged in a fixed order. A run saved between samples and resumed
+//! (`checkpoint`) ends with the same bits. A change that moves any figure for a given seed is
+//! listed under "Reproducibility-breaking changes" in `CHANGELOG.md` (ARCHITECTURE.md §11).
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod backprop;
