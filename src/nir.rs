@@ -533,22 +533,7 @@ fn check_node(node: &Node) -> Result<(), String> {
         return Ok(());
     }
     match node {
-        Node::Affine { weight, bias } => {
-            if weight.shape.len() != 2 {
-                return Err(format!(
-                    "weight has shape {:?}, not (out, in)",
-                    weight.shape
-                ));
-            }
-            if bias.len() != weight.shape[0] {
-                return Err(format!(
-                    "bias has {} values for {} outputs",
-                    bias.len(),
-                    weight.shape[0]
-                ));
-            }
-            Ok(())
-        }
+        Node::Affine { weight, bias } => weight_and_bias(weight, "(out, in)", Some(bias)),
         Node::Conv2d {
             weight,
             bias,
@@ -558,19 +543,7 @@ fn check_node(node: &Node) -> Result<(), String> {
             input_shape,
             ..
         } => {
-            if weight.shape.len() != 4 {
-                return Err(format!(
-                    "weight has shape {:?}, not (out, in/groups, kh, kw)",
-                    weight.shape
-                ));
-            }
-            if bias.len() != weight.shape[0] {
-                return Err(format!(
-                    "bias has {} values for {} output channels",
-                    bias.len(),
-                    weight.shape[0]
-                ));
-            }
+            weight_and_bias(weight, "(out, in/groups, kh, kw)", Some(bias))?;
             if stride.contains(&0) || dilation.contains(&0) || input_shape.contains(&0) {
                 return Err("stride, dilation and input_shape must be at least 1".into());
             }
@@ -582,9 +555,22 @@ fn check_node(node: &Node) -> Result<(), String> {
             }
             Ok(())
         }
-        Node::Linear { weight } if weight.shape.len() != 2 => Err(format!(
-            "weight has shape {:?}, not (out, in)",
-            weight.shape
+        Node::Linear { weight } => weight_and_bias(weight, "(out, in)", None),
+        _ => Ok(()),
+    }
+}
+
+/// A weight of the named layout (its rank is the layout's) and, if given, one bias per output.
+fn weight_and_bias(weight: &Tensor, layout: &str, bias: Option<&[f64]>) -> Result<(), String> {
+    let rank = layout.split(',').count();
+    if weight.shape.len() != rank {
+        return Err(format!("weight has shape {:?}, not {layout}", weight.shape));
+    }
+    match bias {
+        Some(b) if b.len() != weight.shape[0] => Err(format!(
+            "bias has {} values for {} outputs",
+            b.len(),
+            weight.shape[0]
         )),
         _ => Ok(()),
     }

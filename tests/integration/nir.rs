@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::{accord, stderr};
 use accord::nir::{self, Graph, Node};
 
 fn fixture(name: &str) -> PathBuf {
@@ -138,7 +139,6 @@ fn a_convolution_expands_into_the_dense_layer_that_computes_it() {
 
 #[test]
 fn a_nir_conv_net_runs_inference_on_balance_core_and_loihi() {
-    use std::process::Command;
     let dir = std::env::temp_dir().join(format!("accord-nir-convrun-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // 36 features (a 6×6 image), 3 classes.
@@ -167,10 +167,7 @@ fn a_nir_conv_net_runs_inference_on_balance_core_and_loihi() {
             "--json",
         ];
         args.extend(extra);
-        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-            .args(&args)
-            .output()
-            .unwrap();
+        let o = crate::support::accord(&args);
         assert!(
             o.status.success(),
             "{extra:?}: {}",
@@ -253,13 +250,6 @@ fn read_write_read_gives_the_same_graph() {
 
 #[test]
 fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() {
-    use std::process::Command;
-    let accord = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_accord"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let o = accord(&["import", fixture("lif_mlp.nir").to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -332,17 +322,9 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
 
 #[test]
 fn a_net_run_from_its_nir_file_equals_the_native_run() {
-    use std::process::Command;
     let accord = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = crate::support::accord(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         o
     };
     let dir = std::env::temp_dir().join(format!("accord-nir-eq-{}", std::process::id()));
@@ -384,15 +366,12 @@ fn a_net_run_from_its_nir_file_equals_the_native_run() {
         figures(&["--load", ck.to_str().unwrap()]),
         figures(&["--model", file.to_str().unwrap()])
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args([
-            "map",
-            "--model",
-            fixture("lif_mlp.nir").to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let o = crate::support::accord(&[
+        "map",
+        "--model",
+        fixture("lif_mlp.nir").to_str().unwrap(),
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sizes"], serde_json::json!([3, 4, 2]));
     std::fs::remove_dir_all(&dir).unwrap();
