@@ -334,8 +334,8 @@ pub struct CoreMem<'a, D: Datapath> {
     pub trace_count: &'a mut [u32],
     /// Synapse rows, axon-major (`axons × n`).
     pub rows: Rows<'a, D::W>,
-    /// Upper bound of `|w|` per row.
-    pub row_max: &'a mut [u64],
+    /// Upper bound of `|w|` per row (writable exactly when `rows` is).
+    pub row_max: Rows<'a, u64>,
     /// Copy rows of a comparison rule (`posts × n`), empty otherwise.
     pub copy_rows: Rows<'a, D::W>,
     /// Copy-row sums per neuron.
@@ -475,9 +475,9 @@ impl<D: Datapath> Core<'_, D> {
                 let st = &mut *self.mem.status;
                 match p {
                     Packet::Graded { rate, .. } => {
-                        let pb = self
-                            .dp
-                            .product_bound(self.mem.row_max[j], D::v_mag(rate), false);
+                        let pb =
+                            self.dp
+                                .product_bound(self.mem.row_max.get()[j], D::v_mag(rate), false);
                         st.bound = st.bound.saturating_add(pb);
                         let unchecked = self.dp.bound_ok(st.bound);
                         self.dp.mac_row(
@@ -492,7 +492,7 @@ impl<D: Datapath> Core<'_, D> {
                         self.mem.trace[j] = rate;
                     }
                     _ => {
-                        let pb = self.dp.product_bound(self.mem.row_max[j], 1, false);
+                        let pb = self.dp.product_bound(self.mem.row_max.get()[j], 1, false);
                         st.bound = st.bound.saturating_add(pb);
                         let unchecked = self.dp.bound_ok(st.bound);
                         self.dp.add_row(self.mem.acc, row, unchecked, self.vars);
@@ -835,7 +835,7 @@ impl<D: Datapath> Core<'_, D> {
                         break;
                     }
                     let row = &self.mem.rows.get()[j * n..(j + 1) * n];
-                    let pb = self.dp.product_bound(self.mem.row_max[j], dmax, true);
+                    let pb = self.dp.product_bound(self.mem.row_max.get()[j], dmax, true);
                     let unchecked = self.dp.bound_ok(pb.saturating_mul(nz as u64));
                     let key = Key::new(self.lay.axon_gid[j], step);
                     let (acc, terms) = match self.lay.mask {
@@ -945,7 +945,9 @@ impl<D: Datapath> Core<'_, D> {
                 self.lay.gid_base,
                 self.vars,
             );
-            self.mem.row_max[j] = self.mem.row_max[j].max(mx);
+            if let Some(m) = self.mem.row_max.get_mut() {
+                m[j] = m[j].max(mx);
+            }
         }
         self.ops.add(Op::WeightUpdate, copies * updates);
         self.ops

@@ -359,7 +359,8 @@ pub(crate) struct CoreBox<D: Datapath> {
     trace_count: Vec<u32>,
     /// Synapse rows, shared (read-only) between evaluation copies of the chip.
     pub(crate) rows: Arc<Vec<D::W>>,
-    pub(crate) row_max: Vec<u64>,
+    /// Per-row magnitude bounds, shared like the rows they describe.
+    pub(crate) row_max: Arc<Vec<u64>>,
     pub(crate) copy_rows: Arc<Vec<D::W>>,
     copy_acc: Vec<D::Acc>,
     nz: Vec<u32>,
@@ -501,7 +502,7 @@ impl<D: Datapath> CoreBox<D> {
             trace: vec![D::V::default(); axons],
             trace_count: vec![0; axons],
             rows: Arc::new(vec![D::W::default(); axons * n]),
-            row_max: vec![0; axons],
+            row_max: Arc::new(vec![0; axons]),
             copy_rows: Arc::new(vec![D::W::default(); copy_len]),
             copy_acc: vec![D::Acc::default(); if copy_len > 0 { n } else { 0 }],
             nz: vec![0; n],
@@ -523,7 +524,7 @@ impl<D: Datapath> CoreBox<D> {
     /// Recompute the per-row magnitude bounds after the rows were written by the host.
     pub(crate) fn refresh_row_max(&mut self) {
         let n = self.n;
-        for (j, m) in self.row_max.iter_mut().enumerate() {
+        for (j, m) in Arc::make_mut(&mut self.row_max).iter_mut().enumerate() {
             *m = self.rows[j * n..(j + 1) * n]
                 .iter()
                 .map(|&w| D::w_mag(w))
@@ -584,7 +585,7 @@ impl<D: Datapath> CoreBox<D> {
                 trace,
                 trace_count,
                 rows: lend(rows),
-                row_max,
+                row_max: lend(row_max),
                 copy_rows: lend(copy_rows),
                 copy_acc,
                 nz,

@@ -333,11 +333,11 @@ pub struct Mesh {
     /// A spare buffer for the source list.
     #[cfg(test)]
     spare: Vec<u32>,
-    /// Packets of the exchange, by id: destination core and handler time.
-    f_core: Vec<u32>,
-    f_cost: Vec<u64>,
-    /// Per source core: packets not yet injected (indices into `flits`).
-    inject: Vec<VecDeque<Hdr>>,
+    /// Packets of the exchange, by id (the router job's own list, taken over without a copy).
+    flits: Vec<Flit>,
+    /// Per source core: runs of packet ids not yet injected (a core's packets are contiguous
+    /// in the list, so this is one or a few ranges, not a queue per packet).
+    inject: Vec<VecDeque<(u32, u32)>>,
     inject_from: Vec<u32>,
     sources: Vec<u32>,
     /// Event-driven schedule: port keys (`pos << 3 | port`) to process this cycle and the next,
@@ -375,8 +375,7 @@ impl Mesh {
             newly: Vec::new(),
             #[cfg(test)]
             spare: Vec::new(),
-            f_core: Vec::new(),
-            f_cost: Vec::new(),
+            flits: Vec::new(),
             inject: Vec::new(),
             inject_from: Vec::new(),
             sources: Vec::new(),
@@ -413,8 +412,7 @@ impl Mesh {
             newly: Vec::new(),
             #[cfg(test)]
             spare: Vec::new(),
-            f_core: Vec::new(),
-            f_cost: Vec::new(),
+            flits: Vec::new(),
             inject: vec![VecDeque::new(); pos.len()],
             inject_from: pos.to_vec(),
             sources: Vec::new(),
@@ -470,25 +468,88 @@ impl Mesh {
     }
 
     /// Queue a packet from engine core `src` (injected in call order).
-    #[inline]
+    #[cfg(test)]
     pub fn send(&mut self, src: u32, flit: Flit) {
-        let id = self.f_core.len() as u32;
-        self.f_core.push(flit.dst_core);
-        self.f_cost.push(flit.cost);
-        let dst = self.inject_from[flit.dst_core as usize];
-        let hdr = Hdr {
+        let id = self.flits.len() as u32;
+        self.flits.push(flit);
+        self.queue_run(src, id, id + 1);
+    }
+
+    /// Queue a timestep's packets: `flits` in injection order, `runs` the `(source core,
+    /// packets)` runs covering them. The list is taken over, not copied (get it back, emptied,
+    /// from [`Mesh::take_spare`] once the exchange is done).
+    pub(crate) fn send_all(&mut self, flits: Vec<Flit>, runs: &[(u32, u32)]) {
+        let mut at = self.flits.len() as u32;
+        if self.flits.is_empty() {
+            self.flits = flits;
+        } else {
+            self.flits.extend_from_slice(&flits);
+        }
+        for &(src, n) in runs {
+            self.queue_run(src, at, at + n);
+            at += n;
+        }
+    }
+
+    /// The packet list of the last exchange, emptied, for the next timestep to fill.
+    pub(crate) fn take_spare(&mut self) -> Vec<Flit> {
+        let mut v = std::mem::take(&mut self.flits);
+        v.clear();
+        v
+    }
+
+    /// Queue packets `from..to` (ids) for injection by `src`, after its earlier ones.
+    #[inline]
+    fn queue_run(&mut self, src: u32, from: u32, to: u32) {
+        if from == to {
+            return;
+        }
+        let q = &mut self.inject[src as usize];
+        match q.back_mut() {
+            Some(r) if r.1 == from => r.1 = to,
+            Some(_) => q.push_back((from, to)),
+            None => {
+                self.sources.push(src);
+                q.push_back((from, to));
+            }
+        }
+    }
+
+    /// The header of the next packet source `src` injects.
+    #[inline(always)]
+    fn inject_front(&self, src: u32) -> Option<Hdr> {
+        let &(id, _) = self.inject[src as usize].front()?;
+        let f = &self.flits[id as usize];
+        let dst = self.inject_from[f.dst_core as usize];
+        Some(Hdr {
             id,
             // Grid sides are at most 65535 (design rule).
             x: (dst % self.cols) as u16,
             y: (dst / self.cols) as u16,
-            retro: flit.retro,
-            xings: flit.xings,
-        };
+            retro: f.retro,
+            xings: f.xings,
+        })
+    }
+
+    /// Remove the packet source `src` would inject next.
+    #[inline(always)]
+    fn inject_pop(&mut self, src: u32) {
         let q = &mut self.inject[src as usize];
-        if q.is_empty() {
-            self.sources.push(src);
+        if let Some(r) = q.front_mut() {
+            r.0 += 1;
+            if r.0 == r.1 {
+                q.pop_front();
+            }
         }
-        q.push_back(hdr);
+    }
+
+    /// Packets waiting to be injected.
+    fn waiting(&self) -> usize {
+        self.inject
+            .iter()
+            .flatten()
+            .map(|&(a, b)| (b - a) as usize)
+            .sum()
     }
 
     /// Whether any packet waits to be injected or is in flight (the plain cycle loop's test).
@@ -606,7 +667,7 @@ impl Mesh {
                         self.links[slot][port].stall_cycles += skipped;
                         counts.stall_cycles += skipped;
                         if let Some(h) = self.routers[slot].fifo[port].q.front() {
-                            cores.push(self.f_core[h.id as usize]);
+                            cores.push(self.flits[h.id as usize].dst_core);
                         }
                     }
                     counts.cycles += 1;
@@ -623,7 +684,7 @@ impl Mesh {
                         .iter()
                         .map(|r| r.fifo.iter().map(|f| f.q.len()).sum::<usize>())
                         .sum::<usize>()
-                        + self.inject.iter().map(VecDeque::len).sum::<usize>();
+                        + self.waiting();
                     counts.link_drops += held as u64;
                     self.clear();
                 }
@@ -663,7 +724,7 @@ impl Mesh {
                     self.links[slot][port].stall_cycles += skipped;
                     counts.stall_cycles += skipped;
                     if let Some(h) = self.routers[slot].fifo[port].q.front() {
-                        cores.push(self.f_core[h.id as usize]);
+                        cores.push(self.flits[h.id as usize].dst_core);
                     }
                 }
                 cores.sort_unstable();
@@ -774,7 +835,7 @@ impl Mesh {
             };
             let id = h.id as usize;
             if port == L {
-                match deliver(self.f_core[id], id as u32, self.f_cost[id]) {
+                match deliver(self.flits[id].dst_core, id as u32, self.flits[id].cost) {
                     true => {
                         counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                         self.dequeue(slot, L, c, counts);
@@ -871,7 +932,7 @@ impl Mesh {
         let mut moved = false;
         let mut sent = 0;
         while sent < self.per_cycle {
-            let Some(&h) = self.inject[src as usize].front() else {
+            let Some(h) = self.inject_front(src) else {
                 break;
             };
             let q = self.port_to(slot, &h);
@@ -881,7 +942,7 @@ impl Mesh {
             if ((nf.start_len + nf.accepted) as usize) < depth {
                 nf.accepted += 1;
                 self.enqueue(slot, q, h, c);
-                self.inject[src as usize].pop_front();
+                self.inject_pop(src);
                 moved = true;
                 sent += 1;
             } else {
@@ -901,7 +962,7 @@ impl Mesh {
                     }
                     OverflowPolicy::Drop => {
                         // The injection port used its slot; the FIFO had no room.
-                        self.inject[src as usize].pop_front();
+                        self.inject_pop(src);
                         self.links[slot][q].drops += 1;
                         counts.link_drops += 1;
                         moved = true;
@@ -963,7 +1024,7 @@ impl Mesh {
                         };
                         let id = h.id as usize;
                         if port == L {
-                            match deliver(self.f_core[id], id as u32, self.f_cost[id]) {
+                            match deliver(self.flits[id].dst_core, id as u32, self.flits[id].cost) {
                                 true => {
                                     counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                                     self.pop(slot, L);
@@ -975,7 +1036,7 @@ impl Mesh {
                                     OverflowPolicy::Stall => {
                                         self.links[slot][L].stall_cycles += 1;
                                         counts.stall_cycles += 1;
-                                        let core = self.f_core[id];
+                                        let core = self.flits[id].dst_core;
                                         if !blocked.contains(&core) {
                                             blocked.push(core);
                                         }
@@ -1051,7 +1112,7 @@ impl Mesh {
                 let slot = self.router(pos);
                 let mut sent = 0;
                 while sent < self.per_cycle {
-                    let Some(&h) = self.inject[src as usize].front() else {
+                    let Some(h) = self.inject_front(src) else {
                         break;
                     };
                     let q = self.port_to(slot, &h);
@@ -1061,7 +1122,7 @@ impl Mesh {
                     if ((nf.start_len + nf.accepted) as usize) < depth {
                         nf.accepted += 1;
                         self.push(slot, q, h);
-                        self.inject[src as usize].pop_front();
+                        self.inject_pop(src);
                         moved = true;
                         sent += 1;
                     } else {
@@ -1072,7 +1133,7 @@ impl Mesh {
                             }
                             OverflowPolicy::Drop => {
                                 // The injection port used its slot; the FIFO had no room.
-                                self.inject[src as usize].pop_front();
+                                self.inject_pop(src);
                                 self.links[slot][q].drops += 1;
                                 counts.link_drops += 1;
                                 moved = true;
@@ -1103,7 +1164,7 @@ impl Mesh {
                     .iter()
                     .map(|r| r.fifo.iter().map(|f| f.q.len()).sum::<usize>())
                     .sum::<usize>()
-                    + self.inject.iter().map(VecDeque::len).sum::<usize>();
+                    + self.waiting();
                 counts.link_drops += held as u64;
                 self.clear();
                 break;
@@ -1114,8 +1175,7 @@ impl Mesh {
     }
 
     fn clear_packets(&mut self) {
-        self.f_core.clear();
-        self.f_cost.clear();
+        self.flits.clear();
     }
 
     #[cfg(test)]

@@ -29,11 +29,6 @@ impl Packets {
         }
         self.flits.push(f);
     }
-
-    pub(crate) fn clear(&mut self) {
-        self.flits.clear();
-        self.runs.clear();
-    }
 }
 
 /// One timestep's exchange.
@@ -70,26 +65,23 @@ pub(crate) struct JobResult {
 /// Run `job` on `mesh`: a full queue takes every packet it holds at once (an early drain,
 /// costing those packets' handler time) and the exchange goes on.
 pub(crate) fn run_job(mesh: &mut Mesh, job: Job) -> JobResult {
-    let mut at = 0;
-    for &(src, n) in &job.packets.runs {
-        for &f in &job.packets.flits[at..at + n as usize] {
-            mesh.send(src, f);
-        }
-        at += n as usize;
-    }
-    let mut held = vec![0usize; job.cores];
-    let mut cost = vec![0u64; job.cores];
-    let mut early = vec![0u64; job.cores];
-    let mut delivered = if job.track {
-        vec![false; job.packets.flits.len()]
-    } else {
-        Vec::new()
-    };
+    let Job {
+        packets: Packets { flits, mut runs },
+        cores,
+        depth,
+        track,
+    } = job;
+    let sent = flits.len();
+    mesh.send_all(flits, &runs);
+    let mut held = vec![0usize; cores];
+    let mut cost = vec![0u64; cores];
+    let mut early = vec![0u64; cores];
+    let mut delivered = if track { vec![false; sent] } else { Vec::new() };
     let mut result = JobResult::default();
     loop {
         let r = mesh.run(&mut result.counts, |core, id, c| {
             let k = core as usize;
-            if held[k] >= job.depth {
+            if held[k] >= depth {
                 return false;
             }
             held[k] += 1;
@@ -122,9 +114,12 @@ pub(crate) fn run_job(mesh: &mut Mesh, job: Job) -> JobResult {
         .map(|(k, ps)| (k as u32, ps))
         .collect();
     result.delivered = delivered;
-    result.sent = job.packets.flits.len();
-    result.spare = job.packets;
-    result.spare.clear();
+    result.sent = sent;
+    runs.clear();
+    result.spare = Packets {
+        flits: mesh.take_spare(),
+        runs,
+    };
     result
 }
 
