@@ -438,6 +438,11 @@ pub trait Datapath: Send + Sync {
     fn spiking_soma(&self) -> SpikingSoma;
     /// `total += input`, exact.
     fn drive_add(&self, total: &mut Self::Acc, input: Self::V);
+    /// A dendrite segment's sum as a partial-sum payload (an `i64` in accumulator units; a
+    /// wider sum saturates, counted).
+    fn partial_out(&self, acc: Self::Acc, c: &mut Vars) -> Self::V;
+    /// `acc += partial` at the home core, with the accumulator's own add rule (per add or wide).
+    fn partial_add(&self, acc: &mut Self::Acc, v: Self::V, c: &mut Vars);
     /// Mean of a window's inputs, `total / ticks`, in the membrane format.
     fn mean_u(&self, total: Self::Acc, ticks: u32, c: &mut Vars) -> Self::V;
     /// Rate `count / ticks`.
@@ -1125,6 +1130,23 @@ impl<W: Word, A: AccWord, S: AsRef<[i64]> + Send + Sync> Datapath for Fixed<W, A
     #[inline]
     fn drive_add(&self, total: &mut A, input: i64) {
         *total = total.add_i64(input);
+    }
+
+    fn partial_out(&self, acc: A, c: &mut Vars) -> i64 {
+        let w = acc.wide();
+        i64::try_from(w).unwrap_or_else(|_| {
+            c.accumulator.saturations = c.accumulator.saturations.saturating_add(1);
+            if w < 0 { i64::MIN } else { i64::MAX }
+        })
+    }
+
+    fn partial_add(&self, acc: &mut A, v: i64, c: &mut Vars) {
+        *acc = match self.acc_mode {
+            AccMode::Wide => acc.add_i64(v),
+            AccMode::PerAdd => {
+                A::narrow(self.add_fit(acc.wide(), Exact::Fits(i128::from(v)), &mut c.accumulator))
+            }
+        };
     }
 
     fn mean_u(&self, total: A, ticks: u32, c: &mut Vars) -> i64 {

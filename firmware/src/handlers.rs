@@ -175,6 +175,14 @@ pub enum Packet<V> {
         /// The external credit (credit format).
         value: V,
     },
+    /// A partial sum for local neuron `neuron` from one of its dendrite segments on another
+    /// core (a neuron whose fan-in was split across cores), in accumulator units.
+    Partial {
+        /// Local neuron.
+        neuron: u32,
+        /// The segment's sum (accumulator units).
+        value: V,
+    },
     /// A comparison rule's `δ` of postsynaptic neuron `post` (its index in its layer), for this
     /// core's copy rows.
     Delta {
@@ -193,6 +201,8 @@ pub trait Outbox<V> {
     fn retro(&mut self, axon: u32, value: V);
     /// A comparison rule's `δ` of local neuron `neuron`, for every presynaptic core.
     fn delta(&mut self, neuron: u32, value: V);
+    /// Dendrite segment `neuron`'s partial sum, for its neuron's home core.
+    fn partial(&mut self, neuron: u32, value: V);
 }
 
 /// Stored widths of the formats, for memory-bit counts.
@@ -222,6 +232,10 @@ pub enum PopKind {
         /// Population index (selects the transfer and the tables).
         pop: u8,
     },
+    /// Dendrite segments: each holds part of the fan-in of one neuron whose soma lives on
+    /// another core, and sends its sum there every firing step (ARCHITECTURE.md §5, fan-in
+    /// splitting). No soma, no bias, no credit.
+    Dendrite,
 }
 
 /// Neurons `start..start + len` of a core and what they are.
@@ -515,6 +529,16 @@ impl<D: Datapath> Core<'_, D> {
                 self.ops.add(Op::NeuronMemReadBit, bits.credit);
                 self.ops.add(Op::NeuronMemWriteBit, bits.credit);
             }
+            Packet::Partial { neuron, value } => {
+                let Some(a) = self.mem.acc.get_mut(neuron as usize) else {
+                    self.vars.accumulator.invalid = self.vars.accumulator.invalid.wrapping_add(1);
+                    return;
+                };
+                self.dp.partial_add(a, value, self.vars);
+                self.mem.status.had_input = true;
+                // One accumulate of a unit-weight synapse.
+                self.ops.add(Op::Sop, 1);
+            }
             Packet::Delta { post, value } => self.copy_walk(post, value, step, learn),
         }
     }
@@ -578,6 +602,17 @@ impl<D: Datapath> Core<'_, D> {
         }
     }
 
+    /// Dendrite segments `s..e` send their non-zero sums to their home core and clear them.
+    fn send_partials(&mut self, s: usize, e: usize, out: &mut impl Outbox<D::V>) {
+        for i in s..e {
+            let acc = core::mem::take(&mut self.mem.acc[i]);
+            let v = self.dp.partial_out(acc, self.vars);
+            if !D::is_zero(v) {
+                out.partial(i as u32, v);
+            }
+        }
+    }
+
     /// A graded firing step: every neuron reads its accumulator (`u = acc + b`, `r = f(u)`) and
     /// sends a non-zero `r`; relays send their input rate. Records the largest output change.
     pub fn fire_graded(&mut self, step: u64, out: &mut impl Outbox<D::V>) {
@@ -595,6 +630,7 @@ impl<D: Datapath> Core<'_, D> {
                         }
                     }
                 }
+                PopKind::Dendrite => self.send_partials(s, e, out),
                 PopKind::Neuron { pop } => {
                     let pop = pop as usize;
                     let table = self.dp.transfer_kind(pop) == TransferKind::Table;
@@ -682,6 +718,7 @@ impl<D: Datapath> Core<'_, D> {
                         }
                     }
                 }
+                PopKind::Dendrite => self.send_partials(s, e, out),
                 PopKind::Neuron { pop } => {
                     let readout = self.dp.transfer_kind(pop as usize) == TransferKind::Readout;
                     for i in s..e {

@@ -143,6 +143,8 @@ pub struct Tally {
     pub retro: Ledger,
     /// The longest timestep, ps.
     pub max_step_ps: u64,
+    /// Of the forward packets, partial sums of split fan-ins (dendrite segment to home core).
+    pub partial_packets: u64,
 }
 
 impl Tally {
@@ -160,6 +162,7 @@ impl Tally {
         self.retro_hops += o.retro_hops;
         self.mesh.merge(&o.mesh);
         self.early_drains += o.early_drains;
+        self.partial_packets += o.partial_packets;
         self.retro.merge(&o.retro);
         self.max_step_ps = self.max_step_ps.max(o.max_step_ps);
     }
@@ -213,13 +216,14 @@ impl Tally {
         w.push(self.early_drains);
         w.extend(Action::ALL.iter().map(|&a| self.retro.get(a)));
         w.push(self.max_step_ps);
+        w.push(self.partial_packets);
         w
     }
 
     /// The tally [`Tally::to_words`] wrote, or `None` if `w` has the wrong length.
     pub fn from_words(w: &[u64]) -> Option<Tally> {
         let n = Action::ALL.len();
-        if w.len() != 2 * n + 7 * 6 + 9 + 7 + 8 + 2 {
+        if w.len() != 2 * n + 7 * 6 + 9 + 7 + 8 + 3 {
             return None;
         }
         let mut it = w.iter().copied();
@@ -288,6 +292,7 @@ impl Tally {
             t.retro.add(a, next());
         }
         t.max_step_ps = next();
+        t.partial_packets = next();
         Some(t)
     }
 }
@@ -321,6 +326,7 @@ pub(crate) struct CoreOut<V> {
     spikes: Vec<(u32, Option<V>)>,
     retros: Vec<(u32, V)>,
     deltas: Vec<(u32, V)>,
+    partials: Vec<(u32, V)>,
 }
 
 impl<V> Outbox<V> for CoreOut<V> {
@@ -335,6 +341,10 @@ impl<V> Outbox<V> for CoreOut<V> {
     #[inline]
     fn delta(&mut self, neuron: u32, value: V) {
         self.deltas.push((neuron, value));
+    }
+    #[inline]
+    fn partial(&mut self, neuron: u32, value: V) {
+        self.partials.push((neuron, value));
     }
 }
 
@@ -395,6 +405,9 @@ pub(crate) struct Wiring {
     /// Comparison rules: the cores a local neuron's `δ` goes to, and the layer index of local
     /// neuron 0 there.
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
+    /// Dendrite segments: the engine core holding their neurons' somas (segment `i` feeds
+    /// neuron `i` there).
+    pub(crate) home: Option<u32>,
 }
 
 /// A core's input queue: the firmware's [`EventQueue`] holding at most the chip's
@@ -464,6 +477,7 @@ pub(crate) struct CoreSpec {
     pub(crate) fanout: Vec<FanGroup>,
     pub(crate) retro_to: Vec<(u32, u32)>,
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
+    pub(crate) home: Option<u32>,
 }
 
 impl<D: Datapath> CoreBox<D> {
@@ -492,6 +506,7 @@ impl<D: Datapath> CoreBox<D> {
                 fanout: spec.fanout,
                 retro_to: spec.retro_to,
                 delta_to: spec.delta_to,
+                home: spec.home,
             }),
             bits: spec.bits,
             mirror: spec.mirror,
@@ -840,6 +855,11 @@ fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u
             f(dst, Packet::Retro { neuron, value });
         }
     }
+    if let Some(home) = wire.home {
+        for &(neuron, value) in &out.partials {
+            f(home, Packet::Partial { neuron, value });
+        }
+    }
     if let Some((dests, base)) = &wire.delta_to {
         for &(i, value) in &out.deltas {
             for &dst in dests {
@@ -1041,6 +1061,7 @@ impl<D: Datapath> Engine<D> {
             out.spikes.clear();
             out.retros.clear();
             out.deltas.clear();
+            out.partials.clear();
             self.cores[k].out = out;
         }
         if matches!(self.router, RouterHost::Local(..)) {
@@ -1105,7 +1126,7 @@ impl<D: Datapath> Engine<D> {
     /// Expand core `k`'s outbox into routed packets for the routers (the payloads stay in the
     /// outbox until delivery); returns the injection time, ps.
     fn route_out(&mut self, k: usize, flits: &mut Packets) -> u64 {
-        let (mut fwd, mut back) = (0u64, 0u64);
+        let (mut fwd, mut back, mut partials) = (0u64, 0u64, 0u64);
         let lat = &self.lat;
         let sop = lat[Action::Sop as usize];
         let trace = lat[Action::TraceUpdate as usize];
@@ -1125,6 +1146,11 @@ impl<D: Datapath> Engine<D> {
                     back += 1;
                     (true, credit)
                 }
+                Packet::Partial { .. } => {
+                    fwd += 1;
+                    partials += 1;
+                    (false, sop)
+                }
                 _ => {
                     back += 1;
                     (true, (d.n as u64).saturating_mul(rsop))
@@ -1141,6 +1167,7 @@ impl<D: Datapath> Engine<D> {
             );
         });
         self.tally.ledger.add(Action::SpikePacket, fwd);
+        self.tally.partial_packets += partials;
         self.tally.ledger.add(Action::RetroPacket, back);
         self.tally.retro.add(Action::RetroPacket, back);
         fwd.saturating_mul(self.lat[Action::SpikePacket as usize])

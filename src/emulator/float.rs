@@ -190,6 +190,12 @@ impl Datapath for FloatPath {
     fn drive_add(&self, total: &mut f64, input: f64) {
         *total += input;
     }
+    fn partial_out(&self, acc: f64, _: &mut Vars) -> f64 {
+        acc
+    }
+    fn partial_add(&self, acc: &mut f64, v: f64, _: &mut Vars) {
+        *acc += v;
+    }
     fn mean_u(&self, total: f64, ticks: u32, _: &mut Vars) -> f64 {
         total / f64::from(ticks.max(1))
     }

@@ -183,6 +183,7 @@ impl<D: Datapath> GeneralChipNet<D> {
                     })
                     .collect(),
                 delta_to: None,
+                home: None,
             }));
         }
         for (ci, &(s, len)) in chunks.iter().enumerate() {

@@ -24,7 +24,7 @@ use super::build;
 use super::engine::{Cmd, CoreBox, CoreSpec, Engine, FanGroup, Tally};
 use crate::chip::ChipModel;
 use crate::ledger::VarCounters;
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, Segment};
 use crate::rule::{Activation, LayeredNet, Loss};
 
 /// How neurons fire.
@@ -76,12 +76,15 @@ pub(crate) const fn gid(l: usize, i: usize) -> u64 {
     ((l as u64) << 32) | i as u64
 }
 
-/// Where one chunk of a layer sits: engine core, first neuron, length.
+/// Where one chunk of a layer sits: engine core (of its somas), first neuron, length, and the
+/// engine core of its first dendrite segment (segments take the engine cores `seg0..core` when
+/// the layer's fan-in is split; `seg0 == core` otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Placed {
     pub(crate) core: usize,
     pub(crate) start: usize,
     pub(crate) len: usize,
+    pub(crate) seg0: usize,
 }
 
 /// Real values of a chip net's neuron state, per neuron layer (input first).
@@ -101,6 +104,8 @@ pub struct ChipNet<D: Datapath> {
     pub(crate) engine: Engine<D>,
     /// Per neuron layer, its chunks.
     pub(crate) layers: Vec<Vec<Placed>>,
+    /// Per neuron layer, its fan-in segments (empty: not split).
+    segments: Vec<Vec<Segment>>,
     sizes: Vec<usize>,
     acts: Vec<Activation>,
     mode: FiringMode,
@@ -203,15 +208,26 @@ impl<D: Datapath> ChipNet<D> {
         for lp in &mapping.layers {
             let mut v = Vec::with_capacity(lp.chunks.len());
             for ch in &lp.chunks {
+                let seg0 = k;
+                k += lp.segments.len();
                 v.push(Placed {
                     core: k,
                     start: ch.start,
                     len: ch.len,
+                    seg0,
                 });
                 k += 1;
             }
             layers.push(v);
         }
+        let segments: Vec<Vec<Segment>> = mapping
+            .layers
+            .iter()
+            .map(|lp| lp.segments.clone())
+            .collect();
+        // The segment of layer `l` holding presynaptic neuron `j`.
+        let segment_of =
+            |l: usize, j: usize| -> usize { segments[l].partition_point(|g| g.start <= j) - 1 };
         let chunk_of = |l: usize, j: usize| -> Placed {
             let v = &layers[l];
             let i = v.partition_point(|p| p.start <= j);
@@ -219,8 +235,37 @@ impl<D: Datapath> ChipNet<D> {
         };
         let mut cores: Vec<CoreBox<D>> = Vec::with_capacity(k);
         for (l, lp) in mapping.layers.iter().enumerate() {
-            for ch in &lp.chunks {
-                let axons = if l == 0 { 0 } else { sizes[l - 1] };
+            for (c, ch) in lp.chunks.iter().enumerate() {
+                let home = layers[l][c].core;
+                // Dendrite segments of a split fan-in: rows of their presynaptic range, no soma.
+                for (g, sg) in lp.segments.iter().enumerate() {
+                    cores.push(CoreBox::new(CoreSpec {
+                        grid: lp.segment_cores[c][g] as u32,
+                        n: ch.len,
+                        axons: sg.axons,
+                        gid_base: gid(l, ch.start),
+                        axon_gid: (0..sg.axons).map(|j| gid(l - 1, sg.start + j)).collect(),
+                        pops: vec![PopRange {
+                            start: 0,
+                            len: ch.len as u32,
+                            kind: PopKind::Dendrite,
+                        }],
+                        credit_axons: None,
+                        mask: None,
+                        bits,
+                        mirror: false,
+                        copy: None,
+                        fanout: Vec::new(),
+                        retro_to: Vec::new(),
+                        delta_to: None,
+                        home: Some(home as u32),
+                    }));
+                }
+                let axons = if l == 0 || !lp.segments.is_empty() {
+                    0
+                } else {
+                    sizes[l - 1]
+                };
                 let pops = vec![PopRange {
                     start: 0,
                     len: ch.len as u32,
@@ -230,7 +275,9 @@ impl<D: Datapath> ChipNet<D> {
                         PopKind::Neuron { pop: (l - 1) as u8 }
                     },
                 }];
-                let fanout = if l < m {
+                let fanout = if l >= m {
+                    Vec::new()
+                } else if segments[l + 1].is_empty() {
                     vec![FanGroup {
                         start: 0,
                         len: ch.len as u32,
@@ -240,9 +287,25 @@ impl<D: Datapath> ChipNet<D> {
                             .collect(),
                     }]
                 } else {
-                    Vec::new()
+                    // One group per segment of the next layer this chunk's neurons fall in.
+                    let end = ch.start + ch.len;
+                    segments[l + 1]
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(g, sg)| {
+                            let (lo, hi) = (ch.start.max(sg.start), end.min(sg.start + sg.axons));
+                            (hi > lo).then(|| FanGroup {
+                                start: (lo - ch.start) as u32,
+                                len: (hi - lo) as u32,
+                                dests: layers[l + 1]
+                                    .iter()
+                                    .map(|p| ((p.seg0 + g) as u32, (lo - sg.start) as u32))
+                                    .collect(),
+                            })
+                        })
+                        .collect()
                 };
-                let retro_to = if l == 0 {
+                let retro_to = if axons == 0 {
                     Vec::new()
                 } else {
                     (0..sizes[l - 1])
@@ -274,7 +337,7 @@ impl<D: Datapath> ChipNet<D> {
                     n: ch.len,
                     axons,
                     gid_base: gid(l, ch.start),
-                    axon_gid: if l == 0 {
+                    axon_gid: if axons == 0 {
                         Vec::new()
                     } else {
                         (0..axons).map(|j| gid(l - 1, j)).collect()
@@ -288,15 +351,22 @@ impl<D: Datapath> ChipNet<D> {
                     fanout,
                     retro_to,
                     delta_to,
+                    home: None,
                 }));
             }
         }
         // Rows: w_ij of synaptic layer l sits in the core of post neuron i (layer l + 1), row j.
+        // In a split layer, row j − start of the segment holding j.
         spec.weights.weights(&mut |l, i, j, w| {
             let p = chunk_of(l + 1, i);
-            let c = &mut cores[p.core];
             let q = dp.weight_in(w, vars);
-            c.rows_mut()[j * p.len + (i - p.start)] = q;
+            let (core, row) = if segments[l + 1].is_empty() {
+                (p.core, j)
+            } else {
+                let g = segment_of(l + 1, j);
+                (p.seg0 + g, j - segments[l + 1][g].start)
+            };
+            cores[core].rows_mut()[row * p.len + (i - p.start)] = q;
         });
         // Comparison rules: the copy at the presynaptic core: M[p][j] for post p of layer l + 2.
         if comparison {
@@ -322,13 +392,16 @@ impl<D: Datapath> ChipNet<D> {
                 for i in 0..p.len {
                     c.neurons[i].b = dp.bias_in(spec.weights.bias(l - 1, p.start + i), vars);
                 }
-                c.refresh_row_max();
             }
+        }
+        for c in &mut cores {
+            c.refresh_row_max();
         }
         let engine = Engine::new(dp, cores, chip, spec.threads);
         ChipNet {
             engine,
             layers,
+            segments,
             sizes,
             acts: spec.acts.to_vec(),
             mode: spec.mode,
@@ -405,11 +478,34 @@ impl<D: Datapath> ChipNet<D> {
     /// Timesteps of one sample: `(firing, total when training)`.
     pub fn timesteps(&self) -> (u64, u64) {
         let m = self.depth() as u64;
+        let last = self.stages()[self.depth()] as u64;
         let fire = match self.mode {
-            FiringMode::Graded => m + 1,
-            FiringMode::Spiking { ticks, .. } => u64::from(ticks.max(1)) + m,
+            FiringMode::Graded => last + 1,
+            FiringMode::Spiking { ticks, .. } => u64::from(ticks.max(1)) + last,
         };
         (fire, fire + m)
+    }
+
+    /// The firing timestep of each neuron layer's somas (its first tick when spiking): one
+    /// timestep after the layer below, and one more where the layer's fan-in is split (its
+    /// segments sum in the timestep before and their partial sums arrive with it).
+    fn stages(&self) -> Vec<usize> {
+        let mut st = Vec::with_capacity(self.sizes.len());
+        for l in 0..self.sizes.len() {
+            st.push(if l == 0 {
+                0
+            } else {
+                st[l - 1] + 1 + usize::from(!self.segments[l].is_empty())
+            });
+        }
+        st
+    }
+
+    /// Whether a neuron layer's fan-in is split across cores.
+    pub fn split_layers(&self) -> Vec<usize> {
+        (0..self.sizes.len())
+            .filter(|&l| !self.segments[l].is_empty())
+            .collect()
     }
 
     /// The weights as a real-valued layered net of the same shape (for comparisons).
@@ -419,11 +515,17 @@ impl<D: Datapath> ChipNet<D> {
         for (l, layer) in net.layers.iter_mut().enumerate() {
             for p in &self.layers[l + 1] {
                 let c = &self.engine.cores[p.core];
-                let rows = c.rows();
+                let segs = &self.segments[l + 1];
                 for j in 0..layer.n_in {
+                    let (rows, row) = if segs.is_empty() {
+                        (c.rows(), j)
+                    } else {
+                        let g = segs.partition_point(|s| s.start <= j) - 1;
+                        (self.engine.cores[p.seg0 + g].rows(), j - segs[g].start)
+                    };
                     for i in 0..p.len {
                         layer.w[(p.start + i) * layer.n_in + j] =
-                            dp.weight_out(rows[j * p.len + i]);
+                            dp.weight_out(rows[row * p.len + i]);
                     }
                 }
                 for i in 0..p.len {
@@ -438,12 +540,11 @@ impl<D: Datapath> ChipNet<D> {
     pub fn weight_stats(&self) -> (u64, u64) {
         let mut zeros = 0u64;
         let mut total = 0u64;
-        for lay in &self.layers[1..] {
-            for p in lay {
-                let rows = self.engine.cores[p.core].rows();
-                total += rows.len() as u64;
-                zeros += rows.iter().filter(|&&w| w == D::W::default()).count() as u64;
-            }
+        // Every core's rows (relays and the somas of split layers hold none).
+        for c in &self.engine.cores {
+            let rows = c.rows();
+            total += rows.len() as u64;
+            zeros += rows.iter().filter(|&&w| w == D::W::default()).count() as u64;
         }
         (total, zeros)
     }
@@ -453,15 +554,13 @@ impl<D: Datapath> ChipNet<D> {
     pub fn max_abs_weight(&self) -> f64 {
         let dp = &*self.engine.dp;
         let mut m = 0.0f64;
-        for lay in &self.layers[1..] {
-            for p in lay {
-                for &w in self.engine.cores[p.core].rows() {
-                    let v = dp.weight_out(w);
-                    if !v.is_finite() {
-                        return f64::NAN;
-                    }
-                    m = m.max(v.abs());
+        for c in &self.engine.cores {
+            for &w in c.rows() {
+                let v = dp.weight_out(w);
+                if !v.is_finite() {
+                    return f64::NAN;
                 }
+                m = m.max(v.abs());
             }
         }
         m
@@ -550,34 +649,42 @@ impl<D: Datapath> ChipNet<D> {
             }
         }
         let m = self.depth();
+        let stages = self.stages();
         let mut cmds = Vec::new();
-        match self.mode {
-            FiringMode::Graded => {
-                for l in 0..=m {
-                    cmds.clear();
-                    self.layer_cmds(l, Cmd::Graded, &mut cmds);
-                    self.engine.timestep(&cmds, step, false);
-                }
-            }
+        // Somas of layer l act at stages[l]; the dendrite segments of a split layer one
+        // timestep earlier.
+        let (ticks, poisson) = match self.mode {
+            FiringMode::Graded => (1, false),
             FiringMode::Spiking { ticks, encoding } => {
-                let ticks = ticks.max(1);
-                let poisson = encoding == Encoding::Poisson;
-                for ts in 0..ticks as usize + m {
-                    cmds.clear();
-                    for l in 0..=m {
-                        if ts >= l && ts < l + ticks as usize {
-                            let cmd = Cmd::Tick {
-                                tick: (ts - l) as u32,
-                                ticks,
-                                poisson,
-                            };
-                            self.layer_cmds(l, cmd, &mut cmds);
-                        }
+                (ticks.max(1), encoding == Encoding::Poisson)
+            }
+        };
+        for ts in 0..ticks as usize + stages[m] {
+            cmds.clear();
+            for (l, &stage) in stages.iter().enumerate() {
+                let cmd = |at: usize| -> Option<Cmd> {
+                    (ts >= at && ts < at + ticks as usize).then(|| match self.mode {
+                        FiringMode::Graded => Cmd::Graded,
+                        FiringMode::Spiking { .. } => Cmd::Tick {
+                            tick: (ts - at) as u32,
+                            ticks,
+                            poisson,
+                        },
+                    })
+                };
+                if let Some(c) = cmd(stage) {
+                    self.layer_cmds(l, c, &mut cmds);
+                }
+                if !self.segments[l].is_empty()
+                    && let Some(c) = cmd(stage - 1)
+                {
+                    for p in &self.layers[l] {
+                        cmds.extend((p.seg0..p.core).map(|k| (k as u32, c)));
                     }
-                    cmds.sort_unstable_by_key(|c| c.0);
-                    self.engine.timestep(&cmds, step, false);
                 }
             }
+            cmds.sort_unstable_by_key(|c| c.0);
+            self.engine.timestep(&cmds, step, false);
         }
         t.merge(&self.engine.take_tally());
     }

@@ -233,6 +233,9 @@ pub struct MeshPhase {
     pub queue_drops: u64,
     /// Packets a core handled early because its queue filled under `stall`.
     pub early_drains: u64,
+    /// Partial sums of split fan-ins (dendrite segment to soma core), among the forward
+    /// packets.
+    pub partial_packets: u64,
     /// Links that carried traffic.
     pub links_used: usize,
     /// The busiest links (at most 8), by packets.
@@ -331,6 +334,7 @@ fn mesh_phase(t: &Tally, links: Vec<LinkLoad>) -> MeshPhase {
         link_drops: t.mesh.link_drops,
         queue_drops: t.mesh.queue_drops,
         early_drains: t.early_drains,
+        partial_packets: t.partial_packets,
         links_used: links.len(),
         busiest: links.into_iter().take(8).collect(),
     }
@@ -801,8 +805,21 @@ impl EmuReport {
         ] {
             let _ = writeln!(
                 s,
-                "mesh ({phase}): {} router cycles, {} stall cycles, {} link drops, {} queue drops, {} early drains, {} links used",
-                m.cycles, m.stall_cycles, m.link_drops, m.queue_drops, m.early_drains, m.links_used
+                "mesh ({phase}): {} router cycles, {} stall cycles, {} link drops, {} queue drops, {} early drains, {} links used{}",
+                m.cycles,
+                m.stall_cycles,
+                m.link_drops,
+                m.queue_drops,
+                m.early_drains,
+                m.links_used,
+                if m.partial_packets > 0 {
+                    format!(
+                        ", {} partial-sum packets of split fan-ins",
+                        m.partial_packets
+                    )
+                } else {
+                    String::new()
+                }
             );
             for l in m.busiest.iter().take(3) {
                 let _ = writeln!(

@@ -28,42 +28,6 @@ pub enum MapError {
         /// The capacity that is zero.
         resource: &'static str,
     },
-    /// A layer's fan-in exceeds a core's input axons.
-    #[error(
-        "layer {layer} needs {needed} input axons per core (one per neuron of layer {prev}); \
-         a {chip} core has {capacity} (over by {over}). Splitting a neuron's fan-in across \
-         cores with partial sums is not supported",
-        prev = .layer - 1,
-        over = .needed - .capacity
-    )]
-    InputAxons {
-        /// Chip name.
-        chip: String,
-        /// The postsynaptic layer.
-        layer: usize,
-        /// Input axons needed: the width of the layer before.
-        needed: usize,
-        /// Input axons per core.
-        capacity: usize,
-    },
-    /// A single neuron's fan-in exceeds a core's synapse memory.
-    #[error(
-        "layer {layer} needs {needed} synapses for a single neuron (its fan-in from layer {prev}); \
-         a {chip} core holds {capacity} (over by {over}). Splitting a neuron's fan-in across \
-         cores with partial sums is not supported",
-        prev = .layer - 1,
-        over = .needed - .capacity
-    )]
-    Synapses {
-        /// Chip name.
-        chip: String,
-        /// The postsynaptic layer.
-        layer: usize,
-        /// Synapses of one neuron: the width of the layer before.
-        needed: usize,
-        /// Synapses per core.
-        capacity: usize,
-    },
     /// One neuron needs more routing entries than a core has.
     #[error(
         "layer {layer} needs {needed} fan-out routing entries for a single neuron (one per core \

@@ -12,9 +12,14 @@
 //!   They use neuron slots and routing entries, but hold no synapses and need no input axons.
 //! * **Synapses live with the postsynaptic neuron** (Loihi style). A core hosting `k` neurons of
 //!   layer `l + 1` stores `k × size(l)` synapses and needs `size(l)` input axons, one per
-//!   presynaptic neuron (its synapse row). A neuron's whole fan-in must fit one core: splitting
-//!   fan-in across cores with partial sums is **not supported**, so a fan-in above the core's
-//!   input axons (or synapses) is an error.
+//!   presynaptic neuron (its synapse row).
+//! * **A fan-in that does not fit is split.** When the width of layer `l − 1` exceeds a core's
+//!   input axons or synapses, layer `l`'s fan-in is cut into the fewest even segments that fit
+//!   ([`LayerPlacement::segments`]). Each chunk then takes one core per segment — *dendrite
+//!   segments* holding that part of every chunk neuron's rows — and one core for the somas
+//!   (ARCHITECTURE.md §5). A segment sends each neuron's partial sum to the soma core once per
+//!   firing step, so a split layer adds one timestep of latency, one routing entry per segment
+//!   neuron, and one partial-sum packet per segment and neuron with a non-zero sum.
 //! * **Routing entries live with the presynaptic neuron.** Each neuron of layer `l` needs one
 //!   entry per core of layer `l + 1` (one packet per destination core, fanned out to the rows
 //!   there). A core's entries are the sum over its neurons. The output layer has no fan-out.
@@ -54,9 +59,11 @@
 //! assert_eq!(m.total_routes, 784 * 2 + 128);
 //! println!("{}", m.describe());
 //!
-//! // TrueNorth cores have 256 input axons: 784 inputs do not fit one neuron's fan-in.
-//! let err = map_layered(&[784, 128, 10], &chip::open("truenorth")?).unwrap_err();
-//! assert!(err.to_string().contains("over by 528"));
+//! // TrueNorth cores have 256 input axons: the hidden layer's 784-wide fan-in is split into
+//! // four segments of 196 axons on four cores, beside one core for the 128 somas.
+//! let m = map_layered(&[784, 128, 10], &chip::open("truenorth")?)?;
+//! assert_eq!(m.layers[1].segments.len(), 4);
+//! assert_eq!(m.cores_used(), 4 + (4 + 1) + 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -83,6 +90,15 @@ pub struct Chunk {
     pub len: usize,
 }
 
+/// Part of a split fan-in: input axons (presynaptic neurons) `start..start + axons`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Segment {
+    /// First presynaptic neuron.
+    pub start: usize,
+    /// Presynaptic neurons (input axons of the segment's core).
+    pub axons: usize,
+}
+
 /// Where one neuron layer lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LayerPlacement {
@@ -99,6 +115,12 @@ pub struct LayerPlacement {
     /// The capacity that sets `max_chunk`: `"neurons"`, `"synapses"` or `"fanout"` (the first
     /// of these on a tie).
     pub limited_by: &'static str,
+    /// A split fan-in: the presynaptic ranges each chunk's dendrite segments hold (empty when
+    /// every neuron's fan-in fits one core).
+    pub segments: Vec<Segment>,
+    /// Per chunk, the cores of its segments (in `segments` order; empty when not split). The
+    /// chunk's own core (`chunks[i].core`) then holds only the somas.
+    pub segment_cores: Vec<Vec<usize>>,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -125,6 +147,9 @@ pub struct CoreUse {
     pub y: usize,
     /// The neuron layer hosted.
     pub layer: usize,
+    /// Which dendrite segment of a split layer this core holds (`None`: the somas, or an
+    /// unsplit chunk).
+    pub segment: Option<usize>,
     /// First neuron of the layer hosted here.
     pub start: usize,
     /// Neurons hosted.
@@ -304,35 +329,45 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
     let available = cols * rows;
 
     // Fan-in limits, in layer order (they do not depend on the placement).
-    for l in 1..sizes.len() {
-        let fan_in = sizes[l - 1];
-        if fan_in > cap.input_axons {
-            return Err(MapError::InputAxons {
-                chip: name,
-                layer: l,
-                needed: fan_in,
-                capacity: cap.input_axons,
-            });
-        }
-        if fan_in > cap.synapses {
-            return Err(MapError::Synapses {
-                chip: name,
-                layer: l,
-                needed: fan_in,
-                capacity: cap.synapses,
-            });
-        }
-    }
+    // A fan-in larger than a core's input axons (or synapses) is split into segments.
+    let per_segment = cap.input_axons.min(cap.synapses);
+    let segments: Vec<Vec<Segment>> = (0..sizes.len())
+        .map(|l| {
+            let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
+            if fan_in <= per_segment {
+                return Vec::new();
+            }
+            let parts = fan_in.div_ceil(per_segment);
+            let (base, extra) = (fan_in / parts, fan_in % parts);
+            let mut start = 0;
+            (0..parts)
+                .map(|i| {
+                    let axons = base + usize::from(i < extra);
+                    let sg = Segment { start, axons };
+                    start += axons;
+                    sg
+                })
+                .collect()
+        })
+        .collect();
 
-    // Chunk limit and core count per layer, from the output backwards (fan-out of layer l
-    // depends on the core count of layer l + 1).
     let n = sizes.len();
     let mut limit = vec![(0usize, ""); n];
     let mut count = vec![0usize; n];
     for l in (0..n).rev() {
         let mut k = (cap.neurons, "neurons");
-        if l > 0 && cap.synapses / sizes[l - 1] < k.0 {
-            k = (cap.synapses / sizes[l - 1], "synapses");
+        // Synapses of one neuron on one core: its whole fan-in, or its largest segment.
+        let row = segments[l]
+            .iter()
+            .map(|g| g.axons)
+            .max()
+            .unwrap_or(if l > 0 { sizes[l - 1] } else { 0 });
+        if row > 0 && cap.synapses / row < k.0 {
+            k = (cap.synapses / row, "synapses");
+        }
+        // A segment sends one partial sum per neuron: a routing entry each.
+        if !segments[l].is_empty() && cap.fanout < k.0 {
+            k = (cap.fanout, "fanout");
         }
         if l + 1 < n {
             let dest = count[l + 1];
@@ -348,11 +383,14 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
                 k = (cap.fanout / dest, "fanout");
             }
         }
-        // k ≥ 1 here: neurons ≥ 1, synapses ≥ fan-in, fanout ≥ dest.
         limit[l] = k;
         count[l] = sizes[l].div_ceil(k.0);
     }
-    let needed = count
+    // Cores per layer: a chunk's core, plus its segments' cores when split.
+    let layer_cores: Vec<usize> = (0..n)
+        .map(|l| count[l].saturating_mul(1 + segments[l].len()))
+        .collect();
+    let needed = layer_cores
         .iter()
         .fold(0u64, |acc, &c| acc.saturating_add(c as u64));
     if needed > available {
@@ -360,7 +398,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
             chip: name,
             needed,
             available,
-            per_layer: count,
+            per_layer: layer_cores,
         });
     }
 
@@ -372,31 +410,51 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
         let (size, parts) = (sizes[l], count[l]);
         let (base, extra) = (size / parts, size % parts);
         let mut chunks = Vec::with_capacity(parts);
+        let mut segment_cores = Vec::new();
+        let dest = if l + 1 < n { count[l + 1] } else { 0 };
         let mut start = 0;
         for i in 0..parts {
             let len = base + usize::from(i < extra);
-            let core = snake_core(walk, cols);
+            let mut segs = Vec::with_capacity(segments[l].len());
+            for (g, sg) in segments[l].iter().enumerate() {
+                let core = to_usize(snake_core(walk, cols));
+                walk += 1;
+                segs.push(core);
+                // A segment sends one partial sum per neuron, to the chunk's core.
+                cores.push(core_use(
+                    core,
+                    cols,
+                    &cap,
+                    l,
+                    start,
+                    len,
+                    sg.axons,
+                    len,
+                    Some(g),
+                ));
+            }
+            let core = to_usize(snake_core(walk, cols));
             walk += 1;
-            let core = to_usize(core);
             chunks.push(Chunk { core, start, len });
-            let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
-            let dest = if l + 1 < n { count[l + 1] } else { 0 };
-            let (synapses, fanout) = (len * fan_in, len * dest);
-            cores.push(CoreUse {
+            let fan_in = if l == 0 || !segments[l].is_empty() {
+                0
+            } else {
+                sizes[l - 1]
+            };
+            cores.push(core_use(
                 core,
-                x: core % to_usize(cols),
-                y: core / to_usize(cols),
-                layer: l,
+                cols,
+                &cap,
+                l,
                 start,
-                neurons: len,
-                synapses,
-                input_axons: fan_in,
-                fanout,
-                neurons_util: frac(len, cap.neurons),
-                synapses_util: frac(synapses, cap.synapses),
-                input_axons_util: frac(fan_in, cap.input_axons),
-                fanout_util: frac(fanout, cap.fanout),
-            });
+                len,
+                fan_in,
+                len * dest,
+                None,
+            ));
+            if !segs.is_empty() {
+                segment_cores.push(segs);
+            }
             start += len;
         }
         let core_ids = chunks.iter().map(|c| c.core).collect();
@@ -407,6 +465,8 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
             cores: core_ids,
             max_chunk: limit[l].0,
             limited_by: limit[l].1,
+            segments: segments[l].clone(),
+            segment_cores,
         });
     }
     cores.sort_by_key(|c| c.core);
@@ -430,17 +490,74 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
     Ok(m)
 }
 
-/// Fill the hop histogram and route statistics of `m` from its placement.
+/// What core `core` holds: `len` neurons (or dendrite segments) of layer `l` from `start`,
+/// with `fan_in` input axons each and `fanout` routing entries in all.
+#[allow(clippy::too_many_arguments)]
+fn core_use(
+    core: usize,
+    cols: u64,
+    cap: &CoreCapacity,
+    l: usize,
+    start: usize,
+    len: usize,
+    fan_in: usize,
+    fanout: usize,
+    segment: Option<usize>,
+) -> CoreUse {
+    let synapses = len * fan_in;
+    CoreUse {
+        core,
+        x: core % to_usize(cols),
+        y: core / to_usize(cols),
+        layer: l,
+        segment,
+        start,
+        neurons: len,
+        synapses,
+        input_axons: fan_in,
+        fanout,
+        neurons_util: frac(len, cap.neurons),
+        synapses_util: frac(synapses, cap.synapses),
+        input_axons_util: frac(fan_in, cap.input_axons),
+        fanout_util: frac(fanout, cap.fanout),
+    }
+}
+
+/// Fill the hop histogram and route statistics of `m` from its placement: a route is a
+/// (presynaptic neuron, destination core) pair — to the segment holding its axon where the
+/// next layer is split — and, in split layers, each segment's partial sums to its chunk's core.
 fn route(m: &mut Mapping) {
     let mut hist: Vec<u64> = Vec::new();
-    for l in 0..m.layers.len().saturating_sub(1) {
-        for src in &m.layers[l].chunks {
-            for dst in &m.layers[l + 1].chunks {
-                let h = m.hops(src.core, dst.core) as usize;
-                if hist.len() <= h {
-                    hist.resize(h + 1, 0);
+    let mut add = |h: u32, k: u64| {
+        let h = h as usize;
+        if hist.len() <= h {
+            hist.resize(h + 1, 0);
+        }
+        hist[h] += k;
+    };
+    for l in 0..m.layers.len() {
+        let lp = &m.layers[l];
+        for (c, segs) in lp.segment_cores.iter().enumerate() {
+            for &sc in segs {
+                add(m.hops(sc, lp.chunks[c].core), lp.chunks[c].len as u64);
+            }
+        }
+        let Some(next) = m.layers.get(l + 1) else {
+            continue;
+        };
+        for src in &lp.chunks {
+            for (c, dst) in next.chunks.iter().enumerate() {
+                if next.segments.is_empty() {
+                    add(m.hops(src.core, dst.core), src.len as u64);
+                    continue;
                 }
-                hist[h] += src.len as u64;
+                for (g, sg) in next.segments.iter().enumerate() {
+                    let lo = src.start.max(sg.start);
+                    let hi = (src.start + src.len).min(sg.start + sg.axons);
+                    if hi > lo {
+                        add(m.hops(src.core, next.segment_cores[c][g]), (hi - lo) as u64);
+                    }
+                }
             }
         }
     }

@@ -57,15 +57,34 @@ impl Mapping {
             "layer", "size", "cores", "chunk sizes", "max chunk (set by)"
         )?;
         for l in &self.layers {
+            let mut all: Vec<usize> = l.cores.clone();
+            all.extend(l.segment_cores.iter().flatten());
+            all.sort_unstable();
             writeln!(
                 s,
                 "{:>5}  {:>8}  {:>5}  {:<20}  {:<20}  {}",
                 l.layer,
                 l.size,
-                l.chunks.len(),
+                all.len(),
                 chunk_sizes(&l.chunks),
                 format!("{} ({})", l.max_chunk, resource_name(l.limited_by)),
-                core_runs(&l.cores, 48)
+                core_runs(&all, 48)
+            )?;
+        }
+        for l in self.layers.iter().filter(|l| !l.segments.is_empty()) {
+            let fan_in: usize = l.segments.iter().map(|g| g.axons).sum();
+            let largest = l.segments.iter().map(|g| g.axons).max().unwrap_or(0);
+            writeln!(
+                s,
+                "split: layer {}'s fan-in of {fan_in} exceeds a core ({} input axons, {} synapses): \
+                 {} dendrite segments of at most {largest} axons per chunk, each sending one \
+                 partial sum per neuron per firing step to the chunk's soma core ({} partial-sum \
+                 routes; +1 timestep of latency)",
+                l.layer,
+                c.input_axons,
+                c.synapses,
+                l.segments.len(),
+                l.segments.len() * l.size,
             )?;
         }
 
@@ -99,7 +118,10 @@ impl Mapping {
                 "{:>5}  {:>9}  {:>5}  {:<15}  {:>16}  {:>20}  {:>16}  {:>16}",
                 u.core,
                 format!("({},{})", u.x, u.y),
-                u.layer,
+                match u.segment {
+                    Some(g) => format!("{}/s{g}", u.layer),
+                    None => u.layer.to_string(),
+                },
                 format!("{}..{}", u.start, u.start + u.neurons),
                 used(u.neurons, u.neurons_util),
                 used(u.synapses, u.synapses_util),

@@ -160,19 +160,10 @@ fn chip_commands_and_chip_errors() {
         // A network that does not fit names the constraint.
         (
             &[
-                "train",
-                "--chip",
-                "truenorth",
-                "--data",
-                "mnist",
-                "--hidden",
-                "128",
-                "--epochs",
-                "0",
-                "--mode",
-                "spiking",
+                "train", "--chip", "reckon", "--data", "mnist", "--hidden", "128", "--epochs", "0",
+                "--mode", "spiking",
             ],
-            &["input axons", "over by 528"],
+            &["needs 9 cores", "short by 8"],
         ),
         (
             &["chip", "check", "/no/such/file.toml"],

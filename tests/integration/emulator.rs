@@ -863,3 +863,59 @@ fn finalize_adds_rounding_draws() {
     let t = Tally::default();
     assert_eq!(finalize_ledger(&t).total(), 0);
 }
+
+/// A fan-in split over dendrite segments computes what the whole fan-in computes: the same
+/// outputs bit for bit (partial sums travel in accumulator units and no add saturates here),
+/// one more timestep per split layer, and one partial-sum packet — a forward packet and one
+/// accumulate — per segment and neuron with a non-zero sum.
+#[test]
+fn a_split_fan_in_computes_what_the_whole_one_does() {
+    let split = accord::data::load("digits", &accord::data::default_data_dir(), 0).unwrap();
+    for mode in [
+        FiringMode::Graded,
+        FiringMode::Spiking {
+            ticks: 8,
+            encoding: emulator::Encoding::Regular,
+        },
+    ] {
+        for arith in [Arith::Fixed, Arith::Float] {
+            let mut cfg = tiny_config(1, mode, arith);
+            cfg.epochs = 0;
+            let whole = emulator::run(&cfg, &split, None).unwrap();
+            // 64 inputs over cores of 20 axons: four segments of 16.
+            cfg.chip = chip::open_with("balance-core", &[("core.input_axons".into(), "20".into())])
+                .unwrap();
+            let parts = emulator::run(&cfg, &split, None).unwrap();
+            let l1 = &parts.mapping.layers[1];
+            assert_eq!(l1.segments.len(), 4, "{mode:?} {arith:?}");
+            assert!(whole.mapping.layers[1].segments.is_empty());
+            assert_eq!(
+                parts.test_accuracy, whole.test_accuracy,
+                "{mode:?} {arith:?}"
+            );
+            assert_eq!(parts.test_loss, whole.test_loss, "{mode:?} {arith:?}");
+            let (w, p) = (&whole.ledger.inference, &parts.ledger.inference);
+            let partials = parts.mesh.inference.partial_packets;
+            assert!(partials > 0);
+            assert_eq!(whole.mesh.inference.partial_packets, 0);
+            assert_eq!(p.get(Action::Sop), w.get(Action::Sop) + partials);
+            assert_eq!(
+                p.get(Action::SpikePacket),
+                w.get(Action::SpikePacket) + partials
+            );
+            assert_eq!(
+                parts.timescales.timesteps_per_inference_sample,
+                whole.timescales.timesteps_per_inference_sample + 1.0
+            );
+        }
+    }
+    // Training a split layer is refused with the way out named.
+    let mut cfg = tiny_config(1, FiringMode::Graded, Arith::Fixed);
+    cfg.chip =
+        chip::open_with("balance-core", &[("core.input_axons".into(), "20".into())]).unwrap();
+    let e = emulator::run(&cfg, &split, None).unwrap_err().to_string();
+    assert!(
+        e.contains("does not train yet") && e.contains("--epochs 0"),
+        "{e}"
+    );
+}
