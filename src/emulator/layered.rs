@@ -501,13 +501,6 @@ impl<D: Datapath> ChipNet<D> {
         st
     }
 
-    /// Whether a neuron layer's fan-in is split across cores.
-    pub fn split_layers(&self) -> Vec<usize> {
-        (0..self.sizes.len())
-            .filter(|&l| !self.segments[l].is_empty())
-            .collect()
-    }
-
     /// The weights as a real-valued layered net of the same shape (for comparisons).
     pub fn export(&self) -> LayeredNet {
         let dp = &*self.engine.dp;
