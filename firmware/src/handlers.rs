@@ -183,6 +183,14 @@ pub enum Packet<V> {
         /// The segment's sum (accumulator units).
         value: V,
     },
+    /// The `δ` of local neuron `neuron`, computed by its soma core, for this dendrite segment's
+    /// retrograde walk and plasticity (a split fan-in).
+    SegmentDelta {
+        /// Local neuron (the segment's index of the neuron).
+        neuron: u32,
+        /// `δ` (delta format).
+        value: V,
+    },
     /// A comparison rule's `δ` of postsynaptic neuron `post` (its index in its layer), for this
     /// core's copy rows.
     Delta {
@@ -203,6 +211,8 @@ pub trait Outbox<V> {
     fn delta(&mut self, neuron: u32, value: V);
     /// Dendrite segment `neuron`'s partial sum, for its neuron's home core.
     fn partial(&mut self, neuron: u32, value: V);
+    /// Local neuron `neuron`'s `δ`, for every dendrite segment of its fan-in.
+    fn segment_delta(&mut self, neuron: u32, value: V);
 }
 
 /// Stored widths of the formats, for memory-bit counts.
@@ -286,6 +296,9 @@ pub struct Layout<'a> {
     pub mirror: bool,
     /// Copy rows of a comparison rule (`copy_rows[post·n + i]`), if any.
     pub copy: Option<CopyLayout>,
+    /// Whether the neurons' fan-in lives in dendrite segments on other cores (which then need
+    /// every `δ`).
+    pub segmented: bool,
 }
 
 /// The state of one neuron.
@@ -538,6 +551,14 @@ impl<D: Datapath> Core<'_, D> {
                 self.mem.status.had_input = true;
                 // One accumulate of a unit-weight synapse.
                 self.ops.add(Op::Sop, 1);
+            }
+            Packet::SegmentDelta { neuron, value } => {
+                let Some(d) = self.mem.delta.get_mut(neuron as usize) else {
+                    self.vars.delta.invalid = self.vars.delta.invalid.wrapping_add(1);
+                    return;
+                };
+                *d = value;
+                self.ops.add(Op::NeuronMemWriteBit, bits.delta);
             }
             Packet::Delta { post, value } => self.copy_walk(post, value, step, learn),
         }
@@ -802,12 +823,26 @@ impl<D: Datapath> Core<'_, D> {
         self.mem.nz_bits.fill(false);
         for pr in self.lay.pops {
             let (s, e) = (pr.start as usize, (pr.start + pr.len) as usize);
-            let PopKind::Neuron { pop } = pr.kind else {
-                for i in s..e {
-                    self.mem.neurons[i].c_next = D::V::default();
-                    self.mem.delta[i] = D::V::default();
+            let pop = match pr.kind {
+                PopKind::Neuron { pop } => pop,
+                PopKind::Dendrite => {
+                    // Segments walk with the δ their soma core sent.
+                    for i in s..e {
+                        if !D::is_zero(self.mem.delta[i]) {
+                            self.mem.nz[nz] = i as u32;
+                            self.mem.nz_bits.set(i, true);
+                            nz += 1;
+                        }
+                    }
+                    continue;
                 }
-                continue;
+                PopKind::Relay => {
+                    for i in s..e {
+                        self.mem.neurons[i].c_next = D::V::default();
+                        self.mem.delta[i] = D::V::default();
+                    }
+                    continue;
+                }
             };
             for i in s..e {
                 let nr = &mut self.mem.neurons[i];
@@ -846,6 +881,12 @@ impl<D: Datapath> Core<'_, D> {
         }
         if nz == 0 {
             return;
+        }
+        if self.lay.segmented {
+            for k in 0..nz {
+                let i = self.mem.nz[k];
+                out.segment_delta(i, self.mem.delta[i as usize]);
+            }
         }
         match mode {
             CreditMode::Transport => {
@@ -992,15 +1033,29 @@ impl<D: Datapath> Core<'_, D> {
         self.ops
             .add(Op::SynapseMemWriteBit, copies * updates * bits.weight);
         self.ops.add(Op::NeuronMemReadBit, rows * bits.rate);
+        let mut biases = 0u64;
         for k in 0..nz {
             let i = self.mem.nz[k] as usize;
+            if self.is_dendrite(i) {
+                // A segment has no bias: its neuron's soma core updates it.
+                continue;
+            }
             let key = Key::new(self.lay.gid_base + i as u64, step);
             let nr = &mut self.mem.neurons[i];
             nr.b = self.dp.bias_update(nr.b, self.mem.delta[i], key, self.vars);
+            biases += 1;
         }
-        self.ops.add(Op::WeightUpdate, nz as u64);
-        self.ops.add(Op::NeuronMemReadBit, nz as u64 * bits.weight);
-        self.ops.add(Op::NeuronMemWriteBit, nz as u64 * bits.weight);
+        self.ops.add(Op::WeightUpdate, biases);
+        self.ops.add(Op::NeuronMemReadBit, biases * bits.weight);
+        self.ops.add(Op::NeuronMemWriteBit, biases * bits.weight);
+    }
+
+    /// Whether local neuron `i` is a dendrite segment.
+    fn is_dendrite(&self, i: usize) -> bool {
+        self.lay.pops.iter().any(|p| {
+            p.kind == PopKind::Dendrite
+                && (p.start as usize..(p.start + p.len) as usize).contains(&i)
+        })
     }
 
     /// Ends a comparison rule's credit phase on a presynaptic core: the copy sums become the

@@ -145,6 +145,8 @@ pub struct Tally {
     pub max_step_ps: u64,
     /// Of the forward packets, partial sums of split fan-ins (dendrite segment to home core).
     pub partial_packets: u64,
+    /// Of the retrograde packets, `δ`s of split fan-ins (soma core to its segments).
+    pub segment_delta_packets: u64,
 }
 
 impl Tally {
@@ -163,6 +165,7 @@ impl Tally {
         self.mesh.merge(&o.mesh);
         self.early_drains += o.early_drains;
         self.partial_packets += o.partial_packets;
+        self.segment_delta_packets += o.segment_delta_packets;
         self.retro.merge(&o.retro);
         self.max_step_ps = self.max_step_ps.max(o.max_step_ps);
     }
@@ -217,13 +220,14 @@ impl Tally {
         w.extend(Action::ALL.iter().map(|&a| self.retro.get(a)));
         w.push(self.max_step_ps);
         w.push(self.partial_packets);
+        w.push(self.segment_delta_packets);
         w
     }
 
     /// The tally [`Tally::to_words`] wrote, or `None` if `w` has the wrong length.
     pub fn from_words(w: &[u64]) -> Option<Tally> {
         let n = Action::ALL.len();
-        if w.len() != 2 * n + 7 * 6 + 9 + 7 + 8 + 3 {
+        if w.len() != 2 * n + 7 * 6 + 9 + 7 + 8 + 4 {
             return None;
         }
         let mut it = w.iter().copied();
@@ -293,6 +297,7 @@ impl Tally {
         }
         t.max_step_ps = next();
         t.partial_packets = next();
+        t.segment_delta_packets = next();
         Some(t)
     }
 }
@@ -327,6 +332,7 @@ pub(crate) struct CoreOut<V> {
     retros: Vec<(u32, V)>,
     deltas: Vec<(u32, V)>,
     partials: Vec<(u32, V)>,
+    seg_deltas: Vec<(u32, V)>,
 }
 
 impl<V> Outbox<V> for CoreOut<V> {
@@ -345,6 +351,10 @@ impl<V> Outbox<V> for CoreOut<V> {
     #[inline]
     fn partial(&mut self, neuron: u32, value: V) {
         self.partials.push((neuron, value));
+    }
+    #[inline]
+    fn segment_delta(&mut self, neuron: u32, value: V) {
+        self.seg_deltas.push((neuron, value));
     }
 }
 
@@ -408,6 +418,9 @@ pub(crate) struct Wiring {
     /// Dendrite segments: the engine core holding their neurons' somas (segment `i` feeds
     /// neuron `i` there).
     pub(crate) home: Option<u32>,
+    /// A soma core of a split fan-in: the engine cores of its dendrite segments (each neuron's
+    /// `δ` goes to all of them).
+    pub(crate) segments: Vec<u32>,
 }
 
 /// A core's input queue: the firmware's [`EventQueue`] holding at most the chip's
@@ -478,6 +491,7 @@ pub(crate) struct CoreSpec {
     pub(crate) retro_to: Vec<(u32, u32)>,
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
     pub(crate) home: Option<u32>,
+    pub(crate) segments: Vec<u32>,
 }
 
 impl<D: Datapath> CoreBox<D> {
@@ -507,6 +521,7 @@ impl<D: Datapath> CoreBox<D> {
                 retro_to: spec.retro_to,
                 delta_to: spec.delta_to,
                 home: spec.home,
+                segments: spec.segments,
             }),
             bits: spec.bits,
             mirror: spec.mirror,
@@ -589,6 +604,7 @@ impl<D: Datapath> CoreBox<D> {
             bits: *bits,
             mirror: *mirror,
             copy: *copy,
+            segmented: !wire.segments.is_empty(),
         };
         let mut core = Core {
             dp,
@@ -860,6 +876,11 @@ fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u
             f(home, Packet::Partial { neuron, value });
         }
     }
+    for &(neuron, value) in &out.seg_deltas {
+        for &dst in &wire.segments {
+            f(dst, Packet::SegmentDelta { neuron, value });
+        }
+    }
     if let Some((dests, base)) = &wire.delta_to {
         for &(i, value) in &out.deltas {
             for &dst in dests {
@@ -1062,6 +1083,7 @@ impl<D: Datapath> Engine<D> {
             out.retros.clear();
             out.deltas.clear();
             out.partials.clear();
+            out.seg_deltas.clear();
             self.cores[k].out = out;
         }
         if matches!(self.router, RouterHost::Local(..)) {
@@ -1126,7 +1148,7 @@ impl<D: Datapath> Engine<D> {
     /// Expand core `k`'s outbox into routed packets for the routers (the payloads stay in the
     /// outbox until delivery); returns the injection time, ps.
     fn route_out(&mut self, k: usize, flits: &mut Packets) -> u64 {
-        let (mut fwd, mut back, mut partials) = (0u64, 0u64, 0u64);
+        let (mut fwd, mut back, mut partials, mut seg_deltas) = (0u64, 0u64, 0u64, 0u64);
         let lat = &self.lat;
         let sop = lat[Action::Sop as usize];
         let trace = lat[Action::TraceUpdate as usize];
@@ -1151,6 +1173,11 @@ impl<D: Datapath> Engine<D> {
                     partials += 1;
                     (false, sop)
                 }
+                Packet::SegmentDelta { .. } => {
+                    back += 1;
+                    seg_deltas += 1;
+                    (true, credit)
+                }
                 _ => {
                     back += 1;
                     (true, (d.n as u64).saturating_mul(rsop))
@@ -1168,6 +1195,7 @@ impl<D: Datapath> Engine<D> {
         });
         self.tally.ledger.add(Action::SpikePacket, fwd);
         self.tally.partial_packets += partials;
+        self.tally.segment_delta_packets += seg_deltas;
         self.tally.ledger.add(Action::RetroPacket, back);
         self.tally.retro.add(Action::RetroPacket, back);
         fwd.saturating_mul(self.lat[Action::SpikePacket as usize])

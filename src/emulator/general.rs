@@ -184,6 +184,7 @@ impl<D: Datapath> GeneralChipNet<D> {
                     .collect(),
                 delta_to: None,
                 home: None,
+                segments: Vec::new(),
             }));
         }
         for (ci, &(s, len)) in chunks.iter().enumerate() {

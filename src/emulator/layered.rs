@@ -250,15 +250,22 @@ impl<D: Datapath> ChipNet<D> {
                             len: ch.len as u32,
                             kind: PopKind::Dendrite,
                         }],
-                        credit_axons: None,
+                        credit_axons: (l >= 2 && spec.rule == ChipRule::Balance)
+                            .then(|| bitvec![usize, Lsb0; 1; sg.axons]),
                         mask: None,
                         bits,
-                        mirror: false,
+                        mirror: spec.training && chip.mirror_rows(),
                         copy: None,
                         fanout: Vec::new(),
-                        retro_to: Vec::new(),
+                        retro_to: (sg.start..sg.start + sg.axons)
+                            .map(|j| {
+                                let p = chunk_of(l - 1, j);
+                                (p.core as u32, (j - p.start) as u32)
+                            })
+                            .collect(),
                         delta_to: None,
                         home: Some(home as u32),
+                        segments: Vec::new(),
                     }));
                 }
                 let axons = if l == 0 || !lp.segments.is_empty() {
@@ -352,6 +359,7 @@ impl<D: Datapath> ChipNet<D> {
                     retro_to,
                     delta_to,
                     home: None,
+                    segments: (layers[l][c].seg0..home).map(|k| k as u32).collect(),
                 }));
             }
         }
@@ -483,7 +491,9 @@ impl<D: Datapath> ChipNet<D> {
             FiringMode::Graded => last + 1,
             FiringMode::Spiking { ticks, .. } => u64::from(ticks.max(1)) + last,
         };
-        (fire, fire + m)
+        // A split layer's credit step takes two timesteps (somas, then segments).
+        let split = self.segments[1..].iter().filter(|g| !g.is_empty()).count() as u64;
+        (fire, fire + m + split)
     }
 
     /// The firing timestep of each neuron layer's somas (its first tick when spiking): one
@@ -718,6 +728,14 @@ impl<D: Datapath> ChipNet<D> {
             };
             self.layer_cmds(k, cmd, &mut cmds);
             self.engine.timestep(&cmds, step, learn);
+            if !self.segments[k].is_empty() {
+                // The segments walk their rows with the δ the somas just sent, and learn.
+                cmds.clear();
+                for p in &self.layers[k] {
+                    cmds.extend((p.seg0..p.core).map(|c| (c as u32, cmd)));
+                }
+                self.engine.timestep(&cmds, step, learn);
+            }
         }
         if learn {
             self.engine.tally.plasticity_events += 1;

@@ -233,18 +233,19 @@ pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Res
     )?;
     let m = mapping::map_layered(&sizes, &cfg.chip)
         .with_context(|| format!("mapping {sizes:?} onto chip '{}'", cfg.chip.name))?;
-    if training && let Some(lp) = m.layers.iter().find(|lp| !lp.segments.is_empty()) {
+    if training
+        && cfg.rule != ChipRule::Balance
+        && let Some(lp) = m.layers.iter().find(|lp| !lp.segments.is_empty())
+    {
         bail!(
-            "layer {} of {sizes:?} has a fan-in of {} that chip '{}' splits over {} cores \
-             (input_axons {}, synapses {} per core); a split layer runs inference but does not \
-             train yet: train on another chip or the reference and evaluate here with --load \
-             and --epochs 0",
+            "layer {} of {sizes:?} has a fan-in of {} that chip '{}' splits over {} cores; \
+             the comparison rules do not train split layers (their transposed copies would \
+             have to follow the segments): use the balance rule, or a chip whose cores hold the \
+             fan-in",
             lp.layer,
             sizes[lp.layer - 1],
             cfg.chip.name,
             lp.segments.len(),
-            m.capacity.input_axons,
-            m.capacity.synapses,
         );
     }
     Ok(m)

@@ -236,6 +236,8 @@ pub struct MeshPhase {
     /// Partial sums of split fan-ins (dendrite segment to soma core), among the forward
     /// packets.
     pub partial_packets: u64,
+    /// `δ`s of split fan-ins (soma core to its segments), among the retrograde packets.
+    pub segment_delta_packets: u64,
     /// Links that carried traffic.
     pub links_used: usize,
     /// The busiest links (at most 8), by packets.
@@ -335,6 +337,7 @@ fn mesh_phase(t: &Tally, links: Vec<LinkLoad>) -> MeshPhase {
         queue_drops: t.mesh.queue_drops,
         early_drains: t.early_drains,
         partial_packets: t.partial_packets,
+        segment_delta_packets: t.segment_delta_packets,
         links_used: links.len(),
         busiest: links.into_iter().take(8).collect(),
     }
@@ -814,8 +817,8 @@ impl EmuReport {
                 m.links_used,
                 if m.partial_packets > 0 {
                     format!(
-                        ", {} partial-sum packets of split fan-ins",
-                        m.partial_packets
+                        ", split fan-ins: {} partial sums, {} δ to segments",
+                        m.partial_packets, m.segment_delta_packets
                     )
                 } else {
                     String::new()

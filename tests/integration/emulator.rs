@@ -633,6 +633,36 @@ fn same_report_at_any_thread_count() {
         assert_eq!(reports[0], reports[1], "{mode:?} {rule:?} 1 vs 2 threads");
         assert_eq!(reports[0], reports[2], "{mode:?} {rule:?} 1 vs 4 threads");
     }
+    // A split fan-in (the 12 hidden neurons' outputs over cores of 5 axons: three segments that
+    // send retrograde messages of their own).
+    let split_cores = chip::open_with(
+        "balance-core",
+        &[
+            ("core.neurons".into(), "4".into()),
+            ("core.input_axons".into(), "5".into()),
+        ],
+    )
+    .expect("chip with 5-axon cores");
+    for mode in [
+        FiringMode::Graded,
+        FiringMode::Spiking {
+            ticks: 8,
+            encoding: emulator::Encoding::Poisson,
+        },
+    ] {
+        let reports: Vec<_> = [1, 2, 4]
+            .into_iter()
+            .map(|threads| {
+                let mut cfg = tiny_config(threads, mode, Arith::Fixed);
+                cfg.chip = split_cores.clone();
+                let r = emulator::run_with(&cfg, &split, None, 0).expect("runs");
+                assert_eq!(r.mapping.layers[2].segments.len(), 3);
+                without_wall_time(serde_json::to_value(&r).unwrap())
+            })
+            .collect();
+        assert_eq!(reports[0], reports[1], "split {mode:?} 1 vs 2 threads");
+        assert_eq!(reports[0], reports[2], "split {mode:?} 1 vs 4 threads");
+    }
 }
 
 /// The emulator learns: digits on balance-core in fixed point, graded and spiking.
@@ -864,13 +894,18 @@ fn finalize_adds_rounding_draws() {
     assert_eq!(finalize_ledger(&t).total(), 0);
 }
 
-/// A fan-in split over dendrite segments computes what the whole fan-in computes: the same
-/// outputs bit for bit (partial sums travel in accumulator units and no add saturates here),
-/// one more timestep per split layer, and one partial-sum packet — a forward packet and one
-/// accumulate — per segment and neuron with a non-zero sum.
+/// A fan-in split over dendrite segments computes what the whole fan-in computes, in inference
+/// and in training: in fixed point the same outputs and weights bit for bit (partial sums travel
+/// in accumulator units, no add saturates here, and the segments' random streams are the whole
+/// rows'); in the float twin the same up to summation order (segments sum first); one more
+/// timestep per split layer and phase; per segment and neuron one partial-sum packet (a forward
+/// packet and one accumulate) and one `δ` packet back.
 #[test]
 fn a_split_fan_in_computes_what_the_whole_one_does() {
     let split = accord::data::load("digits", &accord::data::default_data_dir(), 0).unwrap();
+    // 64 inputs over cores of 20 axons: four segments of 16.
+    let narrow =
+        chip::open_with("balance-core", &[("core.input_axons".into(), "20".into())]).unwrap();
     for mode in [
         FiringMode::Graded,
         FiringMode::Spiking {
@@ -879,43 +914,66 @@ fn a_split_fan_in_computes_what_the_whole_one_does() {
         },
     ] {
         for arith in [Arith::Fixed, Arith::Float] {
-            let mut cfg = tiny_config(1, mode, arith);
-            cfg.epochs = 0;
-            let whole = emulator::run(&cfg, &split, None).unwrap();
-            // 64 inputs over cores of 20 axons: four segments of 16.
-            cfg.chip = chip::open_with("balance-core", &[("core.input_axons".into(), "20".into())])
-                .unwrap();
-            let parts = emulator::run(&cfg, &split, None).unwrap();
-            let l1 = &parts.mapping.layers[1];
-            assert_eq!(l1.segments.len(), 4, "{mode:?} {arith:?}");
-            assert!(whole.mapping.layers[1].segments.is_empty());
-            assert_eq!(
-                parts.test_accuracy, whole.test_accuracy,
-                "{mode:?} {arith:?}"
-            );
-            assert_eq!(parts.test_loss, whole.test_loss, "{mode:?} {arith:?}");
-            let (w, p) = (&whole.ledger.inference, &parts.ledger.inference);
-            let partials = parts.mesh.inference.partial_packets;
-            assert!(partials > 0);
-            assert_eq!(whole.mesh.inference.partial_packets, 0);
-            assert_eq!(p.get(Action::Sop), w.get(Action::Sop) + partials);
-            assert_eq!(
-                p.get(Action::SpikePacket),
-                w.get(Action::SpikePacket) + partials
-            );
-            assert_eq!(
-                parts.timescales.timesteps_per_inference_sample,
-                whole.timescales.timesteps_per_inference_sample + 1.0
-            );
+            for epochs in [0, 1] {
+                let what = format!("{mode:?} {arith:?} {epochs} epochs");
+                let mut cfg = tiny_config(1, mode, arith);
+                cfg.epochs = epochs;
+                let whole = emulator::run(&cfg, &split, None).unwrap();
+                cfg.chip = narrow.clone();
+                let parts = emulator::run(&cfg, &split, None).unwrap();
+                assert_eq!(parts.mapping.layers[1].segments.len(), 4, "{what}");
+                assert!(whole.mapping.layers[1].segments.is_empty());
+                let same = |a: f64, b: f64| match arith {
+                    Arith::Fixed => a == b,
+                    Arith::Float => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                };
+                assert_eq!(parts.test_accuracy, whole.test_accuracy, "{what}");
+                assert!(same(parts.test_loss, whole.test_loss), "{what}");
+                for (a, b) in parts.epochs.iter().zip(&whole.epochs) {
+                    assert!(same(a.train_loss, b.train_loss), "{what}");
+                    assert!(same(a.test_loss, b.test_loss), "{what}");
+                    assert_eq!(a.test_accuracy, b.test_accuracy, "{what}");
+                }
+                let (w, p) = (&whole.ledger.inference, &parts.ledger.inference);
+                let partials = parts.mesh.inference.partial_packets;
+                assert!(partials > 0);
+                assert_eq!(whole.mesh.inference.partial_packets, 0);
+                assert_eq!(p.get(Action::Sop), w.get(Action::Sop) + partials);
+                assert_eq!(
+                    p.get(Action::SpikePacket),
+                    w.get(Action::SpikePacket) + partials
+                );
+                assert_eq!(
+                    parts.timescales.timesteps_per_inference_sample,
+                    whole.timescales.timesteps_per_inference_sample + 1.0
+                );
+                if epochs > 0 {
+                    let (w, p) = (&whole.ledger.training, &parts.ledger.training);
+                    for a in [Action::WeightUpdate, Action::RetroSop, Action::LutRead] {
+                        assert_eq!(p.get(a), w.get(a), "{what}: {a:?}");
+                    }
+                    let deltas = parts.mesh.training.segment_delta_packets;
+                    assert!(deltas > 0);
+                    assert_eq!(
+                        p.get(Action::RetroPacket),
+                        w.get(Action::RetroPacket) + deltas,
+                        "{what}"
+                    );
+                    assert_eq!(
+                        parts.timescales.timesteps_per_train_sample,
+                        whole.timescales.timesteps_per_train_sample + 2.0
+                    );
+                }
+            }
         }
     }
-    // Training a split layer is refused with the way out named.
+    // The comparison rules do not train split layers: refused, with the ways out named.
     let mut cfg = tiny_config(1, FiringMode::Graded, Arith::Fixed);
-    cfg.chip =
-        chip::open_with("balance-core", &[("core.input_axons".into(), "20".into())]).unwrap();
+    cfg.chip = narrow;
+    cfg.rule = ChipRule::Backprop;
     let e = emulator::run(&cfg, &split, None).unwrap_err().to_string();
     assert!(
-        e.contains("does not train yet") && e.contains("--epochs 0"),
+        e.contains("balance rule") && e.contains("splits over 4 cores"),
         "{e}"
     );
 }
