@@ -109,6 +109,7 @@ struct RawCore {
     graded_events: bool,
     input_queue: Option<i64>,
     accumulator: Option<RawAccumulate>,
+    axon_types: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +437,17 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         accumulator: match raw.core.accumulator {
             Some(RawAccumulate::PerAdd) => AccumulateSpec::PerAdd,
             Some(RawAccumulate::Wide) | None => AccumulateSpec::Wide,
+        },
+        axon_types: match raw.core.axon_types {
+            None => None,
+            Some(t) if (1..=16).contains(&t) => Some(t as u32),
+            Some(t) => {
+                return Err(schema(
+                    origin,
+                    "core.axon_types",
+                    format!("is {t}; a crossbar has 1 to 16 axon types"),
+                ));
+            }
         },
     };
     let small = |key: &str, v: Option<i64>, max: i64| -> Result<u16, ChipError> {

@@ -58,6 +58,11 @@ pub struct CoreCaps {
     pub input_queue: u32,
     /// How the multiply-accumulate unit applies the accumulator format.
     pub accumulator: AccumulateSpec,
+    /// A binary crossbar with this many axon types (`core.axon_types`, TrueNorth: 4): a
+    /// synapse is connected or not, each input axon has a type and each neuron one weight per
+    /// type, so real weights are fitted to that form when a net is built (the run reports the
+    /// fit). `None`: a weight per synapse.
+    pub axon_types: Option<u32>,
 }
 
 /// How a core's multiply-accumulate unit applies the accumulator format (`core.accumulator`).

@@ -717,6 +717,18 @@ impl<D: Datapath> CoreBox<D> {
         Arc::make_mut(&mut self.rows)
     }
 
+    /// Declare which synapses exist (axon-major like the rows; host loading): rows walk and
+    /// count only these.
+    pub(crate) fn set_mask(&mut self, mask: BitVec<usize, Lsb0>) {
+        let n = self.n;
+        let wire = Arc::make_mut(&mut self.wire);
+        wire.row_syn = (0..self.axons)
+            .map(|j| mask[j * n..(j + 1) * n].count_ones() as u32)
+            .collect();
+        self.syn_total = wire.row_syn.iter().map(|&s| u64::from(s)).sum();
+        wire.mask = Some(mask);
+    }
+
     /// Mutable copy rows (host loading).
     pub(crate) fn copy_rows_mut(&mut self) -> &mut Vec<D::W> {
         Arc::make_mut(&mut self.copy_rows)

@@ -21,6 +21,7 @@ use bitvec::prelude::*;
 
 use super::ChipRule;
 use super::build;
+use super::crossbar;
 use super::engine::{Cmd, CoreBox, CoreSpec, Engine, FanGroup, Tally};
 use crate::chip::ChipModel;
 use crate::ledger::VarCounters;
@@ -87,6 +88,32 @@ pub(crate) struct Placed {
     pub(crate) seg0: usize,
 }
 
+/// How one layer's weights fitted a binary crossbar with axon types.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CrossbarFit {
+    /// The neuron layer the weights feed.
+    pub layer: usize,
+    /// Synapse slots of its cores.
+    pub synapses: u64,
+    /// Of which connected.
+    pub connected: u64,
+    /// `Σ (w − ŵ)²` over the layer (real weights, before quantisation).
+    pub err2: f64,
+    /// `Σ w²`.
+    pub norm2: f64,
+}
+
+impl CrossbarFit {
+    /// `‖W − Ŵ‖ / ‖W‖` (0 for an all-zero layer).
+    pub fn relative_error(&self) -> f64 {
+        if self.norm2 > 0.0 {
+            (self.err2 / self.norm2).sqrt()
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Real values of a chip net's neuron state, per neuron layer (input first).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChipState {
@@ -106,6 +133,8 @@ pub struct ChipNet<D: Datapath> {
     pub(crate) layers: Vec<Vec<Placed>>,
     /// Per neuron layer, its fan-in segments (empty: not split).
     segments: Vec<Vec<Segment>>,
+    /// Per synaptic layer, how its weights fitted the chip's crossbar (empty: no crossbar).
+    crossbar: Vec<CrossbarFit>,
     sizes: Vec<usize>,
     acts: Vec<Activation>,
     mode: FiringMode,
@@ -365,17 +394,58 @@ impl<D: Datapath> ChipNet<D> {
         }
         // Rows: w_ij of synaptic layer l sits in the core of post neuron i (layer l + 1), row j.
         // In a split layer, row j − start of the segment holding j.
-        spec.weights.weights(&mut |l, i, j, w| {
+        let slot = |l: usize, i: usize, j: usize| -> (usize, usize) {
             let p = chunk_of(l + 1, i);
-            let q = dp.weight_in(w, vars);
             let (core, row) = if segments[l + 1].is_empty() {
                 (p.core, j)
             } else {
                 let g = segment_of(l + 1, j);
                 (p.seg0 + g, j - segments[l + 1][g].start)
             };
-            cores[core].rows_mut()[row * p.len + (i - p.start)] = q;
-        });
+            (core, row * p.len + (i - p.start))
+        };
+        let mut crossbar = Vec::new();
+        match chip.core.axon_types {
+            None => spec.weights.weights(&mut |l, i, j, w| {
+                let (c, k) = slot(l, i, j);
+                cores[c].rows_mut()[k] = dp.weight_in(w, vars);
+            }),
+            Some(types) => {
+                // A binary crossbar: each core's rows fitted to axon types and per-neuron
+                // levels first (ARCHITECTURE.md §8), then quantised.
+                let mut real: Vec<Vec<f64>> =
+                    cores.iter().map(|c| vec![0.0; c.axons * c.n]).collect();
+                spec.weights.weights(&mut |l, i, j, w| {
+                    let (c, k) = slot(l, i, j);
+                    real[c][k] = w;
+                });
+                for (l, lay) in layers.iter().enumerate().skip(1) {
+                    let mut sum = CrossbarFit {
+                        layer: l,
+                        ..CrossbarFit::default()
+                    };
+                    for p in lay {
+                        for k in p.seg0..=p.core {
+                            let c = &mut cores[k];
+                            if real[k].is_empty() {
+                                continue;
+                            }
+                            let f = crossbar::fit(&real[k], c.axons, c.n, types as usize);
+                            for (dst, &w) in c.rows_mut().iter_mut().zip(&f.w) {
+                                *dst = dp.weight_in(w, vars);
+                            }
+                            // Only connected synapses take events.
+                            c.set_mask(f.w.iter().map(|&w| w != 0.0).collect());
+                            sum.synapses += real[k].len() as u64;
+                            sum.connected += f.connected;
+                            sum.err2 += f.err2;
+                            sum.norm2 += f.norm2;
+                        }
+                    }
+                    crossbar.push(sum);
+                }
+            }
+        }
         // Comparison rules: the copy at the presynaptic core: M[p][j] for post p of layer l + 2.
         if comparison {
             let src: &dyn WeightSource = match (spec.rule, spec.feedback) {
@@ -410,6 +480,7 @@ impl<D: Datapath> ChipNet<D> {
             engine,
             layers,
             segments,
+            crossbar,
             sizes,
             acts: spec.acts.to_vec(),
             mode: spec.mode,
@@ -494,6 +565,11 @@ impl<D: Datapath> ChipNet<D> {
         // A split layer's credit step takes two timesteps (somas, then segments).
         let split = self.segments[1..].iter().filter(|g| !g.is_empty()).count() as u64;
         (fire, fire + m + split)
+    }
+
+    /// How each synaptic layer's weights fitted the chip's crossbar (empty without one).
+    pub fn crossbar(&self) -> &[CrossbarFit] {
+        &self.crossbar
     }
 
     /// The firing timestep of each neuron layer's somas (its first tick when spiking): one

@@ -44,6 +44,7 @@
 //! ```
 
 mod build;
+mod crossbar;
 mod engine;
 mod float;
 pub mod general;
@@ -58,7 +59,8 @@ pub use build::{FixedNarrow, FixedWide, PopSpec};
 pub use engine::{EngineState, Tally, Workload};
 pub use float::{FloatPath, FloatPop};
 pub use layered::{
-    ChipNet, ChipState, Encoding, FiringMode, Glorot, NetSpec, SampleOutcome, WeightSource,
+    ChipNet, ChipState, CrossbarFit, Encoding, FiringMode, Glorot, NetSpec, SampleOutcome,
+    WeightSource,
 };
 pub use mesh::LinkLoad;
 pub use report::{
@@ -233,6 +235,15 @@ pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Res
     )?;
     let m = mapping::map_layered(&sizes, &cfg.chip)
         .with_context(|| format!("mapping {sizes:?} onto chip '{}'", cfg.chip.name))?;
+    if training && let Some(t) = cfg.chip.core.axon_types {
+        bail!(
+            "chip '{}' holds weights in a binary crossbar with {t} axon types (core.axon_types \
+             in {}): its weights are fitted to that form once, when the net is built, and \
+             cannot learn per synapse; train elsewhere and evaluate here (--load, --epochs 0)",
+            cfg.chip.name,
+            cfg.chip.origin
+        );
+    }
     if training
         && cfg.rule != ChipRule::Balance
         && let Some(lp) = m.layers.iter().find(|lp| !lp.segments.is_empty())

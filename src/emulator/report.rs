@@ -476,6 +476,19 @@ pub(crate) fn build<D: Datapath>(
             .collect(),
     };
     let mut notes = Vec::new();
+    for f in net.crossbar() {
+        notes.push(format!(
+            "CROSSBAR: layer {}'s weights fitted to {} axon types with binary connections and one \
+             weight per neuron and type: {} of {} synapses connected ({:.1} %), relative weight \
+             error ‖W − Ŵ‖/‖W‖ = {:.3} (before quantisation to the weight format)",
+            f.layer,
+            chip.core.axon_types.unwrap_or(0),
+            f.connected,
+            f.synapses,
+            100.0 * f.connected as f64 / f.synapses.max(1) as f64,
+            f.relative_error()
+        ));
+    }
     let left: Vec<String> = [
         ("weights", train.vars.weight.saturations),
         ("credits", train.vars.credit.saturations),

@@ -134,6 +134,8 @@ pub struct CoreCapacity {
     pub input_axons: usize,
     /// Fan-out routing entries per core.
     pub fanout: usize,
+    /// A binary crossbar with this many axon types (`None`: a weight per synapse).
+    pub axon_types: Option<u32>,
 }
 
 /// What one used core holds, and how full it is.
@@ -310,6 +312,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
         synapses: c.synapses as usize,
         input_axons: c.input_axons as usize,
         fanout: c.fanout as usize,
+        axon_types: c.axon_types,
     };
     for (resource, v) in [
         ("neurons", cap.neurons),

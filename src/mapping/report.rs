@@ -71,6 +71,14 @@ impl Mapping {
                 core_runs(&all, 48)
             )?;
         }
+        if let Some(t) = c.axon_types {
+            writeln!(
+                s,
+                "crossbar: each core holds binary connections, {t} axon types and one weight per \
+                 neuron and type; a net's weights are fitted to that when it is built (a run \
+                 reports each layer's connected share and relative weight error)"
+            )?;
+        }
         for l in self.layers.iter().filter(|l| !l.segments.is_empty()) {
             let fan_in: usize = l.segments.iter().map(|g| g.axons).sum();
             let largest = l.segments.iter().map(|g| g.axons).max().unwrap_or(0);

@@ -977,3 +977,106 @@ fn a_split_fan_in_computes_what_the_whole_one_does() {
         "{e}"
     );
 }
+
+/// A chip with a binary crossbar (`core.axon_types`) holds only crossbar weights: per core and
+/// neuron at most one value per axon type, so at most `T` distinct non-zero weights; the fit's
+/// figures agree with the weights the chip holds; rows walk only connected synapses; a crossbar
+/// chip refuses to learn; and the key is range-checked.
+#[test]
+fn a_crossbar_chip_holds_crossbar_weights() {
+    let chip = chip::open_with(
+        "balance-core",
+        &[
+            ("core.axon_types".into(), "2".into()),
+            ("core.neurons".into(), "5".into()),
+        ],
+    )
+    .unwrap();
+    let acts = vec![Activation::HardSigmoid, Activation::Identity];
+    let sizes = vec![9, 8, 3];
+    let (net, x) = small_net(&acts, &sizes, 5);
+    let mapping = map_layered(&sizes, &chip).unwrap();
+    let cn = on_chip(
+        &net,
+        float_dp(&chip, &net, 0.1),
+        &mapping,
+        &chip,
+        FiringMode::Graded,
+        Loss::CrossEntropy,
+    );
+    let held = cn.export();
+    let fits = cn.crossbar();
+    assert_eq!(fits.len(), 2);
+    for (l, f) in fits.iter().enumerate() {
+        let (w, w0) = (&held.layers[l], &net.layers[l]);
+        assert_eq!(f.synapses, (w.n_in * w.n_out) as u64);
+        let connected = w.w.iter().filter(|&&v| v != 0.0).count() as u64;
+        assert_eq!(f.connected, connected, "layer {l}");
+        assert!(
+            connected < f.synapses,
+            "layer {l}: a lossless fit proves nothing"
+        );
+        let err2: f64 = w.w.iter().zip(&w0.w).map(|(a, b)| (a - b).powi(2)).sum();
+        assert!(
+            (err2 - f.err2).abs() < 1e-9,
+            "layer {l}: {err2} vs {}",
+            f.err2
+        );
+        assert!(f.relative_error() > 0.0 && f.relative_error() < 1.0);
+        // Neurons of one chunk share their axons' types: at most 2 levels per neuron.
+        for i in 0..w.n_out {
+            let mut levels: Vec<f64> = w.w[i * w.n_in..(i + 1) * w.n_in]
+                .iter()
+                .copied()
+                .filter(|&v| v != 0.0)
+                .collect();
+            levels.sort_by(f64::total_cmp);
+            levels.dedup();
+            assert!(levels.len() <= 2, "layer {l} neuron {i}: {levels:?}");
+        }
+    }
+    // Rows walk connected synapses only: every SOP of a graded sample is one.
+    let mut cn = cn;
+    let mut t = Tally::default();
+    cn.fire(&x, 0, &mut t);
+    let active: Vec<usize> = (0..9).filter(|&j| x[j] != 0.0).collect();
+    let hidden = cn.state().r[1].clone();
+    let want: usize = active
+        .iter()
+        .map(|&j| {
+            (0..8)
+                .filter(|&i| held.layers[0].w[i * 9 + j] != 0.0)
+                .count()
+        })
+        .sum::<usize>()
+        + (0..8)
+            .filter(|&j| hidden[j] != 0.0)
+            .map(|j| {
+                (0..3)
+                    .filter(|&i| held.layers[1].w[i * 8 + j] != 0.0)
+                    .count()
+            })
+            .sum::<usize>();
+    assert_eq!(t.ledger.get(Action::Sop), want as u64);
+    // No learning on a crossbar.
+    let split = accord::data::load("iris", &accord::data::default_data_dir(), 0).unwrap();
+    let mut cfg = tiny_config(1, FiringMode::Graded, Arith::Fixed);
+    cfg.chip = chip.clone();
+    let e = emulator::run(&cfg, &split, None).unwrap_err().to_string();
+    assert!(e.contains("crossbar") && e.contains("--epochs 0"), "{e}");
+    cfg.epochs = 0;
+    let r = emulator::run(&cfg, &split, None).unwrap();
+    assert_eq!(
+        r.notes.iter().filter(|n| n.starts_with("CROSSBAR")).count(),
+        2
+    );
+    for bad in ["0", "17"] {
+        let e = chip::open_with("balance-core", &[("core.axon_types".into(), bad.into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("core.axon_types") && e.contains("1 to 16"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! A binary crossbar with axon types (TrueNorth): how a core's real weights become what it can
+//! hold (ARCHITECTURE.md §8).
+//!
+//! On such a core a synapse is only connected or not (`c_ij ∈ {0, 1}`), every input axon `j`
+//! has one of `T` types `G_j`, and every neuron `i` one signed weight per type `s_i^g`: the
+//! effective weight is `c_ij · s_i^{G_j}`. [`fit`] chooses the types, the per-neuron weights and
+//! the connections for a core's rows by alternating least squares:
+//!
+//! 1. types start as quantiles of each axon's mean weight;
+//! 2. for each neuron and type, the best single level and its connections: for a level `s > 0`
+//!    exactly the weights above `s / 2` connect and `s` is their mean, so the best level is the
+//!    mean of the top-`t` positive weights for the `t` that maximises `(Σ top t)² / t` (the
+//!    same below zero; the better sign wins);
+//! 3. each axon takes the type whose levels fit its weights best;
+//!
+//! repeating 2–3 until no axon changes type (at most [`ROUNDS`] rounds). Every step lowers the
+//! squared error or leaves it, so the fit is never worse than leaving everything unconnected.
+//! Ties break by index, so the result is deterministic.
+
+/// Most rounds of the alternation.
+pub(crate) const ROUNDS: usize = 16;
+
+/// A core's rows as the crossbar holds them.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Fit {
+    /// The effective weights, laid out as the input (`rows[j·n + i]`).
+    pub(crate) w: Vec<f64>,
+    /// Type of each axon.
+    pub(crate) types: Vec<u8>,
+    /// Connected synapses.
+    pub(crate) connected: u64,
+    /// `Σ (w − ŵ)²`.
+    pub(crate) err2: f64,
+    /// `Σ w²`.
+    pub(crate) norm2: f64,
+}
+
+/// Per neuron `i` and type `g`, the level `s[i·T + g]` that best fits the neuron's weights on
+/// the axons of type `g` (0: none connected).
+fn levels(rows: &[f64], axons: usize, n: usize, types: &[u8], t: usize) -> Vec<f64> {
+    let mut s = vec![0.0; n * t];
+    let mut pos: Vec<f64> = Vec::with_capacity(axons);
+    let mut neg: Vec<f64> = Vec::with_capacity(axons);
+    for i in 0..n {
+        for g in 0..t {
+            pos.clear();
+            neg.clear();
+            for j in 0..axons {
+                if types[j] as usize == g {
+                    let v = rows[j * n + i];
+                    if v > 0.0 {
+                        pos.push(v);
+                    } else if v < 0.0 {
+                        neg.push(-v);
+                    }
+                }
+            }
+            let (gain_p, lv_p) = best_prefix(&mut pos);
+            let (gain_n, lv_n) = best_prefix(&mut neg);
+            s[i * t + g] = if gain_p >= gain_n { lv_p } else { -lv_n };
+        }
+    }
+    s
+}
+
+/// For positive values: the `t` maximising `(Σ top t)² / t`, as `(gain, mean of the top t)`.
+fn best_prefix(v: &mut [f64]) -> (f64, f64) {
+    v.sort_unstable_by(|a, b| b.total_cmp(a));
+    let (mut sum, mut best) = (0.0, (0.0, 0.0));
+    for (k, &x) in v.iter().enumerate() {
+        sum += x;
+        let t = (k + 1) as f64;
+        let gain = sum * sum / t;
+        if gain > best.0 {
+            best = (gain, sum / t);
+        }
+    }
+    best
+}
+
+/// The squared error of weight `w` under level `s`: connected if that is closer.
+#[inline]
+fn err(w: f64, s: f64) -> f64 {
+    (w - s).powi(2).min(w * w)
+}
+
+/// Fit `rows` (`axons × n`, `rows[j·n + i]` = weight from axon `j` to neuron `i`) to a crossbar
+/// with `t` axon types.
+pub(crate) fn fit(rows: &[f64], axons: usize, n: usize, t: usize) -> Fit {
+    let t = t.max(1);
+    // 1. Types by quantiles of the axon's mean weight.
+    let mean: Vec<f64> = (0..axons)
+        .map(|j| rows[j * n..(j + 1) * n].iter().sum::<f64>() / n.max(1) as f64)
+        .collect();
+    let mut order: Vec<usize> = (0..axons).collect();
+    order.sort_by(|&a, &b| mean[a].total_cmp(&mean[b]).then(a.cmp(&b)));
+    let mut types = vec![0u8; axons];
+    for (rank, &j) in order.iter().enumerate() {
+        types[j] = (rank * t / axons.max(1)) as u8;
+    }
+    let mut s = levels(rows, axons, n, &types, t);
+    for _ in 0..ROUNDS {
+        // 3. Each axon to its best type (the current one on a tie).
+        let mut moved = false;
+        for j in 0..axons {
+            let row = &rows[j * n..(j + 1) * n];
+            let cost = |g: usize| -> f64 {
+                row.iter()
+                    .enumerate()
+                    .map(|(i, &w)| err(w, s[i * t + g]))
+                    .sum()
+            };
+            let cur = types[j] as usize;
+            let mut best = (cost(cur), cur);
+            for g in 0..t {
+                let c = cost(g);
+                if c < best.0 {
+                    best = (c, g);
+                }
+            }
+            if best.1 != cur {
+                types[j] = best.1 as u8;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+        // 2. Levels for the new types.
+        s = levels(rows, axons, n, &types, t);
+    }
+    let mut w = vec![0.0; rows.len()];
+    let (mut connected, mut err2, mut norm2) = (0u64, 0.0, 0.0);
+    for j in 0..axons {
+        let g = types[j] as usize;
+        for i in 0..n {
+            let (x, lv) = (rows[j * n + i], s[i * t + g]);
+            norm2 += x * x;
+            if lv != 0.0 && (x - lv).powi(2) < x * x {
+                w[j * n + i] = lv;
+                connected += 1;
+                err2 += (x - lv).powi(2);
+            } else {
+                err2 += x * x;
+            }
+        }
+    }
+    Fit {
+        w,
+        types,
+        connected,
+        err2,
+        norm2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A matrix that already is a crossbar with `t` types comes back exactly.
+    #[test]
+    fn a_crossbar_matrix_is_reproduced() {
+        let (axons, n, t) = (12, 5, 4);
+        let types: Vec<usize> = (0..axons).map(|j| (j * 7) % t).collect();
+        let lv =
+            |i: usize, g: usize| (i as f64 + 1.0) * if g.is_multiple_of(2) { 0.5 } else { -0.25 };
+        let mut rows = vec![0.0; axons * n];
+        for j in 0..axons {
+            for i in 0..n {
+                if (i + j) % 3 != 0 {
+                    rows[j * n + i] = lv(i, types[j]);
+                }
+            }
+        }
+        let f = fit(&rows, axons, n, t);
+        assert!(f.err2 < 1e-24, "{}", f.err2);
+        assert_eq!(f.w, rows);
+    }
+
+    proptest! {
+        /// Every fit is a crossbar (per neuron and axon type one level; a synapse is that level
+        /// or 0) and is never worse than leaving everything unconnected.
+        #[test]
+        fn fits_are_crossbars_and_never_worse_than_nothing(
+            axons in 1usize..40,
+            n in 1usize..12,
+            t in 1usize..5,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let rows: Vec<f64> = (0..axons * n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 2001) as f64 / 1000.0 - 1.0
+                })
+                .collect();
+            let f = fit(&rows, axons, n, t);
+            prop_assert!(f.err2 <= f.norm2 + 1e-12);
+            prop_assert!(f.types.iter().all(|&g| (g as usize) < t));
+            for i in 0..n {
+                for g in 0..t {
+                    let mut seen: Option<f64> = None;
+                    for j in (0..axons).filter(|&j| f.types[j] as usize == g) {
+                        let v = f.w[j * n + i];
+                        if v != 0.0 {
+                            prop_assert!(seen.is_none_or(|s| s == v));
+                            seen = Some(v);
+                        }
+                    }
+                }
+            }
+            let connected = f.w.iter().filter(|&&v| v != 0.0).count() as u64;
+            prop_assert_eq!(connected, f.connected);
+            let err2: f64 = rows.iter().zip(&f.w).map(|(a, b)| (a - b).powi(2)).sum();
+            prop_assert!((err2 - f.err2).abs() <= 1e-9);
+        }
+    }
+}
