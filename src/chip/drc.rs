@@ -163,15 +163,18 @@ fn check_format(m: &ChipModel, name: &str, f: &Format) -> Result<(), ChipError> 
     Ok(())
 }
 
-/// Run every design rule on `m`; the first violation is returned.
+/// Run every design rule on `m`. Every violation is reported: the first is the error, the rest
+/// are in its [`ChipError::more`] (a table is checked only once the formats are sound).
 pub fn check(m: &ChipModel) -> Result<(), ChipError> {
+    let mut found = Vec::new();
+    let mut formats_ok = true;
     for (key, v) in [
         ("name", &m.name),
         ("description", &m.description),
         ("process", &m.process),
     ] {
         if v.trim().is_empty() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 key,
                 "is empty (allowed: any non-empty text)".to_owned(),
@@ -180,7 +183,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
     }
     for (key, v) in [("mesh.cols", m.mesh.cols), ("mesh.rows", m.mesh.rows)] {
         if v == 0 {
-            return Err(rule(
+            found.push(rule(
                 m,
                 key,
                 "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
@@ -195,7 +198,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         ("core.fanout", c.fanout),
     ] {
         if v == 0 {
-            return Err(rule(
+            found.push(rule(
                 m,
                 key,
                 "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
@@ -203,14 +206,20 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         }
     }
     for (name, f) in m.formats.entries() {
-        check_format(m, name, f)?;
+        if let Err(e) = check_format(m, name, f) {
+            formats_ok = false;
+            found.push(e);
+        }
     }
-    check_table(m, "balance_table", &m.balance_table)?;
-    if let Some(t) = &m.activation_table {
-        check_table(m, "activation_table", t)?;
+    // The tables are read in the membrane format: checked once the formats are sound.
+    if formats_ok {
+        found.extend(check_table(m, "balance_table", &m.balance_table).err());
+        if let Some(t) = &m.activation_table {
+            found.extend(check_table(m, "activation_table", t).err());
+        }
     }
     if m.core.input_queue == 0 || m.core.input_queue > MAX_INPUT_QUEUE {
-        return Err(rule(
+        found.push(rule(
             m,
             "core.input_queue",
             format!(
@@ -227,7 +236,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
             m.formats.weight.frac,
         );
         if mb != 24 {
-            return Err(rule(
+            found.push(rule(
                 m,
                 "formats.membrane.bits",
                 format!(
@@ -237,7 +246,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
             ));
         }
         if u32::from(mf) != u32::from(wf) + 6 {
-            return Err(rule(
+            found.push(rule(
                 m,
                 "formats.membrane.frac",
                 format!(
@@ -248,13 +257,16 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
             ));
         }
     }
-    in_range(
-        m,
-        "timing.barrier_ns_per_core",
-        m.timing.barrier_ns_per_core,
-        MAX_LATENCY_NS,
-        "ns",
-    )?;
+    found.extend(
+        in_range(
+            m,
+            "timing.barrier_ns_per_core",
+            m.timing.barrier_ns_per_core,
+            MAX_LATENCY_NS,
+            "ns",
+        )
+        .err(),
+    );
     let grid = u64::from(m.mesh.cols)
         * u64::from(m.system.chips_x)
         * u64::from(m.mesh.rows)
@@ -264,7 +276,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         u64::from(m.mesh.rows) * u64::from(m.system.chips_y),
     );
     if gx > MAX_GRID_SIDE || gy > MAX_GRID_SIDE {
-        return Err(rule(
+        found.push(rule(
             m,
             "system",
             format!(
@@ -274,7 +286,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         ));
     }
     if grid > MAX_GRID_CORES {
-        return Err(rule(
+        found.push(rule(
             m,
             "system",
             format!(
@@ -285,45 +297,55 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
     }
     for (a, e) in &m.emulations {
         if e.mirror && *a != Action::RetroSop {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &format!("emulations.{a}.mirror"),
                 "= true is only meaningful for retro_sop (allowed: false here)".to_owned(),
             ));
         }
     }
-    check_prices(m)?;
-    check_missing(m)?;
+    check_prices(m, &mut found);
+    check_missing(m, &mut found);
     if let Some(sp) = &m.static_power {
-        in_range(
-            m,
-            "static_power.mw_per_core",
-            sp.mw_per_core,
-            MAX_MW_PER_CORE,
-            "mW",
-        )?;
+        found.extend(
+            in_range(
+                m,
+                "static_power.mw_per_core",
+                sp.mw_per_core,
+                MAX_MW_PER_CORE,
+                "mW",
+            )
+            .err(),
+        );
         if sp.source.trim().is_empty() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 "static_power.source",
                 "is empty (allowed: a citation)".to_owned(),
             ));
         }
     }
-    Ok(())
+    let mut all = found.into_iter();
+    match all.next() {
+        None => Ok(()),
+        Some(mut first) => {
+            first.more = all.collect();
+            Err(first)
+        }
+    }
 }
 
-fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
+fn check_prices(m: &ChipModel, found: &mut Vec<ChipError>) {
     for (a, p) in &m.prices {
         let key = format!("prices.{a}");
         if let Some(e) = p.energy_pj {
-            in_range(m, &format!("{key}.energy_pj"), e, MAX_ENERGY_PJ, "pJ")?;
+            found.extend(in_range(m, &format!("{key}.energy_pj"), e, MAX_ENERGY_PJ, "pJ").err());
         }
         if let Some(l) = p.latency_ns {
-            in_range(m, &format!("{key}.latency_ns"), l, MAX_LATENCY_NS, "ns")?;
+            found.extend(in_range(m, &format!("{key}.latency_ns"), l, MAX_LATENCY_NS, "ns").err());
         }
         if p.energy_pj.is_none() && p.latency_ns.is_none() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &key,
                 "has neither energy_pj nor latency_ns (allowed: at least one; leave an unknown \
@@ -332,14 +354,14 @@ fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
             ));
         }
         if p.source.trim().is_empty() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &format!("{key}.source"),
                 "is empty (allowed: a citation)".to_owned(),
             ));
         }
         if m.missing.contains(a) {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &key,
                 format!(
@@ -350,7 +372,7 @@ fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
         }
         let inc_key = format!("{key}.includes");
         if p.scope == Scope::PerTerm && !p.includes.is_empty() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &inc_key,
                 "is set on a per-term price (allowed: includes only with scope = \"all-in\")"
@@ -359,17 +381,17 @@ fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
         }
         for (i, inc) in p.includes.iter().enumerate() {
             if inc == a {
-                return Err(rule(
+                found.push(rule(
                     m,
                     &inc_key,
                     format!("lists {a} itself (allowed: other actions)"),
                 ));
             }
             if p.includes[..i].contains(inc) {
-                return Err(rule(m, &inc_key, format!("lists {inc} twice")));
+                found.push(rule(m, &inc_key, format!("lists {inc} twice")));
             }
             if m.missing.contains(inc) {
-                return Err(rule(
+                found.push(rule(
                     m,
                     &inc_key,
                     format!(
@@ -381,7 +403,7 @@ fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
             if let Some(other) = m.prices.get(inc)
                 && other.energy_pj.is_some()
             {
-                return Err(rule(
+                found.push(rule(
                     m,
                     &inc_key,
                     format!(
@@ -393,13 +415,12 @@ fn check_prices(m: &ChipModel) -> Result<(), ChipError> {
             }
         }
     }
-    Ok(())
 }
 
-fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
+fn check_missing(m: &ChipModel, found: &mut Vec<ChipError>) {
     for a in &m.missing {
         if a.is_memory_term() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 "missing",
                 format!(
@@ -413,7 +434,7 @@ fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
     for (a, e) in &m.emulations {
         let key = format!("emulations.{a}");
         if !m.missing.contains(a) {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &key,
                 format!(
@@ -423,14 +444,14 @@ fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
             ));
         }
         if e.note.trim().is_empty() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &format!("{key}.note"),
                 "is empty (allowed: how the emulation works and what it costs)".to_owned(),
             ));
         }
         if e.via.is_empty() && !e.free {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &format!("{key}.via"),
                 "= [] would make the action free by omission (allowed: the native actions it is \
@@ -439,7 +460,7 @@ fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
             ));
         }
         if e.free && !e.via.is_empty() {
-            return Err(rule(
+            found.push(rule(
                 m,
                 &format!("{key}.free"),
                 "= true contradicts a non-empty via (allowed: free = true with via = [])"
@@ -448,14 +469,14 @@ fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
         }
         for v in &e.via {
             if v == a {
-                return Err(rule(
+                found.push(rule(
                     m,
                     &format!("{key}.via"),
                     format!("uses {a} itself (allowed: actions the chip performs natively)"),
                 ));
             }
             if m.missing.contains(v) {
-                return Err(rule(
+                found.push(rule(
                     m,
                     &format!("{key}.via"),
                     format!(
@@ -466,5 +487,4 @@ fn check_missing(m: &ChipModel) -> Result<(), ChipError> {
             }
         }
     }
-    Ok(())
 }

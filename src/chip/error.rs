@@ -36,6 +36,9 @@ pub struct ChipError {
     pub kind: ChipErrorKind,
     /// What is wrong, written to follow `key '<key>' ` (or the file name when there is no key).
     pub message: String,
+    /// Further violations found by the same design-rule check (each displayed on a line of
+    /// its own after this one).
+    pub more: Vec<ChipError>,
 }
 
 impl ChipError {
@@ -47,6 +50,7 @@ impl ChipError {
             line: None,
             kind,
             message: message.into(),
+            more: Vec::new(),
         }
     }
 
@@ -58,7 +62,13 @@ impl ChipError {
             line: None,
             kind,
             message: message.into(),
+            more: Vec::new(),
         }
+    }
+
+    /// This violation and the further ones, in the order the check found them.
+    pub fn all(&self) -> impl Iterator<Item = &ChipError> {
+        std::iter::once(self).chain(&self.more)
     }
 }
 
@@ -71,6 +81,9 @@ impl fmt::Display for ChipError {
         f.write_str(&self.message)?;
         if let Some(line) = self.line {
             write!(f, " (line {line})")?;
+        }
+        for e in &self.more {
+            write!(f, "\n{e}")?;
         }
         Ok(())
     }

@@ -241,11 +241,17 @@ fn read_text(path: &Path, origin: &str) -> Result<String, ChipError> {
 /// TOML syntax errors (with toml's line and column), schema errors (missing, unknown or
 /// mistyped keys, unknown primitive names) and design-rule violations, each naming the key.
 pub fn parse(text: &str, origin: &str) -> Result<ChipModel, ChipError> {
-    let attach_line = |mut e: ChipError| {
-        if e.line.is_none()
-            && let Some(key) = &e.key
+    let attach = |x: &mut ChipError| {
+        if x.line.is_none()
+            && let Some(key) = &x.key
         {
-            e.line = line_of_key(text, key);
+            x.line = line_of_key(text, key);
+        }
+    };
+    let attach_line = |mut e: ChipError| {
+        attach(&mut e);
+        for x in &mut e.more {
+            attach(x);
         }
         e
     };

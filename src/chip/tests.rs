@@ -833,3 +833,35 @@ proptest! {
         }
     }
 }
+
+/// The design-rule check reports every violation, each with its key, the value, the allowed
+/// range and its line, not only the first.
+#[test]
+fn every_design_rule_violation_is_reported() {
+    let e = open_with(
+        "balance-core",
+        &[
+            ("prices.sop.energy_pj".into(), "2e9".into()),
+            ("core.input_queue".into(), "5000".into()),
+            ("timing.barrier_ns_per_core".into(), "-1".into()),
+        ],
+    )
+    .unwrap_err();
+    let all: Vec<&ChipError> = e.all().collect();
+    assert_eq!(all.len(), 3, "{e}");
+    let keys: Vec<&str> = all.iter().filter_map(|x| x.key.as_deref()).collect();
+    for k in [
+        "prices.sop.energy_pj",
+        "core.input_queue",
+        "timing.barrier_ns_per_core",
+    ] {
+        assert!(keys.contains(&k), "{k} not in {keys:?}");
+    }
+    assert!(all.iter().all(|x| x.kind == ChipErrorKind::DesignRule));
+    let text = e.to_string();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        text.contains("5000") && text.contains("2000000000"),
+        "{text}"
+    );
+}
