@@ -300,6 +300,32 @@ fn mapping_is_deterministic() {
     );
 }
 
+/// The command: MNIST onto TrueNorth maps, and the report names the split and the
+/// crossbar.
+#[test]
+fn cli_maps_mnist_onto_truenorth_with_a_split_and_its_crossbar() {
+    let o = accord(&[
+        "map",
+        "--chip",
+        "truenorth",
+        "--data",
+        "mnist",
+        "--hidden",
+        "128",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for needle in [
+        "cores used: 10 of 4096",
+        "split: layer 1's fan-in of 784",
+        "4 dendrite segments of at most 196 axons",
+        "crossbar: each core holds binary connections, 4 axon types",
+        "1/s3",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in {out}");
+    }
+}
+
 #[test]
 fn cli_map_json_has_chip_sizes_and_mapping() {
     let o = accord(&["map", "--chip", "loihi", "--sizes", "784,128,10", "--json"]);
