@@ -30,7 +30,7 @@ use crate::train::{RunStatus, Status, Watch};
 /// The format tag of the header.
 pub const FORMAT: &str = "accord-checkpoint";
 /// The payload version this build reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The largest checkpoint read: 1 GiB (a 10 M-synapse net is about 200 MB).
 pub const MAX_BYTES: u64 = 1 << 30;
 

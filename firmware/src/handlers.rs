@@ -7,11 +7,11 @@
 //!
 //! | handler | when | what it does |
 //! |---|---|---|
-//! | [`Core::arrive`] | a packet is taken from the input queue | spike / graded: walk the axon's row into the accumulators, update the axon's trace; retrograde: `c_next += m`; clamp: `c_next += c_ext`; `δ` (comparison rules): walk the copy row |
+//! | [`Core::arrive`] | a packet is taken from the input queue | spike / graded: walk the axon's row into the accumulators, update the axon's trace; retrograde: `c_next += m`; clamp: `c_next += c_ext`; partial sum (split fan-in): `acc += p`; segment `δ`: store it; `δ` (comparison rules): walk the copy row |
 //! | [`Core::drain`] | start of every step | [`arrive`](Core::arrive) for every queued packet, in arrival order |
-//! | [`Core::fire_graded`] | a graded firing step | `u = acc + b`, `r = f(u)`, send `r` if non-zero; relays send their input rate |
+//! | [`Core::fire_graded`] | a graded firing step | `u = acc + b`, `r = f(u)`, send `r` if non-zero; relays send their input rate; dendrite segments send `acc` to their soma core |
 //! | [`Core::fire_tick`] | one tick of a spiking window | the chip's soma program on `acc + b`, send spikes; at the window's end `u` = mean input, `r` = count / T |
-//! | [`Core::credit_step`] | a retrograde step | `c = c_next`; `δ = g(u)·c` by a balance-table read; per axon `m_j = Σ_i w_ij δ_i` over the same rows, sent if non-zero (balance rule), or `δ_i` sent to the presynaptic cores (comparison rules) |
+//! | [`Core::credit_step`] | a retrograde step | `c = c_next`; `δ = g(u)·c` by a balance-table read (dendrite segments take the `δ` their soma core sent, which a soma core sends to them); per axon `m_j = Σ_i w_ij δ_i` over the same rows, sent if non-zero (balance rule), or `δ_i` sent to the presynaptic cores (comparison rules) |
 //! | [`Core::plasticity`] | after the core's credit step | `w_ij += η δ_i r_j` for `δ_i ≠ 0`, `r_j ≠ 0`; `b_i += η δ_i` |
 //!
 //! Outgoing events go to an [`Outbox`] that the host's router implements (the core names the
@@ -30,6 +30,8 @@
 //! |---|---|---|---|
 //! | spike / graded arrival | 1 `trace_update`, `s` `sop` (`s` synapses in the row) | read `s·w` | write `r` (trace) |
 //! | retrograde / clamp arrival | 1 `credit_accumulate` | — | read + write `c` |
+//! | partial-sum arrival (split fan-in) | 1 `sop` (kept out of the NeuroBench workload) | — | — |
+//! | segment `δ` arrival | — | — | write `δ` |
 //! | copy-row arrival (`δ`) | `n` `retro_sop` (+ `n` `weight_update` for backprop) | read `n·w` (+ write `n·w`) | read `n·r` |
 //! | graded soma, per neuron | 1 `neuron_update_active` or `_idle` (+ 1 `activation_read` for a table `f`) | — | read `b`; write `u`, `r` (+ read `r` per table read) |
 //! | spiking soma, per neuron and tick | 1 `neuron_update_active` or `_idle` | — | read `v` (+ `cur`), `b`; write `v` (+ `cur`); at the window's end write `u`, `r` |
@@ -37,7 +39,7 @@
 //! | credit step, per neuron with `c ≠ 0` | 1 `lut_read` | — | read `u`, `c`, one table entry (`lut`); write `δ` |
 //! | retrograde walk | `retro_sop` per synapse with `δ_i ≠ 0` | read `w` per `retro_sop` | read `δ` once per neuron with `δ ≠ 0` (latched) |
 //! | plasticity, per row with `r_j ≠ 0` | `weight_update` per synapse with `δ_i ≠ 0` (twice on a mirror chip) | read + write `w` per update (twice on a mirror chip) | read `r_j` once, `δ` latched once per neuron |
-//! | bias update, per neuron with `δ ≠ 0` | 1 `weight_update` | — | read + write `b` |
+//! | bias update, per neuron with `δ ≠ 0` (not on dendrite segments) | 1 `weight_update` | — | read + write `b` |
 
 use bitvec::prelude::*;
 
@@ -112,6 +114,9 @@ pub struct Ops {
     /// Retrograde messages (or comparison-rule `δ` packets) not sent because of the message
     /// threshold.
     pub dropped_messages: u64,
+    /// Of the [`Op::Sop`]s, partial sums of split fan-ins added at their soma core (hardware
+    /// work, not synaptic operations of the network).
+    pub partial_adds: u64,
 }
 
 impl Ops {
@@ -133,6 +138,7 @@ impl Ops {
             *a = a.wrapping_add(*b);
         }
         self.dropped_messages = self.dropped_messages.wrapping_add(o.dropped_messages);
+        self.partial_adds = self.partial_adds.wrapping_add(o.partial_adds);
     }
 
     /// `self − earlier`, count by count.
@@ -142,6 +148,7 @@ impl Ops {
             *a = a.wrapping_sub(*b);
         }
         d.dropped_messages = d.dropped_messages.wrapping_sub(earlier.dropped_messages);
+        d.partial_adds = d.partial_adds.wrapping_sub(earlier.partial_adds);
         d
     }
 }
@@ -549,8 +556,10 @@ impl<D: Datapath> Core<'_, D> {
                 };
                 self.dp.partial_add(a, value, self.vars);
                 self.mem.status.had_input = true;
-                // One accumulate of a unit-weight synapse.
+                // One accumulate of a unit-weight synapse (priced as a synaptic op, but not one
+                // of the network's: kept out of the NeuroBench workload).
                 self.ops.add(Op::Sop, 1);
+                self.ops.partial_adds = self.ops.partial_adds.wrapping_add(1);
             }
             Packet::SegmentDelta { neuron, value } => {
                 let Some(d) = self.mem.delta.get_mut(neuron as usize) else {

@@ -268,9 +268,9 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         .err(),
     );
     let grid = u64::from(m.mesh.cols)
-        * u64::from(m.system.chips_x)
-        * u64::from(m.mesh.rows)
-        * u64::from(m.system.chips_y);
+        .saturating_mul(u64::from(m.system.chips_x))
+        .saturating_mul(u64::from(m.mesh.rows))
+        .saturating_mul(u64::from(m.system.chips_y));
     let (gx, gy) = (
         u64::from(m.mesh.cols) * u64::from(m.system.chips_x),
         u64::from(m.mesh.rows) * u64::from(m.system.chips_y),

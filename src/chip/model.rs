@@ -566,7 +566,8 @@ impl ChipModel {
     /// every file; call it again after changing a model in memory.
     ///
     /// # Errors
-    /// The first violated rule, naming the dotted key, the value and the allowed range.
+    /// Every violated rule (the first, then [`ChipError::more`]), each naming the dotted key,
+    /// the value and the allowed range.
     pub fn validate(&self) -> Result<(), ChipError> {
         super::drc::check(self)
     }
@@ -593,12 +594,16 @@ impl ChipModel {
         let c = &self.core;
         writeln!(
             s,
-            "core: {} neurons, {} synapses, {} input axons, fan-out {}, {} events",
+            "core: {} neurons, {} synapses, {} input axons, fan-out {}, {} events{}",
             c.neurons,
             c.synapses,
             c.input_axons,
             c.fanout,
-            if c.graded_events { "graded" } else { "binary" }
+            if c.graded_events { "graded" } else { "binary" },
+            match c.axon_types {
+                Some(t) => format!(", binary crossbar with {t} axon types"),
+                None => String::new(),
+            }
         )?;
         writeln!(
             s,

@@ -857,7 +857,8 @@ fn lend<W>(rows: &mut Arc<Vec<W>>) -> Rows<'_, W> {
 }
 
 /// Every packet of an outbox, in emission order (spikes, then retrograde messages, then a
-/// comparison rule's `δ`s): `f(destination core, payload)`.
+/// segment's partial sums, then a soma core's `δ`s for its segments, then a comparison rule's
+/// `δ`s): `f(destination core, payload)`.
 fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u32, Packet<V>)) {
     for &(i, payload) in &out.spikes {
         let Some(g) = wire
@@ -1188,6 +1189,7 @@ impl<D: Datapath> Engine<D> {
                 Packet::SegmentDelta { .. } => {
                     back += 1;
                     seg_deltas += 1;
+                    // One neuron-memory write, timed like a credit accumulate.
                     (true, credit)
                 }
                 _ => {
@@ -1314,7 +1316,8 @@ fn settle<D: Datapath>(
         }
     }
     let w = &mut tally.work;
-    let sops = d.get(Op::Sop);
+    // The network's synaptic operations: partial sums of split fan-ins are hardware work.
+    let sops = d.get(Op::Sop).wrapping_sub(d.partial_adds);
     match graded {
         Some(true) => w.effective_macs += sops,
         Some(false) => w.effective_acs += sops,

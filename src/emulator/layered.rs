@@ -223,8 +223,14 @@ impl std::fmt::Debug for NetSpec<'_> {
 }
 
 impl<D: Datapath> ChipNet<D> {
-    /// Place a layered net on `chip`: one core per mapping chunk, rows filled from
-    /// `spec.weights` through the datapath's weight format (quantisation counted in `vars`).
+    /// Place a layered net on `chip`: one core per mapping chunk (and per dendrite segment of a
+    /// split fan-in), rows filled from `spec.weights` through the datapath's weight format
+    /// (quantisation counted in `vars`; on a crossbar chip fitted to the crossbar first).
+    ///
+    /// [`crate::emulator::place`] refuses what this does not model, and callers that build
+    /// directly should too: training on a crossbar chip (plasticity would move connected
+    /// synapses off their axon type's level) and the comparison rules on split layers (their
+    /// transposed copies do not follow the segments).
     pub fn build(dp: D, spec: &NetSpec<'_>, chip: &ChipModel, vars: &mut VarCounters) -> Self {
         let sizes = spec.sizes.to_vec();
         let m = sizes.len() - 1;

@@ -55,8 +55,8 @@ pub struct Flit {
     pub cost: u64,
 }
 
-// The README's memory figures: a packet is 16 bytes in a router job; in the mesh its header
-// (12 bytes) plus destination core (4) and handler time (8).
+// The README's memory figures: a packet is 16 bytes in a router job, routed in place (the
+// mesh keeps per source only id ranges); in flight its header takes 12 bytes in a FIFO.
 const _: () = assert!(std::mem::size_of::<Flit>() == 16);
 const _: () = assert!(std::mem::size_of::<Hdr>() == 12);
 
@@ -616,10 +616,10 @@ impl Mesh {
     }
 
     /// Run the exchange until every queued packet is delivered or dropped, or until full core
-    /// queues block it. `deliver(core, id, cost)` offers packet `id` (the order of [`send`]
+    /// queues block it. `deliver(core, id, cost)` offers packet `id` (the order of [`send_all`]
     /// calls) to its core's input queue and says whether the queue took it.
     ///
-    /// [`send`]: Mesh::send
+    /// [`send_all`]: Mesh::send_all
     ///
     /// Event-driven but cycle-exact: a cycle processes only the ports that can act — those
     /// holding packets that were there at the start of the cycle and not waiting for room —

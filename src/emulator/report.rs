@@ -476,6 +476,14 @@ pub(crate) fn build<D: Datapath>(
             .collect(),
     };
     let mut notes = Vec::new();
+    if !chip.core.graded_events && train.partial_packets + infer.partial_packets > 0 {
+        notes.push(
+            "SPLIT: this chip sends binary spikes only, yet split fan-ins send each partial sum \
+             as one graded packet (a modelling device); rate-coding it would take several \
+             packets, so the partial-sum packets and their energy are a lower bound"
+                .to_owned(),
+        );
+    }
     for f in net.crossbar() {
         notes.push(format!(
             "CROSSBAR: layer {}'s weights fitted to {} axon types with binary connections and one \

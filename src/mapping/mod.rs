@@ -19,7 +19,11 @@
 //!   segments* holding that part of every chunk neuron's rows — and one core for the somas
 //!   (ARCHITECTURE.md §5). A segment sends each neuron's partial sum to the soma core once per
 //!   firing step, so a split layer adds one timestep of latency, one routing entry per segment
-//!   neuron, and one partial-sum packet per segment and neuron with a non-zero sum.
+//!   neuron, and one partial-sum packet per segment and neuron with a non-zero sum. Partial sums
+//!   arrive at the soma core addressed to the neuron, not on input axons, so the soma core
+//!   uses none (a chip that must receive them on axons would need `segments × chunk` more).
+//!   A split layer's chunk size is also bounded by its largest segment (`k × axons ≤
+//!   synapses`) and by the segments' fan-out (`k ≤ fanout`).
 //! * **Routing entries live with the presynaptic neuron.** Each neuron of layer `l` needs one
 //!   entry per core of layer `l + 1` (one packet per destination core, fanned out to the rows
 //!   there). A core's entries are the sum over its neurons. The output layer has no fan-out.
@@ -209,9 +213,11 @@ pub struct Mapping {
     /// Highest use of each resource (neurons, synapses, input axons, fan-out) and where.
     pub pressure: Vec<Pressure>,
     /// `hop_histogram[h]` = number of forward routes (presynaptic neuron, destination core)
-    /// with `h` hops. Empty if there are no routes.
+    /// with `h` hops, the partial-sum routes of split layers (segment core, neuron) included.
+    /// Empty if there are no routes.
     pub hop_histogram: Vec<u64>,
-    /// Forward routes: Σ over non-output layers of size × cores of the next layer.
+    /// Forward routes: Σ over non-output layers of size × chunks of the next layer, plus
+    /// segments × size of every split layer.
     pub total_routes: u64,
     /// Longest route in hops (0 if none).
     pub max_hops: u32,
@@ -236,7 +242,8 @@ impl Mapping {
     }
 
     /// The cores hosting neuron layer `layer`, in chunk order: where a packet from a neuron of
-    /// layer `layer − 1` must go.
+    /// layer `layer − 1` must go, unless the layer's fan-in is split (then to the chunk's
+    /// segment holding that neuron's axon, [`LayerPlacement::segment_cores`]).
     ///
     /// # Panics
     /// If `layer` is out of range.
@@ -293,9 +300,9 @@ fn frac(used: usize, cap: usize) -> f64 {
 /// following the policy in the [module docs](self).
 ///
 /// # Errors
-/// Fewer than two layers, a zero width, a zero capacity in the chip model, a fan-in above a
-/// core's input axons or synapses, a neuron needing more routing entries than a core has, or
-/// more cores than the mesh has. See [`MapError`].
+/// Fewer than two layers, a zero width, a zero capacity in the chip model, a neuron needing
+/// more routing entries than a core has, or more cores than the mesh has (a fan-in above a
+/// core's input axons or synapses is split, not an error). See [`MapError`].
 pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
     if sizes.len() < 2 {

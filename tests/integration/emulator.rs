@@ -939,6 +939,16 @@ fn a_split_fan_in_computes_what_the_whole_one_does() {
                 assert!(partials > 0);
                 assert_eq!(whole.mesh.inference.partial_packets, 0);
                 assert_eq!(p.get(Action::Sop), w.get(Action::Sop) + partials);
+                // The network's own synaptic operations are unchanged.
+                let (ws, ps) = (
+                    &whole.neurobench.synaptic_operations,
+                    &parts.neurobench.synaptic_operations,
+                );
+                assert_eq!(
+                    (ps.Effective_MACs, ps.Effective_ACs),
+                    (ws.Effective_MACs, ws.Effective_ACs),
+                    "{what}"
+                );
                 assert_eq!(
                     p.get(Action::SpikePacket),
                     w.get(Action::SpikePacket) + partials
