@@ -1042,29 +1042,20 @@ impl<D: Datapath> Core<'_, D> {
         self.ops
             .add(Op::SynapseMemWriteBit, copies * updates * bits.weight);
         self.ops.add(Op::NeuronMemReadBit, rows * bits.rate);
-        let mut biases = 0u64;
+        // Dendrite segments have no bias (a core holds segments only, or none): their
+        // neuron's soma core updates it.
+        if self.lay.pops.iter().any(|p| p.kind == PopKind::Dendrite) {
+            return;
+        }
         for k in 0..nz {
             let i = self.mem.nz[k] as usize;
-            if self.is_dendrite(i) {
-                // A segment has no bias: its neuron's soma core updates it.
-                continue;
-            }
             let key = Key::new(self.lay.gid_base + i as u64, step);
             let nr = &mut self.mem.neurons[i];
             nr.b = self.dp.bias_update(nr.b, self.mem.delta[i], key, self.vars);
-            biases += 1;
         }
-        self.ops.add(Op::WeightUpdate, biases);
-        self.ops.add(Op::NeuronMemReadBit, biases * bits.weight);
-        self.ops.add(Op::NeuronMemWriteBit, biases * bits.weight);
-    }
-
-    /// Whether local neuron `i` is a dendrite segment.
-    fn is_dendrite(&self, i: usize) -> bool {
-        self.lay.pops.iter().any(|p| {
-            p.kind == PopKind::Dendrite
-                && (p.start as usize..(p.start + p.len) as usize).contains(&i)
-        })
+        self.ops.add(Op::WeightUpdate, nz as u64);
+        self.ops.add(Op::NeuronMemReadBit, nz as u64 * bits.weight);
+        self.ops.add(Op::NeuronMemWriteBit, nz as u64 * bits.weight);
     }
 
     /// Ends a comparison rule's credit phase on a presynaptic core: the copy sums become the
