@@ -27,6 +27,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use bitvec::prelude::*;
+
 use crate::rule::{Activation, Balance, Layer, LayeredNet};
 
 /// The NIR version written into files.
@@ -134,6 +136,24 @@ pub enum Node {
         /// Input height and width.
         input_shape: [usize; 2],
     },
+    /// Sum (`average: false`) or average pooling over `(C, H, W)`: each output is the sum of a
+    /// `kernel` window (divided by the window's area for average pooling, zero padding
+    /// included in the area).
+    Pool2d {
+        /// `AvgPool2d` rather than `SumPool2d`.
+        average: bool,
+        /// Window (y, x).
+        kernel: [usize; 2],
+        /// Stride (y, x).
+        stride: [usize; 2],
+        /// Zero padding (y, x).
+        padding: [usize; 2],
+    },
+    /// `y = x ⊙ s`, one factor per element.
+    Scale {
+        /// The factors.
+        scale: Vec<f64>,
+    },
     /// Flattens its input (accord's layers are flat already: a pass-through).
     Flatten {
         /// First and last flattened dimension (NIR's `start_dim`, `end_dim`).
@@ -159,6 +179,9 @@ impl Node {
             Node::CubaLif { .. } => "CubaLIF",
             Node::Li { .. } => "LI",
             Node::Conv2d { .. } => "Conv2d",
+            Node::Pool2d { average: false, .. } => "SumPool2d",
+            Node::Pool2d { average: true, .. } => "AvgPool2d",
+            Node::Scale { .. } => "Scale",
             Node::Flatten { .. } => "Flatten",
             Node::Other { kind } => kind,
         }
@@ -407,6 +430,25 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
                 })
                 .collect()
         };
+        let pair = |p: &str| -> Result<[usize; 2], NirError> {
+            let v = tensor(p).map_err(|_| {
+                        node_err(format!(
+                            "parameter '{p}' is missing or not numeric (string padding such as 'same' is not taken)"
+                        ))
+                    })?;
+            let whole = |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= 1e6).then_some(x as usize);
+            match v.data.as_slice() {
+                [a] => whole(*a).map(|a| [a, a]),
+                [a, b] => whole(*a).zip(whole(*b)).map(|(a, b)| [a, b]),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                node_err(format!(
+                    "parameter '{p}' = {:?} is not one or two whole numbers",
+                    v.data
+                ))
+            })
+        };
         let node = match kind.as_str() {
             "Input" => Node::Input {
                 shape: shape("shape")?,
@@ -448,26 +490,6 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
                 v_leak: vec("v_leak")?,
             },
             "Conv2d" => {
-                let pair = |p: &str| -> Result<[usize; 2], NirError> {
-                    let v = tensor(p).map_err(|_| {
-                        node_err(format!(
-                            "parameter '{p}' is missing or not numeric (string padding is not taken)"
-                        ))
-                    })?;
-                    let whole =
-                        |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= 1e6).then_some(x as usize);
-                    match v.data.as_slice() {
-                        [a] => whole(*a).map(|a| [a, a]),
-                        [a, b] => whole(*a).zip(whole(*b)).map(|(a, b)| [a, b]),
-                        _ => None,
-                    }
-                    .ok_or_else(|| {
-                        node_err(format!(
-                            "parameter '{p}' = {:?} is not one or two whole numbers",
-                            v.data
-                        ))
-                    })
-                };
                 let groups = tensor("groups")
                     .ok()
                     .and_then(|t| t.data.first().copied())
@@ -485,6 +507,15 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
                     input_shape: pair("input_shape")?,
                 }
             }
+            "SumPool2d" | "AvgPool2d" => Node::Pool2d {
+                average: kind == "AvgPool2d",
+                kernel: pair("kernel_size")?,
+                stride: pair("stride")?,
+                padding: pair("padding")?,
+            },
+            "Scale" => Node::Scale {
+                scale: vec("scale")?,
+            },
             "Flatten" => {
                 let dim = |p: &str| -> Result<i64, NirError> {
                     tensor(p)
@@ -556,6 +587,12 @@ fn check_node(node: &Node) -> Result<(), String> {
             Ok(())
         }
         Node::Linear { weight } => weight_and_bias(weight, "(out, in)", None),
+        Node::Pool2d { kernel, stride, .. } => {
+            if kernel.contains(&0) || stride.contains(&0) {
+                return Err("kernel_size and stride must be at least 1".into());
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -651,6 +688,22 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
                     .with_i64_data(&[*groups as i64])
                     .with_shape(&[]);
             }
+            Node::Pool2d {
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                for (p, v) in [
+                    ("kernel_size", kernel),
+                    ("stride", stride),
+                    ("padding", padding),
+                ] {
+                    g.create_dataset(p)
+                        .with_i64_data(&[v[0] as i64, v[1] as i64]);
+                }
+            }
+            Node::Scale { scale } => put("scale", scale, None),
             Node::Flatten { dims } => {
                 g.create_dataset("start_dim")
                     .with_i64_data(&[dims[0]])
@@ -688,98 +741,196 @@ pub struct Chain {
     pub net: LayeredNet,
     /// Node names in order, input first.
     pub order: Vec<String>,
-    /// Per synaptic layer, the synapse node and the neuron node after it (if any).
+    /// Per synaptic layer, its synapse nodes (joined by `+` where several linear nodes
+    /// compose into one layer) and the neuron node after it (if any).
     pub layers: Vec<(String, Option<String>)>,
-    /// Convolutions expanded into dense layers: node, structural zeros, synapses.
+    /// Layers made from structured or several nodes (a convolution, pooling, `Scale`, or a
+    /// composition) and stored dense: layer name, structural zeros, synapses.
     pub expanded: Vec<(String, usize, usize)>,
+    /// Per synaptic layer, the synapses that exist (row-major `(out, in)` like the weights)
+    /// where structural zeros were expanded; `None` for a dense layer. A chip walks, counts
+    /// and trains only these ([`crate::emulator::Hooks::masks`]).
+    pub masks: Vec<Option<BitVec<usize, Lsb0>>>,
 }
 
-/// A convolution as a dense layer.
-struct Expanded {
-    /// `(O·H'·W') × (C·H·W)`, outputs and inputs in `(C, H, W)` order, as NIR flattens.
-    dense: Vec<f64>,
-    /// Per output.
-    bias: Vec<f64>,
+/// A linear map `y = A x + b` with sparse rows: the form every synapse-like node takes, so
+/// that the nodes between two neuron populations compose into one layer (ARCHITECTURE.md §13).
+struct Lin {
     n_in: usize,
-    n_out: usize,
-    /// Structural zeros of `dense`.
-    zeros: usize,
+    /// Per output, `(input, weight)` of its structural non-zeros.
+    rows: Vec<Vec<(u32, f64)>>,
+    bias: Vec<f64>,
 }
 
-/// A convolution as the dense layer that computes it (`None`: the kernel does not fit the
-/// input, or the dense layer would be over the memory limit).
-fn expand_conv(node: &Node) -> Option<Expanded> {
-    let Node::Conv2d {
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        input_shape,
-    } = node
-    else {
-        return None;
-    };
-    let (o, cg, kh, kw) = (
-        weight.shape[0],
-        weight.shape[1],
-        weight.shape[2],
-        weight.shape[3],
-    );
-    let c = cg * groups;
-    let [h, w] = *input_shape;
-    let out_dim = |n: usize, k: usize, i: usize| -> Option<usize> {
-        let span = dilation[i].checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
-        let padded = n.checked_add(2 * padding[i])?;
-        (padded >= span).then(|| (padded - span) / stride[i] + 1)
-    };
-    let (ho, wo) = (out_dim(h, kh, 0)?, out_dim(w, kw, 1)?);
-    let (n_in, n_out) = (
-        c.checked_mul(h)?.checked_mul(w)?,
-        o.checked_mul(ho)?.checked_mul(wo)?,
-    );
-    let cells = n_in.checked_mul(n_out)?;
-    if cells > crate::limits::max_memory() as usize / 16 {
-        return None;
+impl Lin {
+    /// A dense `(out, in)` matrix.
+    fn dense(weight: &Tensor, bias: Option<&[f64]>) -> Lin {
+        let (out, n_in) = (weight.shape[0], weight.shape[1]);
+        Lin {
+            n_in,
+            rows: weight
+                .data
+                .chunks_exact(n_in.max(1))
+                .take(out)
+                .map(|r| r.iter().enumerate().map(|(i, &w)| (i as u32, w)).collect())
+                .collect(),
+            bias: bias.map_or_else(|| vec![0.0; out], <[f64]>::to_vec),
+        }
     }
-    let mut dense = vec![0.0; cells];
-    let mut b = vec![0.0; n_out];
-    let per_group = o / groups;
-    for (oc, &bo) in bias.iter().enumerate().take(o) {
-        let g = oc / per_group;
+
+    /// `next ∘ self`: `A₂(A₁x + b₁) + b₂`.
+    fn then(self, next: Lin) -> Lin {
+        let mut acc = vec![0.0; self.n_in];
+        let mut touched = vec![false; self.n_in];
+        let mut rows = Vec::with_capacity(next.rows.len());
+        let mut bias = Vec::with_capacity(next.rows.len());
+        for (row, b2) in next.rows.iter().zip(&next.bias) {
+            let mut b = *b2;
+            let mut idx: Vec<u32> = Vec::new();
+            for &(k, a) in row {
+                b += a * self.bias[k as usize];
+                for &(i, w) in &self.rows[k as usize] {
+                    if !touched[i as usize] {
+                        touched[i as usize] = true;
+                        idx.push(i);
+                    }
+                    acc[i as usize] += a * w;
+                }
+            }
+            idx.sort_unstable();
+            rows.push(
+                idx.iter()
+                    .map(|&i| {
+                        touched[i as usize] = false;
+                        (i, std::mem::take(&mut acc[i as usize]))
+                    })
+                    .collect(),
+            );
+            bias.push(b);
+        }
+        Lin {
+            n_in: self.n_in,
+            rows,
+            bias,
+        }
+    }
+
+    /// Structural non-zeros.
+    fn nnz(&self) -> usize {
+        self.rows.iter().map(Vec::len).sum()
+    }
+
+    /// The dense `(out, in)` weights, the bias and the structural non-zeros.
+    fn into_dense(self) -> (Vec<f64>, Vec<f64>, BitVec<usize, Lsb0>) {
+        let cells = self.rows.len() * self.n_in;
+        let mut w = vec![0.0; cells];
+        let mut mask = bitvec![usize, Lsb0; 0; cells];
+        for (o, row) in self.rows.iter().enumerate() {
+            for &(i, v) in row {
+                w[o * self.n_in + i as usize] = v;
+                mask.set(o * self.n_in + i as usize, true);
+            }
+        }
+        (w, self.bias, mask)
+    }
+}
+
+/// Output size of a sliding window along one axis (`None`: the window does not fit).
+fn slide(n: usize, k: usize, stride: usize, pad: usize, dilation: usize) -> Option<usize> {
+    let span = dilation.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let padded = n.checked_add(pad.checked_mul(2)?)?;
+    (padded >= span && stride > 0).then(|| (padded - span) / stride + 1)
+}
+
+/// A convolution (`Conv2d`) or pooling (`Pool2d`) node over a `(C, H, W)` input as the sparse
+/// map that computes it, and its output shape (`None`: the window does not fit the input).
+/// Inputs and outputs are in `(C, H, W)` order, as NIR flattens.
+fn windowed(node: &Node, c: usize, h: usize, w: usize) -> Option<(Lin, [usize; 3])> {
+    // Per output channel: the kernel's input channels and their weights (ci, ky, kx).
+    let (o, kernel, stride, padding, dilation, per_group, cg) = match node {
+        Node::Conv2d {
+            weight,
+            stride,
+            padding,
+            dilation,
+            groups,
+            ..
+        } => (
+            weight.shape[0],
+            [weight.shape[2], weight.shape[3]],
+            *stride,
+            *padding,
+            *dilation,
+            weight.shape[0] / groups,
+            weight.shape[1],
+        ),
+        Node::Pool2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => (c, *kernel, *stride, *padding, [1, 1], 1, 1),
+        _ => return None,
+    };
+    let ho = slide(h, kernel[0], stride[0], padding[0], dilation[0])?;
+    let wo = slide(w, kernel[1], stride[1], padding[1], dilation[1])?;
+    let weight = |oc: usize, ci: usize, ky: usize, kx: usize| match node {
+        Node::Conv2d { weight, .. } => {
+            weight.data[((oc * cg + ci) * kernel[0] + ky) * kernel[1] + kx]
+        }
+        Node::Pool2d { average: true, .. } => 1.0 / (kernel[0] * kernel[1]) as f64,
+        _ => 1.0,
+    };
+    let bias = match node {
+        Node::Conv2d { bias, .. } => bias.clone(),
+        _ => vec![0.0; o],
+    };
+    let mut rows = Vec::with_capacity(o.checked_mul(ho)?.checked_mul(wo)?);
+    let mut b = Vec::with_capacity(rows.capacity());
+    for (oc, &bo) in bias.iter().enumerate() {
+        // A pooled channel reads its own channel; a convolution its group's channels.
+        let first = if matches!(node, Node::Pool2d { .. }) {
+            oc
+        } else {
+            oc / per_group * cg
+        };
         for y in 0..ho {
             for x in 0..wo {
-                let row = (oc * ho + y) * wo + x;
-                b[row] = bo;
+                let mut row = Vec::with_capacity(cg * kernel[0] * kernel[1]);
                 for ci in 0..cg {
-                    let ch = g * cg + ci;
-                    for ky in 0..kh {
+                    for ky in 0..kernel[0] {
                         let iy = (y * stride[0] + ky * dilation[0]).checked_sub(padding[0]);
-                        for kx in 0..kw {
+                        for kx in 0..kernel[1] {
                             let ix = (x * stride[1] + kx * dilation[1]).checked_sub(padding[1]);
                             if let (Some(iy), Some(ix)) = (iy, ix)
                                 && iy < h
                                 && ix < w
                             {
-                                let col = (ch * h + iy) * w + ix;
-                                dense[row * n_in + col] =
-                                    weight.data[((oc * cg + ci) * kh + ky) * kw + kx];
+                                let col = ((first + ci) * h + iy) * w + ix;
+                                row.push((col as u32, weight(oc, ci, ky, kx)));
                             }
                         }
                     }
                 }
+                row.sort_unstable_by_key(|e| e.0);
+                rows.push(row);
+                b.push(bo);
             }
         }
     }
-    let zeros = dense.iter().filter(|&&v| v == 0.0).count();
-    Some(Expanded {
-        dense,
-        bias: b,
-        n_in,
-        n_out,
-        zeros,
-    })
+    Some((
+        Lin {
+            n_in: c * h * w,
+            rows,
+            bias: b,
+        },
+        [o, ho, wo],
+    ))
+}
+
+/// Elements of a shape (`None` on overflow).
+fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &x| a.checked_mul(x))
 }
 
 impl Graph {
@@ -863,120 +1014,218 @@ impl Graph {
         Ok(order)
     }
 
-    /// The chain as a layered network.
+    /// The chain as a layered network. Between two neuron nodes (or the input and the first,
+    /// or the last and the output) every synapse-like node — `Affine`, `Linear`, `Conv2d`,
+    /// `SumPool2d`, `AvgPool2d`, `Scale`, `Flatten` — composes into one layer: a pooling
+    /// after a spiking layer folds into the weights of the projection that follows it, exactly
+    /// (a sum of spikes times a weight is the weight times the sum).
     ///
     /// # Errors
     /// Not a chain ([`Graph::chain_order`]), a node accord does not take (named with its type),
-    /// two synapse or two neuron nodes in a row, or widths that do not meet.
+    /// two neuron nodes in a row, widths or shapes that do not meet, or a layer over the
+    /// memory limit.
     pub fn to_layered(&self) -> Result<Chain, NirError> {
         let order = self.chain_order()?;
         let node = |n: &String| &self.nodes[n];
-        let width = match node(&order[0]) {
-            Node::Input { shape } => shape
-                .iter()
-                .try_fold(1usize, |a, &x| a.checked_mul(x))
-                .ok_or_else(|| NirError::Graph(format!("the input shape {shape:?} overflows")))?,
-            _ => 0,
+        let err = |n: &String, why: String| {
+            NirError::Graph(format!("node '{n}' ({}) {why}", node(n).kind()))
         };
-        let mut sizes = vec![width];
+        let mut shape = match node(&order[0]) {
+            Node::Input { shape } => shape.clone(),
+            _ => Vec::new(),
+        };
+        let width0 = elements(&shape)
+            .ok_or_else(|| NirError::Graph(format!("the input shape {shape:?} overflows")))?;
+        let mut sizes = vec![width0];
         let mut layers: Vec<(String, Option<String>)> = Vec::new();
         let mut weights: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
         let mut acts = Vec::new();
         let mut expanded = Vec::new();
+        let mut masks = Vec::new();
+        // The synapse-like nodes since the last neuron node, composed, and their names.
+        let mut pending: Option<(Lin, Vec<String>, bool)> = None;
+        let cells_limit = crate::limits::max_memory() as usize / 16;
+        let close = |pending: &mut Option<(Lin, Vec<String>, bool)>,
+                     layers: &mut Vec<(String, Option<String>)>,
+                     weights: &mut Vec<(Vec<f64>, Vec<f64>)>,
+                     expanded: &mut Vec<(String, usize, usize)>,
+                     masks: &mut Vec<Option<BitVec<usize, Lsb0>>>,
+                     sizes: &mut Vec<usize>,
+                     neuron: Option<String>| {
+            let (lin, names, structured) = pending.take()?;
+            let name = names.join("+");
+            let cells = lin.rows.len() * lin.n_in;
+            let zeros = cells - lin.nnz();
+            sizes.push(lin.rows.len());
+            let (w, b, mask) = lin.into_dense();
+            weights.push((w, b));
+            if structured || names.len() > 1 {
+                expanded.push((name.clone(), zeros, cells));
+            }
+            masks.push((zeros > 0).then_some(mask));
+            layers.push((name, neuron));
+            Some(())
+        };
         for n in &order[1..order.len() - 1] {
-            let at = *sizes.last().unwrap_or(&0);
-            match node(n) {
+            let width = elements(&shape).unwrap_or(0);
+            let lin = match node(n) {
                 Node::Affine { weight, .. } | Node::Linear { weight } => {
-                    if layers.last().is_some_and(|l| l.1.is_none()) {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' ({}) follows another synapse node: put a neuron node between them",
-                            node(n).kind()
-                        )));
-                    }
                     let (out, inp) = (weight.shape[0], weight.shape[1]);
                     if out == 0 {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' ({}) has no outputs",
-                            node(n).kind()
-                        )));
+                        return Err(err(n, "has no outputs".into()));
                     }
-                    if inp != at {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' ({}) takes {inp} inputs but receives {at}",
-                            node(n).kind()
-                        )));
+                    if inp != width {
+                        return Err(err(n, format!("takes {inp} inputs but receives {width}")));
                     }
+                    shape = vec![out];
                     let bias = match node(n) {
-                        Node::Affine { bias, .. } => bias.clone(),
-                        _ => vec![0.0; out],
+                        Node::Affine { bias, .. } => Some(bias.as_slice()),
+                        _ => None,
                     };
-                    weights.push((weight.data.clone(), bias));
-                    layers.push((n.clone(), None));
-                    sizes.push(out);
-                    acts.push(Activation::Identity);
+                    Some((Lin::dense(weight, bias), false))
                 }
-                conv @ Node::Conv2d { .. } => {
-                    if layers.last().is_some_and(|l| l.1.is_none()) {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' (Conv2d) follows another synapse node: put a neuron node between them"
-                        )));
+                windowed_node @ (Node::Conv2d { .. } | Node::Pool2d { .. }) => {
+                    let (c, h, w) = match (windowed_node, shape.as_slice()) {
+                        (
+                            Node::Conv2d {
+                                weight,
+                                groups,
+                                input_shape,
+                                ..
+                            },
+                            _,
+                        ) => (weight.shape[1] * groups, input_shape[0], input_shape[1]),
+                        (_, [c, h, w]) => (*c, *h, *w),
+                        (_, [h, w]) => (1, *h, *w),
+                        _ => {
+                            return Err(err(
+                                n,
+                                format!(
+                                    "needs a (C, H, W) input but receives shape {shape:?} (pool before a Flatten)"
+                                ),
+                            ));
+                        }
+                    };
+                    if c * h * w != width {
+                        return Err(err(
+                            n,
+                            format!(
+                                "takes {c}×{h}×{w} = {} inputs but receives {width}",
+                                c * h * w
+                            ),
+                        ));
                     }
-                    let Expanded {
-                        dense,
-                        bias,
-                        n_in,
-                        n_out,
-                        zeros,
-                    } = expand_conv(conv).ok_or_else(|| {
-                        NirError::Graph(format!(
-                            "node '{n}' (Conv2d): its kernel does not fit its input, or the expanded layer is over the memory limit"
-                        ))
+                    let (lin, out) = windowed(windowed_node, c, h, w).ok_or_else(|| {
+                        err(
+                            n,
+                            format!("has a window that does not fit its {h}×{w} input"),
+                        )
                     })?;
-                    if n_in != at {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' (Conv2d) takes {n_in} inputs (C × H × W) but receives {at}"
-                        )));
+                    if lin.nnz() > cells_limit {
+                        return Err(err(n, "is over the memory limit".into()));
                     }
-                    expanded.push((n.clone(), zeros, dense.len()));
-                    weights.push((dense, bias));
-                    layers.push((n.clone(), None));
-                    sizes.push(n_out);
-                    acts.push(Activation::Identity);
+                    shape = out.to_vec();
+                    Some((lin, true))
                 }
-                Node::Flatten { .. } => {}
+                Node::Scale { scale } => {
+                    if scale.len() != width {
+                        return Err(err(
+                            n,
+                            format!("has {} factors but receives {width} values", scale.len()),
+                        ));
+                    }
+                    let rows = scale.iter().enumerate().map(|(i, &s)| vec![(i as u32, s)]);
+                    Some((
+                        Lin {
+                            n_in: width,
+                            rows: rows.collect(),
+                            bias: vec![0.0; width],
+                        },
+                        true,
+                    ))
+                }
+                Node::Flatten { .. } => {
+                    shape = vec![width];
+                    None
+                }
                 Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
-                    let Some(last) = layers.last_mut().filter(|l| l.1.is_none()) else {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' ({}) does not follow a synapse node (Affine or Linear)",
-                            node(n).kind()
-                        )));
-                    };
+                    if pending.is_none() {
+                        return Err(err(
+                            n,
+                            "does not follow a synapse node (Affine, Linear, Conv2d, pooling or Scale)"
+                                .into(),
+                        ));
+                    }
                     let k = node(n).neurons().unwrap_or(0);
-                    if k != at {
-                        return Err(NirError::Graph(format!(
-                            "node '{n}' ({}) has {k} neurons but receives {at} inputs",
-                            node(n).kind()
-                        )));
+                    if k != width {
+                        return Err(err(
+                            n,
+                            format!("has {k} neurons but receives {width} inputs"),
+                        ));
                     }
-                    last.1 = Some(n.clone());
-                    if let Some(a) = acts.last_mut() {
-                        *a = Activation::HardSigmoid;
+                    close(
+                        &mut pending,
+                        &mut layers,
+                        &mut weights,
+                        &mut expanded,
+                        &mut masks,
+                        &mut sizes,
+                        Some(n.clone()),
+                    );
+                    acts.push(Activation::HardSigmoid);
+                    None
+                }
+                _ => {
+                    return Err(err(
+                        n,
+                        "is a primitive accord does not take yet (it takes Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Scale, Flatten, IF, LIF, CubaLIF and LI in a chain)".into(),
+                    ));
+                }
+            };
+            if let Some((lin, structured)) = lin {
+                pending = Some(match pending.take() {
+                    None => (lin, vec![n.clone()], structured),
+                    Some((prev, mut names, s)) => {
+                        if prev
+                            .n_in
+                            .checked_mul(lin.rows.len())
+                            .is_none_or(|c| c > cells_limit)
+                        {
+                            return Err(err(
+                                n,
+                                format!(
+                                    "composed with {} makes a {}×{} layer, over the memory limit",
+                                    names.join("+"),
+                                    lin.rows.len(),
+                                    prev.n_in
+                                ),
+                            ));
+                        }
+                        names.push(n.clone());
+                        (prev.then(lin), names, s || structured)
                     }
-                }
-                other => {
-                    return Err(NirError::Graph(format!(
-                        "node '{n}' ({}): accord does not take this primitive yet (it takes Affine, Linear, Conv2d, Flatten, IF, LIF, CubaLIF and LI in a chain)",
-                        other.kind()
-                    )));
-                }
+                });
             }
+        }
+        if close(
+            &mut pending,
+            &mut layers,
+            &mut weights,
+            &mut expanded,
+            &mut masks,
+            &mut sizes,
+            None,
+        )
+        .is_some()
+        {
+            acts.push(Activation::Identity);
         }
         if layers.is_empty() {
             return Err(NirError::Graph("the chain has no synapse node".into()));
         }
         let out = *sizes.last().unwrap_or(&0);
         if let Node::Output { shape } = node(&order[order.len() - 1])
-            && shape.iter().try_fold(1usize, |a, &x| a.checked_mul(x)) != Some(out)
+            && elements(shape) != Some(out)
         {
             return Err(NirError::Graph(format!(
                 "the output '{}' has shape {shape:?} but receives {out} values",
@@ -1003,6 +1252,7 @@ impl Graph {
             order,
             layers,
             expanded,
+            masks,
         })
     }
 

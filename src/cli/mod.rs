@@ -1121,11 +1121,23 @@ fn run_train_chip(
         d.clear()?;
     }
     let mut save = saver(a, args);
+    // A NIR model's sparse layers (expanded convolutions, pooling): read again here so that a
+    // resumed run keeps them too.
+    let masks = match &a.model {
+        Some(p) => {
+            crate::nir::read(p)?
+                .to_layered()
+                .with_context(|| format!("--model {}", p.display()))?
+                .masks
+        }
+        None => Vec::new(),
+    };
     let hooks = emulator::Hooks {
         progress: Some(&mut tick),
         start,
         resume,
         checkpoint: save.as_mut().map(|f| f as _),
+        masks: &masks,
     };
     let report = emulator::run_hooked(&cfg, split, hooks, emulator::DEFAULT_PAR_THRESHOLD)?;
     bar.finish_and_clear();

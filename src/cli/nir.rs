@@ -148,6 +148,13 @@ fn detail(node: &Node) -> String {
             "kernels {:?}, stride {stride:?}, padding {padding:?}, groups {groups}, input {}×{}",
             weight.shape, input_shape[0], input_shape[1]
         ),
+        Node::Pool2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => format!("window {kernel:?}, stride {stride:?}, padding {padding:?}"),
+        Node::Scale { scale } => format!("{} factors {}", scale.len(), range(scale)),
         Node::Flatten { .. } => "flatten (a pass-through: accord's layers are flat)".into(),
         Node::Other { .. } => "not taken by accord yet".into(),
     }
@@ -235,10 +242,14 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                         row.notes.push(note);
                     }
                 }
-                for (conv, zeros, total) in &c.expanded {
-                    row.notes.push(format!(
-                        "{conv} (Conv2d) expanded into a dense layer: {zeros} of {total} synapses are structural zeros, stored and walked (the chip declares no weight sharing)"
-                    ));
+                for (layer, zeros, total) in &c.expanded {
+                    row.notes.push(if *zeros == 0 {
+                        format!("{layer}: composed into one dense layer of {total} synapses, exactly")
+                    } else {
+                        format!(
+                            "{layer} expanded into a dense layer: {zeros} of {total} synapses are structural zeros, stored in the dense rows (the chip declares no weight sharing) but neither walked, counted nor trained"
+                        )
+                    });
                 }
                 if !model.core.graded_events {
                     row.notes

@@ -192,6 +192,9 @@ pub struct NetSpec<'a> {
     pub acts: &'a [Activation],
     /// Initial weights.
     pub weights: &'a dyn WeightSource,
+    /// Per synaptic layer, the synapses that exist (row-major `(out, in)`; `None` or a
+    /// missing entry: all). Absent synapses are neither walked, counted nor trained.
+    pub masks: &'a [Option<BitVec<usize, Lsb0>>],
     /// The comparison rule's fixed feedback matrices (feedback alignment), shaped like the net.
     pub feedback: Option<&'a dyn WeightSource>,
     /// Placement.
@@ -412,10 +415,36 @@ impl<D: Datapath> ChipNet<D> {
         };
         let mut crossbar = Vec::new();
         match chip.core.axon_types {
-            None => spec.weights.weights(&mut |l, i, j, w| {
-                let (c, k) = slot(l, i, j);
-                cores[c].rows_mut()[k] = dp.weight_in(w, vars);
-            }),
+            None => {
+                spec.weights.weights(&mut |l, i, j, w| {
+                    let (c, k) = slot(l, i, j);
+                    cores[c].rows_mut()[k] = dp.weight_in(w, vars);
+                });
+                // Sparse layers: each core of the layer keeps only its existing synapses.
+                for (l, mask) in spec.masks.iter().enumerate() {
+                    let Some(mask) = mask else { continue };
+                    let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+                    let mut local: Vec<Option<BitVec<usize, Lsb0>>> = vec![None; cores.len()];
+                    for i in 0..n_out {
+                        for j in mask[i * n_in..(i + 1) * n_in].iter_ones() {
+                            let (c, k) = slot(l, i, j);
+                            let (a, n) = (cores[c].axons, cores[c].n);
+                            local[c]
+                                .get_or_insert_with(|| bitvec![usize, Lsb0; 0; a * n])
+                                .set(k, true);
+                        }
+                    }
+                    for p in &layers[l + 1] {
+                        for c in p.seg0..=p.core {
+                            let (a, n) = (cores[c].axons, cores[c].n);
+                            let m = local[c]
+                                .take()
+                                .unwrap_or_else(|| bitvec![usize, Lsb0; 0; a * n]);
+                            cores[c].set_mask(m);
+                        }
+                    }
+                }
+            }
             Some(types) => {
                 // A binary crossbar: each core's rows fitted to axon types and per-neuron
                 // levels first (ARCHITECTURE.md §8), then quantised.
@@ -516,6 +545,7 @@ impl<D: Datapath> ChipNet<D> {
             sizes: &sizes,
             acts: &acts,
             weights: net,
+            masks: &[],
             feedback: feedback.map(|f| f as &dyn WeightSource),
             mapping,
             mode,

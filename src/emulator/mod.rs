@@ -302,6 +302,9 @@ pub struct Hooks<'a> {
     pub start: Option<&'a LayeredNet>,
     /// Continue a saved run (its weights, position, rows and engine state).
     pub resume: Option<&'a Checkpoint>,
+    /// Per synaptic layer, the synapses that exist (a sparse layer, e.g. an expanded
+    /// convolution from [`crate::nir::Chain::masks`]); empty: every layer dense.
+    pub masks: &'a [Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
     /// Receives the state to save.
     pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
 }
@@ -357,10 +360,36 @@ pub fn run_hooked(
             bail!("the saved net's activations are not this run's ({acts:?})");
         }
     }
+    if hooks.masks.len() > m {
+        bail!(
+            "{} synapse masks for a net of {m} synaptic layers",
+            hooks.masks.len()
+        );
+    }
+    for (l, mask) in hooks.masks.iter().enumerate() {
+        if let Some(mask) = mask
+            && mask.len() != sizes[l] * sizes[l + 1]
+        {
+            bail!(
+                "the synapse mask of layer {} has {} entries, not {} × {}",
+                l + 1,
+                mask.len(),
+                sizes[l + 1],
+                sizes[l]
+            );
+        }
+    }
+    if hooks.masks.iter().any(Option::is_some) && cfg.rule != ChipRule::Balance {
+        bail!(
+            "the {:?} rule keeps a dense transposed copy of every layer; a net with sparse layers (an expanded convolution or pooling) runs with the balance rule",
+            cfg.rule
+        );
+    }
     let spec = NetSpec {
         sizes: &sizes,
         acts: &acts,
         weights: start.map_or(&weights as &dyn WeightSource, |n| n as &dyn WeightSource),
+        masks: hooks.masks,
         feedback: (cfg.rule == ChipRule::FeedbackAlignment).then_some(&feedback as _),
         mapping: &mapping,
         mode: cfg.mode,

@@ -91,12 +91,12 @@ fn what_accord_does_not_take_yet_is_named() {
     g.nodes.insert(
         "if1".into(),
         Node::Other {
-            kind: "SumPool2d".into(),
+            kind: "Delay".into(),
         },
     );
     let e = g.to_layered().unwrap_err().to_string();
     assert!(
-        e.contains("'if1' (SumPool2d)") && e.contains("does not take"),
+        e.contains("'if1' (Delay)") && e.contains("does not take"),
         "{e}"
     );
     let e = nir::read(&fixture("recurrent.nir"))
@@ -134,6 +134,174 @@ fn a_convolution_expands_into_the_dense_layer_that_computes_it() {
     std::fs::create_dir_all(&dir).unwrap();
     nir::write(&dir.join("c.nir"), &g).unwrap();
     assert_eq!(nir::read(&dir.join("c.nir")).unwrap(), g);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn pooling_and_scale_compose_into_the_layer_that_computes_them() {
+    let c = nir::read(&fixture("pool.nir"))
+        .unwrap()
+        .to_layered()
+        .unwrap();
+    assert_eq!(c.net.sizes(), [50, 18, 3], "2×5×5 → pool 2×3×3 → 3");
+    assert_eq!(
+        c.layers[0],
+        ("pool+scale".to_string(), Some("if1".to_string()))
+    );
+    // A 3×3 window at stride 2 with padding 1 over 5 rows covers 2, 3, 2 of them: 7 × 7
+    // synapses per channel exist, the rest of the 18 × 50 are structural zeros.
+    let nnz = 2 * 7 * 7;
+    assert_eq!(
+        c.expanded,
+        [("pool+scale".to_string(), 18 * 50 - nnz, 18 * 50)]
+    );
+    let mask = c.masks[0].as_ref().unwrap();
+    assert_eq!(mask.count_ones(), nnz);
+    assert!(c.masks[1].is_none(), "the read-out is dense");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("pool_expected.json")).unwrap())
+            .unwrap();
+    let x = floats(&want["input"]);
+    let l = &c.net.layers[0];
+    for (i, y) in floats(&want["output"]).into_iter().enumerate() {
+        let got: f64 = l.b[i] + (0..50).map(|j| l.w[i * 50 + j] * x[j]).sum::<f64>();
+        assert!((got - y).abs() < 1e-12, "output {i}: {got} vs NumPy {y}");
+        for j in 0..50 {
+            assert_eq!(mask[i * 50 + j], l.w[i * 50 + j] != 0.0, "({i}, {j})");
+        }
+    }
+}
+
+#[test]
+fn a_mnist_conv_net_with_sum_pooling_computes_what_numpy_computed() {
+    let c = nir::read(&fixture("conv_mnist.nir"))
+        .unwrap()
+        .to_layered()
+        .unwrap();
+    assert_eq!(c.net.sizes(), [784, 576, 10]);
+    assert_eq!(
+        c.layers,
+        [
+            ("conv".to_string(), Some("if1".to_string())),
+            ("pool+fc".to_string(), None)
+        ]
+    );
+    // Each of the 576 conv neurons sees a 5×5 window; the pooling folds into a dense read-out.
+    assert_eq!(c.masks[0].as_ref().unwrap().count_ones(), 576 * 25);
+    assert!(c.masks[1].is_none());
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("conv_mnist_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let mut s = c.net.new_state();
+    for (img, logits) in want["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(want["logits"].as_array().unwrap())
+    {
+        c.net.fire(&floats(img), &mut s);
+        for (got, y) in s.r[2].iter().zip(floats(logits)) {
+            assert!(
+                (got - y).abs() < 1e-9 * y.abs().max(1.0),
+                "{got} vs NumPy {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_mnist_conv_net_infers_on_balance_core_walking_only_existing_synapses() {
+    let model = fixture("conv_mnist.nir");
+    let o = accord(&[
+        "train",
+        "--data",
+        "mnist",
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The NumPy rate net scores 91.9 % on the whole 10k test file.
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.88, "accuracy {acc}");
+    // Every existing synapse once per sample: 576 × 25 conv synapses and the 10 × 576 read-out,
+    // not the 576 × 784 of the dense rows.
+    let dense = v["neurobench"]["synaptic_operations"]["Dense"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(dense, (576 * 25 + 10 * 576) as f64);
+    assert!(
+        v["energy"]["inference"]["dynamic_pj_per_sample"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
+    let dir = std::env::temp_dir().join(format!("accord-nir-sparse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("img.csv");
+    let mut text = String::new();
+    for r in 0..60 {
+        let row: Vec<String> = (0..36)
+            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
+            .collect();
+        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
+    }
+    std::fs::write(&data, text).unwrap();
+    let model = fixture("conv.nir");
+    let ck = dir.join("net.ckpt");
+    let base = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--lr",
+        "0.05",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--save", ck.to_str().unwrap()]);
+    let o = accord(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = nir::read(&model).unwrap().to_layered().unwrap();
+    let after = accord::checkpoint::Checkpoint::load(&ck).unwrap();
+    let mask = before.masks[0].as_ref().unwrap();
+    let (l0, t0) = (&before.net.layers[0], &after.net.layers[0]);
+    let mut moved = 0;
+    for (k, exists) in mask.iter().by_vals().enumerate() {
+        if exists {
+            moved += usize::from(l0.w[k] != t0.w[k]);
+        } else {
+            assert_eq!(
+                t0.w[k], 0.0,
+                "synapse {k} does not exist and must stay absent"
+            );
+        }
+    }
+    assert!(moved > 0, "the conv synapses learn");
+    // The comparison rules keep a dense transposed copy: refused on sparse layers.
+    let mut args = base.to_vec();
+    args.extend(["--rule", "backprop"]);
+    let o = accord(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sparse layers"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
