@@ -224,6 +224,9 @@ pub struct FixedPop<S> {
     pub f: Option<Table<S>>,
     /// Balance table `g(u)`.
     pub g: Table<S>,
+    /// This population's spiking soma, where it differs from the chip's (e.g. a NIR neuron's
+    /// own decays); `None`: the chip's.
+    pub soma: Option<SpikingSoma>,
 }
 
 /// Largest number of populations a datapath holds.
@@ -422,11 +425,13 @@ pub trait Datapath: Send + Sync {
     fn transfer_kind(&self, pop: usize) -> TransferKind;
     /// Spiking tick input `acc + b` (binary-spike sum) in the membrane format.
     fn tick_input(&self, acc: Self::Acc, b: Self::V, key: Key, c: &mut Vars) -> Self::V;
-    /// One tick of the chip's spiking soma. `v` membrane, `cur` current (CUBA), `acc` the
-    /// binary-spike sum, `b` the bias, `input` = [`tick_input`](Self::tick_input). Returns the
-    /// spike.
+    /// One tick of population `pop`'s spiking soma ([`spiking_soma`](Self::spiking_soma)). `v`
+    /// membrane, `cur` current (CUBA), `acc` the binary-spike sum, `b` the bias, `input` =
+    /// [`tick_input`](Self::tick_input). Returns the spike.
+    #[allow(clippy::too_many_arguments)]
     fn spike_step(
         &self,
+        pop: usize,
         v: &mut Self::V,
         cur: &mut Self::V,
         acc: Self::Acc,
@@ -434,8 +439,8 @@ pub trait Datapath: Send + Sync {
         input: Self::V,
         c: &mut Vars,
     ) -> bool;
-    /// The chip's spiking soma program.
-    fn spiking_soma(&self) -> SpikingSoma;
+    /// The spiking soma program of population `pop`: its own, or the chip's.
+    fn spiking_soma(&self, pop: usize) -> SpikingSoma;
     /// `total += input`, exact.
     fn drive_add(&self, total: &mut Self::Acc, input: Self::V);
     /// A dendrite segment's sum as a partial-sum payload (an `i64` in accumulator units; a
@@ -1081,6 +1086,7 @@ impl<W: Word, A: AccWord, S: AsRef<[i64]> + Send + Sync> Datapath for Fixed<W, A
 
     fn spike_step(
         &self,
+        pop: usize,
         v: &mut i64,
         cur: &mut i64,
         acc: A,
@@ -1089,7 +1095,7 @@ impl<W: Word, A: AccWord, S: AsRef<[i64]> + Send + Sync> Datapath for Fixed<W, A
         c: &mut Vars,
     ) -> bool {
         let one = 1i64 << self.f.membrane.frac.min(62);
-        match self.soma {
+        match self.spiking_soma(pop) {
             SpikingSoma::If => soma::if_step(v, input, one, &self.f.membrane, &mut c.membrane),
             SpikingSoma::Lif { decay } => {
                 soma::lif_step(v, input, one, decay, &self.f.membrane, &mut c.membrane)
@@ -1123,8 +1129,8 @@ impl<W: Word, A: AccWord, S: AsRef<[i64]> + Send + Sync> Datapath for Fixed<W, A
         }
     }
 
-    fn spiking_soma(&self) -> SpikingSoma {
-        self.soma
+    fn spiking_soma(&self, pop: usize) -> SpikingSoma {
+        self.pops.get(pop).and_then(|p| p.soma).unwrap_or(self.soma)
     }
 
     #[inline]

@@ -717,7 +717,6 @@ impl<D: Datapath> Core<'_, D> {
         let ticks = ticks.max(1);
         let last = tick + 1 >= ticks;
         let ts = tick_step(step, tick);
-        let cuba = matches!(self.dp.spiking_soma(), SpikingSoma::CubaLif { .. });
         let (mut outputs, mut zeros) = (0u32, 0u32);
         for pr in self.lay.pops {
             let (s, e) = (pr.start as usize, (pr.start + pr.len) as usize);
@@ -751,6 +750,10 @@ impl<D: Datapath> Core<'_, D> {
                 PopKind::Dendrite => self.send_partials(s, e, out),
                 PopKind::Neuron { pop } => {
                     let readout = self.dp.transfer_kind(pop as usize) == TransferKind::Readout;
+                    let cuba = matches!(
+                        self.dp.spiking_soma(pop as usize),
+                        SpikingSoma::CubaLif { .. }
+                    );
                     for i in s..e {
                         let key = Key::new(self.lay.gid_base + i as u64, ts);
                         if tick == 0 {
@@ -772,6 +775,7 @@ impl<D: Datapath> Core<'_, D> {
                         };
                         if !readout {
                             let spiked = self.dp.spike_step(
+                                pop as usize,
                                 &mut nr.v,
                                 &mut nr.cur,
                                 acc,

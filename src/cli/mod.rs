@@ -292,12 +292,17 @@ pub struct TrainArgs {
     /// weights, on this run's chip or the reference: with --epochs 0, evaluate it.
     #[arg(long, value_name = "FILE")]
     pub load: Option<std::path::PathBuf>,
-    /// Run the network of a NIR file (a feed-forward chain of Affine/Linear and IF, LIF,
-    /// CubaLIF or LI nodes): its widths and weights; spiking neurons become hard-sigmoid units
-    /// (integrate-and-fire in spiking mode), a linear read-out takes cross-entropy, a spiking
-    /// output MSE. With --epochs 0, evaluate it as it came.
+    /// Run the network of a NIR file (a feed-forward chain of Affine/Linear/Conv2d/pooling and
+    /// IF, LIF, CubaLIF nodes, an LI read-out): its widths and weights, its neurons' time
+    /// constants and thresholds at --dt folded into the weights and the chip's soma program;
+    /// spiking neurons are hard-sigmoid units in graded mode, a linear read-out takes
+    /// cross-entropy, a spiking output MSE. With --epochs 0, evaluate it as it came.
     #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["load", "resume"])]
     pub model: Option<std::path::PathBuf>,
+    /// The time step, seconds, at which a --model's neurons are stepped (forward Euler; the
+    /// default is the step snnTorch's NIR export assumes).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::nir::DEFAULT_DT, requires = "model")]
+    pub dt: f64,
 }
 
 /// `accord verify` options.
@@ -943,9 +948,12 @@ fn apply_model(a: &mut TrainArgs, given: &[String]) -> Result<Option<crate::rule
             path.display()
         );
     }
-    let chain = crate::nir::read(&path)?
-        .to_layered()
-        .with_context(|| format!("--model {}", path.display()))?;
+    let chip = if a.reference {
+        None
+    } else {
+        Some(chip_model(a)?.soma)
+    };
+    let chain = nir::load_model(&path, a.dt, chip)?.chain;
     let sizes = chain.net.sizes();
     a.hidden = sizes[1..sizes.len() - 1].to_vec();
     if a.hidden.is_empty() {
@@ -1121,16 +1129,22 @@ fn run_train_chip(
         d.clear()?;
     }
     let mut save = saver(a, args);
-    // A NIR model's sparse layers (expanded convolutions, pooling): read again here so that a
-    // resumed run keeps them too.
-    let masks = match &a.model {
+    // A NIR model's sparse layers (expanded convolutions, pooling) and neuron programs: read
+    // again here so that a resumed run keeps them too.
+    let (masks, somas) = match &a.model {
         Some(p) => {
-            crate::nir::read(p)?
-                .to_layered()
-                .with_context(|| format!("--model {}", p.display()))?
-                .masks
+            let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
+            for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
+                eprintln!("note: --model: {note}");
+            }
+            let somas = m
+                .programs
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.soma))
+                .collect();
+            (m.chain.masks, somas)
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let hooks = emulator::Hooks {
         progress: Some(&mut tick),
@@ -1138,6 +1152,7 @@ fn run_train_chip(
         resume,
         checkpoint: save.as_mut().map(|f| f as _),
         masks: &masks,
+        somas: &somas,
     };
     let report = emulator::run_hooked(&cfg, split, hooks, emulator::DEFAULT_PAR_THRESHOLD)?;
     bar.finish_and_clear();

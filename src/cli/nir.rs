@@ -13,6 +13,31 @@ use crate::chip::{self, SomaSpec};
 use crate::mapping::map_layered;
 use crate::nir::{self, Graph, Node};
 
+/// A NIR model as a run takes it: the chain with its neurons folded into the weights (at time
+/// step `dt`, under `chip`'s soma program; `None`: a run without a chip), and per layer the
+/// program that runs its neurons.
+pub(crate) struct Model {
+    pub(crate) chain: nir::Chain,
+    pub(crate) programs: Vec<Option<nir::Program>>,
+}
+
+/// Read `path` as a [`Model`].
+///
+/// # Errors
+/// The file, the chain or a neuron node at `dt`, named as `--model FILE`.
+pub(crate) fn load_model(path: &std::path::Path, dt: f64, chip: Option<SomaSpec>) -> Result<Model> {
+    let at = || format!("--model {}", path.display());
+    let g = nir::read(path)?;
+    let mut chain = g.to_layered().with_context(at)?;
+    let discrete = chain.discrete(&g, dt).with_context(at)?;
+    let programs: Vec<Option<nir::Program>> = discrete
+        .iter()
+        .map(|d| Option::zip(d.as_ref(), chip).map(|(d, c)| d.program(c)))
+        .collect();
+    chain.apply(&discrete, &programs);
+    Ok(Model { chain, programs })
+}
+
 /// `accord import` options.
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
@@ -21,6 +46,9 @@ pub struct ImportArgs {
     /// Print one JSON document (top-level `file`, `nodes`, `edges`, `chain`, `chips`).
     #[arg(long)]
     pub json: bool,
+    /// The time step, seconds, at which the neurons are stepped (forward Euler).
+    #[arg(long, value_name = "SECONDS", default_value_t = nir::DEFAULT_DT)]
+    pub dt: f64,
 }
 
 /// `accord export` options.
@@ -35,6 +63,10 @@ pub struct ExportArgs {
     /// Replace an existing file.
     #[arg(long)]
     pub force: bool,
+    /// The time step, seconds, the exported neurons assume (their `r` is `1/dt`, so that one
+    /// step of input adds the input to the voltage, as in accord).
+    #[arg(long, value_name = "SECONDS", default_value_t = nir::DEFAULT_DT)]
+    pub dt: f64,
 }
 
 #[derive(Serialize, Debug)]
@@ -51,8 +83,11 @@ struct ChipRow {
     cores: Option<usize>,
     /// Why not, or what is approximated.
     notes: Vec<String>,
-    /// Per synapse node, its weights and biases in the chip's weight format.
+    /// Per layer, its weights and biases (its neurons' factors folded in) in the chip's weight
+    /// format.
     conversion: Vec<Conversion>,
+    /// Per neuron node, its decays in the chip's soma program.
+    neurons: Vec<nir::ParamConversion>,
 }
 
 /// A parameter array converted to a chip format.
@@ -69,18 +104,22 @@ struct Conversion {
     rms_error: f64,
     /// Values outside the format's range (clamped).
     saturations: u64,
+    /// Non-zero values stored as 0 (below half a step of the format).
+    flushed: u64,
 }
 
 /// `values` in `fmt` (round to nearest, as weights load), with the error it makes.
 fn convert(node: &str, values: &[f64], fmt: &accord_firmware::arith::Format) -> Conversion {
     let mut c = accord_firmware::arith::Counters::default();
-    let (mut max_error, mut sq, mut n) = (0.0f64, 0.0f64, 0u64);
+    let (mut max_error, mut sq, mut n, mut flushed) = (0.0f64, 0.0f64, 0u64, 0u64);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for &v in values {
         lo = lo.min(v);
         hi = hi.max(v);
         let before = c.saturations;
-        let q = fmt.to_f64(fmt.from_f64(v, &mut c));
+        let raw = fmt.from_f64(v, &mut c);
+        flushed += u64::from(raw == 0 && v != 0.0);
+        let q = fmt.to_f64(raw);
         if c.saturations == before {
             let e = (q - v).abs();
             max_error = max_error.max(e);
@@ -96,6 +135,7 @@ fn convert(node: &str, values: &[f64], fmt: &accord_firmware::arith::Format) -> 
         max_error,
         rms_error: (sq / n.max(1) as f64).sqrt(),
         saturations: c.saturations,
+        flushed,
     }
 }
 
@@ -174,24 +214,6 @@ fn range(v: &[f64]) -> String {
     }
 }
 
-/// What a chip's soma makes of a NIR neuron node.
-fn soma_note(soma: SomaSpec, node: &Node) -> Option<String> {
-    let want = match node {
-        Node::If { .. } => "if",
-        Node::Lif { .. } => "lif",
-        Node::CubaLif { .. } => "cuba-lif",
-        Node::Li { .. } => "a leaky integrator",
-        _ => return None,
-    };
-    (soma.name() != want).then(|| {
-        format!(
-            "{} neurons run as the chip's {} soma (the chip has no {want} program)",
-            node.kind(),
-            soma.name()
-        )
-    })
-}
-
 /// Run `accord import`.
 ///
 /// # Errors
@@ -207,7 +229,10 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
             detail: detail(node),
         })
         .collect();
-    let (chain, chain_error) = match g.to_layered() {
+    let (chain, chain_error) = match g
+        .to_layered()
+        .and_then(|c| c.discrete(&g, a.dt).map(|d| (c, d)))
+    {
         Ok(c) => (Some(c), None),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -219,28 +244,38 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
             cores: None,
             notes: Vec::new(),
             conversion: Vec::new(),
+            neurons: Vec::new(),
         };
         match &chain {
             None => row
                 .notes
                 .push("not a chain accord takes (see above)".into()),
-            Some(c) => {
+            Some((c, discrete)) => {
                 match map_layered(&c.net.sizes(), &model) {
                     Ok(m) => row.cores = Some(m.cores_used()),
                     Err(e) => row.notes.push(format!("does not fit: {e}")),
                 }
-                for ((syn, _), layer) in c.layers.iter().zip(&c.net.layers) {
-                    let all: Vec<f64> = layer.w.iter().chain(&layer.b).copied().collect();
+                let programs: Vec<Option<nir::Program>> = discrete
+                    .iter()
+                    .map(|d| d.as_ref().map(|d| d.program(model.soma)))
+                    .collect();
+                let mut c = c.clone();
+                c.apply(discrete, &programs);
+                for (((syn, _), layer), mask) in c.layers.iter().zip(&c.net.layers).zip(&c.masks) {
+                    // Every stored synapse that exists, and the biases.
+                    let all: Vec<f64> = match mask {
+                        Some(m) => m.iter_ones().map(|k| layer.w[k]).collect(),
+                        None => layer.w.clone(),
+                    }
+                    .into_iter()
+                    .chain(layer.b.iter().copied())
+                    .collect();
                     row.conversion
                         .push(convert(syn, &all, &model.formats.weight));
                 }
-                for (_, neuron) in &c.layers {
-                    if let Some(n) = neuron
-                        && let Some(note) = soma_note(model.soma, &g.nodes[n])
-                        && !row.notes.contains(&note)
-                    {
-                        row.notes.push(note);
-                    }
+                for p in programs.into_iter().flatten() {
+                    row.neurons.extend(p.params);
+                    row.notes.extend(p.notes);
                 }
                 for (layer, zeros, total) in &c.expanded {
                     row.notes.push(if *zeros == 0 {
@@ -264,7 +299,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
         nir_version: g.version.clone(),
         nodes,
         edges: g.edges.clone(),
-        chain: chain.as_ref().map(|c| c.net.sizes()),
+        chain: chain.as_ref().map(|c| c.0.net.sizes()),
         chain_error,
         chips,
     };
@@ -311,8 +346,29 @@ fn render(r: &ImportReport) -> String {
         for v in &c.conversion {
             let _ = writeln!(
                 o,
-                "  {:<14}   {}: weights and biases {:.4}..{:.4} in {}: max error {:.2e}, rms {:.2e}, {} saturated",
-                "", v.node, v.min, v.max, v.format, v.max_error, v.rms_error, v.saturations
+                "  {:<14}   {}: weights and biases {:.4}..{:.4} in {}: max error {:.2e}, rms {:.2e}, {} saturated, {} flushed to 0",
+                "",
+                v.node,
+                v.min,
+                v.max,
+                v.format,
+                v.max_error,
+                v.rms_error,
+                v.saturations,
+                v.flushed
+            );
+        }
+        for p in &c.neurons {
+            let _ = writeln!(
+                o,
+                "  {:<14}   {}: {} = {:.3}/4096 per step, stored {}: error {:.2e} per step{}",
+                "",
+                p.node,
+                p.parameter,
+                p.exact,
+                p.stored,
+                p.error,
+                if p.saturated { ", saturated" } else { "" }
             );
         }
         for n in &c.notes {
@@ -334,7 +390,7 @@ pub fn run_export(a: &ExportArgs) -> Result<ExitCode> {
         );
     }
     let ck = crate::checkpoint::Checkpoint::load(&a.load).context("--load")?;
-    let g = Graph::from_layered(&ck.net)?;
+    let g = Graph::from_layered(&ck.net, a.dt)?;
     nir::write(&a.out, &g)?;
     let sizes: Vec<String> = ck.net.sizes().iter().map(usize::to_string).collect();
     emit(&format!(

@@ -27,6 +27,9 @@ pub struct PopSpec {
     pub balance: Balance,
     /// A linear read-out (identity outputs stay in the membrane format).
     pub readout: bool,
+    /// The population's own spiking soma (a NIR neuron's converted decays); `None`: the
+    /// chip's `[soma]`.
+    pub soma: Option<SpikingSoma>,
 }
 
 /// The chip's formats as the firmware takes them.
@@ -190,7 +193,12 @@ pub fn fixed_pops(
             ),
             _ => None,
         };
-        out.push(FixedPop { transfer, f: ft, g });
+        out.push(FixedPop {
+            transfer,
+            f: ft,
+            g,
+            soma: p.soma,
+        });
     }
     Ok(out)
 }

@@ -15,6 +15,8 @@ pub struct FloatPop {
     pub balance: Balance,
     /// Whether the population is a linear read-out (identity outputs).
     pub readout: bool,
+    /// Its own spiking soma (`None`: the chip's).
+    pub soma: Option<SpikingSoma>,
 }
 
 /// The `f64` twin of a chip's datapath.
@@ -142,6 +144,7 @@ impl Datapath for FloatPath {
     }
     fn spike_step(
         &self,
+        pop: usize,
         v: &mut f64,
         cur: &mut f64,
         acc: f64,
@@ -149,7 +152,7 @@ impl Datapath for FloatPath {
         input: f64,
         _: &mut Vars,
     ) -> bool {
-        match self.soma {
+        match self.spiking_soma(pop) {
             SpikingSoma::If => {
                 *v += input;
                 if *v >= 1.0 {
@@ -183,8 +186,8 @@ impl Datapath for FloatPath {
             }
         }
     }
-    fn spiking_soma(&self) -> SpikingSoma {
-        self.soma
+    fn spiking_soma(&self, pop: usize) -> SpikingSoma {
+        self.pop(pop).and_then(|p| p.soma).unwrap_or(self.soma)
     }
     #[inline]
     fn drive_add(&self, total: &mut f64, input: f64) {

@@ -423,11 +423,13 @@ pub fn train_on_chip(
             act: net.hidden_act,
             balance: net.balance.clone(),
             readout: false,
+            soma: None,
         },
         PopSpec {
             act: net.output_act,
             balance: net.balance.clone(),
             readout: false,
+            soma: None,
         },
     ];
     let mut vars = VarCounters::default();
@@ -464,6 +466,7 @@ pub fn train_on_chip(
                     act: p.act,
                     balance: p.balance,
                     readout: false,
+                    soma: None,
                 })
                 .collect();
             let dp = super::FloatPath::new(fpops, lr, 0.0, build::soma(chip), seed);

@@ -67,7 +67,7 @@ pub use report::{
     EmuReport, EpochRow, LedgerBlock, MeshBlock, NeuroBench, PhaseEnergy, finalize_ledger,
 };
 
-pub use accord_firmware::datapath::Datapath;
+pub use accord_firmware::datapath::{Datapath, SpikingSoma};
 
 use crate::checkpoint::{Checkpoint, Position};
 use crate::chip::{Action, ChipModel};
@@ -179,6 +179,7 @@ pub fn layered_pops(acts: &[Activation], balance: &[Balance]) -> Vec<PopSpec> {
             act,
             balance: balance.get(l).cloned().unwrap_or_default(),
             readout: l == last && act == Activation::Identity,
+            soma: None,
         })
         .collect()
 }
@@ -197,6 +198,7 @@ pub fn float_path(
                 act: p.act,
                 balance: p.balance.clone(),
                 readout: p.readout,
+                soma: p.soma,
             })
             .collect(),
         lr,
@@ -305,6 +307,9 @@ pub struct Hooks<'a> {
     /// Per synaptic layer, the synapses that exist (a sparse layer, e.g. an expanded
     /// convolution from [`crate::nir::Chain::masks`]); empty: every layer dense.
     pub masks: &'a [Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+    /// Per synaptic layer, its neurons' own spiking soma (a NIR neuron's converted decays,
+    /// [`crate::nir::Discrete`]); `None` or a missing entry: the chip's `[soma]`.
+    pub somas: &'a [Option<SpikingSoma>],
     /// Receives the state to save.
     pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
 }
@@ -335,7 +340,16 @@ pub fn run_hooked(
     let sizes = cfg.sizes(dim, classes);
     let m = sizes.len() - 1;
     let acts = cfg.acts(m);
-    let pops = cfg.pops(m);
+    if hooks.somas.len() > m {
+        bail!(
+            "{} soma programs for a net of {m} synaptic layers",
+            hooks.somas.len()
+        );
+    }
+    let mut pops = cfg.pops(m);
+    for (p, s) in pops.iter_mut().zip(hooks.somas) {
+        p.soma = *s;
+    }
     if cfg.mode == FiringMode::Graded && cfg.arith == Arith::Fixed {
         build::check_activation_table(&cfg.chip, &pops)?;
     }

@@ -830,6 +830,7 @@ fn all_to_all_float_twin_equals_reference() {
             act: Activation::Sigmoid,
             balance: Balance::Exact,
             readout: false,
+            soma: None,
         };
         2
     ];

@@ -226,11 +226,11 @@ proptest! {
     /// Damaged NIR files (bytes flipped, cut, zeroed): read or refused naming the file.
     #[test]
     fn nir_files(
-        which in 0usize..3,
+        which in 0usize..5,
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
         cut in proptest::option::of(any::<usize>()),
     ) {
-        let name = ["lif_mlp.nir", "if_mlp.nir", "conv.nir"][which];
+        let name = ["lif_mlp.nir", "if_mlp.nir", "conv.nir", "pool.nir", "lif_net.nir"][which];
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nir").join(name);
         let mut bytes = std::fs::read(&src).unwrap();
         for (i, b) in &flips {
@@ -244,7 +244,11 @@ proptest! {
         let p = dir.join(format!("damaged-{which}-{}.nir", flips.len()));
         std::fs::write(&p, &bytes).unwrap();
         match accord::nir::read(&p) {
-            Ok(g) => { let _ = g.to_layered(); }
+            Ok(g) => {
+                if let Ok(c) = g.to_layered() {
+                    let _ = c.discrete(&g, accord::nir::DEFAULT_DT);
+                }
+            }
             Err(e) => prop_assert!(e.to_string().contains("damaged-"), "{}", e),
         }
     }

@@ -394,7 +394,7 @@ fn read_write_read_gives_the_same_graph() {
         3,
     );
     let out = dir.join("net.nir");
-    nir::write(&out, &Graph::from_layered(&net).unwrap()).unwrap();
+    nir::write(&out, &Graph::from_layered(&net, nir::DEFAULT_DT).unwrap()).unwrap();
     let back = nir::read(&out).unwrap().to_layered().unwrap();
     assert_eq!(back.net.sizes(), net.sizes());
     for (a, b) in net.layers.iter().zip(&back.net.layers) {
@@ -411,7 +411,9 @@ fn read_write_read_gives_the_same_graph() {
         ],
         1,
     );
-    let e = Graph::from_layered(&sigmoid).unwrap_err().to_string();
+    let e = Graph::from_layered(&sigmoid, nir::DEFAULT_DT)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Sigmoid") && e.contains("hard-sigmoid"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -426,14 +428,64 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
     assert_eq!(chips.len(), 4);
     let loihi = chips.iter().find(|c| c["chip"] == "loihi").unwrap();
     assert_eq!(loihi["cores"], 3);
+    // The neurons' decays in Loihi's 12-bit fields at the default step of 10⁻⁴ s: LIF
+    // τ = 20 ms → dv = 4096 · 0.005 = 20.48 → 20; the CubaLIF's τ_syn = 5 ms → du + 1 = 81.92.
+    let neurons: Vec<(String, u64)> = loihi["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["parameter"].as_str().unwrap().to_string(),
+                p["stored"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        neurons,
+        [("dv".into(), 20), ("du".into(), 81), ("dv".into(), 20)]
+    );
     let reckon = chips.iter().find(|c| c["chip"] == "reckon").unwrap();
     assert!(reckon["cores"].is_null());
-    // Each synapse node's weights in the chip's weight format, with the error it makes:
-    // ReckOn's 8-bit weights (6 fractional) cannot hold fc1's −2.325.
-    let fc1 = &reckon["conversion"][0];
-    assert_eq!(fc1["node"], "fc1");
-    assert_eq!(fc1["saturations"], 1);
-    assert!(fc1["max_error"].as_f64().unwrap() <= 0.5 / 64.0 + 1e-12);
+    let notes = reckon["notes"].to_string();
+    assert!(
+        notes.contains("no leak") && notes.contains("steady-state current"),
+        "{notes}"
+    );
+    // Each layer's weights in the chip's weight format, with the error it makes: at dt = 1 s
+    // an IF neuron with r = 1 takes its weights as they are, and ReckOn's 8-bit weights (6
+    // fractional: −2 ..= 127/64) cannot hold every one of the convolution's, counted per
+    // stored synapse (a kernel weight once per output position) and bias.
+    let c = nir::read(&fixture("conv.nir"))
+        .unwrap()
+        .to_layered()
+        .unwrap();
+    let l = &c.net.layers[0];
+    let outside = c.masks[0]
+        .as_ref()
+        .unwrap()
+        .iter_ones()
+        .map(|k| l.w[k])
+        .chain(l.b.iter().copied())
+        .filter(|&x| !(-128..=127).contains(&((x * 64.0).round() as i64)))
+        .count();
+    assert!(outside > 0);
+    let o = accord(&[
+        "import",
+        fixture("conv.nir").to_str().unwrap(),
+        "--json",
+        "--dt",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let chips = v["chips"].as_array().unwrap();
+    let reckon = chips.iter().find(|c| c["chip"] == "reckon").unwrap();
+    let conv = &reckon["conversion"][0];
+    assert_eq!(conv["node"], "conv");
+    assert_eq!(conv["saturations"], outside as u64);
+    assert!(conv["max_error"].as_f64().unwrap() <= 0.5 / 64.0 + 1e-12);
+    let loihi = chips.iter().find(|c| c["chip"] == "loihi").unwrap();
     assert_eq!(loihi["conversion"][0]["saturations"], 0);
     let o = accord(&["import", fixture("conv.nir").to_str().unwrap()]);
     assert!(o.status.success());
@@ -543,4 +595,190 @@ fn a_net_run_from_its_nir_file_equals_the_native_run() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sizes"], serde_json::json!([3, 4, 2]));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `lif_net.nir` on `chip` with datapath `dp` (its neurons' programs from the file at the
+/// reference's `dt`): per input, the spike counts of both layers.
+fn lif_counts<D: accord::emulator::Datapath>(
+    make_dp: impl FnOnce(&[accord::emulator::PopSpec]) -> D,
+    chip: &accord::chip::ChipModel,
+) -> (Vec<Vec<Vec<u32>>>, Vec<nir::Program>) {
+    use accord::emulator::{ChipNet, ChipRule, Encoding, FiringMode, Tally, layered_pops};
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lif_reference.json")).unwrap())
+            .unwrap();
+    let g = nir::read(&fixture("lif_net.nir")).unwrap();
+    let mut c = g.to_layered().unwrap();
+    let d = c.discrete(&g, want["dt"].as_f64().unwrap()).unwrap();
+    let programs: Vec<Option<nir::Program>> = d
+        .iter()
+        .map(|d| d.as_ref().map(|d| d.program(chip.soma)))
+        .collect();
+    c.apply(&d, &programs);
+    let acts: Vec<_> = c.net.layers.iter().map(|l| l.act).collect();
+    let mut pops = layered_pops(&acts, &[]);
+    for (p, prog) in pops.iter_mut().zip(&programs) {
+        p.soma = prog.as_ref().map(|p| p.soma);
+    }
+    let mapping = accord::mapping::map_layered(&c.net.sizes(), chip).unwrap();
+    let mut vars = accord::ledger::VarCounters::default();
+    let ticks = want["ticks"].as_u64().unwrap() as u32;
+    let mut cn = ChipNet::from_net(
+        make_dp(&pops),
+        &c.net,
+        &mapping,
+        chip,
+        FiringMode::Spiking {
+            ticks,
+            encoding: Encoding::Regular,
+        },
+        accord::rule::Loss::Mse,
+        ChipRule::Balance,
+        None,
+        &mut vars,
+    );
+    let mut out = Vec::new();
+    for (k, x) in want["inputs"].as_array().unwrap().iter().enumerate() {
+        let mut t = Tally::default();
+        cn.fire(&floats(x), k as u64, &mut t);
+        let st = cn.state();
+        out.push(vec![st.counts[1].clone(), st.counts[2].clone()]);
+    }
+    (out, programs.into_iter().flatten().collect())
+}
+
+#[test]
+fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lif_reference.json")).unwrap())
+            .unwrap();
+    let reference: Vec<Vec<Vec<u32>>> = serde_json::from_value(want["counts"].clone()).unwrap();
+    // Loihi's current-based program runs NIR's LIF exactly: du = 4095 (the current is the
+    // input), dv = 4096 / 16 and 4096 / 8 with no quantisation error.
+    let chip = accord::chip::open("loihi").unwrap();
+    let (float, programs) = lif_counts(
+        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
+        &chip,
+    );
+    let dv: Vec<(u16, f64)> = programs
+        .iter()
+        .flat_map(|p| &p.params)
+        .map(|p| (p.stored, p.error))
+        .collect();
+    assert_eq!(dv, [(256, 0.0), (512, 0.0)]);
+    assert_eq!(float, reference, "spike counts, float twin vs NumPy");
+    let total: u32 = reference.iter().flatten().flatten().sum();
+    assert!(total > 500, "the reference is not silent: {total} spikes");
+    // The chip's own arithmetic (24-bit state, 9-bit weights) moves a few spikes, not many.
+    let (fixed, _) = lif_counts(
+        |pops| {
+            let mut vars = accord::ledger::VarCounters::default();
+            let dp: accord::emulator::FixedNarrow = accord::emulator::fixed_path(
+                &chip,
+                pops,
+                0.01,
+                0.0,
+                accord::emulator::ChipRule::Balance,
+                1,
+                &mut vars,
+            )
+            .unwrap();
+            dp
+        },
+        &chip,
+    );
+    let moved: u32 = fixed
+        .iter()
+        .flatten()
+        .flatten()
+        .zip(reference.iter().flatten().flatten())
+        .map(|(a, b)| a.abs_diff(*b))
+        .sum();
+    eprintln!("Loihi fixed point moved {moved} of {total} spikes");
+    assert!(
+        f64::from(moved) <= 0.1 * f64::from(total),
+        "fixed point moved {moved} of {total} spikes"
+    );
+    // balance-core's if program has no leak: the same net spikes differently there, and says so.
+    let bc = accord::chip::open("balance-core").unwrap();
+    let notes: Vec<String> = lif_counts(
+        |pops| accord::emulator::float_path(&bc, pops, 0.01, 0.0, 1),
+        &bc,
+    )
+    .1
+    .into_iter()
+    .flat_map(|p| p.notes)
+    .collect();
+    assert!(notes.iter().any(|n| n.contains("no leak")), "{notes:?}");
+}
+
+#[test]
+fn nodes_that_cannot_run_are_named_with_the_reason() {
+    // A pooling window larger than its input.
+    let mut g = nir::read(&fixture("pool.nir")).unwrap();
+    g.nodes.insert(
+        "pool".into(),
+        Node::Pool2d {
+            average: true,
+            kernel: [9, 9],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
+    assert!(
+        e.contains("'pool' (AvgPool2d)") && e.contains("does not fit"),
+        "{e}"
+    );
+    // A pooling after a Flatten has no (C, H, W) to pool over.
+    let mut g = nir::read(&fixture("conv.nir")).unwrap();
+    g.nodes.insert(
+        "fc".into(),
+        Node::Pool2d {
+            average: false,
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
+    assert!(
+        e.contains("'fc' (SumPool2d)") && e.contains("(C, H, W)"),
+        "{e}"
+    );
+    // A leaky integrator does not spike: only the read-out.
+    let mut g = nir::read(&fixture("lif_mlp.nir")).unwrap();
+    g.nodes.insert(
+        "lif1".into(),
+        Node::Li {
+            tau: vec![0.02; 4],
+            r: vec![1.0; 4],
+            v_leak: vec![0.0; 4],
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
+    assert!(e.contains("'lif1' (LI)") && e.contains("read-out"), "{e}");
+    // A step longer than a time constant, or no step at all.
+    let g = nir::read(&fixture("lif_mlp.nir")).unwrap();
+    let c = g.to_layered().unwrap();
+    let e = c.discrete(&g, 0.01).unwrap_err().to_string();
+    assert!(
+        e.contains("'lif2' (CubaLIF)") && e.contains("tau_syn"),
+        "{e}"
+    );
+    for dt in [0.0, -1.0, f64::NAN] {
+        assert!(c.discrete(&g, dt).is_err(), "dt {dt}");
+    }
+    let o = accord(&[
+        "import",
+        fixture("lif_mlp.nir").to_str().unwrap(),
+        "--dt",
+        "0.01",
+    ]);
+    assert!(o.status.success(), "import reports, it does not fail");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("shorter than the step"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

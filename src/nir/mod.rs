@@ -31,6 +31,10 @@ use bitvec::prelude::*;
 
 use crate::rule::{Activation, Balance, Layer, LayeredNet};
 
+mod neuron;
+
+pub use neuron::{DEFAULT_DT, Discrete, ParamConversion, Program};
+
 /// The NIR version written into files.
 pub const VERSION: &str = "1.0.8";
 
@@ -753,6 +757,55 @@ pub struct Chain {
     pub masks: Vec<Option<BitVec<usize, Lsb0>>>,
 }
 
+impl Chain {
+    /// Each layer's neuron node in discrete time at step `dt` (`None` for a read-out), from
+    /// the graph the chain was made from.
+    ///
+    /// # Errors
+    /// A node whose parameters have no discrete form at `dt` ([`Discrete::new`]).
+    pub fn discrete(&self, graph: &Graph, dt: f64) -> Result<Vec<Option<Discrete>>, NirError> {
+        if !(dt > 0.0 && dt.is_finite()) {
+            return Err(NirError::Graph(format!(
+                "the time step {dt} s is not a positive number"
+            )));
+        }
+        self.layers
+            .iter()
+            .zip(&self.net.layers)
+            .map(|((_, neuron), layer)| {
+                let Some(n) = neuron else { return Ok(None) };
+                let mut d = Discrete::new(n, &graph.nodes[n], dt)?;
+                if let Some(d) = &mut d {
+                    d.bias_into_voltage =
+                        d.alpha_syn.is_some() && layer.b.iter().any(|&b| b != 0.0);
+                }
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Fold the neurons' input factors and leaks into the weights and biases (threshold 1,
+    /// reset 0: what accord's neurons take), under each layer's chip program (`None`: a run
+    /// without a chip, the steady-state factors).
+    pub fn apply(&mut self, discrete: &[Option<Discrete>], programs: &[Option<Program>]) {
+        for (l, (layer, d)) in self.net.layers.iter_mut().zip(discrete).enumerate() {
+            let Some(d) = d else { continue };
+            let program = programs.get(l).and_then(Option::as_ref);
+            let n_in = layer.n_in;
+            for (i, (row, b)) in layer
+                .w
+                .chunks_mut(n_in.max(1))
+                .zip(&mut layer.b)
+                .enumerate()
+            {
+                let k = program.map_or(d.scale[i], |p| d.weight_scale(i, p));
+                row.iter_mut().for_each(|w| *w *= k);
+                *b = d.scale[i] * *b + d.leak[i];
+            }
+        }
+    }
+}
+
 /// A linear map `y = A x + b` with sparse rows: the form every synapse-like node takes, so
 /// that the nodes between two neuron populations compose into one layer (ARCHITECTURE.md §13).
 struct Lin {
@@ -843,9 +896,18 @@ fn slide(n: usize, k: usize, stride: usize, pad: usize, dilation: usize) -> Opti
 }
 
 /// A convolution (`Conv2d`) or pooling (`Pool2d`) node over a `(C, H, W)` input as the sparse
-/// map that computes it, and its output shape (`None`: the window does not fit the input).
-/// Inputs and outputs are in `(C, H, W)` order, as NIR flattens.
-fn windowed(node: &Node, c: usize, h: usize, w: usize) -> Option<(Lin, [usize; 3])> {
+/// map that computes it, and its output shape. Inputs and outputs are in `(C, H, W)` order, as
+/// NIR flattens.
+///
+/// # Errors
+/// The window does not fit the input, or the map would hold more than `limit` synapses.
+fn windowed(
+    node: &Node,
+    c: usize,
+    h: usize,
+    w: usize,
+    limit: usize,
+) -> Result<(Lin, [usize; 3]), String> {
     // Per output channel: the kernel's input channels and their weights (ci, ky, kx).
     let (o, kernel, stride, padding, dilation, per_group, cg) = match node {
         Node::Conv2d {
@@ -870,10 +932,15 @@ fn windowed(node: &Node, c: usize, h: usize, w: usize) -> Option<(Lin, [usize; 3
             padding,
             ..
         } => (c, *kernel, *stride, *padding, [1, 1], 1, 1),
-        _ => return None,
+        _ => return Err("is not a windowed node".into()),
     };
-    let ho = slide(h, kernel[0], stride[0], padding[0], dilation[0])?;
-    let wo = slide(w, kernel[1], stride[1], padding[1], dilation[1])?;
+    let (ho, wo) = slide(h, kernel[0], stride[0], padding[0], dilation[0])
+        .zip(slide(w, kernel[1], stride[1], padding[1], dilation[1]))
+        .ok_or_else(|| format!("has a window that does not fit its {h}×{w} input"))?;
+    // Bound the synapses before building anything (a damaged file can claim any window).
+    if elements(&[o, ho, wo, cg, kernel[0], kernel[1]]).is_none_or(|n| n > limit) {
+        return Err("is over the memory limit".into());
+    }
     let weight = |oc: usize, ci: usize, ky: usize, kx: usize| match node {
         Node::Conv2d { weight, .. } => {
             weight.data[((oc * cg + ci) * kernel[0] + ky) * kernel[1] + kx]
@@ -885,7 +952,7 @@ fn windowed(node: &Node, c: usize, h: usize, w: usize) -> Option<(Lin, [usize; 3
         Node::Conv2d { bias, .. } => bias.clone(),
         _ => vec![0.0; o],
     };
-    let mut rows = Vec::with_capacity(o.checked_mul(ho)?.checked_mul(wo)?);
+    let mut rows = Vec::with_capacity(o * ho * wo);
     let mut b = Vec::with_capacity(rows.capacity());
     for (oc, &bo) in bias.iter().enumerate() {
         // A pooled channel reads its own channel; a convolution its group's channels.
@@ -918,7 +985,7 @@ fn windowed(node: &Node, c: usize, h: usize, w: usize) -> Option<(Lin, [usize; 3
             }
         }
     }
-    Some((
+    Ok((
         Lin {
             n_in: c * h * w,
             rows,
@@ -1094,7 +1161,11 @@ impl Graph {
                                 ..
                             },
                             _,
-                        ) => (weight.shape[1] * groups, input_shape[0], input_shape[1]),
+                        ) => (
+                            weight.shape[1].saturating_mul(*groups),
+                            input_shape[0],
+                            input_shape[1],
+                        ),
                         (_, [c, h, w]) => (*c, *h, *w),
                         (_, [h, w]) => (1, *h, *w),
                         _ => {
@@ -1106,24 +1177,14 @@ impl Graph {
                             ));
                         }
                     };
-                    if c * h * w != width {
+                    if elements(&[c, h, w]) != Some(width) {
                         return Err(err(
                             n,
-                            format!(
-                                "takes {c}×{h}×{w} = {} inputs but receives {width}",
-                                c * h * w
-                            ),
+                            format!("takes {c}×{h}×{w} inputs but receives {width}"),
                         ));
                     }
-                    let (lin, out) = windowed(windowed_node, c, h, w).ok_or_else(|| {
-                        err(
-                            n,
-                            format!("has a window that does not fit its {h}×{w} input"),
-                        )
-                    })?;
-                    if lin.nnz() > cells_limit {
-                        return Err(err(n, "is over the memory limit".into()));
-                    }
+                    let (lin, out) =
+                        windowed(windowed_node, c, h, w, cells_limit).map_err(|why| err(n, why))?;
                     shape = out.to_vec();
                     Some((lin, true))
                 }
@@ -1172,7 +1233,19 @@ impl Graph {
                         &mut sizes,
                         Some(n.clone()),
                     );
-                    acts.push(Activation::HardSigmoid);
+                    if let Node::Li { r, v_leak, .. } = node(n) {
+                        // A leaky integrator settles at v_leak + r·I: a linear read-out.
+                        if let Some((w, b)) = weights.last_mut() {
+                            let n_in = w.len() / r.len().max(1);
+                            for (i, (row, bi)) in w.chunks_mut(n_in.max(1)).zip(b).enumerate() {
+                                row.iter_mut().for_each(|x| *x *= r[i]);
+                                *bi = r[i] * *bi + v_leak[i];
+                            }
+                        }
+                        acts.push(Activation::Identity);
+                    } else {
+                        acts.push(Activation::HardSigmoid);
+                    }
                     None
                 }
                 _ => {
@@ -1223,6 +1296,14 @@ impl Graph {
         if layers.is_empty() {
             return Err(NirError::Graph("the chain has no synapse node".into()));
         }
+        if let Some((_, Some(li))) = layers[..layers.len() - 1]
+            .iter()
+            .find(|(_, n)| n.as_ref().is_some_and(|n| node(n).kind() == "LI"))
+        {
+            return Err(NirError::Graph(format!(
+                "node '{li}' (LI) is a hidden layer: a leaky integrator does not spike, so accord takes it only as the read-out"
+            )));
+        }
         let out = *sizes.last().unwrap_or(&0);
         if let Node::Output { shape } = node(&order[order.len() - 1])
             && elements(shape) != Some(out)
@@ -1257,13 +1338,14 @@ impl Graph {
     }
 
     /// A layered net as a NIR chain: `Affine` per synaptic layer, an integrate-and-fire node
-    /// (`r = 1`, threshold 1, reset 0 — the neuron whose rate approximates the hard sigmoid)
-    /// after every hidden layer, and a linear read-out into the output.
+    /// (`r = 1/dt`, threshold 1, reset 0: stepped at `dt`, one step adds the layer's input to
+    /// the voltage — the neuron whose rate approximates the hard sigmoid) after every hidden
+    /// layer, and a linear read-out into the output.
     ///
     /// # Errors
     /// An activation without an integrate-and-fire counterpart (only the hard sigmoid, which
     /// accord's spiking mode runs as IF neurons, is written; a read-out may be linear).
-    pub fn from_layered(net: &LayeredNet) -> Result<Graph, NirError> {
+    pub fn from_layered(net: &LayeredNet, dt: f64) -> Result<Graph, NirError> {
         let mut nodes = BTreeMap::new();
         let mut edges = Vec::new();
         let sizes = net.sizes();
@@ -1298,7 +1380,7 @@ impl Graph {
                     nodes.insert(
                         name.clone(),
                         Node::If {
-                            r: vec![1.0; n],
+                            r: vec![1.0 / dt; n],
                             v_threshold: vec![1.0; n],
                             v_reset: vec![0.0; n],
                         },
