@@ -110,6 +110,8 @@ struct RawCore {
     input_queue: Option<i64>,
     accumulator: Option<RawAccumulate>,
     axon_types: Option<i64>,
+    external_inputs: Option<bool>,
+    recurrent: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +457,8 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
                 ));
             }
         },
+        external_inputs: raw.core.external_inputs.unwrap_or(false),
+        recurrent: raw.core.recurrent.unwrap_or(false),
     };
     let small = |key: &str, v: Option<i64>, max: i64| -> Result<u16, ChipError> {
         let v = v.ok_or_else(|| schema(origin, key, "is missing".to_owned()))?;

@@ -63,6 +63,14 @@ pub struct CoreCaps {
     /// type, so real weights are fitted to that form when a net is built (the run reports the
     /// fit). `None`: a weight per synapse.
     pub axon_types: Option<u32>,
+    /// The network's inputs arrive from off-chip on the cores' input axons
+    /// (`core.external_inputs`, ReckOn's AER inputs): the input layer takes no neuron or
+    /// routing entry.
+    pub external_inputs: bool,
+    /// A core's neurons reach the core's own neurons through an internal synapse array
+    /// (`core.recurrent`, ReckOn's recurrent weights): such a projection uses no input axon
+    /// and no routing entry.
+    pub recurrent: bool,
 }
 
 /// How a core's multiply-accumulate unit applies the accumulator format (`core.accumulator`).
@@ -605,6 +613,22 @@ impl ChipModel {
                 None => String::new(),
             }
         )?;
+        if c.external_inputs || c.recurrent {
+            writeln!(
+                s,
+                "      {}{}",
+                if c.external_inputs {
+                    "inputs from off-chip on the input axons; "
+                } else {
+                    ""
+                },
+                if c.recurrent {
+                    "an internal synapse array among a core's own neurons"
+                } else {
+                    ""
+                }
+            )?;
+        }
         writeln!(
             s,
             "      input queue {} packets, {} accumulator, spiking soma {}",

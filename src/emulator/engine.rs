@@ -819,6 +819,10 @@ pub(crate) struct Engine<D: Datapath> {
     inflight: usize,
     /// Emptied packet buffers of exchanges the routers finished, for the next ones.
     spare: Vec<Packets>,
+    /// Where engine cores share a physical core (layers packed onto one core), each engine
+    /// core's grid position: a timestep's busy time is then summed per position. `None`:
+    /// every engine core is a core of its own.
+    shared_grid: Option<Arc<Vec<u32>>>,
 }
 
 impl<D: Datapath + Clone> Clone for Engine<D> {
@@ -841,6 +845,7 @@ impl<D: Datapath + Clone> Clone for Engine<D> {
             early: vec![0; self.cores.len()],
             inflight: 0,
             spare: Vec::new(),
+            shared_grid: self.shared_grid.clone(),
         }
     }
 }
@@ -925,10 +930,14 @@ impl<D: Datapath> Engine<D> {
             c.queue = InQueue::new(chip.core.input_queue as usize);
         }
         let pos: Vec<u32> = cores.iter().map(|c| c.grid).collect();
+        let mut distinct = pos.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let shared_grid = (distinct.len() < pos.len()).then(|| Arc::new(pos.clone()));
         let lat = latencies(chip);
         let extra = (chip.timing.barrier_ns_per_core * 1000.0).round() as u64;
         let barrier_ps = lat[Action::Barrier as usize]
-            .saturating_add(extra.saturating_mul(cores.len().saturating_sub(1) as u64));
+            .saturating_add(extra.saturating_mul(distinct.len().saturating_sub(1) as u64));
         let fresh = Mesh::new(chip, &pos);
         let mut e = Engine {
             dp: Arc::new(dp),
@@ -946,6 +955,7 @@ impl<D: Datapath> Engine<D> {
             pending: VecDeque::new(),
             inflight: 0,
             spare: Vec::new(),
+            shared_grid,
         };
         e.set_threads(threads);
         e
@@ -1117,11 +1127,25 @@ impl<D: Datapath> Engine<D> {
         }
         let step = self.pending.pop_front().unwrap_or_default();
         let mut busiest = 0u64;
+        // Engine cores on one physical core run one after another: their times add.
+        let mut per_grid: Vec<(u32, u64)> = Vec::new();
         for &(k, ps) in &step.busy {
             let e = &mut self.early[k as usize];
             let take = (*e).min(ps);
             *e -= take;
-            busiest = busiest.max(ps - take);
+            match &self.shared_grid {
+                None => busiest = busiest.max(ps - take),
+                Some(grid) => {
+                    let g = grid[k as usize];
+                    match per_grid.iter_mut().find(|(p, _)| *p == g) {
+                        Some((_, t)) => *t = t.saturating_add(ps - take),
+                        None => per_grid.push((g, ps - take)),
+                    }
+                }
+            }
+        }
+        for &(_, t) in &per_grid {
+            busiest = busiest.max(t);
         }
         for &(k, ps) in &r.early {
             let e = &mut self.early[k as usize];

@@ -63,6 +63,51 @@ pub enum MapError {
         /// Cores needed per layer, input first.
         per_layer: Vec<usize>,
     },
+    /// Packed placement: a fan-in a core cannot hold whole.
+    #[error(
+        "layer {layer}'s fan-in of {fan_in} does not fit a {chip} core whole ({capacity} input \
+         axons or synapses), and layers packed onto shared cores are not split"
+    )]
+    PackedFanIn {
+        /// Chip name.
+        chip: String,
+        /// The layer.
+        layer: usize,
+        /// Its fan-in.
+        fan_in: usize,
+        /// The smaller of a core's input axons and synapses.
+        capacity: usize,
+    },
+    /// Packed placement: a shared core needs more routing entries than it has.
+    #[error(
+        "with its layers packed, core {core} needs {needed} fan-out routing entries; a {chip} \
+         core has {capacity} (over by {over})",
+        over = .needed - .capacity
+    )]
+    PackedFanout {
+        /// Chip name.
+        chip: String,
+        /// The core.
+        core: usize,
+        /// Entries it needs.
+        needed: usize,
+        /// Entries per core.
+        capacity: usize,
+    },
+    /// Packed placement: still more cores than the mesh has.
+    #[error(
+        "the network needs {needed} cores even with its layers packed onto shared cores, the \
+         {chip} chip has {available} (short by {short})",
+        short = .needed - .available
+    )]
+    PackedCores {
+        /// Chip name.
+        chip: String,
+        /// Cores needed.
+        needed: u64,
+        /// Cores on the mesh.
+        available: u64,
+    },
 }
 
 fn per_layer_text(v: &[usize]) -> String {

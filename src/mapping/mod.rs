@@ -42,6 +42,17 @@
 //!   [`Mapping::hop_histogram`] counts forward routes by length. The retrograde messages of the
 //!   rule travel the same (axon, post core) pairs backwards, so they have the same histogram.
 //!
+//! # Packed placement
+//!
+//! When each layer on fresh cores needs more cores than the chip has — or the chip's inputs
+//! come from off-chip (`core.external_inputs`) or its cores connect their own neurons
+//! internally (`core.recurrent`), as ReckOn's single core does — layers are **packed**: in
+//! order, each layer fills the current core as far as its neurons, synapses and input axons
+//! allow, then the next core along the snake. With `core.external_inputs` the input layer
+//! takes no neuron and no routing entry (the host addresses the input axons); with
+//! `core.recurrent` a projection whose presynaptic layer sits wholly on the same core uses no
+//! input axon and no routing entry. Fan-in splitting does not combine with packing.
+//!
 //! Infeasible networks are reported as a [`MapError`] naming the chip, the layer, the constraint,
 //! the numbers and by how much they are exceeded; nothing panics on bad widths or capacities.
 //!
@@ -223,6 +234,9 @@ pub struct Mapping {
     pub max_hops: u32,
     /// Mean route length in hops (0 if no routes).
     pub mean_hops: f64,
+    /// Layers share cores ([packed placement](self#packed-placement)): [`Mapping::cores`]
+    /// then lists one row per (core, layer).
+    pub packed: bool,
 }
 
 impl Mapping {
@@ -263,7 +277,9 @@ impl Mapping {
 
     /// Number of cores used.
     pub fn cores_used(&self) -> usize {
-        self.cores.len()
+        let mut ids: Vec<usize> = self.cores.iter().map(|c| c.core).collect();
+        ids.dedup();
+        ids.len()
     }
 
     /// The layer widths, input first.
@@ -337,6 +353,9 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
     let cols = u64::from(chip.mesh.cols);
     let rows = u64::from(chip.mesh.rows);
     let available = cols * rows;
+    if c.external_inputs || c.recurrent {
+        return map_packed(sizes, chip, cap);
+    }
 
     // Fan-in limits, in layer order (they do not depend on the placement).
     // A fan-in larger than a core's input axons (or synapses) is split into segments.
@@ -404,6 +423,12 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
         .iter()
         .fold(0u64, |acc, &c| acc.saturating_add(c as u64));
     if needed > available {
+        // Layers sharing cores may still fit (without split fan-ins).
+        if segments.iter().all(Vec::is_empty)
+            && let Ok(m) = map_packed(sizes, chip, cap)
+        {
+            return Ok(m);
+        }
         return Err(MapError::TooManyCores {
             chip: name,
             needed,
@@ -494,6 +519,159 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
         total_routes: 0,
         max_hops: 0,
         mean_hops: 0.0,
+        packed: false,
+    };
+    m.pressure = pressure(&m);
+    route(&mut m);
+    Ok(m)
+}
+
+/// [Packed placement](self#packed-placement): layers in order fill the current core, then the
+/// next along the snake.
+///
+/// # Errors
+/// A fan-in a core cannot hold whole (packing does not split), a core's routing entries over
+/// capacity, or more cores than the mesh has.
+fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Mapping, MapError> {
+    let name = chip.name.clone();
+    let (external, recurrent) = (chip.core.external_inputs, chip.core.recurrent);
+    let cols = u64::from(chip.mesh.cols);
+    let available = cols * u64::from(chip.mesh.rows);
+    let n = sizes.len();
+    // Per layer, its chunks as (walk position, start, len, input axons used).
+    let mut placed: Vec<Vec<(u64, usize, usize, usize)>> = vec![Vec::new(); n];
+    let mut walk = 0u64;
+    let (mut n_left, mut s_left, mut a_left) = (cap.neurons, cap.synapses, cap.input_axons);
+    for l in 0..n {
+        let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
+
+        if l == 0 && external {
+            // Relays stand for the off-chip inputs: no capacity, at the first core.
+            placed[0].push((walk, 0, sizes[0], 0));
+            continue;
+        }
+        let mut start = 0;
+        while start < sizes[l] {
+            let local = recurrent
+                && l > 0
+                && !(l == 1 && external)
+                && placed[l - 1].iter().all(|p| p.0 == walk);
+            let axons = if local { 0 } else { fan_in };
+            let fit = if axons > a_left {
+                0
+            } else {
+                n_left.min(s_left.checked_div(fan_in).unwrap_or(usize::MAX))
+            };
+            if fit == 0 {
+                if (n_left, s_left, a_left) == (cap.neurons, cap.synapses, cap.input_axons) {
+                    // Not even an empty core holds one neuron of this layer.
+                    return Err(MapError::PackedFanIn {
+                        chip: name,
+                        layer: l,
+                        fan_in,
+                        capacity: cap.input_axons.min(cap.synapses),
+                    });
+                }
+                walk += 1;
+                (n_left, s_left, a_left) = (cap.neurons, cap.synapses, cap.input_axons);
+                continue;
+            }
+            let len = fit.min(sizes[l] - start);
+            placed[l].push((walk, start, len, axons));
+            n_left -= len;
+            s_left -= len * fan_in;
+            a_left -= axons;
+            start += len;
+        }
+    }
+    let needed = walk + 1;
+    if needed > available {
+        return Err(MapError::PackedCores {
+            chip: name,
+            needed,
+            available,
+        });
+    }
+    let core_of = |w: u64| to_usize(snake_core(w, cols));
+    let mut layers = Vec::with_capacity(n);
+    let mut cores = Vec::new();
+    let mut fanout_per_core: Vec<(usize, usize)> = Vec::new();
+    for l in 0..n {
+        let relays = l == 0 && external;
+        let mut chunks = Vec::new();
+        for &(w, start, len, axons) in &placed[l] {
+            let core = core_of(w);
+            // One routing entry per neuron and distinct destination core (none for a core's
+            // own neurons under `recurrent`, none for off-chip inputs).
+            let mut dest: Vec<u64> = placed
+                .get(l + 1)
+                .map_or(Vec::new(), |p| p.iter().map(|c| c.0).collect());
+            dest.dedup();
+            dest.retain(|&d| !(recurrent && d == w));
+            let fanout = if relays { 0 } else { len * dest.len() };
+            fanout_per_core.push((core, fanout));
+            let mut u = core_use(
+                core,
+                cols,
+                &cap,
+                l,
+                start,
+                len,
+                if l == 0 { 0 } else { sizes[l - 1] },
+                fanout,
+                None,
+            );
+            u.input_axons = axons;
+            u.input_axons_util = frac(axons, cap.input_axons);
+            if relays {
+                u.neurons = 0;
+                u.neurons_util = 0.0;
+            }
+            cores.push(u);
+            chunks.push(Chunk { core, start, len });
+        }
+        let max_chunk = chunks.iter().map(|c| c.len).max().unwrap_or(0);
+        layers.push(LayerPlacement {
+            layer: l,
+            size: sizes[l],
+            cores: chunks.iter().map(|c| c.core).collect(),
+            chunks,
+            max_chunk,
+            limited_by: if relays { "off-chip" } else { "packed" },
+            segments: Vec::new(),
+            segment_cores: Vec::new(),
+        });
+    }
+    for (core, _) in &fanout_per_core {
+        let used: usize = fanout_per_core
+            .iter()
+            .filter(|(c, _)| c == core)
+            .map(|(_, f)| f)
+            .sum();
+        if used > cap.fanout {
+            return Err(MapError::PackedFanout {
+                chip: name,
+                core: *core,
+                needed: used,
+                capacity: cap.fanout,
+            });
+        }
+    }
+    cores.sort_by_key(|c| (c.core, c.layer));
+    let mut m = Mapping {
+        chip: name,
+        mesh_cols: to_usize(cols),
+        mesh_rows: to_usize(chip.mesh.rows.into()),
+        cores_available: available,
+        capacity: cap,
+        layers,
+        cores,
+        pressure: Vec::new(),
+        hop_histogram: Vec::new(),
+        total_routes: 0,
+        max_hops: 0,
+        mean_hops: 0.0,
+        packed: true,
     };
     m.pressure = pressure(&m);
     route(&mut m);
@@ -587,7 +765,7 @@ fn route(m: &mut Mapping) {
     m.hop_histogram = hist;
 }
 
-/// The most loaded core per resource (lowest core id on ties).
+/// The most loaded core per resource (lowest core id on ties; a packed core's rows summed).
 fn pressure(m: &Mapping) -> Vec<Pressure> {
     type Get = fn(&CoreUse) -> usize;
     let resources: [(&'static str, Get, usize); 4] = [
@@ -599,17 +777,30 @@ fn pressure(m: &Mapping) -> Vec<Pressure> {
     resources
         .iter()
         .filter_map(|&(resource, get, capacity)| {
-            let best = m
-                .cores
+            // Per core: its rows' sum, and the layer that uses the most of it.
+            let mut per_core: Vec<(usize, usize, usize, usize)> = Vec::new();
+            for c in &m.cores {
+                match per_core.last_mut() {
+                    Some(last) if last.0 == c.core => {
+                        last.2 += get(c);
+                        if get(c) > last.3 {
+                            (last.1, last.3) = (c.layer, get(c));
+                        }
+                    }
+                    _ => per_core.push((c.core, c.layer, get(c), get(c))),
+                }
+            }
+            let best = per_core
                 .iter()
-                .reduce(|a, b| if get(b) > get(a) { b } else { a })?;
+                .copied()
+                .reduce(|a, b| if b.2 > a.2 { b } else { a })?;
             Some(Pressure {
                 resource,
-                core: best.core,
-                layer: best.layer,
-                used: get(best),
+                core: best.0,
+                layer: best.1,
+                used: best.2,
                 capacity,
-                utilisation: frac(get(best), capacity),
+                utilisation: frac(best.2, capacity),
             })
         })
         .collect()

@@ -44,10 +44,15 @@ impl Mapping {
         )?;
         writeln!(
             s,
-            "cores used: {} of {} ({}); synapses with the postsynaptic neuron, one layer per core group, cores in snake order",
+            "cores used: {} of {} ({}); synapses with the postsynaptic neuron, {}, cores in snake order",
             self.cores_used(),
             self.cores_available,
-            pct(self.cores_used() as f64 / self.cores_available.max(1) as f64)
+            pct(self.cores_used() as f64 / self.cores_available.max(1) as f64),
+            if self.packed {
+                "layers packed onto shared cores"
+            } else {
+                "one layer per core group"
+            }
         )?;
 
         writeln!(s)?;
@@ -130,7 +135,11 @@ impl Mapping {
                     Some(g) => format!("{}/s{g}", u.layer),
                     None => u.layer.to_string(),
                 },
-                format!("{}..{}", u.start, u.start + u.neurons),
+                if self.packed && u.layer == 0 && u.neurons == 0 {
+                    "off-chip inputs".to_string()
+                } else {
+                    format!("{}..{}", u.start, u.start + u.neurons)
+                },
                 used(u.neurons, u.neurons_util),
                 used(u.synapses, u.synapses_util),
                 used(u.input_axons, u.input_axons_util),

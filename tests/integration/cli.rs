@@ -163,7 +163,7 @@ fn chip_commands_and_chip_errors() {
                 "train", "--chip", "reckon", "--data", "mnist", "--hidden", "128", "--epochs", "0",
                 "--mode", "spiking",
             ],
-            &["needs 9 cores", "short by 8"],
+            &["fan-in of 784", "reckon core whole", "256 input"],
         ),
         (
             &["chip", "check", "/no/such/file.toml"],

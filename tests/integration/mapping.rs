@@ -202,23 +202,104 @@ fn mnist_on_truenorth_splits_the_fan_in() {
 }
 
 #[test]
-fn digits_net_maps_on_three_chips_and_not_on_one_core_reckon() {
+fn digits_net_maps_on_every_chip_and_packs_onto_reckons_one_core() {
     for name in ["balance-core", "loihi", "truenorth"] {
         let m = map_layered(&[64, 32, 10], &chip::open(name).unwrap()).expect(name);
         assert_eq!(m.cores_used(), 3, "{name}");
+        assert!(!m.packed);
     }
-    let e = map_layered(&[64, 32, 10], &chip::open("reckon").unwrap()).unwrap_err();
+    // ReckOn: the inputs arrive off-chip, the hidden and output layers share its one core and
+    // reach each other through its recurrent array (no input axon, no routing entry).
+    let reckon = chip::open("reckon").unwrap();
+    let m = map_layered(&[64, 32, 10], &reckon).unwrap();
+    assert!(m.packed);
+    assert_eq!(m.cores_used(), 1);
+    let rows: Vec<(usize, usize, usize, usize, usize)> = m
+        .cores
+        .iter()
+        .map(|u| (u.layer, u.neurons, u.synapses, u.input_axons, u.fanout))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (0, 0, 0, 0, 0),
+            (1, 32, 64 * 32, 64, 0),
+            (2, 10, 32 * 10, 0, 0)
+        ]
+    );
+    // The net ReckOn was built for, (256)-256-16, fills its neurons and input axons exactly.
+    let m = map_layered(&[256, 256, 16], &reckon).unwrap();
+    assert_eq!(m.cores_used(), 1);
+    let p = |r: &str| {
+        m.pressure
+            .iter()
+            .find(|p| p.resource == r)
+            .unwrap()
+            .utilisation
+    };
+    assert_eq!((p("neurons"), p("input_axons")), (1.0, 1.0));
+    // 300 neurons do not fit its 272; a fan-in wider than its axons is not split.
+    let e = map_layered(&[256, 200, 100], &reckon).unwrap_err();
     assert!(
         matches!(
             e,
-            MapError::TooManyCores {
-                needed: 3,
+            MapError::PackedCores {
+                needed: 2,
                 available: 1,
                 ..
             }
         ),
         "{e}"
     );
+    let e = map_layered(&[784, 128, 10], &reckon).unwrap_err();
+    assert!(
+        matches!(e, MapError::PackedFanIn { fan_in: 784, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn layers_packed_onto_shared_cores_compute_what_separate_cores_compute() {
+    // 64-50-50-10 fits balance-core's 256-neuron core whole: on a 1×1 mesh the layers pack
+    // onto it with the same chunks as one layer per core on the 4×4 mesh, so every number but
+    // the hops and the time agrees bit for bit.
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "train",
+            "--data",
+            "digits",
+            "--hidden",
+            "50,50",
+            "--activation",
+            "hard-sigmoid",
+            "--epochs",
+            "1",
+            "--json",
+        ];
+        args.extend(extra);
+        let o = accord(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let fresh = run(&[]);
+    let packed = run(&["--set", "mesh.cols=1", "--set", "mesh.rows=1"]);
+    assert_eq!(fresh["mapping"]["packed"], false);
+    assert_eq!(packed["mapping"]["packed"], true);
+    assert_eq!(packed["test_accuracy"], fresh["test_accuracy"]);
+    assert_eq!(
+        packed["epochs"][0]["test_loss"],
+        fresh["epochs"][0]["test_loss"]
+    );
+    for phase in ["training", "inference"] {
+        let (a, b) = (&fresh["ledger"][phase], &packed["ledger"][phase]);
+        for (k, v) in a.as_object().unwrap() {
+            if k == "hop" {
+                assert_eq!(b[k], 0, "one core: no hops");
+            } else {
+                assert_eq!(&b[k], v, "{phase} {k}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -397,8 +478,94 @@ fn cli_map_errors_are_clear() {
     }
 }
 
+/// Checks a packed mapping (layers sharing cores) against `sizes` and the chip: chunks tile
+/// each layer in core order, every core's rows sum within its capacities (recomputed from the
+/// chunks), and the routes are the (neuron, destination core) pairs.
+fn check_packed(m: &Mapping, sizes: &[usize], chip: &ChipModel) -> Result<(), TestCaseError> {
+    let caps = chip.core;
+    let cols = chip.mesh.cols as usize;
+    prop_assert_eq!(m.layers.len(), sizes.len());
+    let mut used = std::collections::BTreeMap::<usize, [usize; 4]>::new();
+    let mut last_core = 0;
+    let mut routes = std::collections::BTreeMap::<u32, u64>::new();
+    for (l, lp) in m.layers.iter().enumerate() {
+        prop_assert!(lp.segments.is_empty(), "packing does not split");
+        let mut next = 0;
+        for ch in &lp.chunks {
+            prop_assert_eq!(ch.start, next);
+            prop_assert!(ch.len >= 1);
+            next += ch.len;
+            prop_assert!((ch.core as u64) < chip.mesh.cores());
+            // Snake order: a layer never goes back to an earlier core.
+            let walk = |c: usize| {
+                let (x, y) = (c % cols, c / cols);
+                y * cols + if y % 2 == 0 { x } else { cols - 1 - x }
+            };
+            prop_assert!(walk(ch.core) >= last_core);
+            last_core = walk(ch.core);
+            let u = m
+                .cores
+                .iter()
+                .find(|u| u.core == ch.core && u.layer == l)
+                .unwrap();
+            let relays = l == 0 && caps.external_inputs;
+            let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
+            let local = caps.recurrent
+                && l > 0
+                && !(l == 1 && caps.external_inputs)
+                && m.layers[l - 1].chunks.iter().all(|c| c.core == ch.core);
+            let mut dest: Vec<usize> = m
+                .layers
+                .get(l + 1)
+                .map_or(Vec::new(), |n| n.chunks.iter().map(|c| c.core).collect());
+            dest.dedup();
+            dest.retain(|&d| !(caps.recurrent && d == ch.core));
+            let want = [
+                if relays { 0 } else { ch.len },
+                ch.len * fan_in,
+                if local { 0 } else { fan_in },
+                if relays { 0 } else { ch.len * dest.len() },
+            ];
+            prop_assert_eq!(
+                [u.neurons, u.synapses, u.input_axons, u.fanout],
+                want,
+                "layer {} on core {}",
+                l,
+                ch.core
+            );
+            let e = used.entry(ch.core).or_default();
+            for (a, b) in e.iter_mut().zip(want) {
+                *a += b;
+            }
+            if let Some(n) = m.layers.get(l + 1) {
+                for d in &n.chunks {
+                    let h = m.hops(ch.core, d.core);
+                    *routes.entry(h).or_default() += ch.len as u64;
+                }
+            }
+        }
+        prop_assert_eq!(next, sizes[l]);
+    }
+    for (core, [n, s, a, f]) in &used {
+        prop_assert!(*n <= caps.neurons as usize, "core {} neurons {}", core, n);
+        prop_assert!(*s <= caps.synapses as usize, "core {} synapses {}", core, s);
+        prop_assert!(*a <= caps.input_axons as usize, "core {} axons {}", core, a);
+        prop_assert!(*f <= caps.fanout as usize, "core {} fan-out {}", core, f);
+    }
+    prop_assert_eq!(m.cores_used(), used.len());
+    let total: u64 = routes.values().sum();
+    prop_assert_eq!(m.total_routes, total);
+    for (h, n) in m.hop_histogram.iter().enumerate() {
+        prop_assert_eq!(*n, routes.get(&(h as u32)).copied().unwrap_or(0));
+    }
+    Ok(())
+}
+
 /// Checks every invariant of `m` against `sizes` and the chip, independently of the placer.
 fn check_mapping(m: &Mapping, sizes: &[usize], chip: &ChipModel) -> Result<(), TestCaseError> {
+    if m.packed {
+        return check_packed(m, sizes, chip);
+    }
     let caps = chip.core;
     let cols = chip.mesh.cols as usize;
     prop_assert_eq!(m.layers.len(), sizes.len());
@@ -587,6 +754,18 @@ fn check_error(e: &MapError, sizes: &[usize], chip: &ChipModel) -> Result<(), Te
                 prop_assert!(*c >= s.div_ceil(caps.neurons as usize));
             }
         }
+        // Packing was tried too: its claims, recomputed.
+        MapError::PackedCores {
+            needed, available, ..
+        } => {
+            prop_assert_eq!(*available, chip.mesh.cores());
+            prop_assert!(needed > available);
+            let total: usize = sizes.iter().sum();
+            prop_assert!(*needed >= total.div_ceil(caps.neurons as usize) as u64);
+        }
+        MapError::PackedFanout {
+            needed, capacity, ..
+        } => prop_assert!(needed > capacity),
         other => prop_assert!(false, "unexpected error {}", other),
     }
     prop_assert!(e.to_string().contains("toy"), "{}", e);
@@ -614,4 +793,31 @@ proptest! {
             Err(e) => check_error(&e, &sizes, &chip)?,
         }
     }
+}
+
+#[test]
+fn reckon_runs_and_trains_a_net_on_its_one_core() {
+    let o = accord(&[
+        "train",
+        "--chip",
+        "reckon",
+        "--data",
+        "digits",
+        "--hidden",
+        "64",
+        "--mode",
+        "spiking",
+        "--activation",
+        "hard-sigmoid",
+        "--epochs",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["mapping"]["packed"], true);
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.6, "one epoch on ReckOn: {acc}");
+    // One core: no packet leaves it.
+    assert_eq!(v["ledger"]["training"]["hop"], 0);
 }
