@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// Extensions of the files accord writes into an output directory (the only ones `--force`
 /// removes).
-pub const OWN_EXTENSIONS: [&str; 5] = ["png", "csv", "json", "txt", "bin"];
+pub const OWN_EXTENSIONS: [&str; 6] = ["png", "csv", "json", "jsonl", "txt", "bin"];
 
 /// Errors of preparing or writing outputs.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum OutputError {
     },
     /// `--force` was given but the directory holds something accord did not write.
     #[error(
-        "{flag} {}: --force removes only accord's own files (.png, .csv, .json, .txt, .bin), but the directory also holds {foreign}; move it away or choose a new directory",
+        "{flag} {}: --force removes only accord's own files (.png, .csv, .json, .jsonl, .txt, .bin), but the directory also holds {foreign}; move it away or choose a new directory",
         dir.display()
     )]
     Foreign {

@@ -21,6 +21,7 @@ pub mod map;
 pub mod modules;
 pub mod nir;
 pub mod probe;
+pub mod sweep;
 
 /// accord: the E-I balance rule (Fan & Mysore, arXiv:2405.14139) as a reference and on
 /// modelled neuromorphic chips.
@@ -59,6 +60,9 @@ pub enum Command {
     Import(nir::ImportArgs),
     /// Write the network of a checkpoint (`train --save`) as a NIR graph.
     Export(nir::ExportArgs),
+    /// Run `accord train` over a grid of options (locally or in shards on a cluster) and
+    /// record every point's accuracy, energy, latency and footprint.
+    Sweep(sweep::SweepArgs),
 }
 
 /// `accord chip …`
@@ -430,6 +434,7 @@ pub fn main() -> ExitCode {
         Command::AllToAll(a) => all_to_all::run(&a),
         Command::Import(a) => nir::run_import(&a),
         Command::Export(a) => nir::run_export(&a),
+        Command::Sweep(a) => sweep::run(&a, cli.max_memory),
     };
     match result {
         Ok(code) => code,

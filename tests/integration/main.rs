@@ -12,5 +12,6 @@ mod probe;
 mod recurrent;
 mod robustness;
 mod support;
+mod sweep;
 mod training;
 mod value_stability;

@@ -1,0 +1,666 @@
+//! `accord sweep`: a grid (or a seeded random sample of it) over `accord train`'s options, run
+//! point by point on local threads or spread over a cluster with `--shard`, and
+//! `accord sweep merge` to join the shards.
+//!
+//! Each point is a separate `accord train … --json` process of this same binary: a point that
+//! fails (a format that does not fit, a chip that cannot train, even a crash) is recorded with
+//! its error and the sweep goes on. Each finished point is appended to `points.jsonl` at once,
+//! so a killed sweep resumes (`--resume`) with the points it has not finished; at the end the
+//! file is rewritten in point order and `points.csv` written beside it. A point's result
+//! depends only on its options (every run is seeded and single-threaded), so a resumed sweep,
+//! an uninterrupted one and the merge of its shards give the same files, byte for byte.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::emit;
+
+/// `accord sweep` options.
+#[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    /// Join shard directories.
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    /// A TOML spec: `base = ["--data", "digits", …]`, a `[grid]` table of option → values
+    /// (`weight-bits = [6, 8]`, `"set:formats.lut.bits" = [6, 8]` for a chip-file key,
+    /// `reference = [true, false]` for a flag), and optionally `[random]` with `samples` and
+    /// `seed` to run a random sample of the grid's points.
+    #[arg(long, value_name = "FILE.toml")]
+    pub spec: Option<PathBuf>,
+    /// A grid axis `KEY=V1,V2,…` (KEY as in a spec's `[grid]`); repeatable, beside or
+    /// instead of `--spec`.
+    #[arg(long = "grid", value_name = "KEY=V1,V2")]
+    pub grid: Vec<String>,
+    /// The directory of the results (`spec.json`, `points.jsonl`, `points.csv`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Points run at once (each a single-threaded `accord train`).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Run share `I` of `N` (0-based): the points whose index is `I` modulo `N` — one shard
+    /// per node of a batch job array; join them with `accord sweep merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Continue the sweep in `--out` (same spec): run only the points it has not finished.
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace the results of an earlier sweep in `--out`.
+    #[arg(long)]
+    pub force: bool,
+    /// Options of `accord train` every point shares, after `--` (added to a spec's `base`).
+    #[arg(last = true, value_name = "TRAIN OPTIONS")]
+    pub base: Vec<String>,
+}
+
+/// `accord sweep merge`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum SweepCommand {
+    /// Join the result directories of a sweep's shards into one, checking that they come from
+    /// the same spec and that every point is there exactly once.
+    Merge {
+        /// The shards' `--out` directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The directory of the merged results.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace the results in `--out`.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// A spec file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    #[serde(default)]
+    base: Vec<String>,
+    #[serde(default)]
+    grid: BTreeMap<String, Vec<toml::Value>>,
+    random: Option<RandomSpec>,
+}
+
+/// A random sample of the grid.
+#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct RandomSpec {
+    samples: usize,
+    seed: u64,
+}
+
+/// What a sweep runs: the shared options, the axes (in key order) and the sample.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Spec {
+    base: Vec<String>,
+    axes: Vec<(String, Vec<String>)>,
+    random: Option<RandomSpec>,
+    /// The points' value indices, one per axis, in point order.
+    points: Vec<Vec<usize>>,
+}
+
+/// The most points a sweep takes.
+const MAX_POINTS: usize = 1_000_000;
+
+impl Spec {
+    fn new(
+        base: Vec<String>,
+        axes: Vec<(String, Vec<String>)>,
+        random: Option<RandomSpec>,
+    ) -> Result<Spec> {
+        for (k, v) in &axes {
+            if v.is_empty() {
+                bail!("grid axis '{k}' has no values");
+            }
+            if k.starts_with('-') {
+                bail!(
+                    "grid axis '{k}': give the option without its dashes ('{}')",
+                    k.trim_start_matches('-')
+                );
+            }
+            if let Some(dup) = v.iter().enumerate().find(|(i, x)| v[..*i].contains(x)) {
+                bail!("grid axis '{k}' lists '{}' twice", dup.1);
+            }
+        }
+        let total = axes
+            .iter()
+            .try_fold(1usize, |a, (_, v)| a.checked_mul(v.len()))
+            .filter(|&n| n <= MAX_POINTS)
+            .ok_or_else(|| anyhow::anyhow!("the grid has more than {MAX_POINTS} points"))?;
+        // Point k: the last axis varies fastest.
+        let point = |mut k: usize| -> Vec<usize> {
+            let mut idx = vec![0; axes.len()];
+            for (a, (_, v)) in axes.iter().enumerate().rev() {
+                idx[a] = k % v.len();
+                k /= v.len();
+            }
+            idx
+        };
+        let order: Vec<usize> = match random {
+            None => (0..total).collect(),
+            Some(r) => {
+                if r.samples == 0 || r.samples > total {
+                    bail!(
+                        "[random] samples = {}: the grid has {total} points (allowed 1..={total})",
+                        r.samples
+                    );
+                }
+                use rand::SeedableRng;
+                let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(r.seed);
+                let mut picked = rand::seq::index::sample(&mut rng, total, r.samples).into_vec();
+                picked.sort_unstable();
+                picked
+            }
+        };
+        Ok(Spec {
+            base,
+            points: order.into_iter().map(point).collect(),
+            axes,
+            random,
+        })
+    }
+
+    /// Point `i`'s options, by axis.
+    fn options(&self, i: usize) -> BTreeMap<String, String> {
+        self.axes
+            .iter()
+            .zip(&self.points[i])
+            .map(|((k, v), &j)| (k.clone(), v[j].clone()))
+            .collect()
+    }
+
+    /// Point `i`'s `accord train` arguments: the base options, then the point's; a later
+    /// option replaces an earlier one of the same name (of the same key, for `--set`).
+    fn args(&self, i: usize) -> Vec<String> {
+        let mut a = self.base.clone();
+        for ((k, v), &j) in self.axes.iter().zip(&self.points[i]) {
+            let value = &v[j];
+            if let Some(key) = k.strip_prefix("set:") {
+                a.push("--set".into());
+                a.push(format!("{key}={value}"));
+            } else if value == "true" {
+                a.push(format!("--{k}"));
+            } else if value == "false" {
+                a.push(format!("--no-{k}"));
+            } else {
+                a.push(format!("--{k}"));
+                a.push(value.clone());
+            }
+        }
+        let mut out = last_wins(&a);
+        out.push("--json".into());
+        out
+    }
+}
+
+/// `args` with each option given once, its last value kept (`--set` once per key; a
+/// `--no-FLAG` from a `false` grid value drops the flag).
+fn last_wins(args: &[String]) -> Vec<String> {
+    // (name, tokens) in order of last occurrence.
+    let mut opts: Vec<(String, Vec<String>)> = Vec::new();
+    let mut k = 0;
+    while k < args.len() {
+        let t = &args[k];
+        let takes_value = k + 1 < args.len() && !args[k + 1].starts_with("--");
+        let (name, tokens) =
+            if let Some((flag, _)) = t.split_once('=').filter(|_| t.starts_with("--")) {
+                (flag.to_string(), vec![t.clone()])
+            } else if t == "--set" && takes_value {
+                let key = args[k + 1].split('=').next().unwrap_or_default();
+                (format!("--set {key}"), vec![t.clone(), args[k + 1].clone()])
+            } else if takes_value {
+                (t.clone(), vec![t.clone(), args[k + 1].clone()])
+            } else {
+                (t.clone(), vec![t.clone()])
+            };
+        k += tokens.len();
+        let base = name.strip_prefix("--no-").map(|f| format!("--{f}"));
+        opts.retain(|(n, _)| *n != name && Some(n) != base.as_ref());
+        if base.is_none() {
+            opts.push((name, tokens));
+        }
+    }
+    opts.into_iter().flat_map(|(_, t)| t).collect()
+}
+
+/// What a sweep's directory records of its spec (`spec.json`): the spec, and which share of
+/// its points the directory holds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Record {
+    spec: Spec,
+    /// `(i, n)`: the points whose index is `i` modulo `n` (`(0, 1)`: all).
+    shard: (usize, usize),
+}
+
+/// One finished point, as a line of `points.jsonl`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Point {
+    index: usize,
+    options: BTreeMap<String, String>,
+    /// `ok`, `diverged`, `interrupted` (the run's outcome), or `failed`.
+    status: String,
+    /// Why the point failed.
+    error: Option<String>,
+    /// The run's report, without what depends on the machine (wall-clock seconds).
+    result: Option<Value>,
+}
+
+/// The parts of an `accord train --json` report a sweep keeps, with wall-clock times taken
+/// out so that a point's record depends on its options alone.
+fn keep(mut v: Value) -> Value {
+    if let Some(epochs) = v.get_mut("epochs").and_then(Value::as_array_mut) {
+        for e in epochs {
+            if let Some(o) = e.as_object_mut() {
+                o.remove("seconds");
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for k in [
+        "test_accuracy",
+        "outcome",
+        "epochs",
+        "energy",
+        "timescales",
+        "neurobench",
+        "ledger",
+        "notes",
+    ] {
+        if let Some(x) = v.get_mut(k) {
+            out.insert(k.into(), x.take());
+        }
+    }
+    // The per-action breakdown repeats the ledger with prices: keep the totals.
+    if let Some(e) = out.get_mut("energy").and_then(Value::as_object_mut) {
+        for phase in e.values_mut() {
+            if let Some(p) = phase.as_object_mut() {
+                p.remove("breakdown");
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Run point `i` as a child `accord train`.
+fn run_point(spec: &Spec, i: usize, exe: &Path, max_memory: Option<u64>) -> Point {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("train").args(spec.args(i));
+    if let Some(m) = max_memory {
+        cmd.arg("--max-memory").arg(m.to_string());
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output();
+    let fail = |error: String| Point {
+        index: i,
+        options: spec.options(i),
+        status: "failed".into(),
+        error: Some(error),
+        result: None,
+    };
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => return fail(format!("cannot start {}: {e}", exe.display())),
+    };
+    match serde_json::from_slice::<Value>(&out.stdout) {
+        Ok(v) => {
+            let status = v["outcome"]["status"]
+                .as_str()
+                .map_or_else(|| "ok".to_string(), |s| s.to_lowercase());
+            Point {
+                index: i,
+                options: spec.options(i),
+                status: if status == "completed" {
+                    "ok".into()
+                } else {
+                    status
+                },
+                error: None,
+                result: Some(keep(v)),
+            }
+        }
+        Err(_) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err
+                .lines()
+                .find(|l| l.starts_with("error:"))
+                .or_else(|| err.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("no output")
+                .trim_start_matches("error: ")
+                .to_string();
+            fail(line)
+        }
+    }
+}
+
+/// The points recorded in `dir/points.jsonl` (a torn last line — a killed sweep — is skipped).
+fn read_points(dir: &Path) -> Result<Vec<Point>> {
+    let path = dir.join("points.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| path.display().to_string()),
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut points = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Point>(line) {
+            Ok(p) => points.push(p),
+            Err(_) if n + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(e) => bail!("{}:{}: not a point record ({e})", path.display(), n + 1),
+        }
+    }
+    Ok(points)
+}
+
+fn read_record(dir: &Path) -> Result<Record> {
+    let path = dir.join("spec.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: not a sweep directory", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a sweep spec", path.display()))
+}
+
+/// Write the points in index order (`points.jsonl`) and as a table (`points.csv`).
+fn write_results(dir: &Path, spec: &Spec, points: &mut [Point]) -> Result<()> {
+    points.sort_by_key(|p| p.index);
+    let mut jsonl = String::new();
+    for p in points.iter() {
+        jsonl.push_str(&serde_json::to_string(p)?);
+        jsonl.push('\n');
+    }
+    crate::output::write_atomic(&dir.join("points.jsonl"), jsonl.as_bytes())?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let keys: Vec<&String> = spec.axes.iter().map(|(k, _)| k).collect();
+    const COLS: [(&str, &str); 10] = [
+        ("test_accuracy", "/test_accuracy"),
+        ("train_pj", "/energy/training/dynamic_pj_per_sample"),
+        ("train_static_pj", "/energy/training/static_pj_per_sample"),
+        ("infer_pj", "/energy/inference/dynamic_pj_per_sample"),
+        ("infer_static_pj", "/energy/inference/static_pj_per_sample"),
+        ("retro_share", "/energy/training/retro_share"),
+        ("train_ns", "/timescales/train_ns_per_sample"),
+        ("infer_latency_ns", "/timescales/inference_latency_ns"),
+        ("footprint_bytes", "/neurobench/footprint"),
+        ("saturations", ""),
+    ];
+    let mut header: Vec<String> = vec!["index".into()];
+    header.extend(keys.iter().map(|k| (*k).clone()));
+    header.push("status".into());
+    header.extend(COLS.iter().map(|(c, _)| (*c).to_string()));
+    header.push("error".into());
+    w.write_record(&header)?;
+    for p in points.iter() {
+        let mut row = vec![p.index.to_string()];
+        row.extend(
+            keys.iter()
+                .map(|k| p.options.get(*k).cloned().unwrap_or_default()),
+        );
+        row.push(p.status.clone());
+        for (name, ptr) in COLS {
+            let v = p.result.as_ref().and_then(|r| {
+                if name == "saturations" {
+                    let ev = r.pointer("/ledger/format_events")?.as_object()?;
+                    Some(Value::from(
+                        ev.values()
+                            .filter_map(|e| e.get("saturations").and_then(Value::as_u64))
+                            .sum::<u64>(),
+                    ))
+                } else {
+                    r.pointer(ptr).cloned()
+                }
+            });
+            row.push(match v {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) => s,
+                _ => String::new(),
+            });
+        }
+        row.push(p.error.clone().unwrap_or_default());
+        w.write_record(&row)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("points.csv: {e}"))?;
+    crate::output::write_atomic(&dir.join("points.csv"), &bytes)?;
+    Ok(())
+}
+
+/// `I/N` with `I < N`.
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || anyhow::anyhow!("--shard {s}: expected I/N with 0 <= I < N (e.g. 0/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The spec of `a`: its file, its `--grid` axes and its `--` options.
+fn spec_of(a: &SweepArgs) -> Result<Spec> {
+    let file: SpecFile = match &a.spec {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("--spec {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("--spec {}", p.display()))?
+        }
+        None => SpecFile::default(),
+    };
+    let mut axes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, vs) in file.grid {
+        let vals = vs
+            .into_iter()
+            .map(|v| match v {
+                toml::Value::String(s) => Ok(s),
+                toml::Value::Integer(i) => Ok(i.to_string()),
+                toml::Value::Float(f) => Ok(f.to_string()),
+                toml::Value::Boolean(b) => Ok(b.to_string()),
+                other => bail!("[grid] {k}: {other} is not a string, number or boolean"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        axes.insert(k, vals);
+    }
+    for g in &a.grid {
+        let (k, v) = g.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--grid {g}: expected KEY=V1,V2,… (e.g. weight-bits=6,8)")
+        })?;
+        // A `set:` axis's values may themselves hold '=': only the first one splits.
+        if axes.contains_key(k) {
+            bail!("--grid {g}: axis '{k}' is given twice");
+        }
+        axes.insert(k.to_string(), v.split(',').map(str::to_string).collect());
+    }
+    if axes.is_empty() {
+        bail!("a sweep needs at least one axis (--grid KEY=V1,V2 or a [grid] table in --spec)");
+    }
+    let mut base = file.base;
+    base.extend(a.base.iter().cloned());
+    if base
+        .iter()
+        .any(|b| b == "--json" || b == "--save" || b == "--resume" || b == "--plot")
+    {
+        bail!(
+            "the train options of a sweep may not include --json, --save, --resume or --plot (the sweep records each point)"
+        );
+    }
+    Spec::new(base, axes.into_iter().collect(), file.random)
+}
+
+/// Run `accord sweep`.
+///
+/// # Errors
+/// A bad spec, an `--out` that holds other results, or results that cannot be written. A
+/// point that fails does not stop the sweep.
+pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
+    if let Some(SweepCommand::Merge { dirs, out, force }) = &a.command {
+        return merge(dirs, out, *force);
+    }
+    let Some(out) = &a.out else {
+        bail!("--out DIR is needed: where the sweep's results go");
+    };
+    if a.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let spec = spec_of(a)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()?
+        .unwrap_or((0, 1));
+    let record = Record {
+        spec: spec.clone(),
+        shard,
+    };
+    let mut done: Vec<Point> = Vec::new();
+    if a.resume {
+        let old = read_record(out).context("--resume")?;
+        if old != record {
+            bail!(
+                "--resume {}: the directory holds a sweep of another spec or shard; start a new one with another --out",
+                out.display()
+            );
+        }
+        done = read_points(out)?;
+    } else {
+        let dir = crate::output::OutDir::prepare(out, a.force, "--out")?;
+        dir.clear()?;
+        crate::output::write_atomic(
+            &out.join("spec.json"),
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+        )?;
+    }
+    let todo: Vec<usize> = (0..spec.points.len())
+        .filter(|i| i % shard.1 == shard.0 && !done.iter().any(|p| p.index == *i))
+        .collect();
+    let exe = std::env::current_exe().context("the accord binary's path")?;
+    let bar = indicatif::ProgressBar::new(todo.len() as u64);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("sweep {bar:30} {pos}/{len} points, eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join("points.jsonl"))
+        .with_context(|| format!("{}", out.join("points.jsonl").display()))?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = crossbeam::channel::unbounded::<Point>();
+    let mut failed = 0usize;
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..a.jobs.min(todo.len().max(1)) {
+            let tx = tx.clone();
+            let (spec, todo, next, exe) = (&spec, &todo, &next, &exe);
+            s.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = todo.get(k) else { break };
+                    if tx.send(run_point(spec, i, exe, max_memory)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for p in rx {
+            writeln!(log, "{}", serde_json::to_string(&p)?)?;
+            log.flush()?;
+            failed += usize::from(p.status == "failed");
+            bar.inc(1);
+            done.push(p);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    write_results(out, &spec, &mut done)?;
+    emit(&format!(
+        "sweep: {} of {} points in {} ({} failed this run); results in {} and {}\n",
+        done.len(),
+        spec.points.len(),
+        if shard.1 > 1 {
+            format!("shard {}/{}", shard.0, shard.1)
+        } else {
+            "this run".into()
+        },
+        failed,
+        out.join("points.jsonl").display(),
+        out.join("points.csv").display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `accord sweep merge`.
+fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode> {
+    let first = read_record(&dirs[0])?;
+    let spec = first.spec.clone();
+    let mut points: Vec<Point> = Vec::new();
+    for d in dirs {
+        let r = read_record(d)?;
+        if r.spec != spec {
+            bail!(
+                "{}: a shard of another spec than {} (a merge takes the shards of one sweep)",
+                d.display(),
+                dirs[0].display()
+            );
+        }
+        points.extend(read_points(d)?);
+    }
+    let mut seen = vec![0u32; spec.points.len()];
+    for p in &points {
+        match seen.get_mut(p.index) {
+            Some(c) => *c += 1,
+            None => bail!(
+                "point {} is outside the spec's {} points",
+                p.index,
+                spec.points.len()
+            ),
+        }
+    }
+    let missing: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == 0).collect();
+    let twice: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] > 1).collect();
+    if !twice.is_empty() {
+        bail!(
+            "points recorded more than once: {:?} (merge each shard once)",
+            twice
+        );
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} of {} points are missing (e.g. {:?}); run the shards that hold them (or --resume them) first",
+            missing.len(),
+            seen.len(),
+            &missing[..missing.len().min(10)]
+        );
+    }
+    let dir = crate::output::OutDir::prepare(out, force, "--out")?;
+    dir.clear()?;
+    let record = Record {
+        spec: spec.clone(),
+        shard: (0, 1),
+    };
+    crate::output::write_atomic(
+        &out.join("spec.json"),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
+    write_results(out, &spec, &mut points)?;
+    emit(&format!(
+        "merged {} points from {} directories into {}\n",
+        points.len(),
+        dirs.len(),
+        out.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,227 @@
+//! `accord sweep`: every point recorded (failures with their error), a killed sweep resumed to
+//! the same files, and shards merged to the same files as one run.
+
+use std::path::Path;
+
+use crate::support::{accord, scratch, stderr};
+
+const GRID: [&str; 4] = [
+    "--grid",
+    "weight-bits=8,12",
+    "--grid",
+    "chip=balance-core,truenorth",
+];
+const BASE: [&str; 9] = [
+    "--",
+    "--data",
+    "iris",
+    "--hidden",
+    "4",
+    "--epochs",
+    "1",
+    "--activation",
+    "hard-sigmoid",
+];
+
+fn sweep(out: &Path, extra: &[&str]) {
+    let mut args = vec!["sweep", "--out", out.to_str().unwrap()];
+    args.extend(GRID);
+    args.extend(extra);
+    args.extend(BASE);
+    let o = accord(&args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap()
+}
+
+#[test]
+fn a_sweep_records_every_point_and_resumes_and_merges_to_the_same_files() {
+    let root = scratch("sweep");
+    let full = root.join("full");
+    sweep(&full, &["--jobs", "2"]);
+    let csv = read(&full, "points.csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 5, "a header and 4 points:\n{csv}");
+    assert!(rows[0].starts_with("index,chip,weight-bits,status,test_accuracy,"));
+    // balance-core trains; TrueNorth cannot, and says why in the row — the sweep goes on.
+    assert!(rows[1].starts_with("0,balance-core,8,ok,"), "{}", rows[1]);
+    assert!(rows[2].starts_with("1,balance-core,12,ok,"), "{}", rows[2]);
+    assert!(
+        rows[3].starts_with("2,truenorth,8,failed,") && rows[3].contains("training"),
+        "{}",
+        rows[3]
+    );
+    let jsonl = read(&full, "points.jsonl");
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert!(
+        first["result"]["energy"]["training"]["dynamic_pj_per_sample"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
+    // Killed after one point and a torn line: --resume runs the rest, to the same files.
+    let killed = root.join("killed");
+    sweep(&killed, &[]);
+    let one = jsonl.lines().next().unwrap();
+    std::fs::write(
+        killed.join("points.jsonl"),
+        format!("{one}\n{{\"index\": 3, \"opt"),
+    )
+    .unwrap();
+    sweep(&killed, &["--resume"]);
+    assert_eq!(read(&killed, "points.jsonl"), jsonl);
+    assert_eq!(read(&killed, "points.csv"), csv);
+
+    // Two shards, merged: the same files as one run.
+    let (s0, s1, merged) = (root.join("s0"), root.join("s1"), root.join("merged"));
+    sweep(&s0, &["--shard", "0/2"]);
+    assert_eq!(read(&s0, "points.jsonl").lines().count(), 2);
+    let m = |dirs: &[&Path], out: &Path| {
+        let mut args = vec!["sweep", "merge"];
+        args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
+        args.extend(["--out", out.to_str().unwrap()]);
+        accord(&args)
+    };
+    let o = m(&[&s0], &merged);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("2 of 4 points are missing"),
+        "{}",
+        stderr(&o)
+    );
+    sweep(&s1, &["--shard", "1/2"]);
+    let o = m(&[&s0, &s1], &merged);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&merged, "points.jsonl"), jsonl);
+    assert_eq!(read(&merged, "points.csv"), csv);
+    let o = m(&[&s0, &s1, &s1], &root.join("twice"));
+    assert!(stderr(&o).contains("more than once"), "{}", stderr(&o));
+
+    // A different spec is not merged, nor resumed.
+    let other = root.join("other");
+    let o = accord(&[
+        "sweep",
+        "--out",
+        other.to_str().unwrap(),
+        "--grid",
+        "seed=1,2",
+        "--",
+        "--data",
+        "iris",
+        "--epochs",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = m(&[&s0, &other], &root.join("mixed"));
+    assert!(stderr(&o).contains("another spec"), "{}", stderr(&o));
+    let mut args = vec!["sweep", "--out", other.to_str().unwrap(), "--resume"];
+    args.extend(GRID);
+    args.extend(BASE);
+    let o = accord(&args);
+    assert!(stderr(&o).contains("another spec"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_spec_file_samples_its_grid_and_bad_specs_are_named() {
+    let root = scratch("sweep-spec");
+    let spec = root.join("spec.toml");
+    std::fs::write(
+        &spec,
+        r#"base = ["--data", "iris", "--epochs", "0"]
+[grid]
+seed = [1, 2, 3, 4, 5]
+"set:formats.weight.bits" = [10, 12, 16]
+reference = [true, false]
+[random]
+samples = 4
+seed = 7
+"#,
+    )
+    .unwrap();
+    let out = root.join("out");
+    let o = accord(&[
+        "sweep",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = read(&out, "points.csv");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let record: serde_json::Value = serde_json::from_str(&read(&out, "spec.json")).unwrap();
+    assert_eq!(record["spec"]["points"].as_array().unwrap().len(), 4);
+    // A reference point takes no chip-file key: recorded as a failure naming the option; the
+    // chip points run.
+    for row in csv.lines().skip(1) {
+        if row.contains(",true,") {
+            assert!(
+                row.contains("failed") && row.contains("--set applies"),
+                "{row}"
+            );
+        } else {
+            assert!(row.contains(",ok,"), "{row}");
+        }
+    }
+    // A grid value replaces the base's option of the same name (here --epochs 0 → 1), and the
+    // sample's points are the same for the same seed.
+    let again = root.join("again");
+    let o = accord(&[
+        "sweep",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--grid",
+        "epochs=1",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = read(&again, "points.jsonl");
+    let first: serde_json::Value = serde_json::from_str(first.lines().last().unwrap()).unwrap();
+    assert_eq!(first["options"]["epochs"], "1");
+    // The shipped example spec parses (a shard that holds none of its 48 points runs none).
+    let o = accord(&[
+        "sweep",
+        "--spec",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sweep.toml"),
+        "--shard",
+        "99/100",
+        "--out",
+        root.join("example").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let record: serde_json::Value =
+        serde_json::from_str(&read(&root.join("example"), "spec.json")).unwrap();
+    assert_eq!(record["spec"]["points"].as_array().unwrap().len(), 48);
+    for (args, needle) in [
+        (
+            vec!["sweep", "--out", "x", "--", "--data", "iris"],
+            "at least one axis",
+        ),
+        (vec!["sweep", "--grid", "epochs", "--out", "x"], "KEY=V1,V2"),
+        (
+            vec!["sweep", "--grid=--epochs=1,2", "--out", "x"],
+            "without its dashes",
+        ),
+        (vec!["sweep", "--grid", "seed=1,1", "--out", "x"], "twice"),
+        (
+            vec!["sweep", "--grid", "seed=1", "--shard", "2/2", "--out", "x"],
+            "0 <= I < N",
+        ),
+        (
+            vec![
+                "sweep", "--grid", "seed=1", "--out", "x", "--", "--save", "f",
+            ],
+            "may not include",
+        ),
+    ] {
+        let o = accord(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
