@@ -57,6 +57,8 @@ pub struct Series {
     pub err: Option<Vec<f64>>,
     /// Draw the line dashed (e.g. for a reference or chance level).
     pub dashed: bool,
+    /// Draw the points alone, unjoined (a scatter).
+    pub scatter: bool,
 }
 
 impl Series {
@@ -67,7 +69,14 @@ impl Series {
             points,
             err: None,
             dashed: false,
+            scatter: false,
         }
+    }
+
+    /// Points alone, unjoined.
+    pub fn scatter(mut self) -> Self {
+        self.scatter = true;
+        self
     }
 
     /// With error bars.
@@ -336,6 +345,14 @@ fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> 
     for (k, (s, (pts, bars))) in series.iter().zip(&lines).enumerate() {
         let colour = PALETTE[k % PALETTE.len()];
         let style = colour.stroke_width(3);
+        if s.scatter {
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 5, colour.filled())))
+                .map_err(|e| draw_err(path, e))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| Circle::new((x + 12, y), 5, colour.filled()));
+            continue;
+        }
         let anno = if s.dashed {
             chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 10, 6, style))
         } else {
@@ -732,6 +749,123 @@ fn bar_chart_to(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)])
     Ok(())
 }
 
+/// Stacked bars: one bar per label, one stack `(name, value per bar)` per layer, bottom first.
+pub fn stacked_bars(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    labels: &[String],
+    stacks: &[(String, Vec<f64>)],
+) -> Result<()> {
+    atomically(path, |tmp| {
+        stacked_bars_to(tmp, title, y_label, labels, stacks)
+    })
+}
+
+fn stacked_bars_to(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    labels: &[String],
+    stacks: &[(String, Vec<f64>)],
+) -> Result<()> {
+    font_ready()?;
+    let n = labels.len();
+    if n == 0 || stacks.iter().any(|(_, v)| v.len() != n) {
+        return Err(anyhow!(
+            "{}: stacked bars need at least one bar and one value per bar in every stack",
+            path.display()
+        ));
+    }
+    if stacks
+        .iter()
+        .flat_map(|(_, v)| v)
+        .any(|v| !v.is_finite() || *v < 0.0)
+    {
+        return Err(anyhow!(
+            "{}: stacked bars take finite values >= 0",
+            path.display()
+        ));
+    }
+    let top = (0..n)
+        .map(|k| stacks.iter().map(|(_, v)| v[k]).sum::<f64>())
+        .fold(0.0, f64::max);
+    let y1 = if top > 0.0 { top * 1.1 } else { 1.0 };
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1);
+    let label_area = (longest as u32 * 9 + 24).clamp(60, 260);
+    let width = (220 + 40 * n as u32).clamp(640, 2400);
+    let root = BitMapBackend::new(path, (width, 600 + label_area)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 26))
+        .margin(16)
+        .x_label_area_size(label_area)
+        .y_label_area_size(84)
+        .build_cartesian_2d(0.0..n as f64, 0.0..y1)
+        .map_err(|e| draw_err(path, e))?;
+    let fy = |v: &f64| tick(*v, y1, false);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_x_axis()
+        .y_desc(y_label)
+        .y_label_formatter(&fy)
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 19))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    // Bar names under the bars, turned upright.
+    let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
+    let step = (plot_x.end - plot_x.start) as f64 / n as f64;
+    let style = TextStyle::from((FONT, 14).into_font().transform(FontTransform::Rotate90)).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Center,
+        ),
+    );
+    for (k, name) in labels.iter().enumerate() {
+        let cx = plot_x.start + (step * (k as f64 + 0.5)) as i32;
+        root.draw(&Text::new(
+            name.as_str(),
+            (cx, plot_y.end + 8),
+            style.clone(),
+        ))
+        .map_err(|e| draw_err(path, e))?;
+    }
+    let mut base = vec![0.0; n];
+    for (s, (name, values)) in stacks.iter().enumerate() {
+        let c = PALETTE[s % PALETTE.len()];
+        let bars: Vec<Rectangle<(f64, f64)>> = values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let r = Rectangle::new(
+                    [(k as f64 + 0.15, base[k]), (k as f64 + 0.85, base[k] + v)],
+                    c.filled(),
+                );
+                base[k] += v;
+                r
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(|e| draw_err(path, e))?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    root.present().map_err(|e| draw_err(path, e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,5 +925,27 @@ mod tests {
         assert_eq!(format_value(1e-4), "1e-4");
         assert_eq!(format_value(3.0), "3");
         assert_eq!(format_value(123456.0), "1.2e5");
+    }
+
+    #[test]
+    fn stacked_bars_draw_and_refuse_ragged_or_negative_stacks() {
+        let p = tmp("stacked.png");
+        let labels = vec!["a".to_string(), "b".to_string()];
+        stacked_bars(
+            &p,
+            "t",
+            "nJ",
+            &labels,
+            &[("x".into(), vec![1.0, 2.0]), ("y".into(), vec![0.5, 0.0])],
+        )
+        .unwrap();
+        assert!(std::fs::read(&p).unwrap().starts_with(b"\x89PNG"));
+        for stacks in [
+            vec![("x".to_string(), vec![1.0])],
+            vec![("x".to_string(), vec![1.0, -1.0])],
+            vec![("x".to_string(), vec![1.0, f64::NAN])],
+        ] {
+            assert!(stacked_bars(&p, "t", "nJ", &labels, &stacks).is_err());
+        }
     }
 }

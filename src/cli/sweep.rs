@@ -586,6 +586,7 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     write_results(out, &spec, &mut done)?;
+    emit(&draw(out, &spec, &done)?)?;
     emit(&format!(
         "sweep: {} of {} points in {} ({} failed this run); results in {} and {}\n",
         done.len(),
@@ -656,6 +657,7 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode> {
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )?;
     write_results(out, &spec, &mut points)?;
+    emit(&draw(out, &spec, &points)?)?;
     emit(&format!(
         "merged {} points from {} directories into {}\n",
         points.len(),
@@ -663,4 +665,233 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode> {
         out.display()
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A finished point's figures: accuracy and energies per sample (pJ).
+struct Figures<'a> {
+    point: &'a Point,
+    accuracy: f64,
+    infer_pj: f64,
+    train_pj: f64,
+    train_static_pj: f64,
+    retro_share: f64,
+}
+
+fn figures_of(p: &Point) -> Option<Figures<'_>> {
+    let r = p.result.as_ref()?;
+    let f = |ptr: &str| r.pointer(ptr).and_then(Value::as_f64);
+    Some(Figures {
+        point: p,
+        accuracy: f("/test_accuracy")?,
+        infer_pj: f("/energy/inference/dynamic_pj_per_sample").unwrap_or(0.0),
+        train_pj: f("/energy/training/dynamic_pj_per_sample").unwrap_or(0.0),
+        train_static_pj: f("/energy/training/static_pj_per_sample").unwrap_or(0.0),
+        retro_share: f("/energy/training/retro_share").unwrap_or(0.0),
+    })
+}
+
+/// The points no other beats on both accuracy (higher) and inference energy (lower), cheapest
+/// first.
+fn front<'a>(pts: &[&'a Figures<'a>]) -> Vec<&'a Figures<'a>> {
+    let mut v: Vec<&Figures> = pts.to_vec();
+    v.sort_by(|a, b| {
+        a.infer_pj
+            .total_cmp(&b.infer_pj)
+            .then(b.accuracy.total_cmp(&a.accuracy))
+    });
+    let mut out: Vec<&Figures> = Vec::new();
+    for p in v {
+        if out.last().is_none_or(|l| p.accuracy > l.accuracy) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Draw `pareto.png`, `accuracy_vs_<axis>.png` and `energy.png` in `dir` from the finished
+/// points, and return the accuracy–energy front as a table.
+fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
+    use crate::plot::{LineChart, Series, draw_lines};
+    let figs: Vec<Figures> = points.iter().filter_map(figures_of).collect();
+    let priced: Vec<&Figures> = figs.iter().filter(|f| f.infer_pj > 0.0).collect();
+    let mut table = String::new();
+    if priced.is_empty() {
+        return Ok("no point has an inference energy: no front, no figures\n".into());
+    }
+    let label = |p: &Point| {
+        p.options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Per chip and rule (where they are axes): its points and its front.
+    let group_of = |p: &Point| -> String {
+        let g: Vec<&str> = ["chip", "rule"]
+            .iter()
+            .filter_map(|k| p.options.get(*k).map(String::as_str))
+            .collect();
+        if g.is_empty() {
+            "all points".into()
+        } else {
+            g.join(" / ")
+        }
+    };
+    let mut groups: BTreeMap<String, Vec<&Figures>> = BTreeMap::new();
+    for f in &priced {
+        groups.entry(group_of(f.point)).or_default().push(f);
+    }
+    let mut series = vec![
+        Series::new(
+            "every point",
+            priced
+                .iter()
+                .map(|f| (f.infer_pj / 1000.0, f.accuracy))
+                .collect(),
+        )
+        .scatter(),
+    ];
+    for (g, pts) in &groups {
+        series.push(Series::new(
+            format!("front: {g}"),
+            front(pts)
+                .iter()
+                .map(|f| (f.infer_pj / 1000.0, f.accuracy))
+                .collect(),
+        ));
+    }
+    draw_lines(
+        &dir.join("pareto.png"),
+        &LineChart {
+            title: "accuracy against energy per inference".into(),
+            x_label: "dynamic energy per inference sample (nJ)".into(),
+            y_label: "test accuracy".into(),
+            log_x: true,
+            legend: crate::plot::Legend::LowerRight,
+            ..LineChart::default()
+        },
+        &series,
+    )?;
+    let all = front(&priced);
+    table.push_str(&format!(
+        "accuracy–energy front ({} of {} priced points):\n{:>6}  {:>9}  {:>12}  {:>12}  options\n",
+        all.len(),
+        priced.len(),
+        "point",
+        "accuracy",
+        "infer nJ",
+        "train nJ"
+    ));
+    for f in &all {
+        table.push_str(&format!(
+            "{:>6}  {:>8.2}%  {:>12.3}  {:>12.3}  {}\n",
+            f.point.index,
+            100.0 * f.accuracy,
+            f.infer_pj / 1000.0,
+            f.train_pj / 1000.0,
+            label(f.point)
+        ));
+    }
+    // Accuracy against each numeric axis, mean and spread over seeds, one line per setting of
+    // the other axes.
+    for (axis, values) in &spec.axes {
+        if axis == "seed" || values.len() < 2 || values.iter().any(|v| v.parse::<f64>().is_err()) {
+            continue;
+        }
+        let mut lines: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+        for f in &figs {
+            let rest: Vec<String> = f
+                .point
+                .options
+                .iter()
+                .filter(|(k, _)| *k != axis && *k != "seed")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let x = f.point.options.get(axis).cloned().unwrap_or_default();
+            lines
+                .entry(rest.join(" "))
+                .or_default()
+                .entry(x)
+                .or_default()
+                .push(f.accuracy);
+        }
+        if lines.is_empty() || lines.len() > 10 {
+            continue;
+        }
+        let series: Vec<Series> = lines
+            .into_iter()
+            .map(|(name, by_x)| {
+                let mut pts: Vec<(f64, f64, f64)> = by_x
+                    .into_iter()
+                    .map(|(x, acc)| {
+                        let n = acc.len() as f64;
+                        let mean = acc.iter().sum::<f64>() / n;
+                        let var = acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
+                        (x.parse().unwrap_or(0.0), mean, var.sqrt())
+                    })
+                    .collect();
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let err = pts.iter().map(|p| p.2).collect();
+                let name = if name.is_empty() {
+                    "mean over seeds".into()
+                } else {
+                    name
+                };
+                Series::new(name, pts.iter().map(|p| (p.0, p.1)).collect()).with_err(err)
+            })
+            .collect();
+        let file: String = axis
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        draw_lines(
+            &dir.join(format!("accuracy_vs_{file}.png")),
+            &LineChart {
+                title: format!("test accuracy against {axis} (mean ± sd over seeds)"),
+                x_label: axis.clone(),
+                y_label: "test accuracy".into(),
+                legend: crate::plot::Legend::LowerRight,
+                ..LineChart::default()
+            },
+            &series,
+        )?;
+    }
+    // Energy per training sample by part, per point.
+    let trained: Vec<&Figures> = figs.iter().filter(|f| f.train_pj > 0.0).collect();
+    if !trained.is_empty() && trained.len() <= 80 {
+        let labels: Vec<String> = trained
+            .iter()
+            .map(|f| {
+                let short: Vec<&str> = f.point.options.values().map(String::as_str).collect();
+                format!("#{} {}", f.point.index, short.join(" "))
+            })
+            .collect();
+        let nj = |x: f64| x / 1000.0;
+        let retro: Vec<f64> = trained
+            .iter()
+            .map(|f| nj(f.retro_share * f.train_pj))
+            .collect();
+        let rest: Vec<f64> = trained
+            .iter()
+            .map(|f| nj((1.0 - f.retro_share) * f.train_pj))
+            .collect();
+        let mut stacks = vec![
+            ("firing and plasticity".to_string(), rest),
+            ("retrograde (credit)".to_string(), retro),
+        ];
+        if trained.iter().any(|f| f.train_static_pj > 0.0) {
+            stacks.push((
+                "static".to_string(),
+                trained.iter().map(|f| nj(f.train_static_pj)).collect(),
+            ));
+        }
+        crate::plot::stacked_bars(
+            &dir.join("energy.png"),
+            "energy per training sample",
+            "nJ per training sample",
+            &labels,
+            &stacks,
+        )?;
+    }
+    Ok(table)
 }

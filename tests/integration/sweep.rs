@@ -23,13 +23,14 @@ const BASE: [&str; 9] = [
     "hard-sigmoid",
 ];
 
-fn sweep(out: &Path, extra: &[&str]) {
+fn sweep(out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["sweep", "--out", out.to_str().unwrap()];
     args.extend(GRID);
     args.extend(extra);
     args.extend(BASE);
     let o = accord(&args);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn read(dir: &Path, file: &str) -> String {
@@ -40,7 +41,14 @@ fn read(dir: &Path, file: &str) -> String {
 fn a_sweep_records_every_point_and_resumes_and_merges_to_the_same_files() {
     let root = scratch("sweep");
     let full = root.join("full");
-    sweep(&full, &["--jobs", "2"]);
+    let text = sweep(&full, &["--jobs", "2"]);
+    // The front of accuracy against inference energy, as a table and a figure; accuracy
+    // against the numeric axis; energy by part per point.
+    assert!(text.contains("accuracy–energy front ("), "{text}");
+    for png in ["pareto.png", "accuracy_vs_weight_bits.png", "energy.png"] {
+        let bytes = std::fs::read(full.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{png}");
+    }
     let csv = read(&full, "points.csv");
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 5, "a header and 4 points:\n{csv}");
