@@ -255,7 +255,9 @@ pub struct TrainArgs {
     /// Drop retrograde messages with |δ| below this (0: only zero credit sends nothing).
     #[arg(long, default_value = "0", value_parser = parse_non_negative)]
     pub message_threshold: f64,
-    /// Weight format: total bits (keeps the integer bits unless --weight-frac is given).
+    /// Weight format: total bits. Without --weight-frac the integer/fraction split is chosen
+    /// from the range the weights need (the starting net's, or the f64 reference trained with
+    /// this configuration), and the run says which and why.
     #[arg(long)]
     pub weight_bits: Option<u8>,
     /// Weight format: fractional bits.
@@ -1047,6 +1049,13 @@ fn train_pipeline(
         d.keep_inputs(&inputs)?;
     }
     if !a.reference {
+        if a.weight_bits.is_some() && a.weight_frac.is_none() && resume.is_none() {
+            let (b, mut args) = (choose_weight_split(a, &split, start)?, args);
+            if let Some(f) = b.weight_frac {
+                args.extend(["--weight-frac".to_string(), f.to_string()]);
+            }
+            return run_train_chip(&b, &split, plot_dir.as_ref(), (resume, start, args));
+        }
         return run_train_chip(a, &split, plot_dir.as_ref(), (resume, start, args));
     }
     let cfg = train_config(a);
@@ -1081,6 +1090,67 @@ fn train_pipeline(
         emit(&render_train(&report))?;
     }
     Ok(exit_for(&report.outcome))
+}
+
+/// `--weight-bits B` without `--weight-frac`: the integer/fraction split the weights need.
+/// Their range comes from the net the run starts from (`--load`, `--model`) or, for a fresh
+/// net, from the `f64` reference trained with the same configuration (a calibration pass, the
+/// run's own epochs); the integer bits hold its largest weight or bias with a 25 % margin and
+/// the rest are fraction. Says which split it chose and why.
+fn choose_weight_split(
+    a: &TrainArgs,
+    split: &data::Split,
+    start: Option<&crate::rule::LayeredNet>,
+) -> Result<TrainArgs> {
+    let Some(bits) = a.weight_bits else {
+        return Ok(a.clone());
+    };
+    let max_abs = |net: &crate::rule::LayeredNet| {
+        net.layers
+            .iter()
+            .flat_map(|l| l.w.iter().chain(&l.b))
+            .fold(0.0f64, |m, w| m.max(w.abs()))
+    };
+    let (largest, source) = match start {
+        Some(net) => (max_abs(net), "the network the run starts from".to_string()),
+        None => {
+            let cfg = train_config(a);
+            let (report, net) = crate::train::train(&cfg, split, None);
+            (
+                max_abs(&net),
+                format!(
+                    "the f64 reference trained with this configuration ({} epochs, {:.2} % test accuracy)",
+                    cfg.epochs,
+                    100.0 * report.test_accuracy
+                ),
+            )
+        }
+    };
+    let signed = chip_model(&TrainArgs {
+        weight_bits: None,
+        ..a.clone()
+    })?
+    .formats
+    .weight
+    .signed;
+    let need = (largest * 1.25).max(f64::MIN_POSITIVE);
+    // The smallest integer part whose range holds `need`: 2^int > need.
+    let int = (need.log2().floor() as i32 + 1).max(0);
+    let frac = bits as i32 - i32::from(signed) - int;
+    if frac < 0 {
+        bail!(
+            "--weight-bits {bits}: the weights reach {largest:.4} ({source}), which needs {int} integer bits{}; give more bits or --weight-frac",
+            if signed { " and a sign" } else { "" }
+        );
+    }
+    eprintln!(
+        "note: --weight-bits {bits}: {int} integer and {frac} fractional bits (range ±{}, step 2^-{frac}), chosen because the largest weight or bias of {source} is {largest:.4} (held with a 25 % margin); pass --weight-frac to choose yourself",
+        crate::plot::format_value(2f64.powi(int))
+    );
+    Ok(TrainArgs {
+        weight_frac: Some(frac as u8),
+        ..a.clone()
+    })
 }
 
 /// The checkpoint writer of `--save` (the run's configuration filled in), if asked for.

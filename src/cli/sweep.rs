@@ -45,8 +45,8 @@ pub struct SweepArgs {
     /// Points run at once (each a single-threaded `accord train`).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Run share `I` of `N` (0-based): the points whose index is `I` modulo `N` — one shard
-    /// per node of a batch job array; join them with `accord sweep merge`.
+    /// Run share `I` of `N` (`1/3`, `2/3`, `3/3`): the points whose index is `I − 1` modulo
+    /// `N` — one shard per task of a batch job array; join them with `accord sweep merge`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// Continue the sweep in `--out` (same spec): run only the points it has not finished.
@@ -236,7 +236,7 @@ fn last_wins(args: &[String]) -> Vec<String> {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct Record {
     spec: Spec,
-    /// `(i, n)`: the points whose index is `i` modulo `n` (`(0, 1)`: all).
+    /// `(i, n)`: the points whose index is `i − 1` modulo `n` (`(1, 1)`: all).
     shard: (usize, usize),
 }
 
@@ -431,15 +431,15 @@ fn write_results(dir: &Path, spec: &Spec, points: &mut [Point]) -> Result<()> {
     Ok(())
 }
 
-/// `I/N` with `I < N`.
+/// `I/N` with `1 <= I <= N`.
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let bad = || anyhow::anyhow!("--shard {s}: expected I/N with 0 <= I < N (e.g. 0/4)");
+    let bad = || anyhow::anyhow!("--shard {s}: expected I/N with 1 <= I <= N (e.g. 1/4)");
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
     let (i, n): (usize, usize) = (
         i.trim().parse().map_err(|_| bad())?,
         n.trim().parse().map_err(|_| bad())?,
     );
-    if n == 0 || i >= n {
+    if i == 0 || i > n {
         return Err(bad());
     }
     Ok((i, n))
@@ -516,7 +516,7 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
         .as_deref()
         .map(parse_shard)
         .transpose()?
-        .unwrap_or((0, 1));
+        .unwrap_or((1, 1));
     let record = Record {
         spec: spec.clone(),
         shard,
@@ -540,7 +540,7 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
         )?;
     }
     let todo: Vec<usize> = (0..spec.points.len())
-        .filter(|i| i % shard.1 == shard.0 && !done.iter().any(|p| p.index == *i))
+        .filter(|i| i % shard.1 == shard.0 - 1 && !done.iter().any(|p| p.index == *i))
         .collect();
     let exe = std::env::current_exe().context("the accord binary's path")?;
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
@@ -650,7 +650,7 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode> {
     dir.clear()?;
     let record = Record {
         spec: spec.clone(),
-        shard: (0, 1),
+        shard: (1, 1),
     };
     crate::output::write_atomic(
         &out.join("spec.json"),
@@ -792,6 +792,7 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
             label(f.point)
         ));
     }
+    table.push_str(&within_one_point(spec, &figs));
     // Accuracy against each numeric axis, mean and spread over seeds, one line per setting of
     // the other axes.
     for (axis, values) in &spec.axes {
@@ -894,4 +895,82 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
         )?;
     }
     Ok(table)
+}
+
+/// Per problem and platform (the `data`, `chip` and `rule` axes), the cheapest configuration
+/// (mean over seeds) whose accuracy is within 1 point of the best at the widest weights
+/// (`weight-bits` or `set:formats.weight.bits`): the answer to "how narrow can the weights go".
+fn within_one_point(spec: &Spec, figs: &[Figures]) -> String {
+    let Some((axis, values)) = spec
+        .axes
+        .iter()
+        .find(|(k, _)| k == "weight-bits" || k == "set:formats.weight.bits")
+    else {
+        return String::new();
+    };
+    let Some(widest) = values
+        .iter()
+        .filter_map(|v| v.parse::<f64>().ok().map(|x| (x, v)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v.clone())
+    else {
+        return String::new();
+    };
+    const CONTEXT: [&str; 3] = ["data", "chip", "rule"];
+    // context → configuration → (accuracies, inference energies) over seeds.
+    type Runs = (Vec<f64>, Vec<f64>);
+    let mut by: BTreeMap<String, BTreeMap<String, (BTreeMap<String, String>, Runs)>> =
+        BTreeMap::new();
+    for f in figs {
+        let o = &f.point.options;
+        let ctx: Vec<String> = o
+            .iter()
+            .filter(|(k, _)| CONTEXT.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let cfg: BTreeMap<String, String> = o
+            .iter()
+            .filter(|(k, _)| !CONTEXT.contains(&k.as_str()) && *k != "seed")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let key = cfg
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let e = by
+            .entry(ctx.join(" "))
+            .or_default()
+            .entry(key)
+            .or_insert_with(|| (cfg, (Vec::new(), Vec::new())));
+        e.1.0.push(f.accuracy);
+        e.1.1.push(f.infer_pj);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let mut out = String::new();
+    for (ctx, cfgs) in by {
+        let best = cfgs
+            .values()
+            .filter(|(c, _)| c.get(axis) == Some(&widest))
+            .map(|(_, r)| mean(&r.0))
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !best.is_finite() {
+            continue;
+        }
+        let pick = cfgs
+            .iter()
+            .filter(|(_, (_, r))| mean(&r.0) >= best - 0.01 && mean(&r.1) > 0.0)
+            .min_by(|a, b| mean(&a.1.1.1).total_cmp(&mean(&b.1.1.1)));
+        if let Some((name, (_, r))) = pick {
+            out.push_str(&format!(
+                "{}cheapest within 1 point of {axis}={widest} ({:.2} %): {name} — {:.2} % at {:.3} nJ per inference (mean over {} seed(s))\n",
+                if ctx.is_empty() { String::new() } else { format!("{ctx}: ") },
+                100.0 * best,
+                100.0 * mean(&r.0),
+                mean(&r.1) / 1000.0,
+                r.0.len()
+            ));
+        }
+    }
+    out
 }

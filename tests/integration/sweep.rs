@@ -85,7 +85,7 @@ fn a_sweep_records_every_point_and_resumes_and_merges_to_the_same_files() {
 
     // Two shards, merged: the same files as one run.
     let (s0, s1, merged) = (root.join("s0"), root.join("s1"), root.join("merged"));
-    sweep(&s0, &["--shard", "0/2"]);
+    sweep(&s0, &["--shard", "1/2"]);
     assert_eq!(read(&s0, "points.jsonl").lines().count(), 2);
     let m = |dirs: &[&Path], out: &Path| {
         let mut args = vec!["sweep", "merge"];
@@ -100,7 +100,7 @@ fn a_sweep_records_every_point_and_resumes_and_merges_to_the_same_files() {
         "{}",
         stderr(&o)
     );
-    sweep(&s1, &["--shard", "1/2"]);
+    sweep(&s1, &["--shard", "2/2"]);
     let o = m(&[&s0, &s1], &merged);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read(&merged, "points.jsonl"), jsonl);
@@ -197,7 +197,7 @@ seed = 7
         "--spec",
         concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sweep.toml"),
         "--shard",
-        "99/100",
+        "100/100",
         "--out",
         root.join("example").to_str().unwrap(),
     ]);
@@ -217,8 +217,8 @@ seed = 7
         ),
         (vec!["sweep", "--grid", "seed=1,1", "--out", "x"], "twice"),
         (
-            vec!["sweep", "--grid", "seed=1", "--shard", "2/2", "--out", "x"],
-            "0 <= I < N",
+            vec!["sweep", "--grid", "seed=1", "--shard", "0/2", "--out", "x"],
+            "1 <= I <= N",
         ),
         (
             vec![
@@ -232,4 +232,42 @@ seed = 7
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn weight_bits_alone_choose_the_split_the_weights_need() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train", "--data", "iris", "--hidden", "8", "--epochs", "2", "--json",
+        ];
+        args.extend(extra);
+        accord(&args)
+    };
+    let o = run(&["--weight-bits", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let note = e
+        .lines()
+        .find(|l| l.contains("--weight-bits 10:"))
+        .unwrap_or_default();
+    // iris's reference weights stay below 2 (a sign, 1 or 2 integer bits, the rest fraction).
+    assert!(
+        note.contains("f64 reference trained with this configuration")
+            && (note.contains("1 integer and 8 fractional")
+                || note.contains("2 integer and 7 fractional")),
+        "{e}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let weight = v["chip"]["formats"][0][1].as_str().unwrap();
+    assert!(weight.starts_with("s10.8 ") || weight.starts_with("s10.7 "), "{weight}");
+    // Given a split, it is taken as it is; too few bits for the range are refused by name.
+    let o = run(&["--weight-bits", "10", "--weight-frac", "6"]);
+    assert!(o.status.success() && !stderr(&o).contains("chosen because"));
+    let o = run(&["--weight-bits", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--weight-bits 1: the weights reach"),
+        "{}",
+        stderr(&o)
+    );
 }
