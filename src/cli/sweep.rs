@@ -917,10 +917,10 @@ fn within_one_point(spec: &Spec, figs: &[Figures]) -> String {
         return String::new();
     };
     const CONTEXT: [&str; 3] = ["data", "chip", "rule"];
-    // context → configuration → (accuracies, inference energies) over seeds.
+    // context → configuration → (its options, (accuracies, inference energies) over seeds).
     type Runs = (Vec<f64>, Vec<f64>);
-    let mut by: BTreeMap<String, BTreeMap<String, (BTreeMap<String, String>, Runs)>> =
-        BTreeMap::new();
+    type Configs = BTreeMap<String, (BTreeMap<String, String>, Runs)>;
+    let mut by: BTreeMap<String, Configs> = BTreeMap::new();
     for f in figs {
         let o = &f.point.options;
         let ctx: Vec<String> = o
