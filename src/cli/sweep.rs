@@ -667,6 +667,10 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The axes that set the problem and the platform: fronts and comparisons are made within
+/// each of their settings.
+const CONTEXT: [&str; 3] = ["data", "chip", "rule"];
+
 /// A finished point's figures: accuracy and energies per sample (pJ).
 struct Figures<'a> {
     point: &'a Point,
@@ -725,16 +729,16 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    // Per chip and rule (where they are axes): its points and its front.
+    // Per dataset, chip and rule (where they are axes): its points and its front.
     let group_of = |p: &Point| -> String {
-        let g: Vec<&str> = ["chip", "rule"]
+        let g: Vec<String> = CONTEXT
             .iter()
-            .filter_map(|k| p.options.get(*k).map(String::as_str))
+            .filter_map(|k| p.options.get(*k).map(|v| format!("{k}={v}")))
             .collect();
         if g.is_empty() {
             "all points".into()
         } else {
-            g.join(" / ")
+            g.join(" ")
         }
     };
     let mut groups: BTreeMap<String, Vec<&Figures>> = BTreeMap::new();
@@ -772,25 +776,27 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
         },
         &series,
     )?;
-    let all = front(&priced);
-    table.push_str(&format!(
-        "accuracy–energy front ({} of {} priced points):\n{:>6}  {:>9}  {:>12}  {:>12}  options\n",
-        all.len(),
-        priced.len(),
-        "point",
-        "accuracy",
-        "infer nJ",
-        "train nJ"
-    ));
-    for f in &all {
+    for (g, pts) in &groups {
+        let f = front(pts);
         table.push_str(&format!(
-            "{:>6}  {:>8.2}%  {:>12.3}  {:>12.3}  {}\n",
-            f.point.index,
-            100.0 * f.accuracy,
-            f.infer_pj / 1000.0,
-            f.train_pj / 1000.0,
-            label(f.point)
+            "accuracy–energy front, {g} ({} of {} priced points):\n{:>6}  {:>9}  {:>12}  {:>12}  options\n",
+            f.len(),
+            pts.len(),
+            "point",
+            "accuracy",
+            "infer nJ",
+            "train nJ"
         ));
+        for f in &f {
+            table.push_str(&format!(
+                "{:>6}  {:>8.2}%  {:>12.3}  {:>12.3}  {}\n",
+                f.point.index,
+                100.0 * f.accuracy,
+                f.infer_pj / 1000.0,
+                f.train_pj / 1000.0,
+                label(f.point)
+            ));
+        }
     }
     table.push_str(&within_one_point(spec, &figs));
     // Accuracy against each numeric axis, mean and spread over seeds, one line per setting of
@@ -816,7 +822,14 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
                 .or_default()
                 .push(f.accuracy);
         }
-        if lines.is_empty() || lines.len() > 10 {
+        if lines.len() > 10 {
+            table.push_str(&format!(
+                "accuracy_vs_{axis}.png: not drawn, {} settings of the other axes (at most 10 lines)\n",
+                lines.len()
+            ));
+            continue;
+        }
+        if lines.is_empty() {
             continue;
         }
         let series: Vec<Series> = lines
@@ -859,7 +872,9 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
     }
     // Energy per training sample by part, per point.
     let trained: Vec<&Figures> = figs.iter().filter(|f| f.train_pj > 0.0).collect();
-    if !trained.is_empty() && trained.len() <= 80 {
+    if trained.len() > 80 {
+        table.push_str("energy.png: not drawn for more than 80 trained points (see points.csv)\n");
+    } else if !trained.is_empty() {
         let labels: Vec<String> = trained
             .iter()
             .map(|f| {
@@ -916,7 +931,6 @@ fn within_one_point(spec: &Spec, figs: &[Figures]) -> String {
     else {
         return String::new();
     };
-    const CONTEXT: [&str; 3] = ["data", "chip", "rule"];
     // context → configuration → (its options, (accuracies, inference energies) over seeds).
     type Runs = (Vec<f64>, Vec<f64>);
     type Configs = BTreeMap<String, (BTreeMap<String, String>, Runs)>;

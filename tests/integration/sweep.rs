@@ -44,7 +44,11 @@ fn a_sweep_records_every_point_and_resumes_and_merges_to_the_same_files() {
     let text = sweep(&full, &["--jobs", "2"]);
     // The front of accuracy against inference energy, as a table and a figure; accuracy
     // against the numeric axis; energy by part per point.
-    assert!(text.contains("accuracy–energy front ("), "{text}");
+    assert!(
+        text.contains("accuracy–energy front, chip=balance-core (")
+            && text.contains("cheapest within 1 point of weight-bits=12"),
+        "{text}"
+    );
     for png in ["pareto.png", "accuracy_vs_weight_bits.png", "energy.png"] {
         let bytes = std::fs::read(full.join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{png}");
@@ -191,20 +195,20 @@ seed = 7
     let first = read(&again, "points.jsonl");
     let first: serde_json::Value = serde_json::from_str(first.lines().last().unwrap()).unwrap();
     assert_eq!(first["options"]["epochs"], "1");
-    // The shipped example spec parses (a shard that holds none of its 48 points runs none).
+    // The shipped example spec parses (a shard that holds none of its 120 points runs none).
     let o = accord(&[
         "sweep",
         "--spec",
         concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sweep.toml"),
         "--shard",
-        "100/100",
+        "200/200",
         "--out",
         root.join("example").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let record: serde_json::Value =
         serde_json::from_str(&read(&root.join("example"), "spec.json")).unwrap();
-    assert_eq!(record["spec"]["points"].as_array().unwrap().len(), 48);
+    assert_eq!(record["spec"]["points"].as_array().unwrap().len(), 120);
     for (args, needle) in [
         (
             vec!["sweep", "--out", "x", "--", "--data", "iris"],
@@ -259,7 +263,10 @@ fn weight_bits_alone_choose_the_split_the_weights_need() {
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let weight = v["chip"]["formats"][0][1].as_str().unwrap();
-    assert!(weight.starts_with("s10.8 ") || weight.starts_with("s10.7 "), "{weight}");
+    assert!(
+        weight.starts_with("s10.8 ") || weight.starts_with("s10.7 "),
+        "{weight}"
+    );
     // Given a split, it is taken as it is; too few bits for the range are refused by name.
     let o = run(&["--weight-bits", "10", "--weight-frac", "6"]);
     assert!(o.status.success() && !stderr(&o).contains("chosen because"));
