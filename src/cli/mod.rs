@@ -1116,6 +1116,12 @@ fn choose_weight_split(
         None => {
             let cfg = train_config(a);
             let (report, net) = crate::train::train(&cfg, split, None);
+            if report.outcome.status != crate::train::Status::Completed {
+                bail!(
+                    "--weight-bits {bits}: the f64 reference run that calibrates the split {}; give --weight-frac, or a configuration that trains",
+                    report.outcome.describe()
+                );
+            }
             (
                 max_abs(&net),
                 format!(
@@ -1133,9 +1139,12 @@ fn choose_weight_split(
     .formats
     .weight
     .signed;
+    if !largest.is_finite() {
+        bail!("--weight-bits {bits}: the weights of {source} are not finite; give --weight-frac");
+    }
     let need = (largest * 1.25).max(f64::MIN_POSITIVE);
     // The smallest integer part whose range holds `need`: 2^int > need.
-    let int = (need.log2().floor() as i32 + 1).max(0);
+    let int = (need.log2().floor() as i32).saturating_add(1).max(0);
     let frac = bits as i32 - i32::from(signed) - int;
     if frac < 0 {
         bail!(

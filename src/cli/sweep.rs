@@ -211,8 +211,14 @@ fn last_wins(args: &[String]) -> Vec<String> {
         let t = &args[k];
         let takes_value = k + 1 < args.len() && !args[k + 1].starts_with("--");
         let (name, tokens) =
-            if let Some((flag, _)) = t.split_once('=').filter(|_| t.starts_with("--")) {
-                (flag.to_string(), vec![t.clone()])
+            if let Some((flag, rest)) = t.split_once('=').filter(|_| t.starts_with("--")) {
+                // `--set=KEY=VALUE` is one setting per key, like `--set KEY=VALUE`.
+                let name = if flag == "--set" {
+                    format!("--set {}", rest.split('=').next().unwrap_or_default())
+                } else {
+                    flag.to_string()
+                };
+                (name, vec![t.clone()])
             } else if t == "--set" && takes_value {
                 let key = args[k + 1].split('=').next().unwrap_or_default();
                 (format!("--set {key}"), vec![t.clone(), args[k + 1].clone()])
@@ -334,7 +340,7 @@ fn run_point(spec: &Spec, i: usize, exe: &Path, max_memory: Option<u64>) -> Poin
                 .unwrap_or("no output")
                 .trim_start_matches("error: ")
                 .to_string();
-            fail(line)
+            fail(format!("{line} ({})", out.status))
         }
     }
 }
@@ -531,6 +537,14 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
             );
         }
         done = read_points(out)?;
+        // Start the log again from what parsed, so that a torn last record is not glued to
+        // the next one.
+        let mut clean = String::new();
+        for p in &done {
+            clean.push_str(&serde_json::to_string(p)?);
+            clean.push('\n');
+        }
+        crate::output::write_atomic(&out.join("points.jsonl"), clean.as_bytes())?;
     } else {
         let dir = crate::output::OutDir::prepare(out, a.force, "--out")?;
         dir.clear()?;

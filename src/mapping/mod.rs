@@ -603,11 +603,15 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
             let core = core_of(w);
             // One routing entry per neuron and distinct destination core (none for a core's
             // own neurons under `recurrent`, none for off-chip inputs).
-            let mut dest: Vec<u64> = placed
-                .get(l + 1)
-                .map_or(Vec::new(), |p| p.iter().map(|c| c.0).collect());
+            // A destination chunk on this core that takes no input axon (the recurrent array)
+            // needs no routing entry either.
+            let mut dest: Vec<u64> = placed.get(l + 1).map_or(Vec::new(), |p| {
+                p.iter()
+                    .filter(|c| !(recurrent && c.0 == w && c.3 == 0))
+                    .map(|c| c.0)
+                    .collect()
+            });
             dest.dedup();
-            dest.retain(|&d| !(recurrent && d == w));
             let fanout = if relays { 0 } else { len * dest.len() };
             fanout_per_core.push((core, fanout));
             let mut u = core_use(

@@ -1177,6 +1177,14 @@ impl Graph {
                             ));
                         }
                     };
+                    if let [a, b, d] = shape.as_slice()
+                        && [*a, *b, *d] != [c, h, w]
+                    {
+                        return Err(err(
+                            n,
+                            format!("takes a {c}×{h}×{w} input but receives shape {shape:?}"),
+                        ));
+                    }
                     if elements(&[c, h, w]) != Some(width) {
                         return Err(err(
                             n,
@@ -1256,6 +1264,22 @@ impl Graph {
                 }
             };
             if let Some((lin, structured)) = lin {
+                // The layer is stored dense: `out × in` cells must fit the memory limit.
+                if lin
+                    .rows
+                    .len()
+                    .checked_mul(lin.n_in)
+                    .is_none_or(|c| c > cells_limit)
+                {
+                    return Err(err(
+                        n,
+                        format!(
+                            "makes a {}×{} layer, over the memory limit",
+                            lin.rows.len(),
+                            lin.n_in
+                        ),
+                    ));
+                }
                 pending = Some(match pending.take() {
                     None => (lin, vec![n.clone()], structured),
                     Some((prev, mut names, s)) => {

@@ -514,12 +514,22 @@ fn check_packed(m: &Mapping, sizes: &[usize], chip: &ChipModel) -> Result<(), Te
                 && l > 0
                 && !(l == 1 && caps.external_inputs)
                 && m.layers[l - 1].chunks.iter().all(|c| c.core == ch.core);
-            let mut dest: Vec<usize> = m
-                .layers
-                .get(l + 1)
-                .map_or(Vec::new(), |n| n.chunks.iter().map(|c| c.core).collect());
+            // Destination cores, less one of its own whose chunk takes no input axon.
+            let mut dest: Vec<usize> = m.layers.get(l + 1).map_or(Vec::new(), |n| {
+                n.chunks
+                    .iter()
+                    .filter(|c| {
+                        let internal = m
+                            .cores
+                            .iter()
+                            .find(|u| u.core == c.core && u.layer == l + 1)
+                            .is_some_and(|u| u.input_axons == 0);
+                        !(caps.recurrent && c.core == ch.core && internal)
+                    })
+                    .map(|c| c.core)
+                    .collect()
+            });
             dest.dedup();
-            dest.retain(|&d| !(caps.recurrent && d == ch.core));
             let want = [
                 if relays { 0 } else { ch.len },
                 ch.len * fan_in,

@@ -738,6 +738,15 @@ fn nodes_that_cannot_run_are_named_with_the_reason() {
         e.contains("'fc' (SumPool2d)") && e.contains("(C, H, W)"),
         "{e}"
     );
+    // A (damaged) input too large for a dense layer: refused before anything is allocated.
+    let e = refused(
+        "pool.nir",
+        "input",
+        Node::Input {
+            shape: vec![2, 65536, 65536],
+        },
+    );
+    assert!(e.contains("memory limit"), "{e}");
     // A leaky integrator does not spike: only the read-out.
     let li = Node::Li {
         tau: vec![0.02; 4],

@@ -86,6 +86,11 @@ fn a_sweep_records_every_point_and_resumes_and_merges_to_the_same_files() {
     sweep(&killed, &["--resume"]);
     assert_eq!(read(&killed, "points.jsonl"), jsonl);
     assert_eq!(read(&killed, "points.csv"), csv);
+    // Killed between a record and its newline, then killed again while resuming: the record
+    // is not glued to the next one.
+    std::fs::write(killed.join("points.jsonl"), one).unwrap();
+    sweep(&killed, &["--resume"]);
+    assert_eq!(read(&killed, "points.jsonl"), jsonl);
 
     // Two shards, merged: the same files as one run.
     let (s0, s1, merged) = (root.join("s0"), root.join("s1"), root.join("merged"));
