@@ -27,7 +27,8 @@
 //! * **Routing entries live with the presynaptic neuron.** Each neuron of layer `l` needs one
 //!   entry per core of layer `l + 1` (one packet per destination core, fanned out to the rows
 //!   there). A core's entries are the sum over its neurons. The output layer has no fan-out.
-//! * **Each layer starts on a fresh core**; cores are never shared between layers.
+//! * **Each layer starts on a fresh core**; cores are not shared between layers (unless the
+//!   placement is [packed](self#packed-placement)).
 //! * **Chunk size.** Layer `l` is cut into chunks of at most `k_l` neurons, the largest `k` with
 //!   `k ≤ neurons`, `k × size(l − 1) ≤ synapses` (for `l ≥ 1`) and `k × cores(l + 1) ≤ fanout`
 //!   (for `l` below the output). Because of the last term the layers are sized from the output
