@@ -17,6 +17,7 @@ use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport};
 
 pub mod all_to_all;
+pub mod formats;
 pub mod map;
 pub mod modules;
 pub mod nir;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Run `accord train` over a grid of options (locally or in shards on a cluster) and
     /// record every point's accuracy, energy, latency and footprint.
     Sweep(sweep::SweepArgs),
+    /// Propose number formats for a network on a chip from the ranges its variables take in
+    /// a calibration run of the f64 reference, with the saturation rate each would have.
+    Formats(formats::FormatsArgs),
 }
 
 /// `accord chip …`
@@ -437,6 +441,7 @@ pub fn main() -> ExitCode {
         Command::Import(a) => nir::run_import(&a),
         Command::Export(a) => nir::run_export(&a),
         Command::Sweep(a) => sweep::run(&a, cli.max_memory),
+        Command::Formats(a) => formats::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -283,3 +283,45 @@ fn weight_bits_alone_choose_the_split_the_weights_need() {
         stderr(&o)
     );
 }
+
+#[test]
+fn formats_proposes_per_variable_formats_with_their_saturation_rates() {
+    let o = accord(&[
+        "formats", "--data", "iris", "--hidden", "6", "--epochs", "3", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let keys: Vec<&str> = rows.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["membrane", "rate", "credit", "delta", "weight"]);
+    for r in rows {
+        // The proposal holds the 0.999 quantile: at most 0.1 % of the observed values saturate,
+        // and it names what it would set.
+        let rate = r["expected_saturation_rate"].as_f64().unwrap();
+        assert!(rate <= 0.001 + 1e-12, "{r}");
+        let frac = r["proposed_frac"].as_i64().unwrap();
+        let key = r["key"].as_str().unwrap();
+        let line = format!("--set formats.{key}.frac={frac}");
+        let current = r["current"].as_str().unwrap();
+        let listed = v["set_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str() == Some(line.as_str()));
+        assert_eq!(listed, !current.contains(&format!(".{frac} ")), "{r}");
+    }
+    for (args, needle) in [
+        (
+            vec!["formats", "--data", "iris", "--quantile", "0"],
+            "--quantile",
+        ),
+        (
+            vec!["formats", "--data", "iris", "--calibration-samples", "0"],
+            "--calibration-samples",
+        ),
+    ] {
+        let o = accord(&args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+}
