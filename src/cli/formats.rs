@@ -224,6 +224,15 @@ fn render(r: &Report, chip: &str) -> String {
         let _ = writeln!(o, "the chip's formats already match; nothing to set");
     } else {
         let _ = writeln!(o, "to use them: {}", r.set_lines.join(" "));
+        let _ = writeln!(o, "or, in a copy of the chip file:");
+        for line in &r.set_lines {
+            // `--set formats.KEY.frac=F` → `[formats.KEY]` / `frac = F`.
+            if let Some((key, value)) = line.trim_start_matches("--set ").split_once('=')
+                && let Some((table, field)) = key.rsplit_once('.')
+            {
+                let _ = writeln!(o, "  [{table}]\n  {field} = {value}");
+            }
+        }
     }
     if let Some(e) = &r.design_rule_check {
         let _ = writeln!(

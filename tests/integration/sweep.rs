@@ -310,6 +310,21 @@ fn formats_proposes_per_variable_formats_with_their_saturation_rates() {
             .any(|l| l.as_str() == Some(line.as_str()));
         assert_eq!(listed, !current.contains(&format!(".{frac} ")), "{r}");
     }
+    // The text form gives the same proposal as --set lines and as a chip-file fragment.
+    let o = accord(&[
+        "formats", "--data", "iris", "--hidden", "6", "--epochs", "3",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for line in v["set_lines"].as_array().unwrap() {
+        let line = line.as_str().unwrap();
+        assert!(text.contains(line), "{text}");
+        let (key, value) = line.trim_start_matches("--set ").split_once('=').unwrap();
+        let (table, field) = key.rsplit_once('.').unwrap();
+        assert!(
+            text.contains(&format!("[{table}]\n  {field} = {value}")),
+            "{text}"
+        );
+    }
     for (args, needle) in [
         (
             vec!["formats", "--data", "iris", "--quantile", "0"],
