@@ -4,9 +4,9 @@
 //!
 //! Each point is a separate `accord train … --json` process of this same binary: a point that
 //! fails (a format that does not fit, a chip that cannot train, even a crash) is recorded with
-//! its error and the sweep goes on. Each finished point is appended to `points.jsonl` at once,
-//! so a killed sweep resumes (`--resume`) with the points it has not finished; at the end the
-//! file is rewritten in point order and `points.csv` written beside it. A point's result
+//! its error and the sweep goes on. Each finished point is appended to `points.jsonl` and
+//! `points.csv` at once, so a killed sweep resumes (`--resume`) with the points it has not
+//! finished; at the end both are rewritten in point order. A point's result
 //! depends only on its options (every run is seeded and single-threaded), so a resumed sweep,
 //! an uninterrupted one and the merge of its shards give the same files, byte for byte.
 
@@ -372,36 +372,34 @@ fn read_record(dir: &Path) -> Result<Record> {
     serde_json::from_str(&text).with_context(|| format!("{}: not a sweep spec", path.display()))
 }
 
-/// Write the points in index order (`points.jsonl`) and as a table (`points.csv`).
-fn write_results(dir: &Path, spec: &Spec, points: &mut [Point]) -> Result<()> {
-    points.sort_by_key(|p| p.index);
-    let mut jsonl = String::new();
-    for p in points.iter() {
-        jsonl.push_str(&serde_json::to_string(p)?);
-        jsonl.push('\n');
-    }
-    crate::output::write_atomic(&dir.join("points.jsonl"), jsonl.as_bytes())?;
+/// The columns of `points.csv` after the index and the axes, and where each comes from in a
+/// point's result (`saturations`: summed over the format events).
+const COLS: [(&str, &str); 10] = [
+    ("test_accuracy", "/test_accuracy"),
+    ("train_pj", "/energy/training/dynamic_pj_per_sample"),
+    ("train_static_pj", "/energy/training/static_pj_per_sample"),
+    ("infer_pj", "/energy/inference/dynamic_pj_per_sample"),
+    ("infer_static_pj", "/energy/inference/static_pj_per_sample"),
+    ("retro_share", "/energy/training/retro_share"),
+    ("train_ns", "/timescales/train_ns_per_sample"),
+    ("infer_latency_ns", "/timescales/inference_latency_ns"),
+    ("footprint_bytes", "/neurobench/footprint"),
+    ("saturations", ""),
+];
+
+/// `points.csv`'s header, and the rows of `points`, as CSV text.
+fn csv_text(spec: &Spec, points: &[Point], header: bool) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let keys: Vec<&String> = spec.axes.iter().map(|(k, _)| k).collect();
-    const COLS: [(&str, &str); 10] = [
-        ("test_accuracy", "/test_accuracy"),
-        ("train_pj", "/energy/training/dynamic_pj_per_sample"),
-        ("train_static_pj", "/energy/training/static_pj_per_sample"),
-        ("infer_pj", "/energy/inference/dynamic_pj_per_sample"),
-        ("infer_static_pj", "/energy/inference/static_pj_per_sample"),
-        ("retro_share", "/energy/training/retro_share"),
-        ("train_ns", "/timescales/train_ns_per_sample"),
-        ("infer_latency_ns", "/timescales/inference_latency_ns"),
-        ("footprint_bytes", "/neurobench/footprint"),
-        ("saturations", ""),
-    ];
-    let mut header: Vec<String> = vec!["index".into()];
-    header.extend(keys.iter().map(|k| (*k).clone()));
-    header.push("status".into());
-    header.extend(COLS.iter().map(|(c, _)| (*c).to_string()));
-    header.push("error".into());
-    w.write_record(&header)?;
-    for p in points.iter() {
+    if header {
+        let mut h: Vec<String> = vec!["index".into()];
+        h.extend(keys.iter().map(|k| (*k).clone()));
+        h.push("status".into());
+        h.extend(COLS.iter().map(|(c, _)| (*c).to_string()));
+        h.push("error".into());
+        w.write_record(&h)?;
+    }
+    for p in points {
         let mut row = vec![p.index.to_string()];
         row.extend(
             keys.iter()
@@ -430,11 +428,26 @@ fn write_results(dir: &Path, spec: &Spec, points: &mut [Point]) -> Result<()> {
         row.push(p.error.clone().unwrap_or_default());
         w.write_record(&row)?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("points.csv: {e}"))?;
-    crate::output::write_atomic(&dir.join("points.csv"), &bytes)?;
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("points.csv: {e}"))
+}
+
+/// Write `points` (in the order given) as `points.jsonl` and `points.csv`.
+fn write_logs(dir: &Path, spec: &Spec, points: &[Point]) -> Result<()> {
+    let mut jsonl = String::new();
+    for p in points {
+        jsonl.push_str(&serde_json::to_string(p)?);
+        jsonl.push('\n');
+    }
+    crate::output::write_atomic(&dir.join("points.jsonl"), jsonl.as_bytes())?;
+    crate::output::write_atomic(&dir.join("points.csv"), &csv_text(spec, points, true)?)?;
     Ok(())
+}
+
+/// Write the points in index order (`points.jsonl`) and as a table (`points.csv`).
+fn write_results(dir: &Path, spec: &Spec, points: &mut [Point]) -> Result<()> {
+    points.sort_by_key(|p| p.index);
+    write_logs(dir, spec, points)
 }
 
 /// `I/N` with `1 <= I <= N`.
@@ -537,14 +550,9 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
             );
         }
         done = read_points(out)?;
-        // Start the log again from what parsed, so that a torn last record is not glued to
+        // Start the logs again from what parsed, so that a torn last record is not glued to
         // the next one.
-        let mut clean = String::new();
-        for p in &done {
-            clean.push_str(&serde_json::to_string(p)?);
-            clean.push('\n');
-        }
-        crate::output::write_atomic(&out.join("points.jsonl"), clean.as_bytes())?;
+        write_logs(out, &spec, &done)?;
     } else {
         let dir = crate::output::OutDir::prepare(out, a.force, "--out")?;
         dir.clear()?;
@@ -552,6 +560,7 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
             &out.join("spec.json"),
             serde_json::to_string_pretty(&record)?.as_bytes(),
         )?;
+        write_logs(out, &spec, &[])?;
     }
     let todo: Vec<usize> = (0..spec.points.len())
         .filter(|i| i % shard.1 == shard.0 - 1 && !done.iter().any(|p| p.index == *i))
@@ -566,11 +575,13 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out.join("points.jsonl"))
-        .with_context(|| format!("{}", out.join("points.jsonl").display()))?;
+    let append = |name: &str| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(out.join(name))
+            .with_context(|| format!("{}", out.join(name).display()))
+    };
+    let (mut log, mut table) = (append("points.jsonl")?, append("points.csv")?);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = crossbeam::channel::unbounded::<Point>();
     let mut failed = 0usize;
@@ -592,6 +603,8 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
         for p in rx {
             writeln!(log, "{}", serde_json::to_string(&p)?)?;
             log.flush()?;
+            table.write_all(&csv_text(&spec, std::slice::from_ref(&p), false)?)?;
+            table.flush()?;
             failed += usize::from(p.status == "failed");
             bar.inc(1);
             done.push(p);
