@@ -646,6 +646,70 @@ fn draw_colour_bar(
 }
 
 /// A vertical bar chart, one bar per `(name, value)`, with the value printed on each bar.
+/// The frame of a bar chart on `root`: the title, `n` bar slots on a hidden horizontal axis,
+/// the vertical axis over `y` with its label.
+fn bar_frame<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    label_area: u32,
+    n: usize,
+    (y0, y1): (f64, f64),
+) -> Result<
+    ChartContext<
+        'a,
+        BitMapBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 26))
+        .margin(16)
+        .x_label_area_size(label_area)
+        .y_label_area_size(84)
+        .build_cartesian_2d(0.0..n as f64, y0..y1)
+        .map_err(|e| draw_err(path, e))?;
+    let fy = |v: &f64| tick(*v, y1 - y0, false);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_x_axis()
+        .y_desc(y_label)
+        .y_label_formatter(&fy)
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 19))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    Ok(chart)
+}
+
+/// The bars' names under a plot whose pixel range is `(x, y)`, one per slot, upright when
+/// `sideways`.
+fn bar_names(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    path: &Path,
+    (plot_x, plot_y): (std::ops::Range<i32>, std::ops::Range<i32>),
+    names: &[&str],
+    sideways: bool,
+) -> Result<()> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let step = (plot_x.end - plot_x.start) as f64 / names.len().max(1) as f64;
+    let style = if sideways {
+        TextStyle::from((FONT, 16).into_font().transform(FontTransform::Rotate90))
+            .pos(Pos::new(HPos::Left, VPos::Center))
+    } else {
+        TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Center, VPos::Top))
+    };
+    for (k, name) in names.iter().enumerate() {
+        let cx = plot_x.start + (step * (k as f64 + 0.5)) as i32;
+        root.draw(&Text::new(*name, (cx, plot_y.end + 8), style.clone()))
+            .map_err(|e| draw_err(path, e))?;
+    }
+    Ok(())
+}
+
 /// Names are written under the bars, turned sideways when there are many.
 pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
     atomically(path, |tmp| bar_chart_to(tmp, title, y_label, bars))
@@ -687,25 +751,7 @@ fn bar_chart_to(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)])
     let width = (220 + 70 * n as u32).clamp(640, 1600);
     let root = BitMapBackend::new(path, (width, 600 + label_area)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 26))
-        .margin(16)
-        .x_label_area_size(label_area)
-        .y_label_area_size(84)
-        .build_cartesian_2d(0.0..n as f64, y0..y1)
-        .map_err(|e| draw_err(path, e))?;
-    let fy = |v: &f64| tick(*v, y1 - y0, false);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .disable_x_axis()
-        .y_desc(y_label)
-        .y_label_formatter(&fy)
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 19))
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(|e| draw_err(path, e))?;
+    let mut chart = bar_frame(&root, path, title, y_label, label_area, n, (y0, y1))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(k, (_, v))| {
             let c = PALETTE[k % PALETTE.len()];
@@ -723,28 +769,14 @@ fn bar_chart_to(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)])
             Text::new(format_value(*v), (k as f64 + 0.5, y), value_style.clone())
         }))
         .map_err(|e| draw_err(path, e))?;
-    // Category names under the bars.
-    let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
-    let bottom = plot_y.end;
-    let step = (plot_x.end - plot_x.start) as f64 / n as f64;
-    for (k, (name, _)) in bars.iter().enumerate() {
-        let cx = plot_x.start + (step * (k as f64 + 0.5)) as i32;
-        let style = if sideways {
-            TextStyle::from((FONT, 16).into_font().transform(FontTransform::Rotate90)).pos(
-                plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Left,
-                    plotters::style::text_anchor::VPos::Center,
-                ),
-            )
-        } else {
-            TextStyle::from((FONT, 16).into_font()).pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Top,
-            ))
-        };
-        root.draw(&Text::new(name.as_str(), (cx, bottom + 8), style))
-            .map_err(|e| draw_err(path, e))?;
-    }
+    let names: Vec<&str> = bars.iter().map(|b| b.0.as_str()).collect();
+    bar_names(
+        &root,
+        path,
+        chart.plotting_area().get_pixel_range(),
+        &names,
+        sideways,
+    )?;
     root.present().map_err(|e| draw_err(path, e))?;
     Ok(())
 }
@@ -796,43 +828,15 @@ fn stacked_bars_to(
     let width = (220 + 40 * n as u32).clamp(640, 2400);
     let root = BitMapBackend::new(path, (width, 600 + label_area)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 26))
-        .margin(16)
-        .x_label_area_size(label_area)
-        .y_label_area_size(84)
-        .build_cartesian_2d(0.0..n as f64, 0.0..y1)
-        .map_err(|e| draw_err(path, e))?;
-    let fy = |v: &f64| tick(*v, y1, false);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .disable_x_axis()
-        .y_desc(y_label)
-        .y_label_formatter(&fy)
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 19))
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(|e| draw_err(path, e))?;
-    // Bar names under the bars, turned upright.
-    let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
-    let step = (plot_x.end - plot_x.start) as f64 / n as f64;
-    let style = TextStyle::from((FONT, 14).into_font().transform(FontTransform::Rotate90)).pos(
-        plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Left,
-            plotters::style::text_anchor::VPos::Center,
-        ),
-    );
-    for (k, name) in labels.iter().enumerate() {
-        let cx = plot_x.start + (step * (k as f64 + 0.5)) as i32;
-        root.draw(&Text::new(
-            name.as_str(),
-            (cx, plot_y.end + 8),
-            style.clone(),
-        ))
-        .map_err(|e| draw_err(path, e))?;
-    }
+    let mut chart = bar_frame(&root, path, title, y_label, label_area, n, (0.0, y1))?;
+    let names: Vec<&str> = labels.iter().map(String::as_str).collect();
+    bar_names(
+        &root,
+        path,
+        chart.plotting_area().get_pixel_range(),
+        &names,
+        true,
+    )?;
     let mut base = vec![0.0; n];
     for (s, (name, values)) in stacks.iter().enumerate() {
         let c = PALETTE[s % PALETTE.len()];

@@ -136,8 +136,7 @@ pub fn run(a: &FormatsArgs) -> Result<ExitCode> {
         let max = v.last().copied().unwrap_or(0.0);
         let k = ((v.len() as f64 * a.quantile).ceil() as usize).clamp(1, v.len().max(1)) - 1;
         let q = v.get(k).copied().unwrap_or(0.0);
-        let need = (q * 1.1).max(f64::MIN_POSITIVE);
-        let int = (need.log2().floor() as i64).saturating_add(1);
+        let int = i64::from(super::integer_bits(q * 1.1));
         let frac = i64::from(fmt.bits) - i64::from(fmt.signed) - int;
         let frac = frac.clamp(0, 40);
         let range = |fr: i64| 2f64.powi((i64::from(fmt.bits) - i64::from(fmt.signed) - fr) as i32);

@@ -1097,6 +1097,12 @@ fn train_pipeline(
     Ok(exit_for(&report.outcome))
 }
 
+/// The integer bits a format needs to hold magnitudes up to `need`: the smallest `int` with
+/// `2^int > need` (negative for magnitudes below 1/2).
+pub(crate) fn integer_bits(need: f64) -> i32 {
+    (need.max(f64::MIN_POSITIVE).log2().floor() as i32).saturating_add(1)
+}
+
 /// `--weight-bits B` without `--weight-frac`: the integer/fraction split the weights need.
 /// Their range comes from the net the run starts from (`--load`, `--model`) or, for a fresh
 /// net, from the `f64` reference trained with the same configuration (a calibration pass, the
@@ -1147,9 +1153,7 @@ fn choose_weight_split(
     if !largest.is_finite() {
         bail!("--weight-bits {bits}: the weights of {source} are not finite; give --weight-frac");
     }
-    let need = (largest * 1.25).max(f64::MIN_POSITIVE);
-    // The smallest integer part whose range holds `need`: 2^int > need.
-    let int = (need.log2().floor() as i32).saturating_add(1).max(0);
+    let int = integer_bits(largest * 1.25).max(0);
     let frac = bits as i32 - i32::from(signed) - int;
     if frac < 0 {
         bail!(

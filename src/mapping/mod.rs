@@ -507,24 +507,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
     }
     cores.sort_by_key(|c| c.core);
 
-    let mut m = Mapping {
-        chip: name,
-        mesh_cols: to_usize(cols),
-        mesh_rows: to_usize(rows),
-        cores_available: available,
-        capacity: cap,
-        layers,
-        cores,
-        pressure: Vec::new(),
-        hop_histogram: Vec::new(),
-        total_routes: 0,
-        max_hops: 0,
-        mean_hops: 0.0,
-        packed: false,
-    };
-    m.pressure = pressure(&m);
-    route(&mut m);
-    Ok(m)
+    Ok(finish(chip, cap, layers, cores, false))
 }
 
 /// [Packed placement](self#packed-placement): layers in order fill the current core, then the
@@ -663,11 +646,22 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
         }
     }
     cores.sort_by_key(|c| (c.core, c.layer));
+    Ok(finish(chip, cap, layers, cores, true))
+}
+
+/// The mapping of `layers` on `cores` of `chip`, with its pressure and routes.
+fn finish(
+    chip: &ChipModel,
+    cap: CoreCapacity,
+    layers: Vec<LayerPlacement>,
+    cores: Vec<CoreUse>,
+    packed: bool,
+) -> Mapping {
     let mut m = Mapping {
-        chip: name,
-        mesh_cols: to_usize(cols),
+        chip: chip.name.clone(),
+        mesh_cols: to_usize(chip.mesh.cols.into()),
         mesh_rows: to_usize(chip.mesh.rows.into()),
-        cores_available: available,
+        cores_available: chip.mesh.cores(),
         capacity: cap,
         layers,
         cores,
@@ -676,11 +670,11 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
         total_routes: 0,
         max_hops: 0,
         mean_hops: 0.0,
-        packed: true,
+        packed,
     };
     m.pressure = pressure(&m);
     route(&mut m);
-    Ok(m)
+    m
 }
 
 /// What core `core` holds: `len` neurons (or dendrite segments) of layer `l` from `start`,

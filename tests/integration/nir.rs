@@ -7,6 +7,20 @@ use std::path::{Path, PathBuf};
 use crate::support::{accord, stderr};
 use accord::nir::{self, Graph, Node};
 
+/// A CSV dataset of 60 rows for `conv.nir`: 36 features (a 6×6 image), 3 classes.
+fn image_csv(dir: &Path) -> PathBuf {
+    let data = dir.join("img.csv");
+    let mut text = String::new();
+    for r in 0..60 {
+        let row: Vec<String> = (0..36)
+            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
+            .collect();
+        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
+    }
+    std::fs::write(&data, text).unwrap();
+    data
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/nir")
@@ -254,15 +268,7 @@ fn a_mnist_conv_net_infers_on_balance_core_walking_only_existing_synapses() {
 fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
     let dir = std::env::temp_dir().join(format!("accord-nir-sparse-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("img.csv");
-    let mut text = String::new();
-    for r in 0..60 {
-        let row: Vec<String> = (0..36)
-            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
-            .collect();
-        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
-    }
-    std::fs::write(&data, text).unwrap();
+    let data = image_csv(&dir);
     let model = fixture("conv.nir");
     let ck = dir.join("net.ckpt");
     let base = [
@@ -309,16 +315,7 @@ fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
 fn a_nir_conv_net_runs_inference_on_balance_core_and_loihi() {
     let dir = std::env::temp_dir().join(format!("accord-nir-convrun-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // 36 features (a 6×6 image), 3 classes.
-    let data = dir.join("img.csv");
-    let mut text = String::new();
-    for r in 0..60 {
-        let row: Vec<String> = (0..36)
-            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
-            .collect();
-        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
-    }
-    std::fs::write(&data, text).unwrap();
+    let data = image_csv(&dir);
     let model = fixture("conv.nir");
     for extra in [
         &[][..],
