@@ -14,6 +14,8 @@ use crate::experiments::modularity::community::reorder;
 use crate::experiments::modularity::experiment::{
     DoneRun, Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep_from,
 };
+use crate::experiments::modularity::protocol::{Protocol, Stop};
+use crate::experiments::modularity::study::{StudyTable, lens_verdicts};
 use crate::plot::{self, Heatmap, Legend, LineChart, Series};
 use crate::train::Status;
 use serde::{Deserialize, Serialize};
@@ -87,6 +89,77 @@ pub struct ModulesArgs {
     /// Print the sweep as one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Training protocol(s), comma-separated, or `all`: equal-epochs, equal-progress,
+    /// convergence, dale, modular-task, weight-decay. With more than one, each runs into
+    /// --out/PROTOCOL/ and the verdict table of all of them goes to --out/verdict.{md,csv,json}.
+    #[arg(long, value_delimiter = ',', default_value = "equal-epochs", value_parser = parse_protocol)]
+    pub protocol: Vec<ProtocolChoice>,
+    /// Epoch cap of equal-progress and convergence (instead of --epochs).
+    #[arg(long, default_value = "40", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_epochs: u32,
+    /// equal-progress: stop when a quarter epoch's mean training loss is at or below this.
+    #[arg(long, default_value = "0.2", value_parser = parse_positive)]
+    pub target_loss: f64,
+    /// convergence: stop when the training loss improved by less than this share over
+    /// --patience epochs.
+    #[arg(long, default_value = "0.01", value_parser = parse_positive)]
+    pub plateau: f64,
+    /// convergence: epochs over which the improvement is measured.
+    #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub patience: u32,
+    /// dale: share of inhibitory neurons (every 1/share-th neuron).
+    #[arg(long, default_value = "0.2", value_parser = parse_share)]
+    pub inhibitory: f64,
+    /// weight-decay: λ of the L2 penalty (w ← (1 − ηλ) w after each update).
+    #[arg(long, default_value = "1e-4", value_parser = parse_positive)]
+    pub weight_decay: f64,
+    /// Shuffles of the null model per run and lens (p-values of 1/(K+1) at best).
+    #[arg(long, default_value = "19", value_parser = clap::value_parser!(u32).range(0..=999))]
+    pub nulls: u32,
+}
+
+/// One `--protocol` value: a protocol or `all`.
+#[derive(Clone, Debug)]
+pub enum ProtocolChoice {
+    /// One protocol.
+    One(Protocol),
+    /// Every protocol.
+    All,
+}
+
+fn parse_protocol(s: &str) -> Result<ProtocolChoice, String> {
+    let s = s.trim();
+    if s == "all" {
+        return Ok(ProtocolChoice::All);
+    }
+    Protocol::parse(s).map(ProtocolChoice::One).ok_or_else(|| {
+        let names: Vec<&str> = Protocol::ALL.iter().map(|p| p.name()).collect();
+        format!(
+            "'{s}' is not a protocol (one of {}, or all)",
+            names.join(", ")
+        )
+    })
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(v) => Err(format!("{v} is not allowed (must be in (0, 1))")),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
+/// The protocols `--protocol` names, each once, in the order of [`Protocol::ALL`].
+pub fn protocols(a: &ModulesArgs) -> Vec<Protocol> {
+    Protocol::ALL
+        .into_iter()
+        .filter(|p| {
+            a.protocol.iter().any(|c| match c {
+                ProtocolChoice::All => true,
+                ProtocolChoice::One(q) => q == p,
+            })
+        })
+        .collect()
 }
 
 fn parse_damping(s: &str) -> Result<f64, String> {
@@ -97,8 +170,8 @@ fn parse_damping(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The sweep configuration the arguments describe.
-pub fn sweep_config(a: &ModulesArgs) -> SweepConfig {
+/// The sweep configuration the arguments describe, for `protocol`.
+pub fn sweep_config(a: &ModulesArgs, protocol: Protocol) -> SweepConfig {
     let mut rates = a.rates.clone();
     rates.sort_by(f64::total_cmp);
     rates.dedup();
@@ -115,22 +188,143 @@ pub fn sweep_config(a: &ModulesArgs) -> SweepConfig {
             credit_tol: a.tol,
             fire_max_iter: a.max_iter as usize,
             credit_max_steps: a.max_iter as usize,
+            inhibitory: if protocol == Protocol::Dale {
+                a.inhibitory
+            } else {
+                0.0
+            },
+            weight_decay: if protocol == Protocol::WeightDecay {
+                a.weight_decay
+            } else {
+                0.0
+            },
+            stop: match protocol {
+                Protocol::EqualProgress => Stop::TargetLoss {
+                    loss: a.target_loss,
+                },
+                Protocol::Convergence => Stop::Plateau {
+                    relative: a.plateau,
+                    patience: a.patience as usize,
+                },
+                _ => Stop::Epochs,
+            },
             ..Recipe::default()
         },
         data: a.data.clone(),
         rates,
         seeds: a.seeds.clone(),
-        epochs: a.epochs as usize,
+        epochs: match protocol {
+            Protocol::EqualProgress | Protocol::Convergence => a.max_epochs as usize,
+            _ => a.epochs as usize,
+        },
         samples: a.samples.map(|s| s as usize),
         threads,
         louvain_restarts: a.louvain_restarts as usize,
         chip: None,
+        protocol,
+        nulls: a.nulls as usize,
     }
 }
 
-/// Run `accord modules`.
+/// Run `accord modules`: one protocol's sweep into --out, or several, each into
+/// --out/PROTOCOL, with the verdict table of all of them in --out.
 pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
-    let mut cfg = sweep_config(a);
+    let list = protocols(a);
+    if let [one] = list[..] {
+        let (sweep, files, wall) = run_protocol(a, one, &a.out)?;
+        if a.json {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&sweep)?))?;
+        } else {
+            let mut o = summary(&sweep);
+            o.push_str("files:\n");
+            for f in &files {
+                let _ = writeln!(o, "  {}", f.display());
+            }
+            let _ = writeln!(o, "wall time {wall:.1} s");
+            emit(&o)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Every folder is checked before the first run, not after an hour of work.
+    for p in &list {
+        let dir = a.out.join(p.name());
+        if a.resume {
+            if !dir.join(RUN_LOG).is_file() {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating --out {}", dir.display()))?;
+            }
+        } else {
+            crate::output::OutDir::prepare(&dir, a.force, "--out")?;
+        }
+    }
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    let mut sweeps = Vec::new();
+    for &p in &list {
+        eprintln!("accord modules: protocol {p}");
+        let (sweep, _, _) = run_protocol(a, p, &a.out.join(p.name()))?;
+        if !a.json {
+            emit(&format!("{}\n", summary(&sweep)))?;
+        }
+        rows.extend(lens_verdicts(&sweep));
+        sweeps.push(sweep);
+    }
+    let table = StudyTable { rows };
+    let files = write_study(&table, &sweeps, &a.out)?;
+    let wall = start.elapsed().as_secs_f64();
+    if a.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&table)?))?;
+    } else {
+        let mut o = format!(
+            "verdict table ({} protocols × lenses; lowest rate {} vs highest {}; excess = share − its null-model mean):\n{table}files:\n",
+            list.len(),
+            sweeps[0].config.rates[0],
+            sweeps[0].config.rates[sweeps[0].config.rates.len() - 1]
+        );
+        for f in &files {
+            let _ = writeln!(o, "  {}", f.display());
+        }
+        let _ = writeln!(o, "wall time {wall:.1} s");
+        emit(&o)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// verdict.md, verdict.csv and verdict.json of a study in `dir`.
+fn write_study(table: &StudyTable, sweeps: &[Sweep], dir: &Path) -> Result<Vec<PathBuf>> {
+    #[derive(Serialize)]
+    struct Study<'a> {
+        table: &'a StudyTable,
+        configs: Vec<&'a SweepConfig>,
+        wall_seconds: Vec<f64>,
+    }
+    let mut files = Vec::new();
+    let mut put = |name: &str, text: String| -> Result<()> {
+        let p = dir.join(name);
+        crate::output::write_atomic(&p, text.as_bytes())?;
+        files.push(p);
+        Ok(())
+    };
+    put("verdict.md", table.to_string())?;
+    put("verdict.csv", table.csv())?;
+    put(
+        "verdict.json",
+        serde_json::to_string_pretty(&Study {
+            table,
+            configs: sweeps.iter().map(|s| &s.config).collect(),
+            wall_seconds: sweeps.iter().map(|s| s.wall_seconds).collect(),
+        })?,
+    )?;
+    Ok(files)
+}
+
+/// One protocol's sweep into `out`: the sweep, its files and the wall time.
+fn run_protocol(
+    a: &ModulesArgs,
+    protocol: Protocol,
+    out: &Path,
+) -> Result<(Sweep, Vec<PathBuf>, f64)> {
+    let mut cfg = sweep_config(a, protocol);
     cfg.check()?;
     if let Some(name) = &a.chip {
         let model = crate::chip::open(name).map_err(|e| anyhow::anyhow!("--chip {name}: {e}"))?;
@@ -146,15 +340,24 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         let arith: crate::emulator::Arith = a.arith.into();
         cfg.chip = Some(crate::experiments::modularity::experiment::ChipRun { model, arith });
     }
+    cfg.check()?;
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
-    cfg.recipe.check(split.train.dim, split.train.n_classes)?;
-    let (log, done) = if a.resume {
-        RunLog::resume(&a.out.join(RUN_LOG), &cfg, a.split_seed)?
+    {
+        let ready = cfg.prepare(&split);
+        cfg.recipe.check(ready.train.dim, ready.train.n_classes)?;
+    }
+    let (log, done) = if a.resume && out.join(RUN_LOG).is_file() {
+        RunLog::resume(&out.join(RUN_LOG), &cfg, a.split_seed)?
+    } else if a.resume && protocols(a).len() == 1 {
+        anyhow::bail!(
+            "--resume: {} has no {RUN_LOG} to resume from",
+            out.display()
+        );
     } else {
-        crate::output::OutDir::prepare(&a.out, a.force, "--out")?.clear()?;
+        crate::output::OutDir::prepare(out, a.force || a.resume, "--out")?.clear()?;
         (
-            RunLog::create(&a.out.join(RUN_LOG), &cfg, a.split_seed)?,
+            RunLog::create(&out.join(RUN_LOG), &cfg, a.split_seed)?,
             Vec::new(),
         )
     };
@@ -162,11 +365,11 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         eprintln!(
             "accord modules: {} finished run(s) taken from {}",
             done.len(),
-            a.out.join(RUN_LOG).display()
+            out.join(RUN_LOG).display()
         );
     }
     let log = std::sync::Mutex::new(log);
-    let n_train = cfg.limit(&split).train.len();
+    let n_train = cfg.prepare(&split).train.len();
     let total = (cfg.rates.len() * cfg.seeds.len() * cfg.epochs * n_train) as u64;
     let start = Instant::now();
     eprintln!(
@@ -208,20 +411,8 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
     };
     let sweep = run_sweep_from(&cfg, &split, &progress, done)?;
     bar.finish_and_clear();
-    let files = write_outputs(&sweep, &a.out)?;
-    let wall = start.elapsed().as_secs_f64();
-    if a.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&sweep)?))?;
-    } else {
-        let mut o = summary(&sweep);
-        o.push_str("files:\n");
-        for f in &files {
-            let _ = writeln!(o, "  {}", f.display());
-        }
-        let _ = writeln!(o, "wall time {wall:.1} s");
-        emit(&o)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    let files = write_outputs(&sweep, out)?;
+    Ok((sweep, files, start.elapsed().as_secs_f64()))
 }
 
 fn run_line(r: &RunResult) -> String {
@@ -381,6 +572,16 @@ pub fn summary(s: &Sweep) -> String {
             );
         }
     }
+    o.push_str(&protocol_lines(s));
+    let _ = write!(
+        o,
+        "lenses (each run against {} row-shuffles of W; excess = share − its null mean; \
+         lowest rate vs highest over seeds):\n{}",
+        s.config.nulls,
+        StudyTable {
+            rows: lens_verdicts(s)
+        }
+    );
     let v = &s.verdict;
     let _ = writeln!(
         o,
@@ -395,6 +596,62 @@ pub fn summary(s: &Sweep) -> String {
     o
 }
 
+/// What the protocol adds to the summary: epochs trained and the stop rule per rate, and
+/// under Dale's law the excitatory/inhibitory blocks.
+fn protocol_lines(s: &Sweep) -> String {
+    let mut o = String::new();
+    let by_rate = |k: usize| s.runs.iter().filter(move |r| r.rate_index == k);
+    let _ = writeln!(o, "protocol {}:", s.config.protocol);
+    if s.config.recipe.stop != Stop::Epochs {
+        for (k, rate) in s.config.rates.iter().enumerate() {
+            let epochs: Vec<f64> = by_rate(k)
+                .map(|r| r.convergence.samples as f64 / s.train_samples.max(1) as f64)
+                .collect();
+            let loss: Vec<f64> = by_rate(k).map(|r| r.final_train_loss).collect();
+            let stopped = by_rate(k).filter(|r| r.stop_reached).count();
+            let _ = writeln!(
+                o,
+                "  η = {rate:<7} epochs trained {} (cap {}), stop rule reached in {stopped}/{} runs, last training loss {}",
+                pm(&Stat::of(&epochs), 2),
+                s.config.epochs,
+                epochs.len(),
+                pm(&Stat::of(&loss), 4)
+            );
+        }
+    }
+    if s.runs.iter().any(|r| r.ei_blocks.is_some()) {
+        let _ = writeln!(
+            o,
+            "  share of |W| in the E/I blocks (pre→post), mean over seeds, [before training], (share of synapses):"
+        );
+        for (k, rate) in s.config.rates.iter().enumerate() {
+            let blocks: Vec<&crate::experiments::modularity::experiment::EiBlocks> =
+                by_rate(k).filter_map(|r| r.ei_blocks.as_ref()).collect();
+            if blocks.is_empty() {
+                continue;
+            }
+            let mean =
+                |f: &dyn Fn(&crate::experiments::modularity::experiment::EiBlocks) -> f64| {
+                    blocks.iter().map(|b| f(b)).sum::<f64>() / blocks.len() as f64
+                };
+            let mut line = format!("  η = {rate:<7}");
+            for (name, post, pre) in [("E→E", 0, 0), ("E→I", 1, 0), ("I→E", 0, 1), ("I→I", 1, 1)]
+            {
+                let _ = write!(
+                    line,
+                    "  {name} {:.3} [{:.3}] ({:.3})",
+                    mean(&|b| b.shares[post][pre]),
+                    mean(&|b| b.initial[post][pre]),
+                    mean(&|b| b.synapses[post][pre])
+                );
+            }
+            let clipped: usize = by_rate(k).map(|r| r.convergence.sign_clipped).sum();
+            let _ = writeln!(o, "{line}  clipped {clipped}");
+        }
+    }
+    o
+}
+
 /// Write sweep.csv, per_rate.csv, sweep.json and the figures into `dir`; return the paths.
 pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -406,6 +663,7 @@ pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
     };
     write("sweep.csv", runs_csv(s), &mut files)?;
     write("per_rate.csv", per_rate_csv(s), &mut files)?;
+    write("lenses.csv", lenses_csv(s), &mut files)?;
     write("sweep.json", serde_json::to_string_pretty(s)?, &mut files)?;
     let first_seed = s.config.seeds[0];
     let last = s.config.rates.len() - 1;
@@ -622,6 +880,37 @@ fn runs_csv(s: &Sweep) -> String {
             r.seconds,
             status_word(r)
         );
+    }
+    o
+}
+
+/// One row per run and lens: every statistic with its null mean, sd and p-value.
+fn lenses_csv(s: &Sweep) -> String {
+    let mut o = String::from(
+        "rate,seed,lens,modules,q,q_null,q_null_sd,q_p,within,within_null,within_null_sd,within_p,\
+         learned_across,learned_across_null,learned_across_null_sd,learned_across_p,truth_nmi,truth_nmi_null,truth_nmi_p\n",
+    );
+    for r in &s.runs {
+        for l in &r.lenses {
+            let t = |t: &crate::experiments::modularity::lens::Tested| {
+                format!("{},{},{},{}", t.value, t.null_mean, t.null_sd, t.p)
+            };
+            let nmi = l.truth_nmi.map_or(",,".to_string(), |t| {
+                format!("{},{},{}", t.value, t.null_mean, t.p)
+            });
+            let _ = writeln!(
+                o,
+                "{},{},{},{},{},{},{},{}",
+                r.rate,
+                r.seed,
+                l.lens.name(),
+                l.modules,
+                t(&l.q),
+                t(&l.within),
+                t(&l.learned_across),
+                nmi
+            );
+        }
     }
     o
 }

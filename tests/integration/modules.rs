@@ -4,6 +4,7 @@
 use crate::support::accord;
 use accord::data;
 use accord::experiments::modularity::experiment::{Outcome, Recipe, SweepConfig, run_sweep};
+use accord::experiments::modularity::protocol::Protocol;
 
 fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("accord-modules-{tag}-{}", std::process::id()));
@@ -26,6 +27,8 @@ fn tiny(threads: usize) -> SweepConfig {
         threads,
         louvain_restarts: 2,
         chip: None,
+        protocol: Protocol::EqualEpochs,
+        nulls: 3,
     }
 }
 
@@ -104,6 +107,8 @@ fn sweep_does_not_depend_on_thread_count() {
         assert_eq!(x.test_accuracy, y.test_accuracy);
         assert_eq!(x.structure, y.structure);
         assert_eq!(x.convergence, y.convergence);
+        assert_eq!(x.lenses.len(), 4);
+        assert_eq!(x.lenses, y.lenses, "lenses and their null models");
     }
     assert_eq!(a.verdict.outcome, b.verdict.outcome);
     // Same seed, different rate: same initial network (paired design).
@@ -127,6 +132,29 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
         (&["modules", "--damping", "1.5"], "--damping"),
         (&["modules", "--seeds", "x"], "--seeds"),
         (&["modules", "--data", "no-such.csv"], "no-such.csv"),
+        (&["modules", "--protocol", "dales"], "--protocol"),
+        (
+            &["modules", "--protocol", "dale", "--inhibitory", "1"],
+            "--inhibitory",
+        ),
+        (&["modules", "--target-loss", "0"], "--target-loss"),
+        (&["modules", "--nulls", "-1"], "--nulls"),
+        (
+            &[
+                "modules",
+                "--protocol",
+                "dale",
+                "--chip",
+                "balance-core",
+                "--rates",
+                "0.1",
+            ],
+            "--protocol dale",
+        ),
+        (
+            &["modules", "--protocol", "modular-task", "--n", "100"],
+            "--n 100",
+        ),
     ];
     for (args, needle) in cases {
         let o = accord(args);
@@ -138,4 +166,83 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
         );
         assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
     }
+}
+
+/// Every protocol at toy size through the command line: one folder per protocol, the verdict
+/// table of all of them, every lens with its null model, and the protocols' own reports.
+#[test]
+fn a_tiny_study_writes_the_verdict_table() {
+    let out = tmp("study");
+    let o = accord(&[
+        "modules",
+        "--protocol",
+        "all",
+        "--n",
+        "160",
+        "--rates",
+        "0.01,1",
+        "--seeds",
+        "1,2",
+        "--epochs",
+        "1",
+        "--max-epochs",
+        "2",
+        "--samples",
+        "60",
+        "--nulls",
+        "3",
+        "--louvain-restarts",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("verdict table"), "{text}");
+    assert!(text.contains("E→I"), "Dale's blocks are reported: {text}");
+    assert!(text.contains("stop rule reached"), "{text}");
+    for p in Protocol::ALL {
+        let d = out.join(p.name());
+        for f in ["sweep.json", "lenses.csv", "w_by_community_lowest_rate.png"] {
+            assert!(d.join(f).is_file(), "{} missing", d.join(f).display());
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("verdict.json")).unwrap()).unwrap();
+    let rows = v["table"]["rows"].as_array().unwrap();
+    // 4 detected lenses per protocol, 2 ground-truth lenses more for the modular task.
+    assert_eq!(rows.len(), 6 * 4 + 2);
+    for r in rows {
+        let c = &r["low_more_within"];
+        let p = c["p"].as_f64().unwrap();
+        // Two seeds against two: 6 relabellings, so p is a multiple of 1/6.
+        assert!((p * 6.0 - (p * 6.0).round()).abs() < 1e-9, "{r}");
+        assert!(["yes", "opposite", "no-difference"].contains(&c["answer"].as_str().unwrap()));
+    }
+    let md = std::fs::read_to_string(out.join("verdict.md")).unwrap();
+    assert_eq!(md.lines().count(), 2 + rows.len());
+    assert!(md.contains("| modular-task | abs-truth |"));
+    let csv = std::fs::read_to_string(out.join("verdict.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + rows.len());
+    // The modular task doubled the inputs and outputs.
+    let sweep: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("modular-task").join("sweep.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (sweep["inputs"].as_u64(), sweep["outputs"].as_u64()),
+        (Some(128), Some(20))
+    );
+    // A second study into the same folder without --force is refused before any run.
+    let again = accord(&[
+        "modules",
+        "--protocol",
+        "dale,weight-decay",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--out"));
+    std::fs::remove_dir_all(&out).ok();
 }

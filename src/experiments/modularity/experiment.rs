@@ -68,6 +68,8 @@
 //! ```
 
 use super::community::{self, CommunityError, WeightedGraph};
+use super::lens::{LensResult, LensSetup, analyse_lenses};
+use super::protocol::{self, Protocol, Stop};
 use crate::data::{Dataset, Split};
 use crate::rule::{
     Activation, CreditOptions, GeneralNet, GeneralState, Loss, RelaxOptions, Settle, argmax,
@@ -107,6 +109,12 @@ pub struct Recipe {
     /// spectral radius of the credit iteration is computed before training and after each
     /// epoch.
     pub radius_samples: usize,
+    /// Dale's law: the share of inhibitory neurons (0: none; see [`protocol`]).
+    pub inhibitory: f64,
+    /// L2 weight decay `λ`: after each update `w ← (1 − ηλ) w` (0: none).
+    pub weight_decay: f64,
+    /// When a run stops before its epoch cap.
+    pub stop: Stop,
 }
 
 impl Default for Recipe {
@@ -124,6 +132,9 @@ impl Default for Recipe {
             credit_max_steps: 200,
             warm_start: false,
             radius_samples: 1,
+            inhibitory: 0.0,
+            weight_decay: 0.0,
+            stop: Stop::Epochs,
         }
     }
 }
@@ -169,6 +180,31 @@ impl Recipe {
                 self.damping
             );
         }
+        if !(self.inhibitory >= 0.0 && self.inhibitory < 1.0) {
+            bail!(
+                "inhibitory share {} is not allowed (must be in [0, 1))",
+                self.inhibitory
+            );
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            bail!(
+                "weight decay {} is not allowed (must be finite and ≥ 0)",
+                self.weight_decay
+            );
+        }
+        match self.stop {
+            Stop::TargetLoss { loss } if !(loss.is_finite() && loss > 0.0) => {
+                bail!("target loss {loss} is not allowed (must be finite and > 0)")
+            }
+            Stop::Plateau { relative, patience }
+                if !(relative.is_finite() && relative > 0.0) || patience == 0 =>
+            {
+                bail!(
+                    "plateau rule ({relative} over {patience} epochs) is not allowed (need > 0 and ≥ 1 epoch)"
+                )
+            }
+            _ => {}
+        }
         if !(self.init_scale.is_finite() && self.init_scale >= 0.0) {
             bail!(
                 "init scale {} is not allowed (must be finite and ≥ 0)",
@@ -178,9 +214,10 @@ impl Recipe {
         Ok(())
     }
 
-    /// The initial network for a dataset of `dim` features and `classes` classes.
+    /// The initial network for a dataset of `dim` features and `classes` classes (with
+    /// Dale's signs when [`inhibitory`](Self::inhibitory) is set).
     pub fn init_net(&self, dim: usize, classes: usize, seed: u64) -> GeneralNet {
-        GeneralNet::all_to_all(
+        let mut net = GeneralNet::all_to_all(
             self.n,
             dim,
             classes,
@@ -188,7 +225,27 @@ impl Recipe {
             self.output_act,
             self.init_scale,
             seed,
-        )
+        );
+        let inh = protocol::inhibitory(self.n, self.inhibitory);
+        if !inh.is_empty() {
+            protocol::dale_init(&mut net.w, self.n, &inh, self.inhibitory);
+        }
+        net
+    }
+
+    /// What the recipe does after the rule's update of one sample at rate `lr`: weight
+    /// decay, then Dale's projection (`inhibitory` from [`protocol::inhibitory`]). Returns
+    /// the weights clipped.
+    fn constrain(&self, net: &mut GeneralNet, lr: f64, inhibitory: &[bool]) -> usize {
+        if self.weight_decay > 0.0 {
+            let k = 1.0 - lr * self.weight_decay;
+            net.w.iter_mut().for_each(|w| *w *= k);
+        }
+        if inhibitory.is_empty() {
+            0
+        } else {
+            protocol::dale_project(&mut net.w, net.n, inhibitory)
+        }
     }
 }
 
@@ -221,6 +278,9 @@ pub struct Convergence {
     pub credit_steps: usize,
     /// Most credit steps of one sample.
     pub credit_steps_max: usize,
+    /// Weights clipped back onto their sign under Dale's law.
+    #[serde(default)]
+    pub sign_clipped: usize,
 }
 
 impl Convergence {
@@ -239,6 +299,7 @@ impl Convergence {
         self.fire_iterations_max = self.fire_iterations_max.max(o.fire_iterations_max);
         self.credit_steps += o.credit_steps;
         self.credit_steps_max = self.credit_steps_max.max(o.credit_steps_max);
+        self.sign_clipped += o.sign_clipped;
     }
 
     /// Firing failures (capped or diverged).
@@ -324,6 +385,8 @@ pub struct Trained {
     pub convergence: Convergence,
     /// How training ended: completed, or diverged (epoch, sample and why).
     pub outcome: RunStatus,
+    /// Training stopped by the recipe's [`Stop`] rule before the epoch cap.
+    pub stop_reached: bool,
 }
 
 /// Train an all-to-all network with the rule, one sample at a time.
@@ -358,6 +421,13 @@ pub fn train_all_to_all(
     let mut watch = Watch::new(recipe.loss, classes);
     watch.weights(max_abs(&net.w), 0, 0);
     let mut outcome = RunStatus::completed();
+    let inhibitory = protocol::inhibitory(net.n, recipe.inhibitory);
+    // A target loss is checked on the mean of every quarter epoch's samples, so that a fast
+    // rate does not overshoot by a whole epoch.
+    let window = split.train.len().div_ceil(4).max(1);
+    let (mut window_sum, mut window_len) = (0.0, 0usize);
+    let mut losses = Vec::new();
+    let mut stop_reached = false;
     'epochs: for e in 0..epochs {
         let start = Instant::now();
         let order = epoch_order(split.train.len(), seed, e);
@@ -385,6 +455,7 @@ pub fn train_all_to_all(
                 conv.record_credit(c.settle, c.steps);
                 if c.settle == Settle::Converged {
                     net.apply_plasticity(&s, lr);
+                    conv.sign_clipped += recipe.constrain(&mut net, lr, &inhibitory);
                     conv.updates_applied += 1;
                 } else {
                     conv.updates_skipped += 1;
@@ -395,11 +466,33 @@ pub fn train_all_to_all(
                 s.r.fill(0.0);
             }
             progress();
+            window_sum += loss;
+            window_len += 1;
+            if window_len == window {
+                let mean = window_sum / window_len as f64;
+                (window_sum, window_len) = (0.0, 0);
+                if matches!(recipe.stop, Stop::TargetLoss { .. }) && recipe.stop.reached(&[mean]) {
+                    stop_reached = true;
+                    let n = (k + 1) as f64;
+                    total.add(&conv);
+                    records.push(EpochRecord {
+                        epoch: e + 1,
+                        train_loss: loss_sum / n,
+                        train_accuracy: correct as f64 / n,
+                        test_accuracy: accuracy(&net, &split.test, recipe).0,
+                        spectral_radius: monitored_radius(&net, &split.train, recipe),
+                        convergence: conv,
+                        seconds: start.elapsed().as_secs_f64(),
+                    });
+                    break 'epochs;
+                }
+            }
         }
         let seconds = start.elapsed().as_secs_f64();
         let (test_accuracy, _) = accuracy(&net, &split.test, recipe);
         let n = order.len().max(1) as f64;
         total.add(&conv);
+        losses.push(loss_sum / n);
         records.push(EpochRecord {
             epoch: e + 1,
             train_loss: loss_sum / n,
@@ -413,9 +506,14 @@ pub fn train_all_to_all(
             outcome = d;
             break;
         }
+        if matches!(recipe.stop, Stop::Plateau { .. }) && recipe.stop.reached(&losses) {
+            stop_reached = true;
+            break;
+        }
     }
     let (test_accuracy, test_fire_failures) = accuracy(&net, &split.test, recipe);
     Ok(Trained {
+        stop_reached,
         outcome,
         net,
         initial_w,
@@ -604,6 +702,11 @@ pub struct SweepConfig {
     pub louvain_restarts: usize,
     /// Train on a chip model instead of the `f64` reference (see [`ChipRun`]).
     pub chip: Option<ChipRun>,
+    /// The training protocol (its parameters are in [`recipe`](Self::recipe); the modular
+    /// task also changes the data, see [`SweepConfig::prepare`]).
+    pub protocol: Protocol,
+    /// Shuffles of the lenses' null model per run ([`lens`](super::lens)).
+    pub nulls: usize,
 }
 
 /// Where a sweep trains when it runs on a chip: the model and the arithmetic.
@@ -685,6 +788,7 @@ pub fn train_on_chip(
         .weights(max_abs(&net.w), epochs.saturating_sub(1), split.train.len())
         .unwrap_or_else(RunStatus::completed);
     Ok(Trained {
+        stop_reached: false,
         outcome,
         net,
         initial_w,
@@ -721,11 +825,31 @@ impl SweepConfig {
         if self.samples == Some(0) {
             bail!("--samples must be at least 1");
         }
+        if self.chip.is_some() && self.protocol != Protocol::EqualEpochs {
+            bail!(
+                "--protocol {} runs on the f64 reference only; on a chip only equal-epochs is implemented",
+                self.protocol
+            );
+        }
         Ok(())
     }
 
+    /// `split` cut to the first [`samples`](Self::samples) rows of each half, made into the
+    /// modular task under that protocol ([`protocol::modular_task`]).
+    pub fn prepare(&self, split: &Split) -> Split {
+        let cut = self.limit(split);
+        if self.protocol == Protocol::ModularTask {
+            Split {
+                train: protocol::modular_task(&cut.train),
+                test: protocol::modular_task(&cut.test),
+            }
+        } else {
+            cut
+        }
+    }
+
     /// `split` cut to the first [`samples`](Self::samples) rows of each half.
-    pub fn limit(&self, split: &Split) -> Split {
+    fn limit(&self, split: &Split) -> Split {
         match self.samples {
             None => split.clone(),
             Some(k) => Split {
@@ -769,10 +893,60 @@ pub struct RunResult {
     pub test_fire_failures: usize,
     /// How training ended (`status`: completed or diverged, with where and why).
     pub outcome: RunStatus,
-    /// Per-epoch records.
+    /// Per-epoch records (the last one partial when a target loss stopped the run inside
+    /// it).
     pub epochs: Vec<EpochRecord>,
+    /// Training stopped by the protocol's rule (target loss or plateau) before the epoch
+    /// cap.
+    pub stop_reached: bool,
+    /// The trained `W` through every lens, each against its null model.
+    pub lenses: Vec<LensResult>,
+    /// Under Dale's law: the excitatory/inhibitory blocks of `|W|`.
+    pub ei_blocks: Option<EiBlocks>,
     /// Wall time of the run (training and analysis), seconds.
     pub seconds: f64,
+}
+
+/// The share of `Σ|w_ij|` in each excitatory/inhibitory block, `[post][pre]` with 0 = E and
+/// 1 = I (so `shares[0][1]` is I→E), after training and before, beside the share of the
+/// synapses in the block (what evenly spread weights would give).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct EiBlocks {
+    /// After training.
+    pub shares: [[f64; 2]; 2],
+    /// Before training.
+    pub initial: [[f64; 2]; 2],
+    /// Share of the existing synapses.
+    pub synapses: [[f64; 2]; 2],
+}
+
+impl EiBlocks {
+    /// The blocks of `w` (and `w0`) for the inhibitory flags `inh`.
+    pub fn of(w: &[f64], w0: &[f64], mask: &[bool], n: usize, inh: &[bool]) -> EiBlocks {
+        let blocks = |f: &dyn Fn(usize) -> f64| {
+            let mut b = [[0.0; 2]; 2];
+            let mut total = 0.0;
+            for i in 0..n {
+                for j in 0..n {
+                    let k = i * n + j;
+                    if mask[k] {
+                        let x = f(k);
+                        b[usize::from(inh[i])][usize::from(inh[j])] += x;
+                        total += x;
+                    }
+                }
+            }
+            if total > 0.0 {
+                b.iter_mut().flatten().for_each(|x| *x /= total);
+            }
+            b
+        };
+        EiBlocks {
+            shares: blocks(&|k| w[k].abs()),
+            initial: blocks(&|k| w0[k].abs()),
+            synapses: blocks(&|_| 1.0),
+        }
+    }
 }
 
 /// Mean, sample standard deviation, minimum and maximum of a few values.
@@ -1007,6 +1181,23 @@ pub fn run_one(
         seed,
         restarts,
     )?;
+    let setup = LensSetup {
+        n: net.n,
+        n_in: net.n_in,
+        n_out: net.n_out,
+        mask: net.mask.clone(),
+        restarts,
+        nulls: cfg.nulls,
+        truth: if cfg.protocol == Protocol::ModularTask {
+            protocol::truth_modules(net.n, net.n_in, net.n_out)
+        } else {
+            Vec::new()
+        },
+    };
+    let lenses = analyse_lenses(&net.w, &t.initial_w, &setup, lseed)?;
+    let inh = protocol::inhibitory(net.n, cfg.recipe.inhibitory);
+    let ei_blocks =
+        (!inh.is_empty()).then(|| EiBlocks::of(&net.w, &t.initial_w, &net.mask, net.n, &inh));
     let max_radius = t
         .epochs
         .iter()
@@ -1027,6 +1218,9 @@ pub fn run_one(
         test_fire_failures: t.test_fire_failures,
         outcome: t.outcome.clone(),
         epochs: t.epochs.clone(),
+        stop_reached: t.stop_reached,
+        lenses,
+        ei_blocks,
         seconds: start.elapsed().as_secs_f64(),
     };
     progress(Event::RunDone(&result, &t.net.w));
@@ -1062,7 +1256,8 @@ pub fn run_sweep_from(
     use std::sync::atomic::{AtomicUsize, Ordering};
     cfg.check()?;
     cfg.recipe.check(split.train.dim, split.train.n_classes)?;
-    let split = &cfg.limit(split);
+    let split = &cfg.prepare(split);
+    cfg.recipe.check(split.train.dim, split.train.n_classes)?;
     let start = Instant::now();
     let jobs: Vec<(usize, u64)> = (0..cfg.rates.len())
         .flat_map(|r| cfg.seeds.iter().map(move |&s| (r, s)))
@@ -1342,6 +1537,9 @@ mod tests {
             test_fire_failures: 0,
             outcome: RunStatus::completed(),
             epochs: vec![],
+            stop_reached: false,
+            lenses: vec![],
+            ei_blocks: None,
             seconds: 0.0,
         }
     }
@@ -1357,6 +1555,8 @@ mod tests {
             threads: 1,
             louvain_restarts: 1,
             chip: None,
+            protocol: Protocol::EqualEpochs,
+            nulls: 0,
         }
     }
 
@@ -1486,6 +1686,68 @@ mod tests {
         assert_eq!(t.convergence.updates_skipped, 12);
         assert_eq!(t.net.w, t.initial_w);
         assert!(t.epochs[0].train_loss.is_finite());
+    }
+
+    /// The protocols' training changes do what [`protocol`] documents.
+    #[test]
+    fn protocols_change_training_as_documented() {
+        let split = tiny_split();
+        let base = Recipe {
+            n: 10,
+            radius_samples: 0,
+            ..Recipe::default()
+        };
+        // A target loss every sample meets stops the run after the first quarter epoch.
+        let easy = Recipe {
+            stop: Stop::TargetLoss { loss: 10.0 },
+            ..base.clone()
+        };
+        let t = train_all_to_all(&easy, &split, 0.5, 5, 3, &|| {}).unwrap();
+        assert!(t.stop_reached);
+        assert_eq!(t.convergence.samples, 3, "12 samples: quarters of 3");
+        assert_eq!(t.epochs.len(), 1);
+        // An unreachable target runs to the cap.
+        let hard = Recipe {
+            stop: Stop::TargetLoss { loss: 1e-12 },
+            ..base.clone()
+        };
+        let t = train_all_to_all(&hard, &split, 0.5, 2, 3, &|| {}).unwrap();
+        assert!(!t.stop_reached);
+        assert_eq!(t.convergence.samples, 24);
+        // A plateau rule no progress can satisfy stops after patience + 1 epochs.
+        let plateau = Recipe {
+            stop: Stop::Plateau {
+                relative: 1.0,
+                patience: 1,
+            },
+            ..base.clone()
+        };
+        let t = train_all_to_all(&plateau, &split, 0.5, 5, 3, &|| {}).unwrap();
+        assert!(t.stop_reached);
+        assert_eq!(t.epochs.len(), 2);
+        // Dale's law: every weight keeps its presynaptic sign through training.
+        let dale = Recipe {
+            inhibitory: 0.2,
+            ..base.clone()
+        };
+        let t = train_all_to_all(&dale, &split, 1.0, 3, 3, &|| {}).unwrap();
+        let inh = protocol::inhibitory(10, 0.2);
+        assert_eq!(inh.iter().filter(|&&x| x).count(), 2);
+        for (k, &x) in t.net.w.iter().enumerate() {
+            let ok = if inh[k % 10] { x <= 0.0 } else { x >= 0.0 };
+            assert!(ok, "w[{}][{}] = {x}", k / 10, k % 10);
+        }
+        assert!(t.net.w != t.initial_w);
+        // Weight decay: the same run ends with smaller weights.
+        let plain = train_all_to_all(&base, &split, 0.5, 3, 3, &|| {}).unwrap();
+        let decay = Recipe {
+            weight_decay: 0.5,
+            ..base.clone()
+        };
+        let decayed = train_all_to_all(&decay, &split, 0.5, 3, 3, &|| {}).unwrap();
+        let norm = |w: &[f64]| w.iter().map(|x| x * x).sum::<f64>();
+        assert!(norm(&decayed.net.w) < norm(&plain.net.w));
+        assert_eq!(plain.convergence.sign_clipped, 0);
     }
 
     #[test]
