@@ -31,6 +31,12 @@ struct RawChip {
     balance_table: RawTable,
     prices: BTreeMap<String, RawPrice>,
     static_power: Option<RawStatic>,
+    /// The price set in force: `base` (the `[prices]` and `[static_power]` above) or the name
+    /// of one of `[price_sets]`.
+    price_set: Option<String>,
+    /// Alternative price sets, each overlaying `[prices]` entry by entry.
+    #[serde(default)]
+    price_sets: BTreeMap<String, RawPriceSet>,
     #[serde(default)]
     emulations: BTreeMap<String, RawEmulation>,
     activation_table: Option<RawTable>,
@@ -172,6 +178,17 @@ struct RawPrice {
     includes: Vec<String>,
     source: String,
     note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPriceSet {
+    description: String,
+    #[serde(default)]
+    prices: BTreeMap<String, RawPrice>,
+    static_power: Option<RawStatic>,
+    #[serde(default)]
+    no_static_power: bool,
 }
 
 #[derive(Deserialize)]
@@ -570,9 +587,60 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             return Err(schema(origin, "missing", format!("lists {a} twice")));
         }
     }
+    let mut raw = raw;
+    let price_sets: Vec<(String, String)> = std::iter::once((
+        BASE_PRICE_SET.to_owned(),
+        "the [prices] and [static_power] tables of the file".to_owned(),
+    ))
+    .chain(
+        raw.price_sets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.description.clone())),
+    )
+    .collect();
+    let price_set = raw
+        .price_set
+        .clone()
+        .unwrap_or_else(|| BASE_PRICE_SET.to_owned());
+    let mut overlay_keys = BTreeMap::new();
+    if price_set != BASE_PRICE_SET {
+        let mut chosen = raw.price_sets.remove(&price_set).ok_or_else(|| {
+            let names: Vec<&str> = price_sets.iter().map(|(n, _)| n.as_str()).collect();
+            schema(
+                origin,
+                "price_set",
+                format!(
+                    "names '{price_set}', which is not a price set of this file (one of {})",
+                    names.join(", ")
+                ),
+            )
+        })?;
+        for (name, p) in std::mem::take(&mut chosen.prices) {
+            overlay_keys.insert(
+                name.clone(),
+                format!("price_sets.{price_set}.prices.{name}"),
+            );
+            raw.prices.insert(name, p);
+        }
+        if chosen.no_static_power {
+            raw.static_power = None;
+        }
+        if let Some(sp) = chosen.static_power {
+            raw.static_power = Some(sp);
+        }
+    }
+    // Every set's names are checked, not only the one in force.
+    for (set, ps) in &raw.price_sets {
+        for name in ps.prices.keys() {
+            action(origin, &format!("price_sets.{set}.prices.{name}"), name)?;
+        }
+    }
     let mut prices = BTreeMap::new();
     for (name, p) in raw.prices {
-        let key = format!("prices.{name}");
+        let key = overlay_keys
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| format!("prices.{name}"));
         let a = action(origin, &key, &name)?;
         let includes = p
             .includes
@@ -630,11 +698,16 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             grade: s.grade,
             source: s.source,
         }),
+        price_set,
+        price_sets,
         missing,
         emulations,
         origin: origin.to_owned(),
     })
 }
+
+/// The name of a chip file's own `[prices]` and `[static_power]` as a price set.
+pub const BASE_PRICE_SET: &str = "base";
 
 /// The directory of shipped chip models: `$ACCORD_HW_MODELS` if set and non-empty, else the
 /// crate's `hw_models/`.

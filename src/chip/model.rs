@@ -248,6 +248,9 @@ pub enum Grade {
     MeasuredAllIn,
     /// Our own model from generic figures (e.g. Horowitz 45 nm), derivation in the file.
     DerivedModel,
+    /// Per-event costs fitted by others to measured whole-chip energy (e.g. SANA-FE's Loihi
+    /// costs): not measured one by one, but held against silicon.
+    FittedToSilicon,
 }
 
 impl Grade {
@@ -258,6 +261,7 @@ impl Grade {
             Grade::MeasuredPerTerm => "measured-per-term",
             Grade::MeasuredAllIn => "measured-all-in",
             Grade::DerivedModel => "derived-model",
+            Grade::FittedToSilicon => "fitted-to-silicon",
         }
     }
 }
@@ -395,6 +399,12 @@ pub struct ChipModel {
     pub prices: BTreeMap<Action, Price>,
     /// Static power, if modelled.
     pub static_power: Option<StaticPower>,
+    /// The price set in force ([`prices`](Self::prices) and
+    /// [`static_power`](Self::static_power) are that set's): `base`, or one of the file's
+    /// `[price_sets]`, chosen by its `price_set` key (`--set price_set=NAME`).
+    pub price_set: String,
+    /// Every price set the file offers: name and description (`base` first).
+    pub price_sets: Vec<(String, String)>,
     /// Primitives the chip lacks.
     pub missing: BTreeSet<Action>,
     /// Emulations of missing primitives.
@@ -743,6 +753,17 @@ impl ChipModel {
                 sp.source
             )?,
             None => writeln!(s, "static power: not modelled")?,
+        }
+        if self.price_sets.len() > 1 {
+            writeln!(s, "price sets (--set price_set=NAME):")?;
+            for (name, what) in &self.price_sets {
+                let mark = if *name == self.price_set {
+                    " [in force]"
+                } else {
+                    ""
+                };
+                writeln!(s, "  {name}{mark}: {what}")?;
+            }
         }
         if self.missing.is_empty() {
             writeln!(s, "missing: none")?;

@@ -865,3 +865,39 @@ fn every_design_rule_violation_is_reported() {
         "{text}"
     );
 }
+
+/// A price set replaces the base entries it names, whole, and may drop the static power; an
+/// unknown set or an unknown action inside any set is an error naming the key.
+#[test]
+fn price_sets_overlay_the_base_prices() {
+    use crate::chip::Action;
+    let base = crate::chip::open("loihi").unwrap();
+    assert_eq!(base.price_set, "base");
+    let names: Vec<&str> = base.price_sets.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["base", "sana-fe"]);
+    let set = |name: &str| crate::chip::open_with("loihi", &[("price_set".into(), name.into())]);
+    let sana = set("sana-fe").unwrap();
+    assert_eq!(sana.price_set, "sana-fe");
+    assert_eq!(sana.prices[&Action::Sop].energy_pj, Some(35.5));
+    assert_eq!(sana.prices[&Action::Sop].grade, Grade::FittedToSilicon);
+    assert!(sana.static_power.is_none());
+    // Entries the set does not name stay the base ones.
+    assert_eq!(
+        sana.prices[&Action::WeightUpdate],
+        base.prices[&Action::WeightUpdate]
+    );
+    assert_eq!(set("base").unwrap().prices, base.prices);
+    let e = set("nope").unwrap_err().to_string();
+    assert!(e.contains("price_set") && e.contains("sana-fe"), "{e}");
+    let text = std::fs::read_to_string(crate::chip::resolve("loihi").unwrap()).unwrap();
+    let bad = text.replace(
+        "[price_sets.sana-fe.prices.sop]",
+        "[price_sets.sana-fe.prices.sopp]",
+    );
+    let e = crate::chip::parse(&bad, "x.toml").unwrap_err().to_string();
+    assert!(e.contains("price_sets.sana-fe.prices.sopp"), "{e}");
+    let tn =
+        crate::chip::open_with("truenorth", &[("price_set".into(), "akopyan-fit".into())]).unwrap();
+    assert!(tn.static_power.is_some_and(|s| s.mw_per_core > 0.0));
+    assert_eq!(tn.prices[&Action::Sop].energy_pj, Some(2.3));
+}

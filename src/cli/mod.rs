@@ -17,6 +17,7 @@ use crate::rule::{Activation, Loss};
 use crate::train::{RuleKind, TrainConfig, TrainReport};
 
 pub mod all_to_all;
+pub mod calibrate;
 pub mod formats;
 pub mod map;
 pub mod modules;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Propose number formats for a network on a chip from the ranges its variables take in
     /// a calibration run of the f64 reference, with the saturation rate each would have.
     Formats(formats::FormatsArgs),
+    /// Run published measured-on-silicon workloads on their chip models, under every price
+    /// set, and print emulated against measured with the error.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// `accord chip …`
@@ -442,6 +446,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => nir::run_export(&a),
         Command::Sweep(a) => sweep::run(&a, cli.max_memory),
         Command::Formats(a) => formats::run(&a),
+        Command::Calibrate(a) => calibrate::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! accord's integration tests, in one binary (matklad's pattern): each module carries one claim.
 
+mod calibrate;
 mod cli;
 mod emulator;
 mod equivalence;

@@ -234,6 +234,37 @@ fn a_tiny_study_writes_the_verdict_table() {
         (sweep["inputs"].as_u64(), sweep["outputs"].as_u64()),
         (Some(128), Some(20))
     );
+    // Resuming the finished study runs nothing again and writes the same table: protocols may
+    // run apart (one per cluster task) and be gathered this way.
+    let verdict = std::fs::read_to_string(out.join("verdict.csv")).unwrap();
+    std::fs::remove_file(out.join("verdict.csv")).unwrap();
+    let resumed = accord(&[
+        "modules",
+        "--protocol",
+        "all",
+        "--n",
+        "160",
+        "--rates",
+        "0.01,1",
+        "--seeds",
+        "1,2",
+        "--epochs",
+        "1",
+        "--max-epochs",
+        "2",
+        "--samples",
+        "60",
+        "--nulls",
+        "3",
+        "--louvain-restarts",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("4 finished run(s) taken"));
+    assert_eq!(std::fs::read_to_string(out.join("verdict.csv")).unwrap(), verdict);
     // A second study into the same folder without --force is refused before any run.
     let again = accord(&[
         "modules",
