@@ -90,9 +90,11 @@ pub struct Workload {
     pub activations: u64,
     /// Neuron state updates that changed the membrane.
     pub membrane_updates: u64,
-    /// Neuron updates performed (event-driven: active + idle visits).
+    /// Neuron updates that did work: a neuron that received input or whose state moved (the
+    /// active updates). A visit to an idle neuron is charged as the chip charges it but is not
+    /// an effective operation.
     pub neuron_ops: u64,
-    /// Neuron updates a dense engine would perform (every neuron every step).
+    /// Neuron updates a dense engine would perform (every neuron every step: active + idle).
     pub neuron_dense_ops: u64,
 }
 
@@ -1350,7 +1352,7 @@ fn settle<D: Datapath>(
     let upd = d.get(Op::NeuronUpdateActive);
     let idle = d.get(Op::NeuronUpdateIdle);
     w.membrane_updates += upd;
-    w.neuron_ops += upd + idle;
+    w.neuron_ops += upd;
     w.neuron_dense_ops += upd + idle;
     busy
 }

@@ -114,7 +114,8 @@ pub struct NeuroBench {
     pub synaptic_operations: SynOps,
     /// Neurons whose membrane changed, per inference sample.
     pub membrane_updates: f64,
-    /// Neuron updates performed (event-driven) and a dense engine's count, per inference sample.
+    /// Neuron updates that did work (input or a state change) and a dense engine's count
+    /// (every neuron every step), per inference sample.
     pub neuron_ops: NeuronOps,
 }
 
@@ -133,7 +134,7 @@ pub struct SynOps {
 /// NeuroBench neuron operations per sample.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NeuronOps {
-    /// Updates that occurred.
+    /// Updates that did work: the neuron received input or its state moved.
     pub effective: f64,
     /// Every neuron every step.
     pub dense: f64,

@@ -681,6 +681,16 @@ fn learns_digits_on_balance_core() {
     let r = emulator::run(&cfg, &split, None).unwrap();
     assert!(r.test_accuracy > 0.85, "spiking fixed: {}", r.test_accuracy);
     assert!(r.neurobench.synaptic_operations.Effective_ACs > 0.0);
+    // A sparse spiking run: effective neuron operations (input or a state change) are fewer
+    // than a dense engine's every-neuron-every-step count, and they are the membrane updates.
+    let ops = &r.neurobench.neuron_ops;
+    assert!(
+        ops.effective > 0.0 && ops.effective < ops.dense,
+        "{} vs {}",
+        ops.effective,
+        ops.dense
+    );
+    assert_eq!(ops.effective, r.neurobench.membrane_updates);
 }
 
 /// Training needs primitives TrueNorth lacks: a clear error naming them; inference maps.

@@ -262,9 +262,16 @@ fn a_tiny_study_writes_the_verdict_table() {
         out.to_str().unwrap(),
         "--resume",
     ]);
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("4 finished run(s) taken"));
-    assert_eq!(std::fs::read_to_string(out.join("verdict.csv")).unwrap(), verdict);
+    assert_eq!(
+        std::fs::read_to_string(out.join("verdict.csv")).unwrap(),
+        verdict
+    );
     // A second study into the same folder without --force is refused before any run.
     let again = accord(&[
         "modules",
