@@ -333,6 +333,10 @@ pub struct Neuron<V, A> {
     pub phase: V,
 }
 
+/// Populations (layers) whose outputs a core's [`Status`] counts one by one; outputs of
+/// populations beyond are in the totals only.
+pub const STATUS_POPS: usize = 16;
+
 /// Per-step status a core reports to the engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Status {
@@ -351,6 +355,25 @@ pub struct Status {
     pub outputs: u32,
     /// Of which zero (a silent neuron).
     pub zeros: u32,
+    /// `outputs` by datapath population (`PopKind::Neuron { pop }`), the first
+    /// [`STATUS_POPS`].
+    pub pop_outputs: [u32; STATUS_POPS],
+    /// `zeros` by datapath population, likewise.
+    pub pop_zeros: [u32; STATUS_POPS],
+}
+
+/// Count one output of population `pop` (zero or not) in per-population tallies.
+#[inline]
+fn count_pop(
+    outputs: &mut [u32; STATUS_POPS],
+    zeros: &mut [u32; STATUS_POPS],
+    pop: usize,
+    zero: bool,
+) {
+    if pop < STATUS_POPS {
+        outputs[pop] += 1;
+        zeros[pop] += u32::from(zero);
+    }
 }
 
 /// The mutable memory of one core, lent by the host for one step.
@@ -649,6 +672,7 @@ impl<D: Datapath> Core<'_, D> {
         let bits = self.lay.bits;
         let mut change = 0.0f64;
         let (mut outputs, mut zeros) = (0u32, 0u32);
+        let (mut pop_outputs, mut pop_zeros) = ([0u32; STATUS_POPS], [0u32; STATUS_POPS]);
         for pr in self.lay.pops {
             let (s, e) = (pr.start as usize, (pr.start + pr.len) as usize);
             match pr.kind {
@@ -685,6 +709,7 @@ impl<D: Datapath> Core<'_, D> {
                             self.ops.add(Op::NeuronMemReadBit, bits.rate);
                         }
                         outputs += 1;
+                        count_pop(&mut pop_outputs, &mut pop_zeros, pop, D::is_zero(r));
                         if D::is_zero(r) {
                             zeros += 1;
                         } else {
@@ -700,6 +725,8 @@ impl<D: Datapath> Core<'_, D> {
         st.bound = 0;
         st.outputs = outputs;
         st.zeros = zeros;
+        st.pop_outputs = pop_outputs;
+        st.pop_zeros = pop_zeros;
     }
 
     /// One tick of a spiking window of `ticks` ticks (the first tick clears the window's
@@ -718,6 +745,7 @@ impl<D: Datapath> Core<'_, D> {
         let last = tick + 1 >= ticks;
         let ts = tick_step(step, tick);
         let (mut outputs, mut zeros) = (0u32, 0u32);
+        let (mut pop_outputs, mut pop_zeros) = ([0u32; STATUS_POPS], [0u32; STATUS_POPS]);
         for pr in self.lay.pops {
             let (s, e) = (pr.start as usize, (pr.start + pr.len) as usize);
             match pr.kind {
@@ -784,6 +812,7 @@ impl<D: Datapath> Core<'_, D> {
                                 self.vars,
                             );
                             outputs += 1;
+                            count_pop(&mut pop_outputs, &mut pop_zeros, pop as usize, !spiked);
                             if spiked {
                                 nr.count += 1;
                                 out.spike(i as u32, None);
@@ -823,6 +852,8 @@ impl<D: Datapath> Core<'_, D> {
         st.bound = 0;
         st.outputs = outputs;
         st.zeros = zeros;
+        st.pop_outputs = pop_outputs;
+        st.pop_zeros = pop_zeros;
     }
 
     /// A credit step: take the credit that arrived (`c = c_next`), form `δ = g(u)·c` by a

@@ -96,6 +96,12 @@ pub struct Workload {
     pub neuron_ops: u64,
     /// Neuron updates a dense engine would perform (every neuron every step: active + idle).
     pub neuron_dense_ops: u64,
+    /// `activations` by layer (datapath population), the first
+    /// [`STATUS_POPS`](accord_firmware::handlers::STATUS_POPS). Not kept in checkpoints: it
+    /// describes inference, which a resumed run evaluates afresh.
+    pub layer_activations: [u64; accord_firmware::handlers::STATUS_POPS],
+    /// `zero_activations` by layer, likewise.
+    pub layer_zero_activations: [u64; accord_firmware::handlers::STATUS_POPS],
 }
 
 impl Workload {
@@ -110,6 +116,16 @@ impl Workload {
         self.membrane_updates += o.membrane_updates;
         self.neuron_ops += o.neuron_ops;
         self.neuron_dense_ops += o.neuron_dense_ops;
+        for (a, b) in self.layer_activations.iter_mut().zip(&o.layer_activations) {
+            *a += b;
+        }
+        for (a, b) in self
+            .layer_zero_activations
+            .iter_mut()
+            .zip(&o.layer_zero_activations)
+        {
+            *a += b;
+        }
     }
 }
 
@@ -1039,6 +1055,16 @@ impl<D: Datapath> Engine<D> {
                 let w = &mut self.tally.work;
                 w.activations += c.status.outputs as u64;
                 w.zero_activations += c.status.zeros as u64;
+                for (p, (o, z)) in c
+                    .status
+                    .pop_outputs
+                    .iter()
+                    .zip(&c.status.pop_zeros)
+                    .enumerate()
+                {
+                    w.layer_activations[p] += u64::from(*o);
+                    w.layer_zero_activations[p] += u64::from(*z);
+                }
                 if c.axons > 0 {
                     w.dense_synops += c.syn_total;
                 }

@@ -108,8 +108,12 @@ pub struct NeuroBench {
     pub parameter_count: u64,
     /// Share of zero weights after training.
     pub connection_sparsity: f64,
-    /// Share of zero neuron outputs over layers, steps and inference samples.
+    /// Share of zero neuron outputs over layers, steps and inference samples (spiking read-out
+    /// neurons, which integrate without spiking, are not counted).
     pub activation_sparsity: f64,
+    /// The same per layer of neurons (layer 0 is the first after the inputs; `null` for a
+    /// layer with no counted output, and only the first 16 layers are counted one by one).
+    pub activation_sparsity_per_layer: Vec<Option<f64>>,
     /// Synaptic operations per inference sample.
     pub synaptic_operations: SynOps,
     /// Neurons whose membrane changed, per inference sample.
@@ -407,12 +411,19 @@ pub(crate) fn build<D: Datapath>(
     let footprint_bits =
         (n_weights + second + n_bias) * f.weight.bits as u64 + neurons * state_bits + table_bits;
     let w = &infer.work;
+    let layer_count = mapping.layers.len().saturating_sub(1);
     let neurobench = NeuroBench {
         footprint: footprint_bits.div_ceil(8),
         footprint_bits,
         parameter_count: n_weights + n_bias,
         connection_sparsity: zeros as f64 / n_weights.max(1) as f64,
         activation_sparsity: w.zero_activations as f64 / w.activations.max(1) as f64,
+        activation_sparsity_per_layer: (0..layer_count.min(w.layer_activations.len()))
+            .map(|l| {
+                let n = w.layer_activations[l];
+                (n > 0).then(|| w.layer_zero_activations[l] as f64 / n as f64)
+            })
+            .collect(),
         synaptic_operations: SynOps {
             Dense: per_sample(w.dense_synops, w),
             Effective_MACs: per_sample(w.effective_macs, w),
@@ -807,6 +818,22 @@ impl EmuReport {
             nb.neuron_ops.effective,
             nb.neuron_ops.dense
         );
+        let per_layer: Vec<String> = nb
+            .activation_sparsity_per_layer
+            .iter()
+            .enumerate()
+            .map(|(l, x)| match x {
+                Some(x) => format!("layer {} {x:.4}", l + 1),
+                None => format!("layer {} —", l + 1),
+            })
+            .collect();
+        if !per_layer.is_empty() {
+            let _ = writeln!(
+                s,
+                "  activation sparsity by layer: {}",
+                per_layer.join(" | ")
+            );
+        }
         let ts = &self.timescales;
         let _ = writeln!(
             s,

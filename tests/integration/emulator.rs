@@ -691,6 +691,17 @@ fn learns_digits_on_balance_core() {
         ops.dense
     );
     assert_eq!(ops.effective, r.neurobench.membrane_updates);
+    // Activation sparsity per layer of neurons: the hidden layer is counted, and the overall
+    // figure lies between the layers' (it is their output-weighted mean).
+    let per = &r.neurobench.activation_sparsity_per_layer;
+    assert_eq!(per.len(), 2, "{per:?}");
+    let counted: Vec<f64> = per.iter().flatten().copied().collect();
+    assert!(!counted.is_empty() && per[0].is_some(), "{per:?}");
+    let (lo, hi) = counted
+        .iter()
+        .fold((1.0f64, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let all = r.neurobench.activation_sparsity;
+    assert!(all >= lo - 1e-12 && all <= hi + 1e-12, "{all} not within {per:?}");
 }
 
 /// Training needs primitives TrueNorth lacks: a clear error naming them; inference maps.
