@@ -701,7 +701,10 @@ fn learns_digits_on_balance_core() {
         .iter()
         .fold((1.0f64, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
     let all = r.neurobench.activation_sparsity;
-    assert!(all >= lo - 1e-12 && all <= hi + 1e-12, "{all} not within {per:?}");
+    assert!(
+        all >= lo - 1e-12 && all <= hi + 1e-12,
+        "{all} not within {per:?}"
+    );
 }
 
 /// Training needs primitives TrueNorth lacks: a clear error naming them; inference maps.

@@ -2,9 +2,11 @@
 //! protocol and lens, does a lower rate give more within-module weight than a higher rate,
 //! and does a higher rate put more of what it learns across modules?
 //!
-//! For every run the lens gives two numbers relative to its null model
-//! ([`lens`](super::lens)): the **within excess** (within share minus its shuffled mean) and
-//! the **learned-across excess** (the across share of `W − W₀` minus its shuffled mean).
+//! For every run the lens gives three numbers relative to its null model
+//! ([`lens`](super::lens)): the **within excess** (within share minus its null mean), the
+//! **Q excess** (Newman's `Q` minus its null mean: unlike the within share it does not grow
+//! just because fewer, larger modules were found) and the **learned-across excess** (the
+//! across share of `W − W₀` minus its null mean).
 //! The seeds at the lowest rate are compared with those at the highest:
 //!
 //! * the difference of the means, and Cohen's `d` (difference over the pooled sd);
@@ -100,6 +102,8 @@ pub struct LensVerdict {
     pub seeds: usize,
     /// "A lower rate gives more within-module weight."
     pub low_more_within: Claim,
+    /// "A lower rate gives more modular weights" (`Q` excess; not defined for ground truth).
+    pub low_more_modular: Claim,
     /// "A higher rate puts more of its learned weight across modules."
     pub high_more_across: Claim,
 }
@@ -119,6 +123,8 @@ pub fn lens_verdicts(sweep: &Sweep) -> Vec<LensVerdict> {
         .map(|(k, lens)| {
             let within = |r: &RunResult| r.lenses[k].within.excess();
             let within_p = |r: &RunResult| r.lenses[k].within.p;
+            let q = |r: &RunResult| r.lenses[k].q.excess();
+            let q_p = |r: &RunResult| r.lenses[k].q.p;
             let across = |r: &RunResult| r.lenses[k].learned_across.excess();
             let across_p = |r: &RunResult| r.lenses[k].learned_across.p;
             LensVerdict {
@@ -128,6 +134,7 @@ pub fn lens_verdicts(sweep: &Sweep) -> Vec<LensVerdict> {
                 high_rate: cfg.rates[hi],
                 seeds: cfg.seeds.len(),
                 low_more_within: claim(&sweep.runs, lo, hi, &within, &within_p),
+                low_more_modular: claim(&sweep.runs, lo, hi, &q, &q_p),
                 high_more_across: claim(&sweep.runs, hi, lo, &across, &across_p),
             }
         })
@@ -161,7 +168,12 @@ fn claim(
     } else {
         difference.signum() * f64::INFINITY
     };
-    let (p, p_opposite) = permutation_p(&xa, &xb);
+    let defined = xa.iter().chain(&xb).all(|x| x.is_finite());
+    let (p, p_opposite) = if defined {
+        permutation_p(&xa, &xb)
+    } else {
+        (1.0, 1.0)
+    };
     let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();
     let all: Vec<f64> = runs.iter().map(f).collect();
     let mut rank_correlation = spearman(&rates, &all);
@@ -170,7 +182,7 @@ fn claim(
         rank_correlation = rank_correlation.map(|r| -r);
     }
     let sig = |rs: &[&RunResult]| (rs.iter().filter(|r| own_p(r) <= ALPHA).count(), rs.len());
-    let enough = xa.len() >= 2 && xb.len() >= 2;
+    let enough = defined && xa.len() >= 2 && xb.len() >= 2;
     Claim {
         low: if a < b { sa } else { sb },
         high: if a < b { sb } else { sa },
@@ -231,11 +243,14 @@ impl fmt::Display for StudyTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| protocol | lens | lower rate → more within (excess low / high, d, p, ρ) | sig. runs low / high | higher rate → more learned across (excess low / high, d, p, ρ) | sig. runs low / high |"
+            "| protocol | lens | lower rate → more within (excess low / high, d, p, ρ) | sig. runs low / high | lower rate → higher Q (excess low / high, d, p, ρ) | higher rate → more learned across (excess low / high, d, p, ρ) | sig. runs low / high |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|")?;
         for r in &self.rows {
             let c = |c: &Claim| {
+                if !c.low.mean.is_finite() {
+                    return "—".to_string();
+                }
                 format!(
                     "**{}** ({:+.3} ± {:.3} / {:+.3} ± {:.3}, d {}, p {:.2}, ρ {})",
                     c.answer.word(),
@@ -260,11 +275,12 @@ impl fmt::Display for StudyTable {
             };
             writeln!(
                 f,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 r.protocol,
                 r.lens,
                 c(&r.low_more_within),
                 s(&r.low_more_within),
+                c(&r.low_more_modular),
                 c(&r.high_more_across),
                 s(&r.high_more_across)
             )?;
@@ -287,7 +303,8 @@ impl StudyTable {
         let mut o = String::from(
             "protocol,lens,low_rate,high_rate,seeds,within_answer,within_excess_low,within_excess_low_sd,\
              within_excess_high,within_excess_high_sd,within_d,within_p,within_p_opposite,within_rho,\
-             within_sig_low,within_sig_high,across_answer,across_excess_low,across_excess_low_sd,\
+             within_sig_low,within_sig_high,q_answer,q_excess_low,q_excess_low_sd,q_excess_high,\
+             q_excess_high_sd,q_d,q_p,q_p_opposite,q_rho,q_sig_low,q_sig_high,across_answer,across_excess_low,across_excess_low_sd,\
              across_excess_high,across_excess_high_sd,across_d,across_p,across_p_opposite,across_rho,\
              across_sig_low,across_sig_high\n",
         );
@@ -309,13 +326,14 @@ impl StudyTable {
                 )
             };
             o.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{}\n",
                 r.protocol,
                 r.lens,
                 r.low_rate,
                 r.high_rate,
                 r.seeds,
                 c(&r.low_more_within),
+                c(&r.low_more_modular),
                 c(&r.high_more_across)
             ));
         }
