@@ -173,30 +173,33 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
 #[test]
 fn a_tiny_study_writes_the_verdict_table() {
     let out = tmp("study");
-    let o = accord(&[
-        "modules",
-        "--protocol",
-        "all",
-        "--n",
-        "160",
-        "--rates",
-        "0.01,1",
-        "--seeds",
-        "1,2",
-        "--epochs",
-        "1",
-        "--max-epochs",
-        "2",
-        "--samples",
-        "60",
-        "--nulls",
-        "3",
-        "--louvain-restarts",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-    ]);
+    let study = |last: &str| {
+        accord(&[
+            "modules",
+            "--protocol",
+            "all",
+            "--n",
+            "160",
+            "--rates",
+            "0.01,1",
+            "--seeds",
+            "1,2",
+            "--epochs",
+            "1",
+            "--max-epochs",
+            "2",
+            "--samples",
+            "60",
+            "--nulls",
+            "3",
+            "--louvain-restarts",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            last,
+        ])
+    };
+    let o = study("--force");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("verdict table"), "{text}");
@@ -238,30 +241,7 @@ fn a_tiny_study_writes_the_verdict_table() {
     // run apart (one per cluster task) and be gathered this way.
     let verdict = std::fs::read_to_string(out.join("verdict.csv")).unwrap();
     std::fs::remove_file(out.join("verdict.csv")).unwrap();
-    let resumed = accord(&[
-        "modules",
-        "--protocol",
-        "all",
-        "--n",
-        "160",
-        "--rates",
-        "0.01,1",
-        "--seeds",
-        "1,2",
-        "--epochs",
-        "1",
-        "--max-epochs",
-        "2",
-        "--samples",
-        "60",
-        "--nulls",
-        "3",
-        "--louvain-restarts",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--resume",
-    ]);
+    let resumed = study("--resume");
     assert!(
         resumed.status.success(),
         "{}",
