@@ -588,6 +588,22 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         }
     }
     let mut raw = raw;
+    if raw.price_sets.contains_key(BASE_PRICE_SET) {
+        return Err(schema(
+            origin,
+            &format!("price_sets.{BASE_PRICE_SET}"),
+            format!("'{BASE_PRICE_SET}' names the file's own [prices]; choose another name"),
+        ));
+    }
+    for (set, ps) in &raw.price_sets {
+        if ps.no_static_power && ps.static_power.is_some() {
+            return Err(schema(
+                origin,
+                &format!("price_sets.{set}.no_static_power"),
+                "is set beside a static_power table of the same set: choose one".to_owned(),
+            ));
+        }
+    }
     let price_sets: Vec<(String, String)> = std::iter::once((
         BASE_PRICE_SET.to_owned(),
         "the [prices] and [static_power] tables of the file".to_owned(),

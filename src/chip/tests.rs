@@ -896,6 +896,18 @@ fn price_sets_overlay_the_base_prices() {
     );
     let e = crate::chip::parse(&bad, "x.toml").unwrap_err().to_string();
     assert!(e.contains("price_sets.sana-fe.prices.sopp"), "{e}");
+    let named_base = text.replace("[price_sets.sana-fe]", "[price_sets.base]");
+    let named_base = named_base.replace("[price_sets.sana-fe.", "[price_sets.base.");
+    let e = crate::chip::parse(&named_base, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("price_sets.base"), "{e}");
+    let both = text.replace(
+        "no_static_power = true",
+        "no_static_power = true\nstatic_power = { mw_per_core = 1.0, grade = \"pre-silicon\", source = \"s\" }",
+    );
+    let e = crate::chip::parse(&both, "x.toml").unwrap_err().to_string();
+    assert!(e.contains("no_static_power"), "{e}");
     let tn =
         crate::chip::open_with("truenorth", &[("price_set".into(), "akopyan-fit".into())]).unwrap();
     assert!(tn.static_power.is_some_and(|s| s.mw_per_core > 0.0));

@@ -167,10 +167,21 @@ impl Workload {
         if m.power_uw_at_most.is_some() != m.tick_ms.is_some() {
             bail!("{name}: measured.power_uw_at_most and measured.tick_ms go together");
         }
+        if w.name.is_empty()
+            || !w
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!(
+                "{name}: name '{}' must be letters, digits, '-' and '_' only (it names files in --out)",
+                w.name
+            );
+        }
         match (&w.data.bundled, &w.data.synthetic) {
             (Some(_), None) => {}
             (None, Some(s)) => {
-                if s.features == 0 || s.classes < 2 || s.rows < 5 * s.classes {
+                if s.features == 0 || s.classes < 2 || s.rows < s.classes.saturating_mul(5) {
                     bail!(
                         "{name}: data.synthetic needs features ≥ 1, classes ≥ 2 and rows ≥ 5 × classes (has {} features, {} classes, {} rows)",
                         s.features,
@@ -218,14 +229,15 @@ pub struct Emulated {
     pub dynamic_uj_per_inference: Option<f64>,
     /// Static energy per inference, µJ (`None`: not modelled by the price set).
     pub static_uj_per_inference: Option<f64>,
-    /// Dynamic + static, µJ.
+    /// Dynamic + static, µJ (`None` when the price set models no static power).
     pub total_uj_per_inference: Option<f64>,
     /// Modelled time per inference, ms.
     pub ms_per_inference: Option<f64>,
     /// Pipelined inferences per second.
     pub inferences_per_s: Option<f64>,
-    /// Power while learning in real time, µW (dynamic + static per training sample over its
-    /// ticks at the workload's tick period).
+    /// Power while learning in real time, µW: the dynamic energy of a training sample over its
+    /// timesteps (firing, credit and plasticity) at the workload's tick period, plus the static
+    /// power of the cores the net occupies.
     pub learning_power_uw: Option<f64>,
 }
 
@@ -286,8 +298,8 @@ impl Calibration {
     /// Per chip: the price set with the smallest mean |energy error| over its workloads, and
     /// that error.
     pub fn best_sets(&self) -> Vec<(String, String, f64)> {
-        let mut chips: Vec<&str> = self.rows.iter().map(|r| r.chip.as_str()).collect();
-        chips.dedup();
+        let chips: std::collections::BTreeSet<&str> =
+            self.rows.iter().map(|r| r.chip.as_str()).collect();
         let mut out = Vec::new();
         for chip in chips {
             let mut sets: Vec<&str> = self
@@ -462,17 +474,20 @@ fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
     let dynamic = inf["dynamic_pj_per_sample"].as_f64().map(|x| x / 1e6);
     let stat = inf["static_pj_per_sample"].as_f64().map(|x| x / 1e6);
     let training = &v["energy"]["training"];
-    let ticks = v["timescales"]["ticks_per_sample"].as_f64();
+    let steps = v["timescales"]["timesteps_per_train_sample"].as_f64();
+    let static_uw = v["chip"]["static_mw_per_core"]
+        .as_f64()
+        .zip(v["mapping"]["cores"].as_array().map(Vec::len))
+        .map_or(0.0, |(mw, cores)| mw * cores as f64 * 1e3);
     let learning_power_uw = match (
         training["dynamic_pj_per_sample"].as_f64(),
-        ticks,
+        steps,
         tick_ms,
         training["samples"].as_u64(),
     ) {
+        // pJ per (timesteps × ms) = 1e-3 µW.
         (Some(d), Some(t), Some(ms), Some(n)) if n > 0 && t > 0.0 => {
-            let s = training["static_pj_per_sample"].as_f64().unwrap_or(0.0);
-            // pJ per (ticks × ms) = 1e-3 µW.
-            Some((d + s) * 1e-3 / (t * ms))
+            Some(d * 1e-3 / (t * ms) + static_uw)
         }
         _ => None,
     };
@@ -480,7 +495,7 @@ fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
         accuracy: v["test_accuracy"].as_f64(),
         dynamic_uj_per_inference: dynamic,
         static_uj_per_inference: stat,
-        total_uj_per_inference: dynamic.map(|d| d + stat.unwrap_or(0.0)),
+        total_uj_per_inference: dynamic.zip(stat).map(|(d, s)| d + s),
         ms_per_inference: inf["time_ns_per_sample"].as_f64().map(|x| x / 1e6),
         inferences_per_s: v["timescales"]["pipelined_inference_per_s"].as_f64(),
         learning_power_uw,

@@ -12,7 +12,7 @@ use super::{emit, parse_positive};
 use crate::data;
 use crate::experiments::modularity::community::reorder;
 use crate::experiments::modularity::experiment::{
-    DoneRun, Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, run_sweep_from,
+    DoneRun, Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, reanalyse, run_sweep_from,
 };
 use crate::experiments::modularity::protocol::{Protocol, Stop};
 use crate::experiments::modularity::study::{StudyTable, lens_verdicts};
@@ -113,9 +113,13 @@ pub struct ModulesArgs {
     /// weight-decay: λ of the L2 penalty (w ← (1 − ηλ) w after each update).
     #[arg(long, default_value = "1e-4", value_parser = parse_positive)]
     pub weight_decay: f64,
-    /// Shuffles of the null model per run and lens (p-values of 1/(K+1) at best).
-    #[arg(long, default_value = "19", value_parser = clap::value_parser!(u32).range(0..=999))]
+    /// Null matrices per run and lens (p-values of 1/(K+1) at best).
+    #[arg(long, default_value = "19", value_parser = clap::value_parser!(u32).range(1..=999))]
     pub nulls: u32,
+    /// With --resume: see the finished runs through the lenses again (after a change of the
+    /// lenses or their null model), from their saved weights; their training is kept.
+    #[arg(long, requires = "resume")]
+    pub reanalyse: bool,
 }
 
 /// One `--protocol` value: a protocol or `all`.
@@ -245,7 +249,23 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    // Every folder is checked before the first run, not after an hour of work.
+    // Every protocol's settings and folder are checked before the first run, not after an hour
+    // of work.
+    let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
+        .with_context(|| format!("loading --data {}", a.data))?;
+    for &p in &list {
+        let cfg = sweep_config(a, p);
+        cfg.check()?;
+        if a.chip.is_some() && p != Protocol::EqualEpochs {
+            anyhow::bail!(
+                "--protocol {p} runs on the f64 reference only; on a chip only equal-epochs is implemented"
+            );
+        }
+        let ready = cfg.prepare(&split);
+        cfg.recipe
+            .check(ready.train.dim, ready.train.n_classes)
+            .with_context(|| format!("--protocol {p}"))?;
+    }
     for p in &list {
         let dir = a.out.join(p.name());
         if a.resume {
@@ -368,6 +388,22 @@ fn run_protocol(
             out.join(RUN_LOG).display()
         );
     }
+    let (log, done) = if a.reanalyse && !done.is_empty() {
+        eprintln!(
+            "accord modules: seeing {} finished run(s) through the lenses again",
+            done.len()
+        );
+        let done = reanalyse(&cfg, &split, done)?;
+        // The log is rewritten with the new lens results, so that a later --resume keeps them.
+        drop(log);
+        let mut log = RunLog::create(&out.join(RUN_LOG), &cfg, a.split_seed)?;
+        for (r, w) in &done {
+            log.append(r, w)?;
+        }
+        (log, done)
+    } else {
+        (log, done)
+    };
     let log = std::sync::Mutex::new(log);
     let n_train = cfg.prepare(&split).train.len();
     let total = (cfg.rates.len() * cfg.seeds.len() * cfg.epochs * n_train) as u64;
@@ -575,7 +611,7 @@ pub fn summary(s: &Sweep) -> String {
     o.push_str(&protocol_lines(s));
     let _ = write!(
         o,
-        "lenses (each run against {} row-shuffles of W; excess = share − its null mean; \
+        "lenses (each run against {} strength-preserving null matrices; excess = share − its null mean; \
          lowest rate vs highest over seeds):\n{}",
         s.config.nulls,
         StudyTable {

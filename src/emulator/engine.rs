@@ -90,9 +90,10 @@ pub struct Workload {
     pub activations: u64,
     /// Neuron state updates that changed the membrane.
     pub membrane_updates: u64,
-    /// Neuron updates that did work: a neuron that received input or whose state moved (the
-    /// active updates). A visit to an idle neuron is charged as the chip charges it but is not
-    /// an effective operation.
+    /// Neuron updates that did work: the active updates, those of a core that received input
+    /// since its last soma step (the firmware does not tell its neurons apart; so this equals
+    /// `membrane_updates`). A visit to a core's neurons without input is charged as the chip
+    /// charges it but is not an effective operation.
     pub neuron_ops: u64,
     /// Neuron updates a dense engine would perform (every neuron every step: active + idle).
     pub neuron_dense_ops: u64,

@@ -138,7 +138,7 @@ pub struct SynOps {
 /// NeuroBench neuron operations per sample.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NeuronOps {
-    /// Updates that did work: the neuron received input or its state moved.
+    /// Updates that did work: neurons of a core that received input since its last step.
     pub effective: f64,
     /// Every neuron every step.
     pub dense: f64,

@@ -173,8 +173,8 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
 #[test]
 fn a_tiny_study_writes_the_verdict_table() {
     let out = tmp("study");
-    let study = |last: &str| {
-        accord(&[
+    let study = |last: &[&str]| {
+        let mut args = vec![
             "modules",
             "--protocol",
             "all",
@@ -196,10 +196,11 @@ fn a_tiny_study_writes_the_verdict_table() {
             "1",
             "--out",
             out.to_str().unwrap(),
-            last,
-        ])
+        ];
+        args.extend_from_slice(last);
+        accord(&args)
     };
-    let o = study("--force");
+    let o = study(&["--force"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("verdict table"), "{text}");
@@ -241,13 +242,26 @@ fn a_tiny_study_writes_the_verdict_table() {
     // run apart (one per cluster task) and be gathered this way.
     let verdict = std::fs::read_to_string(out.join("verdict.csv")).unwrap();
     std::fs::remove_file(out.join("verdict.csv")).unwrap();
-    let resumed = study("--resume");
+    let resumed = study(&["--resume"]);
     assert!(
         resumed.status.success(),
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("4 finished run(s) taken"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("verdict.csv")).unwrap(),
+        verdict
+    );
+    // Seeing the saved runs through the lenses again rebuilds each run's initial weights and
+    // seeds exactly as the run did: the same table.
+    let again = study(&["--resume", "--reanalyse"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("through the lenses again"));
     assert_eq!(
         std::fs::read_to_string(out.join("verdict.csv")).unwrap(),
         verdict

@@ -410,6 +410,12 @@ pub fn train_all_to_all(
     if !(lr.is_finite() && lr > 0.0) {
         bail!("learning rate {lr} is not allowed (must be finite and > 0)");
     }
+    if lr * recipe.weight_decay >= 1.0 {
+        bail!(
+            "weight decay {} at learning rate {lr} would zero or flip every weight each update (need rate × decay < 1)",
+            recipe.weight_decay
+        );
+    }
     let mut net = recipe.init_net(dim, classes, seed);
     let initial_w = net.w.clone();
     let relax = recipe.relax_options();
@@ -425,10 +431,12 @@ pub fn train_all_to_all(
     // A target loss is checked on the mean of every quarter epoch's samples, so that a fast
     // rate does not overshoot by a whole epoch.
     let window = split.train.len().div_ceil(4).max(1);
-    let (mut window_sum, mut window_len) = (0.0, 0usize);
+    let (mut window_sum, mut window_len): (f64, usize);
     let mut losses = Vec::new();
     let mut stop_reached = false;
     'epochs: for e in 0..epochs {
+        // Quarter-epoch windows start afresh with every epoch.
+        (window_sum, window_len) = (0.0, 0);
         let start = Instant::now();
         let order = epoch_order(split.train.len(), seed, e);
         let mut conv = Convergence::default();
@@ -1181,20 +1189,7 @@ pub fn run_one(
         seed,
         restarts,
     )?;
-    let setup = LensSetup {
-        n: net.n,
-        n_in: net.n_in,
-        n_out: net.n_out,
-        mask: net.mask.clone(),
-        restarts,
-        nulls: cfg.nulls,
-        truth: if cfg.protocol == Protocol::ModularTask {
-            protocol::truth_modules(net.n, net.n_in, net.n_out)
-        } else {
-            Vec::new()
-        },
-    };
-    let lenses = analyse_lenses(&net.w, &t.initial_w, &setup, lseed)?;
+    let lenses = analyse_lenses(&net.w, &t.initial_w, &lens_setup(cfg, net), lseed)?;
     let inh = protocol::inhibitory(net.n, cfg.recipe.inhibitory);
     let ei_blocks =
         (!inh.is_empty()).then(|| EiBlocks::of(&net.w, &t.initial_w, &net.mask, net.n, &inh));
@@ -1225,6 +1220,79 @@ pub fn run_one(
     };
     progress(Event::RunDone(&result, &t.net.w));
     Ok((result, t.net.w))
+}
+
+/// What the lenses of a run of `cfg` on `net` need.
+fn lens_setup(cfg: &SweepConfig, net: &GeneralNet) -> LensSetup {
+    LensSetup {
+        n: net.n,
+        n_in: net.n_in,
+        n_out: net.n_out,
+        mask: net.mask.clone(),
+        restarts: cfg.louvain_restarts,
+        nulls: cfg.nulls,
+        truth: if cfg.protocol == Protocol::ModularTask {
+            protocol::truth_modules(net.n, net.n_in, net.n_out)
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// See finished runs through the lenses again (after a change of the lenses or their null
+/// model): each run's initial weights are rebuilt from its seed, its trained weights are the
+/// saved ones, and the lens analysis is the one [`run_one`] does (same seeds). Everything
+/// else a run recorded is kept. The runs are spread over `cfg.threads` threads; the result
+/// does not depend on their number.
+///
+/// # Errors
+/// A run whose weights do not fit the configuration's network; a non-finite weight.
+pub fn reanalyse(cfg: &SweepConfig, split: &Split, done: Vec<DoneRun>) -> Result<Vec<DoneRun>> {
+    let split = &cfg.prepare(split);
+    let (dim, classes) = (split.train.dim, split.train.n_classes);
+    let slots: std::sync::Mutex<Vec<Option<Result<DoneRun>>>> =
+        std::sync::Mutex::new((0..done.len()).map(|_| None).collect());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = &done;
+    std::thread::scope(|scope| {
+        for _ in 0..cfg.threads.min(done.len()).max(1) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((run, w)) = done.get(k) else { break };
+                    let out = (|| -> Result<DoneRun> {
+                        let mut net = cfg.recipe.init_net(dim, classes, run.seed);
+                        if w.len() != net.w.len() {
+                            bail!(
+                                "a saved run (rate {}, seed {}) has {} weights, the network {}",
+                                run.rate,
+                                run.seed,
+                                w.len(),
+                                net.w.len()
+                            );
+                        }
+                        let initial = std::mem::replace(&mut net.w, w.clone());
+                        let lseed = run
+                            .seed
+                            .wrapping_mul(1_000_003)
+                            .wrapping_add(run.rate_index as u64);
+                        let mut run = run.clone();
+                        run.lenses = analyse_lenses(w, &initial, &lens_setup(cfg, &net), lseed)?;
+                        Ok((run, w.clone()))
+                    })();
+                    if let Ok(mut v) = slots.lock() {
+                        v[k] = Some(out);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a reanalysis worker panicked"))?
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Err(anyhow::anyhow!("a run was not reanalysed"))))
+        .collect()
 }
 
 /// Run the sweep on `split` (cut to [`SweepConfig::samples`]), the runs spread over

@@ -266,6 +266,14 @@ fn pathway_within(l: &[f64], s: &LensSetup) -> f64 {
     if all > 0.0 { inside / all } else { 0.0 }
 }
 
+/// `1 − pathway_within`, or 0 when there is no pathway weight at all (as the detected lenses'
+/// learned across share is 0 without learned weight).
+fn pathway_across(l: &[f64], s: &LensSetup) -> f64 {
+    let n = s.n;
+    let any = (n - s.n_out..n).any(|o| l[o * n..(o + 1) * n].iter().any(|&x| x > 0.0));
+    if any { 1.0 - pathway_within(l, s) } else { 0.0 }
+}
+
 /// NMI between the Louvain communities of `l` on the labelled neurons and the ground truth.
 fn truth_nmi(l: &[f64], s: &LensSetup, seed: u64) -> Result<f64, CommunityError> {
     let (labels, _) = detect(l, s.n, Method::Louvain, s.restarts, seed)?;
@@ -318,13 +326,13 @@ fn analyse_lens(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     if lens.method == Method::Truth {
         let within = pathway_within(&l, s);
-        let across = 1.0 - pathway_within(&ld, s);
+        let across = pathway_across(&ld, s);
         let nmi = truth_nmi(&l, s, seed)?;
         for k in 0..s.nulls {
             let ln = null_matrix(&l, &s.mask, n, &mut rng);
             let ldn = null_matrix(&ld, &s.mask, n, &mut rng);
             within_null.push(pathway_within(&ln, s));
-            across_null.push(1.0 - pathway_within(&ldn, s));
+            across_null.push(pathway_across(&ldn, s));
             nmi_null.push(truth_nmi(&ln, s, seed.wrapping_add(k as u64 + 1))?);
         }
         return Ok(LensResult {
@@ -368,13 +376,26 @@ fn analyse_lens(
     })
 }
 
-/// A null matrix of the non-negative lens matrix `l`: its entries on the existing synapses
-/// (`mask`, diagonal excluded) permuted at random, then rows and columns rescaled in turn
-/// (Sinkhorn balancing) until every neuron's in-strength and out-strength are `l`'s again
-/// (to 1e-9 relative, at most 200 rounds). Which neuron a weight joins is destroyed; the
-/// strengths are kept exactly and the distribution of weights up to the rescaling.
+/// A null matrix of the non-negative lens matrix `l`: its entries permuted at random over the
+/// synapses that can carry lens weight (existing, off the diagonal, from a neuron with some
+/// outgoing to one with some incoming lens weight: under Dale's law an inhibitory neuron has
+/// no excitatory weight to give), then rows and columns rescaled in turn (Sinkhorn balancing)
+/// until every neuron's in-strength and out-strength are `l`'s again (to 1e-9 relative, at
+/// most 200 rounds). Which neurons a weight joins is destroyed; the strengths are kept and the
+/// distribution of weights up to the rescaling.
 pub fn null_matrix(l: &[f64], mask: &[bool], n: usize, rng: &mut SplitMix64) -> Vec<f64> {
-    let slots: Vec<usize> = (0..n * n).filter(|&k| k / n != k % n && mask[k]).collect();
+    let row_target: Vec<f64> = (0..n)
+        .map(|i| (0..n).filter(|&j| j != i).map(|j| l[i * n + j]).sum())
+        .collect();
+    let col_target: Vec<f64> = (0..n)
+        .map(|j| (0..n).filter(|&i| i != j).map(|i| l[i * n + j]).sum())
+        .collect();
+    let slots: Vec<usize> = (0..n * n)
+        .filter(|&k| {
+            let (i, j) = (k / n, k % n);
+            i != j && mask[k] && row_target[i] > 0.0 && col_target[j] > 0.0
+        })
+        .collect();
     let mut values: Vec<f64> = slots.iter().map(|&k| l[k]).collect();
     for a in (1..values.len()).rev() {
         let b = rng.below(a as u64 + 1) as usize;
@@ -384,12 +405,6 @@ pub fn null_matrix(l: &[f64], mask: &[bool], n: usize, rng: &mut SplitMix64) -> 
     for (&k, &v) in slots.iter().zip(&values) {
         out[k] = v;
     }
-    let row_target: Vec<f64> = (0..n)
-        .map(|i| (0..n).filter(|&j| j != i).map(|j| l[i * n + j]).sum())
-        .collect();
-    let col_target: Vec<f64> = (0..n)
-        .map(|j| (0..n).filter(|&i| i != j).map(|i| l[i * n + j]).sum())
-        .collect();
     for _ in 0..200 {
         for i in 0..n {
             let row = &mut out[i * n..(i + 1) * n];
@@ -405,11 +420,10 @@ pub fn null_matrix(l: &[f64], mask: &[bool], n: usize, rng: &mut SplitMix64) -> 
             }
         }
         for j in 0..n {
-            let f = if col[j] > 0.0 {
-                col_target[j] / col[j]
-            } else {
-                0.0
-            };
+            if col[j] == 0.0 {
+                continue;
+            }
+            let f = col_target[j] / col[j];
             worst = worst.max((f - 1.0).abs());
             for i in 0..n {
                 out[i * n + j] *= f;
@@ -488,8 +502,8 @@ fn bisect(
     let c = (0..m)
         .map(|x| b[x * m..(x + 1) * m].iter().map(|v| v.abs()).sum::<f64>())
         .fold(0.0, f64::max);
-    // Fixed start: alternating signs weighted by position break the symmetry of an all-ones
-    // start (which lies in B⁽ᵍ⁾'s null space).
+    // Fixed start: positive entries in [0.5, 1.5) that vary with position, so that the start
+    // is not the all-ones vector (which lies in B⁽ᵍ⁾'s null space).
     let mut v: Vec<f64> = (0..m)
         .map(|x| 1.0 + ((x * 7919) % 101) as f64 / 101.0 - 0.5)
         .collect();

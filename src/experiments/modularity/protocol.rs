@@ -4,7 +4,7 @@
 //! | protocol | what changes against `equal-epochs` | parameter (default) |
 //! |---|---|---|
 //! | `equal-epochs` | nothing: every rate trains the same number of epochs | `epochs` (20) |
-//! | `equal-progress` | every rate trains until its epoch's mean training loss reaches a target | target loss (0.1), epoch cap (40) |
+//! | `equal-progress` | every rate trains until the mean training loss of a quarter epoch's samples reaches a target | target loss (0.2), epoch cap (40) |
 //! | `convergence` | every rate trains until its training loss plateaus | < 1 % better over 3 epochs, epoch cap (40) |
 //! | `dale` | neurons are excitatory or inhibitory (every 5th is inhibitory: 80/20), weights keep their presynaptic sign | inhibitory share (0.2) |
 //! | `modular-task` | two independent sub-tasks share the network (below), so "within modules" has a ground truth | — |
@@ -89,7 +89,8 @@ impl std::fmt::Display for Protocol {
 pub enum Stop {
     /// After the configured number of epochs.
     Epochs,
-    /// As soon as an epoch's mean training loss is at or below `loss` (or at the epoch cap).
+    /// As soon as the mean training loss of a quarter epoch's samples is at or below `loss`
+    /// (or at the epoch cap).
     TargetLoss {
         /// The target.
         loss: f64,
