@@ -645,7 +645,6 @@ fn draw_colour_bar(
     Ok(())
 }
 
-/// A vertical bar chart, one bar per `(name, value)`, with the value printed on each bar.
 /// The frame of a bar chart on `root`: the title, `n` bar slots on a hidden horizontal axis,
 /// the vertical axis over `y` with its label.
 fn bar_frame<'a, 'b>(
@@ -710,6 +709,7 @@ fn bar_names(
     Ok(())
 }
 
+/// A vertical bar chart, one bar per `(name, value)`, with the value printed on each bar.
 /// Names are written under the bars, turned sideways when there are many.
 pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
     atomically(path, |tmp| bar_chart_to(tmp, title, y_label, bars))

@@ -18,7 +18,7 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::emit;
+use super::{child_error, emit};
 
 /// `accord calibrate` options.
 #[derive(Args, Debug, Clone)]
@@ -500,16 +500,6 @@ fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
         inferences_per_s: v["timescales"]["pipelined_inference_per_s"].as_f64(),
         learning_power_uw,
     }
-}
-
-/// The first `error:` line of a child's stderr.
-fn child_error(stderr: &[u8]) -> String {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or("no output")
-        .trim_start_matches("error: ")
-        .to_string()
 }
 
 /// The `f64` reference run of a workload with `pretrain`, saved to `ckpt`.

@@ -374,6 +374,18 @@ pub fn emit(text: &str) -> Result<()> {
     }
 }
 
+/// What a failed child `accord` said: its first `error:` line (without the prefix), else its
+/// last non-empty line of standard error.
+pub(crate) fn child_error(stderr: &[u8]) -> String {
+    let err = String::from_utf8_lossy(stderr);
+    err.lines()
+        .find(|l| l.starts_with("error:"))
+        .or_else(|| err.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or("no output")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
 /// The command-line grammar: [`Cli`], where a negative number after an option is that
 /// option's value (refused with the option's name by its parser), not an unknown option.
 pub fn command() -> clap::Command {

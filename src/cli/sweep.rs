@@ -331,17 +331,11 @@ fn run_point(spec: &Spec, i: usize, exe: &Path, max_memory: Option<u64>) -> Poin
                 result: Some(keep(v)),
             }
         }
-        Err(_) => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let line = err
-                .lines()
-                .find(|l| l.starts_with("error:"))
-                .or_else(|| err.lines().rev().find(|l| !l.trim().is_empty()))
-                .unwrap_or("no output")
-                .trim_start_matches("error: ")
-                .to_string();
-            fail(format!("{line} ({})", out.status))
-        }
+        Err(_) => fail(format!(
+            "{} ({})",
+            super::child_error(&out.stderr),
+            out.status
+        )),
     }
 }
 

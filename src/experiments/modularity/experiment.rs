@@ -1250,38 +1250,58 @@ fn lens_setup(cfg: &SweepConfig, net: &GeneralNet) -> LensSetup {
 pub fn reanalyse(cfg: &SweepConfig, split: &Split, done: Vec<DoneRun>) -> Result<Vec<DoneRun>> {
     let split = &cfg.prepare(split);
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    let slots: std::sync::Mutex<Vec<Option<Result<DoneRun>>>> =
-        std::sync::Mutex::new((0..done.len()).map(|_| None).collect());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done = &done;
+    in_parallel(cfg.threads, done.len(), &|k| {
+        let (run, w) = &done[k];
+        let mut net = cfg.recipe.init_net(dim, classes, run.seed);
+        if w.len() != net.w.len() {
+            bail!(
+                "a saved run (rate {}, seed {}) has {} weights, the network {}",
+                run.rate,
+                run.seed,
+                w.len(),
+                net.w.len()
+            );
+        }
+        let initial = std::mem::replace(&mut net.w, w.clone());
+        let lseed = run
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(run.rate_index as u64);
+        let mut run = run.clone();
+        run.lenses = analyse_lenses(w, &initial, &lens_setup(cfg, &net), lseed)?;
+        Ok((run, w.clone()))
+    })
+}
+
+/// `job(0..n)` spread over `threads` threads, the results in index order. The first job to
+/// fail stops the workers from taking new jobs; its error (the earliest failed index) is
+/// returned.
+fn in_parallel<T: Send>(
+    threads: usize,
+    n: usize,
+    job: &(dyn Fn(usize) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let slots: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..cfg.threads.min(done.len()).max(1) {
+        for _ in 0..threads.min(n) {
             scope.spawn(|| {
                 loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((run, w)) = done.get(k) else { break };
-                    let out = (|| -> Result<DoneRun> {
-                        let mut net = cfg.recipe.init_net(dim, classes, run.seed);
-                        if w.len() != net.w.len() {
-                            bail!(
-                                "a saved run (rate {}, seed {}) has {} weights, the network {}",
-                                run.rate,
-                                run.seed,
-                                w.len(),
-                                net.w.len()
-                            );
-                        }
-                        let initial = std::mem::replace(&mut net.w, w.clone());
-                        let lseed = run
-                            .seed
-                            .wrapping_mul(1_000_003)
-                            .wrapping_add(run.rate_index as u64);
-                        let mut run = run.clone();
-                        run.lenses = analyse_lenses(w, &initial, &lens_setup(cfg, &net), lseed)?;
-                        Ok((run, w.clone()))
-                    })();
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= n {
+                        break;
+                    }
+                    let out = job(k);
+                    let failed = out.is_err();
                     if let Ok(mut v) = slots.lock() {
                         v[k] = Some(out);
+                    }
+                    if failed {
+                        // Let the other workers stop early.
+                        next.store(n, Ordering::Relaxed);
+                        break;
                     }
                 }
             });
@@ -1289,9 +1309,9 @@ pub fn reanalyse(cfg: &SweepConfig, split: &Split, done: Vec<DoneRun>) -> Result
     });
     slots
         .into_inner()
-        .map_err(|_| anyhow::anyhow!("a reanalysis worker panicked"))?
+        .map_err(|_| anyhow::anyhow!("a worker panicked"))?
         .into_iter()
-        .map(|s| s.unwrap_or_else(|| Err(anyhow::anyhow!("a run was not reanalysed"))))
+        .map(|s| s.unwrap_or_else(|| Err(anyhow::anyhow!("a run did not finish"))))
         .collect()
 }
 
@@ -1320,10 +1340,7 @@ pub fn run_sweep_from(
     progress: &(dyn Fn(Event<'_>) + Sync),
     done: Vec<DoneRun>,
 ) -> Result<Sweep> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     cfg.check()?;
-    cfg.recipe.check(split.train.dim, split.train.n_classes)?;
     let split = &cfg.prepare(split);
     cfg.recipe.check(split.train.dim, split.train.n_classes)?;
     let start = Instant::now();
@@ -1348,35 +1365,16 @@ pub fn run_sweep_from(
     let todo: Vec<usize> = (0..jobs.len())
         .filter(|&k| prefilled[k].is_none())
         .collect();
-    let slots: Mutex<Vec<Slot>> = Mutex::new(prefilled);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..cfg.threads.min(todo.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&k) = todo.get(i) else { break };
-                    let (r, s) = jobs[k];
-                    let out = run_one(cfg, split, r, s, progress);
-                    let failed = out.is_err();
-                    if let Ok(mut v) = slots.lock() {
-                        v[k] = Some(out);
-                    }
-                    if failed {
-                        // Let the other workers stop early.
-                        next.store(todo.len(), Ordering::Relaxed);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let slots = slots
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))?;
+    let fresh = in_parallel(cfg.threads, todo.len(), &|i| {
+        let (r, s) = jobs[todo[i]];
+        run_one(cfg, split, r, s, progress)
+    })?;
+    for (&k, run) in todo.iter().zip(fresh) {
+        prefilled[k] = Some(Ok(run));
+    }
     let mut runs = Vec::with_capacity(jobs.len());
     let mut weights = Vec::with_capacity(jobs.len());
-    for slot in slots {
+    for slot in prefilled {
         match slot {
             Some(Ok((r, w))) => {
                 runs.push(r);
