@@ -65,7 +65,7 @@ struct Header {
 
 /// A checkpoint callback: called with the run's state at the end of every epoch and when
 /// training stops early; its error ends the run.
-pub type Hook<'a> = &'a mut dyn FnMut(&Checkpoint) -> anyhow::Result<()>;
+pub type Hook<'a> = &'a mut dyn FnMut(&Checkpoint) -> Result<(), CheckpointError>;
 
 /// Where a run stands between two samples.
 #[derive(Clone, Debug, PartialEq)]

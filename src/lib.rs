@@ -18,6 +18,8 @@
 //! | [`ledger`] | exact per-primitive counts, format events, and their price on a chip model |
 //! | [`backprop`] | an independent textbook backpropagation oracle the rule is checked against |
 //! | [`data`] | bundled datasets (MNIST 8k/2k, UCI digits, iris) and CSV/IDX loaders |
+//! | [`error`] | what the modules' typed errors share: a refused setting names its configuration field, never a command-line option |
+//! | [`parallel`] | the one worker pool of the experiments: jobs over threads, results in job order |
 //! | [`limits`] | the memory limit every size is checked against before allocation, bounded file reads |
 //! | [`train`] | training loops and per-epoch accuracy |
 //! | [`checkpoint`] | a run saved between samples: resume bit for bit, or reload its net |
@@ -108,12 +110,14 @@ pub mod chip;
 pub mod cli;
 pub mod data;
 pub mod emulator;
+pub mod error;
 pub mod experiments;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
 pub mod nir;
 pub mod output;
+pub mod parallel;
 #[cfg(feature = "cli")]
 pub mod plot;
 pub mod rule;

@@ -42,7 +42,11 @@ pub fn set_max_memory(bytes: u64) {
 /// A request over the limit.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct LimitError {
-    /// What was asked for, naming its flag or file.
+    /// The configuration field whose value asked for it (`hidden`, `n`), if one did: the
+    /// message then reads `"{field} {what} needs …"`, and a front end may show its own option
+    /// for the field instead ([`LimitError::named`]).
+    pub field: Option<&'static str>,
+    /// What was asked for: the field's value and what it makes, or a file.
     pub what: String,
     /// Estimated bytes (`u64::MAX` when the estimate itself overflows).
     pub estimate: u64,
@@ -50,23 +54,32 @@ pub struct LimitError {
     pub limit: u64,
 }
 
-impl std::fmt::Display for LimitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl LimitError {
+    /// The message with the field shown as `field` (a front end's option for it) and the way to
+    /// raise the limit as `raise` (given the gibibytes that would do, e.g. `--max-memory 3G`).
+    pub fn named(&self, field: &str, raise: &dyn Fn(u64) -> String) -> String {
+        let what = match self.field {
+            Some(_) => format!("{field} {}", self.what),
+            None => self.what.clone(),
+        };
         if self.estimate == u64::MAX {
-            return write!(
-                f,
-                "{} needs more memory than 64 bits can count (the size estimate overflows)",
-                self.what
+            return format!(
+                "{what} needs more memory than 64 bits can count (the size estimate overflows)"
             );
         }
-        write!(
-            f,
-            "{} needs an estimated {} of memory, over the limit of {} (raise it with --max-memory, e.g. --max-memory {}G)",
-            self.what,
+        format!(
+            "{what} needs an estimated {} of memory, over the limit of {} ({})",
             human(self.estimate),
             human(self.limit),
-            self.estimate.div_ceil(1 << 30)
+            raise(self.estimate.div_ceil(1 << 30))
         )
+    }
+}
+
+impl std::fmt::Display for LimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let raise = |g: u64| format!("raise the limit (limits::set_max_memory), e.g. to {g} GiB");
+        f.write_str(&self.named(self.field.unwrap_or(""), &raise))
     }
 }
 
@@ -75,10 +88,25 @@ impl std::fmt::Display for LimitError {
 /// # Errors
 /// [`LimitError`] naming `what`, the estimate and the limit.
 pub fn check(what: impl Into<String>, estimate: u64) -> Result<(), LimitError> {
+    check_inner(None, what.into(), estimate)
+}
+
+/// [`check`] for a request a configuration field's value makes: `what` is that value and what
+/// it makes (`"4294967296 (an all-to-all net)"` for field `n`).
+pub fn check_field(
+    field: &'static str,
+    what: impl Into<String>,
+    estimate: u64,
+) -> Result<(), LimitError> {
+    check_inner(Some(field), what.into(), estimate)
+}
+
+fn check_inner(field: Option<&'static str>, what: String, estimate: u64) -> Result<(), LimitError> {
     let limit = max_memory();
     if estimate > limit {
         return Err(LimitError {
-            what: what.into(),
+            field,
+            what,
             estimate,
             limit,
         });
@@ -155,7 +183,7 @@ fn too_large(verb: &str, max: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::FileTooLarge,
         format!(
-            "{verb} more than {} (the budget for this kind of input; data, checkpoints and NIR files scale with --max-memory, chip files stop at 1 MiB)",
+            "{verb} more than {} (the budget for this kind of input; data, checkpoints and NIR files scale with the memory limit, chip files stop at 1 MiB)",
             human(max)
         ),
     )
@@ -228,8 +256,11 @@ mod tests {
     #[test]
     fn estimates_saturate_instead_of_wrapping() {
         assert_eq!(all_to_all_bytes(1 << 32), u64::MAX);
-        let e = check("--n 4294967296", u64::MAX).unwrap_err().to_string();
-        assert!(e.contains("overflows"), "{e}");
+        let e = check_field("n", "4294967296", u64::MAX).unwrap_err();
+        assert!(e.to_string().starts_with("n 4294967296 needs"), "{e}");
+        assert!(e.to_string().contains("overflows"), "{e}");
+        let flagged = e.named("--n", &|g| format!("--max-memory {g}G"));
+        assert!(flagged.starts_with("--n 4294967296 needs"), "{flagged}");
         assert_eq!(all_to_all_bytes(300), 300 * 300 * 40);
         assert_eq!(reference_bytes(&[4, 3]), 12 * 32 + 7 * 64);
         assert_eq!(chip_bytes(&[usize::MAX, usize::MAX]), u64::MAX);
@@ -237,16 +268,24 @@ mod tests {
 
     #[test]
     fn check_names_what_estimate_and_limit() {
-        let e = check(
-            "--hidden 65536,65536",
+        let e = check_field(
+            "hidden",
+            "65536,65536",
             reference_bytes(&[4, 65536, 65536, 3]),
         )
         .unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("--hidden 65536,65536"), "{s}");
+        assert!(s.contains("hidden 65536,65536"), "{s}");
         assert!(s.contains("128.0 GiB"), "{s}");
         assert!(s.contains("2.0 GiB"), "{s}");
-        assert!(s.contains("--max-memory 129G"), "{s}");
+        assert!(s.contains("e.g. to 129 GiB"), "{s}");
+        let s = e.named("--hidden", &|g| {
+            format!("raise it with --max-memory, e.g. --max-memory {g}G")
+        });
+        assert!(
+            s.contains("--hidden 65536,65536") && s.contains("--max-memory 129G"),
+            "{s}"
+        );
         assert!(check("small", 1 << 20).is_ok());
     }
 

@@ -281,7 +281,7 @@ impl Watch {
             "a weight is not finite".to_string()
         } else if max_abs > WEIGHT_GROWTH * w0 {
             format!(
-                "the largest weight magnitude is {max_abs:.4e}, over {WEIGHT_GROWTH:e} × {w0:.4} (its initial value, at least 1; lower --lr)"
+                "the largest weight magnitude is {max_abs:.4e}, over {WEIGHT_GROWTH:e} × {w0:.4} (its initial value, at least 1; lower the learning rate)"
             )
         } else {
             return None;
@@ -327,12 +327,12 @@ impl Watch {
         self.seen += 1;
         let mean = self.sum / self.seen as f64;
         let reason = if !loss.is_finite() {
-            format!("the sample's loss is {loss} (lower --lr)")
+            format!("the sample's loss is {loss} (lower the learning rate)")
         } else if !mean.is_finite() {
             format!("the epoch's summed loss overflowed ({mean})")
         } else if self.seen >= DIVERGENCE_MIN_SAMPLES && mean > DIVERGENCE_FACTOR * self.chance {
             format!(
-                "the epoch's mean loss over {} samples is {mean:.4e}, over {DIVERGENCE_FACTOR} × the chance loss {:.4} (lower --lr)",
+                "the epoch's mean loss over {} samples is {mean:.4e}, over {DIVERGENCE_FACTOR} × the chance loss {:.4} (lower the learning rate)",
                 self.seen, self.chance
             )
         } else {
@@ -414,6 +414,17 @@ impl std::fmt::Debug for TrainHooks<'_> {
     }
 }
 
+/// Why a reference run cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A start net or checkpoint that is not of this run's net.
+    #[error("{0}")]
+    Shape(String),
+    /// Saving a checkpoint failed (the run stops).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+}
+
 /// [`train`] with [`TrainHooks`].
 ///
 /// # Errors
@@ -422,7 +433,7 @@ pub fn train_hooked(
     cfg: &TrainConfig,
     split: &Split,
     mut hooks: TrainHooks<'_>,
-) -> anyhow::Result<(TrainReport, LayeredNet)> {
+) -> Result<(TrainReport, LayeredNet), TrainError> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     let mut net = cfg.init_net(dim, classes);
     if let Some(start) = hooks.resume.map(|c| &c.net).or(hooks.start) {
@@ -430,12 +441,12 @@ pub fn train_hooked(
         if start.sizes() != net.sizes()
             || start.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts
         {
-            anyhow::bail!(
+            return Err(TrainError::Shape(format!(
                 "the saved net is {:?} ({:?}), this run's is {:?} ({acts:?})",
                 start.sizes(),
                 start.layers.iter().map(|l| l.act).collect::<Vec<_>>(),
                 net.sizes()
-            );
+            )));
         }
         net = start.clone();
     }
@@ -450,7 +461,9 @@ pub fn train_hooked(
     let (mut e0, mut k0, mut loss0, mut steps0) = (0, 0, 0.0, 0);
     if let Some(c) = hooks.resume {
         if c.engine.is_some() {
-            anyhow::bail!("the checkpoint is of a chip run, not of the f64 reference");
+            return Err(TrainError::Shape(
+                "the checkpoint is of a chip run, not of the f64 reference".into(),
+            ));
         }
         epochs = c
             .rows

@@ -755,7 +755,7 @@ impl ChipModel {
             None => writeln!(s, "static power: not modelled")?,
         }
         if self.price_sets.len() > 1 {
-            writeln!(s, "price sets (--set price_set=NAME):")?;
+            writeln!(s, "price sets (chosen by the root key price_set):")?;
             for (name, what) in &self.price_sets {
                 let mark = if *name == self.price_set {
                     " [in force]"

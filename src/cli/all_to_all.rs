@@ -60,7 +60,7 @@ pub fn run(a: &AllToAllArgs) -> Result<ExitCode> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     recipe.check(dim, classes)?;
     let chip = crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
-    general::placement(&chip, recipe.n)?;
+    crate::mapping::all_to_all(&chip, recipe.n)?;
     if matches!(a.arith, ArithArg::Fixed) {
         emulator::lr_raw(&chip, a.lr).map_err(|e| anyhow::anyhow!("--lr {}: {e}", a.lr))?;
     }

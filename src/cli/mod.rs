@@ -446,6 +446,11 @@ pub fn main() -> ExitCode {
                 Some(c) => c,
                 None => unreachable!("'train' parses to a command"),
             });
+    // Library errors name configuration fields; these commands call some by other names.
+    let options: &[(&str, &str)] = match &command {
+        Command::Probe(_) => PROBE_OPTIONS,
+        _ => &[],
+    };
     let result = match command {
         Command::Train(a) => run_train(&a, &given),
         Command::Verify(a) => run_verify(&a),
@@ -463,10 +468,63 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e, options));
             ExitCode::from(2)
         }
     }
+}
+
+/// `accord probe`'s options for the fields of the probe configurations whose names differ.
+const PROBE_OPTIONS: &[(&str, &str)] = &[
+    ("layered_lr", "--lr"),
+    ("damping", "--clamp-damping"),
+    ("a2a_steps", "--steps"),
+    ("entry_counts", "--entries"),
+    ("entries", "--lut-entries"),
+    ("default_bits", "--lut-bits"),
+    ("range", "--lut-range"),
+];
+
+/// An error as the command line shows it (`{:#}`, causes joined by ": "), with every refused
+/// setting under its option instead of its configuration field (`probe_samples` →
+/// `--probe-samples`, or as `options` renames it) and the memory limit under `--max-memory`.
+pub fn render_error(e: &anyhow::Error, options: &[(&str, &str)]) -> String {
+    use crate::error::Setting;
+    let option = |field: &str| {
+        options.iter().find(|o| o.0 == field).map_or_else(
+            || format!("--{}", field.replace('_', "-")),
+            |o| o.1.to_string(),
+        )
+    };
+    fn setting<'a>(c: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Setting> {
+        if let Some(s) = c.downcast_ref::<crate::error::Invalid>() {
+            return Some(s);
+        }
+        if let Some(s) = c.downcast_ref::<crate::limits::LimitError>() {
+            return Some(s);
+        }
+        if let Some(s) = c.downcast_ref::<crate::emulator::EmuError>() {
+            return Some(s);
+        }
+        if let Some(s) = c.downcast_ref::<crate::experiments::probe::ProbeError>() {
+            return Some(s);
+        }
+        c.downcast_ref::<crate::experiments::modularity::ModularityError>()
+            .map(|s| s as &dyn Setting)
+    }
+    let raise = |g: u64| format!("raise it with --max-memory, e.g. --max-memory {g}G");
+    e.chain()
+        .map(|c| match setting(c) {
+            Some(s) if s.invalid().is_some() => s
+                .invalid()
+                .map_or_else(String::new, |i| i.named(&option(i.field))),
+            Some(s) if s.limit().is_some() => s.limit().map_or_else(String::new, |l| {
+                l.named(&l.field.map(option).unwrap_or_default(), &raise)
+            }),
+            _ => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The training configuration the arguments describe.
@@ -1040,9 +1098,10 @@ fn train_pipeline(
     // The reference is checked here; a chip run is checked by `emulator::place`, with the
     // mapping, below (its error names the options too).
     if a.reference {
-        crate::limits::check(
+        crate::limits::check_field(
+            "hidden",
             format!(
-                "--hidden {} (a {} net, f64 reference)",
+                "{} (a {} net, f64 reference)",
                 widths.join(","),
                 sizes
                     .iter()
@@ -1192,13 +1251,14 @@ fn choose_weight_split(
 fn saver(
     a: &TrainArgs,
     args: Vec<String>,
-) -> Option<impl FnMut(&crate::checkpoint::Checkpoint) -> Result<()>> {
+) -> Option<
+    impl FnMut(&crate::checkpoint::Checkpoint) -> Result<(), crate::checkpoint::CheckpointError>,
+> {
     let path = a.save.clone()?;
     Some(move |c: &crate::checkpoint::Checkpoint| {
         let mut c = c.clone();
         c.args.clone_from(&args);
-        c.save(&path)?;
-        Ok(())
+        c.save(&path)
     })
 }
 
@@ -1218,21 +1278,23 @@ fn run_train_chip(
     // The options' own checks first, so that their errors name them.
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     emulator::place(&cfg, dim, classes, cfg.epochs > 0).map_err(|e| {
-        anyhow::anyhow!(
-            "--hidden {} on --chip {}: {e:#}",
-            a.hidden
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
+        use crate::error::Setting;
+        // A refused setting is shown under its option (`render_error`); a net that does not
+        // fit names the options that made it.
+        if e.invalid().is_some() || e.limit().is_some() {
+            return anyhow::Error::new(e);
+        }
+        let widths: Vec<String> = a.hidden.iter().map(usize::to_string).collect();
+        anyhow::Error::new(e).context(format!(
+            "--hidden {} on --chip {}",
+            widths.join(","),
             a.chip
-        )
+        ))
     })?;
     if cfg.epochs > 0 && cfg.arith == emulator::Arith::Fixed {
-        emulator::lr_raw(&cfg.chip, cfg.lr).map_err(|e| anyhow::anyhow!("--lr {}: {e}", a.lr))?;
+        emulator::lr_raw(&cfg.chip, cfg.lr)?;
     }
-    emulator::message_thresholds(&cfg.chip, cfg.message_threshold, cfg.rule)
-        .map_err(|e| anyhow::anyhow!("--message-threshold {}: {e}", a.message_threshold))?;
+    emulator::message_thresholds(&cfg.chip, cfg.message_threshold, cfg.rule)?;
     let bar = progress_bar(cfg.epochs, split.train.len());
     let mut tick = ticker(&bar, cfg.epochs, split.train.len(), 64);
     if let Some(d) = plot_dir {
@@ -1451,4 +1513,50 @@ fn run_verify(a: &VerifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Invalid;
+
+    #[test]
+    fn library_errors_show_their_fields_as_options() {
+        // A field named as its option, also inside another error and under a context.
+        let e = anyhow::Error::new(crate::experiments::probe::ProbeError::Invalid(
+            Invalid::new("layered_lr", " 0 is not allowed (must be in (0, 1e6])"),
+        ));
+        assert_eq!(
+            render_error(&e, PROBE_OPTIONS),
+            "--lr 0 is not allowed (must be in (0, 1e6])"
+        );
+        let e = anyhow::Error::new(crate::emulator::EmuError::Invalid(Invalid::new(
+            "message_threshold",
+            " 1e-9 is below one LSB",
+        )))
+        .context("training");
+        assert_eq!(
+            render_error(&e, &[]),
+            "training: --message-threshold 1e-9 is below one LSB"
+        );
+        // The memory limit under --max-memory, the field's value under its option.
+        let limit = crate::limits::LimitError {
+            field: Some("n"),
+            what: "20000 (an all-to-all net)".into(),
+            estimate: 3 << 30,
+            limit: 2 << 30,
+        };
+        let e = anyhow::Error::new(crate::experiments::modularity::ModularityError::Limit(
+            limit,
+        ));
+        let s = render_error(&e, &[]);
+        assert!(
+            s.starts_with("--n 20000 (an all-to-all net) needs an estimated 3.0 GiB")
+                && s.ends_with("(raise it with --max-memory, e.g. --max-memory 3G)"),
+            "{s}"
+        );
+        // Anything else as it displays, causes joined as anyhow's `{:#}` joins them.
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(render_error(&e, &[]), format!("{e:#}"));
+    }
 }

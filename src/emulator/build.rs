@@ -1,13 +1,14 @@
 //! From a chip model to the firmware's datapath: formats, tables, learning rate, thresholds,
 //! the soma program and the accumulator, checked once before a run.
 
+use super::error::{EmuError, Result};
+use crate::error::Invalid;
 use accord_firmware::arith::Counters;
 use accord_firmware::balance::Table;
 use accord_firmware::datapath::{
     AccMode, Fixed, FixedPop, FormatSet, SpikingSoma, TransferKind, Vars, fits_words,
 };
 use accord_firmware::handlers::Bits;
-use anyhow::{Result, bail};
 
 use super::ChipRule;
 use crate::chip::{AccumulateSpec, ChipModel, SomaSpec};
@@ -91,15 +92,19 @@ pub fn lr_raw(chip: &ChipModel, lr: f64) -> Result<i64> {
     let mut c = Counters::default();
     let raw = f.from_f64(lr, &mut c);
     if raw == 0 || c.saturations > 0 || c.invalid > 0 {
-        bail!(
-            "learning rate {lr} is not representable on chip '{}' (formats.learning_rate: {} bits, {} fractional, range {}..{}, step {})",
-            chip.name,
-            f.bits,
-            f.frac,
-            f.to_f64(f.min_raw()),
-            f.to_f64(f.max_raw()),
-            f.lsb()
-        );
+        return Err(Invalid::new(
+            "lr",
+            format!(
+                " {lr} is not representable on chip '{}' (formats.learning_rate: {} bits, {} fractional, range {}..{}, step {})",
+                chip.name,
+                f.bits,
+                f.frac,
+                f.to_f64(f.min_raw()),
+                f.to_f64(f.max_raw()),
+                f.lsb()
+            ),
+        )
+        .into());
     }
     Ok(raw)
 }
@@ -112,7 +117,11 @@ pub fn lr_raw(chip: &ChipModel, lr: f64) -> Result<i64> {
 /// messages travel in (it would silently become 0).
 pub fn thresholds(chip: &ChipModel, threshold: f64, rule: ChipRule) -> Result<(i64, i64)> {
     if !threshold.is_finite() || threshold < 0.0 {
-        bail!("message threshold {threshold} is out of range (allowed: finite, >= 0)");
+        return Err(Invalid::new(
+            "message_threshold",
+            format!(" {threshold} is out of range (allowed: finite, >= 0)"),
+        )
+        .into());
     }
     let f = &chip.formats;
     let mut c = Counters::default();
@@ -125,18 +134,26 @@ pub fn thresholds(chip: &ChipModel, threshold: f64, rule: ChipRule) -> Result<(i
         _ => (td, &f.delta, "delta"),
     };
     if threshold > fmt.to_f64(fmt.max_raw()) {
-        bail!(
-            "message threshold {threshold:e} is above the largest value ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop every message",
-            fmt.to_f64(fmt.max_raw()),
-            chip.name
-        );
+        return Err(Invalid::new(
+            "message_threshold",
+            format!(
+                " {threshold:e} is above the largest value ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop every message",
+                fmt.to_f64(fmt.max_raw()),
+                chip.name
+            ),
+        )
+        .into());
     }
     if threshold > 0.0 && raw == 0 {
-        bail!(
-            "message threshold {threshold:e} is below one LSB ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop nothing",
-            fmt.lsb(),
-            chip.name
-        );
+        return Err(Invalid::new(
+            "message_threshold",
+            format!(
+                " {threshold:e} is below one LSB ({}) of chip '{}' (formats.{name}, in which the messages travel): it would drop nothing",
+                fmt.lsb(),
+                chip.name
+            ),
+        )
+        .into());
     }
     Ok((tc, td))
 }
@@ -165,7 +182,10 @@ pub fn fixed_pops(
             |u| bal.g(act, u),
             &mut vars.lut,
         )
-        .map_err(|e| anyhow::anyhow!("balance table of population {}: {e}", k + 1))?;
+        .map_err(|e| EmuError::Datapath {
+            chip: chip.name.clone(),
+            reason: format!("balance table of population {}: {e}", k + 1),
+        })?;
         let transfer = if p.readout {
             TransferKind::Readout
         } else {
@@ -189,7 +209,10 @@ pub fn fixed_pops(
                     |u| act.f(u),
                     &mut vars.rate,
                 )
-                .map_err(|e| anyhow::anyhow!("activation table of population {}: {e}", k + 1))?,
+                .map_err(|e| EmuError::Datapath {
+                    chip: chip.name.clone(),
+                    reason: format!("activation table of population {}: {e}", k + 1),
+                })?,
             ),
             _ => None,
         };
@@ -216,14 +239,16 @@ pub fn check_activation_table(chip: &ChipModel, pops: &[PopSpec]) -> Result<()> 
         .iter()
         .find(|p| !p.readout && matches!(p.act, Activation::Sigmoid | Activation::Tanh))
     {
-        bail!(
-            "activation '{}' needs an activation table for graded firing, and chip '{}' declares \
-             none (no [activation_table] in {}); use a piecewise-linear activation (hard-sigmoid, \
-             relu, identity), --mode spiking, or a chip with one",
-            p.act,
-            chip.name,
-            chip.origin
-        );
+        return Err(Invalid::new(
+            "activation",
+            format!(
+                " '{}' needs an activation table for graded firing, and chip '{}' declares \
+                 none (no [activation_table] in {}); use a piecewise-linear activation \
+                 (hard-sigmoid, relu, identity), spiking mode, or a chip with one",
+                p.act, chip.name, chip.origin
+            ),
+        )
+        .into());
     }
     Ok(())
 }
@@ -261,5 +286,8 @@ where
         soma(chip),
         pops,
     )
-    .map_err(|e| anyhow::anyhow!("chip '{}': {e}", chip.name))
+    .map_err(|e| EmuError::Datapath {
+        chip: chip.name.clone(),
+        reason: e.to_string(),
+    })
 }

@@ -22,9 +22,10 @@
 //! In fixed point a relaxation can dither by one LSB or by one step of the activation table, so
 //! the tolerance is raised to twice the larger of the two.
 
+use super::error::{EmuError, Result};
+use crate::error::Invalid;
 use accord_firmware::datapath::Datapath;
 use accord_firmware::handlers::{CreditMode, PopKind, PopRange};
-use anyhow::{Result, bail};
 use bitvec::prelude::*;
 
 use super::build::{self, PopSpec};
@@ -54,49 +55,6 @@ pub struct Rounds {
     pub converged: bool,
 }
 
-/// Neurons per core and cores for an all-to-all net of `n` neurons on `chip`, checked before
-/// anything is built.
-///
-/// # Errors
-/// If a core cannot take the `n` input axons, or the chunks need more cores than the mesh.
-pub fn placement(chip: &ChipModel, n: usize) -> Result<(usize, usize)> {
-    let caps = &chip.core;
-    if (caps.input_axons as usize) < n {
-        bail!(
-            "an all-to-all net of {n} neurons needs {n} input axons per core; a {} core has {} (over by {})",
-            chip.name,
-            caps.input_axons,
-            n - caps.input_axons as usize
-        );
-    }
-    let by_synapses = caps.synapses as usize / n;
-    let cores_needed = |k: usize| n.div_ceil(k.max(1));
-    let mut k = (caps.neurons as usize).min(by_synapses).min(n);
-    // Fan-out: every neuron of a chunk needs one routing entry per core.
-    while k > 0 && k * cores_needed(k) > caps.fanout as usize {
-        k -= 1;
-    }
-    if k == 0 {
-        bail!(
-            "chip '{}' cannot hold any neuron of an all-to-all net of {n}: synapse memory fits {by_synapses} \
-                 neurons' rows, fan-out {} entries",
-            chip.name,
-            caps.fanout
-        );
-    }
-    let count = cores_needed(k);
-    let grid = chip.grid();
-    if count as u64 > grid.cores() {
-        bail!(
-            "an all-to-all net of {n} neurons needs {count} cores of {k} neurons on chip '{}', which has {} (short by {})",
-            chip.name,
-            grid.cores(),
-            count as u64 - grid.cores()
-        );
-    }
-    Ok((k, count))
-}
-
 impl<D: Datapath> GeneralChipNet<D> {
     /// Place `net` on `chip`.
     ///
@@ -113,12 +71,18 @@ impl<D: Datapath> GeneralChipNet<D> {
         if net.output_act == Activation::Identity {
             // A linear read-out lives in the membrane format; in an all-to-all net the outputs
             // are also presynaptic, and synapses take rates in the rate format.
-            bail!(
-                "all-to-all nets on a chip need bounded output neurons (e.g. sigmoid): linear outputs feed back \
-                 into the network but are read out in the membrane format"
-            );
+            return Err(Invalid::new(
+                "output_act",
+                " identity: all-to-all nets on a chip need bounded output neurons (e.g. sigmoid): \
+                 linear outputs feed back into the network but are read out in the membrane format",
+            )
+            .into());
         }
-        let (_, count) = placement(chip, n)?;
+        let (_, count) = crate::mapping::all_to_all(chip, n).map_err(|source| EmuError::Map {
+            sizes: vec![n],
+            chip: chip.name.clone(),
+            source,
+        })?;
         let base = n / count;
         let extra = n % count;
         let mut chunks = Vec::with_capacity(count);
@@ -413,10 +377,14 @@ pub fn train_on_chip(
 ) -> Result<AllToAllRun> {
     chip.require(&chip.required_actions(epochs > 0))?;
     if !chip.core.graded_events {
-        bail!(
-            "chip '{}' has no graded events: all-to-all relaxation on a chip needs them",
-            chip.name
-        );
+        return Err(Invalid::new(
+            "chip",
+            format!(
+                " '{}' has no graded events: all-to-all relaxation on a chip needs them",
+                chip.name
+            ),
+        )
+        .into());
     }
     let pops = vec![
         PopSpec {

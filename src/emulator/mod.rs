@@ -46,6 +46,7 @@
 mod build;
 mod crossbar;
 mod engine;
+mod error;
 mod float;
 pub mod general;
 mod layered;
@@ -57,6 +58,7 @@ mod tests;
 
 pub use build::{FixedNarrow, FixedWide, PopSpec};
 pub use engine::{EngineState, Tally, Workload};
+pub use error::{EmuError, Result};
 pub use float::{FloatPath, FloatPop};
 pub use layered::{
     ChipNet, ChipState, CrossbarFit, Encoding, FiringMode, Glorot, NetSpec, SampleOutcome,
@@ -72,11 +74,11 @@ pub use accord_firmware::datapath::{Datapath, SpikingSoma};
 use crate::checkpoint::{Checkpoint, Position};
 use crate::chip::{Action, ChipModel};
 use crate::data::{Dataset, Split};
+use crate::error::Invalid;
 use crate::ledger::VarCounters;
 use crate::mapping::{self, Mapping};
 use crate::rule::{Activation, Balance, LayeredNet, Loss};
 use crate::train::{RunStatus, Status, Watch, epoch_order};
-use anyhow::{Context, Result, bail};
 
 /// Fixed point or the float twin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -224,42 +226,64 @@ pub use crate::train::Progress;
 pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Result<Mapping> {
     cfg.chip.require(&cfg.chip.required_actions(training))?;
     if matches!(cfg.mode, FiringMode::Graded) && !cfg.chip.core.graded_events {
-        bail!(
-            "chip '{}' has no graded events (core.graded_events = false in {}): use --mode spiking",
-            cfg.chip.name,
-            cfg.chip.origin
-        );
+        return Err(Invalid::new(
+            "mode",
+            format!(
+                " graded: chip '{}' has no graded events (core.graded_events = false in {}); \
+                 run it in spiking mode",
+                cfg.chip.name, cfg.chip.origin
+            ),
+        )
+        .into());
     }
     let sizes = cfg.sizes(dim, classes);
-    crate::limits::check(
-        format!("a {sizes:?} net on chip '{}'", cfg.chip.name),
+    let widths: Vec<String> = cfg.hidden.iter().map(usize::to_string).collect();
+    crate::limits::check_field(
+        "hidden",
+        format!(
+            "{} (a {sizes:?} net on chip '{}')",
+            widths.join(","),
+            cfg.chip.name
+        ),
         crate::limits::chip_bytes(&sizes),
     )?;
-    let m = mapping::map_layered(&sizes, &cfg.chip)
-        .with_context(|| format!("mapping {sizes:?} onto chip '{}'", cfg.chip.name))?;
+    let m = mapping::map_layered(&sizes, &cfg.chip).map_err(|source| EmuError::Map {
+        sizes: sizes.clone(),
+        chip: cfg.chip.name.clone(),
+        source,
+    })?;
     if training && let Some(t) = cfg.chip.core.axon_types {
-        bail!(
-            "chip '{}' holds weights in a binary crossbar with {t} axon types (core.axon_types \
-             in {}): its weights are fitted to that form once, when the net is built, and \
-             cannot learn per synapse; train elsewhere and evaluate here (--load, --epochs 0)",
-            cfg.chip.name,
-            cfg.chip.origin
-        );
+        return Err(Invalid::new(
+            "epochs",
+            format!(
+                " {}: chip '{}' holds weights in a binary crossbar with {t} axon types \
+                 (core.axon_types in {}): its weights are fitted to that form once, when the net \
+                 is built, and cannot learn per synapse; train elsewhere and evaluate the trained \
+                 net here with 0 epochs",
+                cfg.epochs, cfg.chip.name, cfg.chip.origin
+            ),
+        )
+        .into());
     }
     if training
         && cfg.rule != ChipRule::Balance
         && let Some(lp) = m.layers.iter().find(|lp| !lp.segments.is_empty())
     {
-        bail!(
-            "layer {} of {sizes:?} has a fan-in of {} that chip '{}' splits over {} cores; \
-             the comparison rules do not train split layers (their transposed copies would \
-             have to follow the segments): use the balance rule, or a chip whose cores hold the \
-             fan-in",
-            lp.layer,
-            sizes[lp.layer - 1],
-            cfg.chip.name,
-            lp.segments.len(),
-        );
+        return Err(Invalid::new(
+            "rule",
+            format!(
+                " {:?}: layer {} of {sizes:?} has a fan-in of {} that chip '{}' splits over {} \
+                 cores; the comparison rules do not train split layers (their transposed copies \
+                 would have to follow the segments): use the balance rule, or a chip whose cores \
+                 hold the fan-in",
+                cfg.rule,
+                lp.layer,
+                sizes[lp.layer - 1],
+                cfg.chip.name,
+                lp.segments.len(),
+            ),
+        )
+        .into());
     }
     Ok(m)
 }
@@ -341,10 +365,10 @@ pub fn run_hooked(
     let m = sizes.len() - 1;
     let acts = cfg.acts(m);
     if hooks.somas.len() > m {
-        bail!(
+        return Err(EmuError::Shape(format!(
             "{} soma programs for a net of {m} synaptic layers",
             hooks.somas.len()
-        );
+        )));
     }
     let mut pops = cfg.pops(m);
     for (p, s) in pops.iter_mut().zip(hooks.somas) {
@@ -365,39 +389,46 @@ pub fn run_hooked(
     let start = hooks.resume.map(|c| &c.net).or(hooks.start);
     if let Some(net) = start {
         if net.sizes() != sizes {
-            bail!(
+            return Err(EmuError::Shape(format!(
                 "the saved net is {:?}, this run's is {sizes:?} (same data and widths needed)",
                 net.sizes()
-            );
+            )));
         }
         if net.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts {
-            bail!("the saved net's activations are not this run's ({acts:?})");
+            return Err(EmuError::Shape(format!(
+                "the saved net's activations are not this run's ({acts:?})"
+            )));
         }
     }
     if hooks.masks.len() > m {
-        bail!(
+        return Err(EmuError::Shape(format!(
             "{} synapse masks for a net of {m} synaptic layers",
             hooks.masks.len()
-        );
+        )));
     }
     for (l, mask) in hooks.masks.iter().enumerate() {
         if let Some(mask) = mask
             && mask.len() != sizes[l] * sizes[l + 1]
         {
-            bail!(
+            return Err(EmuError::Shape(format!(
                 "the synapse mask of layer {} has {} entries, not {} × {}",
                 l + 1,
                 mask.len(),
                 sizes[l + 1],
                 sizes[l]
-            );
+            )));
         }
     }
     if hooks.masks.iter().any(Option::is_some) && cfg.rule != ChipRule::Balance {
-        bail!(
-            "the {:?} rule keeps a dense transposed copy of every layer; a net with sparse layers (an expanded convolution or pooling) runs with the balance rule",
-            cfg.rule
-        );
+        return Err(Invalid::new(
+            "rule",
+            format!(
+                " {:?} keeps a dense transposed copy of every layer; a net with sparse layers (an \
+                 expanded convolution or pooling) runs with the balance rule",
+                cfg.rule
+            ),
+        )
+        .into());
     }
     let spec = NetSpec {
         sizes: &sizes,
@@ -487,29 +518,7 @@ where
             .collect();
         (outcomes, t, local.engine.mesh_snapshot())
     };
-    let results: Vec<_> = if threads <= 1 || blocks <= 1 {
-        (0..blocks).map(run_block).collect()
-    } else {
-        let workers = threads.min(blocks);
-        let per = blocks.div_ceil(workers);
-        let run_block = &run_block;
-        crossbeam::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    s.spawn(move |_| {
-                        (w * per..((w + 1) * per).min(blocks))
-                            .map(run_block)
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    };
+    let results = crate::parallel::map(threads, blocks, &run_block);
     // Integer tallies merge exactly; losses are summed in sample order.
     let mut t = Tally::default();
     let (mut loss, mut correct) = (0.0, 0usize);
@@ -549,15 +558,15 @@ where
         None => train_tally.vars.merge(&setup),
         Some(c) => {
             let st = c.engine.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("the checkpoint is of an f64 reference run, not a chip run")
+                EmuError::Shape("the checkpoint is of an f64 reference run, not a chip run".into())
             })?;
             train_tally = Tally::from_words(&st.tally).ok_or_else(|| {
-                anyhow::anyhow!("the checkpoint's counts are of another accord version")
+                EmuError::Shape("the checkpoint's counts are of another accord version".into())
             })?;
             chip_net
                 .engine
                 .restore(st)
-                .map_err(|e| anyhow::anyhow!("the checkpoint's engine state: {e}"))?;
+                .map_err(|e| EmuError::Shape(format!("the checkpoint's engine state: {e}")))?;
             epochs = c
                 .rows
                 .iter()

@@ -290,6 +290,52 @@ impl Mapping {
 }
 
 /// Core id of position `i` of the boustrophedon walk over a mesh `cols` wide.
+/// Neurons per core and cores for an all-to-all net of `n` neurons on `chip`, checked before
+/// anything is built (the placement `emulator::general` builds: neurons `0..n` in even
+/// contiguous chunks, one per core; every core needs `n` input axons and every neuron one
+/// routing entry per core).
+///
+/// # Errors
+/// If a core cannot take the `n` input axons or any neuron's rows and routing entries, or the
+/// chunks need more cores than the mesh.
+pub fn all_to_all(chip: &ChipModel, n: usize) -> Result<(usize, usize), MapError> {
+    let caps = &chip.core;
+    if (caps.input_axons as usize) < n {
+        return Err(MapError::AllToAllAxons {
+            chip: chip.name.clone(),
+            n,
+            axons: caps.input_axons as usize,
+        });
+    }
+    let by_synapses = caps.synapses as usize / n.max(1);
+    let cores_needed = |k: usize| n.div_ceil(k.max(1));
+    let mut k = (caps.neurons as usize).min(by_synapses).min(n);
+    // Fan-out: every neuron of a chunk needs one routing entry per core.
+    while k > 0 && k * cores_needed(k) > caps.fanout as usize {
+        k -= 1;
+    }
+    if k == 0 {
+        return Err(MapError::AllToAllCore {
+            chip: chip.name.clone(),
+            n,
+            by_synapses,
+            fanout: caps.fanout as usize,
+        });
+    }
+    let count = cores_needed(k);
+    let available = chip.grid().cores();
+    if count as u64 > available {
+        return Err(MapError::AllToAllCores {
+            chip: chip.name.clone(),
+            n,
+            needed: count as u64,
+            per_core: k,
+            available,
+        });
+    }
+    Ok((k, count))
+}
+
 fn snake_core(i: u64, cols: u64) -> u64 {
     let y = i / cols;
     let along = i % cols;

@@ -119,7 +119,7 @@ impl Mapping {
             if n > CORE_ROWS_FULL && i == CORE_ROWS_HEAD {
                 writeln!(
                     s,
-                    "  ... {} more cores (--json lists every core)",
+                    "  ... {} more cores (the JSON form lists every core)",
                     n - CORE_ROWS_HEAD - CORE_ROWS_TAIL
                 )?;
             }

@@ -1414,7 +1414,7 @@ impl Graph {
                 }
                 other => {
                     return Err(NirError::Graph(format!(
-                        "layer {} has {other:?} neurons, which NIR has no primitive for (train with --activation hard-sigmoid to export)",
+                        "layer {} has {other:?} neurons, which NIR has no primitive for (train with the hard-sigmoid activation to export)",
                         l + 1
                     )));
                 }

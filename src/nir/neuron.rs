@@ -179,7 +179,7 @@ impl Discrete {
                     let a = dt / t;
                     if a > 1.0 {
                         return Err(err(format!(
-                            "{what} of neuron {i} is {t} s, shorter than the step (pass a smaller --dt)"
+                            "{what} of neuron {i} is {t} s, shorter than the step (use a smaller time step dt)"
                         )));
                     }
                     Ok(a)

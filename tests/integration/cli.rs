@@ -132,7 +132,7 @@ fn chip_commands_and_chip_errors() {
         // Loihi has no graded events.
         (
             &["train", "--chip", "loihi", "--epochs", "1"],
-            &["graded", "--mode spiking"],
+            &["--mode graded", "spiking mode"],
         ),
         // Overrides are checked by the design rules.
         (

@@ -64,18 +64,19 @@
 //! let net = &t.net;
 //! let s = analyse(&net.w, &net.mask, net.n, net.n_in, net.n_out, 7, 2)?;
 //! assert!(s.q > 0.0 && s.within > 0.0 && s.within <= 1.0);
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use super::community::{self, CommunityError, WeightedGraph};
 use super::lens::{LensResult, LensSetup, analyse_lenses};
 use super::protocol::{self, Protocol, Stop};
+use super::{ModularityError, Result};
 use crate::data::{Dataset, Split};
+use crate::error::Invalid;
 use crate::rule::{
     Activation, CreditOptions, GeneralNet, GeneralState, Loss, RelaxOptions, Settle, argmax,
 };
 use crate::train::{RunStatus, Watch, epoch_order, max_abs};
-use anyhow::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -161,55 +162,81 @@ impl Recipe {
 
     /// Check the recipe against a dataset of `dim` features and `classes` classes.
     pub fn check(&self, dim: usize, classes: usize) -> Result<()> {
-        crate::limits::check(
-            format!("--n {} (an all-to-all net)", self.n),
+        crate::limits::check_field(
+            "n",
+            format!("{} (an all-to-all net)", self.n),
             crate::limits::all_to_all_bytes(self.n),
         )?;
         if self.n < dim + classes + 1 {
-            bail!(
-                "--n {} is too small: {} inputs + {} outputs + at least 1 hidden neuron need n ≥ {}",
-                self.n,
-                dim,
-                classes,
-                dim + classes + 1
-            );
+            return Err(Invalid::new(
+                "n",
+                format!(
+                    " {} is too small: {} inputs + {} outputs + at least 1 hidden neuron need n ≥ {}",
+                    self.n,
+                    dim,
+                    classes,
+                    dim + classes + 1
+                ),
+            )
+            .into());
         }
         if !(self.damping > 0.0 && self.damping <= 1.0) {
-            bail!(
-                "damping {} is not allowed (must be in (0, 1])",
-                self.damping
-            );
+            return Err(Invalid::new(
+                "damping",
+                format!(" {} is not allowed (must be in (0, 1])", self.damping),
+            )
+            .into());
         }
         if !(self.inhibitory >= 0.0 && self.inhibitory < 1.0) {
-            bail!(
-                "inhibitory share {} is not allowed (must be in [0, 1))",
-                self.inhibitory
-            );
+            return Err(Invalid::new(
+                "inhibitory",
+                format!(
+                    " share {} is not allowed (must be in [0, 1))",
+                    self.inhibitory
+                ),
+            )
+            .into());
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            bail!(
-                "weight decay {} is not allowed (must be finite and ≥ 0)",
-                self.weight_decay
-            );
+            return Err(Invalid::new(
+                "weight_decay",
+                format!(
+                    " {} is not allowed (must be finite and ≥ 0)",
+                    self.weight_decay
+                ),
+            )
+            .into());
         }
         match self.stop {
             Stop::TargetLoss { loss } if !(loss.is_finite() && loss > 0.0) => {
-                bail!("target loss {loss} is not allowed (must be finite and > 0)")
+                return Err(Invalid::new(
+                    "target_loss",
+                    format!(" {loss} is not allowed (must be finite and > 0)"),
+                )
+                .into());
             }
             Stop::Plateau { relative, patience }
                 if !(relative.is_finite() && relative > 0.0) || patience == 0 =>
             {
-                bail!(
-                    "plateau rule ({relative} over {patience} epochs) is not allowed (need > 0 and ≥ 1 epoch)"
+                return Err(Invalid::new(
+                    "plateau",
+                    format!(
+                        " rule ({relative} over {patience} epochs) is not allowed (need > 0 and ≥ 1 epoch)"
+                    ),
                 )
+                .into());
             }
             _ => {}
         }
         if !(self.init_scale.is_finite() && self.init_scale >= 0.0) {
-            bail!(
-                "init scale {} is not allowed (must be finite and ≥ 0)",
-                self.init_scale
-            );
+            return Err(Invalid::new(
+                "init_scale",
+                format!(
+                    " {} is not allowed (must be finite and ≥ 0)",
+                    self.init_scale
+                ),
+            )
+            .into());
         }
         Ok(())
     }
@@ -408,13 +435,21 @@ pub fn train_all_to_all(
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     recipe.check(dim, classes)?;
     if !(lr.is_finite() && lr > 0.0) {
-        bail!("learning rate {lr} is not allowed (must be finite and > 0)");
+        return Err(Invalid::new(
+            "lr",
+            format!(" {lr} is not allowed (must be finite and > 0)"),
+        )
+        .into());
     }
     if lr * recipe.weight_decay >= 1.0 {
-        bail!(
-            "weight decay {} at learning rate {lr} would zero or flip every weight each update (need rate × decay < 1)",
-            recipe.weight_decay
-        );
+        return Err(Invalid::new(
+            "weight_decay",
+            format!(
+                " {} at learning rate {lr} would zero or flip every weight each update (need rate × decay < 1)",
+                recipe.weight_decay
+            ),
+        )
+        .into());
     }
     let mut net = recipe.init_net(dim, classes, seed);
     let initial_w = net.w.clone();
@@ -812,32 +847,40 @@ impl SweepConfig {
     /// Check the configuration; errors name the command-line flag.
     pub fn check(&self) -> Result<()> {
         if self.rates.is_empty() {
-            bail!("--rates needs at least one learning rate");
+            return Err(Invalid::new("rates", " needs at least one learning rate").into());
         }
         if let Some(r) = self
             .rates
             .iter()
             .find(|r| !(r.is_finite() && **r > 0.0 && **r <= 1e6))
         {
-            bail!("--rates: {r} is not allowed (every rate must be in (0, 1e6])");
+            return Err(Invalid::new(
+                "rates",
+                format!(": {r} is not allowed (every rate must be in (0, 1e6])"),
+            )
+            .into());
         }
         if self.seeds.is_empty() {
-            bail!("--seeds needs at least one seed");
+            return Err(Invalid::new("seeds", " needs at least one seed").into());
         }
         if self.epochs == 0 {
-            bail!("--epochs must be at least 1");
+            return Err(Invalid::new("epochs", " must be at least 1").into());
         }
         if self.threads == 0 {
-            bail!("--threads must be at least 1");
+            return Err(Invalid::new("threads", " must be at least 1").into());
         }
         if self.samples == Some(0) {
-            bail!("--samples must be at least 1");
+            return Err(Invalid::new("samples", " must be at least 1").into());
         }
         if self.chip.is_some() && self.protocol != Protocol::EqualEpochs {
-            bail!(
-                "--protocol {} runs on the f64 reference only; on a chip only equal-epochs is implemented",
-                self.protocol
-            );
+            return Err(Invalid::new(
+                "protocol",
+                format!(
+                    " {} runs on the f64 reference only; on a chip only equal-epochs is implemented",
+                    self.protocol
+                ),
+            )
+            .into());
         }
         Ok(())
     }
@@ -1250,17 +1293,17 @@ fn lens_setup(cfg: &SweepConfig, net: &GeneralNet) -> LensSetup {
 pub fn reanalyse(cfg: &SweepConfig, split: &Split, done: Vec<DoneRun>) -> Result<Vec<DoneRun>> {
     let split = &cfg.prepare(split);
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    in_parallel(cfg.threads, done.len(), &|k| {
+    crate::parallel::try_map(cfg.threads, done.len(), &|k| {
         let (run, w) = &done[k];
         let mut net = cfg.recipe.init_net(dim, classes, run.seed);
         if w.len() != net.w.len() {
-            bail!(
+            return Err(ModularityError::SavedRun(format!(
                 "a saved run (rate {}, seed {}) has {} weights, the network {}",
                 run.rate,
                 run.seed,
                 w.len(),
                 net.w.len()
-            );
+            )));
         }
         let initial = std::mem::replace(&mut net.w, w.clone());
         let lseed = run
@@ -1271,48 +1314,6 @@ pub fn reanalyse(cfg: &SweepConfig, split: &Split, done: Vec<DoneRun>) -> Result
         run.lenses = analyse_lenses(w, &initial, &lens_setup(cfg, &net), lseed)?;
         Ok((run, w.clone()))
     })
-}
-
-/// `job(0..n)` spread over `threads` threads, the results in index order. The first job to
-/// fail stops the workers from taking new jobs; its error (the earliest failed index) is
-/// returned.
-fn in_parallel<T: Send>(
-    threads: usize,
-    n: usize,
-    job: &(dyn Fn(usize) -> Result<T> + Sync),
-) -> Result<Vec<T>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let slots: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(n) {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= n {
-                        break;
-                    }
-                    let out = job(k);
-                    let failed = out.is_err();
-                    if let Ok(mut v) = slots.lock() {
-                        v[k] = Some(out);
-                    }
-                    if failed {
-                        // Let the other workers stop early.
-                        next.store(n, Ordering::Relaxed);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a worker panicked"))?
-        .into_iter()
-        .map(|s| s.unwrap_or_else(|| Err(anyhow::anyhow!("a run did not finish"))))
-        .collect()
 }
 
 /// Run the sweep on `split` (cut to [`SweepConfig::samples`]), the runs spread over
@@ -1354,18 +1355,17 @@ pub fn run_sweep_from(
             .iter()
             .position(|&(r, s)| r == run.rate_index && s == run.seed && cfg.rates[r] == run.rate)
             .ok_or_else(|| {
-                anyhow::anyhow!(
+                ModularityError::SavedRun(format!(
                     "a saved run (rate {}, seed {}) is not part of this sweep",
-                    run.rate,
-                    run.seed
-                )
+                    run.rate, run.seed
+                ))
             })?;
         prefilled[k] = Some(Ok((run, w)));
     }
     let todo: Vec<usize> = (0..jobs.len())
         .filter(|&k| prefilled[k].is_none())
         .collect();
-    let fresh = in_parallel(cfg.threads, todo.len(), &|i| {
+    let fresh = crate::parallel::try_map(cfg.threads, todo.len(), &|i| {
         let (r, s) = jobs[todo[i]];
         run_one(cfg, split, r, s, progress)
     })?;
@@ -1381,7 +1381,7 @@ pub fn run_sweep_from(
                 weights.push(w);
             }
             Some(Err(e)) => return Err(e),
-            None => bail!("a sweep run did not finish"),
+            None => unreachable!("every job of the sweep was run or given"),
         }
     }
     let per_rate = summarise(cfg, &runs);
@@ -1824,18 +1824,18 @@ mod tests {
             ..Recipe::default()
         };
         let e = train_all_to_all(&r, &split, 0.1, 1, 1, &|| {}).unwrap_err();
-        assert!(e.to_string().contains("--n 6"), "{e}");
+        assert!(e.to_string().starts_with("n 6 is too small"), "{e}");
         let r = Recipe {
             n: 10,
             ..Recipe::default()
         };
         let e = train_all_to_all(&r, &split, -1.0, 1, 1, &|| {}).unwrap_err();
-        assert!(e.to_string().contains("learning rate"), "{e}");
+        assert!(e.to_string().starts_with("lr -1 is not allowed"), "{e}");
         let mut c = cfg(1);
         c.rates = vec![0.1, 0.0];
-        assert!(c.check().unwrap_err().to_string().contains("--rates"));
+        assert!(c.check().unwrap_err().to_string().starts_with("rates"));
         let mut c = cfg(1);
         c.seeds.clear();
-        assert!(c.check().unwrap_err().to_string().contains("--seeds"));
+        assert!(c.check().unwrap_err().to_string().starts_with("seeds"));
     }
 }

@@ -11,13 +11,14 @@
 //! * `constant` — `g ≡ f'(0)`: the neuron ignores its balance;
 //! * `shift s` — `g(u) = f'(u − s)`: the table is centred on the wrong balance.
 
+use super::Result;
 use super::{
-    Plan, ProbeConfig, a2a_accuracy, a2a_cosine, layered_accuracy, layered_cosine, par_map,
+    Plan, ProbeConfig, a2a_accuracy, a2a_cosine, layered_accuracy, layered_cosine,
     set_layered_balance, train_a2a, train_layered,
 };
 use crate::data::Split;
+use crate::error::Invalid;
 use crate::rule::{Activation, Balance};
-use anyhow::{Result, bail};
 use serde::Serialize;
 
 /// The variants to run.
@@ -63,13 +64,17 @@ impl BalanceConfig {
         }
     }
 
-    /// Check the values; errors name the flag.
+    /// Check the values; errors name the field.
     pub fn check(&self) -> Result<()> {
         if let Some(b) = self.bits.iter().find(|b| !(1..=52).contains(*b)) {
-            bail!("--bits: {b} is not allowed (1..=52)");
+            return Err(Invalid::new("bits", format!(": {b} is not allowed (1..=52)")).into());
         }
         if !(1..=52).contains(&self.default_bits) {
-            bail!("table bits {} not allowed (1..=52)", self.default_bits);
+            return Err(Invalid::new(
+                "default_bits",
+                format!(" {} is not allowed (1..=52)", self.default_bits),
+            )
+            .into());
         }
         if let Some(e) = self
             .entry_counts
@@ -77,15 +82,25 @@ impl BalanceConfig {
             .chain([&self.entries])
             .find(|e| !(2..=1 << 20).contains(*e))
         {
-            bail!("--entries: {e} is not allowed (2..=1048576)");
+            return Err(Invalid::new(
+                "entry_counts",
+                format!(": {e} is not allowed (2..=1048576)"),
+            )
+            .into());
         }
         if let Some(s) = self.shifts.iter().find(|s| !s.is_finite()) {
-            bail!("--shifts: {s} is not allowed (must be finite)");
+            return Err(
+                Invalid::new("shifts", format!(": {s} is not allowed (must be finite)")).into(),
+            );
         }
         if let Some(r) = self.range
             && !(r.is_finite() && r > 0.0 && r <= 1e6)
         {
-            bail!("--lut-range {r} is not allowed (must be in (0, 1e6])");
+            return Err(Invalid::new(
+                "range",
+                format!(" {r} is not allowed (must be in (0, 1e6])"),
+            )
+            .into());
         }
         Ok(())
     }
@@ -235,7 +250,7 @@ pub fn run(cfg: &ProbeConfig, b: &BalanceConfig, split: &Split) -> Result<Balanc
         .into_iter()
         .flat_map(|a2a| vs.iter().map(move |v| (a2a, v.clone())))
         .collect();
-    let rows = par_map(&jobs, cfg.threads, &|(a2a, v)| {
+    let rows = crate::parallel::over(&jobs, cfg.threads, &|(a2a, v)| {
         if *a2a {
             let mut net = cfg.a2a_net(split);
             net.balance = v.balance(cfg.activation, b.range);
@@ -357,9 +372,14 @@ mod tests {
     fn bad_values_are_named() {
         let mut b = BalanceConfig::default();
         b.bits.push(0);
-        assert!(b.check().unwrap_err().to_string().contains("--bits"));
+        assert!(b.check().unwrap_err().to_string().contains("bits: 0"));
         let mut b = BalanceConfig::default();
         b.entry_counts.push(1);
-        assert!(b.check().unwrap_err().to_string().contains("--entries"));
+        assert!(
+            b.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("entry_counts")
+        );
     }
 }

@@ -15,10 +15,11 @@
 //!   `α = 0.5`) also settles at states that plain iteration cannot hold; there `ρ ≥ 1` and
 //!   the credit diverges — clamped or not.
 
+use super::Result;
 use super::{ProbeConfig, layered_as_general};
 use crate::data::Split;
+use crate::error::Invalid;
 use crate::rule::{CreditOptions, GeneralNet, Settle, norm2};
-use anyhow::{Result, bail};
 use serde::Serialize;
 
 /// The clamp probe's sweep.
@@ -56,38 +57,53 @@ impl Default for ClampConfig {
 }
 
 impl ClampConfig {
-    /// Check the values; errors name the flag.
+    /// Check the values; errors name the field.
     pub fn check(&self, test_rows: usize) -> Result<()> {
         if self.gains.is_empty() {
-            bail!("--gains needs at least one gain");
+            return Err(Invalid::new("gains", " needs at least one gain").into());
         }
         if let Some(g) = self.gains.iter().find(|g| !(g.is_finite() && **g > 0.0)) {
-            bail!("--gains: {g} is not allowed (every gain must be finite and > 0)");
+            return Err(Invalid::new(
+                "gains",
+                format!(": {g} is not allowed (every gain must be finite and > 0)"),
+            )
+            .into());
         }
         if !(self.damping > 0.0 && self.damping <= 1.0) {
-            bail!(
-                "--clamp-damping {} is not allowed (must be in (0, 1])",
-                self.damping
-            );
+            return Err(Invalid::new(
+                "damping",
+                format!(" {} is not allowed (must be in (0, 1])", self.damping),
+            )
+            .into());
         }
         if self.max_steps == 0 {
-            bail!("--max-steps must be at least 1");
+            return Err(Invalid::new("max_steps", " must be at least 1").into());
         }
         if let Some(v) = self.vanish
             && !(v > 0.0 && v < 1.0)
         {
-            bail!("--vanish {v} is not allowed (must be in (0, 1))");
+            return Err(
+                Invalid::new("vanish", format!(" {v} is not allowed (must be in (0, 1))")).into(),
+            );
         }
         if let Some(d) = self.diverge
             && !(d > 1.0 && d.is_finite())
         {
-            bail!("--diverge {d} is not allowed (must be finite and > 1)");
+            return Err(Invalid::new(
+                "diverge",
+                format!(" {d} is not allowed (must be finite and > 1)"),
+            )
+            .into());
         }
         if self.sample >= test_rows {
-            bail!(
-                "--sample {} is out of range (the test set has {test_rows} rows)",
-                self.sample
-            );
+            return Err(Invalid::new(
+                "sample",
+                format!(
+                    " {} is out of range (the test set has {test_rows} rows)",
+                    self.sample
+                ),
+            )
+            .into());
         }
         Ok(())
     }
@@ -234,7 +250,7 @@ pub fn run(cfg: &ProbeConfig, c: &ClampConfig, split: &Split) -> Result<ClampRep
     lcfg.recipe.loss = crate::rule::Loss::CrossEntropy;
     let layered_row = probe_net(&layered, x, label, "layered", 1.0, &lcfg, c);
     let base = cfg.a2a_net(split);
-    let rows = super::par_map(&c.gains, cfg.threads, &|&gain| {
+    let rows = crate::parallel::over(&c.gains, cfg.threads, &|&gain| {
         let mut net = base.clone();
         net.w.iter_mut().for_each(|w| *w *= gain);
         probe_net(&net, x, label, "all-to-all", gain, cfg, c)

@@ -12,12 +12,13 @@
 //! The all-to-all network has no depth: its credit iteration converges geometrically, so `k`
 //! is compared with the steps the relaxation takes to reach tolerance (the `settled` row).
 
+use super::Result;
 use super::{
-    Cos, Plan, ProbeConfig, a2a_accuracy, a2a_cosine, layered_accuracy, layered_cosine, par_map,
-    train_a2a, train_layered,
+    Cos, Plan, ProbeConfig, a2a_accuracy, a2a_cosine, layered_accuracy, layered_cosine, train_a2a,
+    train_layered,
 };
 use crate::data::Split;
-use anyhow::{Result, bail};
+use crate::error::Invalid;
 use serde::Serialize;
 
 /// Step counts of the all-to-all sweep.
@@ -36,10 +37,12 @@ impl Default for EquilibriumConfig {
 }
 
 impl EquilibriumConfig {
-    /// Check the values; errors name the flag.
+    /// Check the values; errors name the field.
     pub fn check(&self) -> Result<()> {
         if let Some(k) = self.a2a_steps.iter().find(|k| **k > 100_000) {
-            bail!("--steps: {k} is not allowed (0..=100000)");
+            return Err(
+                Invalid::new("a2a_steps", format!(": {k} is not allowed (0..=100000)")).into(),
+            );
         }
         Ok(())
     }
@@ -117,7 +120,7 @@ pub fn run(cfg: &ProbeConfig, e: &EquilibriumConfig, split: &Split) -> Result<Eq
         .map(|p| (false, p))
         .chain(plans(&e.a2a_steps).into_iter().map(|p| (true, p)))
         .collect();
-    let rows = par_map(&jobs, cfg.threads, &|&(a2a, plan)| {
+    let rows = crate::parallel::over(&jobs, cfg.threads, &|&(a2a, plan)| {
         if a2a {
             let mut net = cfg.a2a_net(split);
             let p = cfg.probe_samples;

@@ -37,7 +37,7 @@
 //! assert_eq!(exact.variant, "exact");
 //! assert!((exact.cos_init - 1.0).abs() < 1e-12);
 //! assert!((exact.cos_hidden_init - 1.0).abs() < 1e-12);
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod balance;
@@ -46,14 +46,53 @@ pub mod equilibrium;
 
 use crate::backprop::Mlp;
 use crate::data::{Dataset, Split};
+use crate::error::{Invalid, Setting};
+use crate::experiments::modularity::ModularityError;
 use crate::experiments::modularity::experiment::Recipe;
+use crate::limits::LimitError;
 use crate::rule::{
     Activation, Balance, CreditOptions, GeneralNet, GeneralState, LayeredNet, LayeredState, Loss,
     Settle, Steps, argmax,
 };
 use crate::train::epoch_order;
-use anyhow::{Result, bail};
 use serde::Serialize;
+
+/// Why a probe cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// A probe setting out of range (names its field).
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The all-to-all recipe the probes share refused its settings.
+    #[error(transparent)]
+    Recipe(#[from] ModularityError),
+    /// A net larger than the memory limit allows.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// A net the probe cannot take.
+    #[error("{0}")]
+    Net(String),
+}
+
+impl Setting for ProbeError {
+    fn invalid(&self) -> Option<&Invalid> {
+        match self {
+            ProbeError::Invalid(i) => Some(i),
+            ProbeError::Recipe(e) => e.invalid(),
+            _ => None,
+        }
+    }
+    fn limit(&self) -> Option<&LimitError> {
+        match self {
+            ProbeError::Limit(l) => Some(l),
+            ProbeError::Recipe(e) => e.limit(),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` of the probes.
+pub type Result<T, E = ProbeError> = std::result::Result<T, E>;
 
 /// What every probe shares: the two networks, their training and the cosine measurement.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -121,22 +160,22 @@ impl ProbeConfig {
         c
     }
 
-    /// Check the configuration against a dataset; errors name the flag.
+    /// Check the configuration against a dataset; errors name the field.
     pub fn check(&self, split: &Split) -> Result<()> {
         if self.hidden.is_empty() {
-            bail!("--hidden needs at least one width");
+            return Err(Invalid::new("hidden", " needs at least one width").into());
         }
         if self.epochs == 0 {
-            bail!("--epochs must be at least 1");
+            return Err(Invalid::new("epochs", " must be at least 1").into());
         }
         if self.probe_samples == 0 {
-            bail!("--probe-samples must be at least 1");
+            return Err(Invalid::new("probe_samples", " must be at least 1").into());
         }
         if self.threads == 0 {
-            bail!("--threads must be at least 1");
+            return Err(Invalid::new("threads", " must be at least 1").into());
         }
         if self.samples == Some(0) {
-            bail!("--samples must be at least 1");
+            return Err(Invalid::new("samples", " must be at least 1").into());
         }
         // The probes also run the layered net as a general net of all its neurons (dense
         // n × n matrices).
@@ -144,9 +183,10 @@ impl ProbeConfig {
             split.train.dim.saturating_add(split.train.n_classes),
             |a, &h| a.saturating_add(h),
         );
-        crate::limits::check(
+        crate::limits::check_field(
+            "hidden",
             format!(
-                "--hidden {} (probed as a general net of {n_total} neurons)",
+                "{} (probed as a general net of {n_total} neurons)",
                 self.hidden
                     .iter()
                     .map(usize::to_string)
@@ -155,12 +195,16 @@ impl ProbeConfig {
             ),
             crate::limits::all_to_all_bytes(n_total),
         )?;
-        for (name, lr) in [("--lr", self.layered_lr), ("--a2a-lr", self.a2a_lr)] {
+        for (name, lr) in [("layered_lr", self.layered_lr), ("a2a_lr", self.a2a_lr)] {
             if !(lr.is_finite() && lr > 0.0 && lr <= 1e6) {
-                bail!("{name} {lr} is not allowed (must be in (0, 1e6])");
+                return Err(Invalid::new(
+                    name,
+                    format!(" {lr} is not allowed (must be in (0, 1e6])"),
+                )
+                .into());
             }
         }
-        self.recipe.check(split.train.dim, split.train.n_classes)
+        Ok(self.recipe.check(split.train.dim, split.train.n_classes)?)
     }
 
     /// `split` cut to the first [`samples`](Self::samples) rows of each half.
@@ -596,39 +640,6 @@ pub fn set_layered_balance(net: &mut LayeredNet, make: &dyn Fn(Activation) -> Ba
     }
 }
 
-/// Map `f` over `items` on `threads` threads; the output is in input order whatever the
-/// thread count.
-pub fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: &(dyn Fn(&T) -> R + Sync),
-) -> Vec<R> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(k) else { break };
-                    let r = f(item);
-                    if let Ok(mut v) = slots.lock() {
-                        v[k] = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every item is mapped once"))
-        .collect()
-}
-
 /// The layered network as a [`GeneralNet`] over all its neurons (input layer first), with
 /// synapses only between consecutive layers. Needs every hidden layer to share one
 /// activation.
@@ -637,7 +648,9 @@ pub fn layered_as_general(net: &LayeredNet) -> Result<GeneralNet> {
     let m = net.depth();
     let hidden_act = net.layers[0].act;
     if net.layers[..m - 1].iter().any(|l| l.act != hidden_act) {
-        bail!("layered_as_general needs one activation for all hidden layers");
+        return Err(ProbeError::Net(
+            "layered_as_general needs one activation for all hidden layers".into(),
+        ));
     }
     let n: usize = sizes.iter().sum();
     let mut offs = vec![0usize];

@@ -1,0 +1,83 @@
+//! What the library's errors share: a setting it refuses names the configuration **field**, not
+//! a command-line option.
+//!
+//! Every module has its own error type naming what went wrong and where (tetanes' habit:
+//! [`crate::chip::ChipError`], [`crate::mapping::MapError`], [`crate::emulator::EmuError`],
+//! [`crate::experiments::probe::ProbeError`], …). A value outside what a configuration accepts
+//! is an [`Invalid`] inside them: its `field` is the name of the field of the configuration
+//! struct (`epochs`, `probe_samples`, `message_threshold`), so the library reads the same to
+//! any front end. The `accord` command line maps fields to its own options when it prints an
+//! error (`probe_samples` → `--probe-samples`).
+
+use crate::limits::LimitError;
+
+/// A configuration value the library refuses: `"{field} {reason}"`, e.g. `epochs must be at
+/// least 1` or `gains: 0 is not allowed (every gain must be finite and > 0)`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}{reason}")]
+pub struct Invalid {
+    /// The configuration field (`snake_case`, as in the struct).
+    pub field: &'static str,
+    /// What is wrong with it, starting with the separator that follows the field (`" must be
+    /// at least 1"`, `": 0 is not allowed (…)"`).
+    pub reason: String,
+}
+
+impl Invalid {
+    /// `field` refused for `reason` (which starts with its separator: `" must …"`, `": …"`).
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same message with the field shown as `name` (a front end's option for it).
+    pub fn named(&self, name: &str) -> String {
+        format!("{name}{}", self.reason)
+    }
+}
+
+/// Errors that can carry an [`Invalid`] setting or a [`LimitError`], for front ends that name
+/// their own options for fields and for the memory limit.
+pub trait Setting {
+    /// The refused setting, if that is what this error is.
+    fn invalid(&self) -> Option<&Invalid>;
+    /// The memory limit refused the request, if that is what this error is.
+    fn limit(&self) -> Option<&LimitError> {
+        None
+    }
+}
+
+impl Setting for Invalid {
+    fn invalid(&self) -> Option<&Invalid> {
+        Some(self)
+    }
+}
+
+impl Setting for LimitError {
+    fn invalid(&self) -> Option<&Invalid> {
+        None
+    }
+    fn limit(&self) -> Option<&LimitError> {
+        Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_setting_reads_with_its_field_or_a_front_end_name() {
+        let e = Invalid::new("probe_samples", " must be at least 1");
+        assert_eq!(e.to_string(), "probe_samples must be at least 1");
+        assert_eq!(
+            e.named("--probe-samples"),
+            "--probe-samples must be at least 1"
+        );
+        assert_eq!(e.invalid(), Some(&e));
+        let e = Invalid::new("gains", ": 0 is not allowed");
+        assert_eq!(e.to_string(), "gains: 0 is not allowed");
+    }
+}
