@@ -765,7 +765,7 @@ pub struct ChipRun {
 /// same shape. Per-epoch train loss and accuracy are not measured on the chip (NaN); the
 /// spectral radius is measured in `f64` on the initial and on the chip-trained weights (reported
 /// for the last epoch); skipped updates are counted as capped relaxations.
-pub fn train_on_chip(
+pub fn train_all_to_all_on_chip(
     recipe: &Recipe,
     chip: &ChipRun,
     split: &Split,
@@ -1212,7 +1212,7 @@ pub fn run_one(
         None => train_all_to_all(&cfg.recipe, split, rate, cfg.epochs, seed, &|| {
             progress(Event::Sample)
         })?,
-        Some(chip) => train_on_chip(&cfg.recipe, chip, split, rate, cfg.epochs, seed)?,
+        Some(chip) => train_all_to_all_on_chip(&cfg.recipe, chip, split, rate, cfg.epochs, seed)?,
     };
     let net = &t.net;
     // Louvain seeds from (seed, rate index): every run's analysis is independent.
