@@ -64,6 +64,14 @@ impl Setting for LimitError {
     }
 }
 
+/// `Err` naming `field` if a count that must be at least 1 is 0 (`None`: not given, fine).
+pub(crate) fn at_least_one(field: &'static str, count: Option<usize>) -> Result<(), Invalid> {
+    match count {
+        Some(0) => Err(Invalid::new(field, " must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +85,11 @@ mod tests {
             "--probe-samples must be at least 1"
         );
         assert_eq!(e.invalid(), Some(&e));
+        assert_eq!(
+            at_least_one("epochs", Some(0)).unwrap_err().to_string(),
+            "epochs must be at least 1"
+        );
+        assert!(at_least_one("epochs", Some(1)).is_ok() && at_least_one("samples", None).is_ok());
         let e = Invalid::new("gains", ": 0 is not allowed");
         assert_eq!(e.to_string(), "gains: 0 is not allowed");
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::emit;
 use super::{ActArg, parse_positive};
-use crate::data::{self, Split};
+use crate::data;
 use crate::experiments::probe::ProbeConfig;
 use crate::experiments::probe::balance::{self, BalanceConfig, BalanceReport, Variant};
 use crate::experiments::probe::clamp::{self, ClampConfig, ClampReport};
@@ -198,7 +198,7 @@ pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
         let r = balance::run(&cfg, &bcfg, &split)?;
         files.extend(balance_figures(&r, &a.out)?);
         if !a.json {
-            emit(&balance_table(&r, &split))?;
+            emit(&r.to_string())?;
         }
         json.insert("balance".into(), serde_json::to_value(&r)?);
     }
@@ -207,7 +207,7 @@ pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
         let r = equilibrium::run(&cfg, &ecfg, &split)?;
         files.extend(equilibrium_figures(&r, &a.out)?);
         if !a.json {
-            emit(&equilibrium_table(&r))?;
+            emit(&r.to_string())?;
         }
         json.insert("equilibrium".into(), serde_json::to_value(&r)?);
     }
@@ -216,7 +216,7 @@ pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
         let r = clamp::run(&cfg, &ccfg, &split)?;
         files.extend(clamp_figures(&r, &a.out)?);
         if !a.json {
-            emit(&clamp_table(&r))?;
+            emit(&r.to_string())?;
         }
         json.insert("clamp".into(), serde_json::to_value(&r)?);
     }
@@ -236,156 +236,6 @@ pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
         emit(&o)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn nets_line(cfg: &ProbeConfig, split: &Split) -> String {
-    let sizes: Vec<String> = std::iter::once(split.train.dim)
-        .chain(cfg.hidden.iter().copied())
-        .chain([split.train.n_classes])
-        .map(|s| s.to_string())
-        .collect();
-    format!(
-        "layered {} ({} hidden, linear out, CE, η = {}); all-to-all N = {} ({} hidden and out, MSE, η = {}); \
-         {} epoch(s), seed {}; cosine = mean over {} test rows of cos(rule update, −true gradient), \
-         cos₀ on the initial net (cos₀ hid: synapses onto hidden neurons only), cos_T after training",
-        sizes.join("-"),
-        cfg.activation,
-        cfg.layered_lr,
-        cfg.recipe.n,
-        cfg.activation,
-        cfg.a2a_lr,
-        cfg.epochs,
-        cfg.seed,
-        cfg.probe_samples
-    )
-}
-
-/// The balance probe's table.
-pub fn balance_table(r: &BalanceReport, split: &Split) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "\nprobe balance — g ≠ f'");
-    let _ = writeln!(o, "{}", nets_line(&r.config, split));
-    let _ = writeln!(o, "{:<16} | {:>17} | {:>17}", "", "layered", "all-to-all");
-    let _ = writeln!(
-        o,
-        "{:<16} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "g", "acc", "cos₀", "cos₀ hid", "cos_T", "acc", "cos₀", "cos₀ hid", "cos_T", "skipped"
-    );
-    for (l, x) in r.layered.iter().zip(&r.all_to_all) {
-        let _ = writeln!(
-            o,
-            "{:<16} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} {:>7}",
-            l.variant,
-            100.0 * l.accuracy,
-            l.cos_init,
-            l.cos_hidden_init,
-            l.cos_final,
-            100.0 * x.accuracy,
-            x.cos_init,
-            x.cos_hidden_init,
-            x.cos_final,
-            x.skipped
-        );
-    }
-    o
-}
-
-/// The equilibrium probe's table.
-pub fn equilibrium_table(r: &EquilibriumReport) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\nprobe equilibrium — plasticity after k retrograde steps (truncate) or during them (interleave)"
-    );
-    let _ = writeln!(
-        o,
-        "layered depth m = {} (exact from k = m − 1 = {}); all-to-all: the settled row relaxes to tolerance {:e}",
-        r.layered_depth,
-        r.layered_depth - 1,
-        r.config.recipe.credit_tol
-    );
-    for (name, rows) in [("layered", &r.layered), ("all-to-all", &r.all_to_all)] {
-        let _ = writeln!(
-            o,
-            "{:<11} {:<11} {:>5} | {:>7} {:>7} {:>8} {:>7} {:>7}",
-            name, "mode", "k", "acc", "cos₀", "cos₀ hid", "cos_T", "skipped"
-        );
-        for x in rows.iter() {
-            let _ = writeln!(
-                o,
-                "{:<11} {:<11} {:>5} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} {:>7}",
-                "",
-                x.mode,
-                x.k.map_or("—".into(), |k| k.to_string()),
-                100.0 * x.accuracy,
-                x.cos_init,
-                x.cos_hidden_init,
-                x.cos_final,
-                x.skipped
-            );
-        }
-    }
-    o
-}
-
-/// The clamp probe's table.
-pub fn clamp_table(r: &ClampReport) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\nprobe clamp — output credit injected once, not held (test row {}; all-to-all N = {}, firing damping {}; range {})",
-        r.sweep.sample,
-        r.config.recipe.n,
-        r.sweep.damping,
-        match (r.sweep.vanish, r.sweep.diverge) {
-            (None, None) => "f64".to_string(),
-            (v, d) => format!(
-                "[{} , {}] × ‖c₀‖",
-                v.map_or("f64 min".into(), |x| format!("{x:e}")),
-                d.map_or("f64 max".into(), |x| format!("{x:e}"))
-            ),
-        }
-    );
-    let _ = writeln!(
-        o,
-        "{:<11} {:>5} | {:>13} {:>6} | {:>22} | {:>10} {:>6} {:>9} {:>8} {:>10}",
-        "net",
-        "gain",
-        "firing",
-        "ρ",
-        "clamped credit",
-        "unclamped",
-        "steps",
-        "growth/st",
-        "left at",
-        "last ‖c‖"
-    );
-    for x in r.layered.iter().chain(&r.all_to_all) {
-        let _ = writeln!(
-            o,
-            "{:<11} {:>5} | {:>13} {:>6.3} | {:>22} | {:>10} {:>6} {:>9} {:>8} {:>10.3e}",
-            x.net,
-            x.gain,
-            format!("{} ({})", settle_word(x.fire), x.fire_iterations),
-            x.radius,
-            format!("{} ({} steps)", settle_word(x.clamped), x.clamped_steps),
-            settle_word(x.unclamped),
-            x.steps,
-            x.growth_rate.map_or("—".into(), |g| format!("{g:.4}")),
-            x.left_range_at.map_or("—".into(), |s| s.to_string()),
-            x.final_norm
-        );
-    }
-    o
-}
-
-fn settle_word(s: crate::rule::Settle) -> &'static str {
-    match s {
-        crate::rule::Settle::Converged => "converged",
-        crate::rule::Settle::IterationCap => "cap",
-        crate::rule::Settle::Diverged => "diverged",
-        crate::rule::Settle::Vanished => "vanished",
-    }
 }
 
 fn balance_figures(r: &BalanceReport, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -572,10 +422,7 @@ fn clamp_figures(r: &ClampReport, dir: &Path) -> Result<Vec<PathBuf>> {
             Series::new(
                 format!(
                     "{} gain {} (ρ = {:.2}, {})",
-                    x.net,
-                    x.gain,
-                    x.radius,
-                    settle_word(x.unclamped)
+                    x.net, x.gain, x.radius, x.unclamped
                 ),
                 x.norms.iter().map(|&(k, v)| (k as f64, v)).collect(),
             )

@@ -220,15 +220,28 @@ impl<D: Datapath> GeneralChipNet<D> {
         let first = self.all(Cmd::Inputs);
         self.engine.timestep(&first, step, false);
         let round_cmds = self.all(Cmd::Graded);
+        self.relax(tol, max_rounds, t, |net| {
+            net.engine.timestep(&round_cmds, step, false).fire_change
+        })
+    }
+
+    /// Rounds of `round` (which returns the round's largest change) until a change within
+    /// `tol` or `max_rounds`; the traffic still in flight is discarded, the tally kept.
+    fn relax(
+        &mut self,
+        tol: f64,
+        max_rounds: usize,
+        t: &mut Tally,
+        mut round: impl FnMut(&mut Self) -> f64,
+    ) -> Rounds {
         let mut result = Rounds {
             rounds: max_rounds,
             converged: false,
         };
-        for round in 1..=max_rounds {
-            let rep = self.engine.timestep(&round_cmds, step, false);
-            if rep.fire_change <= tol {
+        for k in 1..=max_rounds {
+            if round(self) <= tol {
                 result = Rounds {
-                    rounds: round,
+                    rounds: k,
                     converged: true,
                 };
                 break;
@@ -257,33 +270,19 @@ impl<D: Datapath> GeneralChipNet<D> {
             finish_copy: false,
             plasticity: false,
         });
-        let mut result = Rounds {
-            rounds: max_rounds,
-            converged: false,
-        };
-        for round in 1..=max_rounds {
+        self.relax(tol, max_rounds, t, |net| {
             for (o, &e) in ext.iter().enumerate() {
-                let i = self.n - self.n_out + o;
-                let k = self.chunks.partition_point(|&(s, _)| s <= i) - 1;
-                let s = self.chunks[k].0;
-                let core = &mut self.engine.cores[k];
+                let i = net.n - net.n_out + o;
+                let k = net.chunks.partition_point(|&(s, _)| s <= i) - 1;
+                let s = net.chunks[k].0;
+                let core = &mut net.engine.cores[k];
                 let c = dp.credit_in(e, &mut core.vars);
                 if !D::is_zero(c) {
                     core.clamp(i - s, c);
                 }
             }
-            let rep = self.engine.timestep(&cmds, step, false);
-            if rep.credit_change <= tol {
-                result = Rounds {
-                    rounds: round,
-                    converged: true,
-                };
-                break;
-            }
-        }
-        self.engine.clear_traffic();
-        t.merge(&self.engine.take_tally());
-        result
+            net.engine.timestep(&cmds, step, false).credit_change
+        })
     }
 
     /// Plasticity: `w_ij += η δ_i r_j` on existing synapses with `δ_i ≠ 0`, `r_j ≠ 0`.

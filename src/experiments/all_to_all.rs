@@ -12,7 +12,7 @@ use super::modularity::{ModularityError, Result};
 use crate::chip::ChipModel;
 use crate::data::Split;
 use crate::emulator::{self, Arith, general::AllToAllRun};
-use crate::error::Invalid;
+use crate::error::at_least_one;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -90,9 +90,7 @@ pub struct AllToAllReport {
 pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
     let mut split = split.clone();
     if let Some(k) = cfg.samples {
-        if k == 0 {
-            return Err(Invalid::new("samples", " must be at least 1").into());
-        }
+        at_least_one("samples", Some(k))?;
         let idx: Vec<usize> = (0..k.min(split.train.len())).collect();
         split.train = split.train.subset(&idx);
     }

@@ -73,6 +73,18 @@ pub enum Settle {
     Vanished,
 }
 
+impl std::fmt::Display for Settle {
+    /// One word: `converged`, `cap`, `diverged`, `vanished`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Settle::Converged => "converged",
+            Settle::IterationCap => "cap",
+            Settle::Diverged => "diverged",
+            Settle::Vanished => "vanished",
+        })
+    }
+}
+
 /// Result of the firing relaxation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Relaxation {

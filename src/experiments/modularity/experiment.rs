@@ -72,7 +72,7 @@ use super::lens::{LensResult, LensSetup, analyse_lenses};
 use super::protocol::{self, Protocol, Stop};
 use super::{ModularityError, Result};
 use crate::data::{Dataset, Split};
-use crate::error::Invalid;
+use crate::error::{Invalid, at_least_one};
 use crate::rule::{
     Activation, CreditOptions, GeneralNet, GeneralState, Loss, RelaxOptions, Settle, argmax,
 };
@@ -863,15 +863,9 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return Err(Invalid::new("seeds", " needs at least one seed").into());
         }
-        if self.epochs == 0 {
-            return Err(Invalid::new("epochs", " must be at least 1").into());
-        }
-        if self.threads == 0 {
-            return Err(Invalid::new("threads", " must be at least 1").into());
-        }
-        if self.samples == Some(0) {
-            return Err(Invalid::new("samples", " must be at least 1").into());
-        }
+        at_least_one("epochs", Some(self.epochs))?;
+        at_least_one("threads", Some(self.threads))?;
+        at_least_one("samples", self.samples)?;
         if self.chip.is_some() && self.protocol != Protocol::EqualEpochs {
             return Err(Invalid::new(
                 "protocol",

@@ -216,6 +216,8 @@ pub struct BalanceReport {
     pub probe: String,
     /// Shared configuration.
     pub config: ProbeConfig,
+    /// Widths of the layered network, input first.
+    pub layered_sizes: Vec<usize>,
     /// The variants.
     pub variants: BalanceConfig,
     /// Layered network, one row per variant.
@@ -329,10 +331,43 @@ pub fn run(cfg: &ProbeConfig, b: &BalanceConfig, split: &Split) -> Result<Balanc
     Ok(BalanceReport {
         probe: "balance".into(),
         config: cfg.clone(),
+        layered_sizes: cfg.layered_net(split).sizes(),
         variants: b.clone(),
         layered: layered.into_iter().map(|(r, _)| r).collect(),
         all_to_all: all_to_all.into_iter().map(|(r, _)| r).collect(),
     })
+}
+
+impl std::fmt::Display for BalanceReport {
+    /// The balance probe's table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        writeln!(f, "\nprobe balance — g ≠ f'")?;
+        writeln!(f, "{}", super::nets_line(&r.config, &r.layered_sizes))?;
+        writeln!(f, "{:<16} | {:>17} | {:>17}", "", "layered", "all-to-all")?;
+        writeln!(
+            f,
+            "{:<16} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "g", "acc", "cos₀", "cos₀ hid", "cos_T", "acc", "cos₀", "cos₀ hid", "cos_T", "skipped"
+        )?;
+        for (l, x) in r.layered.iter().zip(&r.all_to_all) {
+            writeln!(
+                f,
+                "{:<16} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} {:>7}",
+                l.variant,
+                100.0 * l.accuracy,
+                l.cos_init,
+                l.cos_hidden_init,
+                l.cos_final,
+                100.0 * x.accuracy,
+                x.cos_init,
+                x.cos_hidden_init,
+                x.cos_final,
+                x.skipped
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

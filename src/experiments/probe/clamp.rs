@@ -263,3 +263,56 @@ pub fn run(cfg: &ProbeConfig, c: &ClampConfig, split: &Split) -> Result<ClampRep
         all_to_all: rows,
     })
 }
+
+impl std::fmt::Display for ClampReport {
+    /// The clamp probe's table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        writeln!(
+            f,
+            "\nprobe clamp — output credit injected once, not held (test row {}; all-to-all N = {}, firing damping {}; range {})",
+            r.sweep.sample,
+            r.config.recipe.n,
+            r.sweep.damping,
+            match (r.sweep.vanish, r.sweep.diverge) {
+                (None, None) => "f64".to_string(),
+                (v, d) => format!(
+                    "[{} , {}] × ‖c₀‖",
+                    v.map_or("f64 min".into(), |x| format!("{x:e}")),
+                    d.map_or("f64 max".into(), |x| format!("{x:e}"))
+                ),
+            }
+        )?;
+        writeln!(
+            f,
+            "{:<11} {:>5} | {:>13} {:>6} | {:>22} | {:>10} {:>6} {:>9} {:>8} {:>10}",
+            "net",
+            "gain",
+            "firing",
+            "ρ",
+            "clamped credit",
+            "unclamped",
+            "steps",
+            "growth/st",
+            "left at",
+            "last ‖c‖"
+        )?;
+        for x in r.layered.iter().chain(&r.all_to_all) {
+            writeln!(
+                f,
+                "{:<11} {:>5} | {:>13} {:>6.3} | {:>22} | {:>10} {:>6} {:>9} {:>8} {:>10.3e}",
+                x.net,
+                x.gain,
+                format!("{} ({})", x.fire, x.fire_iterations),
+                x.radius,
+                format!("{} ({} steps)", x.clamped, x.clamped_steps),
+                x.unclamped,
+                x.steps,
+                x.growth_rate.map_or("—".into(), |g| format!("{g:.4}")),
+                x.left_range_at.map_or("—".into(), |s| s.to_string()),
+                x.final_norm
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -165,3 +165,43 @@ pub fn run(cfg: &ProbeConfig, e: &EquilibriumConfig, split: &Split) -> Result<Eq
         all_to_all: all_to_all.into_iter().map(|(r, _)| r).collect(),
     })
 }
+
+impl std::fmt::Display for EquilibriumReport {
+    /// The equilibrium probe's table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        writeln!(
+            f,
+            "\nprobe equilibrium — plasticity after k retrograde steps (truncate) or during them (interleave)"
+        )?;
+        writeln!(
+            f,
+            "layered depth m = {} (exact from k = m − 1 = {}); all-to-all: the settled row relaxes to tolerance {:e}",
+            r.layered_depth,
+            r.layered_depth - 1,
+            r.config.recipe.credit_tol
+        )?;
+        for (name, rows) in [("layered", &r.layered), ("all-to-all", &r.all_to_all)] {
+            writeln!(
+                f,
+                "{:<11} {:<11} {:>5} | {:>7} {:>7} {:>8} {:>7} {:>7}",
+                name, "mode", "k", "acc", "cos₀", "cos₀ hid", "cos_T", "skipped"
+            )?;
+            for x in rows.iter() {
+                writeln!(
+                    f,
+                    "{:<11} {:<11} {:>5} | {:>6.1}% {:>7.4} {:>8.4} {:>7.4} {:>7}",
+                    "",
+                    x.mode,
+                    x.k.map_or("—".into(), |k| k.to_string()),
+                    100.0 * x.accuracy,
+                    x.cos_init,
+                    x.cos_hidden_init,
+                    x.cos_final,
+                    x.skipped
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -46,7 +46,7 @@ pub mod equilibrium;
 
 use crate::backprop::Mlp;
 use crate::data::{Dataset, Split};
-use crate::error::{Invalid, Setting};
+use crate::error::{Invalid, Setting, at_least_one};
 use crate::experiments::modularity::ModularityError;
 use crate::experiments::modularity::experiment::Recipe;
 use crate::limits::LimitError;
@@ -165,18 +165,10 @@ impl ProbeConfig {
         if self.hidden.is_empty() {
             return Err(Invalid::new("hidden", " needs at least one width").into());
         }
-        if self.epochs == 0 {
-            return Err(Invalid::new("epochs", " must be at least 1").into());
-        }
-        if self.probe_samples == 0 {
-            return Err(Invalid::new("probe_samples", " must be at least 1").into());
-        }
-        if self.threads == 0 {
-            return Err(Invalid::new("threads", " must be at least 1").into());
-        }
-        if self.samples == Some(0) {
-            return Err(Invalid::new("samples", " must be at least 1").into());
-        }
+        at_least_one("epochs", Some(self.epochs))?;
+        at_least_one("probe_samples", Some(self.probe_samples))?;
+        at_least_one("threads", Some(self.threads))?;
+        at_least_one("samples", self.samples)?;
         // The probes also run the layered net as a general net of all its neurons (dense
         // n × n matrices).
         let n_total = self.hidden.iter().fold(
@@ -680,4 +672,23 @@ pub fn layered_as_general(net: &LayeredNet) -> Result<GeneralNet> {
         }
     }
     Ok(g)
+}
+
+/// The line naming both probed networks and the cosine measurement, for the reports.
+pub(crate) fn nets_line(cfg: &ProbeConfig, layered_sizes: &[usize]) -> String {
+    let sizes: Vec<String> = layered_sizes.iter().map(|s| s.to_string()).collect();
+    format!(
+        "layered {} ({} hidden, linear out, CE, η = {}); all-to-all N = {} ({} hidden and out, MSE, η = {}); \
+         {} epoch(s), seed {}; cosine = mean over {} test rows of cos(rule update, −true gradient), \
+         cos₀ on the initial net (cos₀ hid: synapses onto hidden neurons only), cos_T after training",
+        sizes.join("-"),
+        cfg.activation,
+        cfg.layered_lr,
+        cfg.recipe.n,
+        cfg.activation,
+        cfg.a2a_lr,
+        cfg.epochs,
+        cfg.seed,
+        cfg.probe_samples
+    )
 }
