@@ -225,23 +225,21 @@ impl std::fmt::Debug for NetSpec<'_> {
     }
 }
 
-impl<D: Datapath> ChipNet<D> {
-    /// Place a layered net on `chip`: one core per mapping chunk (and per dendrite segment of a
-    /// split fan-in), rows filled from `spec.weights` through the datapath's weight format
-    /// (quantisation counted in `vars`; on a crossbar chip fitted to the crossbar first).
-    ///
-    /// [`crate::emulator::place`] refuses what this does not model, and callers that build
-    /// directly should too: training on a crossbar chip (plasticity would move connected
-    /// synapses off their axon type's level) and the comparison rules on split layers (their
-    /// transposed copies do not follow the segments).
-    pub fn build(dp: D, spec: &NetSpec<'_>, chip: &ChipModel, vars: &mut VarCounters) -> Self {
-        let sizes = spec.sizes.to_vec();
-        let m = sizes.len() - 1;
-        let mapping = spec.mapping;
-        let bits = build::bits(chip);
-        let comparison = spec.rule != ChipRule::Balance;
-        // Engine core index of every chunk, layer by layer.
-        let mut layers: Vec<Vec<Placed>> = Vec::with_capacity(m + 1);
+/// Where the chunks and dendrite segments of a layered net sit among the engine cores, and
+/// what each core is built with ([`ChipNet::build`]).
+struct Layout {
+    /// Per neuron layer, its chunks.
+    layers: Vec<Vec<Placed>>,
+    /// Per neuron layer, its fan-in segments (empty: not split).
+    segments: Vec<Vec<Segment>>,
+    /// Neuron widths, input first.
+    sizes: Vec<usize>,
+}
+
+impl Layout {
+    /// Engine core indices layer by layer: each chunk's segments, then its soma core.
+    fn new(mapping: &Mapping, sizes: &[usize]) -> Self {
+        let mut layers: Vec<Vec<Placed>> = Vec::with_capacity(mapping.layers.len());
         let mut k = 0usize;
         for lp in &mapping.layers {
             let mut v = Vec::with_capacity(lp.chunks.len());
@@ -258,23 +256,54 @@ impl<D: Datapath> ChipNet<D> {
             }
             layers.push(v);
         }
-        let segments: Vec<Vec<Segment>> = mapping
-            .layers
-            .iter()
-            .map(|lp| lp.segments.clone())
-            .collect();
-        // The segment of layer `l` holding presynaptic neuron `j`.
-        let segment_of =
-            |l: usize, j: usize| -> usize { segments[l].partition_point(|g| g.start <= j) - 1 };
-        let chunk_of = |l: usize, j: usize| -> Placed {
-            let v = &layers[l];
-            let i = v.partition_point(|p| p.start <= j);
-            v[i - 1]
+        Layout {
+            layers,
+            segments: mapping.layers.iter().map(|lp| lp.segments.clone()).collect(),
+            sizes: sizes.to_vec(),
+        }
+    }
+
+    /// The chunk of layer `l` holding neuron `j`.
+    fn chunk_of(&self, l: usize, j: usize) -> Placed {
+        let v = &self.layers[l];
+        v[v.partition_point(|p| p.start <= j) - 1]
+    }
+
+    /// The segment of layer `l` holding presynaptic neuron `j`.
+    fn segment_of(&self, l: usize, j: usize) -> usize {
+        self.segments[l].partition_point(|g| g.start <= j) - 1
+    }
+
+    /// Engine core and row-major slot of `w_ij` of synaptic layer `l`: in the core of post
+    /// neuron `i` (layer `l + 1`), row `j`; in a split layer, row `j − start` of the segment
+    /// holding `j`.
+    fn slot(&self, l: usize, i: usize, j: usize) -> (usize, usize) {
+        let p = self.chunk_of(l + 1, i);
+        let (core, row) = if self.segments[l + 1].is_empty() {
+            (p.core, j)
+        } else {
+            let g = self.segment_of(l + 1, j);
+            (p.seg0 + g, j - self.segments[l + 1][g].start)
         };
-        let mut cores: Vec<CoreBox<D>> = Vec::with_capacity(k);
-        for (l, lp) in mapping.layers.iter().enumerate() {
+        (core, row * p.len + (i - p.start))
+    }
+
+    /// Where presynaptic neurons `range` of layer `l` send their credit: (engine core, neuron).
+    fn retro_to(&self, l: usize, range: std::ops::Range<usize>) -> Vec<(u32, u32)> {
+        range
+            .map(|j| {
+                let p = self.chunk_of(l, j);
+                (p.core as u32, (j - p.start) as u32)
+            })
+            .collect()
+    }
+
+    /// Every engine core, rows empty: each chunk's dendrite segments, then its soma core.
+    fn cores<D: Datapath>(&self, spec: &NetSpec<'_>, chip: &ChipModel) -> Vec<CoreBox<D>> {
+        let mut cores = Vec::new();
+        for (l, lp) in spec.mapping.layers.iter().enumerate() {
             for (c, ch) in lp.chunks.iter().enumerate() {
-                let home = layers[l][c].core;
+                let home = self.layers[l][c].core;
                 // Dendrite segments of a split fan-in: rows of their presynaptic range, no soma.
                 for (g, sg) in lp.segments.iter().enumerate() {
                     cores.push(CoreBox::new(CoreSpec {
@@ -291,216 +320,248 @@ impl<D: Datapath> ChipNet<D> {
                         credit_axons: (l >= 2 && spec.rule == ChipRule::Balance)
                             .then(|| bitvec![usize, Lsb0; 1; sg.axons]),
                         mask: None,
-                        bits,
+                        bits: build::bits(chip),
                         mirror: spec.training && chip.mirror_rows(),
                         copy: None,
                         fanout: Vec::new(),
-                        retro_to: (sg.start..sg.start + sg.axons)
-                            .map(|j| {
-                                let p = chunk_of(l - 1, j);
-                                (p.core as u32, (j - p.start) as u32)
-                            })
-                            .collect(),
+                        retro_to: self.retro_to(l - 1, sg.start..sg.start + sg.axons),
                         delta_to: None,
                         home: Some(home as u32),
                         segments: Vec::new(),
                     }));
                 }
-                let axons = if l == 0 || !lp.segments.is_empty() {
-                    0
-                } else {
-                    sizes[l - 1]
-                };
-                let pops = vec![PopRange {
-                    start: 0,
-                    len: ch.len as u32,
-                    kind: if l == 0 {
-                        PopKind::Relay
-                    } else {
-                        PopKind::Neuron { pop: (l - 1) as u8 }
-                    },
-                }];
-                let fanout = if l >= m {
-                    Vec::new()
-                } else if segments[l + 1].is_empty() {
-                    vec![FanGroup {
-                        start: 0,
-                        len: ch.len as u32,
-                        dests: layers[l + 1]
-                            .iter()
-                            .map(|p| (p.core as u32, ch.start as u32))
-                            .collect(),
-                    }]
-                } else {
-                    // One group per segment of the next layer this chunk's neurons fall in.
-                    let end = ch.start + ch.len;
-                    segments[l + 1]
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(g, sg)| {
-                            let (lo, hi) = (ch.start.max(sg.start), end.min(sg.start + sg.axons));
-                            (hi > lo).then(|| FanGroup {
-                                start: (lo - ch.start) as u32,
-                                len: (hi - lo) as u32,
-                                dests: layers[l + 1]
-                                    .iter()
-                                    .map(|p| ((p.seg0 + g) as u32, (lo - sg.start) as u32))
-                                    .collect(),
-                            })
-                        })
-                        .collect()
-                };
-                let retro_to = if axons == 0 {
-                    Vec::new()
-                } else {
-                    (0..sizes[l - 1])
-                        .map(|j| {
-                            let p = chunk_of(l - 1, j);
-                            (p.core as u32, (j - p.start) as u32)
-                        })
-                        .collect()
-                };
-                let credit_axons = (l >= 2 && spec.rule == ChipRule::Balance)
-                    .then(|| bitvec![usize, Lsb0; 1; axons]);
-                let delta_to = (comparison && l >= 2).then(|| {
-                    (
-                        layers[l - 1].iter().map(|p| p.core as u32).collect(),
-                        ch.start as u32,
-                    )
-                });
-                let copy = (comparison && l >= 1 && l < m).then(|| {
-                    (
-                        CopyLayout {
-                            post_gid_base: gid(l + 1, 0),
-                            learns: spec.rule == ChipRule::Backprop,
-                        },
-                        sizes[l + 1],
-                    )
-                });
-                cores.push(CoreBox::new(CoreSpec {
-                    grid: ch.core as u32,
-                    n: ch.len,
-                    axons,
-                    gid_base: gid(l, ch.start),
-                    axon_gid: if axons == 0 {
-                        Vec::new()
-                    } else {
-                        (0..axons).map(|j| gid(l - 1, j)).collect()
-                    },
-                    pops,
-                    credit_axons,
-                    mask: None,
-                    bits,
-                    mirror: spec.training && chip.mirror_rows() && l >= 1,
-                    copy,
-                    fanout,
-                    retro_to,
-                    delta_to,
-                    home: None,
-                    segments: (layers[l][c].seg0..home).map(|k| k as u32).collect(),
-                }));
+                cores.push(CoreBox::new(self.soma_core(spec, chip, l, c)));
             }
         }
-        // Rows: w_ij of synaptic layer l sits in the core of post neuron i (layer l + 1), row j.
-        // In a split layer, row j − start of the segment holding j.
-        let slot = |l: usize, i: usize, j: usize| -> (usize, usize) {
-            let p = chunk_of(l + 1, i);
-            let (core, row) = if segments[l + 1].is_empty() {
-                (p.core, j)
-            } else {
-                let g = segment_of(l + 1, j);
-                (p.seg0 + g, j - segments[l + 1][g].start)
-            };
-            (core, row * p.len + (i - p.start))
+        cores
+    }
+
+    /// The soma core of chunk `c` of layer `l`: its neurons, and the rows of their whole
+    /// fan-in unless the layer is split.
+    fn soma_core(&self, spec: &NetSpec<'_>, chip: &ChipModel, l: usize, c: usize) -> CoreSpec {
+        let m = self.sizes.len() - 1;
+        let comparison = spec.rule != ChipRule::Balance;
+        let lp = &spec.mapping.layers[l];
+        let ch = &lp.chunks[c];
+        let axons = if l == 0 || !lp.segments.is_empty() {
+            0
+        } else {
+            self.sizes[l - 1]
         };
-        let mut crossbar = Vec::new();
-        match chip.core.axon_types {
-            None => {
-                spec.weights.weights(&mut |l, i, j, w| {
-                    let (c, k) = slot(l, i, j);
-                    cores[c].rows_mut()[k] = dp.weight_in(w, vars);
-                });
-                // Sparse layers: each core of the layer keeps only its existing synapses.
-                for (l, mask) in spec.masks.iter().enumerate() {
-                    let Some(mask) = mask else { continue };
-                    let (n_in, n_out) = (sizes[l], sizes[l + 1]);
-                    let mut local: Vec<Option<BitVec<usize, Lsb0>>> = vec![None; cores.len()];
-                    for i in 0..n_out {
-                        for j in mask[i * n_in..(i + 1) * n_in].iter_ones() {
-                            let (c, k) = slot(l, i, j);
-                            let (a, n) = (cores[c].axons, cores[c].n);
-                            local[c]
-                                .get_or_insert_with(|| bitvec![usize, Lsb0; 0; a * n])
-                                .set(k, true);
-                        }
-                    }
-                    for p in &layers[l + 1] {
-                        for c in p.seg0..=p.core {
-                            let (a, n) = (cores[c].axons, cores[c].n);
-                            let m = local[c]
-                                .take()
-                                .unwrap_or_else(|| bitvec![usize, Lsb0; 0; a * n]);
-                            cores[c].set_mask(m);
-                        }
-                    }
+        CoreSpec {
+            grid: ch.core as u32,
+            n: ch.len,
+            axons,
+            gid_base: gid(l, ch.start),
+            axon_gid: (0..axons).map(|j| gid(l - 1, j)).collect(),
+            pops: vec![PopRange {
+                start: 0,
+                len: ch.len as u32,
+                kind: if l == 0 {
+                    PopKind::Relay
+                } else {
+                    PopKind::Neuron { pop: (l - 1) as u8 }
+                },
+            }],
+            credit_axons: (l >= 2 && spec.rule == ChipRule::Balance)
+                .then(|| bitvec![usize, Lsb0; 1; axons]),
+            mask: None,
+            bits: build::bits(chip),
+            mirror: spec.training && chip.mirror_rows() && l >= 1,
+            copy: (comparison && l >= 1 && l < m).then(|| {
+                (
+                    CopyLayout {
+                        post_gid_base: gid(l + 1, 0),
+                        learns: spec.rule == ChipRule::Backprop,
+                    },
+                    self.sizes[l + 1],
+                )
+            }),
+            fanout: if l >= m {
+                Vec::new()
+            } else {
+                self.fanout(l, ch.start, ch.len)
+            },
+            retro_to: if axons == 0 {
+                Vec::new()
+            } else {
+                self.retro_to(l - 1, 0..self.sizes[l - 1])
+            },
+            delta_to: (comparison && l >= 2).then(|| {
+                (
+                    self.layers[l - 1].iter().map(|p| p.core as u32).collect(),
+                    ch.start as u32,
+                )
+            }),
+            home: None,
+            segments: (self.layers[l][c].seg0..self.layers[l][c].core)
+                .map(|k| k as u32)
+                .collect(),
+        }
+    }
+
+    /// Where neurons `start..start + len` of layer `l` send: every chunk of layer `l + 1`, or
+    /// (a split layer above) one group per segment their neurons fall in.
+    fn fanout(&self, l: usize, start: usize, len: usize) -> Vec<FanGroup> {
+        if self.segments[l + 1].is_empty() {
+            return vec![FanGroup {
+                start: 0,
+                len: len as u32,
+                dests: self.layers[l + 1]
+                    .iter()
+                    .map(|p| (p.core as u32, start as u32))
+                    .collect(),
+            }];
+        }
+        let end = start + len;
+        self.segments[l + 1]
+            .iter()
+            .enumerate()
+            .filter_map(|(g, sg)| {
+                let (lo, hi) = (start.max(sg.start), end.min(sg.start + sg.axons));
+                (hi > lo).then(|| FanGroup {
+                    start: (lo - start) as u32,
+                    len: (hi - lo) as u32,
+                    dests: self.layers[l + 1]
+                        .iter()
+                        .map(|p| ((p.seg0 + g) as u32, (lo - sg.start) as u32))
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Rows from `spec.weights` through the weight format; a sparse layer's cores keep only
+    /// their existing synapses.
+    fn fill_rows<D: Datapath>(
+        &self,
+        dp: &D,
+        spec: &NetSpec<'_>,
+        cores: &mut [CoreBox<D>],
+        vars: &mut VarCounters,
+    ) {
+        spec.weights.weights(&mut |l, i, j, w| {
+            let (c, k) = self.slot(l, i, j);
+            cores[c].rows_mut()[k] = dp.weight_in(w, vars);
+        });
+        for (l, mask) in spec.masks.iter().enumerate() {
+            let Some(mask) = mask else { continue };
+            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
+            let mut local: Vec<Option<BitVec<usize, Lsb0>>> = vec![None; cores.len()];
+            for i in 0..n_out {
+                for j in mask[i * n_in..(i + 1) * n_in].iter_ones() {
+                    let (c, k) = self.slot(l, i, j);
+                    let (a, n) = (cores[c].axons, cores[c].n);
+                    local[c]
+                        .get_or_insert_with(|| bitvec![usize, Lsb0; 0; a * n])
+                        .set(k, true);
                 }
             }
-            Some(types) => {
-                // A binary crossbar: each core's rows fitted to axon types and per-neuron
-                // levels first (ARCHITECTURE.md §8), then quantised.
-                let mut real: Vec<Vec<f64>> =
-                    cores.iter().map(|c| vec![0.0; c.axons * c.n]).collect();
-                spec.weights.weights(&mut |l, i, j, w| {
-                    let (c, k) = slot(l, i, j);
-                    real[c][k] = w;
-                });
-                for (l, lay) in layers.iter().enumerate().skip(1) {
-                    let mut sum = CrossbarFit {
-                        layer: l,
-                        ..CrossbarFit::default()
-                    };
-                    for p in lay {
-                        for k in p.seg0..=p.core {
-                            let c = &mut cores[k];
-                            if real[k].is_empty() {
-                                continue;
-                            }
-                            let f = crossbar::fit(&real[k], c.axons, c.n, types as usize);
-                            for (dst, &w) in c.rows_mut().iter_mut().zip(&f.w) {
-                                *dst = dp.weight_in(w, vars);
-                            }
-                            // Only connected synapses take events.
-                            c.set_mask(f.w.iter().map(|&w| w != 0.0).collect());
-                            sum.synapses += real[k].len() as u64;
-                            sum.connected += f.connected;
-                            sum.err2 += f.err2;
-                            sum.norm2 += f.norm2;
-                        }
-                    }
-                    crossbar.push(sum);
+            for p in &self.layers[l + 1] {
+                for c in p.seg0..=p.core {
+                    let (a, n) = (cores[c].axons, cores[c].n);
+                    let m = local[c]
+                        .take()
+                        .unwrap_or_else(|| bitvec![usize, Lsb0; 0; a * n]);
+                    cores[c].set_mask(m);
                 }
             }
         }
-        // Comparison rules: the copy at the presynaptic core: M[p][j] for post p of layer l + 2.
-        if comparison {
-            let src: &dyn WeightSource = match (spec.rule, spec.feedback) {
-                (ChipRule::FeedbackAlignment, Some(fb)) => fb,
-                _ => spec.weights,
+    }
+
+    /// A binary crossbar: each core's rows fitted to `types` axon types and per-neuron levels
+    /// first (ARCHITECTURE.md §8), then quantised; only connected synapses take events.
+    fn fit_crossbar<D: Datapath>(
+        &self,
+        dp: &D,
+        spec: &NetSpec<'_>,
+        cores: &mut [CoreBox<D>],
+        types: usize,
+        vars: &mut VarCounters,
+    ) -> Vec<CrossbarFit> {
+        let mut real: Vec<Vec<f64>> = cores.iter().map(|c| vec![0.0; c.axons * c.n]).collect();
+        spec.weights.weights(&mut |l, i, j, w| {
+            let (c, k) = self.slot(l, i, j);
+            real[c][k] = w;
+        });
+        let mut fits = Vec::new();
+        for (l, lay) in self.layers.iter().enumerate().skip(1) {
+            let mut sum = CrossbarFit {
+                layer: l,
+                ..CrossbarFit::default()
             };
-            src.weights(&mut |l, i, j, w| {
-                // Synaptic layer l joins neuron layers l and l + 1; its copy sits in the cores
-                // of layer l (presynaptic), which exist with copy rows for 1 ≤ l < m.
-                if l == 0 {
-                    return;
-                }
-                let p = chunk_of(l, j);
-                let q = dp.weight_in(w, vars);
-                let c = &mut cores[p.core];
-                c.copy_rows_mut()[i * p.len + (j - p.start)] = q;
-            });
-        }
-        for (l, lay) in layers.iter().enumerate().skip(1) {
             for p in lay {
+                for k in p.seg0..=p.core {
+                    let c = &mut cores[k];
+                    if real[k].is_empty() {
+                        continue;
+                    }
+                    let f = crossbar::fit(&real[k], c.axons, c.n, types);
+                    for (dst, &w) in c.rows_mut().iter_mut().zip(&f.w) {
+                        *dst = dp.weight_in(w, vars);
+                    }
+                    c.set_mask(f.w.iter().map(|&w| w != 0.0).collect());
+                    sum.synapses += real[k].len() as u64;
+                    sum.connected += f.connected;
+                    sum.err2 += f.err2;
+                    sum.norm2 += f.norm2;
+                }
+            }
+            fits.push(sum);
+        }
+        fits
+    }
+
+    /// Comparison rules: the copy at the presynaptic core, `M[p][j]` for post `p` of layer
+    /// `l + 2` (feedback alignment's fixed matrices, or the weights themselves).
+    fn fill_copies<D: Datapath>(
+        &self,
+        dp: &D,
+        spec: &NetSpec<'_>,
+        cores: &mut [CoreBox<D>],
+        vars: &mut VarCounters,
+    ) {
+        let src: &dyn WeightSource = match (spec.rule, spec.feedback) {
+            (ChipRule::FeedbackAlignment, Some(fb)) => fb,
+            _ => spec.weights,
+        };
+        src.weights(&mut |l, i, j, w| {
+            // Synaptic layer l joins neuron layers l and l + 1; its copy sits in the cores of
+            // layer l (presynaptic), which exist with copy rows for 1 ≤ l < m.
+            if l == 0 {
+                return;
+            }
+            let p = self.chunk_of(l, j);
+            let q = dp.weight_in(w, vars);
+            cores[p.core].copy_rows_mut()[i * p.len + (j - p.start)] = q;
+        });
+    }
+}
+
+impl<D: Datapath> ChipNet<D> {
+    /// Place a layered net on `chip`: one core per mapping chunk (and per dendrite segment of a
+    /// split fan-in), rows filled from `spec.weights` through the datapath's weight format
+    /// (quantisation counted in `vars`; on a crossbar chip fitted to the crossbar first).
+    ///
+    /// [`crate::emulator::place`] refuses what this does not model, and callers that build
+    /// directly should too: training on a crossbar chip (plasticity would move connected
+    /// synapses off their axon type's level) and the comparison rules on split layers (their
+    /// transposed copies do not follow the segments).
+    pub fn build(dp: D, spec: &NetSpec<'_>, chip: &ChipModel, vars: &mut VarCounters) -> Self {
+        let lay = Layout::new(spec.mapping, spec.sizes);
+        let mut cores = lay.cores(spec, chip);
+        let crossbar = match chip.core.axon_types {
+            None => {
+                lay.fill_rows(&dp, spec, &mut cores, vars);
+                Vec::new()
+            }
+            Some(types) => lay.fit_crossbar(&dp, spec, &mut cores, types as usize, vars),
+        };
+        if spec.rule != ChipRule::Balance {
+            lay.fill_copies(&dp, spec, &mut cores, vars);
+        }
+        for (l, chunks) in lay.layers.iter().enumerate().skip(1) {
+            for p in chunks {
                 let c = &mut cores[p.core];
                 for i in 0..p.len {
                     c.neurons[i].b = dp.bias_in(spec.weights.bias(l - 1, p.start + i), vars);
@@ -513,10 +574,10 @@ impl<D: Datapath> ChipNet<D> {
         let engine = Engine::new(dp, cores, chip, spec.threads);
         ChipNet {
             engine,
-            layers,
-            segments,
+            layers: lay.layers,
+            segments: lay.segments,
             crossbar,
-            sizes,
+            sizes: spec.sizes.to_vec(),
             acts: spec.acts.to_vec(),
             mode: spec.mode,
             loss: spec.loss,
