@@ -258,7 +258,11 @@ impl Layout {
         }
         Layout {
             layers,
-            segments: mapping.layers.iter().map(|lp| lp.segments.clone()).collect(),
+            segments: mapping
+                .layers
+                .iter()
+                .map(|lp| lp.segments.clone())
+                .collect(),
             sizes: sizes.to_vec(),
         }
     }

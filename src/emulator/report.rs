@@ -366,12 +366,71 @@ pub(crate) fn build<D: Datapath>(
     outcome: crate::train::RunStatus,
 ) -> EmuReport {
     let chip = &cfg.chip;
-    let f = &chip.formats;
     let train_l = finalize_ledger(&train);
     let infer_l = finalize_ledger(&infer);
     let cores = mapping.cores_used();
     let mut vars = train.vars.clone();
     vars.merge(&infer.vars);
+    let sizes = net.sizes().to_vec();
+    let neurobench = neurobench(cfg, mapping, net, &infer.work);
+    let energy = EnergyBlock {
+        training: phase_energy(&train_l, &train, chip, cores),
+        inference: phase_energy(&infer_l, &infer, chip, cores),
+    };
+    let timescales = timescales(cfg, net, &train, &infer, &energy);
+    let mesh_block = MeshBlock {
+        training: mesh_phase(&train, train_links),
+        inference: mesh_phase(&infer, infer_links),
+    };
+    let notes = notes(cfg, net, &train, &infer, &mesh_block);
+    EmuReport {
+        notes,
+        outcome,
+        test_accuracy,
+        test_loss,
+        epochs,
+        config: RunSummary {
+            train_samples: split.train.len(),
+            test_samples: split.test.len(),
+            sizes: sizes.clone(),
+            activation: cfg.activation.name().to_string(),
+            loss: cfg.loss.name().to_string(),
+            lr: cfg.lr,
+            epochs: cfg.epochs,
+            seed: cfg.seed,
+            mode: cfg.mode,
+            arith: cfg.arith,
+            threads: cfg.threads,
+            message_threshold: cfg.message_threshold,
+            rule: cfg.rule,
+        },
+        chip: chip_summary(chip),
+        mapping: mapping.clone(),
+        ledger: LedgerBlock {
+            train_samples: train.work.samples,
+            inference_samples: infer.work.samples,
+            training: train_l,
+            inference: infer_l,
+            format_events: vars,
+            dropped_messages: train.dropped_messages + infer.dropped_messages,
+        },
+        energy,
+        neurobench,
+        timescales,
+        mesh: mesh_block,
+    }
+}
+
+/// NeuroBench's figures of the inference phase: footprint (weights, a comparison rule's second
+/// matrix or a mirror chip's mirror, biases, neuron state, tables), sparsities, operations.
+fn neurobench<D: Datapath>(
+    cfg: &EmuConfig,
+    mapping: &Mapping,
+    net: &ChipNet<D>,
+    w: &Workload,
+) -> NeuroBench {
+    let chip = &cfg.chip;
+    let f = &chip.formats;
     let sizes = net.sizes().to_vec();
     let (n_weights, zeros) = net.weight_stats();
     let n_bias: u64 = sizes[1..].iter().map(|&n| n as u64).sum();
@@ -410,9 +469,8 @@ pub(crate) fn build<D: Datapath>(
         .sum();
     let footprint_bits =
         (n_weights + second + n_bias) * f.weight.bits as u64 + neurons * state_bits + table_bits;
-    let w = &infer.work;
     let layer_count = mapping.layers.len().saturating_sub(1);
-    let neurobench = NeuroBench {
+    NeuroBench {
         footprint: footprint_bits.div_ceil(8),
         footprint_bits,
         parameter_count: n_weights + n_bias,
@@ -434,11 +492,17 @@ pub(crate) fn build<D: Datapath>(
             effective: per_sample(w.neuron_ops, w),
             dense: per_sample(w.neuron_dense_ops, w),
         },
-    };
-    let energy = EnergyBlock {
-        training: phase_energy(&train_l, &train, chip, cores),
-        inference: phase_energy(&infer_l, &infer, chip, cores),
-    };
+    }
+}
+
+/// Timesteps, latency and throughput per sample.
+fn timescales<D: Datapath>(
+    cfg: &EmuConfig,
+    net: &ChipNet<D>,
+    train: &Tally,
+    infer: &Tally,
+    energy: &EnergyBlock,
+) -> Timescales {
     let ts = train.work.samples.max(1) as f64;
     let is = infer.work.samples.max(1) as f64;
     let (fire_steps, _) = net.timesteps();
@@ -447,7 +511,7 @@ pub(crate) fn build<D: Datapath>(
         FiringMode::Spiking { ticks, .. } => f64::from(ticks.max(1)),
     };
     let period_s = ii * infer.max_step_ps as f64 * 1e-12;
-    let timescales = Timescales {
+    Timescales {
         ticks_per_sample: fire_steps as f64,
         timesteps_per_train_sample: train.timesteps as f64 / ts,
         timesteps_per_inference_sample: infer.timesteps as f64 / is,
@@ -458,8 +522,13 @@ pub(crate) fn build<D: Datapath>(
         plasticity_events: train.plasticity_events,
         train_ns_per_sample: energy.training.time_ns_per_sample,
         inference_ns_per_sample: energy.inference.time_ns_per_sample,
-    };
-    let chip_summary = ChipSummary {
+    }
+}
+
+/// The chip's name, origin, emulations, unpriced actions, price grades, static power, formats.
+fn chip_summary(chip: &crate::chip::ChipModel) -> ChipSummary {
+    let f = &chip.formats;
+    ChipSummary {
         name: chip.name.clone(),
         origin: chip.origin.clone(),
         process: chip.process.clone(),
@@ -486,7 +555,22 @@ pub(crate) fn build<D: Datapath>(
             .iter()
             .map(|(n, fm)| (n.to_string(), crate::chip::format_summary(fm)))
             .collect(),
-    };
+    }
+}
+
+/// What a reader must know to read the figures: approximations, lower bounds, clamps, drops.
+fn notes<D: Datapath>(
+    cfg: &EmuConfig,
+    net: &ChipNet<D>,
+    train: &Tally,
+    infer: &Tally,
+    mesh_block: &MeshBlock,
+) -> Vec<String> {
+    let chip = &cfg.chip;
+    let smooth = matches!(
+        cfg.activation,
+        crate::rule::Activation::Sigmoid | crate::rule::Activation::Tanh
+    ) && matches!(cfg.mode, FiringMode::Graded);
     let mut notes = Vec::new();
     if !chip.core.graded_events && train.partial_packets + infer.partial_packets > 0 {
         notes.push(
@@ -509,31 +593,6 @@ pub(crate) fn build<D: Datapath>(
             f.relative_error()
         ));
     }
-    let left: Vec<String> = [
-        ("weights", train.vars.weight.saturations),
-        ("credits", train.vars.credit.saturations),
-        ("messages δ", train.vars.delta.saturations),
-        ("net inputs", train.vars.membrane.saturations),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(what, n)| format!("{what} {n} times"))
-    .collect();
-    if !left.is_empty() {
-        notes.push(format!(
-            "RANGE: during training values left their formats' ranges and were clamped ({}); \
-             the run learned with clamped values (see the format events; widen the format or \
-             lower the learning rate)",
-            left.join(", ")
-        ));
-    }
-    for (phase, t) in [("training", &train), ("inference", &infer)] {
-        if t.time_ps == u64::MAX {
-            notes.push(format!(
-                "OVERFLOW: the modelled {phase} time reached 2^64 ps (213 days) and stopped there:                  its time, latency and static energy are lower bounds (check the chip's latency_ns prices)"
-            ));
-        }
-    }
     if !chip.core.graded_events && train.ledger.get(Action::RetroPacket) > 0 {
         notes.push(format!(
             "chip '{}' has binary spikes only: a retrograde message (and the credit it carries into the \
@@ -554,7 +613,7 @@ pub(crate) fn build<D: Datapath>(
         if cfg.activation != crate::rule::Activation::HardSigmoid {
             notes.push(format!(
                 "spiking mode: the neurons' rate realises roughly clip(u, 0, 1), while the balance table holds the \
-                 derivative of {}; use --activation hard-sigmoid for g = f'",
+                 derivative of {}; use the hard-sigmoid activation for g = f'",
                 cfg.activation
             ));
         }
@@ -583,10 +642,38 @@ pub(crate) fn build<D: Datapath>(
             chip.name
         ));
     }
-    let mesh_block = MeshBlock {
-        training: mesh_phase(&train, train_links),
-        inference: mesh_phase(&infer, infer_links),
-    };
+    notes.extend(run_notes(train, infer, mesh_block));
+    notes
+}
+
+/// What happened to values and packets in the run: clamps, time overflow, drops.
+fn run_notes(train: &Tally, infer: &Tally, mesh_block: &MeshBlock) -> Vec<String> {
+    let mut notes = Vec::new();
+    let left: Vec<String> = [
+        ("weights", train.vars.weight.saturations),
+        ("credits", train.vars.credit.saturations),
+        ("messages δ", train.vars.delta.saturations),
+        ("net inputs", train.vars.membrane.saturations),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what} {n} times"))
+    .collect();
+    if !left.is_empty() {
+        notes.push(format!(
+            "RANGE: during training values left their formats' ranges and were clamped ({}); \
+             the run learned with clamped values (see the format events; widen the format or \
+             lower the learning rate)",
+            left.join(", ")
+        ));
+    }
+    for (phase, t) in [("training", train), ("inference", infer)] {
+        if t.time_ps == u64::MAX {
+            notes.push(format!(
+                "OVERFLOW: the modelled {phase} time reached 2^64 ps (213 days) and stopped there: its time, latency and static energy are lower bounds (check the chip's latency_ns prices)"
+            ));
+        }
+    }
     if mesh_block.training.link_drops + mesh_block.training.queue_drops > 0
         || mesh_block.inference.link_drops + mesh_block.inference.queue_drops > 0
     {
@@ -599,42 +686,7 @@ pub(crate) fn build<D: Datapath>(
             mesh_block.inference.queue_drops
         ));
     }
-    EmuReport {
-        notes,
-        outcome,
-        test_accuracy,
-        test_loss,
-        epochs,
-        config: RunSummary {
-            train_samples: split.train.len(),
-            test_samples: split.test.len(),
-            sizes: sizes.clone(),
-            activation: cfg.activation.name().to_string(),
-            loss: cfg.loss.name().to_string(),
-            lr: cfg.lr,
-            epochs: cfg.epochs,
-            seed: cfg.seed,
-            mode: cfg.mode,
-            arith: cfg.arith,
-            threads: cfg.threads,
-            message_threshold: cfg.message_threshold,
-            rule: cfg.rule,
-        },
-        chip: chip_summary,
-        mapping: mapping.clone(),
-        ledger: LedgerBlock {
-            train_samples: train.work.samples,
-            inference_samples: infer.work.samples,
-            training: train_l,
-            inference: infer_l,
-            format_events: vars,
-            dropped_messages: train.dropped_messages + infer.dropped_messages,
-        },
-        energy,
-        neurobench,
-        timescales,
-        mesh: mesh_block,
-    }
+    notes
 }
 
 fn fmt_pj(x: f64) -> String {
@@ -699,7 +751,19 @@ impl EmuReport {
             let _ = writeln!(s, "status: {}", self.outcome.describe());
         }
         let _ = writeln!(s, "final test accuracy {:.2}%", 100.0 * self.test_accuracy);
+        self.render_energy(&mut s);
+        self.render_format_events(&mut s);
+        self.render_neurobench(&mut s);
+        self.render_timing(&mut s);
+        let _ = writeln!(s, "\n{}", self.mapping.describe());
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        s
+    }
 
+    /// The ledger and energy per sample, priced action by action, and static energy.
+    fn render_energy(&self, s: &mut String) {
         let tr = &self.energy.training;
         let inf = &self.energy.inference;
         let _ = writeln!(
@@ -780,6 +844,10 @@ impl EmuReport {
         for (a, note) in &self.chip.emulated {
             let _ = writeln!(s, "emulated: {a} — {note}");
         }
+    }
+
+    /// Format events per format, and dropped retrograde messages.
+    fn render_format_events(&self, s: &mut String) {
         let ev = &self.ledger.format_events;
         let _ = writeln!(
             s,
@@ -797,6 +865,10 @@ impl EmuReport {
             "  dropped retrograde messages: {}",
             self.ledger.dropped_messages
         );
+    }
+
+    /// NeuroBench's figures.
+    fn render_neurobench(&self, s: &mut String) {
         let nb = &self.neurobench;
         let _ = writeln!(s, "\nNeuroBench (inference, per sample)");
         let _ = writeln!(
@@ -834,6 +906,10 @@ impl EmuReport {
                 per_layer.join(" | ")
             );
         }
+    }
+
+    /// Timescales and the mesh's traffic per phase.
+    fn render_timing(&self, s: &mut String) {
         let ts = &self.timescales;
         let _ = writeln!(
             s,
@@ -889,10 +965,5 @@ impl EmuReport {
                 );
             }
         }
-        let _ = writeln!(s, "\n{}", self.mapping.describe());
-        for n in &self.notes {
-            let _ = writeln!(s, "note: {n}");
-        }
-        s
     }
 }
