@@ -434,58 +434,26 @@ pub fn train_hooked(
     split: &Split,
     mut hooks: TrainHooks<'_>,
 ) -> Result<(TrainReport, LayeredNet), TrainError> {
-    let (dim, classes) = (split.train.dim, split.train.n_classes);
-    let mut net = cfg.init_net(dim, classes);
-    if let Some(start) = hooks.resume.map(|c| &c.net).or(hooks.start) {
-        let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
-        if start.sizes() != net.sizes()
-            || start.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts
-        {
-            return Err(TrainError::Shape(format!(
-                "the saved net is {:?} ({:?}), this run's is {:?} ({acts:?})",
-                start.sizes(),
-                start.layers.iter().map(|l| l.act).collect::<Vec<_>>(),
-                net.sizes()
-            )));
-        }
-        net = start.clone();
-    }
-    let mut epochs = Vec::new();
-    let steps = cfg.steps.map_or(Steps::UntilSettled, Steps::Exactly);
-    let batch = cfg.batch.max(1);
-    let mut mean_steps = 0.0;
+    let Start {
+        mut net,
+        mut epochs,
+        mut mean_steps,
+        mut watch,
+        at: (e0, k0, loss0, steps0),
+    } = start(cfg, split, &hooks)?;
     let mut mlp = Mlp::from_layered(&net);
-    let mut watch = Watch::new(cfg.loss, classes);
     let layer_weights = |net: &LayeredNet| max_abs(net.layers.iter().flat_map(|l| l.w.iter()));
-    watch.weights(layer_weights(&net), 0, 0);
-    let (mut e0, mut k0, mut loss0, mut steps0) = (0, 0, 0.0, 0);
-    if let Some(c) = hooks.resume {
-        if c.engine.is_some() {
-            return Err(TrainError::Shape(
-                "the checkpoint is of a chip run, not of the f64 reference".into(),
-            ));
-        }
-        epochs = c
-            .rows
-            .iter()
-            .map(|&(e, v)| EpochStats::from_figures(e, v))
-            .collect();
-        mean_steps = c.rows.last().map_or(0.0, |r| r.1[5]);
-        let p = &c.position;
-        (e0, k0, loss0, steps0) = (p.epoch, p.sample, p.loss_sum, p.count);
-        watch = p.watch.clone();
-    }
     let mut outcome = RunStatus::completed();
     // The state to save when training stops early (none mid-batch).
     let mut stopped_at: Option<Position> = None;
-    'epochs: for e in e0..cfg.epochs {
+    for e in e0..cfg.epochs {
         let start = Instant::now();
         let resumed = e == e0 && k0 > 0;
         if !resumed {
             watch.start_epoch();
         }
         let order = epoch_order(split.train.len(), cfg.seed, e);
-        let (mut loss_sum, mut steps_sum) = if resumed { (loss0, steps0) } else { (0.0, 0) };
+        let mut sums = if resumed { (loss0, steps0) } else { (0.0, 0) };
         let first = if resumed { k0 } else { 0 };
         let mut stop = |e: usize, k: usize, loss: f64, watch: &mut Watch| -> Option<RunStatus> {
             if let Some(d) = watch.sample(loss, e, k) {
@@ -498,71 +466,21 @@ pub fn train_hooked(
             }
             None
         };
-        match cfg.rule {
-            RuleKind::Balance => {
-                let mut s: LayeredState = net.new_state();
-                let mut acc = Updates::zeros(&net);
-                for (k, &idx) in order.iter().enumerate().skip(first) {
-                    let label = split.train.labels[idx];
-                    net.fire(split.train.row(idx), &mut s);
-                    let loss = cfg.loss.value(net.output(&s), label);
-                    loss_sum += loss;
-                    steps_sum += net.credit(&mut s, label, cfg.loss, steps, true).steps;
-                    if batch == 1 {
-                        net.apply_plasticity(&s, cfg.lr);
-                    } else {
-                        net.accumulate(&s, &mut acc);
-                        if acc.samples == batch || k + 1 == order.len() {
-                            net.apply_updates(&mut acc, cfg.lr);
-                        }
-                    }
-                    if let Some(d) = stop(e, k, loss, &mut watch) {
-                        outcome = d;
-                        stopped_at = (acc.samples == 0).then(|| Position {
-                            epoch: e,
-                            sample: k + 1,
-                            loss_sum,
-                            count: steps_sum,
-                            watch: watch.clone(),
-                        });
-                        break 'epochs;
-                    }
-                }
-            }
-            RuleKind::Backprop => {
-                let mut pending: Vec<crate::backprop::Gradients> = Vec::new();
-                for (k, &idx) in order.iter().enumerate().skip(first) {
-                    let label = split.train.labels[idx];
-                    let g = mlp.gradients(split.train.row(idx), label, cfg.loss);
-                    let loss = cfg.loss.value(g.a.last().map_or(&[][..], |v| v), label);
-                    loss_sum += loss;
-                    steps_sum += net.depth();
-                    if batch == 1 {
-                        mlp.sgd_step(&g, cfg.lr);
-                    } else {
-                        pending.push(g);
-                        if pending.len() == batch || k + 1 == order.len() {
-                            let scale = cfg.lr / pending.len() as f64;
-                            for g in pending.drain(..) {
-                                mlp.sgd_step(&g, scale);
-                            }
-                        }
-                    }
-                    if let Some(d) = stop(e, k, loss, &mut watch) {
-                        mlp.write_into(&mut net);
-                        outcome = d;
-                        stopped_at = pending.is_empty().then(|| Position {
-                            epoch: e,
-                            sample: k + 1,
-                            loss_sum,
-                            count: steps_sum,
-                            watch: watch.clone(),
-                        });
-                        break 'epochs;
-                    }
-                }
-                mlp.write_into(&mut net);
-            }
+        let stopped = epoch_samples(
+            cfg,
+            split,
+            (&mut net, &mut mlp),
+            &order,
+            (e, first),
+            &mut sums,
+            &mut watch,
+            &mut stop,
+        );
+        let (loss_sum, steps_sum) = sums;
+        if let Some((d, p)) = stopped {
+            outcome = d;
+            stopped_at = p;
+            break;
         }
         let seconds = start.elapsed().as_secs_f64();
         mean_steps = steps_sum as f64 / order.len().max(1) as f64;
@@ -612,6 +530,152 @@ pub fn train_hooked(
         outcome,
     };
     Ok((report, net))
+}
+
+/// Where a reference run starts: its net (fresh, given or resumed), the epoch rows done, the
+/// divergence watch and the position in the epoch (epoch, sample, loss sum, step count).
+struct Start {
+    net: LayeredNet,
+    epochs: Vec<EpochStats>,
+    mean_steps: f64,
+    watch: Watch,
+    at: (usize, usize, f64, usize),
+}
+
+/// The run's [`Start`]: a start net or checkpoint of another shape is refused.
+fn start(cfg: &TrainConfig, split: &Split, hooks: &TrainHooks<'_>) -> Result<Start, TrainError> {
+    let (dim, classes) = (split.train.dim, split.train.n_classes);
+    let mut net = cfg.init_net(dim, classes);
+    if let Some(start) = hooks.resume.map(|c| &c.net).or(hooks.start) {
+        let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
+        if start.sizes() != net.sizes()
+            || start.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts
+        {
+            return Err(TrainError::Shape(format!(
+                "the saved net is {:?} ({:?}), this run's is {:?} ({acts:?})",
+                start.sizes(),
+                start.layers.iter().map(|l| l.act).collect::<Vec<_>>(),
+                net.sizes()
+            )));
+        }
+        net = start.clone();
+    }
+    let mut epochs = Vec::new();
+    let mut mean_steps = 0.0;
+    let mut watch = Watch::new(cfg.loss, classes);
+    watch.weights(max_abs(net.layers.iter().flat_map(|l| l.w.iter())), 0, 0);
+    let (mut e0, mut k0, mut loss0, mut steps0) = (0, 0, 0.0, 0);
+    if let Some(c) = hooks.resume {
+        if c.engine.is_some() {
+            return Err(TrainError::Shape(
+                "the checkpoint is of a chip run, not of the f64 reference".into(),
+            ));
+        }
+        epochs = c
+            .rows
+            .iter()
+            .map(|&(e, v)| EpochStats::from_figures(e, v))
+            .collect();
+        mean_steps = c.rows.last().map_or(0.0, |r| r.1[5]);
+        let p = &c.position;
+        (e0, k0, loss0, steps0) = (p.epoch, p.sample, p.loss_sum, p.count);
+        watch = p.watch.clone();
+    }
+    Ok(Start {
+        net,
+        epochs,
+        mean_steps,
+        watch,
+        at: (e0, k0, loss0, steps0),
+    })
+}
+
+/// What ends an epoch early: a divergence or an interrupt seen after sample `k` of epoch `e`.
+type StopCheck<'a> = dyn FnMut(usize, usize, f64, &mut Watch) -> Option<RunStatus> + 'a;
+
+/// Epoch `e`'s samples in `order` from `first` on, by the configured rule (the rule on `net`,
+/// or backprop on `mlp`, written back into `net`), adding to `sums` (loss, retrograde steps).
+/// Returns how it stopped early, with the position to save (none mid-batch), if it did.
+#[allow(clippy::too_many_arguments)]
+fn epoch_samples(
+    cfg: &TrainConfig,
+    split: &Split,
+    (net, mlp): (&mut LayeredNet, &mut Mlp),
+    order: &[usize],
+    (e, first): (usize, usize),
+    (loss_sum, steps_sum): &mut (f64, usize),
+    watch: &mut Watch,
+    stop: &mut StopCheck<'_>,
+) -> Option<(RunStatus, Option<Position>)> {
+    let steps = cfg.steps.map_or(Steps::UntilSettled, Steps::Exactly);
+    let batch = cfg.batch.max(1);
+    match cfg.rule {
+        RuleKind::Balance => {
+            let mut s: LayeredState = net.new_state();
+            let mut acc = Updates::zeros(net);
+            for (k, &idx) in order.iter().enumerate().skip(first) {
+                let label = split.train.labels[idx];
+                net.fire(split.train.row(idx), &mut s);
+                let loss = cfg.loss.value(net.output(&s), label);
+                *loss_sum += loss;
+                *steps_sum += net.credit(&mut s, label, cfg.loss, steps, true).steps;
+                if batch == 1 {
+                    net.apply_plasticity(&s, cfg.lr);
+                } else {
+                    net.accumulate(&s, &mut acc);
+                    if acc.samples == batch || k + 1 == order.len() {
+                        net.apply_updates(&mut acc, cfg.lr);
+                    }
+                }
+                if let Some(d) = stop(e, k, loss, watch) {
+                    let outcome = d;
+                    let stopped_at = (acc.samples == 0).then(|| Position {
+                        epoch: e,
+                        sample: k + 1,
+                        loss_sum: *loss_sum,
+                        count: *steps_sum,
+                        watch: watch.clone(),
+                    });
+                    return Some((outcome, stopped_at));
+                }
+            }
+        }
+        RuleKind::Backprop => {
+            let mut pending: Vec<crate::backprop::Gradients> = Vec::new();
+            for (k, &idx) in order.iter().enumerate().skip(first) {
+                let label = split.train.labels[idx];
+                let g = mlp.gradients(split.train.row(idx), label, cfg.loss);
+                let loss = cfg.loss.value(g.a.last().map_or(&[][..], |v| v), label);
+                *loss_sum += loss;
+                *steps_sum += net.depth();
+                if batch == 1 {
+                    mlp.sgd_step(&g, cfg.lr);
+                } else {
+                    pending.push(g);
+                    if pending.len() == batch || k + 1 == order.len() {
+                        let scale = cfg.lr / pending.len() as f64;
+                        for g in pending.drain(..) {
+                            mlp.sgd_step(&g, scale);
+                        }
+                    }
+                }
+                if let Some(d) = stop(e, k, loss, watch) {
+                    mlp.write_into(net);
+                    let outcome = d;
+                    let stopped_at = pending.is_empty().then(|| Position {
+                        epoch: e,
+                        sample: k + 1,
+                        loss_sum: *loss_sum,
+                        count: *steps_sum,
+                        watch: watch.clone(),
+                    });
+                    return Some((outcome, stopped_at));
+                }
+            }
+            mlp.write_into(net);
+        }
+    }
+    None
 }
 
 /// A reference run's state for a checkpoint (the caller fills in the arguments).
