@@ -448,78 +448,9 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         cols: capacity(origin, "mesh.cols", raw.mesh.cols)?,
         rows: capacity(origin, "mesh.rows", raw.mesh.rows)?,
     };
-    let input_axons = capacity(origin, "core.input_axons", raw.core.input_axons)?;
-    let core = CoreCaps {
-        neurons: capacity(origin, "core.neurons", raw.core.neurons)?,
-        synapses: capacity(origin, "core.synapses", raw.core.synapses)?,
-        input_axons,
-        fanout: capacity(origin, "core.fanout", raw.core.fanout)?,
-        graded_events: raw.core.graded_events,
-        input_queue: match raw.core.input_queue {
-            Some(q) => capacity(origin, "core.input_queue", q)?,
-            None => input_axons.min(drc::MAX_INPUT_QUEUE),
-        },
-        accumulator: match raw.core.accumulator {
-            Some(RawAccumulate::PerAdd) => AccumulateSpec::PerAdd,
-            Some(RawAccumulate::Wide) | None => AccumulateSpec::Wide,
-        },
-        axon_types: match raw.core.axon_types {
-            None => None,
-            Some(t) if (1..=16).contains(&t) => Some(t as u32),
-            Some(t) => {
-                return Err(schema(
-                    origin,
-                    "core.axon_types",
-                    format!("is {t}; a crossbar has 1 to 16 axon types"),
-                ));
-            }
-        },
-        external_inputs: raw.core.external_inputs.unwrap_or(false),
-        recurrent: raw.core.recurrent.unwrap_or(false),
-    };
-    let small = |key: &str, v: Option<i64>, max: i64| -> Result<u16, ChipError> {
-        let v = v.ok_or_else(|| schema(origin, key, "is missing".to_owned()))?;
-        if (0..=max).contains(&v) {
-            Ok(v as u16)
-        } else {
-            Err(ChipError::at(
-                origin,
-                key,
-                ChipErrorKind::DesignRule,
-                format!("= {v} is out of range (allowed 0..={max})"),
-            ))
-        }
-    };
-    let soma = match &raw.soma {
-        None => SomaSpec::If,
-        Some(r) => match r.model {
-            RawSomaModel::If => SomaSpec::If,
-            RawSomaModel::Lif => SomaSpec::Lif {
-                decay: small("soma.decay", r.decay, 4096)?,
-            },
-            RawSomaModel::CubaLif => SomaSpec::CubaLif {
-                du: small("soma.du", r.du, 4095)?,
-                dv: small("soma.dv", r.dv, 4095)?,
-            },
-        },
-    };
-    let router = match &raw.router {
-        None => RouterSpec::default(),
-        Some(r) => RouterSpec {
-            buffer_depth: r
-                .buffer_depth
-                .map(|d| capacity(origin, "router.buffer_depth", d))
-                .transpose()?,
-            link_packets_per_cycle: match r.link_packets_per_cycle {
-                Some(v) => capacity(origin, "router.link_packets_per_cycle", v)?,
-                None => 1,
-            },
-            overflow: match r.overflow {
-                Some(RawPolicy::Drop) => OverflowPolicy::Drop,
-                Some(RawPolicy::Stall) | None => OverflowPolicy::Stall,
-            },
-        },
-    };
+    let core = core_caps(&raw.core, origin)?;
+    let soma = soma(raw.soma.as_ref(), origin)?;
+    let router = router(raw.router.as_ref(), origin)?;
     let timing = Timing {
         barrier_ns_per_core: raw
             .timing
@@ -548,38 +479,12 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         accumulator: format(origin, "accumulator", &f.accumulator)?,
         learning_rate: format(origin, "learning_rate", &f.learning_rate)?,
     };
-    let t = &raw.balance_table;
-    if !drc::TABLE_ENTRIES_RANGE.contains(&t.entries) {
-        return Err(ChipError::at(
-            origin,
-            "balance_table.entries",
-            ChipErrorKind::DesignRule,
-            format!("= {} is out of range (allowed 2..=65536)", t.entries),
-        ));
-    }
-    let balance_table = TableSpec {
-        entries: t.entries as u32,
-        input_min: t.input_min,
-        input_max: t.input_max,
-    };
-    let activation_table = match &raw.activation_table {
-        None => None,
-        Some(t) => {
-            if !drc::TABLE_ENTRIES_RANGE.contains(&t.entries) {
-                return Err(ChipError::at(
-                    origin,
-                    "activation_table.entries",
-                    ChipErrorKind::DesignRule,
-                    format!("= {} is out of range (allowed 2..=65536)", t.entries),
-                ));
-            }
-            Some(TableSpec {
-                entries: t.entries as u32,
-                input_min: t.input_min,
-                input_max: t.input_max,
-            })
-        }
-    };
+    let balance_table = table(origin, "balance_table", &raw.balance_table)?;
+    let activation_table = raw
+        .activation_table
+        .as_ref()
+        .map(|t| table(origin, "activation_table", t))
+        .transpose()?;
     let mut missing = BTreeSet::new();
     for name in &raw.missing {
         let a = action(origin, "missing", name)?;
@@ -588,6 +493,144 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
         }
     }
     let mut raw = raw;
+    let (price_set, price_sets, overlay_keys) = apply_price_set(&mut raw, origin)?;
+    let prices = prices(raw.prices, &overlay_keys, origin)?;
+    let emulations = emulations(raw.emulations, origin)?;
+    Ok(ChipModel {
+        name: raw.name,
+        description: raw.description,
+        process: raw.process,
+        mesh,
+        core,
+        formats,
+        balance_table,
+        activation_table,
+        soma,
+        router,
+        timing,
+        system,
+        prices,
+        static_power: raw.static_power.map(|s| StaticPower {
+            mw_per_core: s.mw_per_core,
+            grade: s.grade,
+            source: s.source,
+        }),
+        price_set,
+        price_sets,
+        missing,
+        emulations,
+        origin: origin.to_owned(),
+    })
+}
+
+/// `[core]`: capacities, queue, accumulator, crossbar axon types, packed-placement flags.
+fn core_caps(c: &RawCore, origin: &str) -> Result<CoreCaps, ChipError> {
+    let input_axons = capacity(origin, "core.input_axons", c.input_axons)?;
+    Ok(CoreCaps {
+        neurons: capacity(origin, "core.neurons", c.neurons)?,
+        synapses: capacity(origin, "core.synapses", c.synapses)?,
+        input_axons,
+        fanout: capacity(origin, "core.fanout", c.fanout)?,
+        graded_events: c.graded_events,
+        input_queue: match c.input_queue {
+            Some(q) => capacity(origin, "core.input_queue", q)?,
+            None => input_axons.min(drc::MAX_INPUT_QUEUE),
+        },
+        accumulator: match c.accumulator {
+            Some(RawAccumulate::PerAdd) => AccumulateSpec::PerAdd,
+            Some(RawAccumulate::Wide) | None => AccumulateSpec::Wide,
+        },
+        axon_types: match c.axon_types {
+            None => None,
+            Some(t) if (1..=16).contains(&t) => Some(t as u32),
+            Some(t) => {
+                return Err(schema(
+                    origin,
+                    "core.axon_types",
+                    format!("is {t}; a crossbar has 1 to 16 axon types"),
+                ));
+            }
+        },
+        external_inputs: c.external_inputs.unwrap_or(false),
+        recurrent: c.recurrent.unwrap_or(false),
+    })
+}
+
+/// A table's geometry, its entry count range-checked.
+fn table(origin: &str, key: &str, t: &RawTable) -> Result<TableSpec, ChipError> {
+    if !drc::TABLE_ENTRIES_RANGE.contains(&t.entries) {
+        return Err(ChipError::at(
+            origin,
+            &format!("{key}.entries"),
+            ChipErrorKind::DesignRule,
+            format!("= {} is out of range (allowed 2..=65536)", t.entries),
+        ));
+    }
+    Ok(TableSpec {
+        entries: t.entries as u32,
+        input_min: t.input_min,
+        input_max: t.input_max,
+    })
+}
+
+/// `[soma]`: the spiking neuron program and its 12-bit decays (default: integrate-and-fire).
+fn soma(raw: Option<&RawSoma>, origin: &str) -> Result<SomaSpec, ChipError> {
+    let small = |key: &str, v: Option<i64>, max: i64| -> Result<u16, ChipError> {
+        let v = v.ok_or_else(|| schema(origin, key, "is missing".to_owned()))?;
+        if (0..=max).contains(&v) {
+            Ok(v as u16)
+        } else {
+            Err(ChipError::at(
+                origin,
+                key,
+                ChipErrorKind::DesignRule,
+                format!("= {v} is out of range (allowed 0..={max})"),
+            ))
+        }
+    };
+    Ok(match raw {
+        None => SomaSpec::If,
+        Some(r) => match r.model {
+            RawSomaModel::If => SomaSpec::If,
+            RawSomaModel::Lif => SomaSpec::Lif {
+                decay: small("soma.decay", r.decay, 4096)?,
+            },
+            RawSomaModel::CubaLif => SomaSpec::CubaLif {
+                du: small("soma.du", r.du, 4095)?,
+                dv: small("soma.dv", r.dv, 4095)?,
+            },
+        },
+    })
+}
+
+/// `[router]`: buffer depth, link bandwidth, overflow policy.
+fn router(raw: Option<&RawRouter>, origin: &str) -> Result<RouterSpec, ChipError> {
+    Ok(match raw {
+        None => RouterSpec::default(),
+        Some(r) => RouterSpec {
+            buffer_depth: r
+                .buffer_depth
+                .map(|d| capacity(origin, "router.buffer_depth", d))
+                .transpose()?,
+            link_packets_per_cycle: match r.link_packets_per_cycle {
+                Some(v) => capacity(origin, "router.link_packets_per_cycle", v)?,
+                None => 1,
+            },
+            overflow: match r.overflow {
+                Some(RawPolicy::Drop) => OverflowPolicy::Drop,
+                Some(RawPolicy::Stall) | None => OverflowPolicy::Stall,
+            },
+        },
+    })
+}
+
+/// The price set in force laid over `[prices]` and `[static_power]`: its name, every set's
+/// name and description, and the keys the overlaid prices came from (for errors).
+#[allow(clippy::type_complexity)]
+fn apply_price_set(
+    raw: &mut RawChip,
+    origin: &str,
+) -> Result<(String, Vec<(String, String)>, BTreeMap<String, String>), ChipError> {
     if raw.price_sets.contains_key(BASE_PRICE_SET) {
         return Err(schema(
             origin,
@@ -651,9 +694,19 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             action(origin, &format!("price_sets.{set}.prices.{name}"), name)?;
         }
     }
+    Ok((price_set, price_sets, overlay_keys))
+}
+
+/// `[prices]` by action, each name and `includes` checked; `keys` names where an overlaid
+/// price came from.
+fn prices(
+    raw: BTreeMap<String, RawPrice>,
+    keys: &BTreeMap<String, String>,
+    origin: &str,
+) -> Result<BTreeMap<Action, Price>, ChipError> {
     let mut prices = BTreeMap::new();
-    for (name, p) in raw.prices {
-        let key = overlay_keys
+    for (name, p) in raw {
+        let key = keys
             .get(&name)
             .cloned()
             .unwrap_or_else(|| format!("prices.{name}"));
@@ -676,8 +729,16 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             },
         );
     }
+    Ok(prices)
+}
+
+/// `[emulations]` by action, each name and `via` checked.
+fn emulations(
+    raw: BTreeMap<String, RawEmulation>,
+    origin: &str,
+) -> Result<BTreeMap<Action, Emulation>, ChipError> {
     let mut emulations = BTreeMap::new();
-    for (name, e) in raw.emulations {
+    for (name, e) in raw {
         let key = format!("emulations.{name}");
         let a = action(origin, &key, &name)?;
         let via = e
@@ -695,31 +756,7 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             },
         );
     }
-    Ok(ChipModel {
-        name: raw.name,
-        description: raw.description,
-        process: raw.process,
-        mesh,
-        core,
-        formats,
-        balance_table,
-        activation_table,
-        soma,
-        router,
-        timing,
-        system,
-        prices,
-        static_power: raw.static_power.map(|s| StaticPower {
-            mw_per_core: s.mw_per_core,
-            grade: s.grade,
-            source: s.source,
-        }),
-        price_set,
-        price_sets,
-        missing,
-        emulations,
-        origin: origin.to_owned(),
-    })
+    Ok(emulations)
 }
 
 /// The name of a chip file's own `[prices]` and `[static_power]` as a price set.
