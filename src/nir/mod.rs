@@ -1000,6 +1000,186 @@ fn elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &x| a.checked_mul(x))
 }
 
+/// A chain's layers as they are read ([`Graph::to_layered`]): widths, names (synapse nodes and
+/// neuron node), weights, activations, expanded layers, masks, and the synapse-like nodes
+/// since the last neuron node, composed.
+#[derive(Default)]
+struct ChainBuilder {
+    sizes: Vec<usize>,
+    layers: Vec<(String, Option<String>)>,
+    weights: Vec<(Vec<f64>, Vec<f64>)>,
+    acts: Vec<Activation>,
+    expanded: Vec<(String, usize, usize)>,
+    masks: Vec<Option<BitVec<usize, Lsb0>>>,
+    pending: Option<(Lin, Vec<String>, bool)>,
+    /// Most cells a dense layer may take (the memory limit).
+    cells_limit: usize,
+}
+
+impl ChainBuilder {
+    /// End the pending layer at `neuron` (`None`: the output). Whether there was one.
+    fn close(&mut self, neuron: Option<String>) -> bool {
+        let Some((lin, names, structured)) = self.pending.take() else {
+            return false;
+        };
+        let name = names.join("+");
+        let cells = lin.rows.len() * lin.n_in;
+        let zeros = cells - lin.nnz();
+        self.sizes.push(lin.rows.len());
+        let (w, b, mask) = lin.into_dense();
+        self.weights.push((w, b));
+        if structured || names.len() > 1 {
+            self.expanded.push((name.clone(), zeros, cells));
+        }
+        self.masks.push((zeros > 0).then_some(mask));
+        self.layers.push((name, neuron));
+        true
+    }
+
+    /// Neuron node `n` receiving `width` values: it ends the pending layer.
+    fn neuron(&mut self, graph: &Graph, n: &String, width: usize) -> Result<(), NirError> {
+        let err = |n: &String, why: String| graph.node_err(n, why);
+        if self.pending.is_none() {
+            return Err(err(
+                n,
+                "does not follow a synapse node (Affine, Linear, Conv2d, pooling or Scale)".into(),
+            ));
+        }
+        let k = graph.nodes[n].neurons().unwrap_or(0);
+        if k != width {
+            return Err(err(
+                n,
+                format!("has {k} neurons but receives {width} inputs"),
+            ));
+        }
+        self.close(Some(n.clone()));
+        if let Node::Li { r, v_leak, .. } = &graph.nodes[n] {
+            // A leaky integrator settles at v_leak + r·I: a linear read-out.
+            if let Some((w, b)) = self.weights.last_mut() {
+                let n_in = w.len() / r.len().max(1);
+                for (i, (row, bi)) in w.chunks_mut(n_in.max(1)).zip(b).enumerate() {
+                    row.iter_mut().for_each(|x| *x *= r[i]);
+                    *bi = r[i] * *bi + v_leak[i];
+                }
+            }
+            self.acts.push(Activation::Identity);
+        } else {
+            self.acts.push(Activation::HardSigmoid);
+        }
+        Ok(())
+    }
+
+    /// Synapse-like node `n`'s map composed onto the pending layer, checked against the
+    /// memory limit.
+    fn synapse(
+        &mut self,
+        graph: &Graph,
+        n: &String,
+        lin: Lin,
+        structured: bool,
+    ) -> Result<(), NirError> {
+        let err = |n: &String, why: String| graph.node_err(n, why);
+        // The layer is stored dense: `out × in` cells must fit the memory limit.
+        if lin
+            .rows
+            .len()
+            .checked_mul(lin.n_in)
+            .is_none_or(|c| c > self.cells_limit)
+        {
+            return Err(err(
+                n,
+                format!(
+                    "makes a {}×{} layer, over the memory limit",
+                    lin.rows.len(),
+                    lin.n_in
+                ),
+            ));
+        }
+        self.pending = Some(match self.pending.take() {
+            None => (lin, vec![n.clone()], structured),
+            Some((prev, mut names, s)) => {
+                if prev
+                    .n_in
+                    .checked_mul(lin.rows.len())
+                    .is_none_or(|c| c > self.cells_limit)
+                {
+                    return Err(err(
+                        n,
+                        format!(
+                            "composed with {} makes a {}×{} layer, over the memory limit",
+                            names.join("+"),
+                            lin.rows.len(),
+                            prev.n_in
+                        ),
+                    ));
+                }
+                names.push(n.clone());
+                (prev.then(lin), names, s || structured)
+            }
+        });
+        Ok(())
+    }
+
+    /// The chain: its layered net, checked against the output node.
+    fn finish(mut self, graph: &Graph, order: Vec<String>) -> Result<Chain, NirError> {
+        if self.close(None) {
+            self.acts.push(Activation::Identity);
+        }
+        let ChainBuilder {
+            sizes,
+            layers,
+            weights,
+            acts,
+            expanded,
+            masks,
+            ..
+        } = self;
+        let node = |n: &String| &graph.nodes[n];
+        if layers.is_empty() {
+            return Err(NirError::Graph("the chain has no synapse node".into()));
+        }
+        if let Some((_, Some(li))) = layers[..layers.len() - 1]
+            .iter()
+            .find(|(_, n)| n.as_ref().is_some_and(|n| node(n).kind() == "LI"))
+        {
+            return Err(NirError::Graph(format!(
+                "node '{li}' (LI) is a hidden layer: a leaky integrator does not spike, so accord takes it only as the read-out"
+            )));
+        }
+        let out = *sizes.last().unwrap_or(&0);
+        if let Node::Output { shape } = node(&order[order.len() - 1])
+            && elements(shape) != Some(out)
+        {
+            return Err(NirError::Graph(format!(
+                "the output '{}' has shape {shape:?} but receives {out} values",
+                order[order.len() - 1]
+            )));
+        }
+        let net = LayeredNet {
+            layers: weights
+                .into_iter()
+                .zip(sizes.windows(2))
+                .zip(&acts)
+                .map(|(((w, b), s), &act)| Layer {
+                    n_in: s[0],
+                    n_out: s[1],
+                    w,
+                    b,
+                    act,
+                    balance: Balance::Exact,
+                })
+                .collect(),
+        };
+        Ok(Chain {
+            net,
+            order,
+            layers,
+            expanded,
+            masks,
+        })
+    }
+}
+
 impl Graph {
     /// Nodes in chain order from the input to the output.
     ///
@@ -1093,271 +1273,133 @@ impl Graph {
     /// memory limit.
     pub fn to_layered(&self) -> Result<Chain, NirError> {
         let order = self.chain_order()?;
-        let node = |n: &String| &self.nodes[n];
-        let err = |n: &String, why: String| {
-            NirError::Graph(format!("node '{n}' ({}) {why}", node(n).kind()))
-        };
-        let mut shape = match node(&order[0]) {
+        let mut shape = match &self.nodes[&order[0]] {
             Node::Input { shape } => shape.clone(),
             _ => Vec::new(),
         };
         let width0 = elements(&shape)
             .ok_or_else(|| NirError::Graph(format!("the input shape {shape:?} overflows")))?;
-        let mut sizes = vec![width0];
-        let mut layers: Vec<(String, Option<String>)> = Vec::new();
-        let mut weights: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
-        let mut acts = Vec::new();
-        let mut expanded = Vec::new();
-        let mut masks = Vec::new();
-        // The synapse-like nodes since the last neuron node, composed, and their names.
-        let mut pending: Option<(Lin, Vec<String>, bool)> = None;
-        let cells_limit = crate::limits::max_memory() as usize / 16;
-        let close = |pending: &mut Option<(Lin, Vec<String>, bool)>,
-                     layers: &mut Vec<(String, Option<String>)>,
-                     weights: &mut Vec<(Vec<f64>, Vec<f64>)>,
-                     expanded: &mut Vec<(String, usize, usize)>,
-                     masks: &mut Vec<Option<BitVec<usize, Lsb0>>>,
-                     sizes: &mut Vec<usize>,
-                     neuron: Option<String>| {
-            let (lin, names, structured) = pending.take()?;
-            let name = names.join("+");
-            let cells = lin.rows.len() * lin.n_in;
-            let zeros = cells - lin.nnz();
-            sizes.push(lin.rows.len());
-            let (w, b, mask) = lin.into_dense();
-            weights.push((w, b));
-            if structured || names.len() > 1 {
-                expanded.push((name.clone(), zeros, cells));
-            }
-            masks.push((zeros > 0).then_some(mask));
-            layers.push((name, neuron));
-            Some(())
+        let mut chain = ChainBuilder {
+            sizes: vec![width0],
+            cells_limit: crate::limits::max_memory() as usize / 16,
+            ..ChainBuilder::default()
         };
         for n in &order[1..order.len() - 1] {
-            let width = elements(&shape).unwrap_or(0);
-            let lin = match node(n) {
-                Node::Affine { weight, .. } | Node::Linear { weight } => {
-                    let (out, inp) = (weight.shape[0], weight.shape[1]);
-                    if out == 0 {
-                        return Err(err(n, "has no outputs".into()));
-                    }
-                    if inp != width {
-                        return Err(err(n, format!("takes {inp} inputs but receives {width}")));
-                    }
-                    shape = vec![out];
-                    let bias = match node(n) {
-                        Node::Affine { bias, .. } => Some(bias.as_slice()),
-                        _ => None,
-                    };
-                    Some((Lin::dense(weight, bias), false))
+            let node = &self.nodes[n];
+            if node.neurons().is_some() {
+                chain.neuron(self, n, elements(&shape).unwrap_or(0))?;
+            } else if let Some((lin, structured)) = self.synapse(n, &mut shape)? {
+                chain.synapse(self, n, lin, structured)?;
+            }
+        }
+        chain.finish(self, order)
+    }
+
+    /// A node's error: `node 'n' (Type) why`.
+    fn node_err(&self, n: &str, why: String) -> NirError {
+        NirError::Graph(format!("node '{n}' ({}) {why}", self.nodes[n].kind()))
+    }
+
+    /// Synapse-like node `n` receiving `shape` as the sparse map it computes (and whether it
+    /// is structured: expanded from a window or a scale), `shape` moved on to its output;
+    /// `None` for a `Flatten`.
+    ///
+    /// # Errors
+    /// Widths or shapes that do not meet, a node accord does not take.
+    fn synapse(&self, n: &String, shape: &mut Vec<usize>) -> Result<Option<(Lin, bool)>, NirError> {
+        let node = |n: &String| &self.nodes[n];
+        let err = |n: &String, why: String| self.node_err(n, why);
+        let width = elements(shape).unwrap_or(0);
+        let cells_limit = crate::limits::max_memory() as usize / 16;
+        let shape_now = shape.clone();
+        Ok(match node(n) {
+            Node::Affine { weight, .. } | Node::Linear { weight } => {
+                let (out, inp) = (weight.shape[0], weight.shape[1]);
+                if out == 0 {
+                    return Err(err(n, "has no outputs".into()));
                 }
-                windowed_node @ (Node::Conv2d { .. } | Node::Pool2d { .. }) => {
-                    let (c, h, w) = match (windowed_node, shape.as_slice()) {
-                        (
-                            Node::Conv2d {
-                                weight,
-                                groups,
-                                input_shape,
-                                ..
-                            },
-                            _,
-                        ) => (
-                            weight.shape[1].saturating_mul(*groups),
-                            input_shape[0],
-                            input_shape[1],
-                        ),
-                        (_, [c, h, w]) => (*c, *h, *w),
-                        (_, [h, w]) => (1, *h, *w),
-                        _ => {
-                            return Err(err(
-                                n,
-                                format!(
-                                    "needs a (C, H, W) input but receives shape {shape:?} (pool before a Flatten)"
-                                ),
-                            ));
-                        }
-                    };
-                    if let [a, b, d] = shape.as_slice()
-                        && [*a, *b, *d] != [c, h, w]
-                    {
-                        return Err(err(
-                            n,
-                            format!("takes a {c}×{h}×{w} input but receives shape {shape:?}"),
-                        ));
-                    }
-                    if elements(&[c, h, w]) != Some(width) {
-                        return Err(err(
-                            n,
-                            format!("takes {c}×{h}×{w} inputs but receives {width}"),
-                        ));
-                    }
-                    let (lin, out) =
-                        windowed(windowed_node, c, h, w, cells_limit).map_err(|why| err(n, why))?;
-                    shape = out.to_vec();
-                    Some((lin, true))
+                if inp != width {
+                    return Err(err(n, format!("takes {inp} inputs but receives {width}")));
                 }
-                Node::Scale { scale } => {
-                    if scale.len() != width {
-                        return Err(err(
-                            n,
-                            format!("has {} factors but receives {width} values", scale.len()),
-                        ));
-                    }
-                    let rows = scale.iter().enumerate().map(|(i, &s)| vec![(i as u32, s)]);
-                    Some((
-                        Lin {
-                            n_in: width,
-                            rows: rows.collect(),
-                            bias: vec![0.0; width],
+                *shape = vec![out];
+                let bias = match node(n) {
+                    Node::Affine { bias, .. } => Some(bias.as_slice()),
+                    _ => None,
+                };
+                Some((Lin::dense(weight, bias), false))
+            }
+            windowed_node @ (Node::Conv2d { .. } | Node::Pool2d { .. }) => {
+                let (c, h, w) = match (windowed_node, shape_now.as_slice()) {
+                    (
+                        Node::Conv2d {
+                            weight,
+                            groups,
+                            input_shape,
+                            ..
                         },
-                        true,
-                    ))
-                }
-                Node::Flatten { .. } => {
-                    shape = vec![width];
-                    None
-                }
-                Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
-                    if pending.is_none() {
+                        _,
+                    ) => (
+                        weight.shape[1].saturating_mul(*groups),
+                        input_shape[0],
+                        input_shape[1],
+                    ),
+                    (_, [c, h, w]) => (*c, *h, *w),
+                    (_, [h, w]) => (1, *h, *w),
+                    _ => {
                         return Err(err(
                             n,
-                            "does not follow a synapse node (Affine, Linear, Conv2d, pooling or Scale)"
-                                .into(),
+                            format!(
+                                "needs a (C, H, W) input but receives shape {shape_now:?} (pool before a Flatten)"
+                            ),
                         ));
                     }
-                    let k = node(n).neurons().unwrap_or(0);
-                    if k != width {
-                        return Err(err(
-                            n,
-                            format!("has {k} neurons but receives {width} inputs"),
-                        ));
-                    }
-                    close(
-                        &mut pending,
-                        &mut layers,
-                        &mut weights,
-                        &mut expanded,
-                        &mut masks,
-                        &mut sizes,
-                        Some(n.clone()),
-                    );
-                    if let Node::Li { r, v_leak, .. } = node(n) {
-                        // A leaky integrator settles at v_leak + r·I: a linear read-out.
-                        if let Some((w, b)) = weights.last_mut() {
-                            let n_in = w.len() / r.len().max(1);
-                            for (i, (row, bi)) in w.chunks_mut(n_in.max(1)).zip(b).enumerate() {
-                                row.iter_mut().for_each(|x| *x *= r[i]);
-                                *bi = r[i] * *bi + v_leak[i];
-                            }
-                        }
-                        acts.push(Activation::Identity);
-                    } else {
-                        acts.push(Activation::HardSigmoid);
-                    }
-                    None
-                }
-                _ => {
-                    return Err(err(
-                        n,
-                        "is a primitive accord does not take yet (it takes Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Scale, Flatten, IF, LIF, CubaLIF and LI in a chain)".into(),
-                    ));
-                }
-            };
-            if let Some((lin, structured)) = lin {
-                // The layer is stored dense: `out × in` cells must fit the memory limit.
-                if lin
-                    .rows
-                    .len()
-                    .checked_mul(lin.n_in)
-                    .is_none_or(|c| c > cells_limit)
+                };
+                if let [a, b, d] = shape_now.as_slice()
+                    && [*a, *b, *d] != [c, h, w]
                 {
                     return Err(err(
                         n,
-                        format!(
-                            "makes a {}×{} layer, over the memory limit",
-                            lin.rows.len(),
-                            lin.n_in
-                        ),
+                        format!("takes a {c}×{h}×{w} input but receives shape {shape_now:?}"),
                     ));
                 }
-                pending = Some(match pending.take() {
-                    None => (lin, vec![n.clone()], structured),
-                    Some((prev, mut names, s)) => {
-                        if prev
-                            .n_in
-                            .checked_mul(lin.rows.len())
-                            .is_none_or(|c| c > cells_limit)
-                        {
-                            return Err(err(
-                                n,
-                                format!(
-                                    "composed with {} makes a {}×{} layer, over the memory limit",
-                                    names.join("+"),
-                                    lin.rows.len(),
-                                    prev.n_in
-                                ),
-                            ));
-                        }
-                        names.push(n.clone());
-                        (prev.then(lin), names, s || structured)
-                    }
-                });
+                if elements(&[c, h, w]) != Some(width) {
+                    return Err(err(
+                        n,
+                        format!("takes {c}×{h}×{w} inputs but receives {width}"),
+                    ));
+                }
+                let (lin, out) =
+                    windowed(windowed_node, c, h, w, cells_limit).map_err(|why| err(n, why))?;
+                *shape = out.to_vec();
+                Some((lin, true))
             }
-        }
-        if close(
-            &mut pending,
-            &mut layers,
-            &mut weights,
-            &mut expanded,
-            &mut masks,
-            &mut sizes,
-            None,
-        )
-        .is_some()
-        {
-            acts.push(Activation::Identity);
-        }
-        if layers.is_empty() {
-            return Err(NirError::Graph("the chain has no synapse node".into()));
-        }
-        if let Some((_, Some(li))) = layers[..layers.len() - 1]
-            .iter()
-            .find(|(_, n)| n.as_ref().is_some_and(|n| node(n).kind() == "LI"))
-        {
-            return Err(NirError::Graph(format!(
-                "node '{li}' (LI) is a hidden layer: a leaky integrator does not spike, so accord takes it only as the read-out"
-            )));
-        }
-        let out = *sizes.last().unwrap_or(&0);
-        if let Node::Output { shape } = node(&order[order.len() - 1])
-            && elements(shape) != Some(out)
-        {
-            return Err(NirError::Graph(format!(
-                "the output '{}' has shape {shape:?} but receives {out} values",
-                order[order.len() - 1]
-            )));
-        }
-        let net = LayeredNet {
-            layers: weights
-                .into_iter()
-                .zip(sizes.windows(2))
-                .zip(&acts)
-                .map(|(((w, b), s), &act)| Layer {
-                    n_in: s[0],
-                    n_out: s[1],
-                    w,
-                    b,
-                    act,
-                    balance: Balance::Exact,
-                })
-                .collect(),
-        };
-        Ok(Chain {
-            net,
-            order,
-            layers,
-            expanded,
-            masks,
+            Node::Scale { scale } => {
+                if scale.len() != width {
+                    return Err(err(
+                        n,
+                        format!("has {} factors but receives {width} values", scale.len()),
+                    ));
+                }
+                let rows = scale.iter().enumerate().map(|(i, &s)| vec![(i as u32, s)]);
+                Some((
+                    Lin {
+                        n_in: width,
+                        rows: rows.collect(),
+                        bias: vec![0.0; width],
+                    },
+                    true,
+                ))
+            }
+            Node::Flatten { .. } => {
+                *shape = vec![width];
+                None
+            }
+            _ => {
+                return Err(err(
+                        n,
+                        "is a primitive accord does not take yet (it takes Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Scale, Flatten, IF, LIF, CubaLIF and LI in a chain)".into(),
+                    ));
+            }
         })
     }
 
