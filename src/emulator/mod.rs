@@ -5,7 +5,7 @@
 //! * [`engine`](self) — cores, the compute / exchange / barrier timestep, threads.
 //! * `mesh` — the routers: dimension-order routes link by link, buffers, link capacities,
 //!   stall or drop, per-link load.
-//! * [`ChipNet`] — a layered network on the chip and its pipelined sample schedule; [`general`]
+//! * [`ChipNet`] — a layered network on the chip and its pipelined sample schedule; [`all_to_all`]
 //!   — all-to-all networks, firing and credit relaxed as rounds of timesteps.
 //! * [`FloatPath`] — the `f64` twin of the firmware's integer datapath ([`FixedNarrow`],
 //!   [`FixedWide`]): the same handlers, the same events, exact numbers.
@@ -48,7 +48,7 @@ mod crossbar;
 mod engine;
 mod error;
 mod float;
-pub mod general;
+pub mod all_to_all;
 mod layered;
 mod mesh;
 mod report;

@@ -11,7 +11,7 @@ use super::modularity::experiment::{self, Recipe, Structure};
 use super::modularity::{ModularityError, Result};
 use crate::chip::ChipModel;
 use crate::data::Split;
-use crate::emulator::{self, Arith, general::AllToAllRun};
+use crate::emulator::{self, Arith, all_to_all::AllToAllRun};
 use crate::error::at_least_one;
 
 /// What to run.
@@ -112,7 +112,7 @@ pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
         emulator::lr_raw(chip, cfg.lr)?;
     }
     let init = recipe.init_net(dim, classes, cfg.seed);
-    let chip_run = emulator::general::train_on_chip(
+    let chip_run = emulator::all_to_all::train_on_chip(
         chip,
         cfg.arith,
         &init,

@@ -291,7 +291,7 @@ impl Mapping {
 
 /// Core id of position `i` of the boustrophedon walk over a mesh `cols` wide.
 /// Neurons per core and cores for an all-to-all net of `n` neurons on `chip`, checked before
-/// anything is built (the placement `emulator::general` builds: neurons `0..n` in even
+/// anything is built (the placement `emulator::all_to_all` builds: neurons `0..n` in even
 /// contiguous chunks, one per core; every core needs `n` input axons and every neuron one
 /// routing entry per core).
 ///

@@ -837,7 +837,7 @@ fn message_threshold_drops_messages() {
 /// touches exists.
 #[test]
 fn all_to_all_float_twin_equals_reference() {
-    use accord::emulator::general::GeneralChipNet;
+    use accord::emulator::all_to_all::AllToAllChipNet;
     use accord::rule::{Balance, CreditOptions, GeneralNet, RelaxOptions};
     let chip = chip::open_with("balance-core", &[("core.neurons".into(), "7".into())]).unwrap();
     let mut net =
@@ -859,7 +859,7 @@ fn all_to_all_float_twin_equals_reference() {
     ];
     let dp = float_path(&chip, &pops, lr, 0.0, 1);
     let mut vars = VarCounters::default();
-    let mut cn = GeneralChipNet::new(dp, &net, &chip, Loss::Mse, &mut vars).unwrap();
+    let mut cn = AllToAllChipNet::new(dp, &net, &chip, Loss::Mse, &mut vars).unwrap();
     assert_eq!(cn.cores_used(), 3);
     let mut t = Tally::default();
     assert!(cn.fire(&x, 1e-14, 10_000, 0, &mut t).converged);

@@ -761,7 +761,7 @@ pub struct ChipRun {
     pub arith: crate::emulator::Arith,
 }
 
-/// [`train_all_to_all`] on a chip ([`crate::emulator::general::train_on_chip`]), reported in the
+/// [`train_all_to_all`] on a chip ([`crate::emulator::all_to_all::train_on_chip`]), reported in the
 /// same shape. Per-epoch train loss and accuracy are not measured on the chip (NaN); the
 /// spectral radius is measured in `f64` on the initial and on the chip-trained weights (reported
 /// for the last epoch); skipped updates are counted as capped relaxations.
@@ -779,7 +779,7 @@ pub fn train_all_to_all_on_chip(
     let initial_w = net.w.clone();
     let initial_radius = monitored_radius(&net, &split.train, recipe);
     let start = Instant::now();
-    let run = crate::emulator::general::train_on_chip(
+    let run = crate::emulator::all_to_all::train_on_chip(
         &chip.model,
         chip.arith,
         &net,

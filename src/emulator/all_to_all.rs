@@ -36,7 +36,7 @@ use crate::rule::{Activation, GeneralNet, Loss, argmax};
 
 /// An all-to-all network placed on a chip.
 #[derive(Clone, Debug)]
-pub struct GeneralChipNet<D: Datapath> {
+pub struct AllToAllChipNet<D: Datapath> {
     engine: Engine<D>,
     n: usize,
     n_in: usize,
@@ -55,7 +55,7 @@ pub struct Rounds {
     pub converged: bool,
 }
 
-impl<D: Datapath> GeneralChipNet<D> {
+impl<D: Datapath> AllToAllChipNet<D> {
     /// Place `net` on `chip`.
     ///
     /// # Errors
@@ -166,7 +166,7 @@ impl<D: Datapath> GeneralChipNet<D> {
             }
             c.refresh_row_max();
         }
-        Ok(GeneralChipNet {
+        Ok(AllToAllChipNet {
             engine: Engine::new(dp, cores, chip, 1),
             n,
             n_in,
@@ -414,8 +414,8 @@ pub fn train_on_chip(
                         tol.0.max(2.0 * f.rate.lsb()).max(2.0 * table),
                         tol.1.max(2.0 * f.credit.lsb()),
                     );
-                    let cn = GeneralChipNet::new(dp, net, chip, loss, &mut vars)?;
-                    drive_general(
+                    let cn = AllToAllChipNet::new(dp, net, chip, loss, &mut vars)?;
+                    drive_all_to_all(
                         chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
                     )
                 }};
@@ -437,8 +437,8 @@ pub fn train_on_chip(
                 })
                 .collect();
             let dp = super::FloatPath::new(fpops, lr, 0.0, build::soma(chip), seed);
-            let cn = GeneralChipNet::new(dp, net, chip, loss, &mut vars)?;
-            drive_general(
+            let cn = AllToAllChipNet::new(dp, net, chip, loss, &mut vars)?;
+            drive_all_to_all(
                 chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
             )
         }
@@ -446,10 +446,10 @@ pub fn train_on_chip(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn drive_general<D>(
+fn drive_all_to_all<D>(
     chip: &ChipModel,
     arith: super::Arith,
-    mut cn: GeneralChipNet<D>,
+    mut cn: AllToAllChipNet<D>,
     split: &crate::data::Split,
     lr: f64,
     epochs: usize,
@@ -468,7 +468,7 @@ where
     let (mut fire_max, mut credit_max) = (0, 0);
     let mut test_accuracy = Vec::new();
     let mut infer = Tally::default();
-    let evaluate = |cn: &mut GeneralChipNet<D>, t: &mut Tally| {
+    let evaluate = |cn: &mut AllToAllChipNet<D>, t: &mut Tally| {
         let mut correct = 0usize;
         for k in 0..split.test.len() {
             cn.fire(split.test.row(k), tol.0, max_rounds.0, k as u64, t);
