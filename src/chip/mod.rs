@@ -58,5 +58,5 @@ pub use load::{
 pub use model::{
     AccumulateSpec, Charge, ChipModel, CoreCaps, Emulation, Formats, Grade, Mesh, OverflowPolicy,
     Price, RouterSpec, Scope, SomaSpec, StaticPower, System, TableSpec, Timing, format_range,
-    format_summary, overflow_name, rounding_name,
+    format_summary, hops, overflow_name, rounding_name,
 };

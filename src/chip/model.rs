@@ -34,10 +34,17 @@ impl Mesh {
     /// Router links a packet crosses from core `from` to core `to` under dimension-order
     /// routing: the Manhattan distance. Zero within a core.
     pub fn hops(&self, from: u64, to: u64) -> u64 {
-        let (ax, ay) = self.position(from);
-        let (bx, by) = self.position(to);
-        ax.abs_diff(bx) + ay.abs_diff(by)
+        hops(u64::from(self.cols), from, to)
     }
+}
+
+/// Router links from core `from` to core `to` on a mesh `cols` wide (row-major core ids) under
+/// dimension-order routing: the Manhattan distance, saturating. Zero within a core.
+pub fn hops(cols: u64, from: u64, to: u64) -> u64 {
+    let cols = cols.max(1);
+    let (ax, ay) = (from % cols, from / cols);
+    let (bx, by) = (to % cols, to / cols);
+    ax.abs_diff(bx).saturating_add(ay.abs_diff(by))
 }
 
 /// Capacities of one core.

@@ -42,13 +42,9 @@ pub struct MapArgs {
     pub json: bool,
 }
 
+/// A layer width to map (nothing is allocated per synapse): 1 to 2^24.
 fn parse_width(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("a layer width must be at least 1".into()),
-        Ok(n) if n > 1 << 24 => Err(format!("width {n} is too large (allowed 1..=16777216)")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("'{s}' is not a layer width (a whole number ≥ 1)")),
-    }
+    super::width_at_most(s, 1 << 24)
 }
 
 /// The chip as the JSON report names it: where it came from, its mesh and core capacities.

@@ -333,10 +333,16 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// A layer width to build (`accord train`, …): 1 to 2^20.
 fn parse_width(s: &str) -> Result<usize, String> {
+    width_at_most(s, 1 << 20)
+}
+
+/// A layer width from 1 to `max`.
+fn width_at_most(s: &str, max: usize) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("a layer width must be at least 1".into()),
-        Ok(n) if n > 1 << 20 => Err(format!("width {n} is too large (allowed 1..=1048576)")),
+        Ok(n) if n > max => Err(format!("width {n} is too large (allowed 1..={max})")),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("'{s}' is not a layer width (a whole number ≥ 1)")),
     }

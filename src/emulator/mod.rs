@@ -43,12 +43,12 @@
 //! assert_eq!(report.timescales.timesteps_per_train_sample, 5.0);
 //! ```
 
+pub mod all_to_all;
 mod build;
 mod crossbar;
 mod engine;
 mod error;
 mod float;
-pub mod all_to_all;
 mod layered;
 mod mesh;
 mod report;

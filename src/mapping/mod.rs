@@ -269,10 +269,7 @@ impl Mapping {
     /// Route length from core `from` to core `to` under dimension-order (XY) routing: the
     /// Manhattan distance on the mesh. Zero within a core.
     pub fn hops(&self, from: usize, to: usize) -> u32 {
-        let cols = self.mesh_cols.max(1);
-        let (ax, ay) = (from % cols, from / cols);
-        let (bx, by) = (to % cols, to / cols);
-        let d = ax.abs_diff(bx).saturating_add(ay.abs_diff(by));
+        let d = crate::chip::hops(self.mesh_cols as u64, from as u64, to as u64);
         u32::try_from(d).unwrap_or(u32::MAX)
     }
 
