@@ -678,6 +678,91 @@ fn epoch_samples(
     None
 }
 
+impl std::fmt::Display for TrainReport {
+    /// The readable report: heading, epoch table, status, final figures.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        let sizes: Vec<String> = r.sizes.iter().map(|s| s.to_string()).collect();
+        writeln!(
+            f,
+            "accord train: {} ({} train / {} test), net {} ({} params), {} {}, loss {}, rule {:?}, lr {}, batch {}, seed {}",
+            r.config.data,
+            r.train_samples,
+            r.test_samples,
+            sizes.join("-"),
+            r.params,
+            r.config.activation,
+            if r.config.loss == Loss::CrossEntropy {
+                "+ linear out"
+            } else {
+                "out"
+            },
+            r.config.loss,
+            r.config.rule,
+            r.config.lr,
+            r.config.batch,
+            r.config.seed
+        )?;
+        write_epoch_table(
+            f,
+            false,
+            r.epochs.iter().map(|e| {
+                (
+                    e.epoch,
+                    e.train_loss,
+                    e.train_accuracy,
+                    e.test_loss,
+                    e.test_accuracy,
+                    e.seconds,
+                )
+            }),
+        )?;
+        if r.outcome.status != crate::train::Status::Completed {
+            writeln!(f, "status: {}", r.outcome.describe())?;
+        }
+        writeln!(
+            f,
+            "final: test accuracy {:.2}%, train accuracy {:.2}%, {:.1} retrograde steps per sample",
+            100.0 * r.test_accuracy,
+            100.0 * r.train_accuracy,
+            r.mean_retro_steps
+        )?;
+        Ok(())
+    }
+}
+
+/// The epoch table of a report: `(epoch, train loss, train accuracy, test loss, test
+/// accuracy, seconds)` per row; `online` marks a train accuracy measured on each sample before
+/// its update (a chip run's).
+pub fn write_epoch_table(
+    f: &mut dyn std::fmt::Write,
+    online: bool,
+    rows: impl Iterator<Item = (usize, f64, f64, f64, f64, f64)>,
+) -> std::fmt::Result {
+    writeln!(
+        f,
+        "{:>5}  {:>10}  {:>12}  {:>9}  {:>9}  {:>8}",
+        "epoch",
+        "train loss",
+        if online { "train acc*" } else { "train acc" },
+        "test loss",
+        "test acc",
+        "seconds"
+    )?;
+    for (epoch, train_loss, train_acc, test_loss, test_acc, seconds) in rows {
+        writeln!(
+            f,
+            "{epoch:>5}  {train_loss:>10.4}  {:>11.2}%  {test_loss:>9.4}  {:>8.2}%  {seconds:>8.2}",
+            100.0 * train_acc,
+            100.0 * test_acc,
+        )?;
+    }
+    if online {
+        writeln!(f, "(* online: measured on each sample before its update)")?;
+    }
+    Ok(())
+}
+
 /// A reference run's state for a checkpoint (the caller fills in the arguments).
 fn snapshot(
     net: &LayeredNet,

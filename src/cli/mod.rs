@@ -14,7 +14,7 @@ use crate::data;
 use crate::emulator;
 use crate::experiments::verify;
 use crate::rule::{Activation, Loss};
-use crate::train::{RuleKind, TrainConfig, TrainReport};
+use crate::train::{RuleKind, TrainConfig};
 
 pub mod all_to_all;
 pub mod calibrate;
@@ -1174,7 +1174,7 @@ fn train_pipeline(
     if a.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        emit(&render_train(&report))?;
+        emit(&report.to_string())?;
     }
     Ok(exit_for(&report.outcome))
 }
@@ -1428,59 +1428,6 @@ fn run_chip(c: &ChipCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn render_train(r: &TrainReport) -> String {
-    let mut o = String::new();
-    let sizes: Vec<String> = r.sizes.iter().map(|s| s.to_string()).collect();
-    let _ = writeln!(
-        o,
-        "accord train: {} ({} train / {} test), net {} ({} params), {} {}, loss {}, rule {:?}, lr {}, batch {}, seed {}",
-        r.config.data,
-        r.train_samples,
-        r.test_samples,
-        sizes.join("-"),
-        r.params,
-        r.config.activation,
-        if r.config.loss == Loss::CrossEntropy {
-            "+ linear out"
-        } else {
-            "out"
-        },
-        r.config.loss,
-        r.config.rule,
-        r.config.lr,
-        r.config.batch,
-        r.config.seed
-    );
-    let _ = writeln!(
-        o,
-        "{:>5}  {:>10}  {:>9}  {:>9}  {:>9}  {:>7}",
-        "epoch", "train loss", "train acc", "test loss", "test acc", "seconds"
-    );
-    for e in &r.epochs {
-        let _ = writeln!(
-            o,
-            "{:>5}  {:>10.4}  {:>8.2}%  {:>9.4}  {:>8.2}%  {:>7.2}",
-            e.epoch,
-            e.train_loss,
-            100.0 * e.train_accuracy,
-            e.test_loss,
-            100.0 * e.test_accuracy,
-            e.seconds
-        );
-    }
-    if r.outcome.status != crate::train::Status::Completed {
-        let _ = writeln!(o, "status: {}", r.outcome.describe());
-    }
-    let _ = writeln!(
-        o,
-        "final: test accuracy {:.2}%, train accuracy {:.2}%, {:.1} retrograde steps per sample",
-        100.0 * r.test_accuracy,
-        100.0 * r.train_accuracy,
-        r.mean_retro_steps
-    );
-    o
 }
 
 fn run_verify(a: &VerifyArgs) -> Result<ExitCode> {

@@ -699,6 +699,13 @@ fn fmt_pj(x: f64) -> String {
     }
 }
 
+impl std::fmt::Display for EmuReport {
+    /// The readable terminal report ([`EmuReport::render`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
 impl EmuReport {
     /// The readable terminal report.
     pub fn render(&self) -> String {
@@ -729,24 +736,21 @@ impl EmuReport {
             c.threads,
             c.seed
         );
-        let _ = writeln!(
-            s,
-            "\n{:>5}  {:>10}  {:>12}  {:>9}  {:>9}  {:>8}",
-            "epoch", "train loss", "train acc*", "test loss", "test acc", "seconds"
+        s.push('\n');
+        let _ = crate::train::write_epoch_table(
+            &mut s,
+            true,
+            self.epochs.iter().map(|e| {
+                (
+                    e.epoch,
+                    e.train_loss,
+                    e.train_accuracy_online,
+                    e.test_loss,
+                    e.test_accuracy,
+                    e.seconds,
+                )
+            }),
         );
-        for e in &self.epochs {
-            let _ = writeln!(
-                s,
-                "{:>5}  {:>10.4}  {:>11.2}%  {:>9.4}  {:>8.2}%  {:>8.2}",
-                e.epoch,
-                e.train_loss,
-                100.0 * e.train_accuracy_online,
-                e.test_loss,
-                100.0 * e.test_accuracy,
-                e.seconds
-            );
-        }
-        let _ = writeln!(s, "(* online: measured on each sample before its update)");
         if self.outcome.status != crate::train::Status::Completed {
             let _ = writeln!(s, "status: {}", self.outcome.describe());
         }
