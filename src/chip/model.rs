@@ -606,6 +606,14 @@ impl ChipModel {
     }
 
     fn write_description(&self, s: &mut String) -> fmt::Result {
+        self.describe_hardware(s)?;
+        self.describe_formats(s)?;
+        self.describe_prices(s)?;
+        self.describe_gaps(s)
+    }
+
+    /// Mesh, core capacities and soma, router, system, barrier.
+    fn describe_hardware(&self, s: &mut String) -> fmt::Result {
         writeln!(s, "chip '{}' ({})", self.name, self.origin)?;
         writeln!(s, "  {}", self.description.trim())?;
         writeln!(s, "process: {}", self.process)?;
@@ -691,6 +699,11 @@ impl ChipModel {
                 self.timing.barrier_ns_per_core
             )?;
         }
+        Ok(())
+    }
+
+    /// Number formats and tables.
+    fn describe_formats(&self, s: &mut String) -> fmt::Result {
         writeln!(s, "formats:")?;
         for (name, f) in self.formats.entries() {
             writeln!(s, "  {name:<14} {}", format_summary(f))?;
@@ -715,6 +728,11 @@ impl ChipModel {
                 "activation table: none (graded sigmoid/tanh cannot run; piecewise-linear can)"
             )?,
         }
+        Ok(())
+    }
+
+    /// The price table with grades and sources, inclusions, static power, price sets.
+    fn describe_prices(&self, s: &mut String) -> fmt::Result {
         writeln!(s, "prices:")?;
         writeln!(
             s,
@@ -772,6 +790,11 @@ impl ChipModel {
                 writeln!(s, "  {name}{mark}: {what}")?;
             }
         }
+        Ok(())
+    }
+
+    /// Missing primitives, their emulations, unpriced actions.
+    fn describe_gaps(&self, s: &mut String) -> fmt::Result {
         if self.missing.is_empty() {
             writeln!(s, "missing: none")?;
         } else {

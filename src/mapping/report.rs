@@ -55,6 +55,15 @@ impl Mapping {
             }
         )?;
 
+        self.write_layers(s)?;
+        self.write_cores(s)?;
+        self.write_pressure(s)?;
+        self.write_hops(s)
+    }
+
+    /// Per layer: size, cores, chunk sizes; the crossbar and every split.
+    fn write_layers(&self, s: &mut String) -> fmt::Result {
+        let c = &self.capacity;
         writeln!(s)?;
         writeln!(
             s,
@@ -101,6 +110,12 @@ impl Mapping {
             )?;
         }
 
+        Ok(())
+    }
+
+    /// Per core: position, layer, use against capacity (head and tail of long tables).
+    fn write_cores(&self, s: &mut String) -> fmt::Result {
+        let c = &self.capacity;
         writeln!(s)?;
         writeln!(
             s,
@@ -147,6 +162,11 @@ impl Mapping {
             )?;
         }
 
+        Ok(())
+    }
+
+    /// The highest use of each resource and where.
+    fn write_pressure(&self, s: &mut String) -> fmt::Result {
         writeln!(s)?;
         writeln!(s, "pressure (most loaded core per resource):")?;
         for p in &self.pressure {
@@ -162,6 +182,11 @@ impl Mapping {
             )?;
         }
 
+        Ok(())
+    }
+
+    /// The hop histogram (in buckets when long), mean and maximum route length.
+    fn write_hops(&self, s: &mut String) -> fmt::Result {
         writeln!(s)?;
         writeln!(
             s,
