@@ -167,96 +167,9 @@ fn check_format(m: &ChipModel, name: &str, f: &Format) -> Result<(), ChipError> 
 /// are in its [`ChipError::more`] (a table is checked only once the formats are sound).
 pub fn check(m: &ChipModel) -> Result<(), ChipError> {
     let mut found = Vec::new();
-    let mut formats_ok = true;
-    for (key, v) in [
-        ("name", &m.name),
-        ("description", &m.description),
-        ("process", &m.process),
-    ] {
-        if v.trim().is_empty() {
-            found.push(rule(
-                m,
-                key,
-                "is empty (allowed: any non-empty text)".to_owned(),
-            ));
-        }
-    }
-    for (key, v) in [("mesh.cols", m.mesh.cols), ("mesh.rows", m.mesh.rows)] {
-        if v == 0 {
-            found.push(rule(
-                m,
-                key,
-                "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
-            ));
-        }
-    }
-    let c = &m.core;
-    for (key, v) in [
-        ("core.neurons", c.neurons),
-        ("core.synapses", c.synapses),
-        ("core.input_axons", c.input_axons),
-        ("core.fanout", c.fanout),
-    ] {
-        if v == 0 {
-            found.push(rule(
-                m,
-                key,
-                "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
-            ));
-        }
-    }
-    for (name, f) in m.formats.entries() {
-        if let Err(e) = check_format(m, name, f) {
-            formats_ok = false;
-            found.push(e);
-        }
-    }
-    // The tables are read in the membrane format: checked once the formats are sound.
-    if formats_ok {
-        found.extend(check_table(m, "balance_table", &m.balance_table).err());
-        if let Some(t) = &m.activation_table {
-            found.extend(check_table(m, "activation_table", t).err());
-        }
-    }
-    if m.core.input_queue == 0 || m.core.input_queue > MAX_INPUT_QUEUE {
-        found.push(rule(
-            m,
-            "core.input_queue",
-            format!(
-                "= {} is out of range (allowed 1..={MAX_INPUT_QUEUE})",
-                m.core.input_queue
-            ),
-        ));
-    }
-    if let SomaSpec::CubaLif { .. } = m.soma {
-        // Lava's compartment holds 24-bit u and v and shifts the synaptic input by 6.
-        let (mb, mf, wf) = (
-            m.formats.membrane.bits,
-            m.formats.membrane.frac,
-            m.formats.weight.frac,
-        );
-        if mb != 24 {
-            found.push(rule(
-                m,
-                "formats.membrane.bits",
-                format!(
-                    "= {mb} does not fit soma.model = \"cuba-lif\" (allowed: 24, Loihi's \
-                     current and voltage width)"
-                ),
-            ));
-        }
-        if u32::from(mf) != u32::from(wf) + 6 {
-            found.push(rule(
-                m,
-                "formats.membrane.frac",
-                format!(
-                    "= {mf} does not fit soma.model = \"cuba-lif\" (allowed: formats.weight.frac \
-                     + 6 = {}, Loihi's input shift)",
-                    u32::from(wf) + 6
-                ),
-            ));
-        }
-    }
+    check_capacities(m, &mut found);
+    check_formats(m, &mut found);
+    check_cuba_lif(m, &mut found);
     found.extend(
         in_range(
             m,
@@ -267,34 +180,7 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
         )
         .err(),
     );
-    let grid = u64::from(m.mesh.cols)
-        .saturating_mul(u64::from(m.system.chips_x))
-        .saturating_mul(u64::from(m.mesh.rows))
-        .saturating_mul(u64::from(m.system.chips_y));
-    let (gx, gy) = (
-        u64::from(m.mesh.cols) * u64::from(m.system.chips_x),
-        u64::from(m.mesh.rows) * u64::from(m.system.chips_y),
-    );
-    if gx > MAX_GRID_SIDE || gy > MAX_GRID_SIDE {
-        found.push(rule(
-            m,
-            "system",
-            format!(
-                "makes a grid of {gx} x {gy} cores (allowed: at most {MAX_GRID_SIDE} cores along \
-                 each side)"
-            ),
-        ));
-    }
-    if grid > MAX_GRID_CORES {
-        found.push(rule(
-            m,
-            "system",
-            format!(
-                "makes a grid of {grid} cores (allowed: at most {MAX_GRID_CORES} cores in the \
-                 whole system)"
-            ),
-        ));
-    }
+    check_grid(m, &mut found);
     for (a, e) in &m.emulations {
         if e.mirror && *a != Action::RetroSop {
             found.push(rule(
@@ -332,6 +218,140 @@ pub fn check(m: &ChipModel) -> Result<(), ChipError> {
             first.more = all.collect();
             Err(first)
         }
+    }
+}
+
+/// Names, mesh sides and core capacities: nothing empty or zero.
+fn check_capacities(m: &ChipModel, found: &mut Vec<ChipError>) {
+    for (key, v) in [
+        ("name", &m.name),
+        ("description", &m.description),
+        ("process", &m.process),
+    ] {
+        if v.trim().is_empty() {
+            found.push(rule(
+                m,
+                key,
+                "is empty (allowed: any non-empty text)".to_owned(),
+            ));
+        }
+    }
+    for (key, v) in [("mesh.cols", m.mesh.cols), ("mesh.rows", m.mesh.rows)] {
+        if v == 0 {
+            found.push(rule(
+                m,
+                key,
+                "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
+            ));
+        }
+    }
+    let c = &m.core;
+    for (key, v) in [
+        ("core.neurons", c.neurons),
+        ("core.synapses", c.synapses),
+        ("core.input_axons", c.input_axons),
+        ("core.fanout", c.fanout),
+    ] {
+        if v == 0 {
+            found.push(rule(
+                m,
+                key,
+                "= 0 is out of range (allowed 1..=4294967295)".to_owned(),
+            ));
+        }
+    }
+}
+
+/// Every number format; the tables (read in the membrane format) once the formats are sound; the input queue.
+fn check_formats(m: &ChipModel, found: &mut Vec<ChipError>) {
+    let mut formats_ok = true;
+    for (name, f) in m.formats.entries() {
+        if let Err(e) = check_format(m, name, f) {
+            formats_ok = false;
+            found.push(e);
+        }
+    }
+    // The tables are read in the membrane format: checked once the formats are sound.
+    if formats_ok {
+        found.extend(check_table(m, "balance_table", &m.balance_table).err());
+        if let Some(t) = &m.activation_table {
+            found.extend(check_table(m, "activation_table", t).err());
+        }
+    }
+    if m.core.input_queue == 0 || m.core.input_queue > MAX_INPUT_QUEUE {
+        found.push(rule(
+            m,
+            "core.input_queue",
+            format!(
+                "= {} is out of range (allowed 1..={MAX_INPUT_QUEUE})",
+                m.core.input_queue
+            ),
+        ));
+    }
+}
+
+/// Loihi's current-based soma: 24-bit u and v, input shifted by 6.
+fn check_cuba_lif(m: &ChipModel, found: &mut Vec<ChipError>) {
+    if let SomaSpec::CubaLif { .. } = m.soma {
+        // Lava's compartment holds 24-bit u and v and shifts the synaptic input by 6.
+        let (mb, mf, wf) = (
+            m.formats.membrane.bits,
+            m.formats.membrane.frac,
+            m.formats.weight.frac,
+        );
+        if mb != 24 {
+            found.push(rule(
+                m,
+                "formats.membrane.bits",
+                format!(
+                    "= {mb} does not fit soma.model = \"cuba-lif\" (allowed: 24, Loihi's \
+                     current and voltage width)"
+                ),
+            ));
+        }
+        if u32::from(mf) != u32::from(wf) + 6 {
+            found.push(rule(
+                m,
+                "formats.membrane.frac",
+                format!(
+                    "= {mf} does not fit soma.model = \"cuba-lif\" (allowed: formats.weight.frac \
+                     + 6 = {}, Loihi's input shift)",
+                    u32::from(wf) + 6
+                ),
+            ));
+        }
+    }
+}
+
+/// The system's grid: sides and core count within the bounds.
+fn check_grid(m: &ChipModel, found: &mut Vec<ChipError>) {
+    let grid = u64::from(m.mesh.cols)
+        .saturating_mul(u64::from(m.system.chips_x))
+        .saturating_mul(u64::from(m.mesh.rows))
+        .saturating_mul(u64::from(m.system.chips_y));
+    let (gx, gy) = (
+        u64::from(m.mesh.cols) * u64::from(m.system.chips_x),
+        u64::from(m.mesh.rows) * u64::from(m.system.chips_y),
+    );
+    if gx > MAX_GRID_SIDE || gy > MAX_GRID_SIDE {
+        found.push(rule(
+            m,
+            "system",
+            format!(
+                "makes a grid of {gx} x {gy} cores (allowed: at most {MAX_GRID_SIDE} cores along \
+                 each side)"
+            ),
+        ));
+    }
+    if grid > MAX_GRID_CORES {
+        found.push(rule(
+            m,
+            "system",
+            format!(
+                "makes a grid of {grid} cores (allowed: at most {MAX_GRID_CORES} cores in the \
+                 whole system)"
+            ),
+        ));
     }
 }
 
