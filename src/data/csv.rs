@@ -59,6 +59,72 @@ fn stem(path: &Path) -> String {
     name
 }
 
+/// One cell of a CSV file, for its checks and errors.
+struct Cell<'a> {
+    path: &'a Path,
+    line: usize,
+    column: usize,
+    text: &'a str,
+}
+
+impl Cell<'_> {
+    /// Its value: a finite number.
+    fn number(&self) -> Result<f64, DataError> {
+        let v: f64 = self.text.parse().map_err(|_| DataError::NotANumber {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            column: self.column,
+            cell: snippet(self.text),
+        })?;
+        if !v.is_finite() {
+            return Err(DataError::NonFinite {
+                path: self.path.to_path_buf(),
+                line: self.line,
+                column: self.column,
+                cell: snippet(self.text),
+            });
+        }
+        Ok(v)
+    }
+
+    /// Its value `v` as a label: a non-negative integer below `n_classes` (or the label limit).
+    fn label(&self, v: f64, n_classes: Option<usize>) -> Result<usize, DataError> {
+        let bad = |reason: String| DataError::BadLabel {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            column: self.column,
+            cell: snippet(self.text),
+            reason,
+        };
+        if v < 0.0 {
+            return Err(bad("is negative".into()));
+        }
+        if v.fract() != 0.0 {
+            return Err(bad("is not an integer".into()));
+        }
+        let limit = n_classes.unwrap_or(MAX_LABEL + 1);
+        if v >= limit as f64 {
+            return Err(match n_classes {
+                Some(n_classes) => DataError::LabelOutOfRange {
+                    path: self.path.to_path_buf(),
+                    line: self.line,
+                    column: self.column,
+                    label: if v <= usize::MAX as f64 {
+                        v as usize
+                    } else {
+                        usize::MAX
+                    },
+                    n_classes,
+                },
+                None => bad(format!(
+                    "is too large (limit {MAX_LABEL} when no class count is given)"
+                )),
+            });
+        }
+        Ok(v as usize)
+    }
+}
+
 /// Reads a numeric CSV file into an **unscaled** [`Dataset`] (features as written).
 ///
 /// Every data row must have the same number of cells (at least two); all but the last are finite
@@ -138,59 +204,18 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
             });
         }
         for (j, cell) in raw.split(',').enumerate() {
-            let column = j + 1;
-            let cell = cell.trim();
-            let v: f64 = cell.parse().map_err(|_| DataError::NotANumber {
-                path: path.to_path_buf(),
+            let at = Cell {
+                path,
                 line,
-                column,
-                cell: snippet(cell),
-            })?;
-            if !v.is_finite() {
-                return Err(DataError::NonFinite {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                    cell: snippet(cell),
-                });
-            }
-            if column < width {
-                features.push(v);
-                continue;
-            }
-            let bad = |reason: String| DataError::BadLabel {
-                path: path.to_path_buf(),
-                line,
-                column,
-                cell: snippet(cell),
-                reason,
+                column: j + 1,
+                text: cell.trim(),
             };
-            if v < 0.0 {
-                return Err(bad("is negative".into()));
+            let v = at.number()?;
+            if at.column < width {
+                features.push(v);
+            } else {
+                labels.push(at.label(v, opts.n_classes)?);
             }
-            if v.fract() != 0.0 {
-                return Err(bad("is not an integer".into()));
-            }
-            let limit = opts.n_classes.unwrap_or(MAX_LABEL + 1);
-            if v >= limit as f64 {
-                return Err(match opts.n_classes {
-                    Some(n_classes) => DataError::LabelOutOfRange {
-                        path: path.to_path_buf(),
-                        line,
-                        column,
-                        label: if v <= usize::MAX as f64 {
-                            v as usize
-                        } else {
-                            usize::MAX
-                        },
-                        n_classes,
-                    },
-                    None => bad(format!(
-                        "is too large (limit {MAX_LABEL} when no class count is given)"
-                    )),
-                });
-            }
-            labels.push(v as usize);
         }
     }
     let n_classes = opts
