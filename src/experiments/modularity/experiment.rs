@@ -160,6 +160,82 @@ impl Recipe {
         }
     }
 
+    /// Epoch `e`'s record after `n` samples of summed loss and `correct` answers (`sums`), with
+    /// the test accuracy and the spectral radius measured now.
+    fn record(
+        &self,
+        net: &GeneralNet,
+        split: &Split,
+        e: usize,
+        (loss_sum, correct, n): (f64, usize, usize),
+        convergence: Convergence,
+        start: Instant,
+    ) -> EpochRecord {
+        let seconds = start.elapsed().as_secs_f64();
+        let n = n.max(1) as f64;
+        EpochRecord {
+            epoch: e + 1,
+            train_loss: loss_sum / n,
+            train_accuracy: correct as f64 / n,
+            test_accuracy: accuracy(net, &split.test, self).0,
+            spectral_radius: monitored_radius(net, &split.train, self),
+            convergence,
+            seconds,
+        }
+    }
+
+    /// Check a learning rate for this recipe: finite and positive, and with the weight decay
+    /// below one per update.
+    pub fn check_rate(&self, lr: f64) -> Result<()> {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Invalid::new(
+                "lr",
+                format!(" {lr} is not allowed (must be finite and > 0)"),
+            )
+            .into());
+        }
+        if lr * self.weight_decay >= 1.0 {
+            return Err(Invalid::new(
+                "weight_decay",
+                format!(
+                    " {} at learning rate {lr} would zero or flip every weight each update (need rate × decay < 1)",
+                    self.weight_decay
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// After a sample fired (`fire`), relax its credit and learn where both settled (then the
+    /// protocol's constraints); otherwise count the update skipped. `rule`: the credit options,
+    /// the learning rate and the inhibitory neurons.
+    fn learn(
+        &self,
+        net: &mut GeneralNet,
+        s: &mut GeneralState,
+        label: usize,
+        fire: Settle,
+        (copt, lr, inhibitory): (&CreditOptions, f64, &[bool]),
+        conv: &mut Convergence,
+    ) {
+        if fire == Settle::Converged {
+            let c = net.credit(s, label, self.loss, copt);
+            conv.record_credit(c.settle, c.steps);
+            if c.settle == Settle::Converged {
+                net.apply_plasticity(s, lr);
+                conv.sign_clipped += self.constrain(net, lr, inhibitory);
+                conv.updates_applied += 1;
+            } else {
+                conv.updates_skipped += 1;
+            }
+        } else {
+            conv.updates_skipped += 1;
+            // A non-finite or unsettled state must not leak into the next warm start.
+            s.r.fill(0.0);
+        }
+    }
+
     /// Check the recipe against a dataset of `dim` features and `classes` classes.
     pub fn check(&self, dim: usize, classes: usize) -> Result<()> {
         crate::limits::check_field(
@@ -434,23 +510,7 @@ pub fn train_all_to_all(
 ) -> Result<Trained> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     recipe.check(dim, classes)?;
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(Invalid::new(
-            "lr",
-            format!(" {lr} is not allowed (must be finite and > 0)"),
-        )
-        .into());
-    }
-    if lr * recipe.weight_decay >= 1.0 {
-        return Err(Invalid::new(
-            "weight_decay",
-            format!(
-                " {} at learning rate {lr} would zero or flip every weight each update (need rate × decay < 1)",
-                recipe.weight_decay
-            ),
-        )
-        .into());
-    }
+    recipe.check_rate(lr)?;
     let mut net = recipe.init_net(dim, classes, seed);
     let initial_w = net.w.clone();
     let relax = recipe.relax_options();
@@ -493,21 +553,8 @@ pub fn train_all_to_all(
                 total.add(&conv);
                 break 'epochs;
             }
-            if fire.settle == Settle::Converged {
-                let c = net.credit(&mut s, label, recipe.loss, &copt);
-                conv.record_credit(c.settle, c.steps);
-                if c.settle == Settle::Converged {
-                    net.apply_plasticity(&s, lr);
-                    conv.sign_clipped += recipe.constrain(&mut net, lr, &inhibitory);
-                    conv.updates_applied += 1;
-                } else {
-                    conv.updates_skipped += 1;
-                }
-            } else {
-                conv.updates_skipped += 1;
-                // A non-finite or unsettled state must not leak into the next warm start.
-                s.r.fill(0.0);
-            }
+            let rule = (&copt, lr, inhibitory.as_slice());
+            recipe.learn(&mut net, &mut s, label, fire.settle, rule, &mut conv);
             progress();
             window_sum += loss;
             window_len += 1;
@@ -516,35 +563,17 @@ pub fn train_all_to_all(
                 (window_sum, window_len) = (0.0, 0);
                 if matches!(recipe.stop, Stop::TargetLoss { .. }) && recipe.stop.reached(&[mean]) {
                     stop_reached = true;
-                    let n = (k + 1) as f64;
                     total.add(&conv);
-                    records.push(EpochRecord {
-                        epoch: e + 1,
-                        train_loss: loss_sum / n,
-                        train_accuracy: correct as f64 / n,
-                        test_accuracy: accuracy(&net, &split.test, recipe).0,
-                        spectral_radius: monitored_radius(&net, &split.train, recipe),
-                        convergence: conv,
-                        seconds: start.elapsed().as_secs_f64(),
-                    });
+                    let sums = (loss_sum, correct, k + 1);
+                    records.push(recipe.record(&net, split, e, sums, conv, start));
                     break 'epochs;
                 }
             }
         }
-        let seconds = start.elapsed().as_secs_f64();
-        let (test_accuracy, _) = accuracy(&net, &split.test, recipe);
-        let n = order.len().max(1) as f64;
         total.add(&conv);
-        losses.push(loss_sum / n);
-        records.push(EpochRecord {
-            epoch: e + 1,
-            train_loss: loss_sum / n,
-            train_accuracy: correct as f64 / n,
-            test_accuracy,
-            spectral_radius: monitored_radius(&net, &split.train, recipe),
-            convergence: conv,
-            seconds,
-        });
+        losses.push(loss_sum / order.len().max(1) as f64);
+        let sums = (loss_sum, correct, order.len());
+        records.push(recipe.record(&net, split, e, sums, conv, start));
         if let Some(d) = watch.weights(max_abs(&net.w), e, order.len()) {
             outcome = d;
             break;
