@@ -247,41 +247,7 @@ impl Checkpoint {
         }
         let p: Payload =
             serde_json::from_slice(body).map_err(|e| invalid(format!("payload: {e}")))?;
-        let mut layers = Vec::with_capacity(p.layers.len());
-        for (l, lw) in p.layers.into_iter().enumerate() {
-            if lw.w.len() != lw.n_in.saturating_mul(lw.n_out) || lw.b.len() != lw.n_out {
-                return Err(invalid(format!(
-                    "layer {} holds {} weights and {} biases for {} × {}",
-                    l + 1,
-                    lw.w.len(),
-                    lw.b.len(),
-                    lw.n_out,
-                    lw.n_in
-                )));
-            }
-            if let Some(prev) = layers.last().map(|x: &Layer| x.n_out)
-                && prev != lw.n_in
-            {
-                return Err(invalid(format!(
-                    "layer {} takes {} inputs, layer {} gives {prev}",
-                    l + 1,
-                    lw.n_in,
-                    l
-                )));
-            }
-            layers.push(Layer {
-                n_in: lw.n_in,
-                n_out: lw.n_out,
-                w: floats(&lw.w),
-                b: floats(&lw.b),
-                act: lw.act,
-                // Runs from the command line train with g = f'.
-                balance: Balance::Exact,
-            });
-        }
-        if layers.is_empty() {
-            return Err(invalid("holds no layers".into()));
-        }
+        let layers = net_layers(p.layers).map_err(invalid)?;
         Ok(Checkpoint {
             args: p.args,
             net: LayeredNet { layers },
@@ -306,6 +272,46 @@ impl Checkpoint {
             },
         })
     }
+}
+
+/// The saved layers as a net's, each shape checked against its data and the layer before.
+fn net_layers(saved: Vec<LayerWords>) -> Result<Vec<Layer>, String> {
+    let mut layers = Vec::with_capacity(saved.len());
+    for (l, lw) in saved.into_iter().enumerate() {
+        if lw.w.len() != lw.n_in.saturating_mul(lw.n_out) || lw.b.len() != lw.n_out {
+            return Err(format!(
+                "layer {} holds {} weights and {} biases for {} × {}",
+                l + 1,
+                lw.w.len(),
+                lw.b.len(),
+                lw.n_out,
+                lw.n_in
+            ));
+        }
+        if let Some(prev) = layers.last().map(|x: &Layer| x.n_out)
+            && prev != lw.n_in
+        {
+            return Err(format!(
+                "layer {} takes {} inputs, layer {} gives {prev}",
+                l + 1,
+                lw.n_in,
+                l
+            ));
+        }
+        layers.push(Layer {
+            n_in: lw.n_in,
+            n_out: lw.n_out,
+            w: floats(&lw.w),
+            b: floats(&lw.b),
+            act: lw.act,
+            // Runs from the command line train with g = f'.
+            balance: Balance::Exact,
+        });
+    }
+    if layers.is_empty() {
+        return Err("holds no layers".into());
+    }
+    Ok(layers)
 }
 
 #[cfg(test)]

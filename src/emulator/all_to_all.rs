@@ -46,6 +46,70 @@ pub struct AllToAllChipNet<D: Datapath> {
     loss: Loss,
 }
 
+/// Engine core `ci` of an all-to-all net placed in `chunks`: its neurons (relays, hidden,
+/// outputs), a row for every neuron of the net (the existing synapses masked), a packet to
+/// every core, credit back to every non-input axon's home.
+fn core_spec(net: &GeneralNet, chip: &ChipModel, chunks: &[(usize, usize)], ci: usize) -> CoreSpec {
+    let (n, n_in, n_out) = (net.n, net.n_in, net.n_out);
+    let count = chunks.len();
+    let (s, len) = chunks[ci];
+    let bits = build::bits(chip);
+    let core_of = |j: usize| chunks.partition_point(|&(s, _)| s <= j) - 1;
+    // Populations: relays, hidden (pop 0), outputs (pop 1), clipped to the chunk.
+    let mut pops = Vec::new();
+    for (lo, hi, kind) in [
+        (0, n_in, PopKind::Relay),
+        (n_in, n - n_out, PopKind::Neuron { pop: 0 }),
+        (n - n_out, n, PopKind::Neuron { pop: 1 }),
+    ] {
+        let (a, b) = (lo.max(s), hi.min(s + len));
+        if a < b {
+            pops.push(PopRange {
+                start: (a - s) as u32,
+                len: (b - a) as u32,
+                kind,
+            });
+        }
+    }
+    let mut credit_axons = bitvec![usize, Lsb0; 0; n];
+    credit_axons[n_in..].fill(true);
+    let mut mask = bitvec![usize, Lsb0; 0; n * len];
+    for j in 0..n {
+        for i in 0..len {
+            if net.mask[(s + i) * n + j] {
+                mask.set(j * len + i, true);
+            }
+        }
+    }
+    CoreSpec {
+        grid: ci as u32,
+        n: len,
+        axons: n,
+        gid_base: s as u64,
+        axon_gid: (0..n as u64).collect(),
+        pops,
+        credit_axons: Some(credit_axons),
+        mask: Some(mask),
+        bits,
+        mirror: chip.mirror_rows(),
+        copy: None,
+        fanout: vec![FanGroup {
+            start: 0,
+            len: len as u32,
+            dests: (0..count).map(|c| (c as u32, s as u32)).collect(),
+        }],
+        retro_to: (0..n)
+            .map(|j| {
+                let c = core_of(j);
+                (c as u32, (j - chunks[c].0) as u32)
+            })
+            .collect(),
+        delta_to: None,
+        home: None,
+        segments: Vec::new(),
+    }
+}
+
 /// How a relaxation on the chip ended: rounds taken and whether it met the tolerance.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rounds {
@@ -92,65 +156,9 @@ impl<D: Datapath> AllToAllChipNet<D> {
             chunks.push((start, len));
             start += len;
         }
-        let core_of = |j: usize| chunks.partition_point(|&(s, _)| s <= j) - 1;
-        let bits = build::bits(chip);
-        let (n_in, n_out) = (net.n_in, net.n_out);
-        let mut cores: Vec<CoreBox<D>> = Vec::with_capacity(count);
-        for (ci, &(s, len)) in chunks.iter().enumerate() {
-            // Populations: relays, hidden (pop 0), outputs (pop 1), clipped to the chunk.
-            let mut pops = Vec::new();
-            for (lo, hi, kind) in [
-                (0, n_in, PopKind::Relay),
-                (n_in, n - n_out, PopKind::Neuron { pop: 0 }),
-                (n - n_out, n, PopKind::Neuron { pop: 1 }),
-            ] {
-                let (a, b) = (lo.max(s), hi.min(s + len));
-                if a < b {
-                    pops.push(PopRange {
-                        start: (a - s) as u32,
-                        len: (b - a) as u32,
-                        kind,
-                    });
-                }
-            }
-            let mut credit_axons = bitvec![usize, Lsb0; 0; n];
-            credit_axons[n_in..].fill(true);
-            let mut mask = bitvec![usize, Lsb0; 0; n * len];
-            for j in 0..n {
-                for i in 0..len {
-                    if net.mask[(s + i) * n + j] {
-                        mask.set(j * len + i, true);
-                    }
-                }
-            }
-            cores.push(CoreBox::new(CoreSpec {
-                grid: ci as u32,
-                n: len,
-                axons: n,
-                gid_base: s as u64,
-                axon_gid: (0..n as u64).collect(),
-                pops,
-                credit_axons: Some(credit_axons),
-                mask: Some(mask),
-                bits,
-                mirror: chip.mirror_rows(),
-                copy: None,
-                fanout: vec![FanGroup {
-                    start: 0,
-                    len: len as u32,
-                    dests: (0..count).map(|c| (c as u32, s as u32)).collect(),
-                }],
-                retro_to: (0..n)
-                    .map(|j| {
-                        let c = core_of(j);
-                        (c as u32, (j - chunks[c].0) as u32)
-                    })
-                    .collect(),
-                delta_to: None,
-                home: None,
-                segments: Vec::new(),
-            }));
-        }
+        let mut cores: Vec<CoreBox<D>> = (0..chunks.len())
+            .map(|ci| CoreBox::new(core_spec(net, chip, &chunks, ci)))
+            .collect();
         for (ci, &(s, len)) in chunks.iter().enumerate() {
             let c = &mut cores[ci];
             let rows = c.rows_mut();
@@ -169,8 +177,8 @@ impl<D: Datapath> AllToAllChipNet<D> {
         Ok(AllToAllChipNet {
             engine: Engine::new(dp, cores, chip, 1),
             n,
-            n_in,
-            n_out,
+            n_in: net.n_in,
+            n_out: net.n_out,
             chunks,
             loss,
         })
