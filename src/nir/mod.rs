@@ -300,61 +300,24 @@ pub enum NirError {
 /// # Errors
 /// [`NirError`] naming the file and, for a node, the node, its type and the parameter.
 pub fn read(path: &Path) -> Result<Graph, NirError> {
-    let name = path.display().to_string();
-    let budget = MAX_BYTES.min(crate::limits::max_memory() / 8);
-    let bytes = crate::limits::read_bounded(path, budget).map_err(|error| NirError::Io {
-        path: name.clone(),
-        error,
-    })?;
-    let format = |reason: String| NirError::Format {
-        path: name.clone(),
-        reason,
-    };
-    if !hdf5_pure::is_hdf5_bytes(&bytes) {
-        return Err(format("not an HDF5 file (a NIR file is HDF5)".into()));
-    }
-    // A damaged header can claim a dataset of any size: no dataset may hold more elements
-    // than the file could store (generously, for compression) or the memory limit allows.
-    let file_len = bytes.len() as u64;
-    let most = (file_len.saturating_mul(64) + (1 << 20)).min(crate::limits::max_memory() / 8);
-    let file = hdf5_pure::File::from_bytes(bytes)
-        .map_err(|e| format(format!("not a readable HDF5 file: {e}")))?;
-    let sized = |d: hdf5_pure::Dataset, what: &str| -> Result<hdf5_pure::Dataset, String> {
-        let shape = d.shape().map_err(|e| format!("{what}: {e}"))?;
-        let n = shape.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
-        match n {
-            Some(n) if n <= most => Ok(d),
-            _ => Err(format!(
-                "{what} claims shape {shape:?}, more than a {file_len}-byte file can hold"
-            )),
-        }
-    };
-    let string = |ds: &str| -> Result<String, NirError> {
-        let d = file
-            .dataset(ds)
-            .map_err(|e| format(format!("no '{ds}' ({e}): not a NIR graph")))?;
-        let d = sized(d, &format!("'{ds}'")).map_err(&format)?;
-        d.read_string()
-            .ok()
-            .and_then(|v| v.into_iter().next())
-            .ok_or_else(|| format(format!("'{ds}' is not a string")))
-    };
-    let version = string("version").unwrap_or_else(|_| "unknown".into());
-    let kind = string("node/type")?;
+    let f = Hdf5::open(path)?;
+    let version = f.string("version").unwrap_or_else(|_| "unknown".into());
+    let kind = f.string("node/type")?;
     if kind != "NIRGraph" {
-        return Err(format(format!(
+        return Err(f.format(format!(
             "the root node is a {kind}, not a NIRGraph (accord reads whole graphs)"
         )));
     }
-    let edge_ds = file
+    let edge_ds = f
+        .file
         .dataset("node/edges")
-        .map_err(|e| format(format!("no 'node/edges' ({e})")))?;
-    let edge_ds = sized(edge_ds, "'node/edges'").map_err(&format)?;
+        .map_err(|e| f.format(format!("no 'node/edges' ({e})")))?;
+    let edge_ds = f.sized(edge_ds, "'node/edges'").map_err(|e| f.format(e))?;
     let flat = edge_ds
         .read_string()
-        .map_err(|e| format(format!("'node/edges' is not an array of node names ({e})")))?;
+        .map_err(|e| f.format(format!("'node/edges' is not an array of node names ({e})")))?;
     if flat.len() % 2 != 0 {
-        return Err(format(format!(
+        return Err(f.format(format!(
             "'node/edges' holds {} names, not pairs",
             flat.len()
         )));
@@ -363,187 +326,31 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
         .chunks_exact(2)
         .map(|p| (p[0].clone(), p[1].clone()))
         .collect();
-    let group = file
+    let group = f
+        .file
         .group("node/nodes")
-        .map_err(|e| format(format!("no 'node/nodes' group ({e})")))?;
+        .map_err(|e| f.format(format!("no 'node/nodes' group ({e})")))?;
     let names = group
         .groups()
-        .map_err(|e| format(format!("'node/nodes' cannot be listed ({e})")))?;
+        .map_err(|e| f.format(format!("'node/nodes' cannot be listed ({e})")))?;
     let mut nodes = BTreeMap::new();
     for n in names {
         let at = format!("node/nodes/{n}");
-        let kind = string(&format!("{at}/type"))?;
-        let node_err = |reason: String| NirError::Node {
-            path: name.clone(),
+        let kind = f.string(&format!("{at}/type"))?;
+        let r = NodeReader {
+            f: &f,
+            at,
             node: n.clone(),
-            kind: kind.clone(),
-            reason,
+            kind,
         };
-        let tensor = |p: &str| -> Result<Tensor, NirError> {
-            let d = file
-                .dataset(&format!("{at}/{p}"))
-                .map_err(|_| node_err(format!("parameter '{p}' is missing")))?;
-            let d = sized(d, &format!("parameter '{p}'")).map_err(&node_err)?;
-            let shape: Vec<usize> = d
-                .shape()
-                .map_err(|e| node_err(format!("parameter '{p}': {e}")))?
-                .into_iter()
-                .map(|s| s as usize)
-                .collect();
-            let data: Vec<f64> = match d.read_f64() {
-                Ok(v) => v,
-                Err(_) => d
-                    .read_f32()
-                    .map(|v| v.into_iter().map(f64::from).collect())
-                    .or_else(|_| {
-                        d.read_i64()
-                            .map(|v| v.into_iter().map(|x| x as f64).collect())
-                    })
-                    .map_err(|_| node_err(format!("parameter '{p}' is not a numeric array")))?,
-            };
-            if data.len() != shape.iter().product::<usize>() {
-                return Err(node_err(format!(
-                    "parameter '{p}' holds {} values for shape {shape:?}",
-                    data.len()
-                )));
-            }
-            if let Some(x) = data.iter().find(|x| !x.is_finite()) {
-                return Err(node_err(format!("parameter '{p}' holds {x}")));
-            }
-            Ok(Tensor { shape, data })
-        };
-        let vec = |p: &str| tensor(p).map(|t| t.data);
-        // An optional parameter takes its NIR default only when absent; present, it is checked.
-        let opt = |p: &str, default: f64, like: &str| -> Result<Vec<f64>, NirError> {
-            if file.dataset(&format!("{at}/{p}")).is_ok() {
-                vec(p)
-            } else {
-                vec(like).map(|v| vec![default; v.len()])
-            }
-        };
-        let shape = |p: &str| -> Result<Vec<usize>, NirError> {
-            let t = tensor(p)?;
-            t.data
-                .iter()
-                .map(|&x| {
-                    if x >= 1.0 && x.fract() == 0.0 && x <= 1e9 {
-                        Ok(x as usize)
-                    } else {
-                        Err(node_err(format!("shape entry {x} is not a size")))
-                    }
-                })
-                .collect()
-        };
-        let pair = |p: &str| -> Result<[usize; 2], NirError> {
-            let v = tensor(p).map_err(|_| {
-                        node_err(format!(
-                            "parameter '{p}' is missing or not numeric (string padding such as 'same' is not taken)"
-                        ))
-                    })?;
-            let whole = |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= 1e6).then_some(x as usize);
-            match v.data.as_slice() {
-                [a] => whole(*a).map(|a| [a, a]),
-                [a, b] => whole(*a).zip(whole(*b)).map(|(a, b)| [a, b]),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                node_err(format!(
-                    "parameter '{p}' = {:?} is not one or two whole numbers",
-                    v.data
-                ))
-            })
-        };
-        let node = match kind.as_str() {
-            "Input" => Node::Input {
-                shape: shape("shape")?,
-            },
-            "Output" => Node::Output {
-                shape: shape("shape")?,
-            },
-            "Affine" => Node::Affine {
-                weight: tensor("weight")?,
-                bias: vec("bias")?,
-            },
-            "Linear" => Node::Linear {
-                weight: tensor("weight")?,
-            },
-            "IF" => Node::If {
-                r: vec("r")?,
-                v_threshold: vec("v_threshold")?,
-                v_reset: opt("v_reset", 0.0, "r")?,
-            },
-            "LIF" => Node::Lif {
-                tau: vec("tau")?,
-                r: vec("r")?,
-                v_leak: vec("v_leak")?,
-                v_threshold: vec("v_threshold")?,
-                v_reset: opt("v_reset", 0.0, "r")?,
-            },
-            "CubaLIF" => Node::CubaLif {
-                tau_syn: vec("tau_syn")?,
-                tau_mem: vec("tau_mem")?,
-                r: vec("r")?,
-                v_leak: vec("v_leak")?,
-                v_threshold: vec("v_threshold")?,
-                v_reset: opt("v_reset", 0.0, "r")?,
-                w_in: opt("w_in", 1.0, "r")?,
-            },
-            "LI" => Node::Li {
-                tau: vec("tau")?,
-                r: vec("r")?,
-                v_leak: vec("v_leak")?,
-            },
-            "Conv2d" => {
-                let groups = tensor("groups")
-                    .ok()
-                    .and_then(|t| t.data.first().copied())
-                    .filter(|g| *g >= 1.0 && g.fract() == 0.0 && *g <= 1e6)
-                    .ok_or_else(|| {
-                        node_err("parameter 'groups' is missing or not a whole number ≥ 1".into())
-                    })? as usize;
-                Node::Conv2d {
-                    weight: tensor("weight")?,
-                    bias: vec("bias")?,
-                    stride: pair("stride")?,
-                    padding: pair("padding")?,
-                    dilation: pair("dilation")?,
-                    groups,
-                    input_shape: pair("input_shape")?,
-                }
-            }
-            "SumPool2d" | "AvgPool2d" => Node::Pool2d {
-                average: kind == "AvgPool2d",
-                kernel: pair("kernel_size")?,
-                stride: pair("stride")?,
-                padding: pair("padding")?,
-            },
-            "Scale" => Node::Scale {
-                scale: vec("scale")?,
-            },
-            "Flatten" => {
-                let dim = |p: &str| -> Result<i64, NirError> {
-                    tensor(p)
-                        .ok()
-                        .and_then(|t| t.data.first().copied())
-                        .filter(|x| x.fract() == 0.0 && x.abs() <= 64.0)
-                        .map(|x| x as i64)
-                        .ok_or_else(|| {
-                            node_err(format!("parameter '{p}' is missing or not a dimension"))
-                        })
-                };
-                Node::Flatten {
-                    dims: [dim("start_dim")?, dim("end_dim")?],
-                }
-            }
-            other => Node::Other { kind: other.into() },
-        };
-        check_node(&node).map_err(node_err)?;
+        let node = r.node()?;
+        check_node(&node).map_err(|e| r.err(e))?;
         nodes.insert(n, node);
     }
     for (a, b) in &edges {
         for end in [a, b] {
             if !nodes.contains_key(end) {
-                return Err(format(format!("edge {a} → {b} names no node '{end}'")));
+                return Err(f.format(format!("edge {a} → {b} names no node '{end}'")));
             }
         }
     }
@@ -552,6 +359,283 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
         nodes,
         edges,
     })
+}
+
+/// An opened NIR file: its HDF5 tree, its name for errors, and the most elements a dataset may
+/// claim.
+struct Hdf5 {
+    file: hdf5_pure::File,
+    name: String,
+    len: u64,
+    most: u64,
+}
+
+impl Hdf5 {
+    /// Read `path` within the memory budget and open it as HDF5.
+    fn open(path: &Path) -> Result<Self, NirError> {
+        let name = path.display().to_string();
+        let budget = MAX_BYTES.min(crate::limits::max_memory() / 8);
+        let bytes = crate::limits::read_bounded(path, budget).map_err(|error| NirError::Io {
+            path: name.clone(),
+            error,
+        })?;
+        let format = |reason: String| NirError::Format {
+            path: name.clone(),
+            reason,
+        };
+        if !hdf5_pure::is_hdf5_bytes(&bytes) {
+            return Err(format("not an HDF5 file (a NIR file is HDF5)".into()));
+        }
+        // A damaged header can claim a dataset of any size: no dataset may hold more elements
+        // than the file could store (generously, for compression) or the memory limit allows.
+        let len = bytes.len() as u64;
+        let most = (len.saturating_mul(64) + (1 << 20)).min(crate::limits::max_memory() / 8);
+        let file = hdf5_pure::File::from_bytes(bytes)
+            .map_err(|e| format(format!("not a readable HDF5 file: {e}")))?;
+        Ok(Hdf5 {
+            file,
+            name,
+            len,
+            most,
+        })
+    }
+
+    /// The file's format error.
+    fn format(&self, reason: String) -> NirError {
+        NirError::Format {
+            path: self.name.clone(),
+            reason,
+        }
+    }
+
+    /// `d` if its claimed size is one the file could hold.
+    fn sized(&self, d: hdf5_pure::Dataset, what: &str) -> Result<hdf5_pure::Dataset, String> {
+        let shape = d.shape().map_err(|e| format!("{what}: {e}"))?;
+        let n = shape.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
+        match n {
+            Some(n) if n <= self.most => Ok(d),
+            _ => Err(format!(
+                "{what} claims shape {shape:?}, more than a {}-byte file can hold",
+                self.len
+            )),
+        }
+    }
+
+    /// The string dataset `ds`.
+    fn string(&self, ds: &str) -> Result<String, NirError> {
+        let d = self
+            .file
+            .dataset(ds)
+            .map_err(|e| self.format(format!("no '{ds}' ({e}): not a NIR graph")))?;
+        let d = self
+            .sized(d, &format!("'{ds}'"))
+            .map_err(|e| self.format(e))?;
+        d.read_string()
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .ok_or_else(|| self.format(format!("'{ds}' is not a string")))
+    }
+}
+
+/// One node group being read: where it is and its type, for its parameters and errors.
+struct NodeReader<'a> {
+    f: &'a Hdf5,
+    at: String,
+    node: String,
+    kind: String,
+}
+
+impl NodeReader<'_> {
+    /// The node's error.
+    fn err(&self, reason: String) -> NirError {
+        NirError::Node {
+            path: self.f.name.clone(),
+            node: self.node.clone(),
+            kind: self.kind.clone(),
+            reason,
+        }
+    }
+
+    /// Parameter `p` as finite numbers with their shape.
+    fn tensor(&self, p: &str) -> Result<Tensor, NirError> {
+        let d = self
+            .f
+            .file
+            .dataset(&format!("{}/{p}", self.at))
+            .map_err(|_| self.err(format!("parameter '{p}' is missing")))?;
+        let d = self
+            .f
+            .sized(d, &format!("parameter '{p}'"))
+            .map_err(|e| self.err(e))?;
+        let shape: Vec<usize> = d
+            .shape()
+            .map_err(|e| self.err(format!("parameter '{p}': {e}")))?
+            .into_iter()
+            .map(|s| s as usize)
+            .collect();
+        let data: Vec<f64> = match d.read_f64() {
+            Ok(v) => v,
+            Err(_) => d
+                .read_f32()
+                .map(|v| v.into_iter().map(f64::from).collect())
+                .or_else(|_| {
+                    d.read_i64()
+                        .map(|v| v.into_iter().map(|x| x as f64).collect())
+                })
+                .map_err(|_| self.err(format!("parameter '{p}' is not a numeric array")))?,
+        };
+        if data.len() != shape.iter().product::<usize>() {
+            return Err(self.err(format!(
+                "parameter '{p}' holds {} values for shape {shape:?}",
+                data.len()
+            )));
+        }
+        if let Some(x) = data.iter().find(|x| !x.is_finite()) {
+            return Err(self.err(format!("parameter '{p}' holds {x}")));
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// Parameter `p`'s numbers.
+    fn vec(&self, p: &str) -> Result<Vec<f64>, NirError> {
+        self.tensor(p).map(|t| t.data)
+    }
+
+    /// An optional parameter: its NIR default (as many as `like` has) only when absent;
+    /// present, it is checked.
+    fn opt(&self, p: &str, default: f64, like: &str) -> Result<Vec<f64>, NirError> {
+        if self.f.file.dataset(&format!("{}/{p}", self.at)).is_ok() {
+            self.vec(p)
+        } else {
+            self.vec(like).map(|v| vec![default; v.len()])
+        }
+    }
+
+    /// Parameter `p` as a shape: sizes from 1 to 10⁹.
+    fn shape(&self, p: &str) -> Result<Vec<usize>, NirError> {
+        let t = self.tensor(p)?;
+        t.data
+            .iter()
+            .map(|&x| {
+                if x >= 1.0 && x.fract() == 0.0 && x <= 1e9 {
+                    Ok(x as usize)
+                } else {
+                    Err(self.err(format!("shape entry {x} is not a size")))
+                }
+            })
+            .collect()
+    }
+
+    /// Parameter `p` as one or two whole numbers (one is used for both).
+    fn pair(&self, p: &str) -> Result<[usize; 2], NirError> {
+        let v = self.tensor(p).map_err(|_| {
+            self.err(format!(
+                "parameter '{p}' is missing or not numeric (string padding such as 'same' is not taken)"
+            ))
+        })?;
+        let whole = |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= 1e6).then_some(x as usize);
+        match v.data.as_slice() {
+            [a] => whole(*a).map(|a| [a, a]),
+            [a, b] => whole(*a).zip(whole(*b)).map(|(a, b)| [a, b]),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            self.err(format!(
+                "parameter '{p}' = {:?} is not one or two whole numbers",
+                v.data
+            ))
+        })
+    }
+
+    /// The node with its parameters, by its type (a type accord does not take is
+    /// [`Node::Other`]).
+    fn node(&self) -> Result<Node, NirError> {
+        Ok(match self.kind.as_str() {
+            "Input" => Node::Input {
+                shape: self.shape("shape")?,
+            },
+            "Output" => Node::Output {
+                shape: self.shape("shape")?,
+            },
+            "Affine" => Node::Affine {
+                weight: self.tensor("weight")?,
+                bias: self.vec("bias")?,
+            },
+            "Linear" => Node::Linear {
+                weight: self.tensor("weight")?,
+            },
+            "IF" => Node::If {
+                r: self.vec("r")?,
+                v_threshold: self.vec("v_threshold")?,
+                v_reset: self.opt("v_reset", 0.0, "r")?,
+            },
+            "LIF" => Node::Lif {
+                tau: self.vec("tau")?,
+                r: self.vec("r")?,
+                v_leak: self.vec("v_leak")?,
+                v_threshold: self.vec("v_threshold")?,
+                v_reset: self.opt("v_reset", 0.0, "r")?,
+            },
+            "CubaLIF" => Node::CubaLif {
+                tau_syn: self.vec("tau_syn")?,
+                tau_mem: self.vec("tau_mem")?,
+                r: self.vec("r")?,
+                v_leak: self.vec("v_leak")?,
+                v_threshold: self.vec("v_threshold")?,
+                v_reset: self.opt("v_reset", 0.0, "r")?,
+                w_in: self.opt("w_in", 1.0, "r")?,
+            },
+            "LI" => Node::Li {
+                tau: self.vec("tau")?,
+                r: self.vec("r")?,
+                v_leak: self.vec("v_leak")?,
+            },
+            "Conv2d" => {
+                let groups = self
+                    .tensor("groups")
+                    .ok()
+                    .and_then(|t| t.data.first().copied())
+                    .filter(|g| *g >= 1.0 && g.fract() == 0.0 && *g <= 1e6)
+                    .ok_or_else(|| {
+                        self.err("parameter 'groups' is missing or not a whole number ≥ 1".into())
+                    })? as usize;
+                Node::Conv2d {
+                    weight: self.tensor("weight")?,
+                    bias: self.vec("bias")?,
+                    stride: self.pair("stride")?,
+                    padding: self.pair("padding")?,
+                    dilation: self.pair("dilation")?,
+                    groups,
+                    input_shape: self.pair("input_shape")?,
+                }
+            }
+            "SumPool2d" | "AvgPool2d" => Node::Pool2d {
+                average: self.kind == "AvgPool2d",
+                kernel: self.pair("kernel_size")?,
+                stride: self.pair("stride")?,
+                padding: self.pair("padding")?,
+            },
+            "Scale" => Node::Scale {
+                scale: self.vec("scale")?,
+            },
+            "Flatten" => {
+                let dim = |p: &str| -> Result<i64, NirError> {
+                    self.tensor(p)
+                        .ok()
+                        .and_then(|t| t.data.first().copied())
+                        .filter(|x| x.fract() == 0.0 && x.abs() <= 64.0)
+                        .map(|x| x as i64)
+                        .ok_or_else(|| {
+                            self.err(format!("parameter '{p}' is missing or not a dimension"))
+                        })
+                };
+                Node::Flatten {
+                    dims: [dim("start_dim")?, dim("end_dim")?],
+                }
+            }
+            other => Node::Other { kind: other.into() },
+        })
+    }
 }
 
 /// Shape agreement inside one node.
