@@ -483,18 +483,17 @@ pub fn train_hooked(
             break;
         }
         let seconds = start.elapsed().as_secs_f64();
-        mean_steps = steps_sum as f64 / order.len().max(1) as f64;
-        let (_, train_accuracy) = evaluate(&net, &split.train, cfg.loss);
-        let (test_loss, test_accuracy) = evaluate(&net, &split.test, cfg.loss);
-        epochs.push(EpochStats {
-            epoch: e + 1,
-            train_loss: loss_sum / order.len().max(1) as f64,
-            train_accuracy,
-            test_loss,
-            test_accuracy,
+        let n = order.len().max(1) as f64;
+        mean_steps = steps_sum as f64 / n;
+        epochs.push(EpochStats::measure(
+            &net,
+            split,
+            cfg.loss,
+            e,
+            loss_sum / n,
             seconds,
-            mean_retro_steps: mean_steps,
-        });
+            mean_steps,
+        ));
         let weights = watch.weights(layer_weights(&net), e, order.len());
         if let Some(save) = hooks.checkpoint.as_mut() {
             let p = Position {
@@ -530,6 +529,32 @@ pub fn train_hooked(
         outcome,
     };
     Ok((report, net))
+}
+
+impl EpochStats {
+    /// Epoch `e`'s row: its mean training loss, its time and retrograde steps, and the
+    /// accuracies (and test loss) of `net` measured now.
+    fn measure(
+        net: &LayeredNet,
+        split: &Split,
+        loss: Loss,
+        e: usize,
+        train_loss: f64,
+        seconds: f64,
+        mean_retro_steps: f64,
+    ) -> Self {
+        let (_, train_accuracy) = evaluate(net, &split.train, loss);
+        let (test_loss, test_accuracy) = evaluate(net, &split.test, loss);
+        EpochStats {
+            epoch: e + 1,
+            train_loss,
+            train_accuracy,
+            test_loss,
+            test_accuracy,
+            seconds,
+            mean_retro_steps,
+        }
+    }
 }
 
 /// Where a reference run starts: its net (fresh, given or resumed), the epoch rows done, the

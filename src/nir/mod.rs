@@ -729,83 +729,7 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
         g.create_dataset("type")
             .with_vlen_strings(&[node.kind()])
             .with_shape(&[]);
-        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let mut put = |p: &str, v: &[f64], shape: Option<&[usize]>| {
-            let d = g.create_dataset(p);
-            d.with_f32_data(&f32s(v));
-            if let Some(s) = shape {
-                d.with_shape(&s.iter().map(|&x| x as u64).collect::<Vec<_>>());
-            }
-        };
-        match node {
-            Node::Input { shape } | Node::Output { shape } => {
-                let s: Vec<i64> = shape.iter().map(|&x| x as i64).collect();
-                g.create_dataset("shape").with_i64_data(&s);
-            }
-            Node::Affine { weight, bias } => {
-                put("weight", &weight.data, Some(&weight.shape));
-                put("bias", bias, None);
-            }
-            Node::Linear { weight } => put("weight", &weight.data, Some(&weight.shape)),
-            Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
-                for (p, v) in node.params() {
-                    put(p, v, None);
-                }
-            }
-            Node::Conv2d {
-                weight,
-                bias,
-                stride,
-                padding,
-                dilation,
-                groups,
-                input_shape,
-            } => {
-                put("weight", &weight.data, Some(&weight.shape));
-                put("bias", bias, None);
-                for (p, v) in [
-                    ("stride", stride),
-                    ("padding", padding),
-                    ("dilation", dilation),
-                    ("input_shape", input_shape),
-                ] {
-                    g.create_dataset(p)
-                        .with_i64_data(&[v[0] as i64, v[1] as i64]);
-                }
-                g.create_dataset("groups")
-                    .with_i64_data(&[*groups as i64])
-                    .with_shape(&[]);
-            }
-            Node::Pool2d {
-                kernel,
-                stride,
-                padding,
-                ..
-            } => {
-                for (p, v) in [
-                    ("kernel_size", kernel),
-                    ("stride", stride),
-                    ("padding", padding),
-                ] {
-                    g.create_dataset(p)
-                        .with_i64_data(&[v[0] as i64, v[1] as i64]);
-                }
-            }
-            Node::Scale { scale } => put("scale", scale, None),
-            Node::Flatten { dims } => {
-                g.create_dataset("start_dim")
-                    .with_i64_data(&[dims[0]])
-                    .with_shape(&[]);
-                g.create_dataset("end_dim")
-                    .with_i64_data(&[dims[1]])
-                    .with_shape(&[]);
-            }
-            Node::Other { kind } => {
-                return Err(NirError::Graph(format!(
-                    "node '{n}' ({kind}): accord does not write this primitive"
-                )));
-            }
-        }
+        node_params(&mut g, n, node)?;
         nodes.add_group(g.finish());
     }
     root.add_group(nodes.finish());
@@ -818,6 +742,88 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
         path: name,
         error: std::io::Error::other(e.to_string()),
     })
+}
+
+/// A node's parameters into its group `g` (`n` names it in errors).
+fn node_params(g: &mut hdf5_pure::GroupBuilder, n: &str, node: &Node) -> Result<(), NirError> {
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let mut put = |p: &str, v: &[f64], shape: Option<&[usize]>| {
+        let d = g.create_dataset(p);
+        d.with_f32_data(&f32s(v));
+        if let Some(s) = shape {
+            d.with_shape(&s.iter().map(|&x| x as u64).collect::<Vec<_>>());
+        }
+    };
+    match node {
+        Node::Input { shape } | Node::Output { shape } => {
+            let s: Vec<i64> = shape.iter().map(|&x| x as i64).collect();
+            g.create_dataset("shape").with_i64_data(&s);
+        }
+        Node::Affine { weight, bias } => {
+            put("weight", &weight.data, Some(&weight.shape));
+            put("bias", bias, None);
+        }
+        Node::Linear { weight } => put("weight", &weight.data, Some(&weight.shape)),
+        Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
+            for (p, v) in node.params() {
+                put(p, v, None);
+            }
+        }
+        Node::Conv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            input_shape,
+        } => {
+            put("weight", &weight.data, Some(&weight.shape));
+            put("bias", bias, None);
+            for (p, v) in [
+                ("stride", stride),
+                ("padding", padding),
+                ("dilation", dilation),
+                ("input_shape", input_shape),
+            ] {
+                g.create_dataset(p)
+                    .with_i64_data(&[v[0] as i64, v[1] as i64]);
+            }
+            g.create_dataset("groups")
+                .with_i64_data(&[*groups as i64])
+                .with_shape(&[]);
+        }
+        Node::Pool2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => {
+            for (p, v) in [
+                ("kernel_size", kernel),
+                ("stride", stride),
+                ("padding", padding),
+            ] {
+                g.create_dataset(p)
+                    .with_i64_data(&[v[0] as i64, v[1] as i64]);
+            }
+        }
+        Node::Scale { scale } => put("scale", scale, None),
+        Node::Flatten { dims } => {
+            g.create_dataset("start_dim")
+                .with_i64_data(&[dims[0]])
+                .with_shape(&[]);
+            g.create_dataset("end_dim")
+                .with_i64_data(&[dims[1]])
+                .with_shape(&[]);
+        }
+        Node::Other { kind } => {
+            return Err(NirError::Graph(format!(
+                "node '{n}' ({kind}): accord does not write this primitive"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A NIR chain as a layered network: its weights, and per synaptic layer the neuron node it
