@@ -820,78 +820,90 @@ fn draw(dir: &Path, spec: &Spec, points: &[Point]) -> Result<String> {
         }
     }
     table.push_str(&within_one_point(spec, &figs));
-    // Accuracy against each numeric axis, mean and spread over seeds, one line per setting of
-    // the other axes.
     for (axis, values) in &spec.axes {
-        if axis == "seed" || values.len() < 2 || values.iter().any(|v| v.parse::<f64>().is_err()) {
-            continue;
-        }
-        let mut lines: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
-        for f in &figs {
-            let rest: Vec<String> = f
-                .point
-                .options
-                .iter()
-                .filter(|(k, _)| *k != axis && *k != "seed")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let x = f.point.options.get(axis).cloned().unwrap_or_default();
-            lines
-                .entry(rest.join(" "))
-                .or_default()
-                .entry(x)
-                .or_default()
-                .push(f.accuracy);
-        }
-        if lines.len() > 10 {
-            table.push_str(&format!(
-                "accuracy_vs_{axis}.png: not drawn, {} settings of the other axes (at most 10 lines)\n",
-                lines.len()
-            ));
-            continue;
-        }
-        if lines.is_empty() {
-            continue;
-        }
-        let series: Vec<Series> = lines
-            .into_iter()
-            .map(|(name, by_x)| {
-                let mut pts: Vec<(f64, f64, f64)> = by_x
-                    .into_iter()
-                    .map(|(x, acc)| {
-                        let n = acc.len() as f64;
-                        let mean = acc.iter().sum::<f64>() / n;
-                        let var = acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
-                        (x.parse().unwrap_or(0.0), mean, var.sqrt())
-                    })
-                    .collect();
-                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let err = pts.iter().map(|p| p.2).collect();
-                let name = if name.is_empty() {
-                    "mean over seeds".into()
-                } else {
-                    name
-                };
-                Series::new(name, pts.iter().map(|p| (p.0, p.1)).collect()).with_err(err)
-            })
-            .collect();
-        let file: String = axis
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        draw_lines(
-            &dir.join(format!("accuracy_vs_{file}.png")),
-            &LineChart {
-                title: format!("test accuracy against {axis} (mean ± sd over seeds)"),
-                x_label: axis.clone(),
-                y_label: "test accuracy".into(),
-                legend: crate::plot::Legend::LowerRight,
-                ..LineChart::default()
-            },
-            &series,
-        )?;
+        table.push_str(&draw_accuracy_vs(dir, &figs, axis, values)?);
     }
-    // Energy per training sample by part, per point.
+    table.push_str(&draw_energy(dir, &figs)?);
+    Ok(table)
+}
+
+/// Test accuracy against numeric axis `axis` (mean and spread over seeds, one line per setting
+/// of the other axes) as `accuracy_vs_AXIS.png`; what the table should say if it is not drawn.
+fn draw_accuracy_vs(dir: &Path, figs: &[Figures], axis: &str, values: &[String]) -> Result<String> {
+    use crate::plot::{LineChart, Series, draw_lines};
+    if axis == "seed" || values.len() < 2 || values.iter().any(|v| v.parse::<f64>().is_err()) {
+        return Ok(String::new());
+    }
+    let mut lines: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    for f in figs {
+        let rest: Vec<String> = f
+            .point
+            .options
+            .iter()
+            .filter(|(k, _)| *k != axis && *k != "seed")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let x = f.point.options.get(axis).cloned().unwrap_or_default();
+        lines
+            .entry(rest.join(" "))
+            .or_default()
+            .entry(x)
+            .or_default()
+            .push(f.accuracy);
+    }
+    if lines.len() > 10 {
+        return Ok(format!(
+            "accuracy_vs_{axis}.png: not drawn, {} settings of the other axes (at most 10 lines)\n",
+            lines.len()
+        ));
+    }
+    if lines.is_empty() {
+        return Ok(String::new());
+    }
+    let series: Vec<Series> = lines
+        .into_iter()
+        .map(|(name, by_x)| {
+            let mut pts: Vec<(f64, f64, f64)> = by_x
+                .into_iter()
+                .map(|(x, acc)| {
+                    let n = acc.len() as f64;
+                    let mean = acc.iter().sum::<f64>() / n;
+                    let var = acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
+                    (x.parse().unwrap_or(0.0), mean, var.sqrt())
+                })
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let err = pts.iter().map(|p| p.2).collect();
+            let name = if name.is_empty() {
+                "mean over seeds".into()
+            } else {
+                name
+            };
+            Series::new(name, pts.iter().map(|p| (p.0, p.1)).collect()).with_err(err)
+        })
+        .collect();
+    let file: String = axis
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    draw_lines(
+        &dir.join(format!("accuracy_vs_{file}.png")),
+        &LineChart {
+            title: format!("test accuracy against {axis} (mean ± sd over seeds)"),
+            x_label: axis.to_string(),
+            y_label: "test accuracy".into(),
+            legend: crate::plot::Legend::LowerRight,
+            ..LineChart::default()
+        },
+        &series,
+    )?;
+    Ok(String::new())
+}
+
+/// Energy per training sample by part, per point, as `energy.png`; what the table should say if
+/// it is not drawn.
+fn draw_energy(dir: &Path, figs: &[Figures]) -> Result<String> {
+    let mut table = String::new();
     let trained: Vec<&Figures> = figs.iter().filter(|f| f.train_pj > 0.0).collect();
     if trained.len() > 80 {
         table.push_str("energy.png: not drawn for more than 80 trained points (see points.csv)\n");
