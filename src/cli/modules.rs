@@ -547,6 +547,35 @@ pub fn summary(s: &Sweep) -> String {
             p.skipped
         );
     }
+    o.push_str(&run_lines(s));
+    o.push_str(&protocol_lines(s));
+    let _ = write!(
+        o,
+        "lenses (each run against {} strength-preserving null matrices; excess = share − its null mean; \
+         lowest rate vs highest over seeds):\n{}",
+        s.config.nulls,
+        StudyTable {
+            rows: lens_verdicts(s)
+        }
+    );
+    let v = &s.verdict;
+    let _ = writeln!(
+        o,
+        "verdict: the paper's trend (low rate → more block-diagonal) {} — {}",
+        match v.outcome {
+            Outcome::Reproduces => "REPRODUCES",
+            Outcome::DoesNotReproduce => "DOES NOT REPRODUCE",
+            Outcome::Inconclusive => "is INCONCLUSIVE",
+        },
+        v.text
+    );
+    o
+}
+
+/// Time, convergence over all runs, and the runs that diverged.
+fn run_lines(s: &Sweep) -> String {
+    let mut o = String::new();
+    let r = &s.config.recipe;
     let conv = s.runs.iter().fold(
         crate::experiments::modularity::experiment::Convergence::default(),
         |mut a, r| {
@@ -608,27 +637,6 @@ pub fn summary(s: &Sweep) -> String {
             );
         }
     }
-    o.push_str(&protocol_lines(s));
-    let _ = write!(
-        o,
-        "lenses (each run against {} strength-preserving null matrices; excess = share − its null mean; \
-         lowest rate vs highest over seeds):\n{}",
-        s.config.nulls,
-        StudyTable {
-            rows: lens_verdicts(s)
-        }
-    );
-    let v = &s.verdict;
-    let _ = writeln!(
-        o,
-        "verdict: the paper's trend (low rate → more block-diagonal) {} — {}",
-        match v.outcome {
-            Outcome::Reproduces => "REPRODUCES",
-            Outcome::DoesNotReproduce => "DOES NOT REPRODUCE",
-            Outcome::Inconclusive => "is INCONCLUSIVE",
-        },
-        v.text
-    );
     o
 }
 
