@@ -21,7 +21,8 @@ use serde::Serialize;
 
 use super::{TrainArgs, chip_model, emit, train_config};
 use crate::data;
-use crate::rule::Steps;
+use crate::rule::{LayeredNet, Steps};
+use crate::train::TrainConfig;
 
 /// `accord formats` options.
 #[derive(Args, Debug, Clone)]
@@ -84,9 +85,55 @@ pub fn run(a: &FormatsArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading --data {}", t.data))?;
     let cfg = train_config(t);
     let (report, net) = crate::train::train(&cfg, &split, None);
-    // Magnitudes per variable.
-    let (mut u, mut r, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let n = split.train.len().min(a.calibration_samples);
+    let [u, r, c, d] = magnitudes(&cfg, &split, &net, n);
+    let w: Vec<f64> = net
+        .layers
+        .iter()
+        .flat_map(|l| l.w.iter().chain(&l.b))
+        .map(|x| x.abs())
+        .collect();
+    let f = &chip.formats;
+    let vars: [(&str, &str, Vec<f64>, accord_firmware::arith::Format); 5] = [
+        ("u (membrane)", "membrane", u, f.membrane),
+        ("r (rate)", "rate", r, f.rate),
+        ("c (credit)", "credit", c, f.credit),
+        ("δ (delta)", "delta", d, f.delta),
+        ("w (weights, biases)", "weight", w, f.weight),
+    ];
+    let (rows, sets) = propose(vars, a.quantile);
+    let drc = crate::chip::open_with(&t.chip, &{
+        let mut all: Vec<(String, String)> = t
+            .set
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        all.extend(sets.iter().cloned());
+        all
+    })
+    .err()
+    .map(|e| e.to_string());
+    let out = Report {
+        reference_test_accuracy: report.test_accuracy,
+        samples: n,
+        quantile: a.quantile,
+        rows,
+        set_lines: sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect(),
+        design_rule_check: drc,
+    };
+    if t.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
+    } else {
+        emit(&render(&out, &chip.name))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// |u|, |r|, |c| and |δ| over the first `n` training samples, on the initial net (largest
+/// errors, so largest credits and δ) and on the trained `net` (largest weights and inputs).
+fn magnitudes(cfg: &TrainConfig, split: &data::Split, net: &LayeredNet, n: usize) -> [Vec<f64>; 4] {
+    let (mut u, mut r, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // States at the start of training (largest errors, so largest credits and δ) and at the
     // end (largest weights and inputs).
     let start = cfg.init_net(split.train.dim, split.train.n_classes);
@@ -96,7 +143,7 @@ pub fn run(a: &FormatsArgs) -> Result<ExitCode> {
         .last()
         .is_some_and(|l| l.act == crate::rule::Activation::Identity);
     let hidden_rates = if readout { m - 1 } else { m };
-    for phase in [&start, &net] {
+    for phase in [&start, net] {
         let mut s = phase.new_state();
         for i in 0..n {
             phase.fire(split.train.row(i), &mut s);
@@ -115,26 +162,27 @@ pub fn run(a: &FormatsArgs) -> Result<ExitCode> {
             d.extend(s.delta.iter().flatten().map(|x| x.abs()));
         }
     }
-    let w: Vec<f64> = net
-        .layers
-        .iter()
-        .flat_map(|l| l.w.iter().chain(&l.b))
-        .map(|x| x.abs())
-        .collect();
-    let f = &chip.formats;
-    let vars: [(&str, &str, Vec<f64>, accord_firmware::arith::Format); 5] = [
-        ("u (membrane)", "membrane", u, f.membrane),
-        ("r (rate)", "rate", r, f.rate),
-        ("c (credit)", "credit", c, f.credit),
-        ("δ (delta)", "delta", d, f.delta),
-        ("w (weights, biases)", "weight", w, f.weight),
-    ];
+    [u, r, c, d]
+}
+
+/// Per variable, its observed range, the format in force and the split proposed so that the
+/// `quantile` of its magnitudes fits (with 10 % headroom); the `--set` keys that change.
+#[allow(clippy::type_complexity)]
+fn propose(
+    vars: [(
+        &'static str,
+        &'static str,
+        Vec<f64>,
+        accord_firmware::arith::Format,
+    ); 5],
+    quantile: f64,
+) -> (Vec<Row>, Vec<(String, String)>) {
     let mut rows = Vec::new();
     let mut sets = Vec::new();
     for (variable, key, mut v, fmt) in vars {
         v.sort_by(f64::total_cmp);
         let max = v.last().copied().unwrap_or(0.0);
-        let k = ((v.len() as f64 * a.quantile).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+        let k = ((v.len() as f64 * quantile).ceil() as usize).clamp(1, v.len().max(1)) - 1;
         let q = v.get(k).copied().unwrap_or(0.0);
         let int = i64::from(super::integer_bits(q * 1.1));
         let frac = i64::from(fmt.bits) - i64::from(fmt.signed) - int;
@@ -164,32 +212,7 @@ pub fn run(a: &FormatsArgs) -> Result<ExitCode> {
             sets.push((format!("formats.{key}.frac"), frac.to_string()));
         }
     }
-    let drc = crate::chip::open_with(&t.chip, &{
-        let mut all: Vec<(String, String)> = t
-            .set
-            .iter()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        all.extend(sets.iter().cloned());
-        all
-    })
-    .err()
-    .map(|e| e.to_string());
-    let out = Report {
-        reference_test_accuracy: report.test_accuracy,
-        samples: n,
-        quantile: a.quantile,
-        rows,
-        set_lines: sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect(),
-        design_rule_check: drc,
-    };
-    if t.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
-    } else {
-        emit(&render(&out, &chip.name))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    (rows, sets)
 }
 
 fn render(r: &Report, chip: &str) -> String {
