@@ -1051,25 +1051,10 @@ impl<D: Datapath> Engine<D> {
             pending.firing |= graded.is_some();
             pending.retro |= matches!(cmd, Cmd::Credit { .. });
             let busy = self.settle(k as usize, graded);
-            let c = &self.cores[k as usize];
             if matches!(cmd, Cmd::Graded | Cmd::Tick { .. }) {
-                let w = &mut self.tally.work;
-                w.activations += c.status.outputs as u64;
-                w.zero_activations += c.status.zeros as u64;
-                for (p, (o, z)) in c
-                    .status
-                    .pop_outputs
-                    .iter()
-                    .zip(&c.status.pop_zeros)
-                    .enumerate()
-                {
-                    w.layer_activations[p] += u64::from(*o);
-                    w.layer_zero_activations[p] += u64::from(*z);
-                }
-                if c.axons > 0 {
-                    w.dense_synops += c.syn_total;
-                }
+                self.count_firing(k as usize);
             }
+            let c = &self.cores[k as usize];
             report.fire_change = report.fire_change.max(c.status.fire_change);
             report.credit_change = report.credit_change.max(c.status.credit_change);
             pending.busy.push((k, busy));
@@ -1114,6 +1099,49 @@ impl<D: Datapath> Engine<D> {
                 self.settle_step(r);
             }
         }
+        self.deliver(cmds, delivered.as_deref(), &dp, step, learn);
+        if matches!(self.router, RouterHost::Local(..)) {
+            // On this thread the answer is already there.
+            while let Some(r) = self.router.next() {
+                self.settle_step(r);
+            }
+        }
+        report
+    }
+
+    /// NeuroBench's workload of core `k`'s firing: activations and zeros (per population) and
+    /// the dense synaptic operations its rows stand for.
+    fn count_firing(&mut self, k: usize) {
+        let c = &self.cores[k];
+        let w = &mut self.tally.work;
+        w.activations += c.status.outputs as u64;
+        w.zero_activations += c.status.zeros as u64;
+        for (p, (o, z)) in c
+            .status
+            .pop_outputs
+            .iter()
+            .zip(&c.status.pop_zeros)
+            .enumerate()
+        {
+            w.layer_activations[p] += u64::from(*o);
+            w.layer_zero_activations[p] += u64::from(*z);
+        }
+        if c.axons > 0 {
+            w.dense_synops += c.syn_total;
+        }
+    }
+
+    /// Put the packets the cores of `cmds` sent into their destinations' queues, in injection
+    /// order (`delivered`: under the drop policy, which of them arrived), and keep the
+    /// outboxes' capacity for the next step.
+    fn deliver(
+        &mut self,
+        cmds: &[(u32, Cmd)],
+        delivered: Option<&[bool]>,
+        dp: &Arc<D>,
+        step: u64,
+        learn: bool,
+    ) {
         let mut id = 0usize;
         for &(k, _) in cmds {
             let k = k as usize;
@@ -1121,11 +1149,8 @@ impl<D: Datapath> Engine<D> {
             let wire = Arc::clone(&self.cores[k].wire);
             let cores = &mut self.cores;
             for_each_packet(&wire, &out, |dst, p| {
-                if delivered
-                    .as_ref()
-                    .is_none_or(|d: &Vec<bool>| d.get(id).copied().unwrap_or(false))
-                {
-                    put(&mut cores[dst as usize], p, &dp, step, learn);
+                if delivered.is_none_or(|d| d.get(id).copied().unwrap_or(false)) {
+                    put(&mut cores[dst as usize], p, dp, step, learn);
                 }
                 id += 1;
             });
@@ -1138,13 +1163,6 @@ impl<D: Datapath> Engine<D> {
             out.seg_deltas.clear();
             self.cores[k].out = out;
         }
-        if matches!(self.router, RouterHost::Local(..)) {
-            // On this thread the answer is already there.
-            while let Some(r) = self.router.next() {
-                self.settle_step(r);
-            }
-        }
-        report
     }
 
     /// Give a timestep its time from its exchange's result: the busiest core (less what it
