@@ -257,6 +257,11 @@ pub fn max_abs<'a>(w: impl IntoIterator<Item = &'a f64>) -> f64 {
     })
 }
 
+/// The largest weight magnitude of a layered net ([`max_abs`]: NaN if any is not finite).
+fn largest_weight(net: &LayeredNet) -> f64 {
+    max_abs(net.layers.iter().flat_map(|l| l.w.iter()))
+}
+
 impl Watch {
     /// A watch for `loss` over `classes` outputs.
     pub fn new(loss: Loss, classes: usize) -> Self {
@@ -442,7 +447,6 @@ pub fn train_hooked(
         at: (e0, k0, loss0, steps0),
     } = start(cfg, split, &hooks)?;
     let mut mlp = Mlp::from_layered(&net);
-    let layer_weights = |net: &LayeredNet| max_abs(net.layers.iter().flat_map(|l| l.w.iter()));
     let mut outcome = RunStatus::completed();
     // The state to save when training stops early (none mid-batch).
     let mut stopped_at: Option<Position> = None;
@@ -494,7 +498,7 @@ pub fn train_hooked(
             seconds,
             mean_steps,
         ));
-        let weights = watch.weights(layer_weights(&net), e, order.len());
+        let weights = watch.weights(largest_weight(&net), e, order.len());
         if let Some(save) = hooks.checkpoint.as_mut() {
             let p = Position {
                 epoch: e + 1,
@@ -588,7 +592,7 @@ fn start(cfg: &TrainConfig, split: &Split, hooks: &TrainHooks<'_>) -> Result<Sta
     let mut epochs = Vec::new();
     let mut mean_steps = 0.0;
     let mut watch = Watch::new(cfg.loss, classes);
-    watch.weights(max_abs(net.layers.iter().flat_map(|l| l.w.iter())), 0, 0);
+    watch.weights(largest_weight(&net), 0, 0);
     let (mut e0, mut k0, mut loss0, mut steps0) = (0, 0, 0.0, 0);
     if let Some(c) = hooks.resume {
         if c.engine.is_some() {
