@@ -233,6 +233,53 @@ impl Discrete {
         }
     }
 
+    /// Loihi's current-based program with this node's decays: `du` from the synaptic time
+    /// constant (4095: the current follows the input), `dv` from the membrane's.
+    fn cuba_lif(
+        &self,
+        params: &mut Vec<ParamConversion>,
+        notes: &mut Vec<String>,
+    ) -> (SpikingSoma, bool) {
+        let name = &self.node;
+        let dv = field(name, "dv", self.alpha_mem, 0, 4095);
+        let du = match self.alpha_syn {
+            // Lava decays u by (du + 1)/4096.
+            Some(a) => {
+                let mut f = field(name, "du", a, 1, 4096);
+                f.stored -= 1;
+                f.exact -= 1.0;
+                f
+            }
+            None => ParamConversion {
+                node: name.clone(),
+                parameter: "du".into(),
+                exact: 4095.0,
+                stored: 4095,
+                error: 0.0,
+                saturated: false,
+            },
+        };
+        let soma = SpikingSoma::CubaLif {
+            du: du.stored,
+            dv: dv.stored,
+        };
+        if self.alpha_syn.is_none() {
+            params.push(dv);
+            notes.push(format!(
+                "{name}: du = 4095 (the current follows the input each step)"
+            ));
+        } else {
+            params.push(du);
+            params.push(dv);
+            if self.bias_into_voltage {
+                notes.push(format!(
+                    "{name}: its bias enters the voltage, not the current (equal once the current settles)"
+                ));
+            }
+        }
+        (soma, self.alpha_syn.is_some())
+    }
+
     /// What a chip whose `[soma]` is `chip` runs for this node.
     pub fn program(&self, chip: SomaSpec) -> Program {
         let name = &self.node;
@@ -251,45 +298,7 @@ impl Discrete {
             ));
         }
         let (soma, current) = match chip {
-            SomaSpec::CubaLif { .. } => {
-                let dv = field(name, "dv", self.alpha_mem, 0, 4095);
-                let du = match self.alpha_syn {
-                    // Lava decays u by (du + 1)/4096.
-                    Some(a) => {
-                        let mut f = field(name, "du", a, 1, 4096);
-                        f.stored -= 1;
-                        f.exact -= 1.0;
-                        f
-                    }
-                    None => ParamConversion {
-                        node: name.clone(),
-                        parameter: "du".into(),
-                        exact: 4095.0,
-                        stored: 4095,
-                        error: 0.0,
-                        saturated: false,
-                    },
-                };
-                let soma = SpikingSoma::CubaLif {
-                    du: du.stored,
-                    dv: dv.stored,
-                };
-                if self.alpha_syn.is_none() {
-                    params.push(dv);
-                    notes.push(format!(
-                        "{name}: du = 4095 (the current follows the input each step)"
-                    ));
-                } else {
-                    params.push(du);
-                    params.push(dv);
-                    if self.bias_into_voltage {
-                        notes.push(format!(
-                            "{name}: its bias enters the voltage, not the current (equal once the current settles)"
-                        ));
-                    }
-                }
-                (soma, self.alpha_syn.is_some())
-            }
+            SomaSpec::CubaLif { .. } => self.cuba_lif(&mut params, &mut notes),
             SomaSpec::Lif { .. } => {
                 let d = field(name, "decay", self.alpha_mem, 0, 4096);
                 let soma = SpikingSoma::Lif { decay: d.stored };
