@@ -1065,19 +1065,9 @@ fn apply_model(a: &mut TrainArgs, given: &[String]) -> Result<Option<crate::rule
     Ok(Some(chain.net))
 }
 
-/// `accord train` once the configuration is settled: `resume` continues a checkpoint, `start`
-/// replaces the initial weights, `args` is the configuration a checkpoint of this run records.
-fn train_pipeline(
-    a: &TrainArgs,
-    given: &[String],
-    resume: Option<&crate::checkpoint::Checkpoint>,
-    start: Option<&crate::rule::LayeredNet>,
-    args: Vec<String>,
-) -> Result<ExitCode> {
-    if a.hidden.is_empty() {
-        bail!("--hidden needs at least one width");
-    }
-    check_applies(a, given)?;
+/// The run's outputs checked before any work: the `--plot` folder (prepared) and the `--save`
+/// file (writable, replaced only with `--force` or when it is the run being resumed).
+fn check_outputs(a: &TrainArgs) -> Result<Option<crate::output::OutDir>> {
     let plot_dir = match &a.plot {
         Some(dir) => Some(crate::output::OutDir::prepare(dir, a.force, "--plot")?),
         None => {
@@ -1097,6 +1087,23 @@ fn train_pipeline(
         }
         crate::output::check_writable(path).map_err(|e| anyhow::anyhow!("--save: {e}"))?;
     }
+    Ok(plot_dir)
+}
+
+/// `accord train` once the configuration is settled: `resume` continues a checkpoint, `start`
+/// replaces the initial weights, `args` is the configuration a checkpoint of this run records.
+fn train_pipeline(
+    a: &TrainArgs,
+    given: &[String],
+    resume: Option<&crate::checkpoint::Checkpoint>,
+    start: Option<&crate::rule::LayeredNet>,
+    args: Vec<String>,
+) -> Result<ExitCode> {
+    if a.hidden.is_empty() {
+        bail!("--hidden needs at least one width");
+    }
+    check_applies(a, given)?;
+    let plot_dir = check_outputs(a)?;
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;
     let sizes = train_config(a).sizes(split.train.dim, split.train.n_classes);

@@ -338,6 +338,53 @@ fn write_study(table: &StudyTable, sweeps: &[Sweep], dir: &Path) -> Result<Vec<P
     Ok(files)
 }
 
+/// The run log of `out`: resumed (its finished runs, seen through the lenses again with
+/// `--reanalyse`) or created afresh in a cleared folder.
+fn open_log(
+    a: &ModulesArgs,
+    cfg: &SweepConfig,
+    split: &data::Split,
+    out: &Path,
+) -> Result<(RunLog, Vec<DoneRun>)> {
+    let (log, done) = if a.resume && out.join(RUN_LOG).is_file() {
+        RunLog::resume(&out.join(RUN_LOG), cfg, a.split_seed)?
+    } else if a.resume && protocols(a).len() == 1 {
+        anyhow::bail!(
+            "--resume: {} has no {RUN_LOG} to resume from",
+            out.display()
+        );
+    } else {
+        crate::output::OutDir::prepare(out, a.force || a.resume, "--out")?.clear()?;
+        (
+            RunLog::create(&out.join(RUN_LOG), cfg, a.split_seed)?,
+            Vec::new(),
+        )
+    };
+    if !done.is_empty() {
+        eprintln!(
+            "accord modules: {} finished run(s) taken from {}",
+            done.len(),
+            out.join(RUN_LOG).display()
+        );
+    }
+    if a.reanalyse && !done.is_empty() {
+        eprintln!(
+            "accord modules: seeing {} finished run(s) through the lenses again",
+            done.len()
+        );
+        let done = reanalyse(cfg, split, done)?;
+        // The log is rewritten with the new lens results, so that a later --resume keeps them.
+        drop(log);
+        let mut log = RunLog::create(&out.join(RUN_LOG), cfg, a.split_seed)?;
+        for (r, w) in &done {
+            log.append(r, w)?;
+        }
+        Ok((log, done))
+    } else {
+        Ok((log, done))
+    }
+}
+
 /// One protocol's sweep into `out`: the sweep, its files and the wall time.
 fn run_protocol(
     a: &ModulesArgs,
@@ -349,14 +396,6 @@ fn run_protocol(
     if let Some(name) = &a.chip {
         let model = crate::chip::open(name).map_err(|e| anyhow::anyhow!("--chip {name}: {e}"))?;
         model.require(&model.required_actions(true))?;
-        let f = model.formats.learning_rate;
-        let (lo, hi) = (f.lsb(), f.to_f64(f.max_raw()));
-        if let Some(r) = cfg.rates.iter().find(|&&r| r < lo || r > hi) {
-            anyhow::bail!(
-                "--rates: {r} is outside chip '{}''s learning_rate format ({lo} ..= {hi}); choose --rates within it",
-                model.name
-            );
-        }
         let arith: crate::emulator::Arith = a.arith.into();
         cfg.chip = Some(crate::experiments::modularity::experiment::ChipRun { model, arith });
     }
@@ -367,43 +406,7 @@ fn run_protocol(
         let ready = cfg.prepare(&split);
         cfg.recipe.check(ready.train.dim, ready.train.n_classes)?;
     }
-    let (log, done) = if a.resume && out.join(RUN_LOG).is_file() {
-        RunLog::resume(&out.join(RUN_LOG), &cfg, a.split_seed)?
-    } else if a.resume && protocols(a).len() == 1 {
-        anyhow::bail!(
-            "--resume: {} has no {RUN_LOG} to resume from",
-            out.display()
-        );
-    } else {
-        crate::output::OutDir::prepare(out, a.force || a.resume, "--out")?.clear()?;
-        (
-            RunLog::create(&out.join(RUN_LOG), &cfg, a.split_seed)?,
-            Vec::new(),
-        )
-    };
-    if !done.is_empty() {
-        eprintln!(
-            "accord modules: {} finished run(s) taken from {}",
-            done.len(),
-            out.join(RUN_LOG).display()
-        );
-    }
-    let (log, done) = if a.reanalyse && !done.is_empty() {
-        eprintln!(
-            "accord modules: seeing {} finished run(s) through the lenses again",
-            done.len()
-        );
-        let done = reanalyse(&cfg, &split, done)?;
-        // The log is rewritten with the new lens results, so that a later --resume keeps them.
-        drop(log);
-        let mut log = RunLog::create(&out.join(RUN_LOG), &cfg, a.split_seed)?;
-        for (r, w) in &done {
-            log.append(r, w)?;
-        }
-        (log, done)
-    } else {
-        (log, done)
-    };
+    let (log, done) = open_log(a, &cfg, &split, out)?;
     let log = std::sync::Mutex::new(log);
     let n_train = cfg.prepare(&split).train.len();
     let total = (cfg.rates.len() * cfg.seeds.len() * cfg.epochs * n_train) as u64;

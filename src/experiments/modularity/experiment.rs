@@ -895,6 +895,20 @@ impl SweepConfig {
         at_least_one("epochs", Some(self.epochs))?;
         at_least_one("threads", Some(self.threads))?;
         at_least_one("samples", self.samples)?;
+        if let Some(chip) = &self.chip {
+            let f = chip.model.formats.learning_rate;
+            let (lo, hi) = (f.lsb(), f.to_f64(f.max_raw()));
+            if let Some(r) = self.rates.iter().find(|&&r| r < lo || r > hi) {
+                return Err(Invalid::new(
+                    "rates",
+                    format!(
+                        ": {r} is outside chip '{}''s learning_rate format ({lo} ..= {hi}); choose rates within it",
+                        chip.model.name
+                    ),
+                )
+                .into());
+            }
+        }
         if self.chip.is_some() && self.protocol != Protocol::EqualEpochs {
             return Err(Invalid::new(
                 "protocol",
