@@ -508,6 +508,35 @@ fn spec_of(a: &SweepArgs) -> Result<Spec> {
     Spec::new(base, axes.into_iter().collect(), file.random)
 }
 
+/// The points already done: none in a fresh (cleared) folder holding the spec, or those a
+/// resumed folder of the same spec and shard recorded (its logs rewritten from what parsed).
+fn start_or_resume(a: &SweepArgs, out: &Path, record: &Record) -> Result<Vec<Point>> {
+    let spec = &record.spec;
+    let mut done: Vec<Point> = Vec::new();
+    if a.resume {
+        let old = read_record(out).context("--resume")?;
+        if old != *record {
+            bail!(
+                "--resume {}: the directory holds a sweep of another spec or shard; start a new one with another --out",
+                out.display()
+            );
+        }
+        done = read_points(out)?;
+        // Start the logs again from what parsed, so that a torn last record is not glued to
+        // the next one.
+        write_logs(out, spec, &done)?;
+    } else {
+        let dir = crate::output::OutDir::prepare(out, a.force, "--out")?;
+        dir.clear()?;
+        crate::output::write_atomic(
+            &out.join("spec.json"),
+            serde_json::to_string_pretty(record)?.as_bytes(),
+        )?;
+        write_logs(out, spec, &[])?;
+    }
+    Ok(done)
+}
+
 /// Run `accord sweep`.
 ///
 /// # Errors
@@ -534,28 +563,7 @@ pub fn run(a: &SweepArgs, max_memory: Option<u64>) -> Result<ExitCode> {
         spec: spec.clone(),
         shard,
     };
-    let mut done: Vec<Point> = Vec::new();
-    if a.resume {
-        let old = read_record(out).context("--resume")?;
-        if old != record {
-            bail!(
-                "--resume {}: the directory holds a sweep of another spec or shard; start a new one with another --out",
-                out.display()
-            );
-        }
-        done = read_points(out)?;
-        // Start the logs again from what parsed, so that a torn last record is not glued to
-        // the next one.
-        write_logs(out, &spec, &done)?;
-    } else {
-        let dir = crate::output::OutDir::prepare(out, a.force, "--out")?;
-        dir.clear()?;
-        crate::output::write_atomic(
-            &out.join("spec.json"),
-            serde_json::to_string_pretty(&record)?.as_bytes(),
-        )?;
-        write_logs(out, &spec, &[])?;
-    }
+    let mut done = start_or_resume(a, out, &record)?;
     let todo: Vec<usize> = (0..spec.points.len())
         .filter(|i| i % shard.1 == shard.0 - 1 && !done.iter().any(|p| p.index == *i))
         .collect();
