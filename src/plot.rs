@@ -248,15 +248,19 @@ pub fn draw_lines(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()>
     atomically(path, |tmp| draw_lines_to(tmp, opt, series))
 }
 
-fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> {
-    font_ready()?;
+/// Error-bar ends `(x, low, high)` of one series, on the plotted axes.
+type Bars = Vec<(f64, f64, f64)>;
+/// One series' drawable points and its error-bar ends, on the plotted axes.
+type Plotted = (Vec<(f64, f64)>, Bars);
+
+/// Per series, its points (and error-bar ends) that can be drawn, on the plotted axes (`log10`
+/// of a log axis); points a log axis cannot show are left out.
+fn plotted(path: &Path, opt: &LineChart, series: &[Series]) -> Result<Vec<Plotted>> {
     let tx = |x: f64| if opt.log_x { x.log10() } else { x };
     let ty = |y: f64| if opt.log_y { y.log10() } else { y };
     let ok_x = |x: f64| x.is_finite() && (!opt.log_x || x > 0.0);
     let ok_y = |y: f64| y.is_finite() && (!opt.log_y || y > 0.0);
-    // Transformed points (and error bar ends) per series.
-    type Bars = Vec<(f64, f64, f64)>;
-    let mut lines: Vec<(Vec<(f64, f64)>, Bars)> = Vec::with_capacity(series.len());
+    let mut lines: Vec<Plotted> = Vec::with_capacity(series.len());
     for s in series {
         if let Some(err) = &s.err
             && err.len() != s.points.len()
@@ -286,6 +290,14 @@ fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> 
         }
         lines.push((pts, bars));
     }
+    Ok(lines)
+}
+
+/// Each axis as `[from, to, data span]`: the range padded over every drawable point and bar
+/// end (the y range as given, if it is) and the span of the data alone.
+#[allow(clippy::type_complexity)]
+fn ranges(path: &Path, opt: &LineChart, lines: &[Plotted]) -> Result<([f64; 3], [f64; 3])> {
+    let ty = |y: f64| if opt.log_y { y.log10() } else { y };
     let all_x = lines.iter().flat_map(|(p, _)| p.iter().map(|q| q.0));
     let (xmin, xmax) = all_x.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
@@ -309,6 +321,13 @@ fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> 
         Some((a, b)) => (ty(a), ty(b)),
         None => pad_range(ymin, ymax, 0.06),
     };
+    Ok(([x0, x1, xmax - xmin], [y0, y1, ymax - ymin]))
+}
+
+fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> {
+    font_ready()?;
+    let lines = plotted(path, opt, series)?;
+    let ([x0, x1, x_span], [y0, y1, y_span]) = ranges(path, opt, &lines)?;
     let root = BitMapBackend::new(path, (960, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -330,8 +349,8 @@ fn draw_lines_to(path: &Path, opt: &LineChart, series: &[Series]) -> Result<()> 
     };
     chart
         .configure_mesh()
-        .x_labels(labels(opt.log_x, xmax - xmin))
-        .y_labels(labels(opt.log_y, ymax - ymin))
+        .x_labels(labels(opt.log_x, x_span))
+        .y_labels(labels(opt.log_y, y_span))
         .x_desc(opt.x_label.as_str())
         .y_desc(opt.y_label.as_str())
         .x_label_formatter(&fx)
