@@ -619,6 +619,17 @@ fn start(cfg: &TrainConfig, split: &Split, hooks: &TrainHooks<'_>) -> Result<Sta
     })
 }
 
+/// The position after sample `k` of epoch `e` with the epoch's `sums` so far (loss, steps).
+fn after(e: usize, k: usize, (loss_sum, count): (f64, usize), watch: &Watch) -> Position {
+    Position {
+        epoch: e,
+        sample: k + 1,
+        loss_sum,
+        count,
+        watch: watch.clone(),
+    }
+}
+
 /// What ends an epoch early: a divergence or an interrupt seen after sample `k` of epoch `e`.
 type StopCheck<'a> = dyn FnMut(usize, usize, f64, &mut Watch) -> Option<RunStatus> + 'a;
 
@@ -657,15 +668,9 @@ fn epoch_samples(
                     }
                 }
                 if let Some(d) = stop(e, k, loss, watch) {
-                    let outcome = d;
-                    let stopped_at = (acc.samples == 0).then(|| Position {
-                        epoch: e,
-                        sample: k + 1,
-                        loss_sum: *loss_sum,
-                        count: *steps_sum,
-                        watch: watch.clone(),
-                    });
-                    return Some((outcome, stopped_at));
+                    let at =
+                        (acc.samples == 0).then(|| after(e, k, (*loss_sum, *steps_sum), watch));
+                    return Some((d, at));
                 }
             }
         }
@@ -690,15 +695,10 @@ fn epoch_samples(
                 }
                 if let Some(d) = stop(e, k, loss, watch) {
                     mlp.write_into(net);
-                    let outcome = d;
-                    let stopped_at = pending.is_empty().then(|| Position {
-                        epoch: e,
-                        sample: k + 1,
-                        loss_sum: *loss_sum,
-                        count: *steps_sum,
-                        watch: watch.clone(),
-                    });
-                    return Some((outcome, stopped_at));
+                    let at = pending
+                        .is_empty()
+                        .then(|| after(e, k, (*loss_sum, *steps_sum), watch));
+                    return Some((d, at));
                 }
             }
             mlp.write_into(net);
