@@ -101,7 +101,7 @@
 //! tallies are integers merged in a fixed order. A run saved between samples and resumed
 //! (`checkpoint`) ends with the same bits. A change that moves any figure for a given seed is
 //! listed under "Reproducibility-breaking changes" in `CHANGELOG.md` (ARCHITECTURE.md §11).
-#![warn(missing_docs, missing_debug_implementations)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod backprop;
 pub mod checkpoint;

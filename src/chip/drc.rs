@@ -17,7 +17,7 @@ pub const MAX_INPUT_QUEUE: u32 = accord_firmware::handlers::QUEUE_CAPACITY as u3
 /// Largest number of cores in a system grid.
 pub const MAX_GRID_CORES: u64 = 1 << 20;
 /// Largest number of cores along one side of a system grid.
-pub const MAX_GRID_SIDE: u64 = 65535;
+pub(super) const MAX_GRID_SIDE: u64 = 65535;
 
 fn check_table(m: &ChipModel, name: &str, t: &TableSpec) -> Result<(), ChipError> {
     if !TABLE_ENTRIES_RANGE.contains(&i64::from(t.entries)) {
@@ -101,11 +101,11 @@ fn non_negative(m: &ChipModel, key: &str, v: f64) -> Result<(), ChipError> {
 }
 
 /// Largest price per event: 1 mJ (10⁹ pJ), six orders above any measured chip's.
-pub const MAX_ENERGY_PJ: f64 = 1e9;
+pub(super) const MAX_ENERGY_PJ: f64 = 1e9;
 /// Largest latency per event or per core of barrier: 1 s (10⁹ ns); a 1 ms tick fits.
-pub const MAX_LATENCY_NS: f64 = 1e9;
+pub(super) const MAX_LATENCY_NS: f64 = 1e9;
 /// Largest static power per core: 1 W.
-pub const MAX_MW_PER_CORE: f64 = 1e3;
+pub(super) const MAX_MW_PER_CORE: f64 = 1e3;
 
 /// `0 <= v <= max`: prices beyond any chip's make sums overflow rather than inform.
 fn in_range(m: &ChipModel, key: &str, v: f64, max: f64, unit: &str) -> Result<(), ChipError> {
@@ -121,7 +121,12 @@ fn in_range(m: &ChipModel, key: &str, v: f64, max: f64, unit: &str) -> Result<()
 }
 
 /// Range check of a format's bit counts, shared with the loader (which sees raw integers).
-pub fn check_format_bits(origin: &str, key: &str, bits: i64, frac: i64) -> Result<(), ChipError> {
+pub(super) fn check_format_bits(
+    origin: &str,
+    key: &str,
+    bits: i64,
+    frac: i64,
+) -> Result<(), ChipError> {
     if !BITS_RANGE.contains(&bits) {
         return Err(ChipError::at(
             origin,
@@ -165,7 +170,7 @@ fn check_format(m: &ChipModel, name: &str, f: &Format) -> Result<(), ChipError> 
 
 /// Run every design rule on `m`. Every violation is reported: the first is the error, the rest
 /// are in its [`ChipError::more`] (a table is checked only once the formats are sound).
-pub fn check(m: &ChipModel) -> Result<(), ChipError> {
+pub(super) fn check(m: &ChipModel) -> Result<(), ChipError> {
     let mut found = Vec::new();
     check_capacities(m, &mut found);
     check_formats(m, &mut found);

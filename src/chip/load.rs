@@ -760,7 +760,7 @@ fn emulations(
 }
 
 /// The name of a chip file's own `[prices]` and `[static_power]` as a price set.
-pub const BASE_PRICE_SET: &str = "base";
+pub(super) const BASE_PRICE_SET: &str = "base";
 
 /// The directory of shipped chip models: `$ACCORD_HW_MODELS` if set and non-empty, else the
 /// crate's `hw_models/`.

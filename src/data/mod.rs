@@ -782,7 +782,7 @@ pub(crate) mod testutil {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A unique temporary directory, removed (with its contents) when dropped.
-    pub struct TempDir(PathBuf);
+    pub(crate) struct TempDir(PathBuf);
 
     impl std::ops::Deref for TempDir {
         type Target = std::path::Path;
@@ -798,7 +798,7 @@ pub(crate) mod testutil {
     }
 
     /// A fresh, unique, empty directory under the system temp dir.
-    pub fn temp_dir(tag: &str) -> TempDir {
+    pub(crate) fn temp_dir(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir =
@@ -809,14 +809,14 @@ pub(crate) mod testutil {
     }
 
     /// Writes `bytes` to `dir/name` and returns the path.
-    pub fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, bytes).expect("write temp file");
         p
     }
 
     /// Gzip-compresses `bytes`.
-    pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn gz(bytes: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(bytes).expect("gzip");

@@ -34,7 +34,7 @@ pub struct PopSpec {
 }
 
 /// The chip's formats as the firmware takes them.
-pub fn format_set(chip: &ChipModel) -> FormatSet {
+pub(super) fn format_set(chip: &ChipModel) -> FormatSet {
     let f = &chip.formats;
     FormatSet {
         weight: f.weight,
@@ -49,7 +49,7 @@ pub fn format_set(chip: &ChipModel) -> FormatSet {
 }
 
 /// Stored widths for memory-bit counts.
-pub fn bits(chip: &ChipModel) -> Bits {
+pub(super) fn bits(chip: &ChipModel) -> Bits {
     let f = &chip.formats;
     Bits {
         weight: u64::from(f.weight.bits),
@@ -62,7 +62,7 @@ pub fn bits(chip: &ChipModel) -> Bits {
 }
 
 /// The chip's spiking soma program.
-pub fn soma(chip: &ChipModel) -> SpikingSoma {
+pub(super) fn soma(chip: &ChipModel) -> SpikingSoma {
     match chip.soma {
         SomaSpec::If => SpikingSoma::If,
         SomaSpec::Lif { decay } => SpikingSoma::Lif { decay },
@@ -71,7 +71,7 @@ pub fn soma(chip: &ChipModel) -> SpikingSoma {
 }
 
 /// The chip's accumulator mode.
-pub fn acc_mode(chip: &ChipModel) -> AccMode {
+pub(super) fn acc_mode(chip: &ChipModel) -> AccMode {
     match chip.core.accumulator {
         AccumulateSpec::PerAdd => AccMode::PerAdd,
         AccumulateSpec::Wide => AccMode::Wide,
@@ -79,7 +79,7 @@ pub fn acc_mode(chip: &ChipModel) -> AccMode {
 }
 
 /// Whether the narrow integer datapath holds the chip's formats exactly.
-pub fn narrow_fits(chip: &ChipModel) -> bool {
+pub(super) fn narrow_fits(chip: &ChipModel) -> bool {
     fits_words::<i16, i64>(&format_set(chip), acc_mode(chip))
 }
 
@@ -163,7 +163,7 @@ pub fn thresholds(chip: &ChipModel, threshold: f64, rule: ChipRule) -> Result<(i
 /// # Errors
 /// A smooth activation (sigmoid, tanh) on a chip without an activation table, or a table that
 /// cannot be built from the chip's geometry and formats.
-pub fn fixed_pops(
+pub(super) fn fixed_pops(
     chip: &ChipModel,
     pops: &[PopSpec],
     vars: &mut Vars,
@@ -231,7 +231,7 @@ pub fn fixed_pops(
 ///
 /// # Errors
 /// Naming the activation, the chip and its file.
-pub fn check_activation_table(chip: &ChipModel, pops: &[PopSpec]) -> Result<()> {
+pub(super) fn check_activation_table(chip: &ChipModel, pops: &[PopSpec]) -> Result<()> {
     if chip.activation_table.is_some() {
         return Ok(());
     }

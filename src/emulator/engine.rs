@@ -40,7 +40,7 @@ use crate::ledger::{Ledger, N_ACTIONS};
 
 /// Latency of each action in integer picoseconds (0 where the chip gives none). Integer time
 /// keeps sums exact and independent of the order samples are merged in.
-pub type Latencies = [u64; N_ACTIONS];
+pub(super) type Latencies = [u64; N_ACTIONS];
 
 /// Latencies of every action on `chip` (0 where unknown).
 pub(crate) fn latencies(chip: &ChipModel) -> Latencies {

@@ -37,14 +37,14 @@ const S: usize = 3;
 const L: usize = 4;
 const PORTS: usize = 5;
 /// Port names, for reports.
-pub const PORT_NAMES: [&str; PORTS] = ["east", "west", "north", "south", "local"];
+pub(super) const PORT_NAMES: [&str; PORTS] = ["east", "west", "north", "south", "local"];
 
 /// A packet on its way, as the routers see it: destination core (engine index; the mesh knows
 /// its grid position), whether it is retrograde traffic, the links between chips crossed so
 /// far, and the time its destination's handler will take (for the time a full queue's early
 /// drain costs). The payload stays with the engine: routing does not depend on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Flit {
+pub(crate) struct Flit {
     /// Engine index of the destination core.
     pub dst_core: u32,
     /// Retrograde (credit-phase) traffic.
@@ -210,7 +210,7 @@ struct FifoState {
 
 /// Per-link counters over a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LinkCounters {
+pub(super) struct LinkCounters {
     /// Packets over the link this timestep.
     pub now: u64,
     /// Packets over the link in all timesteps.
@@ -244,7 +244,7 @@ struct Router {
 
 /// What an exchange ended with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Exchange {
+pub(crate) enum Exchange {
     /// Every packet was delivered (or dropped).
     Done,
     /// Stalled on full core queues: these cores (engine indices) must drain before the exchange
@@ -312,7 +312,7 @@ pub struct LinkLoad {
 
 /// The mesh of a chip (or system) and its routers' state.
 #[derive(Clone, Debug)]
-pub struct Mesh {
+pub(crate) struct Mesh {
     cols: u32,
     chip_cols: u32,
     chip_rows: u32,
@@ -359,7 +359,7 @@ pub struct Mesh {
 
 impl Mesh {
     /// A mesh with no cores (a placeholder).
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Mesh {
             cols: 1,
             chip_cols: 1,
@@ -393,7 +393,7 @@ impl Mesh {
     }
 
     /// The mesh of `chip` for `cores` engine cores at grid positions `pos`.
-    pub fn new(chip: &ChipModel, pos: &[u32]) -> Self {
+    pub(crate) fn new(chip: &ChipModel, pos: &[u32]) -> Self {
         let grid = chip.grid();
         let r = &chip.router;
         let n = grid.cores() as usize;
@@ -469,7 +469,7 @@ impl Mesh {
 
     /// Queue a packet from engine core `src` (injected in call order).
     #[cfg(test)]
-    pub fn send(&mut self, src: u32, flit: Flit) {
+    pub(crate) fn send(&mut self, src: u32, flit: Flit) {
         let id = self.flits.len() as u32;
         self.flits.push(flit);
         self.queue_run(src, id, id + 1);
@@ -628,7 +628,7 @@ impl Mesh {
     /// it pops; the cycles it would have failed in are counted as stall cycles, so the counts,
     /// the cycles and the delivery order equal the plain cycle loop's (checked against
     /// `run_simple` in the tests).
-    pub fn run(
+    pub(crate) fn run(
         &mut self,
         counts: &mut ExchangeCounts,
         mut deliver: impl FnMut(u32, u32, u64) -> bool,
@@ -990,7 +990,7 @@ impl Mesh {
     /// The straightforward cycle loop (every active router's every non-empty port, every
     /// cycle): the specification [`Mesh::run`] is checked against.
     #[cfg(test)]
-    pub fn run_simple(
+    pub(crate) fn run_simple(
         &mut self,
         counts: &mut ExchangeCounts,
         mut deliver: impl FnMut(u32, u32, u64) -> bool,
@@ -1204,7 +1204,7 @@ impl Mesh {
     }
 
     /// Close a timestep: per-link loads of the timestep go into the run's totals and maxima.
-    pub fn end_timestep(&mut self) {
+    pub(crate) fn end_timestep(&mut self) {
         self.timesteps += 1;
         for (r, links) in self.routers.iter_mut().zip(&mut self.links) {
             if !r.touched {
@@ -1220,7 +1220,7 @@ impl Mesh {
     }
 
     /// Drop every packet still queued or in flight (between phases that discard stale traffic).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         for r in &mut self.routers {
             for f in &mut r.fifo {
                 f.q.clear();
@@ -1250,7 +1250,7 @@ impl Mesh {
     }
 
     /// Every link that carried traffic, busiest first (by total packets, then position).
-    pub fn link_loads(&self) -> Vec<LinkLoad> {
+    pub(crate) fn link_loads(&self) -> Vec<LinkLoad> {
         let steps = self.timesteps.max(1) as f64;
         let mut out = Vec::new();
         for (r, links) in self.routers.iter().zip(&self.links) {
@@ -1288,7 +1288,7 @@ impl Mesh {
 
     /// The link counters as words: the timesteps, then `pos, port, total, max, stall cycles,
     /// drops` per link that carried traffic (for checkpoints).
-    pub fn link_words(&self) -> Vec<u64> {
+    pub(crate) fn link_words(&self) -> Vec<u64> {
         let mut w = vec![self.timesteps];
         for (r, links) in self.routers.iter().zip(&self.links) {
             for (p, l) in links.iter().enumerate() {
@@ -1312,7 +1312,7 @@ impl Mesh {
     ///
     /// # Errors
     /// Words of the wrong shape, or a position or port outside this mesh.
-    pub fn restore_link_words(&mut self, w: &[u64]) -> Result<(), String> {
+    pub(crate) fn restore_link_words(&mut self, w: &[u64]) -> Result<(), String> {
         let Some((&steps, rest)) = w.split_first() else {
             return Err("no link words".into());
         };
@@ -1339,7 +1339,7 @@ impl Mesh {
 
     /// Merge another mesh's link counters (same chip and placement), e.g. from a parallel
     /// evaluation block.
-    pub fn merge_links(&mut self, o: &Mesh) {
+    pub(crate) fn merge_links(&mut self, o: &Mesh) {
         for (r, links) in o.routers.iter().zip(&o.links) {
             let slot = self.router(r.pos);
             for (a, b) in self.links[slot].iter_mut().zip(links) {
