@@ -179,11 +179,15 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(raw)
 }
 
+/// How the read budgets scale, as the messages of [`read_bounded`] say it (a front end may
+/// name its own option for the memory limit after it).
+pub const READ_BUDGETS: &str = "data, checkpoints and NIR files scale with the memory limit";
+
 fn too_large(verb: &str, max: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::FileTooLarge,
         format!(
-            "{verb} more than {} (the budget for this kind of input; data, checkpoints and NIR files scale with the memory limit, chip files stop at 1 MiB)",
+            "{verb} more than {} (the budget for this kind of input; {READ_BUDGETS}, chip files stop at 1 MiB)",
             human(max)
         ),
     )

@@ -519,6 +519,8 @@ pub fn render_error(e: &anyhow::Error, options: &[(&str, &str)]) -> String {
             .map(|s| s as &dyn Setting)
     }
     let raise = |g: u64| format!("raise it with --max-memory, e.g. --max-memory {g}G");
+    // A read budget's message is embedded in its file's error: name the option after it.
+    let budgets = format!("{} (--max-memory)", crate::limits::READ_BUDGETS);
     e.chain()
         .map(|c| match setting(c) {
             Some(s) if s.invalid().is_some() => s
@@ -527,7 +529,7 @@ pub fn render_error(e: &anyhow::Error, options: &[(&str, &str)]) -> String {
             Some(s) if s.limit().is_some() => s.limit().map_or_else(String::new, |l| {
                 l.named(&l.field.map(option).unwrap_or_default(), &raise)
             }),
-            _ => c.to_string(),
+            _ => c.to_string().replace(crate::limits::READ_BUDGETS, &budgets),
         })
         .collect::<Vec<_>>()
         .join(": ")
@@ -1514,6 +1516,16 @@ mod tests {
             s.starts_with("--n 20000 (an all-to-all net) needs an estimated 3.0 GiB")
                 && s.ends_with("(raise it with --max-memory, e.g. --max-memory 3G)"),
             "{s}"
+        );
+        // A read budget embedded in a file's error names the option after the limit.
+        let e = anyhow::anyhow!(
+            "x.csv: holds more than 1 B ({})",
+            crate::limits::READ_BUDGETS
+        );
+        assert!(
+            render_error(&e, &[]).contains("scale with the memory limit (--max-memory)"),
+            "{}",
+            render_error(&e, &[])
         );
         // Anything else as it displays, causes joined as anyhow's `{:#}` joins them.
         let e = anyhow::anyhow!("inner").context("outer");
