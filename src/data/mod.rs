@@ -163,6 +163,20 @@ pub struct Split {
     pub test: Dataset,
 }
 
+impl Split {
+    /// The first `k` rows of each half (`None`: all of them).
+    pub fn first(&self, k: Option<usize>) -> Split {
+        let cut = |d: &Dataset, k: usize| d.subset(&(0..k.min(d.len())).collect::<Vec<_>>());
+        match k {
+            None => self.clone(),
+            Some(k) => Split {
+                train: cut(&self.train, k),
+                test: cut(&self.test, k),
+            },
+        }
+    }
+}
+
 /// Everything that can go wrong while loading a dataset.
 ///
 /// Messages start with the offending file and locate the problem, e.g.

@@ -201,17 +201,7 @@ impl ProbeConfig {
 
     /// `split` cut to the first [`samples`](Self::samples) rows of each half.
     pub fn limit(&self, split: &Split) -> Split {
-        match self.samples {
-            None => split.clone(),
-            Some(k) => Split {
-                train: split
-                    .train
-                    .subset(&(0..k.min(split.train.len())).collect::<Vec<_>>()),
-                test: split
-                    .test
-                    .subset(&(0..k.min(split.test.len())).collect::<Vec<_>>()),
-            },
-        }
+        split.first(self.samples)
     }
 
     /// The initial layered network (Glorot, seeded).
