@@ -3,8 +3,9 @@
 //! Every size a user can ask for — layer widths, all-to-all `n`, the probes' general net, the
 //! bytes of an input file after decompression — is turned into an estimate of the memory it
 //! needs and held against one process-wide limit *before* anything is allocated, so a typo
-//! such as `--hidden 65536,65536` ends in a message naming the flag, the estimate and the
-//! limit instead of an allocation failure or a machine that swaps.
+//! such as `--hidden 65536,65536` ends in a message naming the field (the command line shows
+//! its option), the estimate and the limit instead of an allocation failure or a machine that
+//! swaps.
 //!
 //! The limit is [`DEFAULT_MAX_MEMORY`] unless raised (or lowered) with [`set_max_memory`]
 //! (`accord --max-memory 8G …` on the command line). Input files are read through

@@ -4,6 +4,7 @@
 //! engine's parallel stepping of a timestep's cores is not a pool of jobs but a fixed
 //! partition per timestep (`emulator::engine`), and stays with the engine.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,6 +23,7 @@ pub fn try_map<T: Send, E: Send>(
         return (0..n).map(job).collect();
     }
     let slots: Mutex<Vec<Option<Result<T, E>>>> = Mutex::new((0..n).map(|_| None).collect());
+    let panicked: Mutex<Option<Box<dyn std::any::Any + Send>>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..threads.min(n) {
@@ -31,7 +33,18 @@ pub fn try_map<T: Send, E: Send>(
                     if k >= n {
                         break;
                     }
-                    let out = job(k);
+                    let out = match std::panic::catch_unwind(AssertUnwindSafe(|| job(k))) {
+                        Ok(out) => out,
+                        Err(payload) => {
+                            // Keep the first panic's payload for the caller; stop the others.
+                            panicked
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(payload);
+                            next.store(n, Ordering::Relaxed);
+                            break;
+                        }
+                    };
                     let failed = out.is_err();
                     slots.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(out);
                     if failed {
@@ -43,6 +56,9 @@ pub fn try_map<T: Send, E: Send>(
             });
         }
     });
+    if let Some(payload) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        std::panic::resume_unwind(payload);
+    }
     let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut out = Vec::with_capacity(n);
     let mut gap = false;
@@ -92,5 +108,22 @@ mod tests {
             assert_eq!(r, Err(3), "{t} threads");
         }
         assert_eq!(try_map::<_, ()>(2, 5, &Ok), Ok(vec![0, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn a_panicking_job_panics_the_caller_with_its_own_message() {
+        let r = std::panic::catch_unwind(|| {
+            map(2, 8, &|k| {
+                assert!(k != 5, "job five failed");
+                k
+            })
+        });
+        let payload = r.unwrap_err();
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains("job five failed"), "{msg}");
     }
 }

@@ -44,6 +44,7 @@ pub struct AllToAllArgs {
 /// Bad values, a chip that cannot train or hold the net.
 pub fn run(a: &AllToAllArgs) -> Result<ExitCode> {
     let split = data::load("digits", &data::default_data_dir(), 0).context("loading digits")?;
+    all_to_all::check(a.n, a.samples, &split)?;
     let chip = crate::chip::open(&a.chip).map_err(|e| anyhow::anyhow!("--chip {}: {e}", a.chip))?;
     let cfg = AllToAllConfig {
         chip,

@@ -455,6 +455,7 @@ pub fn main() -> ExitCode {
     // Library errors name configuration fields; these commands call some by other names.
     let options: &[(&str, &str)] = match &command {
         Command::Probe(_) => PROBE_OPTIONS,
+        Command::AllToAll(_) | Command::Modules(_) => RECIPE_OPTIONS,
         _ => &[],
     };
     let result = match command {
@@ -489,6 +490,13 @@ const PROBE_OPTIONS: &[(&str, &str)] = &[
     ("entries", "--lut-entries"),
     ("default_bits", "--lut-bits"),
     ("range", "--lut-range"),
+];
+
+/// The all-to-all recipe's fields that `accord all-to-all` and `accord modules` do not take as
+/// options: shown by name.
+const RECIPE_OPTIONS: &[(&str, &str)] = &[
+    ("activation", "activation"),
+    ("output_act", "output activation"),
 ];
 
 /// An error as the command line shows it (`{:#}`, causes joined by ": "), with every refused

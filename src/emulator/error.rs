@@ -7,8 +7,10 @@ use crate::limits::LimitError;
 use crate::mapping::MapError;
 
 /// An emulator run refused or stopped: each names the chip, the layer or the file and the
-/// numbers. A setting outside what the chip can run is an [`Invalid`] naming its field of
-/// [`super::EmuConfig`] (`mode`, `lr`, `message_threshold`, `rule`, `epochs`, `activation`).
+/// numbers. A setting outside what the chip can run is an [`Invalid`] naming its field: of
+/// [`super::EmuConfig`] (`mode`, `lr`, `message_threshold`, `rule`, `epochs`, `activation`;
+/// `hidden` in a [`LimitError`]), or for an all-to-all net the chip (`chip`) and its
+/// [`crate::rule::GeneralNet`]'s output activation (`output_act`).
 #[derive(Debug, thiserror::Error)]
 pub enum EmuError {
     /// A configuration value this chip cannot run.

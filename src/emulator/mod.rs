@@ -110,6 +110,17 @@ pub enum ChipRule {
     FeedbackAlignment,
 }
 
+impl ChipRule {
+    /// The rule's name as the chip's reports and the command line write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChipRule::Balance => "balance",
+            ChipRule::Backprop => "backprop",
+            ChipRule::FeedbackAlignment => "feedback-alignment",
+        }
+    }
+}
+
 /// An emulation run.
 #[derive(Clone, Debug)]
 pub struct EmuConfig {
@@ -272,11 +283,11 @@ pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Res
         return Err(Invalid::new(
             "rule",
             format!(
-                " {:?}: layer {} of {sizes:?} has a fan-in of {} that chip '{}' splits over {} \
+                " {}: layer {} of {sizes:?} has a fan-in of {} that chip '{}' splits over {} \
                  cores; the comparison rules do not train split layers (their transposed copies \
                  would have to follow the segments): use the balance rule, or a chip whose cores \
                  hold the fan-in",
-                cfg.rule,
+                cfg.rule.name(),
                 lp.layer,
                 sizes[lp.layer - 1],
                 cfg.chip.name,
@@ -423,9 +434,9 @@ pub fn run_hooked(
         return Err(Invalid::new(
             "rule",
             format!(
-                " {:?} keeps a dense transposed copy of every layer; a net with sparse layers (an \
+                " {} keeps a dense transposed copy of every layer; a net with sparse layers (an \
                  expanded convolution or pooling) runs with the balance rule",
-                cfg.rule
+                cfg.rule.name()
             ),
         )
         .into());

@@ -82,15 +82,30 @@ pub struct AllToAllReport {
     setup: (usize, usize, usize, f64, usize, u64),
 }
 
+/// The settings that do not depend on the chip: `samples` at least 1, `n` large enough for
+/// `split`'s inputs and outputs and within the memory limit (a front end checks these before
+/// it opens the chip).
+///
+/// # Errors
+/// Naming `samples` or `n`.
+pub fn check(n: usize, samples: Option<usize>, split: &Split) -> Result<()> {
+    at_least_one("samples", samples)?;
+    let recipe = Recipe {
+        n,
+        ..Recipe::default()
+    };
+    recipe.check(split.train.dim, split.train.n_classes)
+}
+
 /// Train the recipe net on the chip and on the `f64` reference (digits: `split`).
 ///
 /// # Errors
 /// A recipe value out of range (`n`, `samples`), a net the chip cannot hold or train, a
 /// learning rate its format cannot hold.
 pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
+    check(cfg.n, cfg.samples, split)?;
     let mut split = split.clone();
     if let Some(k) = cfg.samples {
-        at_least_one("samples", Some(k))?;
         let idx: Vec<usize> = (0..k.min(split.train.len())).collect();
         split.train = split.train.subset(&idx);
     }
@@ -99,7 +114,6 @@ pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
         ..Recipe::default()
     };
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    recipe.check(dim, classes)?;
     let chip = &cfg.chip;
     crate::mapping::all_to_all(chip, recipe.n).map_err(|source| {
         ModularityError::Chip(emulator::EmuError::Map {

@@ -286,7 +286,6 @@ impl Mapping {
     }
 }
 
-/// Core id of position `i` of the boustrophedon walk over a mesh `cols` wide.
 /// Neurons per core and cores for an all-to-all net of `n` neurons on `chip`, checked before
 /// anything is built (the placement `emulator::all_to_all` builds: neurons `0..n` in even
 /// contiguous chunks, one per core; every core needs `n` input axons and every neuron one
@@ -333,6 +332,7 @@ pub fn all_to_all(chip: &ChipModel, n: usize) -> Result<(usize, usize), MapError
     Ok((k, count))
 }
 
+/// Core id of position `i` of the boustrophedon walk over a mesh `cols` wide.
 fn snake_core(i: u64, cols: u64) -> u64 {
     let y = i / cols;
     let along = i % cols;

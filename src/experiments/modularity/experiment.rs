@@ -873,7 +873,7 @@ pub fn train_all_to_all_on_chip(
 }
 
 impl SweepConfig {
-    /// Check the configuration; errors name the command-line flag.
+    /// Check the configuration; errors name the field (`rates`, `seeds`, …).
     pub fn check(&self) -> Result<()> {
         if self.rates.is_empty() {
             return Err(Invalid::new("rates", " needs at least one learning rate").into());
