@@ -362,26 +362,44 @@ pub struct AllToAllRun {
     pub weights: Vec<f64>,
 }
 
-/// Train the all-to-all net `net` on `chip` for `epochs` epochs at rate `lr` (sample order as
-/// in [`crate::train::epoch_order`] with `seed`); `tol`/`max_rounds` as in the f64 recipe, the
-/// tolerance raised in fixed point to twice the rate format's LSB or activation-table step
-/// (firing) and twice the credit format's LSB (credit).
+/// How an all-to-all net trains on a chip: rate, epochs, seed (sample order as in
+/// [`crate::train::epoch_order`]), and the relaxations' tolerances and round caps (firing,
+/// credit) as in the `f64` recipe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    /// Learning rate.
+    pub lr: f64,
+    /// Epochs (0: evaluate only).
+    pub epochs: usize,
+    /// Seed of the sample order and the random streams.
+    pub seed: u64,
+    /// Tolerances (firing, credit), real units.
+    pub tol: (f64, f64),
+    /// Round caps (firing, credit).
+    pub max_rounds: (usize, usize),
+}
+
+/// Train the all-to-all net `net` on `chip` by `schedule`, the tolerance raised in fixed point
+/// to twice the rate format's LSB or activation-table step (firing) and twice the credit
+/// format's LSB (credit).
 ///
 /// # Errors
 /// If the chip cannot train, the net does not fit, or a format cannot hold the learning rate.
-#[allow(clippy::too_many_arguments)]
 pub fn train_on_chip(
     chip: &ChipModel,
     arith: super::Arith,
     net: &GeneralNet,
     loss: Loss,
     split: &crate::data::Split,
-    lr: f64,
-    epochs: usize,
-    seed: u64,
-    tol: (f64, f64),
-    max_rounds: (usize, usize),
+    schedule: Schedule,
 ) -> Result<AllToAllRun> {
+    let Schedule {
+        lr,
+        epochs,
+        seed,
+        tol,
+        ..
+    } = schedule;
     chip.require(&chip.required_actions(epochs > 0))?;
     if !chip.core.graded_events {
         return Err(Invalid::new(
@@ -423,9 +441,7 @@ pub fn train_on_chip(
                         tol.1.max(2.0 * f.credit.lsb()),
                     );
                     let cn = AllToAllChipNet::new(dp, net, chip, loss, &mut vars)?;
-                    drive_all_to_all(
-                        chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
-                    )
+                    drive_all_to_all(chip, arith, cn, split, Schedule { tol, ..schedule }, vars)
                 }};
             }
             if build::narrow_fits(chip) {
@@ -446,29 +462,29 @@ pub fn train_on_chip(
                 .collect();
             let dp = super::FloatPath::new(fpops, lr, 0.0, build::soma(chip), seed);
             let cn = AllToAllChipNet::new(dp, net, chip, loss, &mut vars)?;
-            drive_all_to_all(
-                chip, arith, cn, split, lr, epochs, seed, tol, max_rounds, vars,
-            )
+            drive_all_to_all(chip, arith, cn, split, schedule, vars)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn drive_all_to_all<D>(
     chip: &ChipModel,
     arith: super::Arith,
     mut cn: AllToAllChipNet<D>,
     split: &crate::data::Split,
-    lr: f64,
-    epochs: usize,
-    seed: u64,
-    tol: (f64, f64),
-    max_rounds: (usize, usize),
+    schedule: Schedule,
     setup: VarCounters,
 ) -> Result<AllToAllRun>
 where
     D: Datapath + Clone,
 {
+    let Schedule {
+        lr,
+        epochs,
+        seed,
+        tol,
+        max_rounds,
+    } = schedule;
     let mut train = Tally::default();
     train.vars.merge(&setup);
     let (mut fire_fail, mut credit_fail, mut fire_rounds, mut credit_rounds, mut samples) =

@@ -132,11 +132,7 @@ pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
         &init,
         recipe.loss,
         &split,
-        cfg.lr,
-        cfg.epochs,
-        cfg.seed,
-        (recipe.fire_tol, recipe.credit_tol),
-        (recipe.fire_max_iter, recipe.credit_max_steps),
+        recipe.chip_schedule(cfg.lr, cfg.epochs, cfg.seed),
     )?;
     let reference =
         experiment::train_all_to_all(&recipe, &split, cfg.lr, cfg.epochs, cfg.seed, &|| {})?;

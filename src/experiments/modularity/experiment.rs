@@ -72,6 +72,7 @@ use super::lens::{LensResult, LensSetup, analyse_lenses};
 use super::protocol::{self, Protocol, Stop};
 use super::{ModularityError, Result};
 use crate::data::{Dataset, Split};
+use crate::emulator::all_to_all::Schedule;
 use crate::error::{Invalid, at_least_one};
 use crate::rule::{
     Activation, CreditOptions, GeneralNet, GeneralState, Loss, RelaxOptions, Settle, argmax,
@@ -181,6 +182,17 @@ impl Recipe {
             spectral_radius: monitored_radius(net, &split.train, self),
             convergence,
             seconds,
+        }
+    }
+
+    /// The recipe's training as a chip runs it: its tolerances and caps at `lr`, `epochs`, `seed`.
+    pub fn chip_schedule(&self, lr: f64, epochs: usize, seed: u64) -> Schedule {
+        Schedule {
+            lr,
+            epochs,
+            seed,
+            tol: (self.fire_tol, self.credit_tol),
+            max_rounds: (self.fire_max_iter, self.credit_max_steps),
         }
     }
 
@@ -814,11 +826,7 @@ pub fn train_all_to_all_on_chip(
         &net,
         recipe.loss,
         split,
-        lr,
-        epochs,
-        seed,
-        (recipe.fire_tol, recipe.credit_tol),
-        (recipe.fire_max_iter, recipe.credit_max_steps),
+        recipe.chip_schedule(lr, epochs, seed),
     )?;
     net.w = run.weights.clone();
     let samples = split.train.len() * epochs;
