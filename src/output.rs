@@ -16,6 +16,21 @@ use std::path::{Path, PathBuf};
 /// removes).
 pub const OWN_EXTENSIONS: [&str; 6] = ["png", "csv", "json", "jsonl", "txt", "bin"];
 
+/// Format an axis or colour-bar value compactly.
+pub fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        let s = format!("{v:.1e}");
+        s.replace(".0e", "e")
+    } else {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
 /// Errors of preparing or writing outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -221,6 +236,15 @@ fn file_name(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_values_compactly() {
+        assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(0.25), "0.25");
+        assert_eq!(format_value(1e-4), "1e-4");
+        assert_eq!(format_value(3.0), "3");
+        assert_eq!(format_value(123456.0), "1.2e5");
+    }
 
     fn scratch(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("accord-out-{tag}-{}", std::process::id()));

@@ -24,6 +24,8 @@ use plotters::style::FontStyle;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::output::format_value;
+
 /// The font family name the figures use.
 const FONT: &str = "sans-serif";
 
@@ -160,21 +162,6 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
-
-/// Format an axis or colour-bar value compactly.
-pub fn format_value(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
-        let s = format!("{v:.1e}");
-        s.replace(".0e", "e")
-    } else {
-        let s = format!("{v:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    }
-}
 
 /// An axis tick label: `log` axes show `10^v`; values within round-off of 0 show as 0.
 fn tick(v: f64, span: f64, log: bool) -> String {
@@ -939,15 +926,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nothing to plot"), "{e}");
-    }
-
-    #[test]
-    fn formats_values_compactly() {
-        assert_eq!(format_value(0.0), "0");
-        assert_eq!(format_value(0.25), "0.25");
-        assert_eq!(format_value(1e-4), "1e-4");
-        assert_eq!(format_value(3.0), "3");
-        assert_eq!(format_value(123456.0), "1.2e5");
     }
 
     #[test]

@@ -1196,12 +1196,6 @@ fn train_pipeline(
     Ok(exit_for(&report.outcome))
 }
 
-/// The integer bits a format needs to hold magnitudes up to `need`: the smallest `int` with
-/// `2^int > need` (negative for magnitudes below 1/2).
-pub(crate) fn integer_bits(need: f64) -> i32 {
-    (need.max(f64::MIN_POSITIVE).log2().floor() as i32).saturating_add(1)
-}
-
 /// `--weight-bits B` without `--weight-frac`: the integer/fraction split the weights need.
 /// Their range comes from the net the run starts from (`--load`, `--model`) or, for a fresh
 /// net, from the `f64` reference trained with the same configuration (a calibration pass, the
@@ -1252,7 +1246,7 @@ fn choose_weight_split(
     if !largest.is_finite() {
         bail!("--weight-bits {bits}: the weights of {source} are not finite; give --weight-frac");
     }
-    let int = integer_bits(largest * 1.25).max(0);
+    let int = crate::experiments::formats::integer_bits(largest * 1.25).max(0);
     let frac = bits as i32 - i32::from(signed) - int;
     if frac < 0 {
         bail!(
@@ -1262,7 +1256,7 @@ fn choose_weight_split(
     }
     eprintln!(
         "note: --weight-bits {bits}: {int} integer and {frac} fractional bits (range ±{}, step 2^-{frac}), chosen because the largest weight or bias of {source} is {largest:.4} (held with a 25 % margin); pass --weight-frac to choose yourself",
-        crate::plot::format_value(2f64.powi(int))
+        crate::output::format_value(2f64.powi(int))
     );
     Ok(TrainArgs {
         weight_frac: Some(frac as u8),

@@ -845,7 +845,10 @@ fn community_heatmap(s: &Sweep, i: usize, p: &Path) -> Result<()> {
                 "|W| reordered by community, η = {}, seed {}: Q = {:.3}, within {:.2} (chance {:.2})",
                 r.rate, r.seed, r.structure.q, r.structure.within, r.structure.within_chance
             ),
-            scale_label: format!("|w_ij| (capped at 99th pct {})", plot::format_value(cap)),
+            scale_label: format!(
+                "|w_ij| (capped at 99th pct {})",
+                crate::output::format_value(cap)
+            ),
             x_label: "presynaptic neuron j (community order)".into(),
             y_label: "postsynaptic neuron i (community order)".into(),
             range: Some((0.0, cap)),
@@ -871,7 +874,10 @@ fn group_heatmap(s: &Sweep, i: usize, p: &Path) -> Result<()> {
                 "|W| by input/hidden/output group, η = {}, seed {}: group within {:.2} (chance {:.2})",
                 r.rate, r.seed, r.structure.group_within, r.structure.group_within_chance
             ),
-            scale_label: format!("|w_ij| (capped at 99th pct {})", plot::format_value(cap)),
+            scale_label: format!(
+                "|w_ij| (capped at 99th pct {})",
+                crate::output::format_value(cap)
+            ),
             x_label: format!(
                 "presynaptic neuron j (inputs 0–{}, outputs last {n_out})",
                 n_in - 1

@@ -5,10 +5,12 @@
 //! |---|---|
 //! | [`verify`] | do the rule's credits and updates equal backprop's? (`accord verify`) |
 //! | [`modularity`] | does the learning rate shape the wiring into modules? (`accord modules`) |
+//! | [`formats`] | which number formats hold a network's variables on a chip? (`accord formats`) |
 //! | [`all_to_all`] | does the modularity recipe's all-to-all net learn the same on a chip as in `f64`? (`accord all-to-all`) |
 //! | [`probe`] | what happens when the paper's assumptions break? (`accord probe`) |
 
 pub mod all_to_all;
+pub mod formats;
 pub mod modularity;
 pub mod probe;
 pub mod verify;
