@@ -118,7 +118,7 @@
 //! # Ok::<(), CommunityError>(())
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 // ---------------------------------------------------------------------------------------
@@ -905,7 +905,8 @@ pub fn normalized_mutual_information(a: &[usize], b: &[usize]) -> f64 {
     let (lb, kb) = compact_labels(b);
     let mut ca = vec![0usize; ka];
     let mut cb = vec![0usize; kb];
-    let mut joint: HashMap<(usize, usize), usize> = HashMap::new();
+    // Summed in label order (not a hash map's per-process order): the same bits every run.
+    let mut joint: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     for i in 0..n {
         ca[la[i]] += 1;
         cb[lb[i]] += 1;
@@ -942,6 +943,46 @@ mod tests {
     use super::*;
 
     const EPS: f64 = 1e-12;
+
+    #[test]
+    fn nmi_sums_its_terms_in_label_order_so_every_run_gives_the_same_bits() {
+        // Many joint cells, so that another summation order moves the last bits.
+        let a: Vec<usize> = (0..400).map(|i| (i * 7 + i / 13) % 17).collect();
+        let b: Vec<usize> = (0..400).map(|i| (i * 5 + i / 7) % 23).collect();
+        let (la, ka) = compact_labels(&a);
+        let (lb, kb) = compact_labels(&b);
+        let (mut ca, mut cb, mut joint) =
+            (vec![0usize; ka], vec![0usize; kb], vec![0usize; ka * kb]);
+        for i in 0..a.len() {
+            ca[la[i]] += 1;
+            cb[lb[i]] += 1;
+            joint[la[i] * kb + lb[i]] += 1;
+        }
+        let nf = a.len() as f64;
+        let h = |c: &[usize]| -> f64 {
+            c.iter()
+                .map(|&c| {
+                    let p = c as f64 / nf;
+                    -p * p.ln()
+                })
+                .sum()
+        };
+        let mut mi = 0.0;
+        for x in 0..ka {
+            for y in 0..kb {
+                let c = joint[x * kb + y];
+                if c > 0 {
+                    let pxy = c as f64 / nf;
+                    mi += pxy * (pxy * nf * nf / (ca[x] as f64 * cb[y] as f64)).ln();
+                }
+            }
+        }
+        let want = (2.0 * mi / (h(&ca) + h(&cb))).clamp(0.0, 1.0);
+        assert_eq!(
+            normalized_mutual_information(&a, &b).to_bits(),
+            want.to_bits()
+        );
+    }
 
     /// Symmetric 0/1 matrix from an undirected edge list.
     fn from_edges(n: usize, edges: &[(usize, usize)]) -> Vec<f64> {
