@@ -12,12 +12,11 @@ use super::{emit, parse_positive};
 use crate::data;
 use crate::experiments::modularity::community::reorder;
 use crate::experiments::modularity::experiment::{
-    DoneRun, Event, Outcome, Recipe, RunResult, Stat, Sweep, SweepConfig, reanalyse, run_sweep_from,
+    DoneRun, Event, Recipe, RunResult, Stat, Sweep, SweepConfig, reanalyse, run_sweep_from,
 };
 use crate::experiments::modularity::protocol::{Protocol, Stop};
 use crate::experiments::modularity::study::{StudyTable, lens_verdicts};
 use crate::plot::{self, Heatmap, Legend, LineChart, Series};
-use crate::train::Status;
 use serde::{Deserialize, Serialize};
 
 /// `accord modules` options.
@@ -239,7 +238,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         if a.json {
             emit(&format!("{}\n", serde_json::to_string_pretty(&sweep)?))?;
         } else {
-            let mut o = summary(&sweep);
+            let mut o = sweep.to_string();
             o.push_str("files:\n");
             for f in &files {
                 let _ = writeln!(o, "  {}", f.display());
@@ -284,7 +283,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
         eprintln!("accord modules: protocol {p}");
         let (sweep, _, _) = run_protocol(a, p, &a.out.join(p.name()))?;
         if !a.json {
-            emit(&format!("{}\n", summary(&sweep)))?;
+            emit(&format!("{sweep}\n"))?;
         }
         rows.extend(lens_verdicts(&sweep));
         sweeps.push(sweep);
@@ -440,7 +439,7 @@ fn run_protocol(
                 // The sweep goes on; only its resumability is lost.
                 eprintln!("warning: {e:#}");
             }
-            let line = run_line(r);
+            let line = format!("  done {r}");
             if bar.is_hidden() {
                 eprintln!("{line}");
             } else {
@@ -454,251 +453,6 @@ fn run_protocol(
     Ok((sweep, files, start.elapsed().as_secs_f64()))
 }
 
-fn run_line(r: &RunResult) -> String {
-    let c = &r.convergence;
-    format!(
-        "  done η = {:<7} seed {:<3} test acc {:5.1}%  Q {:.3}  within {:.3} (chance {:.3})  \
-         radius ≤ {:.2}  skipped {} (firing {}, credit {})  {:.1} s",
-        r.rate,
-        r.seed,
-        100.0 * r.test_accuracy,
-        r.structure.q,
-        r.structure.within,
-        r.structure.within_chance,
-        r.max_radius.unwrap_or(f64::NAN),
-        c.updates_skipped,
-        c.fire_failures(),
-        c.credit_failures(),
-        r.seconds
-    ) + &match r.outcome.status {
-        Status::Completed => String::new(),
-        _ => format!("  {}", r.outcome.describe()),
-    }
-}
-
-/// `completed` or `diverged` (for the CSV).
-fn status_word(r: &RunResult) -> &'static str {
-    match r.outcome.status {
-        Status::Completed => "completed",
-        Status::Diverged => "diverged",
-        Status::Interrupted => "interrupted",
-    }
-}
-
-fn pm(s: &Stat, digits: usize) -> String {
-    format!("{:.d$} ± {:.d$}", s.mean, s.sd, d = digits)
-}
-
-/// The terminal summary: per-rate table, convergence and the verdict.
-pub fn summary(s: &Sweep) -> String {
-    let mut o = String::new();
-    let r = &s.config.recipe;
-    let _ = writeln!(
-        o,
-        "accord modules: {} ({} train / {} test), all-to-all N = {} ({} inputs, {} hidden {}, {} outputs {}, \
-         loss {}), init ±{}/√N, tol {:e}, cap {}, {} epochs, seeds {:?}",
-        s.config.data,
-        s.train_samples,
-        s.test_samples,
-        r.n,
-        s.inputs,
-        r.n - s.inputs - s.outputs,
-        r.hidden_act,
-        s.outputs,
-        r.output_act,
-        r.loss,
-        r.init_scale,
-        r.fire_tol,
-        r.fire_max_iter,
-        s.config.epochs,
-        s.config.seeds
-    );
-    let _ = writeln!(
-        o,
-        "mean ± sd over seeds; Q = Newman modularity of Louvain communities on |W|; within = share of |W| \
-         inside communities (chance = evenly spread); groups = input/hidden/output"
-    );
-    let _ = writeln!(
-        o,
-        "{:>8}  {:>15}  {:>15}  {:>15}  {:>7}  {:>16}  {:>15}  {:>7}  {:>7}",
-        "rate",
-        "test acc",
-        "Q",
-        "within",
-        "chance",
-        "within − chance",
-        "group within",
-        "chance",
-        "skipped"
-    );
-    for p in &s.per_rate {
-        let _ = writeln!(
-            o,
-            "{:>8}  {:>15}  {:>15}  {:>15}  {:>7.3}  {:>16}  {:>15}  {:>7.3}  {:>7}",
-            p.rate,
-            format!(
-                "{:.1} ± {:.1}%",
-                100.0 * p.accuracy.mean,
-                100.0 * p.accuracy.sd
-            ),
-            pm(&p.q, 4),
-            pm(&p.within, 3),
-            p.within_chance.mean,
-            pm(&p.within_excess, 3),
-            pm(&p.group_within, 3),
-            p.group_within_chance.mean,
-            p.skipped
-        );
-    }
-    o.push_str(&run_lines(s));
-    o.push_str(&protocol_lines(s));
-    let _ = write!(
-        o,
-        "lenses (each run against {} strength-preserving null matrices; excess = share − its null mean; \
-         lowest rate vs highest over seeds):\n{}",
-        s.config.nulls,
-        StudyTable {
-            rows: lens_verdicts(s)
-        }
-    );
-    let v = &s.verdict;
-    let _ = writeln!(
-        o,
-        "verdict: the paper's trend (low rate → more block-diagonal) {} — {}",
-        match v.outcome {
-            Outcome::Reproduces => "REPRODUCES",
-            Outcome::DoesNotReproduce => "DOES NOT REPRODUCE",
-            Outcome::Inconclusive => "is INCONCLUSIVE",
-        },
-        v.text
-    );
-    o
-}
-
-/// Time, convergence over all runs, and the runs that diverged.
-fn run_lines(s: &Sweep) -> String {
-    let mut o = String::new();
-    let r = &s.config.recipe;
-    let conv = s.runs.iter().fold(
-        crate::experiments::modularity::experiment::Convergence::default(),
-        |mut a, r| {
-            a.add(&r.convergence);
-            a
-        },
-    );
-    let max_radius = s
-        .runs
-        .iter()
-        .filter_map(|r| r.max_radius)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let epoch_secs: Vec<f64> = s
-        .runs
-        .iter()
-        .flat_map(|r| r.epochs.iter().map(|e| e.seconds))
-        .collect();
-    let _ = writeln!(
-        o,
-        "time: {:.2} s per training epoch on average ({} samples, N = {}, one thread per run); {:.1} s per run",
-        Stat::of(&epoch_secs).mean,
-        s.train_samples,
-        r.n,
-        Stat::of(&s.runs.iter().map(|r| r.seconds).collect::<Vec<_>>()).mean
-    );
-    let _ = writeln!(
-        o,
-        "convergence over all runs: {} samples, firing {:.1} iterations on average (max {}), {} failed; \
-         credit {:.1} steps (max {}), {} failed; {} updates skipped; largest credit spectral radius {:.3}",
-        conv.samples,
-        conv.mean_fire_iterations(),
-        conv.fire_iterations_max,
-        conv.fire_failures(),
-        conv.mean_credit_steps(),
-        conv.credit_steps_max,
-        conv.credit_failures(),
-        conv.updates_skipped,
-        max_radius
-    );
-    let diverged: Vec<&RunResult> = s
-        .runs
-        .iter()
-        .filter(|r| r.outcome.status == Status::Diverged)
-        .collect();
-    if !diverged.is_empty() {
-        let _ = writeln!(
-            o,
-            "DIVERGED: {} of {} runs (their structure describes blown-up weights, not learning):",
-            diverged.len(),
-            s.runs.len()
-        );
-        for r in diverged {
-            let _ = writeln!(
-                o,
-                "  η = {} seed {}: {}",
-                r.rate,
-                r.seed,
-                r.outcome.describe()
-            );
-        }
-    }
-    o
-}
-
-/// What the protocol adds to the summary: epochs trained and the stop rule per rate, and
-/// under Dale's law the excitatory/inhibitory blocks.
-fn protocol_lines(s: &Sweep) -> String {
-    let mut o = String::new();
-    let by_rate = |k: usize| s.runs.iter().filter(move |r| r.rate_index == k);
-    let _ = writeln!(o, "protocol {}:", s.config.protocol);
-    if s.config.recipe.stop != Stop::Epochs {
-        for (k, rate) in s.config.rates.iter().enumerate() {
-            let epochs: Vec<f64> = by_rate(k)
-                .map(|r| r.convergence.samples as f64 / s.train_samples.max(1) as f64)
-                .collect();
-            let loss: Vec<f64> = by_rate(k).map(|r| r.final_train_loss).collect();
-            let stopped = by_rate(k).filter(|r| r.stop_reached).count();
-            let _ = writeln!(
-                o,
-                "  η = {rate:<7} epochs trained {} (cap {}), stop rule reached in {stopped}/{} runs, last training loss {}",
-                pm(&Stat::of(&epochs), 2),
-                s.config.epochs,
-                epochs.len(),
-                pm(&Stat::of(&loss), 4)
-            );
-        }
-    }
-    if s.runs.iter().any(|r| r.ei_blocks.is_some()) {
-        let _ = writeln!(
-            o,
-            "  share of |W| in the E/I blocks (pre→post), mean over seeds, [before training], (share of synapses):"
-        );
-        for (k, rate) in s.config.rates.iter().enumerate() {
-            let blocks: Vec<&crate::experiments::modularity::experiment::EiBlocks> =
-                by_rate(k).filter_map(|r| r.ei_blocks.as_ref()).collect();
-            if blocks.is_empty() {
-                continue;
-            }
-            let mean =
-                |f: &dyn Fn(&crate::experiments::modularity::experiment::EiBlocks) -> f64| {
-                    blocks.iter().map(|b| f(b)).sum::<f64>() / blocks.len() as f64
-                };
-            let mut line = format!("  η = {rate:<7}");
-            for (name, post, pre) in [("E→E", 0, 0), ("E→I", 1, 0), ("I→E", 0, 1), ("I→I", 1, 1)]
-            {
-                let _ = write!(
-                    line,
-                    "  {name} {:.3} [{:.3}] ({:.3})",
-                    mean(&|b| b.shares[post][pre]),
-                    mean(&|b| b.initial[post][pre]),
-                    mean(&|b| b.synapses[post][pre])
-                );
-            }
-            let clipped: usize = by_rate(k).map(|r| r.convergence.sign_clipped).sum();
-            let _ = writeln!(o, "{line}  clipped {clipped}");
-        }
-    }
-    o
-}
-
 /// Write sweep.csv, per_rate.csv, sweep.json and the figures into `dir`; return the paths.
 pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -708,9 +462,9 @@ pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
         files.push(p);
         Ok(())
     };
-    write("sweep.csv", runs_csv(s), &mut files)?;
-    write("per_rate.csv", per_rate_csv(s), &mut files)?;
-    write("lenses.csv", lenses_csv(s), &mut files)?;
+    write("sweep.csv", s.runs_csv(), &mut files)?;
+    write("per_rate.csv", s.per_rate_csv(), &mut files)?;
+    write("lenses.csv", s.lenses_csv(), &mut files)?;
     write("sweep.json", serde_json::to_string_pretty(s)?, &mut files)?;
     let first_seed = s.config.seeds[0];
     let last = s.config.rates.len() - 1;
@@ -890,118 +644,6 @@ fn group_heatmap(s: &Sweep, i: usize, p: &Path) -> Result<()> {
         n,
         n,
     )
-}
-
-fn runs_csv(s: &Sweep) -> String {
-    let mut o = String::from(
-        "rate,seed,test_accuracy,final_train_loss,q,communities,within,within_chance,within_excess,\
-         group_within,group_within_chance,learned_q,learned_within,learned_within_chance,initial_q,\
-         initial_radius,max_radius,samples,fire_failures,credit_failures,updates_skipped,\
-         test_fire_failures,mean_fire_iterations,mean_credit_steps,seconds,status\n",
-    );
-    let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
-    for r in &s.runs {
-        let st = &r.structure;
-        let c = &r.convergence;
-        let _ = writeln!(
-            o,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{}",
-            r.rate,
-            r.seed,
-            r.test_accuracy,
-            r.final_train_loss,
-            st.q,
-            st.communities,
-            st.within,
-            st.within_chance,
-            st.within_excess(),
-            st.group_within,
-            st.group_within_chance,
-            r.learned.q,
-            r.learned.within,
-            r.learned.within_chance,
-            r.initial_q,
-            opt(r.initial_radius),
-            opt(r.max_radius),
-            c.samples,
-            c.fire_failures(),
-            c.credit_failures(),
-            c.updates_skipped,
-            r.test_fire_failures,
-            c.mean_fire_iterations(),
-            c.mean_credit_steps(),
-            r.seconds,
-            status_word(r)
-        );
-    }
-    o
-}
-
-/// One row per run and lens: every statistic with its null mean, sd and p-value.
-fn lenses_csv(s: &Sweep) -> String {
-    let mut o = String::from(
-        "rate,seed,lens,modules,q,q_null,q_null_sd,q_p,within,within_null,within_null_sd,within_p,\
-         learned_across,learned_across_null,learned_across_null_sd,learned_across_p,truth_nmi,truth_nmi_null,truth_nmi_p\n",
-    );
-    for r in &s.runs {
-        for l in &r.lenses {
-            let t = |t: &crate::experiments::modularity::lens::Tested| {
-                format!("{},{},{},{}", t.value, t.null_mean, t.null_sd, t.p)
-            };
-            let nmi = l.truth_nmi.map_or(",,".to_string(), |t| {
-                format!("{},{},{}", t.value, t.null_mean, t.p)
-            });
-            let _ = writeln!(
-                o,
-                "{},{},{},{},{},{},{},{}",
-                r.rate,
-                r.seed,
-                l.lens.name(),
-                l.modules,
-                t(&l.q),
-                t(&l.within),
-                t(&l.learned_across),
-                nmi
-            );
-        }
-    }
-    o
-}
-
-fn per_rate_csv(s: &Sweep) -> String {
-    let mut o = String::from(
-        "rate,runs,accuracy_mean,accuracy_sd,q_mean,q_sd,q_min,q_max,within_mean,within_sd,\
-         within_chance_mean,within_excess_mean,within_excess_sd,group_within_mean,group_within_sd,\
-         group_within_chance,learned_q_mean,learned_q_sd,skipped,fire_failures,credit_failures\n",
-    );
-    for p in &s.per_rate {
-        let _ = writeln!(
-            o,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            p.rate,
-            p.runs,
-            p.accuracy.mean,
-            p.accuracy.sd,
-            p.q.mean,
-            p.q.sd,
-            p.q.min,
-            p.q.max,
-            p.within.mean,
-            p.within.sd,
-            p.within_chance.mean,
-            p.within_excess.mean,
-            p.within_excess.sd,
-            p.group_within.mean,
-            p.group_within.sd,
-            p.group_within_chance.mean,
-            p.learned_q.mean,
-            p.learned_q.sd,
-            p.skipped,
-            p.fire_failures,
-            p.credit_failures
-        );
-    }
-    o
 }
 
 /// The file in `--out` that holds the finished runs of a sweep.

@@ -1,12 +1,14 @@
 //! The learning-rate → modularity experiment: does the rule wire an all-to-all network into
 //! modules (block-diagonal) or across them (off-diagonal)? Community detection and block
 //! statistics live in [`community`], the training regimes compared in [`protocol`], the
-//! lenses and their null model in [`lens`].
+//! lenses and their null model in [`lens`], the verdict table over protocols in [`study`]; a
+//! [`experiment::Sweep`] renders its summary by `Display` and its tables as CSV.
 
 pub mod community;
 pub mod experiment;
 pub mod lens;
 pub mod protocol;
+mod report;
 pub mod study;
 
 use crate::emulator::EmuError;
