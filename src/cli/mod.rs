@@ -1446,24 +1446,7 @@ fn run_verify(a: &VerifyArgs) -> Result<ExitCode> {
     if a.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "accord verify: {} random layered nets (depth 2-6, widths 1-64, every activation, mse and ce), seed {}",
-            report.nets, report.seed
-        );
-        let _ = writeln!(o, "{:>5}  {:>5}  {:>14}", "depth", "nets", "max rel dev");
-        for (d, n, dev) in &report.per_depth {
-            let _ = writeln!(o, "{d:>5}  {n:>5}  {dev:>14.3e}");
-        }
-        let _ = writeln!(
-            o,
-            "overall max relative deviation {:.3e} (tolerance {:.0e}): {}",
-            report.max_rel_dev,
-            verify::TOLERANCE,
-            if report.pass { "PASS" } else { "FAIL" }
-        );
-        emit(&o)?;
+        emit(&report.to_string())?;
     }
     if !report.pass {
         eprintln!(

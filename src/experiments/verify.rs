@@ -123,6 +123,28 @@ pub struct VerifyReport {
     pub pass: bool,
 }
 
+/// The table `accord verify` prints: the largest deviation per depth and the verdict.
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, o: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            o,
+            "accord verify: {} random layered nets (depth 2-6, widths 1-64, every activation, mse and ce), seed {}",
+            self.nets, self.seed
+        )?;
+        writeln!(o, "{:>5}  {:>5}  {:>14}", "depth", "nets", "max rel dev")?;
+        for (d, n, dev) in &self.per_depth {
+            writeln!(o, "{d:>5}  {n:>5}  {dev:>14.3e}")?;
+        }
+        writeln!(
+            o,
+            "overall max relative deviation {:.3e} (tolerance {:.0e}): {}",
+            self.max_rel_dev,
+            TOLERANCE,
+            if self.pass { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
 /// Check `nets` random networks (depths 2–6 in turn) from `seed`.
 pub fn verify(nets: usize, seed: u64) -> VerifyReport {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
