@@ -47,6 +47,13 @@ pub trait Setting {
     fn limit(&self) -> Option<&LimitError> {
         None
     }
+    /// The whole message with every field it names shown as `option` shows it, for errors that
+    /// name a field elsewhere than at their start (`reading dir …`, `… a [grid] table in
+    /// spec`); `None`: the message is [`Setting::invalid`]'s, [`Setting::limit`]'s or the
+    /// error's own.
+    fn named(&self, _option: &dyn Fn(&str) -> String) -> Option<String> {
+        None
+    }
 }
 
 impl Setting for Invalid {

@@ -392,6 +392,42 @@ pub(crate) fn child_error(stderr: &[u8]) -> String {
         .to_string()
 }
 
+/// The drivers' runner: each run a child `accord train` process of this binary, with `extra`
+/// after the run's arguments.
+pub(crate) struct ChildTrain {
+    exe: std::path::PathBuf,
+    extra: Vec<String>,
+}
+
+impl ChildTrain {
+    /// A runner of this binary.
+    ///
+    /// # Errors
+    /// The binary's path is unknown.
+    pub(crate) fn new(extra: Vec<String>) -> Result<ChildTrain> {
+        let exe = std::env::current_exe().context("the accord binary's path")?;
+        Ok(ChildTrain { exe, extra })
+    }
+}
+
+impl crate::experiments::runner::Runner for ChildTrain {
+    fn train(&self, args: &[String]) -> Result<crate::experiments::runner::TrainRun, String> {
+        let out = std::process::Command::new(&self.exe)
+            .arg("train")
+            .args(args)
+            .args(&self.extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        Ok(crate::experiments::runner::TrainRun {
+            report: serde_json::from_slice(&out.stdout).ok(),
+            success: out.status.success(),
+            error: child_error(&out.stderr),
+            status: out.status.to_string(),
+        })
+    }
+}
+
 /// The command-line grammar: [`Cli`], where a negative number after an option is that
 /// option's value (refused with the option's name by its parser), not an unknown option.
 pub fn command() -> clap::Command {
@@ -523,6 +559,12 @@ pub fn render_error(e: &anyhow::Error, options: &[(&str, &str)]) -> String {
         if let Some(s) = c.downcast_ref::<crate::experiments::probe::ProbeError>() {
             return Some(s);
         }
+        if let Some(s) = c.downcast_ref::<crate::experiments::sweep::SweepError>() {
+            return Some(s);
+        }
+        if let Some(s) = c.downcast_ref::<crate::experiments::calibrate::CalibrateError>() {
+            return Some(s);
+        }
         c.downcast_ref::<crate::experiments::modularity::ModularityError>()
             .map(|s| s as &dyn Setting)
     }
@@ -531,6 +573,10 @@ pub fn render_error(e: &anyhow::Error, options: &[(&str, &str)]) -> String {
     let budgets = format!("{} (--max-memory)", crate::limits::READ_BUDGETS);
     e.chain()
         .map(|c| match setting(c) {
+            Some(s) if s.named(&option).is_some() => s
+                .named(&option)
+                .unwrap_or_default()
+                .replace(crate::limits::READ_BUDGETS, &budgets),
             Some(s) if s.invalid().is_some() => s
                 .invalid()
                 .map_or_else(String::new, |i| i.named(&option(i.field))),
@@ -1511,6 +1557,23 @@ mod tests {
             render_error(&e, &[]).contains("scale with the memory limit (--max-memory)"),
             "{}",
             render_error(&e, &[])
+        );
+        // The drivers' errors that name a field inside their message, as before the move.
+        let e = anyhow::Error::new(crate::experiments::sweep::SweepError::NoAxis);
+        assert_eq!(
+            render_error(&e, &[]),
+            "a sweep needs at least one axis (--grid KEY=V1,V2 or a [grid] table in --spec)"
+        );
+        let e = anyhow::Error::new(crate::experiments::calibrate::CalibrateError::Dir {
+            dir: "/no".into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_eq!(
+            render_error(&e, &[]),
+            format!(
+                "reading --dir /no: {}",
+                std::io::Error::from(std::io::ErrorKind::NotFound)
+            )
         );
         // Anything else as it displays, causes joined as anyhow's `{:#}` joins them.
         let e = anyhow::anyhow!("inner").context("outer");
