@@ -228,54 +228,6 @@ fn links_between_chips_are_interchip_hops() {
     assert_eq!((c.hops, c.interchip_hops, c.max_xings), (2, 1, 1));
 }
 
-#[test]
-#[ignore]
-fn mesh_speed_scratch() {
-    let chip = chip::open_with(
-        "balance-core",
-        &[
-            ("mesh.cols".into(), "8".into()),
-            ("mesh.rows".into(), "8".into()),
-        ],
-    )
-    .unwrap();
-    // 16 sources on rows 2-3 sending 1000 packets each to 16 destinations on rows 4-5.
-    let src: Vec<u32> = (16..32).collect();
-    let dst: Vec<u32> = (32..48).collect();
-    let mut pos = src.clone();
-    pos.extend(&dst);
-    let mut mesh: Mesh = Mesh::new(&chip, &pos);
-    let t0 = std::time::Instant::now();
-    let mut c = ExchangeCounts::default();
-    for _ in 0..100 {
-        for (k, _) in src.iter().enumerate() {
-            for j in 0..1000u32 {
-                let d = 16 + (j % 16) as usize;
-                mesh.send(
-                    k as u32,
-                    Flit {
-                        dst_core: d as u32,
-                        retro: false,
-                        xings: 0,
-                        cost: 1,
-                    },
-                );
-            }
-        }
-        mesh.run(&mut c, |_, _, _| true);
-        mesh.end_timestep();
-    }
-    let dt = t0.elapsed().as_secs_f64();
-    eprintln!(
-        "{} cycles {} hops in {:.3} s: {:.1} ns/hop, {:.1} ns/cycle",
-        c.cycles,
-        c.hops,
-        dt,
-        dt * 1e9 / c.hops as f64,
-        dt * 1e9 / c.cycles as f64
-    );
-}
-
 /// The event-driven exchange equals the plain cycle loop: on random traffic over small meshes
 /// and systems, with every buffer depth, link capacity, policy and core-queue size, the two give
 /// the same cycles, hops, stalls, drops, blocked rounds, per-link counts and delivery order.

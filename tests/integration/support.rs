@@ -23,9 +23,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A fresh, empty folder for one test (`tag` tells the tests apart, the process id the runs).
+/// A fresh, empty folder for one test: `tag` names it, the process id and a count of the calls
+/// make it unique, so that tests running at the same time never share one (two tests once
+/// both took `scratch("sweep")` and one deleted the other's files mid-run).
 pub fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("accord-test-{tag}-{}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("accord-test-{tag}-{}-{k}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
