@@ -38,7 +38,7 @@ pub struct CalibrateArgs {
 /// cannot be opened, files that cannot be written.
 pub fn run(a: &CalibrateArgs) -> Result<ExitCode> {
     let list = calibrate::workloads(&a.dir, &a.only)?;
-    let out = crate::output::OutDir::prepare(&a.out, a.force, "--out")?;
+    let out = super::out_dir::OutDir::prepare(&a.out, a.force, "--out")?;
     out.clear()?;
     let runner = ChildTrain::new(Vec::new())?;
     let cal = calibrate::run(list, &a.out, &runner, |p| {

@@ -22,6 +22,7 @@ pub mod formats;
 pub mod map;
 pub mod modules;
 pub mod nir;
+pub mod out_dir;
 pub mod probe;
 pub mod sweep;
 
@@ -1123,9 +1124,9 @@ fn apply_model(a: &mut TrainArgs, given: &[String]) -> Result<Option<crate::rule
 
 /// The run's outputs checked before any work: the `--plot` folder (prepared) and the `--save`
 /// file (writable, replaced only with `--force` or when it is the run being resumed).
-fn check_outputs(a: &TrainArgs) -> Result<Option<crate::output::OutDir>> {
+fn check_outputs(a: &TrainArgs) -> Result<Option<out_dir::OutDir>> {
     let plot_dir = match &a.plot {
-        Some(dir) => Some(crate::output::OutDir::prepare(dir, a.force, "--plot")?),
+        Some(dir) => Some(out_dir::OutDir::prepare(dir, a.force, "--plot")?),
         None => {
             if a.force && a.save.is_none() {
                 bail!("--force applies to --plot and --save, and neither was given");
@@ -1334,7 +1335,7 @@ type Start<'a> = (
 fn run_train_chip(
     a: &TrainArgs,
     split: &data::Split,
-    plot_dir: Option<&crate::output::OutDir>,
+    plot_dir: Option<&out_dir::OutDir>,
     (resume, start, args): Start<'_>,
 ) -> Result<ExitCode> {
     let cfg = emu_config(a)?;

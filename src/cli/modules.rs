@@ -273,7 +273,7 @@ pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
                     .with_context(|| format!("creating --out {}", dir.display()))?;
             }
         } else {
-            crate::output::OutDir::prepare(&dir, a.force, "--out")?;
+            super::out_dir::OutDir::prepare(&dir, a.force, "--out")?;
         }
     }
     let start = Instant::now();
@@ -353,7 +353,7 @@ fn open_log(
             out.display()
         );
     } else {
-        crate::output::OutDir::prepare(out, a.force || a.resume, "--out")?.clear()?;
+        super::out_dir::OutDir::prepare(out, a.force || a.resume, "--out")?.clear()?;
         (
             RunLog::create(&out.join(RUN_LOG), cfg, a.split_seed)?,
             Vec::new(),

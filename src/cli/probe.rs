@@ -185,7 +185,7 @@ pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
     bcfg.check()?;
     ecfg.check()?;
     ccfg.check(cfg.limit(&split).test.len())?;
-    crate::output::OutDir::prepare(&a.out, a.force, "--out")?.clear()?;
+    super::out_dir::OutDir::prepare(&a.out, a.force, "--out")?.clear()?;
     let want = |k: ProbeKind| a.kind == k || a.kind == ProbeKind::All;
     let mut json = serde_json::Map::new();
     let mut files = Vec::new();

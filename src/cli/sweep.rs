@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
+use super::out_dir::OutDir;
 use super::{ChildTrain, emit};
 use crate::error::at_least_one;
 use crate::experiments::sweep::{Merge, Shard, Spec, Sweep, SweepSummary};
-use crate::output::OutDir;
 
 /// `accord sweep` options.
 #[derive(Args, Debug, Clone)]
