@@ -596,15 +596,17 @@ fn a_net_run_from_its_nir_file_equals_the_native_run() {
 
 /// `lif_net.nir` on `chip` with datapath `dp` (its neurons' programs from the file at the
 /// reference's `dt`): per input, the spike counts of both layers.
+/// Spike counts per input and layer of the NIR net `net` run on `chip` with the inputs, step
+/// and ticks of `reference` (a JSON file beside it), and the soma programs chosen.
 fn lif_counts<D: accord::emulator::Datapath>(
+    (net, reference): (&str, &str),
     make_dp: impl FnOnce(&[accord::emulator::PopSpec]) -> D,
     chip: &accord::chip::ChipModel,
 ) -> (Vec<Vec<Vec<u32>>>, Vec<nir::Program>) {
     use accord::emulator::{ChipNet, ChipRule, Encoding, FiringMode, Tally, layered_pops};
     let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("lif_reference.json")).unwrap())
-            .unwrap();
-    let g = nir::read(&fixture("lif_net.nir")).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture(reference)).unwrap()).unwrap();
+    let g = nir::read(&fixture(net)).unwrap();
     let mut c = g.to_layered().unwrap();
     let d = c.discrete(&g, want["dt"].as_f64().unwrap()).unwrap();
     let programs: Vec<Option<nir::Program>> = d
@@ -644,6 +646,9 @@ fn lif_counts<D: accord::emulator::Datapath>(
     (out, programs.into_iter().flatten().collect())
 }
 
+/// The hand-written LIF fixture and its NumPy reference (`make_fixtures.py`).
+const LIF_NET: (&str, &str) = ("lif_net.nir", "lif_reference.json");
+
 #[test]
 fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     let want: serde_json::Value =
@@ -654,6 +659,7 @@ fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     // input), dv = 4096 / 16 and 4096 / 8 with no quantisation error.
     let chip = accord::chip::open("loihi").unwrap();
     let (float, programs) = lif_counts(
+        LIF_NET,
         |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
         &chip,
     );
@@ -668,6 +674,7 @@ fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     assert!(total > 500, "the reference is not silent: {total} spikes");
     // The chip's own arithmetic (24-bit state, 9-bit weights) moves a few spikes, not many.
     let (fixed, _) = lif_counts(
+        LIF_NET,
         |pops| {
             let mut vars = accord::ledger::VarCounters::default();
             let dp: accord::emulator::FixedNarrow = accord::emulator::fixed_path(
@@ -699,6 +706,7 @@ fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     // balance-core's if program has no leak: the same net spikes differently there, and says so.
     let bc = accord::chip::open("balance-core").unwrap();
     let notes: Vec<String> = lif_counts(
+        LIF_NET,
         |pops| accord::emulator::float_path(&bc, pops, 0.01, 0.0, 1),
         &bc,
     )
@@ -707,6 +715,34 @@ fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     .flat_map(|p| p.notes)
     .collect();
     assert!(notes.iter().any(|n| n.contains("no leak")), "{notes:?}");
+}
+
+/// Issue 13's check against a framework's own simulation: a net built and exported by
+/// snnTorch (`export_to_nir`, its dt = 1e-4 s) and simulated by snnTorch on the same rate-coded
+/// inputs (`make_snntorch.py`, which also checks snnTorch against NumPy's NIR equations).
+#[test]
+fn an_snntorch_net_spikes_in_the_float_twin_as_snntorch_simulates_it() {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_reference.json")).unwrap())
+            .unwrap();
+    let reference: Vec<Vec<Vec<u32>>> = serde_json::from_value(want["counts"].clone()).unwrap();
+    let total: u32 = reference.iter().flatten().flatten().sum();
+    assert!(total > 1000, "the reference is not silent: {total} spikes");
+    let chip = accord::chip::open("loihi").unwrap();
+    let (float, programs) = lif_counts(
+        ("snntorch_lif.nir", "snntorch_reference.json"),
+        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
+        &chip,
+    );
+    // β = 15/16 and 7/8: Loihi's 12-bit dv holds them (τ is stored as float32, so the decay is
+    // off by about 1e-9 per step).
+    let dv: Vec<u16> = programs
+        .iter()
+        .flat_map(|p| &p.params)
+        .map(|p| p.stored)
+        .collect();
+    assert_eq!(dv, [256, 512]);
+    assert_eq!(float, reference, "spike counts, float twin vs snnTorch");
 }
 
 #[test]
