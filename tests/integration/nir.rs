@@ -745,6 +745,35 @@ fn an_snntorch_net_spikes_in_the_float_twin_as_snntorch_simulates_it() {
     assert_eq!(float, reference, "spike counts, float twin vs snnTorch");
 }
 
+/// A current-based net exported by snnTorch (`Synaptic` → CubaLIF nodes, no biases): the float
+/// twin follows NIR's CubaLIF equations (an independent NumPy simulation of them), spike for
+/// spike (3,021). snnTorch's own simulation gives 1,630: its `Synaptic` zeroes the membrane one
+/// step after a spike, which NIR's equations do not (`make_snntorch.py` checks that rule).
+#[test]
+fn an_snntorch_cuba_net_spikes_in_the_float_twin_as_nirs_equations() {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_cuba_ref.json")).unwrap())
+            .unwrap();
+    let reference: Vec<Vec<Vec<u32>>> = serde_json::from_value(want["counts"].clone()).unwrap();
+    let total: u32 = reference.iter().flatten().flatten().sum();
+    assert!(total > 1000, "the reference is not silent: {total} spikes");
+    let chip = accord::chip::open("loihi").unwrap();
+    let (float, programs) = lif_counts(
+        ("snntorch_cuba.nir", "snntorch_cuba_ref.json"),
+        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
+        &chip,
+    );
+    assert_eq!(
+        programs.len(),
+        2,
+        "both CubaLIF nodes run Loihi's current-based program"
+    );
+    assert_eq!(
+        float, reference,
+        "spike counts, float twin vs NIR's CubaLIF equations"
+    );
+}
+
 /// The same with a net snnTorch trained (64-32-10 on digits by backpropagation through time;
 /// 95.8 % on its own hold-out): spike counts on the first 40 digits, neuron by neuron.
 #[test]
