@@ -1,5 +1,12 @@
 //! The equivalence check behind `accord verify`: on random layered networks, the balance rule's
 //! credits and updates against the backprop oracle.
+//!
+//! Deviations are relative (`‖a − b‖₂ / ‖b‖₂`), except that a retrograde credit
+//! `c_j = Σ_i w_ij δ_i` is measured against the magnitude of the terms it sums,
+//! `‖Σ_i |w_ij| |δ_i|‖₂`: where those terms cancel to nearly zero, the two summation orders
+//! (rule and oracle) differ by rounding in the terms, and no `f64` sum could hold the tiny
+//! result to 1e-12 of itself. (Seen: one of 65,536 random nets, a 1-input credit summing 59
+//! terms, deviated by 2.4e-12 of itself while its weights' updates agreed to 5e-16.)
 
 use crate::backprop::Mlp;
 use crate::rule::{Activation, LayeredNet, Loss, Steps};
@@ -28,6 +35,39 @@ pub fn rel_dev(a: &[f64], b: &[f64]) -> f64 {
         a.iter().map(|x| x * x).sum::<f64>().sqrt()
     };
     if diff == 0.0 { 0.0 } else { diff / scale }
+}
+
+/// `rel_dev(a, b)` with `‖b‖₂` raised to `terms` when larger: the deviation of a sum relative
+/// to the magnitude of the terms it adds (see the module docs).
+pub fn rel_dev_of_sum(a: &[f64], b: &[f64], terms: f64) -> f64 {
+    let b_norm = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    if terms <= b_norm {
+        return rel_dev(a, b);
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt();
+    diff / terms
+}
+
+/// `‖Σ_i |w_ij| |δ_i|‖₂` over the presynaptic neurons `j` of neuron layer `l` (0 for the
+/// output layer, whose credit is clamped, not summed).
+fn credit_terms(net: &LayeredNet, delta: &[Vec<f64>], l: usize) -> f64 {
+    let (Some(layer), Some(d)) = (net.layers.get(l), delta.get(l)) else {
+        return 0.0;
+    };
+    (0..layer.n_in)
+        .map(|j| {
+            let t: f64 = (0..layer.n_out)
+                .map(|i| (layer.w[i * layer.n_in + j] * d[i]).abs())
+                .sum();
+            t * t
+        })
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// Deviations of one network and sample.
@@ -67,9 +107,10 @@ pub fn compare(
         weight: 0.0,
         bias: 0.0,
     };
-    for (c, da) in s.c.iter().zip(&g.da) {
+    for (l, (c, da)) in s.c.iter().zip(&g.da).enumerate() {
         let neg: Vec<f64> = da.iter().map(|v| -v).collect();
-        d.credit = d.credit.max(rel_dev(c, &neg));
+        let terms = credit_terms(net, &s.delta, l);
+        d.credit = d.credit.max(rel_dev_of_sum(c, &neg, terms));
     }
     for l in 0..net.depth() {
         let dw: Vec<f64> = g.dw[l].data.iter().map(|v| -lr * v).collect();
@@ -165,5 +206,27 @@ pub fn verify(nets: usize, seed: u64) -> VerifyReport {
         per_depth,
         max_rel_dev,
         pass: max_rel_dev <= TOLERANCE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sum_is_measured_against_its_terms_and_a_wrong_one_is_still_caught() {
+        // Terms of magnitude 1 that cancel to 1e-15: a rounding of 1e-27 in them is 1e-12 of
+        // the result but 1e-27 of the terms.
+        let (a, b) = ([1e-15 + 1e-27], [1e-15]);
+        assert!(rel_dev(&a, &b) > 1e-13);
+        assert!(rel_dev_of_sum(&a, &b, 1.0) < 1e-26);
+        // Terms no larger than the result: the plain relative deviation.
+        assert_eq!(
+            rel_dev_of_sum(&[2.0, 1.0], &[2.0, 2.0], 0.5),
+            rel_dev(&[2.0, 1.0], &[2.0, 2.0])
+        );
+        // A credit that is wrong, not rounded, stays far over the tolerance.
+        assert!(rel_dev_of_sum(&[0.5], &[1.0], 2.0) > 0.2);
+        assert_eq!(rel_dev_of_sum(&[0.0], &[0.0], 0.0), 0.0);
     }
 }
