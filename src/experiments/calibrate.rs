@@ -219,6 +219,18 @@ impl Workload {
             path: path.to_path_buf(),
             error,
         })?;
+        w.check(path)?;
+        Ok(w)
+    }
+
+    /// Check a workload (read from `path`, which the errors name): measured figures finite
+    /// and positive and at least one to compare, a name usable as a file name, exactly one
+    /// data source and bounded synthetic sizes.
+    ///
+    /// # Errors
+    /// [`CalibrateError::Workload`] or [`CalibrateError::Name`] naming the file.
+    pub fn check(&self, path: &Path) -> Result<(), CalibrateError> {
+        let w = self;
         let bad = |reason: String| CalibrateError::Workload {
             path: path.to_path_buf(),
             reason,
@@ -258,7 +270,7 @@ impl Workload {
         {
             return Err(CalibrateError::Name {
                 path: path.to_path_buf(),
-                name: w.name,
+                name: w.name.clone(),
             });
         }
         match (&w.data.bundled, &w.data.synthetic) {
@@ -283,7 +295,7 @@ impl Workload {
                 ));
             }
         }
-        Ok(w)
+        Ok(())
     }
 }
 
@@ -725,6 +737,11 @@ pub fn run(
     runner: &dyn Runner,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Calibration, CalibrateError> {
+    // Workloads built in code get the checks a file's get (a name that is a file name, one
+    // data source, bounded sizes) before any file is written.
+    for w in &workloads {
+        w.check(Path::new(&format!("workload '{}'", w.name)))?;
+    }
     let mut rows = Vec::new();
     for w in &workloads {
         let model = crate::chip::open(&w.chip).map_err(|error| CalibrateError::Chip {
@@ -734,12 +751,13 @@ pub fn run(
         })?;
         let data = match (&w.data.bundled, &w.data.synthetic) {
             (Some(name), _) => name.clone(),
-            (None, Some(s)) => {
+            (None, synthetic) => {
+                // `check` allows no workload without a data source.
+                let Some(s) = synthetic else { continue };
                 let p = out.join(format!("{}.csv", w.name));
                 write_synthetic(s, &p)?;
                 p.display().to_string()
             }
-            (None, None) => unreachable!("checked when loaded"),
         };
         let ckpt = out.join(format!("{}-pretrained.bin", w.name));
         let trained = if w.pretrain.is_empty() {

@@ -371,7 +371,7 @@ const COLS: [(&str, &str); 10] = [
 ];
 
 /// `points.csv`'s header, and the rows of `points`, as CSV text.
-fn csv_text(spec: &Spec, points: &[Point], header: bool) -> String {
+fn csv_text(spec: &Spec, points: &[Point], header: bool) -> Result<Vec<u8>, SweepError> {
     // `csv` quotes a field holding a comma, a quote or a line break (RFC 4180).
     let mut w = csv::Writer::from_writer(Vec::new());
     let keys: Vec<&String> = spec.axes.iter().map(|(k, _)| k).collect();
@@ -381,8 +381,7 @@ fn csv_text(spec: &Spec, points: &[Point], header: bool) -> String {
         h.push("status".into());
         h.extend(COLS.iter().map(|(c, _)| (*c).to_string()));
         h.push("error".into());
-        // Writing into memory cannot fail.
-        let _ = w.write_record(&h);
+        w.write_record(&h).map_err(csv_error)?;
     }
     for p in points {
         let mut row = vec![p.index.to_string()];
@@ -411,9 +410,15 @@ fn csv_text(spec: &Spec, points: &[Point], header: bool) -> String {
             });
         }
         row.push(p.error.clone().unwrap_or_default());
-        let _ = w.write_record(&row);
+        w.write_record(&row).map_err(csv_error)?;
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    w.into_inner()
+        .map_err(|e| csv_error(csv::Error::from(e.into_error())))
+}
+
+/// A CSV writer's error as the I/O error it is (into memory it has no other cause).
+fn csv_error(e: csv::Error) -> SweepError {
+    SweepError::Io(std::io::Error::other(format!("points.csv: {e}")))
 }
 
 /// Write `points` (in the order given) as `points.jsonl` and `points.csv`.
@@ -424,10 +429,7 @@ fn write_logs(dir: &Path, spec: &Spec, points: &[Point]) -> Result<(), SweepErro
         jsonl.push('\n');
     }
     write_atomic(&dir.join("points.jsonl"), jsonl.as_bytes())?;
-    write_atomic(
-        &dir.join("points.csv"),
-        csv_text(spec, points, true).as_bytes(),
-    )?;
+    write_atomic(&dir.join("points.csv"), &csv_text(spec, points, true)?)?;
     Ok(())
 }
 
@@ -550,7 +552,7 @@ impl Sweep {
             for p in rx {
                 writeln!(log, "{}", serde_json::to_string(&p)?)?;
                 log.flush()?;
-                table.write_all(csv_text(spec, std::slice::from_ref(&p), false).as_bytes())?;
+                table.write_all(&csv_text(spec, std::slice::from_ref(&p), false)?)?;
                 table.flush()?;
                 failed += usize::from(p.status == "failed");
                 finished(&p);
@@ -595,7 +597,7 @@ impl fmt::Display for SweepReport {
             "sweep: {} of {} points in {} ({} failed this run); results in {} and {}",
             self.done,
             self.total,
-            if self.shard.count > 1 {
+            if self.shard.count() > 1 {
                 format!("shard {}", self.shard)
             } else {
                 "this run".into()

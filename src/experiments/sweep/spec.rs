@@ -32,12 +32,56 @@ pub struct RandomSpec {
 
 /// What a sweep runs: the shared options, the axes (in key order) and the sample.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(try_from = "SpecFields")]
 pub struct Spec {
     pub(crate) base: Vec<String>,
     pub(crate) axes: Vec<(String, Vec<String>)>,
     pub(crate) random: Option<RandomSpec>,
     /// The points' value indices, one per axis, in point order.
     pub(crate) points: Vec<Vec<usize>>,
+}
+
+/// A [`Spec`] as read (a `spec.json`), before its points are checked against its axes.
+#[derive(Deserialize)]
+struct SpecFields {
+    base: Vec<String>,
+    axes: Vec<(String, Vec<String>)>,
+    random: Option<RandomSpec>,
+    points: Vec<Vec<usize>>,
+}
+
+impl TryFrom<SpecFields> for Spec {
+    type Error = String;
+
+    /// Every point has one value index per axis, each within its axis (so that
+    /// [`Spec::options`] and [`Spec::args`] cannot index out of range), and there are at most
+    /// [`MAX_POINTS`].
+    fn try_from(f: SpecFields) -> Result<Spec, String> {
+        if f.points.len() > MAX_POINTS {
+            return Err(format!("{} points (at most {MAX_POINTS})", f.points.len()));
+        }
+        for (i, p) in f.points.iter().enumerate() {
+            if p.len() != f.axes.len() {
+                return Err(format!(
+                    "point {i} has {} value indices for {} axes",
+                    p.len(),
+                    f.axes.len()
+                ));
+            }
+            if let Some(((k, v), j)) = f.axes.iter().zip(p).find(|(a, j)| **j >= a.1.len()) {
+                return Err(format!(
+                    "point {i}: value index {j} of axis '{k}', which has {} values",
+                    v.len()
+                ));
+            }
+        }
+        Ok(Spec {
+            base: f.base,
+            axes: f.axes,
+            random: f.random,
+            points: f.points,
+        })
+    }
 }
 
 /// The most points a sweep takes.
@@ -287,19 +331,42 @@ pub(crate) fn last_wins(args: &[String]) -> Vec<String> {
 }
 
 /// Which share of a sweep's points a run holds: those whose index is `index − 1` modulo
-/// `count` (`1/1`: all), one shard per task of a batch job array. Parsed from `I/N`.
+/// `count` (`1/1`: all), one shard per task of a batch job array. Parsed from `I/N`; always
+/// `1 <= index <= count` (a `spec.json` holding another pair is refused when read).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(from = "(usize, usize)", into = "(usize, usize)")]
+#[serde(try_from = "(usize, usize)", into = "(usize, usize)")]
 pub struct Shard {
-    /// Which share, from 1.
-    pub index: usize,
-    /// Shares.
-    pub count: usize,
+    index: usize,
+    count: usize,
 }
 
 impl Shard {
     /// Every point.
     pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// Share `index` of `count`.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming `shard` unless `1 <= index <= count`.
+    pub fn new(index: usize, count: usize) -> Result<Shard, Invalid> {
+        if index == 0 || index > count {
+            return Err(Invalid::new(
+                "shard",
+                format!(" {index}/{count}: expected I/N with 1 <= I <= N (e.g. 1/4)"),
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Which share, from 1.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Shares.
+    pub fn count(&self) -> usize {
+        self.count
+    }
 
     /// Whether point `i` is in this share.
     pub fn holds(&self, i: usize) -> bool {
@@ -307,9 +374,10 @@ impl Shard {
     }
 }
 
-impl From<(usize, usize)> for Shard {
-    fn from((index, count): (usize, usize)) -> Shard {
-        Shard { index, count }
+impl TryFrom<(usize, usize)> for Shard {
+    type Error = Invalid;
+    fn try_from((index, count): (usize, usize)) -> Result<Shard, Invalid> {
+        Shard::new(index, count)
     }
 }
 
@@ -335,10 +403,7 @@ impl std::str::FromStr for Shard {
             i.trim().parse().map_err(|_| bad())?,
             n.trim().parse().map_err(|_| bad())?,
         );
-        if i == 0 || i > n {
-            return Err(bad());
-        }
-        Ok(Shard { index: i, count: n })
+        Shard::new(i, n).map_err(|_| bad())
     }
 }
 
@@ -415,5 +480,28 @@ mod tests {
             "shard 0/2: expected I/N with 1 <= I <= N (e.g. 1/4)"
         );
         assert_eq!(serde_json::to_string(&Shard::ALL).unwrap(), "[1,1]");
+        // A spec.json whose points do not fit its axes is refused when read.
+        let spec = Spec::new(
+            vec![],
+            vec![("seed".into(), vec!["1".into(), "2".into()])],
+            None,
+        )
+        .unwrap();
+        let mut v = serde_json::to_value(&spec).unwrap();
+        assert_eq!(serde_json::from_value::<Spec>(v.clone()).unwrap(), spec);
+        v["points"][1][0] = 2.into();
+        let e = serde_json::from_value::<Spec>(v.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("value index 2 of axis 'seed'"), "{e}");
+        v["points"][1] = serde_json::json!([]);
+        assert!(serde_json::from_value::<Spec>(v).is_err());
+        // A spec.json with an impossible share is refused, not divided by zero later.
+        assert!(serde_json::from_str::<Shard>("[0,2]").is_err());
+        assert!(serde_json::from_str::<Shard>("[1,0]").is_err());
+        assert_eq!(
+            serde_json::from_str::<Shard>("[2,3]").unwrap(),
+            Shard::new(2, 3).unwrap()
+        );
     }
 }
