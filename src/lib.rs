@@ -23,9 +23,9 @@
 //! | [`limits`] | the memory limit every size is checked against before allocation, bounded file reads |
 //! | [`train`] | training loops and per-epoch accuracy |
 //! | [`checkpoint`] | a run saved between samples: resume bit for bit, or reload its net |
-//! | [`experiments`] | the experiments: [`experiments::verify`] (the rule ≡ backprop check), [`experiments::modularity`] (community detection and the learning-rate → modularity experiment), [`experiments::probe`] (the paper's three assumptions: balance function, equilibrium, clamp), the drivers [`experiments::sweep`] (grids over `accord train`'s options, the accuracy–energy front) and [`experiments::calibrate`] (measured silicon beside the chip models) |
+//! | [`experiments`] | the experiments: [`experiments::verify`] (the rule ≡ backprop check), [`experiments::modularity`] (community detection and the learning-rate → modularity experiment), [`experiments::probe`] (the paper's three assumptions: balance function, equilibrium, clamp), [`experiments::all_to_all`] (the recipe's net on a chip beside `f64`), [`experiments::formats`] (number formats from a calibration run), the drivers [`experiments::sweep`] (grids over `accord train`'s options, the accuracy–energy front) and [`experiments::calibrate`] (measured silicon beside the chip models) |
 //! | `plot` | PNG figures: line charts, heatmaps with colour bars, bar charts (feature `cli`) |
-//! | [`output`] | files written whole (temporary name, then rename) into output directories checked before the work |
+//! | [`output`] | files written whole (temporary name, then rename); compact number printing |
 //! | `cli` | the `accord` command line (feature `cli`, on by default: the library alone is `default-features = false`) |
 //!
 //! ## The rule in one screen

@@ -1,5 +1,5 @@
-//! Files a run writes: whole or not at all, into a directory that holds nothing stale
-//! (ARCHITECTURE.md §12).
+//! Files a run writes: whole or not at all (ARCHITECTURE.md §12); and numbers printed
+//! compactly ([`format_value`]) in reports and figures.
 //!
 //! * [`write_atomic`] writes to a temporary sibling and renames it into place, so an interrupt
 //!   or a full disk leaves the old file or the new one, never half of one; PNG figures go the
@@ -12,7 +12,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Format an axis or colour-bar value compactly.
+/// A value printed compactly (`0.25`, `3`, `1e-4`, `1.2e5`): format ranges in reports, axis
+/// and colour-bar labels in figures.
 pub fn format_value(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {

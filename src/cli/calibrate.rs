@@ -46,7 +46,7 @@ pub fn run(a: &CalibrateArgs) -> Result<ExitCode> {
     })?;
     for (name, text) in [
         ("calibration.txt", cal.to_string()),
-        ("calibration.csv", cal.csv()),
+        ("calibration.csv", cal.csv()?),
         ("calibration.json", serde_json::to_string_pretty(&cal)?),
     ] {
         crate::output::write_atomic(&a.out.join(name), text.as_bytes())?;

@@ -383,7 +383,7 @@ pub fn emit(text: &str) -> Result<()> {
 
 /// What a failed child `accord` said: its first `error:` line (without the prefix), else its
 /// last non-empty line of standard error.
-pub(crate) fn child_error(stderr: &[u8]) -> String {
+fn child_error(stderr: &[u8]) -> String {
     let err = String::from_utf8_lossy(stderr);
     err.lines()
         .find(|l| l.starts_with("error:"))
@@ -573,18 +573,17 @@ pub fn render_error(e: &anyhow::Error, options: &[(&str, &str)]) -> String {
     // A read budget's message is embedded in its file's error: name the option after it.
     let budgets = format!("{} (--max-memory)", crate::limits::READ_BUDGETS);
     e.chain()
-        .map(|c| match setting(c) {
-            Some(s) if s.named(&option).is_some() => s
-                .named(&option)
-                .unwrap_or_default()
-                .replace(crate::limits::READ_BUDGETS, &budgets),
-            Some(s) if s.invalid().is_some() => s
-                .invalid()
-                .map_or_else(String::new, |i| i.named(&option(i.field))),
-            Some(s) if s.limit().is_some() => s.limit().map_or_else(String::new, |l| {
+        .map(|c| {
+            let s = setting(c);
+            if let Some(text) = s.and_then(|s| s.named(&option)) {
+                text.replace(crate::limits::READ_BUDGETS, &budgets)
+            } else if let Some(i) = s.and_then(Setting::invalid) {
+                i.named(&option(i.field))
+            } else if let Some(l) = s.and_then(Setting::limit) {
                 l.named(&l.field.map(option).unwrap_or_default(), &raise)
-            }),
-            _ => c.to_string().replace(crate::limits::READ_BUDGETS, &budgets),
+            } else {
+                c.to_string().replace(crate::limits::READ_BUDGETS, &budgets)
+            }
         })
         .collect::<Vec<_>>()
         .join(": ")

@@ -201,7 +201,7 @@ pub struct Source {
 }
 
 /// Sizes a synthetic workload may ask for (a typo must not allocate gigabytes).
-pub(crate) const MAX_SYNTHETIC_VALUES: usize = 50_000_000;
+const MAX_SYNTHETIC_VALUES: usize = 50_000_000;
 
 impl Workload {
     /// Read and check a workload file.
@@ -433,35 +433,55 @@ impl Calibration {
     }
 
     /// The rows as CSV.
-    pub fn csv(&self) -> String {
-        let mut o = String::from(
-            "workload,chip,price_set,default_set,accuracy,dynamic_uj,dynamic_uj_measured,dynamic_error,\
-             total_uj,total_uj_measured,total_error,ms_per_inference,ms_measured,ms_error,\
-             inferences_per_s,inferences_per_s_measured,throughput_error,learning_power_uw,power_uw_at_most,error\n",
-        );
+    ///
+    /// # Errors
+    /// The CSV writer's (none is expected writing into memory).
+    pub fn csv(&self) -> Result<String, csv::Error> {
         let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "workload",
+            "chip",
+            "price_set",
+            "default_set",
+            "accuracy",
+            "dynamic_uj",
+            "dynamic_uj_measured",
+            "dynamic_error",
+            "total_uj",
+            "total_uj_measured",
+            "total_error",
+            "ms_per_inference",
+            "ms_measured",
+            "ms_error",
+            "inferences_per_s",
+            "inferences_per_s_measured",
+            "throughput_error",
+            "learning_power_uw",
+            "power_uw_at_most",
+            "error",
+        ];
+        let mut records = vec![header.map(String::from).to_vec()];
         for r in &self.rows {
             let e = r.emulated.clone().unwrap_or_default();
             let m = &r.measured;
-            let _ = writeln!(
-                o,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
-                r.workload,
-                r.chip,
-                r.price_set,
-                r.default_set,
+            records.push(vec![
+                r.workload.clone(),
+                r.chip.clone(),
+                r.price_set.clone(),
+                r.default_set.to_string(),
                 f(e.accuracy),
                 f(e.dynamic_uj_per_inference),
                 f(m.dynamic_uj_per_inference),
                 f(rel_error(
                     e.dynamic_uj_per_inference,
-                    m.dynamic_uj_per_inference
+                    m.dynamic_uj_per_inference,
                 )),
                 f(e.total_uj_per_inference),
                 f(m.total_uj_per_inference),
                 f(rel_error(
                     e.total_uj_per_inference,
-                    m.total_uj_per_inference
+                    m.total_uj_per_inference,
                 )),
                 f(e.ms_per_inference),
                 f(m.ms_per_inference),
@@ -471,10 +491,17 @@ impl Calibration {
                 f(rel_error(e.inferences_per_s, m.inferences_per_s)),
                 f(e.learning_power_uw),
                 f(m.power_uw_at_most),
-                r.error.clone().unwrap_or_default().replace('"', "'")
-            );
+                r.error.clone().unwrap_or_default(),
+            ]);
         }
-        o
+        for rec in &records {
+            w.write_record(rec)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        // Every field is a Rust string: the bytes are UTF-8.
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
@@ -567,7 +594,7 @@ impl fmt::Display for Calibration {
 }
 
 /// What a child `accord train --json` reported.
-pub(crate) fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
+fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
     let inf = &v["energy"]["inference"];
     let dynamic = inf["dynamic_pj_per_sample"].as_f64().map(|x| x / 1e6);
     let stat = inf["static_pj_per_sample"].as_f64().map(|x| x / 1e6);

@@ -87,7 +87,10 @@ pub struct FormatsReport {
     pub quantile: f64,
     /// One row per variable: membrane, rate, credit, δ, weight.
     pub rows: Vec<FormatRow>,
-    /// The proposal as command-line overrides (`--set formats.KEY.frac=F`).
+    /// The chip-file keys the proposal changes and their values (`formats.credit.frac`, `14`).
+    #[serde(skip)]
+    pub sets: Vec<(String, String)>,
+    /// The same as `accord` command-line overrides (`--set formats.KEY.frac=F`).
     pub set_lines: Vec<String>,
     /// The chip's design-rule check of the proposal (`None`: it passes).
     pub design_rule_check: Option<String>,
@@ -145,6 +148,7 @@ pub fn propose(
         quantile: cfg.quantile,
         rows,
         set_lines: sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect(),
+        sets,
         design_rule_check,
     })
 }
@@ -264,11 +268,9 @@ impl fmt::Display for FormatsReport {
         } else {
             writeln!(o, "to use them: {}", self.set_lines.join(" "))?;
             writeln!(o, "or, in a copy of the chip file:")?;
-            for line in &self.set_lines {
-                // `--set formats.KEY.frac=F` → `[formats.KEY]` / `frac = F`.
-                if let Some((key, value)) = line.trim_start_matches("--set ").split_once('=')
-                    && let Some((table, field)) = key.rsplit_once('.')
-                {
+            for (key, value) in &self.sets {
+                // `formats.KEY.frac` = F → `[formats.KEY]` / `frac = F`.
+                if let Some((table, field)) = key.rsplit_once('.') {
                     writeln!(o, "  [{table}]\n  {field} = {value}")?;
                 }
             }

@@ -12,7 +12,7 @@ use super::{Point, Spec};
 
 /// The axes that set the problem and the platform: fronts and comparisons are made within
 /// each of their settings.
-pub(crate) const CONTEXT: [&str; 3] = ["data", "chip", "rule"];
+const CONTEXT: [&str; 3] = ["data", "chip", "rule"];
 
 /// The most lines an accuracy-against-axis figure draws.
 const MAX_LINES: usize = 10;

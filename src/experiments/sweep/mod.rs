@@ -229,7 +229,7 @@ impl Setting for SweepError {
 /// What a sweep's directory records of its spec (`spec.json`): the spec, and which share of
 /// its points the directory holds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub(crate) struct Record {
+struct Record {
     spec: Spec,
     /// `(i, n)`: the points whose index is `i − 1` modulo `n` (`(1, 1)`: all).
     shard: Shard,
@@ -252,7 +252,7 @@ pub struct Point {
 
 /// The parts of an `accord train --json` report a sweep keeps, with wall-clock times taken
 /// out so that a point's record depends on its options alone.
-pub(crate) fn keep(mut v: Value) -> Value {
+fn keep(mut v: Value) -> Value {
     if let Some(epochs) = v.get_mut("epochs").and_then(Value::as_array_mut) {
         for e in epochs {
             if let Some(o) = e.as_object_mut() {

@@ -296,7 +296,7 @@ impl Spec {
 
 /// `args` with each option given once, its last value kept (`--set` once per key; a
 /// `--no-FLAG` from a `false` grid value drops the flag).
-pub(crate) fn last_wins(args: &[String]) -> Vec<String> {
+fn last_wins(args: &[String]) -> Vec<String> {
     // (name, tokens) in order of last occurrence.
     let mut opts: Vec<(String, Vec<String>)> = Vec::new();
     let mut k = 0;
