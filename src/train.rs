@@ -378,6 +378,56 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// One epoch of a training run: its index, its sample order ([`epoch_order`]) and the first
+/// sample still to run (a run resumed mid-epoch starts there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Epoch {
+    /// Which epoch (0-based).
+    pub index: usize,
+    /// The sample order of the whole epoch.
+    pub order: Vec<usize>,
+    /// The position in `order` of the first sample to run.
+    pub first: usize,
+}
+
+impl Epoch {
+    /// Whether the epoch starts mid-way (a resumed run).
+    pub fn resumed(&self) -> bool {
+        self.first > 0
+    }
+
+    /// Samples in the epoch.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the epoch has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// `(position, sample)` of the samples still to run, in order.
+    pub fn samples(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.order.iter().copied().enumerate().skip(self.first)
+    }
+}
+
+/// The epochs `from.0 .. until` of a training set of `n` samples under `seed`, the first
+/// starting at position `from.1` (`(0, 0)`: from the start). Every training loop in accord —
+/// the reference, the chip, the all-to-all nets, the probes — takes its samples from here.
+pub fn epochs(
+    n: usize,
+    seed: u64,
+    from: (usize, usize),
+    until: usize,
+) -> impl Iterator<Item = Epoch> {
+    (from.0..until).map(move |index| Epoch {
+        index,
+        order: epoch_order(n, seed, index),
+        first: if index == from.0 { from.1 } else { 0 },
+    })
+}
+
 /// Train a layered network on `split` and return the report and the trained network.
 pub fn train(
     cfg: &TrainConfig,
@@ -450,15 +500,16 @@ pub fn train_hooked(
     let mut outcome = RunStatus::completed();
     // The state to save when training stops early (none mid-batch).
     let mut stopped_at: Option<Position> = None;
-    for e in e0..cfg.epochs {
-        let start = Instant::now();
-        let resumed = e == e0 && k0 > 0;
-        if !resumed {
+    for ep in self::epochs(split.train.len(), cfg.seed, (e0, k0), cfg.epochs) {
+        let (start, e) = (Instant::now(), ep.index);
+        if !ep.resumed() {
             watch.start_epoch();
         }
-        let order = epoch_order(split.train.len(), cfg.seed, e);
-        let mut sums = if resumed { (loss0, steps0) } else { (0.0, 0) };
-        let first = if resumed { k0 } else { 0 };
+        let mut sums = if ep.resumed() {
+            (loss0, steps0)
+        } else {
+            (0.0, 0)
+        };
         let mut stop = |e: usize, k: usize, loss: f64, watch: &mut Watch| -> Option<RunStatus> {
             if let Some(d) = watch.sample(loss, e, k) {
                 return Some(d);
@@ -474,8 +525,7 @@ pub fn train_hooked(
             cfg,
             split,
             (&mut net, &mut mlp),
-            &order,
-            (e, first),
+            &ep,
             &mut sums,
             &mut watch,
             &mut stop,
@@ -487,7 +537,7 @@ pub fn train_hooked(
             break;
         }
         let seconds = start.elapsed().as_secs_f64();
-        let n = order.len().max(1) as f64;
+        let n = ep.len().max(1) as f64;
         mean_steps = steps_sum as f64 / n;
         epochs.push(EpochStats::measure(
             &net,
@@ -498,7 +548,7 @@ pub fn train_hooked(
             seconds,
             mean_steps,
         ));
-        let weights = watch.weights(largest_weight(&net), e, order.len());
+        let weights = watch.weights(largest_weight(&net), e, ep.len());
         if let Some(save) = hooks.checkpoint.as_mut() {
             let p = Position {
                 epoch: e + 1,
@@ -641,19 +691,19 @@ fn epoch_samples(
     cfg: &TrainConfig,
     split: &Split,
     (net, mlp): (&mut LayeredNet, &mut Mlp),
-    order: &[usize],
-    (e, first): (usize, usize),
+    ep: &Epoch,
     (loss_sum, steps_sum): &mut (f64, usize),
     watch: &mut Watch,
     stop: &mut StopCheck<'_>,
 ) -> Option<(RunStatus, Option<Position>)> {
+    let e = ep.index;
     let steps = cfg.steps.map_or(Steps::UntilSettled, Steps::Exactly);
     let batch = cfg.batch.max(1);
     match cfg.rule {
         RuleKind::Balance => {
             let mut s: LayeredState = net.new_state();
             let mut acc = Updates::zeros(net);
-            for (k, &idx) in order.iter().enumerate().skip(first) {
+            for (k, idx) in ep.samples() {
                 let label = split.train.labels[idx];
                 net.fire(split.train.row(idx), &mut s);
                 let loss = cfg.loss.value(net.output(&s), label);
@@ -663,7 +713,7 @@ fn epoch_samples(
                     net.apply_plasticity(&s, cfg.lr);
                 } else {
                     net.accumulate(&s, &mut acc);
-                    if acc.samples == batch || k + 1 == order.len() {
+                    if acc.samples == batch || k + 1 == ep.len() {
                         net.apply_updates(&mut acc, cfg.lr);
                     }
                 }
@@ -676,7 +726,7 @@ fn epoch_samples(
         }
         RuleKind::Backprop => {
             let mut pending: Vec<crate::backprop::Gradients> = Vec::new();
-            for (k, &idx) in order.iter().enumerate().skip(first) {
+            for (k, idx) in ep.samples() {
                 let label = split.train.labels[idx];
                 let g = mlp.gradients(split.train.row(idx), label, cfg.loss);
                 let loss = cfg.loss.value(g.a.last().map_or(&[][..], |v| v), label);
@@ -686,7 +736,7 @@ fn epoch_samples(
                     mlp.sgd_step(&g, cfg.lr);
                 } else {
                     pending.push(g);
-                    if pending.len() == batch || k + 1 == order.len() {
+                    if pending.len() == batch || k + 1 == ep.len() {
                         let scale = cfg.lr / pending.len() as f64;
                         for g in pending.drain(..) {
                             mlp.sgd_step(&g, scale);

@@ -501,11 +501,9 @@ where
         }
         correct as f64 / split.test.len().max(1) as f64
     };
-    for e in 0..epochs {
-        for (k, &idx) in crate::train::epoch_order(split.train.len(), seed, e)
-            .iter()
-            .enumerate()
-        {
+    for ep in crate::train::epochs(split.train.len(), seed, (0, 0), epochs) {
+        let e = ep.index;
+        for (k, idx) in ep.samples() {
             let step = ((e as u64 + 1) << 32) | k as u64;
             let f = cn.fire(split.train.row(idx), tol.0, max_rounds.0, step, &mut train);
             train.work.samples += 1;

@@ -78,7 +78,7 @@ use crate::error::Invalid;
 use crate::ledger::VarCounters;
 use crate::mapping::{self, Mapping};
 use crate::rule::{Activation, Balance, LayeredNet, Loss};
-use crate::train::{RunStatus, Status, Watch, epoch_order};
+use crate::train::{RunStatus, Status, Watch};
 
 /// Fixed point or the float twin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -596,16 +596,17 @@ where
         count: correct0,
         watch: watch.clone(),
     };
-    'epochs: for e in e0..cfg.epochs {
-        let start = std::time::Instant::now();
-        let resumed = e == e0 && k0 > 0;
-        if !resumed {
+    'epochs: for ep in crate::train::epochs(split.train.len(), cfg.seed, (e0, k0), cfg.epochs) {
+        let (start, e) = (std::time::Instant::now(), ep.index);
+        if !ep.resumed() {
             watch.start_epoch();
         }
-        let order = epoch_order(split.train.len(), cfg.seed, e);
-        let (mut loss, mut correct) = if resumed { (loss0, correct0) } else { (0.0, 0) };
-        let first = if resumed { k0 } else { 0 };
-        for (k, &idx) in order.iter().enumerate().skip(first) {
+        let (mut loss, mut correct) = if ep.resumed() {
+            (loss0, correct0)
+        } else {
+            (0.0, 0)
+        };
+        for (k, idx) in ep.samples() {
             let o = chip_net.sample(
                 split.train.row(idx),
                 split.train.labels[idx],
@@ -639,7 +640,7 @@ where
         chip_net.finish(&mut train_tally);
         let seconds = start.elapsed().as_secs_f64();
         let (test_loss, test_accuracy, _, _) = evaluate(&chip_net, &split.test, cfg.threads);
-        let n = order.len().max(1) as f64;
+        let n = ep.len().max(1) as f64;
         epochs.push(EpochRow {
             epoch: e + 1,
             train_loss: loss / n,
@@ -655,7 +656,7 @@ where
             count: 0,
             watch: watch.clone(),
         };
-        let grown = watch.weights(chip_net.max_abs_weight(), e, order.len());
+        let grown = watch.weights(chip_net.max_abs_weight(), e, ep.len());
         let status = grown.clone().unwrap_or_else(RunStatus::completed);
         if let Some(save) = hooks.checkpoint.as_mut() {
             save(&snapshot(

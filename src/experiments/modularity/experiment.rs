@@ -77,7 +77,7 @@ use crate::error::{Invalid, at_least_one};
 use crate::rule::{
     Activation, CreditOptions, GeneralNet, GeneralState, Loss, RelaxOptions, Settle, argmax,
 };
-use crate::train::{RunStatus, Watch, epoch_order, max_abs};
+use crate::train::{RunStatus, Watch, max_abs};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -541,15 +541,15 @@ pub fn train_all_to_all(
     let (mut window_sum, mut window_len): (f64, usize);
     let mut losses = Vec::new();
     let mut stop_reached = false;
-    'epochs: for e in 0..epochs {
+    'epochs: for ep in crate::train::epochs(split.train.len(), seed, (0, 0), epochs) {
+        let e = ep.index;
         // Quarter-epoch windows start afresh with every epoch.
         (window_sum, window_len) = (0.0, 0);
         let start = Instant::now();
-        let order = epoch_order(split.train.len(), seed, e);
         let mut conv = Convergence::default();
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         watch.start_epoch();
-        for (k, &idx) in order.iter().enumerate() {
+        for (k, idx) in ep.samples() {
             let label = split.train.labels[idx];
             if !recipe.warm_start {
                 s.r.fill(0.0);
@@ -583,10 +583,10 @@ pub fn train_all_to_all(
             }
         }
         total.add(&conv);
-        losses.push(loss_sum / order.len().max(1) as f64);
-        let sums = (loss_sum, correct, order.len());
+        losses.push(loss_sum / ep.len().max(1) as f64);
+        let sums = (loss_sum, correct, ep.len());
         records.push(recipe.record(&net, split, e, sums, conv, start));
-        if let Some(d) = watch.weights(max_abs(&net.w), e, order.len()) {
+        if let Some(d) = watch.weights(max_abs(&net.w), e, ep.len()) {
             outcome = d;
             break;
         }

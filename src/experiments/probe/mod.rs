@@ -54,7 +54,7 @@ use crate::rule::{
     Activation, Balance, CreditOptions, GeneralNet, GeneralState, LayeredNet, LayeredState, Loss,
     Settle, Steps, argmax,
 };
-use crate::train::epoch_order;
+use crate::train::epochs as epochs_of;
 use serde::Serialize;
 
 /// Why a probe cannot run.
@@ -351,7 +351,7 @@ pub fn layered_accuracy(net: &LayeredNet, data: &Dataset) -> f64 {
 }
 
 /// Train a layered network for `epochs` with the given plan; the sample order is
-/// [`epoch_order`] of `seed`.
+/// [`crate::train::epochs`] of `seed`.
 pub fn train_layered(
     net: &mut LayeredNet,
     data: &Dataset,
@@ -361,8 +361,8 @@ pub fn train_layered(
     plan: Plan,
 ) {
     let mut s = net.new_state();
-    for e in 0..epochs {
-        for idx in epoch_order(data.len(), seed, e) {
+    for ep in epochs_of(data.len(), seed, (0, 0), epochs) {
+        for (_, idx) in ep.samples() {
             layered_sample(net, &mut s, data.row(idx), data.labels[idx], lr, plan);
         }
     }
@@ -380,8 +380,8 @@ pub fn train_a2a(
 ) -> usize {
     let mut s = net.new_state();
     let mut skipped = 0;
-    for e in 0..epochs {
-        for idx in epoch_order(data.len(), seed, e) {
+    for ep in epochs_of(data.len(), seed, (0, 0), epochs) {
+        for (_, idx) in ep.samples() {
             if !a2a_sample(
                 net,
                 &mut s,
