@@ -412,7 +412,10 @@ impl ChildTrain {
 }
 
 impl crate::experiments::runner::Runner for ChildTrain {
-    fn train(&self, args: &[String]) -> Result<crate::experiments::runner::TrainRun, String> {
+    fn train(
+        &self,
+        args: &[std::ffi::OsString],
+    ) -> Result<crate::experiments::runner::TrainRun, String> {
         let out = std::process::Command::new(&self.exe)
             .arg("train")
             .args(args)

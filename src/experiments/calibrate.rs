@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::ffi::{OsStr, OsString};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -663,12 +664,12 @@ impl fmt::Display for Progress<'_> {
 }
 
 /// The `f64` reference run of a workload with `pretrain`, saved to `ckpt`.
-fn pretrain(runner: &dyn Runner, w: &Workload, data: &str, ckpt: &Path) -> Result<(), String> {
-    let mut args: Vec<String> = vec!["--data".into(), data.into()];
-    args.extend(w.pretrain.iter().cloned());
+fn pretrain(runner: &dyn Runner, w: &Workload, data: &OsStr, ckpt: &Path) -> Result<(), String> {
+    let mut args: Vec<OsString> = vec!["--data".into(), data.into()];
+    args.extend(w.pretrain.iter().map(OsString::from));
     args.extend([
         "--save".into(),
-        ckpt.display().to_string(),
+        ckpt.as_os_str().into(),
         "--force".into(),
         "--json".into(),
     ]);
@@ -684,21 +685,25 @@ fn pretrain(runner: &dyn Runner, w: &Workload, data: &str, ckpt: &Path) -> Resul
 fn run_one(
     runner: &dyn Runner,
     w: &Workload,
-    data: &str,
+    data: &OsStr,
     ckpt: Option<&Path>,
     set: &str,
 ) -> Result<Emulated, String> {
-    let mut args: Vec<String> = vec![
+    let mut args: Vec<OsString> = vec![
         "--chip".into(),
-        w.chip.clone(),
+        w.chip.as_str().into(),
         "--data".into(),
         data.into(),
     ];
-    args.extend(w.args.iter().cloned());
+    args.extend(w.args.iter().map(OsString::from));
     if let Some(c) = ckpt {
-        args.extend(["--load".into(), c.display().to_string()]);
+        args.extend(["--load".into(), c.as_os_str().into()]);
     }
-    args.extend(["--set".into(), format!("price_set={set}"), "--json".into()]);
+    args.extend([
+        "--set".into(),
+        format!("price_set={set}").into(),
+        "--json".into(),
+    ]);
     let run = runner.train(&args)?;
     match &run.report {
         Some(v) => Ok(emulated_of(v, w.measured.tick_ms)),
@@ -777,13 +782,13 @@ pub fn run(
             error: Box::new(error),
         })?;
         let data = match (&w.data.bundled, &w.data.synthetic) {
-            (Some(name), _) => name.clone(),
+            (Some(name), _) => OsString::from(name),
             (None, synthetic) => {
                 // `check` allows no workload without a data source.
                 let Some(s) = synthetic else { continue };
                 let p = out.join(format!("{}.csv", w.name));
                 write_synthetic(s, &p)?;
-                p.display().to_string()
+                p.into_os_string()
             }
         };
         let ckpt = out.join(format!("{}-pretrained.bin", w.name));

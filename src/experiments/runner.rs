@@ -8,13 +8,18 @@
 //! ```
 //! use accord::experiments::runner::{Runner, TrainRun};
 //!
-//! let refuse = |args: &[String]| -> Result<TrainRun, String> {
+//! use std::ffi::OsString;
+//!
+//! let refuse = |args: &[OsString]| -> Result<TrainRun, String> {
+//!     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
 //!     Ok(TrainRun::failed(format!("not run: {}", args.join(" ")), "exit status: 2"))
 //! };
 //! let run = refuse.train(&["--data".into(), "iris".into()]).unwrap();
 //! assert!(run.report.is_none() && !run.success);
 //! assert_eq!(run.error, "not run: --data iris");
 //! ```
+
+use std::ffi::OsString;
 
 use serde_json::Value;
 
@@ -56,21 +61,21 @@ impl TrainRun {
 }
 
 /// Runs `accord train` with the arguments given (the options after `train`, ending in
-/// `--json`).
+/// `--json`; paths among them as the operating system spells them, not necessarily UTF-8).
 pub trait Runner {
     /// Run `accord train args…`.
     ///
     /// # Errors
     /// The run could not be started at all (`cannot start …`): the message is recorded as the
     /// run's error.
-    fn train(&self, args: &[String]) -> Result<TrainRun, String>;
+    fn train(&self, args: &[OsString]) -> Result<TrainRun, String>;
 }
 
 impl<F> Runner for F
 where
-    F: Fn(&[String]) -> Result<TrainRun, String>,
+    F: Fn(&[OsString]) -> Result<TrainRun, String>,
 {
-    fn train(&self, args: &[String]) -> Result<TrainRun, String> {
+    fn train(&self, args: &[OsString]) -> Result<TrainRun, String> {
         self(args)
     }
 }

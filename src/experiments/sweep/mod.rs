@@ -541,7 +541,13 @@ impl Sweep {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&i) = todo.get(k) else { break };
-                        let point = point_of(spec, i, runner.train(&spec.args(i)));
+                        let point = point_of(
+                            spec,
+                            i,
+                            runner.train(
+                                &spec.args(i).into_iter().map(Into::into).collect::<Vec<_>>(),
+                            ),
+                        );
                         if tx.send(point).is_err() {
                             break;
                         }
