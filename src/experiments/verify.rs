@@ -22,35 +22,33 @@ pub const TOLERANCE: f64 = 1e-12;
 /// and measured against `‖a‖₂` when only `b` is zero.
 pub fn rel_dev(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let diff = a
-        .iter()
+    let diff = norm_diff(a, b);
+    let scale = norm(b);
+    let scale = if scale > 0.0 { scale } else { norm(a) };
+    if diff == 0.0 { 0.0 } else { diff / scale }
+}
+
+/// `‖a‖₂`.
+fn norm(a: &[f64]) -> f64 {
+    a.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// `‖a − b‖₂`.
+fn norm_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
         .zip(b)
         .map(|(x, y)| (x - y) * (x - y))
         .sum::<f64>()
-        .sqrt();
-    let scale = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    let scale = if scale > 0.0 {
-        scale
-    } else {
-        a.iter().map(|x| x * x).sum::<f64>().sqrt()
-    };
-    if diff == 0.0 { 0.0 } else { diff / scale }
+        .sqrt()
 }
 
 /// `rel_dev(a, b)` with `‖b‖₂` raised to `terms` when larger: the deviation of a sum relative
 /// to the magnitude of the terms it adds (see the module docs).
 pub fn rel_dev_of_sum(a: &[f64], b: &[f64], terms: f64) -> f64 {
-    let b_norm = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    if terms <= b_norm {
+    if terms <= norm(b) {
         return rel_dev(a, b);
     }
-    let diff = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum::<f64>()
-        .sqrt();
-    diff / terms
+    norm_diff(a, b) / terms
 }
 
 /// `‖Σ_i |w_ij| |δ_i|‖₂` over the presynaptic neurons `j` of neuron layer `l` (0 for the

@@ -717,23 +717,33 @@ fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     assert!(notes.iter().any(|n| n.contains("no leak")), "{notes:?}");
 }
 
+/// The reference counts of `fixtures.1`, and the counts and soma programs of the NIR net
+/// `fixtures.0` on Loihi's float twin with the same inputs.
+fn loihi_float_twin(fixtures: (&str, &str)) -> (Counts, Counts, Vec<nir::Program>) {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(fixtures.1)).unwrap()).unwrap();
+    let reference: Counts = serde_json::from_value(want["counts"].clone()).unwrap();
+    let chip = accord::chip::open("loihi").unwrap();
+    let (float, programs) = lif_counts(
+        fixtures,
+        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
+        &chip,
+    );
+    (reference, float, programs)
+}
+
+/// Spike counts per input, layer and neuron.
+type Counts = Vec<Vec<Vec<u32>>>;
+
 /// Issue 13's check against a framework's own simulation: a net built and exported by
 /// snnTorch (`export_to_nir`, its dt = 1e-4 s) and simulated by snnTorch on the same rate-coded
 /// inputs (`make_snntorch.py`, which also checks snnTorch against NumPy's NIR equations).
 #[test]
 fn an_snntorch_net_spikes_in_the_float_twin_as_snntorch_simulates_it() {
-    let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_reference.json")).unwrap())
-            .unwrap();
-    let reference: Vec<Vec<Vec<u32>>> = serde_json::from_value(want["counts"].clone()).unwrap();
+    let (reference, float, programs) =
+        loihi_float_twin(("snntorch_lif.nir", "snntorch_reference.json"));
     let total: u32 = reference.iter().flatten().flatten().sum();
     assert!(total > 1000, "the reference is not silent: {total} spikes");
-    let chip = accord::chip::open("loihi").unwrap();
-    let (float, programs) = lif_counts(
-        ("snntorch_lif.nir", "snntorch_reference.json"),
-        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
-        &chip,
-    );
     // β = 15/16 and 7/8: Loihi's 12-bit dv holds them (τ is stored as float32, so the decay is
     // off by about 1e-9 per step).
     let dv: Vec<u16> = programs
@@ -751,18 +761,10 @@ fn an_snntorch_net_spikes_in_the_float_twin_as_snntorch_simulates_it() {
 /// step after a spike, which NIR's equations do not (`make_snntorch.py` checks that rule).
 #[test]
 fn an_snntorch_cuba_net_spikes_in_the_float_twin_as_nirs_equations() {
-    let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("snntorch_cuba_ref.json")).unwrap())
-            .unwrap();
-    let reference: Vec<Vec<Vec<u32>>> = serde_json::from_value(want["counts"].clone()).unwrap();
+    let (reference, float, programs) =
+        loihi_float_twin(("snntorch_cuba.nir", "snntorch_cuba_ref.json"));
     let total: u32 = reference.iter().flatten().flatten().sum();
     assert!(total > 1000, "the reference is not silent: {total} spikes");
-    let chip = accord::chip::open("loihi").unwrap();
-    let (float, programs) = lif_counts(
-        ("snntorch_cuba.nir", "snntorch_cuba_ref.json"),
-        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
-        &chip,
-    );
     assert_eq!(
         programs.len(),
         2,
@@ -778,18 +780,9 @@ fn an_snntorch_cuba_net_spikes_in_the_float_twin_as_nirs_equations() {
 /// 95.8 % on its own hold-out): spike counts on the first 40 digits, neuron by neuron.
 #[test]
 fn a_trained_snntorch_net_spikes_in_the_float_twin_as_snntorch_simulates_it() {
-    let want: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("snntorch_digits_ref.json")).unwrap(),
-    )
-    .unwrap();
-    let reference: Vec<Vec<Vec<u32>>> = serde_json::from_value(want["counts"].clone()).unwrap();
+    let (reference, float, _) =
+        loihi_float_twin(("snntorch_digits.nir", "snntorch_digits_ref.json"));
     assert_eq!(reference.len(), 40);
-    let chip = accord::chip::open("loihi").unwrap();
-    let (float, _) = lif_counts(
-        ("snntorch_digits.nir", "snntorch_digits_ref.json"),
-        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
-        &chip,
-    );
     assert_eq!(float, reference, "spike counts, float twin vs snnTorch");
 }
 
