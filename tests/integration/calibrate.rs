@@ -1,14 +1,7 @@
 //! `accord calibrate`: every workload runs under every price set of its chip, emulated beside
 //! measured with the error; a run that fails is reported, not hidden.
 
-use crate::support::{accord, stderr};
-
-fn tmp(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("accord-cal-{tag}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::support::{accord, scratch, stderr};
 
 const WORKLOAD: &str = r#"name = "tiny"
 title = "a tiny synthetic workload"
@@ -29,7 +22,7 @@ open = ["all of it"]
 
 #[test]
 fn every_price_set_is_run_and_compared() {
-    let dir = tmp("dir");
+    let dir = scratch("cal-dir");
     std::fs::write(dir.join("tiny.toml"), WORKLOAD).unwrap();
     // A second workload whose run must fail: 'graded' mode on a binary-spike chip.
     std::fs::write(
@@ -39,7 +32,7 @@ fn every_price_set_is_run_and_compared() {
             .replace("\"spiking\"", "\"graded\""),
     )
     .unwrap();
-    let out = tmp("out");
+    let out = scratch("cal-out");
     let o = accord(&[
         "calibrate",
         "--dir",
@@ -114,7 +107,7 @@ fn bad_calibrate_input_is_named() {
     let o = accord(&["calibrate", "--dir", "/no/such/dir"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--dir"), "{}", stderr(&o));
-    let dir = tmp("bad");
+    let dir = scratch("cal-bad");
     std::fs::write(
         dir.join("w.toml"),
         WORKLOAD.replace("chip = \"loihi\"", "chip = 3"),

@@ -1,16 +1,10 @@
 //! `accord modules`: the sweep runs end to end, is independent of the thread count, and bad
 //! input gives clear errors.
 
-use crate::support::accord;
+use crate::support::{accord, scratch};
 use accord::data;
 use accord::experiments::modularity::experiment::{Outcome, Recipe, SweepConfig, run_sweep};
 use accord::experiments::modularity::protocol::Protocol;
-
-fn tmp(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("accord-modules-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn tiny(threads: usize) -> SweepConfig {
     SweepConfig {
@@ -34,7 +28,7 @@ fn tiny(threads: usize) -> SweepConfig {
 
 #[test]
 fn tiny_cli_run_writes_json_csv_and_figures() {
-    let out = tmp("cli");
+    let out = scratch("modules-cli");
     let o = accord(&[
         "modules",
         "--n",
@@ -172,7 +166,7 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
 /// table of all of them, every lens with its null model, and the protocols' own reports.
 #[test]
 fn a_tiny_study_writes_the_verdict_table() {
-    let out = tmp("study");
+    let out = scratch("modules-study");
     let study = |last: &[&str]| {
         let mut args = vec![
             "modules",
