@@ -133,6 +133,7 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
         ),
         (&["modules", "--target-loss", "0"], "--target-loss"),
         (&["modules", "--nulls", "-1"], "--nulls"),
+        (&["modules", "--init-scale", "1e308"], "--init-scale 1e308"),
         (
             &[
                 "modules",

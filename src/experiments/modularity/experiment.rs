@@ -326,6 +326,19 @@ impl Recipe {
             )
             .into());
         }
+        // The N² initial weights of magnitude up to init_scale/√N must have a finite total |W|
+        // (community detection sums it).
+        let n = self.n as f64;
+        if !(n * n * self.init_scale / n.sqrt()).is_finite() {
+            return Err(Invalid::new(
+                "init_scale",
+                format!(
+                    " {:e} is not allowed for n = {}: the initial weights' total |w| would overflow f64",
+                    self.init_scale, self.n
+                ),
+            )
+            .into());
+        }
         Ok(())
     }
 
