@@ -162,6 +162,13 @@ fn draw(dir: &Path, summary: &SweepSummary) -> Result<()> {
         },
         &series,
     )?;
+    draw_accuracy_vs(dir, summary)?;
+    draw_energy(dir, summary)
+}
+
+/// `accuracy_vs_<axis>.png`: accuracy (mean ± sd over seeds) against each axis drawn.
+fn draw_accuracy_vs(dir: &Path, summary: &SweepSummary) -> Result<()> {
+    use crate::plot::{LineChart, Series, draw_lines};
     for a in summary.accuracy_vs.iter().filter(|a| a.drawn()) {
         let series: Vec<Series> = a
             .lines
@@ -192,6 +199,11 @@ fn draw(dir: &Path, summary: &SweepSummary) -> Result<()> {
             &series,
         )?;
     }
+    Ok(())
+}
+
+/// `energy.png`: each trained point's energy per training sample, stacked by part.
+fn draw_energy(dir: &Path, summary: &SweepSummary) -> Result<()> {
     let trained = summary.energy_bars();
     if !trained.is_empty() {
         let labels: Vec<String> = trained
