@@ -398,49 +398,7 @@ pub fn run_hooked(
         seed: cfg.seed ^ FEEDBACK_SEED,
     };
     let start = hooks.resume.map(|c| &c.net).or(hooks.start);
-    if let Some(net) = start {
-        if net.sizes() != sizes {
-            return Err(EmuError::Shape(format!(
-                "the saved net is {:?}, this run's is {sizes:?} (same data and widths needed)",
-                net.sizes()
-            )));
-        }
-        if net.layers.iter().map(|l| l.act).collect::<Vec<_>>() != acts {
-            return Err(EmuError::Shape(format!(
-                "the saved net's activations are not this run's ({acts:?})"
-            )));
-        }
-    }
-    if hooks.masks.len() > m {
-        return Err(EmuError::Shape(format!(
-            "{} synapse masks for a net of {m} synaptic layers",
-            hooks.masks.len()
-        )));
-    }
-    for (l, mask) in hooks.masks.iter().enumerate() {
-        if let Some(mask) = mask
-            && mask.len() != sizes[l] * sizes[l + 1]
-        {
-            return Err(EmuError::Shape(format!(
-                "the synapse mask of layer {} has {} entries, not {} × {}",
-                l + 1,
-                mask.len(),
-                sizes[l + 1],
-                sizes[l]
-            )));
-        }
-    }
-    if hooks.masks.iter().any(Option::is_some) && cfg.rule != ChipRule::Balance {
-        return Err(Invalid::new(
-            "rule",
-            format!(
-                " {} keeps a dense transposed copy of every layer; a net with sparse layers (an \
-                 expanded convolution or pooling) runs with the balance rule",
-                cfg.rule.name()
-            ),
-        )
-        .into());
-    }
+    check_hooks(cfg, &hooks, start, (&sizes, &acts))?;
     let spec = NetSpec {
         sizes: &sizes,
         acts: &acts,
@@ -492,6 +450,62 @@ pub fn run_hooked(
             drive(cfg, split, net, &mapping, setup, &mut hooks, par_threshold)
         }
     }
+}
+
+/// The run's hooks against its net: a starting or resumed net of this run's sizes and
+/// activations, synapse masks of its layers' shapes, and sparse layers only under the balance
+/// rule.
+fn check_hooks(
+    cfg: &EmuConfig,
+    hooks: &Hooks<'_>,
+    start: Option<&LayeredNet>,
+    (sizes, acts): (&[usize], &[Activation]),
+) -> Result<()> {
+    let m = sizes.len() - 1;
+    if let Some(net) = start {
+        if net.sizes() != *sizes {
+            return Err(EmuError::Shape(format!(
+                "the saved net is {:?}, this run's is {sizes:?} (same data and widths needed)",
+                net.sizes()
+            )));
+        }
+        if net.layers.iter().map(|l| l.act).collect::<Vec<_>>() != *acts {
+            return Err(EmuError::Shape(format!(
+                "the saved net's activations are not this run's ({acts:?})"
+            )));
+        }
+    }
+    if hooks.masks.len() > m {
+        return Err(EmuError::Shape(format!(
+            "{} synapse masks for a net of {m} synaptic layers",
+            hooks.masks.len()
+        )));
+    }
+    for (l, mask) in hooks.masks.iter().enumerate() {
+        if let Some(mask) = mask
+            && mask.len() != sizes[l] * sizes[l + 1]
+        {
+            return Err(EmuError::Shape(format!(
+                "the synapse mask of layer {} has {} entries, not {} × {}",
+                l + 1,
+                mask.len(),
+                sizes[l + 1],
+                sizes[l]
+            )));
+        }
+    }
+    if hooks.masks.iter().any(Option::is_some) && cfg.rule != ChipRule::Balance {
+        return Err(Invalid::new(
+            "rule",
+            format!(
+                " {} keeps a dense transposed copy of every layer; a net with sparse layers (an \
+                 expanded convolution or pooling) runs with the balance rule",
+                cfg.rule.name()
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Step keys: training sample `k` of epoch `e`, and evaluation sample `k`.
@@ -559,35 +573,12 @@ where
     D: Datapath + Clone,
 {
     chip_net.set_threads(cfg.threads, par_threshold);
-    let mut epochs = Vec::new();
-    let mut train_tally = Tally::default();
-    let mut watch = Watch::new(cfg.loss, split.train.n_classes);
-    watch.weights(chip_net.max_abs_weight(), 0, 0);
-    // Where the run starts: the beginning, or a checkpoint's position.
-    let (mut e0, mut k0, mut loss0, mut correct0) = (0, 0, 0.0, 0);
-    match hooks.resume {
-        None => train_tally.vars.merge(&setup),
-        Some(c) => {
-            let st = c.engine.as_ref().ok_or_else(|| {
-                EmuError::Shape("the checkpoint is of an f64 reference run, not a chip run".into())
-            })?;
-            train_tally = Tally::from_words(&st.tally).ok_or_else(|| {
-                EmuError::Shape("the checkpoint's counts are of another accord version".into())
-            })?;
-            chip_net
-                .engine
-                .restore(st)
-                .map_err(|e| EmuError::Shape(format!("the checkpoint's engine state: {e}")))?;
-            epochs = c
-                .rows
-                .iter()
-                .map(|&(epoch, v)| EpochRow::from_figures(epoch, v))
-                .collect();
-            let p = &c.position;
-            (e0, k0, loss0, correct0) = (p.epoch, p.sample, p.loss_sum, p.count);
-            watch = p.watch.clone();
-        }
-    }
+    let Resumed {
+        mut epochs,
+        mut train_tally,
+        mut watch,
+        at: (e0, k0, loss0, correct0),
+    } = resume(cfg, split, &mut chip_net, setup, hooks.resume)?;
     let mut outcome = RunStatus::completed();
     let mut position = Position {
         epoch: e0,
@@ -699,6 +690,59 @@ where
         (train_links, infer_links),
         outcome,
     ))
+}
+
+/// Where a chip run starts: its epoch table, counts and divergence watch so far, and its
+/// position (epoch, sample, the epoch's loss sum and correct count).
+struct Resumed {
+    epochs: Vec<EpochRow>,
+    train_tally: Tally,
+    watch: Watch,
+    at: (usize, usize, f64, usize),
+}
+
+/// The beginning (the build's counts in the training tally), or the checkpoint's position,
+/// counts and engine state restored into `chip_net`.
+fn resume<D: Datapath>(
+    cfg: &EmuConfig,
+    split: &Split,
+    chip_net: &mut ChipNet<D>,
+    setup: VarCounters,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Resumed> {
+    let mut watch = Watch::new(cfg.loss, split.train.n_classes);
+    watch.weights(chip_net.max_abs_weight(), 0, 0);
+    let Some(c) = checkpoint else {
+        let mut train_tally = Tally::default();
+        train_tally.vars.merge(&setup);
+        return Ok(Resumed {
+            epochs: Vec::new(),
+            train_tally,
+            watch,
+            at: (0, 0, 0.0, 0),
+        });
+    };
+    let st = c.engine.as_ref().ok_or_else(|| {
+        EmuError::Shape("the checkpoint is of an f64 reference run, not a chip run".into())
+    })?;
+    let train_tally = Tally::from_words(&st.tally).ok_or_else(|| {
+        EmuError::Shape("the checkpoint's counts are of another accord version".into())
+    })?;
+    chip_net
+        .engine
+        .restore(st)
+        .map_err(|e| EmuError::Shape(format!("the checkpoint's engine state: {e}")))?;
+    let p = &c.position;
+    Ok(Resumed {
+        epochs: c
+            .rows
+            .iter()
+            .map(|&(epoch, v)| EpochRow::from_figures(epoch, v))
+            .collect(),
+        train_tally,
+        watch: p.watch.clone(),
+        at: (p.epoch, p.sample, p.loss_sum, p.count),
+    })
 }
 
 /// The run's state for a checkpoint (every exchange settled first). The arguments are the
