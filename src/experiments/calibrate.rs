@@ -462,11 +462,11 @@ impl Calibration {
             "power_uw_at_most",
             "error",
         ];
-        let mut records = vec![header.map(String::from).to_vec()];
+        w.write_record(header)?;
         for r in &self.rows {
             let e = r.emulated.clone().unwrap_or_default();
             let m = &r.measured;
-            records.push(vec![
+            w.write_record([
                 r.workload.clone(),
                 r.chip.clone(),
                 r.price_set.clone(),
@@ -493,10 +493,7 @@ impl Calibration {
                 f(e.learning_power_uw),
                 f(m.power_uw_at_most),
                 r.error.clone().unwrap_or_default(),
-            ]);
-        }
-        for rec in &records {
-            w.write_record(rec)?;
+            ])?;
         }
         let bytes = w
             .into_inner()

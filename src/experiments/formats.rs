@@ -87,11 +87,10 @@ pub struct FormatsReport {
     pub quantile: f64,
     /// One row per variable: membrane, rate, credit, δ, weight.
     pub rows: Vec<FormatRow>,
-    /// The chip-file keys the proposal changes and their values (`formats.credit.frac`, `14`).
-    #[serde(skip)]
+    /// The chip-file keys the proposal changes and their values (`formats.credit.frac`, `14`);
+    /// in the JSON as `set_lines`, command-line overrides (`--set formats.KEY.frac=F`).
+    #[serde(rename = "set_lines", serialize_with = "as_set_lines")]
     pub sets: Vec<(String, String)>,
-    /// The same as `accord` command-line overrides (`--set formats.KEY.frac=F`).
-    pub set_lines: Vec<String>,
     /// The chip's design-rule check of the proposal (`None`: it passes).
     pub design_rule_check: Option<String>,
 }
@@ -147,10 +146,18 @@ pub fn propose(
         samples: n,
         quantile: cfg.quantile,
         rows,
-        set_lines: sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect(),
         sets,
         design_rule_check,
     })
+}
+
+/// Overrides as the command line takes them: `--set KEY=VALUE`.
+fn set_lines(sets: &[(String, String)]) -> Vec<String> {
+    sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect()
+}
+
+fn as_set_lines<S: serde::Serializer>(sets: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(set_lines(sets))
 }
 
 /// A variable's printed name, its `[formats]` key, its observed magnitudes and its format.
@@ -263,10 +270,10 @@ impl fmt::Display for FormatsReport {
                 100.0 * row.expected_saturation_rate
             )?;
         }
-        if self.set_lines.is_empty() {
+        if self.sets.is_empty() {
             writeln!(o, "the chip's formats already match; nothing to set")?;
         } else {
-            writeln!(o, "to use them: {}", self.set_lines.join(" "))?;
+            writeln!(o, "to use them: {}", set_lines(&self.sets).join(" "))?;
             writeln!(o, "or, in a copy of the chip file:")?;
             for (key, value) in &self.sets {
                 // `formats.KEY.frac` = F → `[formats.KEY]` / `frac = F`.
