@@ -40,6 +40,7 @@
 //! ```
 
 mod action;
+pub mod calibration;
 mod drc;
 mod error;
 mod load;

@@ -231,8 +231,18 @@ fn shipped_models_hold_the_anchor_figures() {
     assert_eq!(l.prices[&Action::WeightUpdate].energy_pj, Some(120.0));
     assert_eq!(l.prices[&Action::Barrier].energy_pj, None);
     assert!(!l.core.graded_events);
+    // TrueNorth's default set is the one fitted to Akopyan 2015 Fig. 17 (static power plus a
+    // marginal 2.3 pJ per event); its base set is Merolla 2014's all-in 26 pJ.
     let t = shipped("truenorth");
     assert_eq!(t.mesh.cores(), 4096);
+    assert_eq!(t.price_set, "akopyan-fit");
+    assert_eq!(t.prices[&Action::Sop].energy_pj, Some(2.3));
+    assert_eq!(
+        t.static_power.as_ref().map(|s| s.mw_per_core),
+        Some(0.015723)
+    );
+    let t = open_with("truenorth", &[("price_set".into(), "base".into())]).unwrap();
+    assert_eq!(t.prices[&Action::Sop].energy_pj, Some(26.0));
     assert_eq!(t.prices[&Action::Sop].scope, Scope::AllIn);
     assert!(
         !t.prices.contains_key(&Action::Hop),
@@ -766,7 +776,7 @@ fn resolve_finds_names_and_passes_paths() {
 
 #[test]
 fn models_serialize_with_file_names() {
-    let m = shipped("truenorth");
+    let m = open_with("truenorth", &[("price_set".into(), "base".into())]).unwrap();
     let v: serde_json::Value = serde_json::to_value(&m).unwrap();
     assert_eq!(v["prices"]["sop"]["grade"], "measured-all-in");
     assert_eq!(v["prices"]["sop"]["scope"], "all-in");

@@ -26,6 +26,14 @@ pub struct CalibrateArgs {
     /// Let --out replace an earlier run's files.
     #[arg(long)]
     pub force: bool,
+    /// Seeds per workload and price set (1..=N): the mean is compared with the measurement,
+    /// the spread is the system-track block's.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// Write the errors, with the fingerprints of the chip models and workload files they hold
+    /// for, to `recorded.json` in --dir (read by every `accord train` report on those chips).
+    #[arg(long)]
+    pub record: bool,
     /// Print the result as one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -37,11 +45,14 @@ pub struct CalibrateArgs {
 /// A bad workload folder or file, an `--out` that holds other results, a chip model that
 /// cannot be opened, files that cannot be written.
 pub fn run(a: &CalibrateArgs) -> Result<ExitCode> {
+    if a.record && !a.only.is_empty() {
+        anyhow::bail!("--record records the whole suite: drop --only");
+    }
     let list = calibrate::workloads(&a.dir, &a.only)?;
     let out = super::out_dir::OutDir::prepare(&a.out, a.force, "--out")?;
     out.clear()?;
     let runner = ChildTrain::new(Vec::new())?;
-    let cal = calibrate::run(list, &a.out, &runner, |p| {
+    let cal = calibrate::run(list, &a.out, &runner, a.seeds, |p| {
         eprintln!("accord calibrate: {p}");
     })?;
     for (name, text) in [
@@ -58,6 +69,18 @@ pub fn run(a: &CalibrateArgs) -> Result<ExitCode> {
             "{cal}\nfiles: {}/calibration.{{txt,csv,json}}\n",
             a.out.display()
         ))?;
+    }
+    if a.record {
+        if cal.failures() > 0 {
+            anyhow::bail!(
+                "--record: {} run(s) failed; nothing recorded (see the table above)",
+                cal.failures()
+            );
+        }
+        let path = a.dir.join(crate::chip::calibration::RECORDED_FILE);
+        let text = format!("{}\n", serde_json::to_string_pretty(&cal.recorded())?);
+        crate::output::write_atomic(&path, text.as_bytes())?;
+        eprintln!("accord calibrate: recorded {}", path.display());
     }
     Ok(if cal.failures() > 0 {
         ExitCode::from(1)

@@ -121,6 +121,10 @@ pub struct NeuroBench {
     /// Neuron updates that did work (input or a state change) and a dense engine's count
     /// (every neuron every step), per inference sample.
     pub neuron_ops: NeuronOps,
+    /// NeuroBench's model execution rate, Hz: forward passes per second in the time-stepped
+    /// model's own time — here timesteps per second of modelled hardware time in inference
+    /// (`None` when the chip models no time, as ReckOn).
+    pub model_execution_rate: Option<f64>,
 }
 
 /// NeuroBench synaptic operations per sample.
@@ -192,6 +196,11 @@ pub struct ChipSummary {
     pub static_mw_per_core: Option<f64>,
     /// Formats in use (after overrides).
     pub formats: Vec<(String, String)>,
+    /// The price set in force.
+    pub price_set: String,
+    /// What measured silicon says of this chip model's prices: the recorded errors of
+    /// `accord calibrate` for exactly this model (by its fingerprint), if any.
+    pub calibration: crate::chip::calibration::Coverage,
 }
 
 /// The configuration as reported.
@@ -372,12 +381,15 @@ pub(crate) fn build<D: Datapath>(
     let mut vars = train.vars.clone();
     vars.merge(&infer.vars);
     let sizes = net.sizes().to_vec();
-    let neurobench = neurobench(cfg, mapping, net, &infer.work);
+    let mut neurobench = neurobench(cfg, mapping, net, &infer.work);
     let energy = EnergyBlock {
         training: phase_energy(&train_l, &train, chip, cores),
         inference: phase_energy(&infer_l, &infer, chip, cores),
     };
     let timescales = timescales(cfg, net, &train, &infer, &energy);
+    neurobench.model_execution_rate = (timescales.inference_ns_per_sample > 0.0).then(|| {
+        timescales.timesteps_per_inference_sample / (timescales.inference_ns_per_sample * 1e-9)
+    });
     let mesh_block = MeshBlock {
         training: mesh_phase(&train, train_links),
         inference: mesh_phase(&infer, infer_links),
@@ -492,6 +504,7 @@ fn neurobench<D: Datapath>(
             effective: per_sample(w.neuron_ops, w),
             dense: per_sample(w.neuron_dense_ops, w),
         },
+        model_execution_rate: None,
     }
 }
 
@@ -555,6 +568,8 @@ fn chip_summary(chip: &crate::chip::ChipModel) -> ChipSummary {
             .iter()
             .map(|(n, fm)| (n.to_string(), crate::chip::format_summary(fm)))
             .collect(),
+        price_set: chip.price_set.clone(),
+        calibration: crate::chip::calibration::coverage(chip),
     }
 }
 
@@ -687,6 +702,50 @@ fn run_notes(train: &Tally, infer: &Tally, mesh_block: &MeshBlock) -> Vec<String
         ));
     }
     notes
+}
+
+/// What measured silicon says of the chip's prices, in one line.
+fn calibration_line(chip: &ChipSummary) -> String {
+    use crate::chip::calibration::Coverage;
+    let set = &chip.price_set;
+    match &chip.calibration {
+        Coverage::Covered { rows } => {
+            let pct = |x: f64| format!("{:+.0} %", 100.0 * x);
+            let parts: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    let mut p = Vec::new();
+                    if let (Some(fig), Some(e)) = (&r.energy_figure, r.energy_error) {
+                        p.push(format!("{fig} energy {}", pct(e)));
+                    }
+                    if let Some(e) = r.latency_error {
+                        p.push(format!("time {}", pct(e)));
+                    }
+                    if let Some(e) = r.throughput_error {
+                        p.push(format!("throughput {}", pct(e)));
+                    }
+                    if p.is_empty() {
+                        p.push("no energy or time measured".into());
+                    }
+                    format!("{} {}", r.workload, p.join(", "))
+                })
+                .collect();
+            format!(
+                "calibration against measured silicon (accord calibrate, recorded): price set '{set}' — {}",
+                parts.join("; ")
+            )
+        }
+        Coverage::Other { recorded_sets } => format!(
+            "calibration: recorded for chip '{}' under price set(s) {} of the shipped file, not for this model as configured (an edited file or a --set changes it): its errors do not apply here",
+            chip.name,
+            recorded_sets.join(", ")
+        ),
+        Coverage::NoWorkload => format!(
+            "calibration: no measured workload runs on chip '{}' (hw_models/calibration/)",
+            chip.name
+        ),
+        Coverage::Unreadable { reason } => format!("calibration: not read ({reason})"),
+    }
 }
 
 fn fmt_pj(x: f64) -> String {
@@ -829,6 +888,7 @@ impl EmuReport {
             inf.time_ns_per_sample,
             100.0 * tr.retro_share
         );
+        let _ = writeln!(s, "{}", calibration_line(&self.chip));
         if !tr.breakdown.unpriced.is_empty() || !inf.breakdown.unpriced.is_empty() {
             let mut u: Vec<&str> = tr
                 .breakdown
@@ -910,6 +970,14 @@ impl EmuReport {
                 per_layer.join(" | ")
             );
         }
+        let _ = writeln!(
+            s,
+            "  model execution rate: {}",
+            nb.model_execution_rate.map_or_else(
+                || "— (the chip models no time)".to_string(),
+                |r| format!("{r:.0} Hz (timesteps per second of modelled time)")
+            )
+        );
     }
 
     /// Timescales and the mesh's traffic per phase.

@@ -40,6 +40,8 @@ fn every_price_set_is_run_and_compared() {
         "--out",
         out.to_str().unwrap(),
         "--force",
+        "--seeds",
+        "2",
         "--json",
     ]);
     assert_eq!(
@@ -66,6 +68,16 @@ fn every_price_set_is_run_and_compared() {
         dynamic(tiny[1]),
         "the price sets price differently"
     );
+    // Each row is the mean of its two seeds, with their spread.
+    for r in &tiny {
+        let per_seed = r["per_seed"].as_array().unwrap();
+        assert_eq!(per_seed.len(), 2);
+        let mean = (per_seed[0]["dynamic_uj_per_inference"].as_f64().unwrap()
+            + per_seed[1]["dynamic_uj_per_inference"].as_f64().unwrap())
+            / 2.0;
+        assert!((dynamic(r) - mean).abs() <= 1e-12 * mean, "{r}");
+        assert!(r["spread"]["dynamic_uj_per_inference"].as_f64().is_some());
+    }
     // The base set has Loihi's static power, SANA-FE's set has none.
     assert!(
         tiny[0]["emulated"]["static_uj_per_inference"]
@@ -121,5 +133,119 @@ fn bad_calibrate_input_is_named() {
         stderr(&o)
     );
     assert!(!stderr(&o).contains("panicked"));
+    // The seeds are calibrate's own; a workload must not set them, nor cut MNIST to nothing.
+    for (name, text, needle) in [
+        (
+            "seeded.toml",
+            WORKLOAD.replace(
+                "\"--epochs\", \"0\"]",
+                "\"--epochs\", \"0\", \"--seed\", \"3\"]",
+            ),
+            "must not set the seed",
+        ),
+        (
+            "cut.toml",
+            WORKLOAD.replace(
+                "synthetic = { features = 12, classes = 3, rows = 30, seed = 2 }",
+                "derived = { from = \"mnist\", crop = 14, rows = 100 }",
+            ),
+            "data.derived.crop = 14",
+        ),
+    ] {
+        std::fs::remove_file(dir.join("w.toml")).ok();
+        std::fs::write(dir.join(name), text).unwrap();
+        let o = accord(&["calibrate", "--dir", dir.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(needle), "{needle}: {}", stderr(&o));
+        std::fs::remove_file(dir.join(name)).ok();
+    }
+    std::fs::write(dir.join("tiny.toml"), WORKLOAD).unwrap();
+    let out = scratch("cal-bad-out");
+    let o = accord(&[
+        "calibrate",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+        "--seeds",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--seeds 0"), "{}", stderr(&o));
+    let o = accord(&["calibrate", "--record", "--only", "tiny"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--record"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// The recorded calibration the reports quote is the calibration of the shipped chip files
+/// and workloads: every shipped workload under every price set of its chip is recorded, each
+/// row for exactly the model and workload file it names (else `accord calibrate --record` is
+/// due), and each chip's default price set is the one that predicts measured energy best.
+#[test]
+fn the_recorded_calibration_is_of_the_shipped_files_and_picks_the_defaults() {
+    use accord::chip::calibration::{load_recorded, recorded_path};
+    use accord::experiments::calibrate::{default_dir, workloads};
+    let rec = load_recorded(&recorded_path()).unwrap();
+    let rerun = "re-run `accord calibrate --record` (release build)";
+    let shipped = workloads(&default_dir(), &[]).unwrap();
+    for w in &shipped {
+        let chip = accord::chip::open(&w.chip).unwrap();
+        for (set, _) in &chip.price_sets {
+            let row = rec
+                .rows
+                .iter()
+                .find(|r| r.workload == w.name && &r.price_set == set)
+                .unwrap_or_else(|| panic!("{} under {set} is not recorded: {rerun}", w.name));
+            let model =
+                accord::chip::open_with(&w.chip, &[("price_set".into(), set.clone())]).unwrap();
+            assert_eq!(
+                Some(row.chip_fingerprint),
+                model.fingerprint(),
+                "{} {set}: the chip model changed since it was recorded: {rerun}",
+                w.chip
+            );
+            assert_eq!(
+                row.workload_fingerprint, w.fingerprint,
+                "{}: the workload file changed since it was recorded: {rerun}",
+                w.name
+            );
+            assert_eq!(row.seeds, rec.seeds);
+        }
+    }
+    assert_eq!(
+        rec.rows.len(),
+        shipped
+            .iter()
+            .map(|w| accord::chip::open(&w.chip).unwrap().price_sets.len())
+            .sum::<usize>(),
+        "rows of workloads no longer shipped: {rerun}"
+    );
+    assert!(!rec.best.is_empty());
+    for b in &rec.best {
+        let chip = accord::chip::open(&b.chip).unwrap();
+        assert_eq!(
+            chip.price_set,
+            b.price_set,
+            "{}: price set '{}' predicts measured energy best (mean |error| {:.0} %); the chip file's default is '{}'",
+            b.chip,
+            b.price_set,
+            100.0 * b.mean_abs_energy_error,
+            chip.price_set
+        );
+    }
+    // A report on a shipped chip quotes its rows; on a changed one, none.
+    let loihi = accord::chip::open("loihi").unwrap();
+    assert!(matches!(
+        accord::chip::calibration::coverage(&loihi),
+        accord::chip::calibration::Coverage::Covered { .. }
+    ));
+    let changed =
+        accord::chip::open_with("loihi", &[("prices.sop.energy_pj".into(), "1.0".into())]).unwrap();
+    assert!(matches!(
+        accord::chip::calibration::coverage(&changed),
+        accord::chip::calibration::Coverage::Other { .. }
+    ));
 }

@@ -732,6 +732,16 @@ fn truenorth_cannot_train() {
     let tick_ns = 1e6;
     assert!(r.timescales.inference_latency_ns >= 10.0 * tick_ns);
     assert!(r.timescales.inference_latency_ns < 11.0 * tick_ns);
+    // NeuroBench's model execution rate: the timestep rate in modelled time, here the 1 kHz
+    // tick (10 timesteps in exactly 10 ms when no timestep overruns its tick).
+    let rate = r.neurobench.model_execution_rate.unwrap();
+    assert!(
+        (rate - 1e9 * 10.0 / r.timescales.inference_latency_ns).abs() < 1e-9 && rate <= 1000.0,
+        "{rate}"
+    );
+    // Its default price set charges static power: 2.3 pJ per synaptic event beside it.
+    assert_eq!(r.chip.price_set, "akopyan-fit");
+    assert!(r.energy.inference.static_pj_per_sample.unwrap() > 0.0);
 }
 
 /// The comparison rules on the same chip: backprop computes the same update as the balance rule

@@ -19,6 +19,9 @@ struct Golden {
     infer_sop: u64,
     /// Modelled time over all training and all inference samples, ps.
     time_ps: (u64, u64),
+    /// Energy (dynamic and static) over all training and all inference samples, fJ: the
+    /// price set in force is pinned too.
+    energy_fj: (u64, u64),
     /// FNV-1a over every ledger count and format event of training and inference.
     hash: u64,
 }
@@ -62,6 +65,12 @@ fn run(chip: &str, mode: FiringMode, arith: Arith, epochs: usize) -> Result<Gold
     let total = |p: &emulator::PhaseEnergy| {
         (p.time_ns_per_sample * p.samples as f64 * 1000.0).round() as u64
     };
+    let joules = |p: &emulator::PhaseEnergy| {
+        ((p.dynamic_pj_per_sample + p.static_pj_per_sample.unwrap_or(0.0))
+            * p.samples as f64
+            * 1000.0)
+            .round() as u64
+    };
     Ok(Golden {
         correct: (r.test_accuracy * split.test.len() as f64).round() as u64,
         train: [
@@ -73,6 +82,7 @@ fn run(chip: &str, mode: FiringMode, arith: Arith, epochs: usize) -> Result<Gold
         ],
         infer_sop: l.inference.get(Action::Sop),
         time_ps: (total(&e.training), total(&e.inference)),
+        energy_fj: (joules(&e.training), joules(&e.inference)),
         hash,
     })
 }
@@ -120,6 +130,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [3258, 2160, 1463, 613, 1333],
         infer_sop: 801,
         time_ps: (57086000, 6428000),
+        energy_fj: (124002454, 13245293),
         hash: 16024576348763883424,
     }),
     Ok(Golden {
@@ -127,6 +138,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [3258, 2160, 1463, 613, 1333],
         infer_sop: 801,
         time_ps: (57086000, 6428000),
+        energy_fj: (123783004, 13245293),
         hash: 6975505277706420460,
     }),
     Ok(Golden {
@@ -134,6 +146,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [9996, 2160, 1333, 1830, 2550],
         infer_sop: 2763,
         time_ps: (111128000, 21104000),
+        energy_fj: (299655083, 60797180),
         hash: 15053153385336854534,
     }),
     Ok(Golden {
@@ -141,6 +154,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [9834, 2160, 1328, 1803, 2523],
         infer_sop: 2715,
         time_ps: (110498000, 20884000),
+        energy_fj: (297762455, 60291218),
         hash: 11463419378740315624,
     }),
     Ok(Golden {
@@ -148,6 +162,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [9768, 2160, 2030, 1759, 2465],
         infer_sop: 2694,
         time_ps: (310216900, 60580200),
+        energy_fj: (2060377494, 366678638),
         hash: 12807661917516238391,
     }),
     Ok(Golden {
@@ -155,15 +170,18 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [9657, 2160, 2158, 1744, 2464],
         infer_sop: 2655,
         time_ps: (310966700, 60318900),
+        energy_fj: (2077034331, 364475919),
         hash: 2690125518374127212,
     }),
     // TrueNorth cannot learn: inference with the initial weights, 10 timesteps of one 1 ms
-    // tick for each of the 30 test samples.
+    // tick for each of the 30 test samples. Energy under its default price set akopyan-fit:
+    // 2,640 events × 2.3 pJ plus 3 cores × 0.015723 mW × 0.3 s of static power.
     Ok(Golden {
         correct: 12,
         train: [0, 0, 0, 0, 0],
         infer_sop: 2640,
         time_ps: (0, 300000000000),
+        energy_fj: (0, 14156772000),
         hash: 8494269393562792619,
     }),
     Ok(Golden {
@@ -171,6 +189,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [0, 0, 0, 0, 0],
         infer_sop: 2649,
         time_ps: (0, 300000000000),
+        energy_fj: (0, 14156792700),
         hash: 13527803042342727737,
     }),
     // ReckOn is one core: the layers are packed onto it, the inputs come from off-chip (no
@@ -180,6 +199,7 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
         train: [11253, 2160, 2694, 2254, 0],
         infer_sop: 3096,
         time_ps: (0, 0),
+        energy_fj: (71088900, 16408800),
         hash: 14354875597179074474,
     }),
     Err("chip 'reckon' has no graded events"),
