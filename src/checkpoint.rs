@@ -29,8 +29,9 @@ use crate::train::{RunStatus, Status, Watch};
 
 /// The format tag of the header.
 pub const FORMAT: &str = "accord-checkpoint";
-/// The payload version this build reads and writes.
-pub const VERSION: u32 = 2;
+/// The payload version this build reads and writes (3: the engine's counts gained the
+/// plasticity phase's ledger and the credit steps' time, for the energy by phase).
+pub const VERSION: u32 = 3;
 /// The largest checkpoint read: 1 GiB (a 10 M-synapse net is about 200 MB).
 pub const MAX_BYTES: u64 = 1 << 30;
 

@@ -166,6 +166,12 @@ pub struct Tally {
     pub partial_packets: u64,
     /// Of the retrograde packets, `δ`s of split fan-ins (soma core to its segments).
     pub segment_delta_packets: u64,
+    /// The plasticity phase's share of the ledger: weight updates and the memory reads and
+    /// writes they make.
+    pub plasticity: Ledger,
+    /// Modelled time of the credit timesteps (credit, and plasticity where the chip applies it
+    /// in the same steps), ps.
+    pub retro_time_ps: u64,
 }
 
 impl Tally {
@@ -187,6 +193,8 @@ impl Tally {
         self.segment_delta_packets += o.segment_delta_packets;
         self.retro.merge(&o.retro);
         self.max_step_ps = self.max_step_ps.max(o.max_step_ps);
+        self.plasticity.merge(&o.plasticity);
+        self.retro_time_ps = self.retro_time_ps.saturating_add(o.retro_time_ps);
     }
 
     /// Every count as one word list, in a fixed order (for checkpoints; [`Tally::from_words`]
@@ -240,13 +248,15 @@ impl Tally {
         w.push(self.max_step_ps);
         w.push(self.partial_packets);
         w.push(self.segment_delta_packets);
+        w.extend(Action::ALL.iter().map(|&a| self.plasticity.get(a)));
+        w.push(self.retro_time_ps);
         w
     }
 
     /// The tally [`Tally::to_words`] wrote, or `None` if `w` has the wrong length.
     pub fn from_words(w: &[u64]) -> Option<Tally> {
         let n = Action::ALL.len();
-        if w.len() != 2 * n + 7 * 6 + 9 + 7 + 8 + 4 {
+        if w.len() != 3 * n + 7 * 6 + 9 + 7 + 8 + 5 {
             return None;
         }
         let mut it = w.iter().copied();
@@ -317,6 +327,10 @@ impl Tally {
         t.max_step_ps = next();
         t.partial_packets = next();
         t.segment_delta_packets = next();
+        for &a in &Action::ALL {
+            t.plasticity.add(a, next());
+        }
+        t.retro_time_ps = next();
         Some(t)
     }
 }
@@ -412,6 +426,9 @@ pub(crate) struct CoreBox<D: Datapath> {
     /// Ops of credit steps (drain + credit step), and their mark.
     retro_ops: Ops,
     retro_mark: Ops,
+    /// Ops of plasticity, and their mark.
+    plast_ops: Ops,
+    plast_mark: Ops,
     pub(crate) vars: Vars,
     out: CoreOut<D::V>,
     /// Synapses of the core (for NeuroBench's dense count).
@@ -564,6 +581,8 @@ impl<D: Datapath> CoreBox<D> {
             mark: Ops::default(),
             retro_ops: Ops::default(),
             retro_mark: Ops::default(),
+            plast_ops: Ops::default(),
+            plast_mark: Ops::default(),
             vars: Vars::default(),
             out: CoreOut::default(),
             syn_total,
@@ -694,17 +713,25 @@ impl<D: Datapath> CoreBox<D> {
                     }
                     c.credit_step(mode, step, out);
                     let after = *c.ops;
-                    if plasticity {
+                    let plast = plasticity.then(|| {
                         c.plasticity(step);
-                    }
-                    return Some(after);
+                        c.ops.since(&after)
+                    });
+                    return (Some(after), plast);
                 }
-                Cmd::Plasticity => c.plasticity(step),
+                Cmd::Plasticity => {
+                    let from = *c.ops;
+                    c.plasticity(step);
+                    return (None, Some(c.ops.since(&from)));
+                }
             }
-            None
+            (None, None)
         });
-        if credit && let Some(a) = after {
+        if credit && let Some(a) = after.0 {
             self.retro_ops.merge(&a.since(&before));
+        }
+        if let Some(p) = after.1 {
+            self.plast_ops.merge(&p);
         }
     }
 
@@ -1219,6 +1246,9 @@ impl<D: Datapath> Engine<D> {
             .saturating_add(r.drains_ps)
             .saturating_add(self.barrier_ps);
         self.tally.time_ps = self.tally.time_ps.saturating_add(step_ps);
+        if step.retro {
+            self.tally.retro_time_ps = self.tally.retro_time_ps.saturating_add(step_ps);
+        }
         self.tally.max_step_ps = self.tally.max_step_ps.max(step_ps);
     }
 
@@ -1380,10 +1410,16 @@ fn settle<D: Datapath>(
     tally.dropped_messages += d.dropped_messages;
     let r = c.retro_ops.since(&c.retro_mark);
     c.retro_mark = c.retro_ops;
+    let p = c.plast_ops.since(&c.plast_mark);
+    c.plast_mark = c.plast_ops;
     for op in Op::ALL {
         let n = r.get(op);
         if n > 0 {
             tally.retro.add(action_of(op), n);
+        }
+        let n = p.get(op);
+        if n > 0 {
+            tally.plasticity.add(action_of(op), n);
         }
     }
     let w = &mut tally.work;

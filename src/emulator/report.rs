@@ -93,8 +93,34 @@ pub struct PhaseEnergy {
     /// Share of dynamic energy spent in the retrograde phase (lut_read, retro_sop,
     /// retro_packet, credit_accumulate, and the hops of retrograde packets).
     pub retro_share: f64,
+    /// The same energy and time split by phase.
+    pub by_phase: PhaseSplit,
     /// Per-action pricing of the totals.
     pub breakdown: EnergyBreakdown,
+}
+
+/// Energy and time per sample by phase. Dynamic energy: the credit step's own actions
+/// (table reads, retrograde walks, credit accumulates, retrograde packets and their hops), the
+/// plasticity phase's (weight updates and the memory traffic they make), and firing — the rest
+/// (forward synaptic ops, somas, forward packets and hops, barriers, encoder draws). Static
+/// energy and time: the firing timesteps and the credit timesteps (in which the chip also
+/// applies plasticity, so the two share their static energy).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PhaseSplit {
+    /// Firing, dynamic, pJ per sample.
+    pub firing_dynamic_pj: f64,
+    /// Credit, dynamic, pJ per sample.
+    pub credit_dynamic_pj: f64,
+    /// Plasticity, dynamic, pJ per sample.
+    pub plasticity_dynamic_pj: f64,
+    /// Static energy of the firing timesteps, pJ per sample (if modelled).
+    pub firing_static_pj: Option<f64>,
+    /// Static energy of the credit timesteps (credit and plasticity), pJ per sample.
+    pub credit_steps_static_pj: Option<f64>,
+    /// Modelled time of the firing timesteps, ns per sample.
+    pub firing_ns: f64,
+    /// Modelled time of the credit timesteps, ns per sample.
+    pub credit_steps_ns: f64,
 }
 
 /// NeuroBench metrics, under NeuroBench's names.
@@ -329,6 +355,22 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
         .map(|s| s.mw_per_core * cores as f64 * time_ns / n);
     // Retrograde traffic: the credit phase's own counts, priced like the rest.
     let retro = price(&t.retro, chip).dynamic_pj;
+    let plast = price(&t.plasticity, chip).dynamic_pj;
+    let retro_ns = t.retro_time_ps as f64 / 1000.0;
+    let static_over = |ns: f64| {
+        chip.static_power
+            .as_ref()
+            .map(|s| s.mw_per_core * cores as f64 * ns / n)
+    };
+    let by_phase = PhaseSplit {
+        firing_dynamic_pj: (b.dynamic_pj - retro - plast) / n,
+        credit_dynamic_pj: retro / n,
+        plasticity_dynamic_pj: plast / n,
+        firing_static_pj: static_over(time_ns - retro_ns),
+        credit_steps_static_pj: static_over(retro_ns),
+        firing_ns: (time_ns - retro_ns) / n,
+        credit_steps_ns: retro_ns / n,
+    };
     PhaseEnergy {
         samples: t.work.samples,
         dynamic_pj_per_sample: b.dynamic_pj / n,
@@ -339,6 +381,7 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
         } else {
             0.0
         },
+        by_phase,
         breakdown: b,
     }
 }
@@ -888,6 +931,23 @@ impl EmuReport {
             inf.time_ns_per_sample,
             100.0 * tr.retro_share
         );
+        if tr.samples > 0 {
+            let p = &tr.by_phase;
+            let stat =
+                |x: Option<f64>| x.map_or_else(String::new, |x| format!(" + {} static", fmt_pj(x)));
+            let _ = writeln!(
+                s,
+                "training energy by phase, per sample: firing {}{} ({:.1} ns); credit {} and plasticity {}{} (their timesteps, {:.1} ns); total {}",
+                fmt_pj(p.firing_dynamic_pj),
+                stat(p.firing_static_pj),
+                p.firing_ns,
+                fmt_pj(p.credit_dynamic_pj),
+                fmt_pj(p.plasticity_dynamic_pj),
+                stat(p.credit_steps_static_pj),
+                p.credit_steps_ns,
+                fmt_pj(tr.dynamic_pj_per_sample + tr.static_pj_per_sample.unwrap_or(0.0))
+            );
+        }
         let _ = writeln!(s, "{}", calibration_line(&self.chip));
         if !tr.breakdown.unpriced.is_empty() || !inf.breakdown.unpriced.is_empty() {
             let mut u: Vec<&str> = tr

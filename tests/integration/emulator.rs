@@ -1127,3 +1127,56 @@ fn a_crossbar_chip_holds_crossbar_weights() {
         );
     }
 }
+
+/// Training energy by phase: firing, credit and plasticity add up to the dynamic energy, the
+/// firing and credit timesteps to the modelled time; every weight update and table read is
+/// its phase's.
+#[test]
+fn training_energy_splits_by_phase() {
+    let split = accord::data::load("iris", &accord::data::default_data_dir(), 0).unwrap();
+    for (chip, mode) in [
+        ("balance-core", FiringMode::Graded),
+        (
+            "loihi",
+            FiringMode::Spiking {
+                ticks: 8,
+                encoding: emulator::Encoding::Regular,
+            },
+        ),
+    ] {
+        let mut cfg = tiny_config(1, mode, Arith::Fixed);
+        cfg.chip = chip::open(chip).unwrap();
+        let r = emulator::run(&cfg, &split, None).unwrap();
+        let tr = &r.energy.training;
+        let p = &tr.by_phase;
+        let sum = p.firing_dynamic_pj + p.credit_dynamic_pj + p.plasticity_dynamic_pj;
+        assert!(
+            (sum - tr.dynamic_pj_per_sample).abs() <= 1e-9 * sum,
+            "{chip}: {p:?}"
+        );
+        assert!(
+            p.credit_dynamic_pj > 0.0 && p.plasticity_dynamic_pj > 0.0,
+            "{chip}: {p:?}"
+        );
+        assert!(
+            (p.firing_ns + p.credit_steps_ns - tr.time_ns_per_sample).abs()
+                <= 1e-9 * tr.time_ns_per_sample,
+            "{chip}: {p:?}"
+        );
+        let stat = p.firing_static_pj.unwrap() + p.credit_steps_static_pj.unwrap();
+        assert!((stat - tr.static_pj_per_sample.unwrap()).abs() <= 1e-9 * stat);
+        // Plasticity's share priced from the ledger: its weight updates are all of them.
+        let wu = r.ledger.training.get(Action::WeightUpdate) as f64 / tr.samples as f64;
+        let wu_pj = cfg.chip.prices[&Action::WeightUpdate]
+            .energy_pj
+            .unwrap_or(0.0);
+        assert!(
+            p.plasticity_dynamic_pj >= wu * wu_pj * (1.0 - 1e-12),
+            "{chip}: {p:?}"
+        );
+        assert!(
+            p.firing_ns > 0.0 && p.credit_steps_ns > 0.0,
+            "{chip}: {p:?}"
+        );
+    }
+}
