@@ -86,8 +86,12 @@ pub struct PhaseEnergy {
     pub samples: u64,
     /// Dynamic energy per sample, pJ (Σ count × price / samples).
     pub dynamic_pj_per_sample: f64,
-    /// Static energy per sample, pJ (static power × cores used × modelled time), if modelled.
+    /// Static energy per sample, pJ (static power × cores used × modelled time), if modelled:
+    /// the cores the net does not use are taken as power-gated at no cost.
     pub static_pj_per_sample: Option<f64>,
+    /// The other bound: static energy per sample if every core of the chip (of every chip of
+    /// a system) leaks beside the net, none power-gated, pJ.
+    pub static_whole_system_pj_per_sample: Option<f64>,
     /// Modelled hardware time per sample, ns.
     pub time_ns_per_sample: f64,
     /// Share of dynamic energy spent in the retrograde phase (lut_read, retro_sop,
@@ -375,6 +379,10 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
         samples: t.work.samples,
         dynamic_pj_per_sample: b.dynamic_pj / n,
         static_pj_per_sample: stat,
+        static_whole_system_pj_per_sample: chip
+            .static_power
+            .as_ref()
+            .map(|s| s.mw_per_core * chip.grid().cores() as f64 * time_ns / n),
         time_ns_per_sample: time_ns / n,
         retro_share: if b.dynamic_pj > 0.0 {
             retro / b.dynamic_pj
@@ -917,9 +925,16 @@ impl EmuReport {
         if let (Some(a), Some(b)) = (tr.static_pj_per_sample, inf.static_pj_per_sample) {
             let _ = writeln!(
                 s,
-                "static energy per sample:  training {}, inference {}",
+                "static energy per sample:  training {}, inference {} (the {} cores the net uses; the others power-gated at no cost)",
                 fmt_pj(a),
-                fmt_pj(b)
+                fmt_pj(b),
+                self.mapping.cores_used()
+            );
+            let _ = writeln!(
+                s,
+                "  if the whole system leaked beside it (no power gating): training {}, inference {}",
+                fmt_pj(tr.static_whole_system_pj_per_sample.unwrap_or(0.0)),
+                fmt_pj(inf.static_whole_system_pj_per_sample.unwrap_or(0.0))
             );
         } else {
             let _ = writeln!(s, "static energy: not modelled by this chip file");

@@ -741,7 +741,15 @@ fn truenorth_cannot_train() {
     );
     // Its default price set charges static power: 2.3 pJ per synaptic event beside it.
     assert_eq!(r.chip.price_set, "akopyan-fit");
-    assert!(r.energy.inference.static_pj_per_sample.unwrap() > 0.0);
+    let inf = &r.energy.inference;
+    let used = inf.static_pj_per_sample.unwrap();
+    assert!(used > 0.0);
+    // mW × ns = pJ: the cores used, and the other bound, all 4,096 cores leaking.
+    let mw = cfg.chip.static_power.as_ref().unwrap().mw_per_core;
+    let cores = r.mapping.cores_used() as f64;
+    assert!((used - mw * cores * inf.time_ns_per_sample).abs() <= 1e-9 * used);
+    let whole = inf.static_whole_system_pj_per_sample.unwrap();
+    assert!((whole - used * 4096.0 / cores).abs() <= 1e-9 * whole);
 }
 
 /// The comparison rules on the same chip: backprop computes the same update as the balance rule
