@@ -116,7 +116,10 @@ fn reports_are_value_stable_per_chip_mode_and_arithmetic() {
     let want: [Result<Golden, &str>; 10] = GOLDEN;
     for (((c, m, a, _), g), w) in cases.iter().zip(&got).zip(want) {
         match (g, w) {
-            (Ok(g), Ok(w)) => assert_eq!(g, &w, "{c} {m:?} {a:?}"),
+            (Ok(g), Ok(w)) => assert_eq!(
+                g, &w,
+                "{c} {m:?} {a:?} (a deliberate change: list it in CHANGELOG.md and re-run `accord calibrate --record`, whose errors the reports quote)"
+            ),
             (Err(g), Err(w)) => assert!(g.contains(w), "{c} {m:?} {a:?}: {g}"),
             (g, w) => panic!("{c} {m:?} {a:?}: got {g:?}, pinned {:?}", w.map(|_| ())),
         }
