@@ -68,6 +68,10 @@ pub struct Recorded {
     pub rows: Vec<RecordedRow>,
     /// Per chip, the price set that predicts measured energy best.
     pub best: Vec<BestSet>,
+    /// Chips with several price sets that no workload compares on equal terms: the
+    /// calibration does not choose their default.
+    #[serde(default)]
+    pub undecided: Vec<String>,
 }
 
 /// The shipped recorded calibration: `hw_models/calibration/recorded.json`.
@@ -177,6 +181,7 @@ mod tests {
                 seeds: 1,
             }],
             best: vec![],
+            undecided: vec![],
         }
     }
 

@@ -197,6 +197,14 @@ pub(super) fn check(m: &ChipModel) -> Result<(), ChipError> {
     }
     check_prices(m, &mut found);
     check_missing(m, &mut found);
+    if m.static_in_prices && m.static_power.is_some() {
+        found.push(rule(
+            m,
+            "static_in_prices",
+            "is true beside a static_power table: the static power would be charged twice"
+                .to_owned(),
+        ));
+    }
     if let Some(sp) = &m.static_power {
         found.extend(
             in_range(

@@ -31,6 +31,10 @@ struct RawChip {
     balance_table: RawTable,
     prices: BTreeMap<String, RawPrice>,
     static_power: Option<RawStatic>,
+    /// The per-event prices already hold the chip's static power (an all-in figure: total
+    /// measured power over events).
+    #[serde(default)]
+    static_in_prices: bool,
     /// The price set in force: `base` (the `[prices]` and `[static_power]` above) or the name
     /// of one of `[price_sets]`.
     price_set: Option<String>,
@@ -189,6 +193,9 @@ struct RawPriceSet {
     static_power: Option<RawStatic>,
     #[serde(default)]
     no_static_power: bool,
+    /// As the root key, for this set (default: the base set's, unless the set gives its own
+    /// static power or drops it).
+    static_in_prices: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -515,6 +522,7 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             grade: s.grade,
             source: s.source,
         }),
+        static_in_prices: raw.static_in_prices,
         price_set,
         price_sets,
         missing,
@@ -680,6 +688,12 @@ fn apply_price_set(
                 format!("price_sets.{price_set}.prices.{name}"),
             );
             raw.prices.insert(name, p);
+        }
+        if chosen.no_static_power || chosen.static_power.is_some() {
+            raw.static_in_prices = false;
+        }
+        if let Some(inside) = chosen.static_in_prices {
+            raw.static_in_prices = inside;
         }
         if chosen.no_static_power {
             raw.static_power = None;

@@ -406,6 +406,10 @@ pub struct ChipModel {
     pub prices: BTreeMap<Action, Price>,
     /// Static power, if modelled.
     pub static_power: Option<StaticPower>,
+    /// The per-event prices already hold the static power (all-in figures measured as total
+    /// chip power over events): the priced energy is then a total, and no dynamic part can be
+    /// told apart (`static_in_prices = true`).
+    pub static_in_prices: bool,
     /// The price set in force ([`prices`](Self::prices) and
     /// [`static_power`](Self::static_power) are that set's): `base`, or one of the file's
     /// `[price_sets]`, chosen by its `price_set` key (`--set price_set=NAME`).
@@ -776,6 +780,10 @@ impl ChipModel {
                 sp.mw_per_core * self.mesh.cores() as f64,
                 sp.grade,
                 sp.source
+            )?,
+            None if self.static_in_prices => writeln!(
+                s,
+                "static power: inside the all-in prices (priced energy is total energy)"
             )?,
             None => writeln!(s, "static power: not modelled")?,
         }

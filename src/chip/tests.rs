@@ -922,4 +922,15 @@ fn price_sets_overlay_the_base_prices() {
         crate::chip::open_with("truenorth", &[("price_set".into(), "akopyan-fit".into())]).unwrap();
     assert!(tn.static_power.is_some_and(|s| s.mw_per_core > 0.0));
     assert_eq!(tn.prices[&Action::Sop].energy_pj, Some(2.3));
+    // The base set's all-in prices hold the static power; a set with its own does not.
+    assert!(!tn.static_in_prices);
+    let tn_base =
+        crate::chip::open_with("truenorth", &[("price_set".into(), "base".into())]).unwrap();
+    assert!(tn_base.static_in_prices && tn_base.static_power.is_none());
+    assert!(tn_base.describe().contains("inside the all-in prices"));
+    // Static power inside the prices and beside them would be charged twice.
+    let twice = crate::chip::open_with("loihi", &[("static_in_prices".into(), "true".into())])
+        .unwrap_err()
+        .to_string();
+    assert!(twice.contains("static_in_prices"), "{twice}");
 }

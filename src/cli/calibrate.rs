@@ -71,6 +71,9 @@ pub fn run(a: &CalibrateArgs) -> Result<ExitCode> {
         ))?;
     }
     if a.record {
+        if cal.rows.iter().any(|r| r.chip_fingerprint.is_none()) {
+            anyhow::bail!("--record: a chip model could not be fingerprinted; nothing recorded");
+        }
         if cal.failures() > 0 {
             anyhow::bail!(
                 "--record: {} run(s) failed; nothing recorded (see the table above)",

@@ -169,9 +169,9 @@ pub struct Tally {
     /// The plasticity phase's share of the ledger: weight updates and the memory reads and
     /// writes they make.
     pub plasticity: Ledger,
-    /// Modelled time of the credit timesteps (credit, and plasticity where the chip applies it
-    /// in the same steps), ps.
-    pub retro_time_ps: u64,
+    /// Modelled time of the learning timesteps (those that send credit or apply plasticity),
+    /// ps.
+    pub learning_time_ps: u64,
 }
 
 impl Tally {
@@ -194,7 +194,7 @@ impl Tally {
         self.retro.merge(&o.retro);
         self.max_step_ps = self.max_step_ps.max(o.max_step_ps);
         self.plasticity.merge(&o.plasticity);
-        self.retro_time_ps = self.retro_time_ps.saturating_add(o.retro_time_ps);
+        self.learning_time_ps = self.learning_time_ps.saturating_add(o.learning_time_ps);
     }
 
     /// Every count as one word list, in a fixed order (for checkpoints; [`Tally::from_words`]
@@ -249,7 +249,7 @@ impl Tally {
         w.push(self.partial_packets);
         w.push(self.segment_delta_packets);
         w.extend(Action::ALL.iter().map(|&a| self.plasticity.get(a)));
-        w.push(self.retro_time_ps);
+        w.push(self.learning_time_ps);
         w
     }
 
@@ -330,7 +330,7 @@ impl Tally {
         for &a in &Action::ALL {
             t.plasticity.add(a, next());
         }
-        t.retro_time_ps = next();
+        t.learning_time_ps = next();
         Some(t)
     }
 }
@@ -839,6 +839,8 @@ struct PendingStep {
     busy: Vec<(u32, u64)>,
     firing: bool,
     retro: bool,
+    /// A step that sends credit or applies plasticity (for the time by phase).
+    learning: bool,
 }
 
 /// The chip: cores, mesh, prices of time.
@@ -1077,6 +1079,7 @@ impl<D: Datapath> Engine<D> {
             };
             pending.firing |= graded.is_some();
             pending.retro |= matches!(cmd, Cmd::Credit { .. });
+            pending.learning |= matches!(cmd, Cmd::Credit { .. } | Cmd::Plasticity);
             let busy = self.settle(k as usize, graded);
             if matches!(cmd, Cmd::Graded | Cmd::Tick { .. }) {
                 self.count_firing(k as usize);
@@ -1246,8 +1249,8 @@ impl<D: Datapath> Engine<D> {
             .saturating_add(r.drains_ps)
             .saturating_add(self.barrier_ps);
         self.tally.time_ps = self.tally.time_ps.saturating_add(step_ps);
-        if step.retro {
-            self.tally.retro_time_ps = self.tally.retro_time_ps.saturating_add(step_ps);
+        if step.learning {
+            self.tally.learning_time_ps = self.tally.learning_time_ps.saturating_add(step_ps);
         }
         self.tally.max_step_ps = self.tally.max_step_ps.max(step_ps);
     }

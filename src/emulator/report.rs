@@ -104,11 +104,13 @@ pub struct PhaseEnergy {
 }
 
 /// Energy and time per sample by phase. Dynamic energy: the credit step's own actions
-/// (table reads, retrograde walks, credit accumulates, retrograde packets and their hops), the
-/// plasticity phase's (weight updates and the memory traffic they make), and firing — the rest
-/// (forward synaptic ops, somas, forward packets and hops, barriers, encoder draws). Static
-/// energy and time: the firing timesteps and the credit timesteps (in which the chip also
-/// applies plasticity, so the two share their static energy).
+/// (table reads, retrograde walks, credit accumulates, retrograde packets and their hops, the
+/// credit and δ formats' rounding draws), the plasticity phase's (weight updates, the memory
+/// traffic they make, the weight format's rounding draws), and firing — the rest (forward
+/// synaptic ops, somas, forward packets and hops, barriers, encoder draws). Static energy and
+/// time: the firing timesteps and the learning timesteps (those that send credit or apply
+/// plasticity; a layered net applies plasticity in its credit steps, so the two phases share
+/// that static energy).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct PhaseSplit {
     /// Firing, dynamic, pJ per sample.
@@ -119,12 +121,12 @@ pub struct PhaseSplit {
     pub plasticity_dynamic_pj: f64,
     /// Static energy of the firing timesteps, pJ per sample (if modelled).
     pub firing_static_pj: Option<f64>,
-    /// Static energy of the credit timesteps (credit and plasticity), pJ per sample.
-    pub credit_steps_static_pj: Option<f64>,
+    /// Static energy of the learning timesteps (credit and plasticity), pJ per sample.
+    pub learning_static_pj: Option<f64>,
     /// Modelled time of the firing timesteps, ns per sample.
     pub firing_ns: f64,
-    /// Modelled time of the credit timesteps, ns per sample.
-    pub credit_steps_ns: f64,
+    /// Modelled time of the learning timesteps, ns per sample.
+    pub learning_ns: f64,
 }
 
 /// NeuroBench metrics, under NeuroBench's names.
@@ -224,6 +226,8 @@ pub struct ChipSummary {
     pub grades: Vec<(String, String)>,
     /// Static power per core, mW, if modelled.
     pub static_mw_per_core: Option<f64>,
+    /// The prices already hold the static power (all-in): the dynamic energy is a total.
+    pub static_in_prices: bool,
     /// Formats in use (after overrides).
     pub formats: Vec<(String, String)>,
     /// The price set in force.
@@ -357,10 +361,16 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
         .static_power
         .as_ref()
         .map(|s| s.mw_per_core * cores as f64 * time_ns / n);
-    // Retrograde traffic: the credit phase's own counts, priced like the rest.
-    let retro = price(&t.retro, chip).dynamic_pj;
-    let plast = price(&t.plasticity, chip).dynamic_pj;
-    let retro_ns = t.retro_time_ps as f64 / 1000.0;
+    // Retrograde traffic: the credit phase's own counts, priced like the rest, with the
+    // rounding draws of the formats it writes (credit, δ); plasticity's likewise (weights).
+    let v = &t.vars;
+    let mut retro_l = t.retro;
+    retro_l.add(Action::RngDraw, v.credit.rng_draws + v.delta.rng_draws);
+    let mut plast_l = t.plasticity;
+    plast_l.add(Action::RngDraw, v.weight.rng_draws);
+    let retro = price(&retro_l, chip).dynamic_pj;
+    let plast = price(&plast_l, chip).dynamic_pj;
+    let learning_ns = t.learning_time_ps as f64 / 1000.0;
     let static_over = |ns: f64| {
         chip.static_power
             .as_ref()
@@ -370,10 +380,10 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
         firing_dynamic_pj: (b.dynamic_pj - retro - plast) / n,
         credit_dynamic_pj: retro / n,
         plasticity_dynamic_pj: plast / n,
-        firing_static_pj: static_over(time_ns - retro_ns),
-        credit_steps_static_pj: static_over(retro_ns),
-        firing_ns: (time_ns - retro_ns) / n,
-        credit_steps_ns: retro_ns / n,
+        firing_static_pj: static_over(time_ns - learning_ns),
+        learning_static_pj: static_over(learning_ns),
+        firing_ns: (time_ns - learning_ns) / n,
+        learning_ns: learning_ns / n,
     };
     PhaseEnergy {
         samples: t.work.samples,
@@ -614,6 +624,7 @@ fn chip_summary(chip: &crate::chip::ChipModel) -> ChipSummary {
             .map(|(a, p)| (a.name().to_string(), p.grade.name().to_string()))
             .collect(),
         static_mw_per_core: chip.static_power.as_ref().map(|s| s.mw_per_core),
+        static_in_prices: chip.static_in_prices,
         formats: f
             .entries()
             .iter()
@@ -776,7 +787,7 @@ fn calibration_line(chip: &ChipSummary) -> String {
                         p.push(format!("throughput {}", pct(e)));
                     }
                     if p.is_empty() {
-                        p.push("no energy or time measured".into());
+                        p.push("no comparable figure".into());
                     }
                     format!("{} {}", r.workload, p.join(", "))
                 })
@@ -937,7 +948,16 @@ impl EmuReport {
                 fmt_pj(inf.static_whole_system_pj_per_sample.unwrap_or(0.0))
             );
         } else {
-            let _ = writeln!(s, "static energy: not modelled by this chip file");
+            let _ = writeln!(
+                s,
+                "static energy: {} price set '{}'",
+                if self.chip.static_in_prices {
+                    "inside the all-in prices (the energy above is total energy) of"
+                } else {
+                    "not modelled by"
+                },
+                self.chip.price_set
+            );
         }
         let _ = writeln!(
             s,
@@ -948,19 +968,17 @@ impl EmuReport {
         );
         if tr.samples > 0 {
             let p = &tr.by_phase;
-            let stat =
-                |x: Option<f64>| x.map_or_else(String::new, |x| format!(" + {} static", fmt_pj(x)));
+            let stat = |x: Option<f64>| x.map_or_else(|| "not modelled".to_string(), fmt_pj);
             let _ = writeln!(
                 s,
-                "training energy by phase, per sample: firing {}{} ({:.1} ns); credit {} and plasticity {}{} (their timesteps, {:.1} ns); total {}",
+                "training energy by phase, per sample: dynamic — firing {}, credit {}, plasticity {}; static — firing timesteps {} ({:.1} ns), credit and plasticity timesteps {} ({:.1} ns)",
                 fmt_pj(p.firing_dynamic_pj),
-                stat(p.firing_static_pj),
-                p.firing_ns,
                 fmt_pj(p.credit_dynamic_pj),
                 fmt_pj(p.plasticity_dynamic_pj),
-                stat(p.credit_steps_static_pj),
-                p.credit_steps_ns,
-                fmt_pj(tr.dynamic_pj_per_sample + tr.static_pj_per_sample.unwrap_or(0.0))
+                stat(p.firing_static_pj),
+                p.firing_ns,
+                stat(p.learning_static_pj),
+                p.learning_ns,
             );
         }
         let _ = writeln!(s, "{}", calibration_line(&self.chip));

@@ -260,8 +260,22 @@ impl Workload {
             error,
         })?;
         w.check(path)?;
-        w.fingerprint = crc32fast::hash(text.as_bytes());
+        w.fingerprint = w.run_fingerprint();
         Ok(w)
+    }
+
+    /// CRC-32 of what a run of the workload depends on and is compared with (chip, arguments,
+    /// pretraining, data, measured figures); its prose (title, source, approximations) may
+    /// change without it.
+    pub fn run_fingerprint(&self) -> u32 {
+        let key = (
+            &self.chip,
+            &self.args,
+            &self.pretrain,
+            &self.data,
+            &self.measured,
+        );
+        serde_json::to_vec(&key).map_or(0, |b| crc32fast::hash(&b))
     }
 
     /// Check a workload (read from `path`, which the errors name): measured figures finite
@@ -552,6 +566,8 @@ pub struct Row {
     /// [`ChipModel::fingerprint`](crate::chip::ChipModel::fingerprint) of the chip model
     /// under this price set (before the workload's own `--set` arguments).
     pub chip_fingerprint: Option<u32>,
+    /// The set's prices hold the static power: its energy is total energy only.
+    pub static_in_prices: bool,
 }
 
 /// Relative error `(emulated − measured) / measured`.
@@ -653,43 +669,80 @@ impl Calibration {
         self.rows.iter().filter(|r| r.emulated.is_none()).count()
     }
 
-    /// Per chip: the price set with the smallest mean |energy error| over its workloads, and
-    /// that error.
-    pub fn best_sets(&self) -> Vec<(String, String, f64)> {
-        let chips: std::collections::BTreeSet<&str> =
-            self.rows.iter().map(|r| r.chip.as_str()).collect();
+    /// Per chip: the price set with the smallest mean
+    /// |energy error|, the mean taken over the workloads on which every set of the chip has an
+    /// energy error (so that no set wins by skipping a workload; an all-in set has no dynamic
+    /// figure for a dynamic measurement), with that error and the number of those workloads.
+    /// A chip whose sets share no such workload has no entry ([`undecided`](Self::undecided)).
+    pub fn best_sets(&self) -> Vec<(String, String, f64, usize)> {
         let mut out = Vec::new();
-        for chip in chips {
-            let mut sets: Vec<&str> = self
-                .rows
-                .iter()
-                .filter(|r| r.chip == chip)
-                .map(|r| r.price_set.as_str())
-                .collect();
-            sets.sort_unstable();
-            sets.dedup();
+        for (chip, sets, common) in self.comparable() {
+            if common.is_empty() {
+                continue;
+            }
             let mut best: Option<(String, f64)> = None;
             for set in sets {
                 let errs: Vec<f64> = self
                     .rows
                     .iter()
                     .filter(|r| r.chip == chip && r.price_set == set)
+                    .filter(|r| common.contains(&r.workload.as_str()))
                     .filter_map(Row::energy_error)
                     .map(f64::abs)
                     .collect();
-                if errs.is_empty() {
-                    continue;
-                }
-                let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+                let mean = errs.iter().sum::<f64>() / errs.len().max(1) as f64;
                 if best.as_ref().is_none_or(|(_, b)| mean < *b) {
                     best = Some((set.to_owned(), mean));
                 }
             }
             if let Some((set, err)) = best {
-                out.push((chip.to_owned(), set, err));
+                out.push((chip.to_owned(), set, err, common.len()));
             }
         }
         out
+    }
+
+    /// Chips with two or more price sets that share no workload with an energy error for every
+    /// set: the calibration cannot choose between them.
+    pub fn undecided(&self) -> Vec<String> {
+        self.comparable()
+            .into_iter()
+            .filter(|(_, sets, common)| sets.len() >= 2 && common.is_empty())
+            .map(|(chip, _, _)| chip.to_owned())
+            .collect()
+    }
+
+    /// Per chip: its price sets and the workloads on which each of them has an energy error.
+    fn comparable(&self) -> Vec<(&str, Vec<&str>, Vec<&str>)> {
+        let chips: std::collections::BTreeSet<&str> =
+            self.rows.iter().map(|r| r.chip.as_str()).collect();
+        chips
+            .into_iter()
+            .map(|chip| {
+                let of = |f: fn(&Row) -> &str| {
+                    let mut v: Vec<&str> =
+                        self.rows.iter().filter(|r| r.chip == chip).map(f).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                };
+                let sets = of(|r| r.price_set.as_str());
+                let common = of(|r| r.workload.as_str())
+                    .into_iter()
+                    .filter(|w| {
+                        sets.iter().all(|s| {
+                            self.rows.iter().any(|r| {
+                                r.chip == chip
+                                    && r.price_set == *s
+                                    && r.workload == *w
+                                    && r.energy_error().is_some()
+                            })
+                        })
+                    })
+                    .collect();
+                (chip, sets, common)
+            })
+            .collect()
     }
 
     /// Fit on one, test on the others: per chip and price set with two or more workloads that
@@ -750,13 +803,8 @@ impl Calibration {
         let best = self
             .best_sets()
             .into_iter()
-            .map(|(chip, price_set, err)| BestSet {
-                workloads: self
-                    .rows
-                    .iter()
-                    .filter(|r| r.chip == chip && r.price_set == price_set)
-                    .filter(|r| r.energy_error().is_some())
-                    .count(),
+            .map(|(chip, price_set, err, workloads)| BestSet {
+                workloads,
                 chip,
                 price_set,
                 mean_abs_energy_error: err,
@@ -767,6 +815,7 @@ impl Calibration {
             seeds: self.seeds,
             rows,
             best,
+            undecided: self.undecided(),
         }
     }
 
@@ -871,7 +920,8 @@ fn cell(emulated: Option<f64>, measured: Option<f64>, digits: usize) -> String {
         }
     };
     match (emulated, measured) {
-        (_, None) => "—".into(),
+        (None, None) => "—".into(),
+        (Some(e), None) => format!("{} / —", v(e)),
         (None, Some(m)) => format!("? / {}", v(m)),
         (Some(e), Some(m)) => match rel_error(Some(e), Some(m)) {
             Some(err) => format!("{} / {} ({:+.0} %)", v(e), v(m), 100.0 * err),
@@ -936,14 +986,26 @@ impl Calibration {
                 (_, None) => "—".into(),
                 (None, Some(b)) => format!("? (≤ {b})"),
             };
+            let (dynamic, stat) = if r.static_in_prices {
+                (
+                    match m.dynamic_uj_per_inference {
+                        Some(d) => format!("all-in: none / {d:.2}"),
+                        None => "all-in: none".to_string(),
+                    },
+                    "inside the prices".to_string(),
+                )
+            } else {
+                (
+                    cell(e.dynamic_uj_per_inference, m.dynamic_uj_per_inference, 2),
+                    e.static_uj_per_inference
+                        .map_or_else(|| "not modelled".to_string(), |s| format!("{s:.3}")),
+                )
+            };
             writeln!(
                 f,
-                "| {} | {} | {set} | {acc} | {} | {} | {} | {} | {} | {power} |",
+                "| {} | {} | {set} | {acc} | {dynamic} | {stat} | {} | {} | {} | {power} |",
                 r.workload,
                 r.chip,
-                cell(e.dynamic_uj_per_inference, m.dynamic_uj_per_inference, 2),
-                e.static_uj_per_inference
-                    .map_or_else(|| "not modelled".to_string(), |s| format!("{s:.3}")),
                 cell(e.total_uj_per_inference, m.total_uj_per_inference, 2),
                 cell(e.ms_per_inference, m.ms_per_inference, 3),
                 cell(e.inferences_per_s, m.inferences_per_s, 0),
@@ -974,13 +1036,26 @@ impl Calibration {
         )?;
         writeln!(f, "|---|---|---|---|---|---|")?;
         for r in rows {
-            let e = r.emulated.clone().unwrap_or_default();
+            let set = if r.default_set {
+                format!("{} (default)", r.price_set)
+            } else {
+                r.price_set.clone()
+            };
+            let Some(e) = &r.emulated else {
+                writeln!(
+                    f,
+                    "| {} | {} | {set} | run failed: {} | | |",
+                    r.workload,
+                    r.chip,
+                    r.error.as_deref().unwrap_or("?")
+                )?;
+                continue;
+            };
             writeln!(
                 f,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {set} | {} | {} | {} |",
                 r.workload,
                 r.chip,
-                r.price_set,
                 cell(
                     e.train_dynamic_uj_per_sample,
                     r.measured.train_uj_per_sample,
@@ -1003,24 +1078,30 @@ impl Calibration {
         )?;
         writeln!(
             f,
-            "| workload | chip | price set | energy per inference µJ (total; dynamic where no static) | latency ms | inferences/s |"
+            "| workload | chip | price set | energy per inference µJ | latency ms | inferences/s |"
         )?;
         writeln!(f, "|---|---|---|---|---|---|")?;
         for r in &self.rows {
             let (Some(e), s) = (&r.emulated, r.spread.clone().unwrap_or_default()) else {
                 continue;
             };
-            let (energy, energy_sd) = match e.total_uj_per_inference {
-                Some(t) => (Some(t), s.total_uj_per_inference),
-                None => (e.dynamic_uj_per_inference, s.dynamic_uj_per_inference),
+            let energy = match e.total_uj_per_inference {
+                Some(t) => format!("{} total", mean_sd(Some(t), s.total_uj_per_inference, 3)),
+                None => format!(
+                    "{} dynamic (no static modelled)",
+                    mean_sd(e.dynamic_uj_per_inference, s.dynamic_uj_per_inference, 3)
+                ),
+            };
+            let set = if r.default_set {
+                format!("{} (default)", r.price_set)
+            } else {
+                r.price_set.clone()
             };
             writeln!(
                 f,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {set} | {energy} | {} | {} |",
                 r.workload,
                 r.chip,
-                r.price_set,
-                mean_sd(energy, energy_sd, 3),
                 mean_sd(e.ms_per_inference, s.ms_per_inference, 4),
                 mean_sd(e.inferences_per_s, s.inferences_per_s, 0),
             )?;
@@ -1030,11 +1111,17 @@ impl Calibration {
 
     /// The best set per chip and the fit-on-one, test-on-the-others check.
     fn write_verdicts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (chip, set, err) in self.best_sets() {
+        for (chip, set, err, n) in self.best_sets() {
             writeln!(
                 f,
-                "\n{chip}: price set '{set}' predicts the measured energy best here (mean |error| {:.0} %)",
+                "\n{chip}: price set '{set}' predicts the measured energy best here (mean |error| {:.0} % over the {n} workload(s) every set predicts)",
                 100.0 * err
+            )?;
+        }
+        for chip in self.undecided() {
+            writeln!(
+                f,
+                "\n{chip}: no workload that every price set predicts comparably (an all-in set prices total energy only, and a workload measures dynamic energy): the calibration does not choose"
             )?;
         }
         let checks = self.cross_checks();
@@ -1089,7 +1176,15 @@ impl fmt::Display for Calibration {
 /// What a child `accord train --json` reported.
 fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
     let inf = &v["energy"]["inference"];
-    let dynamic = inf["dynamic_pj_per_sample"].as_f64().map(|x| x / 1e6);
+    // A price set whose prices hold the static power (all-in) prices total energy: it has no
+    // dynamic figure to compare with a dynamic measurement.
+    let all_in = v["chip"]["static_in_prices"].as_bool().unwrap_or(false);
+    let priced = inf["dynamic_pj_per_sample"].as_f64().map(|x| x / 1e6);
+    let (dynamic, all_in_total) = if all_in {
+        (None, priced)
+    } else {
+        (priced, None)
+    };
     let stat = inf["static_pj_per_sample"].as_f64().map(|x| x / 1e6);
     let training = &v["energy"]["training"];
     let steps = v["timescales"]["timesteps_per_train_sample"].as_f64();
@@ -1120,7 +1215,7 @@ fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
         accuracy: v["test_accuracy"].as_f64(),
         dynamic_uj_per_inference: dynamic,
         static_uj_per_inference: stat,
-        total_uj_per_inference: dynamic.zip(stat).map(|(d, s)| d + s),
+        total_uj_per_inference: all_in_total.or_else(|| dynamic.zip(stat).map(|(d, s)| d + s)),
         // A chip without latencies (ReckOn) models no time: none, not zero.
         ms_per_inference: inf["time_ns_per_sample"]
             .as_f64()
@@ -1130,7 +1225,7 @@ fn emulated_of(v: &Value, tick_ms: Option<f64>) -> Emulated {
             .as_f64()
             .filter(|x| x.is_finite() && *x > 0.0),
         learning_power_uw,
-        train_dynamic_uj_per_sample: train_figure("dynamic_pj_per_sample", 1e6),
+        train_dynamic_uj_per_sample: train_figure("dynamic_pj_per_sample", 1e6).filter(|_| !all_in),
         train_static_uj_per_sample: train_figure("static_pj_per_sample", 1e6),
         train_ms_per_sample: train_figure("time_ns_per_sample", 1e6),
     }
@@ -1362,10 +1457,10 @@ pub fn run(
             } else {
                 (None, None)
             };
-            let chip_fingerprint =
-                crate::chip::open_with(&w.chip, &[("price_set".to_owned(), set.clone())])
-                    .ok()
-                    .and_then(|m| m.fingerprint());
+            let set_model =
+                crate::chip::open_with(&w.chip, &[("price_set".to_owned(), set.clone())]).ok();
+            let chip_fingerprint = set_model.as_ref().and_then(|m| m.fingerprint());
+            let static_in_prices = set_model.as_ref().is_some_and(|m| m.static_in_prices);
             rows.push(Row {
                 workload: w.name.clone(),
                 chip: model.name.clone(),
@@ -1378,6 +1473,7 @@ pub fn run(
                 error,
                 measured: w.measured.clone(),
                 chip_fingerprint,
+                static_in_prices,
             });
         }
     }
@@ -1506,7 +1602,54 @@ open = []
                 ..Measured::default()
             },
             chip_fingerprint: Some(7),
+            static_in_prices: false,
         }
+    }
+
+    #[test]
+    fn sets_are_compared_only_where_each_predicts_the_measured_figure() {
+        // Set "all" prices total energy only (all-in): no dynamic figure for workload u, which
+        // measures dynamic energy; on v (measured total) both compare.
+        let mut all_u = row("u", "all", 0.0, 10.0);
+        all_u.emulated = Some(Emulated {
+            total_uj_per_inference: Some(11.0),
+            ..Emulated::default()
+        });
+        let split_u = row("u", "split", 10.5, 10.0);
+        let cal = Calibration {
+            workloads: vec![],
+            rows: vec![all_u.clone(), split_u.clone()],
+            seeds: 1,
+        };
+        assert!(cal.best_sets().is_empty());
+        assert_eq!(cal.undecided(), ["c"]);
+        assert!(
+            cal.to_string()
+                .contains("c: no workload that every price set predicts")
+        );
+        let total = |set: &str, t: f64| {
+            let mut r = row("v", set, 0.0, 1.0);
+            r.measured = Measured {
+                total_uj_per_inference: Some(20.0),
+                ..Measured::default()
+            };
+            r.emulated = Some(Emulated {
+                total_uj_per_inference: Some(t),
+                ..Emulated::default()
+            });
+            r
+        };
+        let cal = Calibration {
+            workloads: vec![],
+            rows: vec![all_u, split_u, total("all", 21.0), total("split", 30.0)],
+            seeds: 1,
+        };
+        // Over v alone: all +5 %, split +50 % (split's 5 % on u is not counted).
+        let best = cal.best_sets();
+        assert_eq!(best.len(), 1);
+        assert_eq!((best[0].1.as_str(), best[0].3), ("all", 1));
+        assert!((best[0].2 - 0.05).abs() < 1e-12);
+        assert!(cal.undecided().is_empty());
     }
 
     #[test]

@@ -224,6 +224,17 @@ fn the_recorded_calibration_is_of_the_shipped_files_and_picks_the_defaults() {
         "rows of workloads no longer shipped: {rerun}"
     );
     assert!(!rec.best.is_empty());
+    // Every chip with several price sets is either decided or said to be undecided.
+    for w in &shipped {
+        let chip = accord::chip::open(&w.chip).unwrap();
+        if chip.price_sets.len() >= 2 {
+            assert!(
+                rec.best.iter().any(|b| b.chip == chip.name) || rec.undecided.contains(&chip.name),
+                "{}: {rerun}",
+                chip.name
+            );
+        }
+    }
     for b in &rec.best {
         let chip = accord::chip::open(&b.chip).unwrap();
         assert_eq!(

@@ -1136,9 +1136,10 @@ fn a_crossbar_chip_holds_crossbar_weights() {
     }
 }
 
-/// Training energy by phase: firing, credit and plasticity add up to the dynamic energy, the
-/// firing and credit timesteps to the modelled time; every weight update and table read is
-/// its phase's.
+/// Training energy by phase: each phase holds at least the energy of the actions only it
+/// performs (forward synaptic ops and spike packets in firing; table reads, retrograde walks,
+/// credit accumulates and retrograde packets in credit; weight updates in plasticity), and the
+/// static energy and time of the firing and learning timesteps add up to the whole.
 #[test]
 fn training_energy_splits_by_phase() {
     let split = accord::data::load("iris", &accord::data::default_data_dir(), 0).unwrap();
@@ -1157,34 +1158,46 @@ fn training_energy_splits_by_phase() {
         let r = emulator::run(&cfg, &split, None).unwrap();
         let tr = &r.energy.training;
         let p = &tr.by_phase;
-        let sum = p.firing_dynamic_pj + p.credit_dynamic_pj + p.plasticity_dynamic_pj;
+        let n = tr.samples as f64;
+        // Each action's energy as the report charges it (priced, or by its declared emulation).
+        let own = |actions: &[Action]| -> f64 {
+            tr.breakdown
+                .actions
+                .iter()
+                .filter(|row| actions.iter().any(|a| a.name() == row.action))
+                .map(|row| row.pj_total)
+                .sum::<f64>()
+                / n
+        };
+        let tol = 1e-9 * tr.dynamic_pj_per_sample;
+        let firing = own(&[Action::Sop, Action::SpikePacket]);
+        let credit = own(&[
+            Action::LutRead,
+            Action::RetroSop,
+            Action::CreditAccumulate,
+            Action::RetroPacket,
+        ]);
+        let plasticity = own(&[Action::WeightUpdate]);
+        assert!(firing > 0.0 && credit > 0.0 && plasticity > 0.0, "{chip}");
         assert!(
-            (sum - tr.dynamic_pj_per_sample).abs() <= 1e-9 * sum,
-            "{chip}: {p:?}"
+            p.firing_dynamic_pj >= firing - tol,
+            "{chip}: {p:?} vs {firing}"
         );
         assert!(
-            p.credit_dynamic_pj > 0.0 && p.plasticity_dynamic_pj > 0.0,
-            "{chip}: {p:?}"
+            p.credit_dynamic_pj >= credit - tol,
+            "{chip}: {p:?} vs {credit}"
         );
         assert!(
-            (p.firing_ns + p.credit_steps_ns - tr.time_ns_per_sample).abs()
+            p.plasticity_dynamic_pj >= plasticity - tol,
+            "{chip}: {p:?} vs {plasticity}"
+        );
+        assert!(p.firing_ns > 0.0 && p.learning_ns > 0.0, "{chip}: {p:?}");
+        assert!(
+            (p.firing_ns + p.learning_ns - tr.time_ns_per_sample).abs()
                 <= 1e-9 * tr.time_ns_per_sample,
             "{chip}: {p:?}"
         );
-        let stat = p.firing_static_pj.unwrap() + p.credit_steps_static_pj.unwrap();
+        let stat = p.firing_static_pj.unwrap() + p.learning_static_pj.unwrap();
         assert!((stat - tr.static_pj_per_sample.unwrap()).abs() <= 1e-9 * stat);
-        // Plasticity's share priced from the ledger: its weight updates are all of them.
-        let wu = r.ledger.training.get(Action::WeightUpdate) as f64 / tr.samples as f64;
-        let wu_pj = cfg.chip.prices[&Action::WeightUpdate]
-            .energy_pj
-            .unwrap_or(0.0);
-        assert!(
-            p.plasticity_dynamic_pj >= wu * wu_pj * (1.0 - 1e-12),
-            "{chip}: {p:?}"
-        );
-        assert!(
-            p.firing_ns > 0.0 && p.credit_steps_ns > 0.0,
-            "{chip}: {p:?}"
-        );
     }
 }
