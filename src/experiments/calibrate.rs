@@ -1389,7 +1389,7 @@ pub const MAX_SEEDS: u64 = 100;
 ///
 /// # Errors
 /// `seeds` outside `1..=`[`MAX_SEEDS`], a workload's chip model that cannot be opened, data
-/// that cannot be derived or written.
+/// that cannot be written (data that cannot be derived fails that workload's rows instead).
 pub fn run(
     workloads: Vec<Workload>,
     out: &Path,
@@ -1413,7 +1413,30 @@ pub fn run(
             chip: w.chip.clone(),
             error: Box::new(error),
         })?;
-        let data = workload_data(w, out)?;
+        // Data that cannot be derived fails this workload's rows, not the calibration.
+        let data = match workload_data(w, out) {
+            Ok(d) => d,
+            Err(CalibrateError::Data { reason, .. }) => {
+                for (set, _) in &model.price_sets {
+                    rows.push(Row {
+                        workload: w.name.clone(),
+                        chip: model.name.clone(),
+                        price_set: set.clone(),
+                        default_set: *set == model.price_set,
+                        emulated: None,
+                        spread: None,
+                        seeds: seed_list.clone(),
+                        per_seed: Vec::new(),
+                        error: Some(format!("data.derived: {reason}")),
+                        measured: w.measured.clone(),
+                        chip_fingerprint: None,
+                        static_in_prices: false,
+                    });
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         // Per seed: the pretrained network (if any), or why pretraining failed.
         let mut trained: Vec<Result<Option<PathBuf>, String>> = Vec::new();
         for &seed in &seed_list {

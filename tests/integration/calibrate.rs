@@ -1,7 +1,7 @@
 //! `accord calibrate`: every workload runs under every price set of its chip, emulated beside
 //! measured with the error; a run that fails is reported, not hidden.
 
-use crate::support::{accord, scratch, stderr};
+use crate::support::{accord, accord_in, scratch, stderr};
 
 const WORKLOAD: &str = r#"name = "tiny"
 title = "a tiny synthetic workload"
@@ -259,4 +259,51 @@ fn the_recorded_calibration_is_of_the_shipped_files_and_picks_the_defaults() {
         accord::chip::calibration::coverage(&changed),
         accord::chip::calibration::Coverage::Other { .. }
     ));
+}
+
+/// A workload whose data cannot be derived (here: no MNIST where the data folder points) fails
+/// its own rows, named; the other workloads still run.
+#[test]
+fn underivable_data_fails_its_workload_only() {
+    let dir = scratch("cal-derived");
+    std::fs::write(dir.join("tiny.toml"), WORKLOAD).unwrap();
+    std::fs::write(
+        dir.join("cut.toml"),
+        WORKLOAD
+            .replace("name = \"tiny\"", "name = \"cut\"")
+            .replace(
+                "synthetic = { features = 12, classes = 3, rows = 30, seed = 2 }",
+                "derived = { from = \"mnist\", crop = 4, threshold = 0.5, rows = 100 }",
+            ),
+    )
+    .unwrap();
+    let out = scratch("cal-derived-out");
+    let empty = scratch("cal-no-data");
+    let o = accord_in(
+        &[("ACCORD_DATA", empty.as_path())],
+        &[
+            "calibrate",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+            "--seeds",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for r in v["rows"].as_array().unwrap() {
+        if r["workload"] == "cut" {
+            assert!(r["emulated"].is_null());
+            assert!(r["error"].as_str().unwrap().contains("data.derived"), "{r}");
+        } else {
+            assert!(r["emulated"]["dynamic_uj_per_inference"].as_f64().unwrap() > 0.0);
+        }
+    }
+    for d in [dir, out, empty] {
+        std::fs::remove_dir_all(&d).ok();
+    }
 }
