@@ -537,6 +537,8 @@ const PROBE_OPTIONS: &[(&str, &str)] = &[
 const RECIPE_OPTIONS: &[(&str, &str)] = &[
     ("activation", "activation"),
     ("output_act", "output activation"),
+    ("fire_tol", "--tol"),
+    ("credit_tol", "--tol"),
 ];
 
 /// An error as the command line shows it (`{:#}`, causes joined by ": "), with every refused

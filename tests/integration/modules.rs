@@ -134,6 +134,8 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
         (&["modules", "--target-loss", "0"], "--target-loss"),
         (&["modules", "--nulls", "-1"], "--nulls"),
         (&["modules", "--init-scale", "1e308"], "--init-scale 1e308"),
+        (&["modules", "--tol", "1e308"], "--tol 1e308"),
+        (&["modules", "--tol", "1"], "--tol 1e0"),
         (
             &[
                 "modules",

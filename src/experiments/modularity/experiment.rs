@@ -268,6 +268,18 @@ impl Recipe {
             )
             .into());
         }
+        // Rates lie in [0, 1]: a tolerance of 1 or more accepts any state at once.
+        for (field, tol) in [("fire_tol", self.fire_tol), ("credit_tol", self.credit_tol)] {
+            if !(tol.is_finite() && tol > 0.0 && tol < 1.0) {
+                return Err(Invalid::new(
+                    field,
+                    format!(
+                        " {tol:e} is not allowed (must lie in (0, 1): a relaxation stops once no value changes by that much)"
+                    ),
+                )
+                .into());
+            }
+        }
         if !(self.damping > 0.0 && self.damping <= 1.0) {
             return Err(Invalid::new(
                 "damping",
