@@ -1485,11 +1485,46 @@ fn run_chip(c: &ChipCommand) -> Result<ExitCode> {
             if *json {
                 emit(&format!("{}\n", serde_json::to_string_pretty(&chip)?))?;
             } else {
-                emit(&chip.describe())?;
+                emit(&format!(
+                    "{}{}",
+                    chip.describe(),
+                    calibration_text(file, &chip)
+                ))?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the recorded calibration says of each price set of `chip` (opened from `file`).
+fn calibration_text(file: &str, chip: &crate::chip::ChipModel) -> String {
+    use crate::chip::calibration::{Coverage, coverage};
+    let mut o = String::from(
+        "calibration against measured silicon (hw_models/calibration/recorded.json, accord calibrate --record):\n",
+    );
+    for (set, _) in &chip.price_sets {
+        let model = crate::chip::open_with(file, &[("price_set".into(), set.clone())]);
+        let line = match model.as_ref().map(coverage) {
+            Ok(Coverage::Covered { rows }) => rows
+                .iter()
+                .map(|r| match (&r.energy_figure, r.energy_error) {
+                    (Some(fig), Some(e)) => {
+                        format!("{} {fig} energy {:+.0} %", r.workload, 100.0 * e)
+                    }
+                    _ => format!("{} no comparable energy", r.workload),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Ok(Coverage::Other { .. }) => {
+                "recorded for the shipped file, not this one: its errors do not apply".into()
+            }
+            Ok(Coverage::NoWorkload) => "no measured workload runs on this chip".into(),
+            Ok(Coverage::Unreadable { reason }) => format!("not read ({reason})"),
+            Err(e) => format!("cannot open this set: {e}"),
+        };
+        let _ = writeln!(o, "  {set}: {line}");
+    }
+    o
 }
 
 fn run_verify(a: &VerifyArgs) -> Result<ExitCode> {

@@ -114,7 +114,14 @@ fn chip_commands_and_chip_errors() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("passes the design-rule check"));
     let o = accord(&["chip", "show", "truenorth"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("26"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("26"));
+    // The recorded calibration, per price set: the all-in base set has no dynamic figure.
+    assert!(
+        text.contains("  base: truenorth-mnist no comparable energy")
+            && text.contains("  akopyan-fit: truenorth-mnist dynamic energy +"),
+        "{text}"
+    );
     let cases: &[(&[&str], &[&str])] = &[
         // Training on an inference-only chip names the missing primitives.
         (
