@@ -855,6 +855,9 @@ pub(crate) struct Engine<D: Datapath> {
     lat: Latencies,
     barrier_ps: u64,
     queue_depth: usize,
+    /// The input queues were swapped for empty minimal ones while the engine idles
+    /// ([`Engine::release_buffers`]); the next sample (or copy) gets the chip's again.
+    queues_released: bool,
     pub(crate) threads: usize,
     /// Estimated work a timestep needs before its cores are spread over threads.
     pub(crate) par_threshold: u64,
@@ -877,15 +880,22 @@ impl<D: Datapath + Clone> Clone for Engine<D> {
     /// A copy for another block of samples: the same cores (synapse memory shared), a mesh of
     /// its own on the calling thread, no pending work.
     fn clone(&self) -> Self {
+        let mut cores = self.cores.clone();
+        if self.queues_released {
+            for c in &mut cores {
+                c.queue = InQueue::new(self.queue_depth);
+            }
+        }
         Engine {
             dp: Arc::clone(&self.dp),
-            cores: self.cores.clone(),
+            cores,
             router: RouterHost::local(self.fresh.clone()),
             fresh: self.fresh.clone(),
             policy: self.policy,
             lat: self.lat,
             barrier_ps: self.barrier_ps,
             queue_depth: self.queue_depth,
+            queues_released: false,
             threads: 1,
             par_threshold: self.par_threshold,
             tally: Tally::default(),
@@ -997,6 +1007,7 @@ impl<D: Datapath> Engine<D> {
             lat,
             barrier_ps,
             queue_depth: chip.core.input_queue as usize,
+            queues_released: false,
             threads: 1,
             par_threshold: 1 << 20,
             tally: Tally::default(),
@@ -1024,6 +1035,7 @@ impl<D: Datapath> Engine<D> {
 
     /// Clear every core's dynamic state (a new sample).
     pub(crate) fn reset_sample(&mut self) {
+        self.restore_queues();
         let dp = &*self.dp;
         for c in &mut self.cores {
             c.reset_sample(dp);
@@ -1052,6 +1064,7 @@ impl<D: Datapath> Engine<D> {
     /// time is settled when their answer comes. Under `drop`, the routers answer first: only
     /// the packets that arrive are delivered.
     pub(crate) fn timestep(&mut self, cmds: &[(u32, Cmd)], step: u64, learn: bool) -> StepReport {
+        self.restore_queues();
         // 1. Compute.
         let work: u64 = cmds
             .iter()
@@ -1253,6 +1266,38 @@ impl<D: Datapath> Engine<D> {
             self.tally.learning_time_ps = self.tally.learning_time_ps.saturating_add(step_ps);
         }
         self.tally.max_step_ps = self.tally.max_step_ps.max(step_ps);
+    }
+
+    /// Drop the buffers a timestep fills and a sample reuses (outboxes, spare packet lists),
+    /// between samples: an idle engine (evaluation copies at work) holds only its state.
+    pub(crate) fn release_buffers(&mut self) {
+        for c in &mut self.cores {
+            c.out = CoreOut::default();
+        }
+        self.spare = Vec::new();
+        // Between samples every queue is empty; should one not be, all are kept as they are.
+        if !self.queues_released && self.cores.iter().all(|c| c.queue.is_empty()) {
+            for c in &mut self.cores {
+                c.queue = InQueue::new(1);
+            }
+            self.queues_released = true;
+        }
+    }
+
+    /// Each core's input-queue capacity (for tests).
+    #[cfg(test)]
+    pub(crate) fn queue_capacities(&self) -> Vec<usize> {
+        self.cores.iter().map(|c| c.queue.capacity()).collect()
+    }
+
+    /// Give back the chip's input queues after [`release_buffers`](Self::release_buffers).
+    fn restore_queues(&mut self) {
+        if self.queues_released {
+            for c in &mut self.cores {
+                c.queue = InQueue::new(self.queue_depth);
+            }
+            self.queues_released = false;
+        }
     }
 
     /// Wait for every exchange still with the routers and settle its timestep.

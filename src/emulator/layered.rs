@@ -644,10 +644,12 @@ impl<D: Datapath> ChipNet<D> {
     }
 
     /// Settle every exchange still with the router thread into `t` (the time and router counts
-    /// of the last timesteps, when the mesh runs on its own thread).
+    /// of the last timesteps, when the mesh runs on its own thread), between samples, and drop
+    /// the buffers the next sample refills (the network idles while it is evaluated).
     pub fn finish(&mut self, t: &mut Tally) {
         self.engine.finish();
         t.merge(&self.engine.take_tally());
+        self.engine.release_buffers();
     }
 
     /// The datapath.

@@ -74,6 +74,19 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
     let mut t = Tally::default();
     cn.sample(&[1.0], 0, false, 1, &mut t);
     assert_eq!(t.timesteps, u64::from(ticks) + m as u64);
+    // Between samples the idle net gives its queues back; a copy and the next sample have the
+    // chip's depth again, and the next sample runs as before.
+    let depth = chip.core.input_queue as usize;
+    cn.finish(&mut t);
+    assert!(cn.engine.queue_capacities().iter().all(|&c| c == 1));
+    let copy = cn.clone();
+    assert!(copy.engine.queue_capacities().iter().all(|&c| c == depth));
+    let mut again = Tally::default();
+    cn.sample(&[1.0], 0, false, 1, &mut again);
+    assert!(cn.engine.queue_capacities().iter().all(|&c| c == depth));
+    cn.finish(&mut again);
+    assert_eq!(again.ledger, t.ledger);
+    assert_eq!(again.time_ps, t.time_ps);
 }
 
 /// A three-core row (1 × 3 grid) with the given router settings.
