@@ -599,6 +599,15 @@ pub struct CrossCheck {
 }
 
 impl Row {
+    /// The price set's name, marked when it is the chip's default.
+    fn set_label(&self) -> String {
+        if self.default_set {
+            format!("{} (default)", self.price_set)
+        } else {
+            self.price_set.clone()
+        }
+    }
+
     /// Which energy per inference [`energy_error`](Self::energy_error) compares: `dynamic`
     /// where measured, else `total`.
     pub fn energy_figure(&self) -> Option<&'static str> {
@@ -957,11 +966,7 @@ impl Calibration {
         )?;
         writeln!(f, "|---|---|---|---|---|---|---|---|---|---|")?;
         for r in &self.rows {
-            let set = if r.default_set {
-                format!("{} (default)", r.price_set)
-            } else {
-                r.price_set.clone()
-            };
+            let set = r.set_label();
             let Some(e) = &r.emulated else {
                 writeln!(
                     f,
@@ -1036,11 +1041,7 @@ impl Calibration {
         )?;
         writeln!(f, "|---|---|---|---|---|---|")?;
         for r in rows {
-            let set = if r.default_set {
-                format!("{} (default)", r.price_set)
-            } else {
-                r.price_set.clone()
-            };
+            let set = r.set_label();
             let Some(e) = &r.emulated else {
                 writeln!(
                     f,
@@ -1092,11 +1093,7 @@ impl Calibration {
                     mean_sd(e.dynamic_uj_per_inference, s.dynamic_uj_per_inference, 3)
                 ),
             };
-            let set = if r.default_set {
-                format!("{} (default)", r.price_set)
-            } else {
-                r.price_set.clone()
-            };
+            let set = r.set_label();
             writeln!(
                 f,
                 "| {} | {} | {set} | {energy} | {} | {} |",
