@@ -357,10 +357,13 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
     let b = price(l, chip);
     let n = t.work.samples.max(1) as f64;
     let time_ns = t.time_ps as f64 / 1000.0;
-    let stat = chip
-        .static_power
-        .as_ref()
-        .map(|s| s.mw_per_core * cores as f64 * time_ns / n);
+    // Static energy per sample of `cores` cores over `ns` of modelled time (mW × ns = pJ).
+    let static_over = |cores: f64, ns: f64| {
+        chip.static_power
+            .as_ref()
+            .map(|s| s.mw_per_core * cores * ns / n)
+    };
+    let used = cores as f64;
     // Retrograde traffic: the credit phase's own counts, priced like the rest, with the
     // rounding draws of the formats it writes (credit, δ); plasticity's likewise (weights).
     let v = &t.vars;
@@ -371,28 +374,20 @@ pub(crate) fn phase_energy(l: &Ledger, t: &Tally, chip: &ChipModel, cores: usize
     let retro = price(&retro_l, chip).dynamic_pj;
     let plast = price(&plast_l, chip).dynamic_pj;
     let learning_ns = t.learning_time_ps as f64 / 1000.0;
-    let static_over = |ns: f64| {
-        chip.static_power
-            .as_ref()
-            .map(|s| s.mw_per_core * cores as f64 * ns / n)
-    };
     let by_phase = PhaseSplit {
         firing_dynamic_pj: (b.dynamic_pj - retro - plast) / n,
         credit_dynamic_pj: retro / n,
         plasticity_dynamic_pj: plast / n,
-        firing_static_pj: static_over(time_ns - learning_ns),
-        learning_static_pj: static_over(learning_ns),
+        firing_static_pj: static_over(used, time_ns - learning_ns),
+        learning_static_pj: static_over(used, learning_ns),
         firing_ns: (time_ns - learning_ns) / n,
         learning_ns: learning_ns / n,
     };
     PhaseEnergy {
         samples: t.work.samples,
         dynamic_pj_per_sample: b.dynamic_pj / n,
-        static_pj_per_sample: stat,
-        static_whole_system_pj_per_sample: chip
-            .static_power
-            .as_ref()
-            .map(|s| s.mw_per_core * chip.grid().cores() as f64 * time_ns / n),
+        static_pj_per_sample: static_over(used, time_ns),
+        static_whole_system_pj_per_sample: static_over(chip.grid().cores() as f64, time_ns),
         time_ns_per_sample: time_ns / n,
         retro_share: if b.dynamic_pj > 0.0 {
             retro / b.dynamic_pj

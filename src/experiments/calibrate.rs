@@ -152,10 +152,6 @@ pub struct Workload {
     pub source: Source,
     /// Every way accord's recipe departs from the measured workload.
     pub approximations: Vec<String>,
-    /// CRC-32 of the file's bytes (0 for a workload built in code); recorded beside its
-    /// errors so a changed workload is not mistaken for the recorded one.
-    #[serde(skip_deserializing, default)]
-    pub fingerprint: u32,
 }
 
 /// The data a workload runs on.
@@ -255,12 +251,11 @@ impl Workload {
             path: path.to_path_buf(),
             error,
         })?;
-        let mut w: Workload = toml::from_str(&text).map_err(|error| CalibrateError::Toml {
+        let w: Workload = toml::from_str(&text).map_err(|error| CalibrateError::Toml {
             path: path.to_path_buf(),
             error,
         })?;
         w.check(path)?;
-        w.fingerprint = w.run_fingerprint();
         Ok(w)
     }
 
@@ -608,6 +603,17 @@ impl Row {
         }
     }
 
+    /// A table line for a failed run: its error, then `blanks` empty cells.
+    fn failed_line(&self, set: &str, blanks: usize) -> String {
+        format!(
+            "| {} | {} | {set} | run failed: {} |{}",
+            self.workload,
+            self.chip,
+            self.error.as_deref().unwrap_or("?"),
+            " |".repeat(blanks)
+        )
+    }
+
     /// Which energy per inference [`energy_error`](Self::energy_error) compares: `dynamic`
     /// where measured, else `total`.
     pub fn energy_figure(&self) -> Option<&'static str> {
@@ -800,7 +806,7 @@ impl Calibration {
                         .workloads
                         .iter()
                         .find(|w| w.name == r.workload)
-                        .map_or(0, |w| w.fingerprint),
+                        .map_or(0, Workload::run_fingerprint),
                     energy_figure: r.energy_figure().map(str::to_owned),
                     energy_error: r.energy_error(),
                     latency_error: rel_error(e.ms_per_inference, r.measured.ms_per_inference),
@@ -968,13 +974,7 @@ impl Calibration {
         for r in &self.rows {
             let set = r.set_label();
             let Some(e) = &r.emulated else {
-                writeln!(
-                    f,
-                    "| {} | {} | {set} | run failed: {} | | | | | | |",
-                    r.workload,
-                    r.chip,
-                    r.error.as_deref().unwrap_or("?")
-                )?;
+                writeln!(f, "{}", r.failed_line(&set, 6))?;
                 continue;
             };
             let m = &r.measured;
@@ -1043,13 +1043,7 @@ impl Calibration {
         for r in rows {
             let set = r.set_label();
             let Some(e) = &r.emulated else {
-                writeln!(
-                    f,
-                    "| {} | {} | {set} | run failed: {} | | |",
-                    r.workload,
-                    r.chip,
-                    r.error.as_deref().unwrap_or("?")
-                )?;
+                writeln!(f, "{}", r.failed_line(&set, 2))?;
                 continue;
             };
             writeln!(

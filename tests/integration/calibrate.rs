@@ -208,7 +208,8 @@ fn the_recorded_calibration_is_of_the_shipped_files_and_picks_the_defaults() {
                 w.chip
             );
             assert_eq!(
-                row.workload_fingerprint, w.fingerprint,
+                row.workload_fingerprint,
+                w.run_fingerprint(),
                 "{}: the workload file changed since it was recorded: {rerun}",
                 w.name
             );
