@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::chip::{self, ChipModel, CoreCaps, Mesh};
 use crate::data;
-use crate::mapping::{Mapping, map_layered};
+use crate::mapping::{Mapping, map_net};
 
 /// The network mapped when neither `--sizes` nor `--data` is given: the digits net 64-32-10.
 pub const DEFAULT_SIZES: [usize; 3] = [64, 32, 10];
@@ -64,36 +64,40 @@ struct MapReport<'a> {
 }
 
 /// The layer widths the arguments describe: `--sizes`, or dataset input width, `--hidden`,
-/// class count; or [`DEFAULT_SIZES`].
+/// class count; or [`DEFAULT_SIZES`]. With `--model`, also which neuron layers project onto
+/// themselves (empty otherwise).
 ///
 /// # Errors
 /// The dataset cannot be loaded.
-pub fn sizes(a: &MapArgs) -> Result<Vec<usize>> {
+pub fn sizes(a: &MapArgs) -> Result<(Vec<usize>, Vec<bool>)> {
     if let Some(s) = &a.sizes {
-        return Ok(s.clone());
+        return Ok((s.clone(), Vec::new()));
     }
     if let Some(path) = &a.model {
         let chain = crate::nir::read(path)?
             .to_layered()
             .with_context(|| format!("--model {}", path.display()))?;
-        return Ok(chain.net.sizes());
+        let rec = std::iter::once(false)
+            .chain(chain.recurrent.iter().map(Option::is_some))
+            .collect();
+        return Ok((chain.net.sizes(), rec));
     }
     let hidden = a.hidden.clone().unwrap_or_else(|| vec![32]);
     let Some(name) = &a.data else {
         if a.hidden.is_none() {
-            return Ok(DEFAULT_SIZES.to_vec());
+            return Ok((DEFAULT_SIZES.to_vec(), Vec::new()));
         }
         let mut v = vec![DEFAULT_SIZES[0]];
         v.extend(&hidden);
         v.push(DEFAULT_SIZES[2]);
-        return Ok(v);
+        return Ok((v, Vec::new()));
     };
     let split = data::load(name, &data::default_data_dir(), 0)
         .with_context(|| format!("loading --data {name}"))?;
     let mut v = vec![split.train.dim];
     v.extend(&hidden);
     v.push(split.train.n_classes);
-    Ok(v)
+    Ok((v, Vec::new()))
 }
 
 /// Run `accord map`.
@@ -103,9 +107,9 @@ pub fn sizes(a: &MapArgs) -> Result<Vec<usize>> {
 /// or a network that does not fit the chip (the message names the constraint and the numbers).
 pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let chip: ChipModel = chip::open(&a.chip).with_context(|| format!("--chip {}", a.chip))?;
-    let sizes = sizes(a)?;
+    let (sizes, recurrent) = sizes(a)?;
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
-    let mapping = map_layered(&sizes, &chip).map_err(|e| {
+    let mapping = map_net(&sizes, &recurrent, &chip).map_err(|e| {
         let from = if a.sizes.is_some() {
             "--sizes"
         } else if a.model.is_some() {

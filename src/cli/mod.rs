@@ -1108,6 +1108,16 @@ fn apply_model(a: &mut TrainArgs, given: &[String]) -> Result<Option<crate::rule
         Some(chip_model(a)?.soma)
     };
     let chain = nir::load_model(&path, a.dt, chip)?.chain;
+    if a.reference
+        && let Some(r) = chain.recurrent.iter().flatten().next()
+    {
+        bail!(
+            "--reference: --model {} has a recurrent projection (node '{}'); the f64 reference \
+             runs feed-forward nets only: run it on a chip (spiking mode, --epochs 0)",
+            path.display(),
+            r.node
+        );
+    }
     let sizes = chain.net.sizes();
     a.hidden = sizes[1..sizes.len() - 1].to_vec();
     if a.hidden.is_empty() {
@@ -1343,9 +1353,55 @@ fn run_train_chip(
     (resume, start, args): Start<'_>,
 ) -> Result<ExitCode> {
     let cfg = emu_config(a)?;
+    // A NIR model's sparse layers (expanded convolutions, pooling), neuron programs and
+    // recurrent projections: read again here so that a resumed run keeps them too.
+    let (masks, somas, recurrent) = match &a.model {
+        Some(p) => {
+            let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
+            for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
+                eprintln!("note: --model: {note}");
+            }
+            let somas = m
+                .programs
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.soma))
+                .collect();
+            let recurrent: Vec<Option<Vec<f64>>> = m
+                .chain
+                .recurrent
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.w.clone()))
+                .collect();
+            if let Some(r) = m.chain.recurrent.iter().flatten().next() {
+                if cfg.epochs > 0 {
+                    bail!(
+                        "--epochs {}: --model {} has a recurrent projection (node '{}'), and the \
+                         balance rule on a chip trains feed-forward projections only; run it \
+                         with --epochs 0 (inference)",
+                        cfg.epochs,
+                        p.display(),
+                        r.node
+                    );
+                }
+                if a.save.is_some() {
+                    bail!(
+                        "--save: --model {} is recurrent (node '{}') and runs inference only; \
+                         there is no trained net to save",
+                        p.display(),
+                        r.node
+                    );
+                }
+            }
+            (m.chain.masks, somas, recurrent)
+        }
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let rec_layers: Vec<bool> = std::iter::once(false)
+        .chain(recurrent.iter().map(Option::is_some))
+        .collect();
     // The options' own checks first, so that their errors name them.
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    emulator::place(&cfg, dim, classes, cfg.epochs > 0).map_err(|e| {
+    emulator::place_net(&cfg, dim, classes, cfg.epochs > 0, &rec_layers).map_err(|e| {
         use crate::error::Setting;
         // A refused setting is shown under its option (`render_error`); a net that does not
         // fit names the options that made it.
@@ -1369,23 +1425,6 @@ fn run_train_chip(
         d.clear()?;
     }
     let mut save = saver(a, args);
-    // A NIR model's sparse layers (expanded convolutions, pooling) and neuron programs: read
-    // again here so that a resumed run keeps them too.
-    let (masks, somas) = match &a.model {
-        Some(p) => {
-            let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
-            for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
-                eprintln!("note: --model: {note}");
-            }
-            let somas = m
-                .programs
-                .iter()
-                .map(|p| p.as_ref().map(|p| p.soma))
-                .collect();
-            (m.chain.masks, somas)
-        }
-        None => (Vec::new(), Vec::new()),
-    };
     let hooks = emulator::Hooks {
         progress: Some(&mut tick),
         start,
@@ -1393,6 +1432,7 @@ fn run_train_chip(
         checkpoint: save.as_mut().map(|f| f as _),
         masks: &masks,
         somas: &somas,
+        recurrent: &recurrent,
     };
     let report = emulator::run_hooked(&cfg, split, hooks, emulator::DEFAULT_PAR_THRESHOLD)?;
     bar.finish_and_clear();

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::emit;
 use crate::chip::{self, SomaSpec};
-use crate::mapping::map_layered;
+use crate::mapping::map_net;
 use crate::nir::{self, Graph, Node};
 
 /// A NIR model as a run takes it: the chain with its neurons folded into the weights (at time
@@ -149,6 +149,8 @@ struct ImportReport {
     chain: Option<Vec<usize>>,
     /// Why the graph is not a chain accord takes.
     chain_error: Option<String>,
+    /// The chain's recurrent projections: (neuron layer, loop node).
+    recurrent: Vec<(usize, String)>,
     chips: Vec<ChipRow>,
 }
 
@@ -251,7 +253,10 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
-                match map_layered(&c.net.sizes(), &model) {
+                let rec: Vec<bool> = std::iter::once(false)
+                    .chain(c.recurrent.iter().map(Option::is_some))
+                    .collect();
+                match map_net(&c.net.sizes(), &rec, &model) {
                     Ok(m) => row.cores = Some(m.cores_used()),
                     Err(e) => row.notes.push(format!("does not fit: {e}")),
                 }
@@ -272,6 +277,14 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                     .collect();
                     row.conversion
                         .push(convert(syn, &all, &model.formats.weight));
+                }
+                for r in c.recurrent.iter().flatten() {
+                    row.conversion
+                        .push(convert(&r.node, &r.w, &model.formats.weight));
+                    row.notes.push(format!(
+                        "{}: a recurrent projection (its spikes of one step reach the layer in the next); runs in spiking mode, inference only",
+                        r.node
+                    ));
                 }
                 for p in programs.into_iter().flatten() {
                     row.neurons.extend(p.params);
@@ -301,6 +314,13 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
         edges: g.edges.clone(),
         chain: chain.as_ref().map(|c| c.0.net.sizes()),
         chain_error,
+        recurrent: chain.as_ref().map_or(Vec::new(), |c| {
+            c.0.recurrent
+                .iter()
+                .enumerate()
+                .filter_map(|(l, r)| r.as_ref().map(|r| (l + 1, r.node.clone())))
+                .collect()
+        }),
         chips,
     };
     if a.json {
@@ -331,6 +351,12 @@ fn render(r: &ImportReport) -> String {
         (Some(sizes), _) => {
             let s: Vec<String> = sizes.iter().map(usize::to_string).collect();
             let _ = writeln!(o, "as a layered net: {}", s.join("-"));
+            for (l, node) in &r.recurrent {
+                let _ = writeln!(
+                    o,
+                    "  layer {l} projects onto itself through '{node}' (spikes of one step reach it in the next)"
+                );
+            }
         }
         (None, Some(e)) => {
             let _ = writeln!(o, "not runnable by accord yet: {e}");

@@ -924,22 +924,23 @@ fn lend<W>(rows: &mut Arc<Vec<W>>) -> Rows<'_, W> {
 /// `δ`s): `f(destination core, payload)`.
 fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u32, Packet<V>)) {
     for &(i, payload) in &out.spikes {
-        let Some(g) = wire
+        // Every group holding the neuron: a split layer above partitions a core's neurons
+        // among its segments; a recurrent layer adds one group over all of them.
+        for g in wire
             .fanout
             .iter()
-            .find(|g| i >= g.start && i < g.start + g.len)
-        else {
-            continue;
-        };
-        for &(dst, base) in &g.dests {
-            let axon = base + (i - g.start);
-            f(
-                dst,
-                match payload {
-                    Some(rate) => Packet::Graded { axon, rate },
-                    None => Packet::Spike { axon },
-                },
-            );
+            .filter(|g| i >= g.start && i < g.start + g.len)
+        {
+            for &(dst, base) in &g.dests {
+                let axon = base + (i - g.start);
+                f(
+                    dst,
+                    match payload {
+                        Some(rate) => Packet::Graded { axon, rate },
+                        None => Packet::Spike { axon },
+                    },
+                );
+            }
         }
     }
     for &(axon, value) in &out.retros {

@@ -195,6 +195,11 @@ pub struct NetSpec<'a> {
     /// Per synaptic layer, the synapses that exist (row-major `(out, in)`; `None` or a
     /// missing entry: all). Absent synapses are neither walked, counted nor trained.
     pub masks: &'a [Option<BitVec<usize, Lsb0>>],
+    /// Per synaptic layer, the real weights of its neurons' projection onto themselves
+    /// (`n × n` row-major, `w[i * n + j]` from neuron `j` to `i`; `None` or a missing entry:
+    /// none). The mapping must mark the same layers recurrent ([`crate::mapping::map_net`]).
+    /// A recurrent layer's spikes of one tick reach it in the next.
+    pub recurrent: &'a [Option<Vec<f64>>],
     /// The comparison rule's fixed feedback matrices (feedback alignment), shaped like the net.
     pub feedback: Option<&'a dyn WeightSource>,
     /// Placement.
@@ -234,6 +239,9 @@ struct Layout {
     segments: Vec<Vec<Segment>>,
     /// Neuron widths, input first.
     sizes: Vec<usize>,
+    /// Per neuron layer, whether it projects onto itself: its cores' rows `sizes[l − 1]..`
+    /// are its own neurons, and its neurons also send to its own cores.
+    rec: Vec<bool>,
 }
 
 impl Layout {
@@ -264,6 +272,37 @@ impl Layout {
                 .map(|lp| lp.segments.clone())
                 .collect(),
             sizes: sizes.to_vec(),
+            rec: mapping.layers.iter().map(|lp| lp.recurrent).collect(),
+        }
+    }
+
+    /// Input axons of a core of neuron layer `l` that come from below (and, after them, its
+    /// own neurons' when the layer is recurrent).
+    fn below(&self, l: usize) -> usize {
+        if l == 0 || !self.segments[l].is_empty() {
+            0
+        } else {
+            self.sizes[l - 1]
+        }
+    }
+
+    /// Every synapse of the net with its place: `f(engine core, row-major slot, w)`, the
+    /// feed-forward layers' ([`Layout::slot`]) and then the recurrent ones' (row
+    /// `sizes[l − 1] + j` of the core of post neuron `i`).
+    fn each_synapse(&self, spec: &NetSpec<'_>, f: &mut dyn FnMut(usize, usize, f64)) {
+        spec.weights.weights(&mut |l, i, j, w| {
+            let (c, k) = self.slot(l, i, j);
+            f(c, k, w);
+        });
+        for (l, rec) in spec.recurrent.iter().enumerate() {
+            let Some(rec) = rec else { continue };
+            let (below, n) = (self.sizes[l], self.sizes[l + 1]);
+            for i in 0..n {
+                let p = self.chunk_of(l + 1, i);
+                for j in 0..n {
+                    f(p.core, (below + j) * p.len + (i - p.start), rec[i * n + j]);
+                }
+            }
         }
     }
 
@@ -347,17 +386,33 @@ impl Layout {
         let comparison = spec.rule != ChipRule::Balance;
         let lp = &spec.mapping.layers[l];
         let ch = &lp.chunks[c];
-        let axons = if l == 0 || !lp.segments.is_empty() {
-            0
+        let below = self.below(l);
+        let own = if self.rec[l] { self.sizes[l] } else { 0 };
+        let axons = below + own;
+        let mut fanout = if l >= m {
+            Vec::new()
         } else {
-            self.sizes[l - 1]
+            self.fanout(l, ch.start, ch.len)
         };
+        if own > 0 {
+            fanout.push(FanGroup {
+                start: 0,
+                len: ch.len as u32,
+                dests: self.layers[l]
+                    .iter()
+                    .map(|p| (p.core as u32, (below + ch.start) as u32))
+                    .collect(),
+            });
+        }
         CoreSpec {
             grid: ch.core as u32,
             n: ch.len,
             axons,
             gid_base: gid(l, ch.start),
-            axon_gid: (0..axons).map(|j| gid(l - 1, j)).collect(),
+            axon_gid: (0..below)
+                .map(|j| gid(l - 1, j))
+                .chain((0..own).map(|j| gid(l, j)))
+                .collect(),
             pops: vec![PopRange {
                 start: 0,
                 len: ch.len as u32,
@@ -367,8 +422,12 @@ impl Layout {
                     PopKind::Neuron { pop: (l - 1) as u8 }
                 },
             }],
-            credit_axons: (l >= 2 && spec.rule == ChipRule::Balance)
-                .then(|| bitvec![usize, Lsb0; 1; axons]),
+            // Credit goes down the feed-forward axons only (a recurrent net does not train).
+            credit_axons: (l >= 2 && spec.rule == ChipRule::Balance).then(|| {
+                let mut b = bitvec![usize, Lsb0; 0; axons];
+                b[..below].fill(true);
+                b
+            }),
             mask: None,
             bits: build::bits(chip),
             mirror: spec.training && chip.mirror_rows() && l >= 1,
@@ -381,15 +440,11 @@ impl Layout {
                     self.sizes[l + 1],
                 )
             }),
-            fanout: if l >= m {
-                Vec::new()
-            } else {
-                self.fanout(l, ch.start, ch.len)
-            },
-            retro_to: if axons == 0 {
-                Vec::new()
-            } else {
-                self.retro_to(l - 1, 0..self.sizes[l - 1])
+            fanout,
+            retro_to: {
+                let mut r = self.retro_to(l.saturating_sub(1), 0..below);
+                r.extend(self.retro_to(l, 0..own));
+                r
             },
             delta_to: (comparison && l >= 2).then(|| {
                 (
@@ -444,8 +499,7 @@ impl Layout {
         cores: &mut [CoreBox<D>],
         vars: &mut VarCounters,
     ) {
-        spec.weights.weights(&mut |l, i, j, w| {
-            let (c, k) = self.slot(l, i, j);
+        self.each_synapse(spec, &mut |c, k, w| {
             cores[c].rows_mut()[k] = dp.weight_in(w, vars);
         });
         for (l, mask) in spec.masks.iter().enumerate() {
@@ -464,9 +518,13 @@ impl Layout {
             for p in &self.layers[l + 1] {
                 for c in p.seg0..=p.core {
                     let (a, n) = (cores[c].axons, cores[c].n);
-                    let m = local[c]
+                    let mut m = local[c]
                         .take()
                         .unwrap_or_else(|| bitvec![usize, Lsb0; 0; a * n]);
+                    // A recurrent layer's own rows are dense.
+                    if self.rec[l + 1] {
+                        m[self.sizes[l] * n..].fill(true);
+                    }
                     cores[c].set_mask(m);
                 }
             }
@@ -484,10 +542,7 @@ impl Layout {
         vars: &mut VarCounters,
     ) -> Vec<CrossbarFit> {
         let mut real: Vec<Vec<f64>> = cores.iter().map(|c| vec![0.0; c.axons * c.n]).collect();
-        spec.weights.weights(&mut |l, i, j, w| {
-            let (c, k) = self.slot(l, i, j);
-            real[c][k] = w;
-        });
+        self.each_synapse(spec, &mut |c, k, w| real[c][k] = w);
         let mut fits = Vec::new();
         for (l, lay) in self.layers.iter().enumerate().skip(1) {
             let mut sum = CrossbarFit {
@@ -611,6 +666,7 @@ impl<D: Datapath> ChipNet<D> {
             acts: &acts,
             weights: net,
             masks: &[],
+            recurrent: &[],
             feedback: feedback.map(|f| f as &dyn WeightSource),
             mapping,
             mode,

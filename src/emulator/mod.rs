@@ -235,6 +235,47 @@ pub use crate::train::Progress;
 /// # Errors
 /// A missing primitive, graded mode on a binary-spike chip, or a network that does not fit.
 pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Result<Mapping> {
+    place_net(cfg, dim, classes, training, &[])
+}
+
+/// [`place`] for a net whose neuron layers may project onto themselves (`recurrent[l]` for
+/// neuron layer `l`, [`crate::mapping::map_net`]). A recurrent net runs in spiking mode (its
+/// spikes of one tick reach it in the next) and does not train on the chip.
+///
+/// # Errors
+/// As [`place`]; training or graded mode with a recurrent layer.
+pub fn place_net(
+    cfg: &EmuConfig,
+    dim: usize,
+    classes: usize,
+    training: bool,
+    recurrent: &[bool],
+) -> Result<Mapping> {
+    if let Some(l) = recurrent.iter().position(|&r| r) {
+        if training {
+            return Err(Invalid::new(
+                "epochs",
+                format!(
+                    " {}: layer {l} projects onto itself; the balance rule on a chip trains \
+                     feed-forward projections only (a recurrent projection's credit would need \
+                     the net unrolled in time): run the recurrent net with 0 epochs",
+                    cfg.epochs
+                ),
+            )
+            .into());
+        }
+        if cfg.mode == FiringMode::Graded {
+            return Err(Invalid::new(
+                "mode",
+                format!(
+                    " graded: layer {l} projects onto itself, and a graded sample fires each \
+                     layer once; a recurrent net runs in spiking mode (its spikes of one tick \
+                     reach it in the next)"
+                ),
+            )
+            .into());
+        }
+    }
     cfg.chip.require(&cfg.chip.required_actions(training))?;
     if matches!(cfg.mode, FiringMode::Graded) && !cfg.chip.core.graded_events {
         return Err(Invalid::new(
@@ -258,7 +299,7 @@ pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Res
         ),
         crate::limits::chip_bytes(&sizes),
     )?;
-    let m = mapping::map_layered(&sizes, &cfg.chip).map_err(|source| EmuError::Map {
+    let m = mapping::map_net(&sizes, recurrent, &cfg.chip).map_err(|source| EmuError::Map {
         sizes: sizes.clone(),
         chip: cfg.chip.name.clone(),
         source,
@@ -345,6 +386,10 @@ pub struct Hooks<'a> {
     /// Per synaptic layer, its neurons' own spiking soma (a NIR neuron's converted decays,
     /// [`crate::nir::Discrete`]); `None` or a missing entry: the chip's `[soma]`.
     pub somas: &'a [Option<SpikingSoma>],
+    /// Per synaptic layer, its neurons' projection onto themselves (`n × n` real weights,
+    /// [`crate::nir::Chain::recurrent`]); empty: none. A recurrent net runs inference only, in
+    /// spiking mode ([`place_net`]).
+    pub recurrent: &'a [Option<Vec<f64>>],
     /// Receives the state to save.
     pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
 }
@@ -371,9 +416,28 @@ pub fn run_hooked(
 ) -> Result<EmuReport> {
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     let training = cfg.epochs > 0;
-    let mapping = place(cfg, dim, classes, training)?;
     let sizes = cfg.sizes(dim, classes);
     let m = sizes.len() - 1;
+    if hooks.recurrent.len() > m {
+        return Err(EmuError::Shape(format!(
+            "{} recurrent projections for a net of {m} synaptic layers",
+            hooks.recurrent.len()
+        )));
+    }
+    let mut rec_layers = vec![false; m + 1];
+    for (l, r) in hooks.recurrent.iter().enumerate() {
+        let Some(w) = r else { continue };
+        let n = sizes[l + 1];
+        if w.len() != n * n {
+            return Err(EmuError::Shape(format!(
+                "the recurrent projection of layer {} has {} weights, not {n} × {n}",
+                l + 1,
+                w.len()
+            )));
+        }
+        rec_layers[l + 1] = true;
+    }
+    let mapping = place_net(cfg, dim, classes, training, &rec_layers)?;
     let acts = cfg.acts(m);
     if hooks.somas.len() > m {
         return Err(EmuError::Shape(format!(
@@ -404,6 +468,7 @@ pub fn run_hooked(
         acts: &acts,
         weights: start.map_or(&weights as &dyn WeightSource, |n| n as &dyn WeightSource),
         masks: hooks.masks,
+        recurrent: hooks.recurrent,
         feedback: (cfg.rule == ChipRule::FeedbackAlignment).then_some(&feedback as _),
         mapping: &mapping,
         mode: cfg.mode,

@@ -827,7 +827,15 @@ impl EmuReport {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let c = &self.config;
-        let sizes: Vec<String> = c.sizes.iter().map(|x| x.to_string()).collect();
+        let sizes: Vec<String> = c
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(l, x)| {
+                let rec = self.mapping.layers.get(l).is_some_and(|lp| lp.recurrent);
+                format!("{x}{}", if rec { " (recurrent)" } else { "" })
+            })
+            .collect();
         let mode = match c.mode {
             FiringMode::Graded => "graded".to_string(),
             FiringMode::Spiking { ticks, encoding } => {

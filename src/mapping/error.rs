@@ -46,6 +46,28 @@ pub enum MapError {
         /// Routing entries per core.
         capacity: usize,
     },
+    /// A recurrent layer whose fan-in (its input layer and itself) does not fit one core.
+    #[error(
+        "layer {layer} is recurrent and its fan-in of {fan_in} (the layer below and its own \
+         {size} neurons) exceeds a {chip} core's {capacity} input axons and synapse rows (over by \
+         {over}); accord splits only feed-forward fan-ins",
+        over = .fan_in - .capacity
+    )]
+    RecurrentSplit {
+        /// Chip name.
+        chip: String,
+        /// The recurrent neuron layer.
+        layer: usize,
+        /// Its width.
+        size: usize,
+        /// Its fan-in: the width below plus its own.
+        fan_in: usize,
+        /// Axons (and synapse rows) a core can give one neuron.
+        capacity: usize,
+    },
+    /// The input layer was declared recurrent.
+    #[error("layer 0 holds the inputs (relays) and cannot be recurrent")]
+    RecurrentInput,
     /// The placement needs more cores than the mesh has.
     #[error(
         "the network needs {needed} cores (per layer {per}; each layer starts on a fresh core), \

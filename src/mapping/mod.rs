@@ -137,6 +137,10 @@ pub struct LayerPlacement {
     /// Per chunk, the cores of its segments (in `segments` order; empty when not split). The
     /// chunk's own core (`chunks[i].core`) then holds only the somas.
     pub segment_cores: Vec<Vec<usize>>,
+    /// The layer projects onto itself ([`map_net`]): every core of the layer holds rows for
+    /// the layer below and then for the layer's own neurons, and each of its neurons sends to
+    /// every core of the layer as well as of the next.
+    pub recurrent: bool,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -229,7 +233,7 @@ pub struct Mapping {
     /// Empty if there are no routes.
     pub hop_histogram: Vec<u64>,
     /// Forward routes: Σ over non-output layers of size × chunks of the next layer, plus
-    /// segments × size of every split layer.
+    /// segments × size of every split layer, plus size × chunks of every recurrent layer.
     pub total_routes: u64,
     /// Longest route in hops (0 if none).
     pub max_hops: u32,
@@ -364,7 +368,31 @@ fn frac(used: usize, cap: usize) -> f64 {
 /// more routing entries than a core has, or more cores than the mesh has (a fan-in above a
 /// core's input axons or synapses is split, not an error). See [`MapError`].
 pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapError> {
+    map_net(sizes, &[], chip)
+}
+
+/// [`map_layered`] for a net whose neuron layers may also project onto themselves:
+/// `recurrent[l]` marks layer `l` (a missing entry: not recurrent). A recurrent layer's fan-in
+/// is the layer below and its own width, its rows are held in that order, and its neurons send
+/// to the layer's own cores as well as the next layer's (ARCHITECTURE.md §5). A recurrent
+/// fan-in is not split.
+///
+/// # Errors
+/// As [`map_layered`]; the input layer marked recurrent; a recurrent fan-in over a core's
+/// axons or synapse rows ([`MapError::RecurrentSplit`]).
+pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
+    let rec = |l: usize| recurrent.get(l).copied().unwrap_or(false);
+    if rec(0) {
+        return Err(MapError::RecurrentInput);
+    }
+    let fan_in = |l: usize| {
+        if l == 0 {
+            0
+        } else {
+            sizes[l - 1] + if rec(l) { sizes[l] } else { 0 }
+        }
+    };
     if sizes.len() < 2 {
         return Err(MapError::TooFewLayers {
             layers: sizes.len(),
@@ -398,18 +426,27 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
     let rows = u64::from(chip.mesh.rows);
     let available = cols * rows;
     if c.external_inputs || c.recurrent {
-        return map_packed(sizes, chip, cap);
+        return map_packed(sizes, recurrent, chip, cap);
     }
 
     // Fan-in limits, in layer order (they do not depend on the placement).
     // A fan-in larger than a core's input axons (or synapses) is split into segments.
     let per_segment = cap.input_axons.min(cap.synapses);
-    let segments: Vec<Vec<Segment>> = (0..sizes.len())
-        .map(|l| {
-            let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
-            if fan_in <= per_segment {
-                return Vec::new();
-            }
+    let mut segments: Vec<Vec<Segment>> = Vec::with_capacity(sizes.len());
+    for (l, &size) in sizes.iter().enumerate() {
+        let fan_in = fan_in(l);
+        if rec(l) && fan_in > per_segment {
+            return Err(MapError::RecurrentSplit {
+                chip: name,
+                layer: l,
+                size,
+                fan_in,
+                capacity: per_segment,
+            });
+        }
+        segments.push(if fan_in <= per_segment {
+            Vec::new()
+        } else {
             let parts = fan_in.div_ceil(per_segment);
             let (base, extra) = (fan_in / parts, fan_in % parts);
             let mut start = 0;
@@ -421,8 +458,8 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
                     sg
                 })
                 .collect()
-        })
-        .collect();
+        });
+    }
 
     let n = sizes.len();
     let mut limit = vec![(0usize, ""); n];
@@ -434,7 +471,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
             .iter()
             .map(|g| g.axons)
             .max()
-            .unwrap_or(if l > 0 { sizes[l - 1] } else { 0 });
+            .unwrap_or(fan_in(l));
         if row > 0 && cap.synapses / row < k.0 {
             k = (cap.synapses / row, "synapses");
         }
@@ -442,9 +479,15 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
         if !segments[l].is_empty() && cap.fanout < k.0 {
             k = (cap.fanout, "fanout");
         }
-        if l + 1 < n {
-            let dest = count[l + 1];
-            if dest > cap.fanout {
+        let next = if l + 1 < n { count[l + 1] } else { 0 };
+        // A recurrent layer's neurons also send to each of its own cores: the fewer neurons
+        // per core, the more cores, so shrink the chunk until both fit.
+        loop {
+            let dest = next + if rec(l) { sizes[l].div_ceil(k.0) } else { 0 };
+            if dest == 0 || cap.fanout / dest >= k.0 {
+                break;
+            }
+            if cap.fanout / dest == 0 {
                 return Err(MapError::Fanout {
                     chip: name,
                     layer: l,
@@ -452,9 +495,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
                     capacity: cap.fanout,
                 });
             }
-            if cap.fanout / dest < k.0 {
-                k = (cap.fanout / dest, "fanout");
-            }
+            k = (cap.fanout / dest, "fanout");
         }
         limit[l] = k;
         count[l] = sizes[l].div_ceil(k.0);
@@ -469,7 +510,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
     if needed > available {
         // Layers sharing cores may still fit (without split fan-ins).
         if segments.iter().all(Vec::is_empty)
-            && let Ok(m) = map_packed(sizes, chip, cap)
+            && let Ok(m) = map_packed(sizes, recurrent, chip, cap)
         {
             return Ok(m);
         }
@@ -490,7 +531,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
         let (base, extra) = (size / parts, size % parts);
         let mut chunks = Vec::with_capacity(parts);
         let mut segment_cores = Vec::new();
-        let dest = if l + 1 < n { count[l + 1] } else { 0 };
+        let dest = if l + 1 < n { count[l + 1] } else { 0 } + if rec(l) { parts } else { 0 };
         let mut start = 0;
         for i in 0..parts {
             let len = base + usize::from(i < extra);
@@ -515,11 +556,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
             let core = to_usize(snake_core(walk, cols));
             walk += 1;
             chunks.push(Chunk { core, start, len });
-            let fan_in = if l == 0 || !segments[l].is_empty() {
-                0
-            } else {
-                sizes[l - 1]
-            };
+            let fan_in = if segments[l].is_empty() { fan_in(l) } else { 0 };
             cores.push(core_use(
                 core,
                 cols,
@@ -546,6 +583,7 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
             limited_by: limit[l].1,
             segments: segments[l].clone(),
             segment_cores,
+            recurrent: rec(l),
         });
     }
     cores.sort_by_key(|c| c.core);
@@ -559,8 +597,17 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
 /// # Errors
 /// A fan-in a core cannot hold whole (packing does not split), a core's routing entries over
 /// capacity, or more cores than the mesh has.
-fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Mapping, MapError> {
+fn map_packed(
+    sizes: &[usize],
+    rec_layers: &[bool],
+    chip: &ChipModel,
+    cap: CoreCapacity,
+) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
+    let rec = |l: usize| rec_layers.get(l).copied().unwrap_or(false);
+    // A recurrent layer's own neurons take input axons like any presynaptic layer (the chip's
+    // local recurrent connections are not modelled for a layer onto itself).
+    let own = |l: usize| if rec(l) { sizes[l] } else { 0 };
     let (external, recurrent) = (chip.core.external_inputs, chip.core.recurrent);
     let cols = u64::from(chip.mesh.cols);
     let available = cols * u64::from(chip.mesh.rows);
@@ -570,7 +617,7 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
     let mut walk = 0u64;
     let (mut n_left, mut s_left, mut a_left) = (cap.neurons, cap.synapses, cap.input_axons);
     for l in 0..n {
-        let fan_in = if l > 0 { sizes[l - 1] } else { 0 };
+        let fan_in = if l > 0 { sizes[l - 1] + own(l) } else { 0 };
 
         if l == 0 && external {
             // Relays stand for the off-chip inputs: no capacity, at the first core.
@@ -583,7 +630,7 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
                 && l > 0
                 && !(l == 1 && external)
                 && placed[l - 1].iter().all(|p| p.0 == walk);
-            let axons = if local { 0 } else { fan_in };
+            let axons = if local { own(l) } else { fan_in };
             let fit = if axons > a_left {
                 0
             } else {
@@ -638,6 +685,10 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
                     .map(|c| c.0)
                     .collect()
             });
+            if rec(l) {
+                dest.extend(placed[l].iter().map(|c| c.0));
+                dest.sort_unstable();
+            }
             dest.dedup();
             let fanout = if relays { 0 } else { len * dest.len() };
             fanout_per_core.push((core, fanout));
@@ -648,7 +699,7 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
                 l,
                 start,
                 len,
-                if l == 0 { 0 } else { sizes[l - 1] },
+                if l == 0 { 0 } else { sizes[l - 1] + own(l) },
                 fanout,
                 None,
             );
@@ -671,6 +722,7 @@ fn map_packed(sizes: &[usize], chip: &ChipModel, cap: CoreCapacity) -> Result<Ma
             limited_by: if relays { "off-chip" } else { "packed" },
             segments: Vec::new(),
             segment_cores: Vec::new(),
+            recurrent: rec(l),
         });
     }
     for (core, _) in &fanout_per_core {
@@ -755,7 +807,8 @@ fn core_use(
 
 /// Fill the hop histogram and route statistics of `m` from its placement: a route is a
 /// (presynaptic neuron, destination core) pair — to the segment holding its axon where the
-/// next layer is split — and, in split layers, each segment's partial sums to its chunk's core.
+/// next layer is split, and to its own layer's cores where the layer is recurrent — and, in
+/// split layers, each segment's partial sums to its chunk's core.
 fn route(m: &mut Mapping) {
     let mut hist: Vec<u64> = Vec::new();
     let mut add = |h: u32, k: u64| {
@@ -770,6 +823,13 @@ fn route(m: &mut Mapping) {
         for (c, segs) in lp.segment_cores.iter().enumerate() {
             for &sc in segs {
                 add(m.hops(sc, lp.chunks[c].core), lp.chunks[c].len as u64);
+            }
+        }
+        if lp.recurrent {
+            for src in &lp.chunks {
+                for dst in &lp.chunks {
+                    add(m.hops(src.core, dst.core), src.len as u64);
+                }
             }
         }
         let Some(next) = m.layers.get(l + 1) else {

@@ -109,6 +109,19 @@ impl Mapping {
                 l.segments.len() * l.size,
             )?;
         }
+        for l in self.layers.iter().filter(|l| l.recurrent) {
+            let below = self.layers[l.layer - 1].size;
+            writeln!(
+                s,
+                "recurrent: layer {} projects onto itself: its cores hold {below} + {} rows per \
+                 neuron (the layer below, then its own neurons) and each of its neurons also \
+                 sends to the layer's own {} core(s) ({} recurrent routes)",
+                l.layer,
+                l.size,
+                l.chunks.len(),
+                l.size * l.chunks.len(),
+            )?;
+        }
 
         Ok(())
     }

@@ -845,6 +845,19 @@ pub struct Chain {
     /// where structural zeros were expanded; `None` for a dense layer. A chip walks, counts
     /// and trains only these ([`crate::emulator::Hooks::masks`]).
     pub masks: Vec<Option<BitVec<usize, Lsb0>>>,
+    /// Per synaptic layer, the projection of its neurons onto themselves, if the graph has
+    /// one (a loop `neuron → Affine/Linear → neuron`): it carries the spikes of one step into
+    /// the next ([`crate::emulator::Hooks::recurrent`]). Its bias is folded into the layer's.
+    pub recurrent: Vec<Option<Recurrent>>,
+}
+
+/// A recurrent projection of a chain layer onto itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recurrent {
+    /// The loop's synapse node.
+    pub node: String,
+    /// `(n, n)` row-major: `w[i * n + j]` from neuron `j` to neuron `i` of the layer.
+    pub w: Vec<f64>,
 }
 
 impl Chain {
@@ -882,6 +895,7 @@ impl Chain {
             let Some(d) = d else { continue };
             let program = programs.get(l).and_then(Option::as_ref);
             let n_in = layer.n_in;
+            let mut rec = self.recurrent.get_mut(l).and_then(Option::as_mut);
             for (i, (row, b)) in layer
                 .w
                 .chunks_mut(n_in.max(1))
@@ -890,6 +904,11 @@ impl Chain {
             {
                 let k = program.map_or(d.scale[i], |p| d.weight_scale(i, p));
                 row.iter_mut().for_each(|w| *w *= k);
+                // The loop's synapses feed the same neuron: the same factor.
+                if let Some(r) = rec.as_mut() {
+                    let n = layer.n_out;
+                    r.w[i * n..(i + 1) * n].iter_mut().for_each(|w| *w *= k);
+                }
                 *b = d.scale[i] * *b + d.leak[i];
             }
         }
@@ -1261,6 +1280,7 @@ impl ChainBuilder {
                 .collect(),
         };
         Ok(Chain {
+            recurrent: vec![None; layers.len()],
             net,
             order,
             layers,
@@ -1283,6 +1303,13 @@ impl Graph {
                 "the edge {a} → {b} is listed twice"
             )));
         }
+        // A layer's loop onto itself is not on the chain: walk the other edges.
+        let loops: std::collections::BTreeSet<String> = self.loops().into_values().collect();
+        let edges: Vec<&(String, String)> = self
+            .edges
+            .iter()
+            .filter(|(a, b)| !loops.contains(a) && !loops.contains(b))
+            .collect();
         let of = |k: &str| -> Vec<&String> {
             self.nodes
                 .iter()
@@ -1302,8 +1329,7 @@ impl Graph {
         let mut seen = std::collections::BTreeSet::from([inputs[0].clone()]);
         loop {
             let at = order.last().cloned().unwrap_or_default();
-            let next: Vec<&String> = self
-                .edges
+            let next: Vec<&String> = edges
                 .iter()
                 .filter(|(a, _)| *a == at)
                 .map(|(_, b)| b)
@@ -1316,7 +1342,7 @@ impl Graph {
                             "edge {at} → {b} closes a loop: recurrent graphs are not taken yet (only feed-forward chains)"
                         )));
                     }
-                    let into = self.edges.iter().filter(|(_, t)| t == *b).count();
+                    let into = edges.iter().filter(|(_, t)| t == *b).count();
                     if into > 1 {
                         return Err(NirError::Graph(format!(
                             "node '{b}' has {into} incoming edges: recurrent or merging graphs are not taken yet (only feed-forward chains)"
@@ -1343,12 +1369,44 @@ impl Graph {
                 outputs[0]
             )));
         }
-        if let Some(off) = self.nodes.keys().find(|k| !seen.contains(*k)) {
+        if let Some(off) = self
+            .nodes
+            .keys()
+            .find(|k| !seen.contains(*k) && !loops.contains(*k))
+        {
             return Err(NirError::Graph(format!(
                 "node '{off}' is not on the chain from the input to the output"
             )));
         }
         Ok(order)
+    }
+
+    /// The recurrent loops of the graph: neuron node → the node that takes only its output
+    /// and feeds only back into it (`lif → w_rec → lif`, as snnTorch's `RLeaky` exports).
+    pub fn loops(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for r in self.nodes.keys() {
+            let ins: Vec<&String> = self
+                .edges
+                .iter()
+                .filter(|(_, b)| b == r)
+                .map(|(a, _)| a)
+                .collect();
+            let outs: Vec<&String> = self
+                .edges
+                .iter()
+                .filter(|(a, _)| a == r)
+                .map(|(_, b)| b)
+                .collect();
+            if let ([a], [b]) = (ins.as_slice(), outs.as_slice())
+                && a == b
+                && a != &r
+                && self.nodes.get(*a).is_some_and(|n| n.neurons().is_some())
+            {
+                out.entry((*a).clone()).or_insert_with(|| r.clone());
+            }
+        }
+        out
     }
 
     /// The chain as a layered network. Between two neuron nodes (or the input and the first,
@@ -1382,7 +1440,66 @@ impl Graph {
                 chain.synapse(self, n, lin, structured)?;
             }
         }
-        chain.finish(self, order)
+        let mut chain = chain.finish(self, order)?;
+        self.add_loops(&mut chain)?;
+        Ok(chain)
+    }
+
+    /// Attach each neuron node's loop ([`Graph::loops`]) to its layer of `chain`: its weights
+    /// as the layer's [`Recurrent`] projection, its bias added to the layer's.
+    ///
+    /// # Errors
+    /// A loop through a node other than `Affine` or `Linear`, or of the wrong shape.
+    fn add_loops(&self, chain: &mut Chain) -> Result<(), NirError> {
+        for (neuron, r) in self.loops() {
+            let Some(l) = chain
+                .layers
+                .iter()
+                .position(|(_, n)| n.as_deref() == Some(neuron.as_str()))
+            else {
+                continue;
+            };
+            let layer = &mut chain.net.layers[l];
+            let n = layer.n_out;
+            if layer.act == Activation::Identity {
+                return Err(self.node_err(
+                    &r,
+                    format!(
+                        "closes a loop on '{neuron}', a linear read-out that does not spike: accord takes loops on spiking neurons"
+                    ),
+                ));
+            }
+            let (weight, bias) = match &self.nodes[&r] {
+                Node::Affine { weight, bias } => (weight, Some(bias)),
+                Node::Linear { weight } => (weight, None),
+                _ => {
+                    return Err(self.node_err(
+                        &r,
+                        format!(
+                            "closes a loop on '{neuron}': accord takes recurrent Affine and Linear nodes"
+                        ),
+                    ));
+                }
+            };
+            if weight.shape != [n, n] || bias.is_some_and(|b| b.len() != n) {
+                return Err(self.node_err(
+                    &r,
+                    format!(
+                        "closes a loop on '{neuron}' ({n} neurons) but has weight shape {:?}{}",
+                        weight.shape,
+                        bias.map_or(String::new(), |b| format!(" and {} biases", b.len()))
+                    ),
+                ));
+            }
+            if let Some(b) = bias {
+                layer.b.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+            }
+            chain.recurrent[l] = Some(Recurrent {
+                node: r,
+                w: weight.data.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// A node's error: `node 'n' (Type) why`.

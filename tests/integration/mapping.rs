@@ -5,7 +5,7 @@
 use crate::support::accord;
 
 use accord::chip::{self, ChipModel, Mesh};
-use accord::mapping::{MapError, Mapping, Segment, map_layered};
+use accord::mapping::{MapError, Mapping, Segment, map_layered, map_net};
 use proptest::prelude::*;
 
 /// `balance-core` with its capacities and mesh replaced.
@@ -830,4 +830,167 @@ fn reckon_runs_and_trains_a_net_on_its_one_core() {
     assert!(acc > 0.6, "one epoch on ReckOn: {acc}");
     // One core: no packet leaves it.
     assert_eq!(v["ledger"]["training"]["hop"], 0);
+}
+
+/// A recurrent layer (issue 13): 4-6-2 with layer 1 projecting onto itself, on 3-neuron cores
+/// (ample synapses, axons and fan-out), 4 × 2 mesh. Layer 1's fan-in is 4 + 6 = 10 rows per
+/// neuron; each of its neurons sends to the output's core and to its own layer's 2 cores.
+#[test]
+fn a_recurrent_layer_holds_its_own_rows_and_sends_to_its_own_cores() {
+    let chip = chip_with(3, 1000, 100, 100, (4, 2));
+    let flat = map_layered(&[4, 6, 2], &chip).unwrap();
+    let m = map_net(&[4, 6, 2], &[false, true], &chip).unwrap();
+    assert!(m.layers[1].recurrent && !m.layers[2].recurrent);
+    assert_eq!(lens(&m, 1), [3, 3]);
+    for ch in &m.layers[1].chunks {
+        let u = core(&m, ch.core);
+        assert_eq!((u.input_axons, u.synapses), (4 + 6, 3 * (4 + 6)));
+        assert_eq!(
+            u.fanout,
+            3 * (1 + 2),
+            "each neuron: the output core and its own two"
+        );
+    }
+    // Routes: the feed-forward ones, plus 6 neurons × 2 own cores.
+    assert_eq!(m.total_routes, flat.total_routes + 6 * 2);
+    let own: u64 = m.layers[1]
+        .chunks
+        .iter()
+        .flat_map(|a| m.layers[1].chunks.iter().map(move |b| (a, b)))
+        .map(|(a, b)| u64::from(m.hops(a.core, b.core)) * a.len as u64)
+        .sum();
+    let hop_sum = |m: &Mapping| -> u64 {
+        m.hop_histogram
+            .iter()
+            .enumerate()
+            .map(|(h, &k)| h as u64 * k)
+            .sum()
+    };
+    assert_eq!(hop_sum(&m), hop_sum(&flat) + own);
+    assert!(
+        m.describe()
+            .contains("recurrent: layer 1 projects onto itself")
+    );
+}
+
+/// A recurrent layer's own cores count against its neurons' fan-out: 8 neurons on 4-neuron
+/// cores with one output core. A chunk of `k` neurons needs `k × (1 + ⌈8 / k⌉)` routing
+/// entries: with 4 per core even `k = 1` needs 9, so the net does not fit, by name; with 10,
+/// `k = 4` needs 12, `k = 3` 12, `k = 2` 10: chunks of 2.
+#[test]
+fn a_recurrent_layers_own_cores_take_routing_entries() {
+    let chip = chip_with(4, 1000, 100, 4, (8, 8));
+    assert!(map_layered(&[2, 8, 1], &chip).is_ok());
+    let e = map_net(&[2, 8, 1], &[false, true], &chip).unwrap_err();
+    assert!(
+        matches!(e, MapError::Fanout { layer: 1, .. }),
+        "{e}: one neuron per core would need 1 + 8 routing entries"
+    );
+    let chip = chip_with(4, 1000, 100, 10, (8, 8));
+    let m = map_net(&[2, 8, 1], &[false, true], &chip).unwrap();
+    assert_eq!(
+        (m.layers[1].max_chunk, m.layers[1].limited_by),
+        (2, "fanout")
+    );
+    assert_eq!(lens(&m, 1), [2, 2, 2, 2]);
+    for ch in &m.layers[1].chunks {
+        assert_eq!(core(&m, ch.core).fanout, 2 * (1 + 4));
+    }
+}
+
+/// A recurrent fan-in over a core is refused with the numbers (not split); the input layer
+/// cannot be recurrent.
+#[test]
+fn recurrent_fan_ins_are_not_split_and_inputs_are_not_recurrent() {
+    let tn = chip::open("truenorth").unwrap();
+    let e = map_net(&[200, 100, 10], &[false, true], &tn).unwrap_err();
+    assert_eq!(
+        e,
+        MapError::RecurrentSplit {
+            chip: "truenorth".into(),
+            layer: 1,
+            size: 100,
+            fan_in: 300,
+            capacity: 256,
+        }
+    );
+    assert!(e.to_string().contains("over by 44"), "{e}");
+    // The same widths without the loop split the fan-in.
+    assert!(
+        !map_layered(&[300, 100, 10], &tn).unwrap().layers[1]
+            .segments
+            .is_empty()
+    );
+    assert_eq!(
+        map_net(&[4, 3], &[true], &tn).unwrap_err(),
+        MapError::RecurrentInput
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// With recurrent layers: every core within every capacity, a recurrent layer's cores
+    /// holding `len × (below + size)` synapses and (unpacked) `len × (next cores + own cores)`
+    /// routing entries, and a refusal only for a reason that holds.
+    #[test]
+    fn recurrent_mappings_respect_every_capacity(
+        sizes in prop::collection::vec(1usize..=24, 2..=4),
+        flags in prop::collection::vec(any::<bool>(), 4),
+        neurons in 1u32..=16,
+        synapses in 1u32..=600,
+        axons in 1u32..=80,
+        fanout in 1u32..=80,
+        cols in 1u32..=8,
+        rows in 1u32..=8,
+    ) {
+        let chip = chip_with(neurons, synapses, axons, fanout, (cols, rows));
+        let mut rec = flags[..sizes.len()].to_vec();
+        rec[0] = false;
+        match map_net(&sizes, &rec, &chip) {
+            Ok(m) => {
+                for u in &m.cores {
+                    prop_assert!(u.neurons <= neurons as usize);
+                    prop_assert!(u.synapses <= synapses as usize);
+                    prop_assert!(u.input_axons <= axons as usize);
+                    prop_assert!(u.fanout <= fanout as usize);
+                }
+                for (l, lp) in m.layers.iter().enumerate() {
+                    prop_assert_eq!(lp.recurrent, rec[l]);
+                    prop_assert_eq!(lp.chunks.iter().map(|c| c.len).sum::<usize>(), sizes[l]);
+                    if !rec[l] {
+                        continue;
+                    }
+                    let next = m.layers.get(l + 1).map_or(0, |n| n.chunks.len());
+                    for ch in &lp.chunks {
+                        let u = core(&m, ch.core);
+                        let u = m
+                            .cores
+                            .iter()
+                            .find(|u| u.core == ch.core && u.layer == l)
+                            .unwrap_or(u);
+                        prop_assert_eq!(u.synapses, ch.len * (sizes[l - 1] + sizes[l]));
+                        // Packed layers share cores: a destination core counts once.
+                        if !m.packed {
+                            prop_assert_eq!(u.fanout, ch.len * (next + lp.chunks.len()));
+                        }
+                    }
+                }
+            }
+            Err(e @ MapError::RecurrentSplit { layer, fan_in, capacity, .. }) => {
+                prop_assert!(rec[layer], "{}", e);
+                prop_assert_eq!(fan_in, sizes[layer - 1] + sizes[layer]);
+                prop_assert_eq!(capacity, (axons.min(synapses)) as usize);
+                prop_assert!(fan_in > capacity);
+            }
+            Err(
+                MapError::Fanout { .. }
+                | MapError::TooManyCores { .. }
+                | MapError::PackedCores { .. }
+                | MapError::PackedFanIn { .. }
+                | MapError::PackedFanout { .. },
+            ) => {}
+            Err(e) => prop_assert!(false, "unexpected refusal: {}", e),
+        }
+    }
 }

@@ -113,12 +113,207 @@ fn what_accord_does_not_take_yet_is_named() {
         e.contains("'if1' (Delay)") && e.contains("does not take"),
         "{e}"
     );
-    let e = nir::read(&fixture("recurrent.nir"))
+    // A loop through a node that is not Affine or Linear is named.
+    let mut g = nir::read(&fixture("recurrent.nir")).unwrap();
+    g.nodes.insert(
+        "rec".into(),
+        Node::Scale {
+            scale: vec![1.0; 3],
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
+    assert!(
+        e.contains("'rec' (Scale) closes a loop on 'lif'") && e.contains("Affine and Linear"),
+        "{e}"
+    );
+    // A loop of the wrong shape too.
+    let mut g = nir::read(&fixture("recurrent.nir")).unwrap();
+    g.nodes.insert(
+        "rec".into(),
+        Node::Linear {
+            weight: nir::Tensor {
+                shape: vec![3, 2],
+                data: vec![0.0; 6],
+            },
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
+    assert!(
+        e.contains("'rec' (Linear) closes a loop on 'lif' (3 neurons) but has weight shape [3, 2]"),
+        "{e}"
+    );
+    // A loop on a read-out that does not spike would carry nothing: refused.
+    let mut g = nir::read(&fixture("recurrent.nir")).unwrap();
+    g.nodes.insert(
+        "lif".into(),
+        Node::Li {
+            tau: vec![0.02; 3],
+            r: vec![1.0; 3],
+            v_leak: vec![0.0; 3],
+        },
+    );
+    let e = g.to_layered().unwrap_err().to_string();
+    assert!(
+        e.contains("'rec' (Affine) closes a loop on 'lif', a linear read-out"),
+        "{e}"
+    );
+}
+
+/// Issue 13's recurrent nets: a loop `lif → rec → lif` becomes the layer's recurrent
+/// projection, its weights kept as written and its bias added to the layer's.
+#[test]
+fn a_recurrent_loop_becomes_the_layers_own_projection() {
+    let g = nir::read(&fixture("recurrent.nir")).unwrap();
+    assert_eq!(g.loops().get("lif").map(String::as_str), Some("rec"));
+    let c = g.to_layered().unwrap();
+    assert_eq!(c.net.sizes(), [2, 3]);
+    let r = c.recurrent[0].as_ref().expect("the loop on 'lif'");
+    assert_eq!(r.node, "rec");
+    let Node::Affine { weight, bias } = &g.nodes["rec"] else {
+        panic!("rec is an Affine")
+    };
+    assert_eq!(r.w, weight.data);
+    let Node::Affine { bias: b_fc, .. } = &g.nodes["fc"] else {
+        panic!("fc is an Affine")
+    };
+    let sum: Vec<f64> = b_fc.iter().zip(bias).map(|(a, b)| a + b).collect();
+    assert_eq!(c.net.layers[0].b, sum);
+}
+
+/// Spike counts of the recurrent fixtures on Loihi's float twin: exactly NIR's equations
+/// (`make_recurrent.py`, NumPy, the loop carrying the previous step's spikes).
+#[test]
+fn recurrent_nets_spike_in_the_float_twin_as_nirs_equations_say() {
+    // The hand-written loop (one layer of 3 LIF neurons).
+    let (reference, float, _) = loihi_float_twin(("recurrent.nir", "recurrent_ref.json"));
+    let total: u32 = reference.iter().flatten().flatten().sum();
+    assert!(total > 50, "the reference is not silent: {total} spikes");
+    assert_eq!(float, reference, "spike counts, float twin vs NumPy");
+    // snnTorch's RLeaky, exported by snnTorch (nodes '1.lif' ⇄ '1.w_rec').
+    let (reference, float, _) =
+        loihi_float_twin(("snntorch_rleaky.nir", "snntorch_rleaky_ref.json"));
+    let total: u32 = reference.iter().flatten().flatten().sum();
+    assert!(total > 1000, "the reference is not silent: {total} spikes");
+    assert_eq!(float, reference, "spike counts, float twin vs NumPy");
+    // snnTorch's own simulation departs (its RLeaky zeroes the membrane a step after a
+    // spike): the reference is NIR's equations, not that rule.
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("snntorch_rleaky_ref.json")).unwrap(),
+    )
+    .unwrap();
+    let snn: Counts = serde_json::from_value(want["snntorch_counts"].clone()).unwrap();
+    assert_ne!(snn, reference);
+    // A recurrent net snnTorch trained on digits, on 40 digits.
+    let (reference, float, _) =
+        loihi_float_twin(("snntorch_rdigits.nir", "snntorch_rdigits_ref.json"));
+    let total: u32 = reference.iter().flatten().flatten().sum();
+    assert!(total > 3000, "the reference is not silent: {total} spikes");
+    assert_eq!(float, reference, "spike counts, float twin vs NumPy");
+}
+
+/// Packets of a recurrent net counted where they are sent, against the closed form: every
+/// relay spike goes to the hidden core, every hidden spike to the output core and back to its
+/// own core, output spikes nowhere (all on one core per layer here).
+#[test]
+fn a_recurrent_layers_spikes_travel_to_its_own_core_too() {
+    let chip = accord::chip::open("loihi").unwrap();
+    let (mut cn, _, want) = nir_chip_net(
+        ("snntorch_rleaky.nir", "snntorch_rleaky_ref.json"),
+        |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
+        &chip,
+    );
+    let ticks = want["ticks"].as_u64().unwrap() as usize;
+    for (k, x) in want["inputs"]
+        .as_array()
         .unwrap()
-        .to_layered()
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("recurrent"), "{e}");
+        .iter()
+        .take(5)
+        .enumerate()
+    {
+        let x = floats(x);
+        let mut t = accord::emulator::Tally::default();
+        cn.fire(&x, k as u64, &mut t);
+        // Regular encoding: a phase accumulator per input.
+        let mut relay = 0u64;
+        for &r in &x {
+            let mut phase = 0.0;
+            for _ in 0..ticks {
+                phase += r;
+                if phase >= 1.0 {
+                    phase -= 1.0;
+                    relay += 1;
+                }
+            }
+        }
+        let hidden: u64 = cn.state().counts[1].iter().map(|&c| u64::from(c)).sum();
+        assert!(hidden > 0);
+        assert_eq!(
+            t.ledger.get(accord::chip::Action::SpikePacket),
+            relay + 2 * hidden,
+            "sample {k}: {relay} relay spikes, {hidden} hidden spikes"
+        );
+    }
+}
+
+/// The command line runs a recurrent NIR net for inference and refuses what it cannot do,
+/// naming the loop's node.
+#[test]
+fn a_recurrent_model_runs_inference_and_refuses_training_by_name() {
+    let model = fixture("snntorch_rdigits.nir");
+    let model = model.to_str().unwrap();
+    let base = [
+        "train", "--data", "digits", "--model", model, "--dt", "1e-4", "--chip", "loihi",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend(extra);
+        accord(&a)
+    };
+    let o = run(&[
+        "--epochs", "0", "--mode", "spiking", "--ticks", "32", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.85, "the trained recurrent net on Loihi: {acc}");
+    assert_eq!(v["mapping"]["layers"][1]["recurrent"], true);
+    for (extra, want) in [
+        (&["--epochs", "1", "--mode", "spiking"][..], "'1.w_rec'"),
+        (&["--epochs", "0"][..], "recurrent net runs in spiking mode"),
+        (&["--epochs", "0", "--reference"][..], "'1.w_rec'"),
+    ] {
+        let o = run(extra);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+    }
+    let o = accord(&["import", model, "--dt", "1e-4"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("layer 1 projects onto itself through '1.w_rec'"),
+        "{text}"
+    );
+}
+
+/// Without its loop the recurrent net spikes differently: the recurrent rows are walked.
+#[test]
+fn a_recurrent_projection_changes_what_the_layer_does() {
+    let g = nir::read(&fixture("snntorch_rleaky.nir")).unwrap();
+    let mut cut = g.clone();
+    cut.nodes.remove("1.w_rec");
+    cut.edges.retain(|(a, b)| a != "1.w_rec" && b != "1.w_rec");
+    let path = std::env::temp_dir().join(format!("accord-cut-{}.nir", std::process::id()));
+    nir::write(&path, &cut).unwrap();
+    let name = path.to_str().unwrap().to_string();
+    let (_, with, _) = loihi_float_twin(("snntorch_rleaky.nir", "snntorch_rleaky_ref.json"));
+    let want = fixture("snntorch_rleaky_ref.json");
+    let (_, without, _) = loihi_float_twin((name.as_str(), want.to_str().unwrap()));
+    let _ = std::fs::remove_file(&path);
+    let hidden = |c: &Counts| c.iter().map(|s| s[0].clone()).collect::<Vec<_>>();
+    assert_ne!(
+        hidden(&with),
+        hidden(&without),
+        "the loop must change the hidden layer's spikes"
+    );
 }
 
 #[test]
@@ -594,16 +789,19 @@ fn a_net_run_from_its_nir_file_equals_the_native_run() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `lif_net.nir` on `chip` with datapath `dp` (its neurons' programs from the file at the
-/// reference's `dt`): per input, the spike counts of both layers.
-/// Spike counts per input and layer of the NIR net `net` run on `chip` with the inputs, step
-/// and ticks of `reference` (a JSON file beside it), and the soma programs chosen.
-fn lif_counts<D: accord::emulator::Datapath>(
+/// The NIR net `net` on `chip` (datapath from `make_dp`), its neurons stepped at the `dt` of
+/// `reference` (a JSON file beside it) in spiking mode for its ticks, a loop onto a layer as
+/// its recurrent projection; with the soma programs chosen and the reference itself.
+fn nir_chip_net<D: accord::emulator::Datapath>(
     (net, reference): (&str, &str),
     make_dp: impl FnOnce(&[accord::emulator::PopSpec]) -> D,
     chip: &accord::chip::ChipModel,
-) -> (Vec<Vec<Vec<u32>>>, Vec<nir::Program>) {
-    use accord::emulator::{ChipNet, ChipRule, Encoding, FiringMode, Tally, layered_pops};
+) -> (
+    accord::emulator::ChipNet<D>,
+    Vec<nir::Program>,
+    serde_json::Value,
+) {
+    use accord::emulator::{ChipNet, ChipRule, Encoding, FiringMode, NetSpec, layered_pops};
     let want: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture(reference)).unwrap()).unwrap();
     let g = nir::read(&fixture(net)).unwrap();
@@ -619,31 +817,54 @@ fn lif_counts<D: accord::emulator::Datapath>(
     for (p, prog) in pops.iter_mut().zip(&programs) {
         p.soma = prog.as_ref().map(|p| p.soma);
     }
-    let mapping = accord::mapping::map_layered(&c.net.sizes(), chip).unwrap();
+    let recurrent: Vec<Option<Vec<f64>>> = c
+        .recurrent
+        .iter()
+        .map(|r| r.as_ref().map(|r| r.w.clone()))
+        .collect();
+    let flags: Vec<bool> = std::iter::once(false)
+        .chain(recurrent.iter().map(Option::is_some))
+        .collect();
+    let sizes = c.net.sizes();
+    let mapping = accord::mapping::map_net(&sizes, &flags, chip).unwrap();
     let mut vars = accord::ledger::VarCounters::default();
     let ticks = want["ticks"].as_u64().unwrap() as u32;
-    let mut cn = ChipNet::from_net(
-        make_dp(&pops),
-        &c.net,
-        &mapping,
-        chip,
-        FiringMode::Spiking {
+    let spec = NetSpec {
+        sizes: &sizes,
+        acts: &acts,
+        weights: &c.net,
+        masks: &[],
+        recurrent: &recurrent,
+        feedback: None,
+        mapping: &mapping,
+        mode: FiringMode::Spiking {
             ticks,
             encoding: Encoding::Regular,
         },
-        accord::rule::Loss::Mse,
-        ChipRule::Balance,
-        None,
-        &mut vars,
-    );
+        loss: accord::rule::Loss::Mse,
+        rule: ChipRule::Balance,
+        threads: 1,
+        training: false,
+    };
+    let cn = ChipNet::build(make_dp(&pops), &spec, chip, &mut vars);
+    (cn, programs.into_iter().flatten().collect(), want)
+}
+
+/// Spike counts per input and layer of the NIR net `net` run on `chip` with the inputs, step
+/// and ticks of `reference` ([`nir_chip_net`]), and the soma programs chosen.
+fn lif_counts<D: accord::emulator::Datapath>(
+    files: (&str, &str),
+    make_dp: impl FnOnce(&[accord::emulator::PopSpec]) -> D,
+    chip: &accord::chip::ChipModel,
+) -> (Vec<Vec<Vec<u32>>>, Vec<nir::Program>) {
+    let (mut cn, programs, want) = nir_chip_net(files, make_dp, chip);
     let mut out = Vec::new();
     for (k, x) in want["inputs"].as_array().unwrap().iter().enumerate() {
-        let mut t = Tally::default();
+        let mut t = accord::emulator::Tally::default();
         cn.fire(&floats(x), k as u64, &mut t);
-        let st = cn.state();
-        out.push(vec![st.counts[1].clone(), st.counts[2].clone()]);
+        out.push(cn.state().counts[1..].to_vec());
     }
-    (out, programs.into_iter().flatten().collect())
+    (out, programs)
 }
 
 /// The hand-written LIF fixture and its NumPy reference (`make_fixtures.py`).
