@@ -276,6 +276,40 @@ pub struct CopyLayout {
     pub learns: bool,
 }
 
+/// The global ids of a core's axons' presynaptic neurons, held as runs of consecutive ids: a
+/// core's axons come from a few contiguous ranges of neurons (the layer below, its own layer,
+/// a segment), so a core pays a few words, not one per axon.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AxonIds<'a> {
+    /// `(first axon, its global id)` per run, in axon order; axon `j` of the run starting at
+    /// `a` has id `id + (j − a)`.
+    runs: &'a [(u32, u64)],
+}
+
+impl<'a> AxonIds<'a> {
+    /// Ids from runs `(first axon, its id)`, sorted by axon, the first at axon 0.
+    pub const fn new(runs: &'a [(u32, u64)]) -> Self {
+        AxonIds { runs }
+    }
+
+    /// The global id of axon `j`'s presynaptic neuron (0 when the core has no axons).
+    ///
+    /// | runs | cost |
+    /// |---|---|
+    /// | 1 (a layer below, a segment, an all-to-all net) | one add |
+    /// | `k` | a binary search over `k` |
+    #[inline]
+    pub fn gid(&self, j: usize) -> u64 {
+        let k = match self.runs {
+            [] => return 0,
+            [_] => 0,
+            runs => runs.partition_point(|r| r.0 as usize <= j).max(1) - 1,
+        };
+        let (a, id) = self.runs[k];
+        id + (j as u64).saturating_sub(u64::from(a))
+    }
+}
+
 /// What does not change while a core runs: sizes, global ids, populations, masks, widths.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout<'a> {
@@ -286,7 +320,7 @@ pub struct Layout<'a> {
     /// Global id of local neuron 0 (neuron `i` is `gid_base + i`).
     pub gid_base: u64,
     /// Global id of each axon's presynaptic neuron.
-    pub axon_gid: &'a [u64],
+    pub axon_gid: AxonIds<'a>,
     /// The populations, tiling `0..n`.
     pub pops: &'a [PopRange],
     /// Axons whose presynaptic neuron takes credit (answered by retrograde messages); `None`:
@@ -294,7 +328,7 @@ pub struct Layout<'a> {
     pub credit_axons: Option<&'a BitSlice<usize, Lsb0>>,
     /// Which synapses exist, axon-major like the rows; `None`: all of them.
     pub mask: Option<&'a BitSlice<usize, Lsb0>>,
-    /// Synapses per row.
+    /// Synapses per row; empty: `n` in every row (no mask).
     pub row_syn: &'a [u32],
     /// Stored widths.
     pub bits: Bits,
@@ -542,7 +576,7 @@ impl<D: Datapath> Core<'_, D> {
                             row,
                             rate,
                             unchecked,
-                            Key::new(self.lay.axon_gid[j], step),
+                            Key::new(self.lay.axon_gid.gid(j), step),
                             self.lay.gid_base,
                             self.vars,
                         );
@@ -959,7 +993,7 @@ impl<D: Datapath> Core<'_, D> {
                     let row = &self.mem.rows.get()[j * n..(j + 1) * n];
                     let pb = self.dp.product_bound(self.mem.row_max.get()[j], dmax, true);
                     let unchecked = self.dp.bound_ok(pb.saturating_mul(nz as u64));
-                    let key = Key::new(self.lay.axon_gid[j], step);
+                    let key = Key::new(self.lay.axon_gid.gid(j), step);
                     let (acc, terms) = match self.lay.mask {
                         None => {
                             let acc = if dense {
@@ -1041,7 +1075,7 @@ impl<D: Datapath> Core<'_, D> {
                 continue;
             }
             rows += 1;
-            let key = Key::new(self.lay.axon_gid[j], step);
+            let key = Key::new(self.lay.axon_gid.gid(j), step);
             let list: &[u32] = match self.lay.mask {
                 None => &self.mem.nz[..nz],
                 Some(mask) => {

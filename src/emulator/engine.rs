@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use accord_firmware::datapath::{Datapath, Vars};
 use accord_firmware::handlers::{
-    Bits, CopyLayout, Core, CoreMem, CreditMode, Layout, Neuron, Op, Ops, Outbox, Packet, PopRange,
-    QUEUE_CAPACITY, Rows, Status,
+    AxonIds, Bits, CopyLayout, Core, CoreMem, CreditMode, Layout, Neuron, Op, Ops, Outbox, Packet,
+    PopRange, QUEUE_CAPACITY, Rows, Status,
 };
 use accord_firmware::queue::{EventQueue, EventQueueView};
 use bitvec::prelude::*;
@@ -435,19 +435,26 @@ pub(crate) struct CoreBox<D: Datapath> {
     pub(crate) syn_total: u64,
 }
 
-/// The read-only part of a core: global ids, populations, masks and routing tables.
+/// The read-only part of a core: global ids, populations, masks and routing tables. What is
+/// per axon is held as runs where it can be (a core's axons come from a few contiguous ranges
+/// of neurons), so that a core with thousands of rows and few neurons stays small.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Wiring {
-    pub(crate) axon_gid: Vec<u64>,
+    /// `(first axon, global id)` runs of the axons' presynaptic neurons ([`AxonIds`]).
+    pub(crate) axon_gid: Vec<(u32, u64)>,
     pub(crate) pops: Vec<PopRange>,
     pub(crate) credit_axons: Option<BitVec<usize, Lsb0>>,
     pub(crate) mask: Option<BitVec<usize, Lsb0>>,
-    /// Synapses per row.
+    /// Synapses per row; empty without a mask (then `n` each).
     pub(crate) row_syn: Vec<u32>,
     /// Spike routes.
     pub(crate) fanout: Vec<FanGroup>,
-    /// Return address (engine core, local neuron) of each axon's presynaptic neuron.
-    pub(crate) retro_to: Vec<(u32, u32)>,
+    /// Return addresses of the axons' presynaptic neurons as runs `(first axon, engine core,
+    /// its local neuron)`: axon `j` of the run starting at `a` answers local neuron
+    /// `neuron + (j − a)` of that core ([`Wiring::retro_to`]).
+    pub(crate) retro_runs: Vec<(u32, u32, u32)>,
+    /// Axons with a return address.
+    pub(crate) retro_axons: u32,
     /// Comparison rules: the cores a local neuron's `δ` goes to, and the layer index of local
     /// neuron 0 there.
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
@@ -530,17 +537,76 @@ pub(crate) struct CoreSpec {
     pub(crate) segments: Vec<u32>,
 }
 
+/// Runs `(first axon, id)` of consecutive ids.
+fn id_runs(ids: &[u64]) -> Vec<(u32, u64)> {
+    let mut runs: Vec<(u32, u64)> = Vec::new();
+    for (j, &id) in ids.iter().enumerate() {
+        match runs.last() {
+            Some(&(a, first)) if first + (j as u64 - u64::from(a)) == id => {}
+            _ => runs.push((j as u32, id)),
+        }
+    }
+    runs.shrink_to_fit();
+    runs
+}
+
+/// Runs `(first axon, core, neuron)` of return addresses that advance by one neuron on one
+/// core, and the number of axons they cover.
+fn retro_runs(to: &[(u32, u32)]) -> (Vec<(u32, u32, u32)>, u32) {
+    let mut runs: Vec<(u32, u32, u32)> = Vec::new();
+    for (j, &(core, neuron)) in to.iter().enumerate() {
+        match runs.last() {
+            Some(&(a, c, first)) if c == core && first + (j as u32 - a) == neuron => {}
+            _ => runs.push((j as u32, core, neuron)),
+        }
+    }
+    runs.shrink_to_fit();
+    (runs, to.len() as u32)
+}
+
+impl Wiring {
+    /// The return address (engine core, local neuron) of axon `axon`'s presynaptic neuron.
+    #[inline]
+    pub(crate) fn retro_to(&self, axon: u32) -> Option<(u32, u32)> {
+        if axon >= self.retro_axons {
+            return None;
+        }
+        let k = self
+            .retro_runs
+            .partition_point(|r| r.0 <= axon)
+            .checked_sub(1)?;
+        let (a, core, neuron) = self.retro_runs[k];
+        Some((core, neuron + (axon - a)))
+    }
+}
+
 impl<D: Datapath> CoreBox<D> {
+    /// Synapses in row `j` (0 past the last row).
+    #[inline]
+    pub(crate) fn row_syn(&self, j: usize) -> u64 {
+        if j >= self.axons {
+            return 0;
+        }
+        self.wire
+            .row_syn
+            .get(j)
+            .map_or(self.n as u64, |&s| u64::from(s))
+    }
+
     /// An empty core (zero weights and biases) from its spec.
     pub(crate) fn new(spec: CoreSpec) -> Self {
         let (n, axons) = (spec.n, spec.axons);
         let row_syn: Vec<u32> = match &spec.mask {
-            None => vec![n as u32; axons],
+            None => Vec::new(),
             Some(m) => (0..axons)
                 .map(|j| m[j * n..(j + 1) * n].count_ones() as u32)
                 .collect(),
         };
-        let syn_total = row_syn.iter().map(|&s| s as u64).sum();
+        let syn_total = match &spec.mask {
+            None => (n * axons) as u64,
+            Some(_) => row_syn.iter().map(|&s| u64::from(s)).sum(),
+        };
+        let (retro_runs, retro_axons) = retro_runs(&spec.retro_to);
         let copy_len = spec.copy.map_or(0, |(_, posts)| posts * n);
         CoreBox {
             grid: spec.grid,
@@ -548,13 +614,14 @@ impl<D: Datapath> CoreBox<D> {
             axons,
             gid_base: spec.gid_base,
             wire: Arc::new(Wiring {
-                axon_gid: spec.axon_gid,
+                axon_gid: id_runs(&spec.axon_gid),
                 pops: spec.pops,
                 credit_axons: spec.credit_axons,
                 mask: spec.mask,
                 row_syn,
                 fanout: spec.fanout,
-                retro_to: spec.retro_to,
+                retro_runs,
+                retro_axons,
                 delta_to: spec.delta_to,
                 home: spec.home,
                 segments: spec.segments,
@@ -634,7 +701,7 @@ impl<D: Datapath> CoreBox<D> {
             n: *n,
             axons: *axons,
             gid_base: *gid_base,
-            axon_gid: &wire.axon_gid,
+            axon_gid: AxonIds::new(&wire.axon_gid),
             pops: &wire.pops,
             credit_axons: wire.credit_axons.as_deref(),
             mask: wire.mask.as_deref(),
@@ -944,7 +1011,7 @@ fn for_each_packet<V: Copy>(wire: &Wiring, out: &CoreOut<V>, mut f: impl FnMut(u
         }
     }
     for &(axon, value) in &out.retros {
-        if let Some(&(dst, neuron)) = wire.retro_to.get(axon as usize) {
+        if let Some((dst, neuron)) = wire.retro_to(axon) {
             f(dst, Packet::Retro { neuron, value });
         }
     }
@@ -1323,7 +1390,7 @@ impl<D: Datapath> Engine<D> {
             let d = &cores[dst as usize];
             let (retro, cost) = match p {
                 Packet::Graded { axon, .. } | Packet::Spike { axon } => {
-                    let syn = d.wire.row_syn.get(axon as usize).copied().unwrap_or(0) as u64;
+                    let syn = d.row_syn(axon as usize);
                     fwd += 1;
                     (false, syn.saturating_mul(sop).saturating_add(trace))
                 }
