@@ -538,7 +538,7 @@ pub(crate) struct CoreSpec {
 }
 
 /// Runs `(first axon, id)` of consecutive ids.
-fn id_runs(ids: &[u64]) -> Vec<(u32, u64)> {
+pub(crate) fn id_runs(ids: &[u64]) -> Vec<(u32, u64)> {
     let mut runs: Vec<(u32, u64)> = Vec::new();
     for (j, &id) in ids.iter().enumerate() {
         match runs.last() {
@@ -552,7 +552,7 @@ fn id_runs(ids: &[u64]) -> Vec<(u32, u64)> {
 
 /// Runs `(first axon, core, neuron)` of return addresses that advance by one neuron on one
 /// core, and the number of axons they cover.
-fn retro_runs(to: &[(u32, u32)]) -> (Vec<(u32, u32, u32)>, u32) {
+pub(crate) fn retro_runs(to: &[(u32, u32)]) -> (Vec<(u32, u32, u32)>, u32) {
     let mut runs: Vec<(u32, u32, u32)> = Vec::new();
     for (j, &(core, neuron)) in to.iter().enumerate() {
         match runs.last() {

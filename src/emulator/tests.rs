@@ -372,3 +372,46 @@ fn input_queues_hold_the_chip_depth_in_storage_sized_to_it() {
         assert!(c.iter().eq(q.iter()));
     }
 }
+
+/// A core's axon ids and return addresses kept as runs give back every axon's own, for the
+/// shapes a core's axons take (one range, a range then the layer's own neurons, scattered).
+#[test]
+fn axon_runs_give_back_every_axons_id_and_return_address() {
+    use super::engine::{Wiring, id_runs, retro_runs};
+    use accord_firmware::handlers::AxonIds;
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(5);
+    let shapes: Vec<Vec<u64>> = vec![
+        (0..7).map(|j| layered::gid(1, j)).collect(),
+        (0..4)
+            .map(|j| layered::gid(0, j))
+            .chain((0..3).map(|j| layered::gid(1, j)))
+            .collect(),
+        (0..50).map(|_| rng.random_range(0..20u64)).collect(),
+        Vec::new(),
+    ];
+    for ids in &shapes {
+        let runs = id_runs(ids);
+        let a = AxonIds::new(&runs);
+        for (j, &id) in ids.iter().enumerate() {
+            assert_eq!(a.gid(j), id, "axon {j} of {ids:?}");
+        }
+        let to: Vec<(u32, u32)> = ids
+            .iter()
+            .map(|&id| ((id >> 32) as u32 + (id as u32 % 3), id as u32))
+            .collect();
+        let (retro_runs, retro_axons) = retro_runs(&to);
+        let w = Wiring {
+            retro_runs,
+            retro_axons,
+            ..Wiring::default()
+        };
+        for (j, &addr) in to.iter().enumerate() {
+            assert_eq!(w.retro_to(j as u32), Some(addr), "axon {j}");
+        }
+        assert_eq!(w.retro_to(to.len() as u32), None);
+    }
+    // One run for a layer below, two with the layer's own neurons after it.
+    assert_eq!(id_runs(&shapes[0]).len(), 1);
+    assert_eq!(id_runs(&shapes[1]).len(), 2);
+}
