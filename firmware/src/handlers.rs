@@ -419,7 +419,9 @@ pub struct CoreMem<'a, D: Datapath> {
     pub acc: &'a mut [D::Acc],
     /// `δ` per neuron (working registers).
     pub delta: &'a mut [D::V],
-    /// Presynaptic trace per axon (the rate `r_j` of its last window or event).
+    /// Presynaptic trace per axon (the rate `r_j` of its last window or event). Empty in a
+    /// core that never learns (an evaluation copy): arrivals and windows then compute and
+    /// count as ever, and nothing is stored.
     pub trace: &'a mut [D::V],
     /// Spikes per axon in the current window.
     pub trace_count: &'a mut [u32],
@@ -580,7 +582,9 @@ impl<D: Datapath> Core<'_, D> {
                             self.lay.gid_base,
                             self.vars,
                         );
-                        self.mem.trace[j] = rate;
+                        if let Some(t) = self.mem.trace.get_mut(j) {
+                            *t = rate;
+                        }
                     }
                     _ => {
                         let pb = self.dp.product_bound(self.mem.row_max.get()[j], 1, false);
@@ -874,8 +878,11 @@ impl<D: Datapath> Core<'_, D> {
         }
         if last {
             // The axon traces: each axon's spike count over the window as a rate.
-            for (t, &k) in self.mem.trace.iter_mut().zip(self.mem.trace_count.iter()) {
-                *t = self.dp.rate_from_count(k, ticks, self.vars);
+            for (j, &k) in self.mem.trace_count.iter().enumerate() {
+                let r = self.dp.rate_from_count(k, ticks, self.vars);
+                if let Some(t) = self.mem.trace.get_mut(j) {
+                    *t = r;
+                }
             }
             for k in self.mem.trace_count.iter_mut() {
                 *k = 0;
@@ -1070,7 +1077,10 @@ impl<D: Datapath> Core<'_, D> {
         let mut updates = 0u64;
         let mut rows = 0u64;
         for j in 0..self.lay.axons {
-            let r = self.mem.trace[j];
+            // A core without traces (an evaluation copy) has nothing to learn from.
+            let Some(&r) = self.mem.trace.get(j) else {
+                break;
+            };
             if D::is_zero(r) {
                 continue;
             }

@@ -581,6 +581,51 @@ impl Wiring {
 }
 
 impl<D: Datapath> CoreBox<D> {
+    /// A copy that never learns (an evaluation copy): no presynaptic traces, everything else
+    /// as [`Clone`] (synapse memory shared). It fires, counts and converts exactly as the
+    /// original.
+    fn inference_copy(&self) -> Self {
+        CoreBox {
+            grid: self.grid,
+            n: self.n,
+            axons: self.axons,
+            gid_base: self.gid_base,
+            wire: Arc::clone(&self.wire),
+            bits: self.bits,
+            mirror: self.mirror,
+            copy: self.copy,
+            neurons: self.neurons.clone(),
+            acc: self.acc.clone(),
+            delta: self.delta.clone(),
+            trace: Vec::new(),
+            trace_count: self.trace_count.clone(),
+            rows: Arc::clone(&self.rows),
+            row_max: Arc::clone(&self.row_max),
+            copy_rows: Arc::clone(&self.copy_rows),
+            copy_acc: self.copy_acc.clone(),
+            nz: self.nz.clone(),
+            nz_bits: self.nz_bits.clone(),
+            row_nz: self.row_nz.clone(),
+            queue: self.queue.clone(),
+            status: self.status,
+            ops: self.ops,
+            mark: self.mark,
+            retro_ops: self.retro_ops,
+            retro_mark: self.retro_mark,
+            plast_ops: self.plast_ops,
+            plast_mark: self.plast_mark,
+            vars: self.vars.clone(),
+            out: self.out.clone(),
+            syn_total: self.syn_total,
+        }
+    }
+
+    /// Presynaptic traces held (0 in an evaluation copy).
+    #[cfg(test)]
+    pub(crate) fn traces(&self) -> usize {
+        self.trace.len()
+    }
+
     /// Synapses in row `j` (0 past the last row).
     #[inline]
     pub(crate) fn row_syn(&self, j: usize) -> u64 {
@@ -947,7 +992,19 @@ impl<D: Datapath + Clone> Clone for Engine<D> {
     /// A copy for another block of samples: the same cores (synapse memory shared), a mesh of
     /// its own on the calling thread, no pending work.
     fn clone(&self) -> Self {
-        let mut cores = self.cores.clone();
+        self.copy_with(self.cores.clone())
+    }
+}
+
+impl<D: Datapath> Engine<D> {
+    /// [`Clone`] for a copy that only evaluates: its cores keep no presynaptic traces
+    /// ([`CoreBox::inference_copy`]); it runs and counts as a clone does.
+    pub(crate) fn inference_copy(&self) -> Self {
+        self.copy_with(self.cores.iter().map(CoreBox::inference_copy).collect())
+    }
+
+    /// A copy of this engine with `cores`.
+    fn copy_with(&self, mut cores: Vec<CoreBox<D>>) -> Self {
         if self.queues_released {
             for c in &mut cores {
                 c.queue = InQueue::new(self.queue_depth);

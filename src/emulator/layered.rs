@@ -678,6 +678,22 @@ impl<D: Datapath> ChipNet<D> {
         Self::build(dp, &spec, chip, vars)
     }
 
+    /// A copy that only evaluates: the same chip and synapse memory, no presynaptic traces
+    /// (nothing to learn from); it fires and counts exactly as a clone.
+    pub(crate) fn inference_copy(&self) -> Self {
+        ChipNet {
+            engine: self.engine.inference_copy(),
+            layers: self.layers.clone(),
+            segments: self.segments.clone(),
+            crossbar: self.crossbar.clone(),
+            sizes: self.sizes.clone(),
+            acts: self.acts.clone(),
+            mode: self.mode,
+            loss: self.loss,
+            rule: self.rule,
+        }
+    }
+
     /// The rule this network runs.
     pub fn rule(&self) -> ChipRule {
         self.rule

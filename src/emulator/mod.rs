@@ -599,7 +599,7 @@ where
     let n = data.len();
     let blocks = n.div_ceil(EVAL_BLOCK);
     let run_block = |b: usize| {
-        let mut local = chip_net.clone();
+        let mut local = chip_net.inference_copy();
         local.set_threads(1, u64::MAX);
         local.engine.tally = Tally::default();
         let mut t = Tally::default();

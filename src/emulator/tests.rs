@@ -87,6 +87,19 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
     cn.finish(&mut again);
     assert_eq!(again.ledger, t.ledger);
     assert_eq!(again.time_ps, t.time_ps);
+    // An evaluation copy keeps no traces and runs, counts and converts as a clone does.
+    let mut eval = cn.inference_copy();
+    assert!(eval.engine.cores.iter().all(|c| c.traces() == 0));
+    assert!(cn.engine.cores.iter().any(|c| c.traces() > 0));
+    let mut clone = cn.clone();
+    let (mut te, mut tc) = (Tally::default(), Tally::default());
+    let oe = eval.sample(&[0.7], 0, false, 2, &mut te);
+    let oc = clone.sample(&[0.7], 0, false, 2, &mut tc);
+    eval.finish(&mut te);
+    clone.finish(&mut tc);
+    assert_eq!(oe, oc);
+    assert_eq!((te.ledger, te.time_ps), (tc.ledger, tc.time_ps));
+    assert_eq!(eval.state(), clone.state());
 }
 
 /// A three-core row (1 × 3 grid) with the given router settings.
