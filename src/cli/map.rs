@@ -34,7 +34,8 @@ pub struct MapArgs {
     /// (default 32, as `accord train`; without --data, the digits widths 64 and 10).
     #[arg(long, value_delimiter = ',', value_parser = parse_width)]
     pub hidden: Option<Vec<usize>>,
-    /// Map the network of a NIR file (a feed-forward chain; see `accord import`).
+    /// Map the network of a NIR file (a chain, a neuron node possibly looping onto itself; see
+    /// `accord import`).
     #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["sizes", "data", "hidden"])]
     pub model: Option<std::path::PathBuf>,
     /// Print one JSON document (top-level `chip`, `sizes`, `mapping`) instead of the table.

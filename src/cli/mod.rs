@@ -307,11 +307,12 @@ pub struct TrainArgs {
     /// weights, on this run's chip or the reference: with --epochs 0, evaluate it.
     #[arg(long, value_name = "FILE")]
     pub load: Option<std::path::PathBuf>,
-    /// Run the network of a NIR file (a feed-forward chain of Affine/Linear/Conv2d/pooling and
-    /// IF, LIF, CubaLIF nodes, an LI read-out): its widths and weights, its neurons' time
-    /// constants and thresholds at --dt folded into the weights and the chip's soma program;
-    /// spiking neurons are hard-sigmoid units in graded mode, a linear read-out takes
-    /// cross-entropy, a spiking output MSE. With --epochs 0, evaluate it as it came.
+    /// Run the network of a NIR file (a chain of Affine/Linear/Conv2d/pooling and IF, LIF,
+    /// CubaLIF nodes, an LI read-out; a neuron node may loop onto itself through one Affine or
+    /// Linear node, which runs in spiking mode with --epochs 0): its widths and weights, its
+    /// neurons' time constants and thresholds at --dt folded into the weights and the chip's
+    /// soma program; spiking neurons are hard-sigmoid units in graded mode, a linear read-out
+    /// takes cross-entropy, a spiking output MSE. With --epochs 0, evaluate it as it came.
     #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["load", "resume"])]
     pub model: Option<std::path::PathBuf>,
     /// The time step, seconds, at which a --model's neurons are stepped (forward Euler; the
@@ -1277,7 +1278,23 @@ fn choose_weight_split(
             .fold(0.0f64, |m, w| m.max(w.abs()))
     };
     let (largest, source) = match start {
-        Some(net) => (max_abs(net), "the network the run starts from".to_string()),
+        Some(net) => {
+            // A NIR model's recurrent projections are weights of the run too.
+            let looped = match &a.model {
+                Some(p) if !a.reference => nir::load_model(p, a.dt, Some(chip_model(a)?.soma))?
+                    .chain
+                    .recurrent
+                    .iter()
+                    .flatten()
+                    .flat_map(|r| r.w.iter())
+                    .fold(0.0f64, |m, w| m.max(w.abs())),
+                _ => 0.0,
+            };
+            (
+                max_abs(net).max(looped),
+                "the network the run starts from".to_string(),
+            )
+        }
         None => {
             let cfg = train_config(a);
             let (report, net) = crate::train::train(&cfg, split, None);
@@ -1387,6 +1404,15 @@ fn run_train_chip(
                     bail!(
                         "--save: --model {} is recurrent (node '{}') and runs inference only; \
                          there is no trained net to save",
+                        p.display(),
+                        r.node
+                    );
+                }
+                if cfg.mode == emulator::FiringMode::Graded {
+                    bail!(
+                        "--mode graded: --model {} has a recurrent projection (node '{}'), and a \
+                         graded sample fires each layer once; run it with --mode spiking (its \
+                         spikes of one tick reach the layer in the next)",
                         p.display(),
                         r.node
                     );

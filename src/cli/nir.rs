@@ -94,6 +94,9 @@ struct ChipRow {
 #[derive(Serialize, Debug)]
 struct Conversion {
     node: String,
+    /// What was converted: `"weights and biases"`, or `"weights"` (a recurrent loop, whose
+    /// bias is folded into its layer's).
+    values: &'static str,
     /// The format, `bits` total with `frac` fractional bits.
     format: String,
     /// Smallest and largest value in the file.
@@ -129,6 +132,7 @@ fn convert(node: &str, values: &[f64], fmt: &accord_firmware::arith::Format) -> 
     }
     Conversion {
         node: node.into(),
+        values: "weights and biases",
         format: format!("{} bits, {} fractional", fmt.bits, fmt.frac),
         min: lo,
         max: hi,
@@ -279,8 +283,10 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                         .push(convert(syn, &all, &model.formats.weight));
                 }
                 for r in c.recurrent.iter().flatten() {
-                    row.conversion
-                        .push(convert(&r.node, &r.w, &model.formats.weight));
+                    row.conversion.push(Conversion {
+                        values: "weights",
+                        ..convert(&r.node, &r.w, &model.formats.weight)
+                    });
                     row.notes.push(format!(
                         "{}: a recurrent projection (its spikes of one step reach the layer in the next); runs in spiking mode, inference only",
                         r.node
@@ -372,9 +378,10 @@ fn render(r: &ImportReport) -> String {
         for v in &c.conversion {
             let _ = writeln!(
                 o,
-                "  {:<14}   {}: weights and biases {:.4}..{:.4} in {}: max error {:.2e}, rms {:.2e}, {} saturated, {} flushed to 0",
+                "  {:<14}   {}: {} {:.4}..{:.4} in {}: max error {:.2e}, rms {:.2e}, {} saturated, {} flushed to 0",
                 "",
                 v.node,
+                v.values,
                 v.min,
                 v.max,
                 v.format,

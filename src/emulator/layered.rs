@@ -197,8 +197,9 @@ pub struct NetSpec<'a> {
     pub masks: &'a [Option<BitVec<usize, Lsb0>>],
     /// Per synaptic layer, the real weights of its neurons' projection onto themselves
     /// (`n × n` row-major, `w[i * n + j]` from neuron `j` to `i`; `None` or a missing entry:
-    /// none). The mapping must mark the same layers recurrent ([`crate::mapping::map_net`]).
-    /// A recurrent layer's spikes of one tick reach it in the next.
+    /// none). The mapping must mark the same layers recurrent ([`crate::mapping::map_net`]):
+    /// weights for a layer it does not mark are left out, and a layer it marks without weights
+    /// gets zero rows. A recurrent layer's spikes of one tick reach it in the next.
     pub recurrent: &'a [Option<Vec<f64>>],
     /// The comparison rule's fixed feedback matrices (feedback alignment), shaped like the net.
     pub feedback: Option<&'a dyn WeightSource>,
@@ -297,6 +298,11 @@ impl Layout {
         for (l, rec) in spec.recurrent.iter().enumerate() {
             let Some(rec) = rec else { continue };
             let (below, n) = (self.sizes[l], self.sizes[l + 1]);
+            // Rows exist only where the mapping placed the loop (run_hooked checks that the two
+            // agree; a caller's mismatch leaves the loop out rather than writing elsewhere).
+            if !self.rec[l + 1] || rec.len() != n * n {
+                continue;
+            }
             for i in 0..n {
                 let p = self.chunk_of(l + 1, i);
                 for j in 0..n {

@@ -605,15 +605,14 @@ fn map_packed(
 ) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
     let rec = |l: usize| rec_layers.get(l).copied().unwrap_or(false);
-    // A recurrent layer's own neurons take input axons like any presynaptic layer (the chip's
-    // local recurrent connections are not modelled for a layer onto itself).
+    // A recurrent layer's own neurons take input axons like any presynaptic layer, unless the
+    // chip connects a core's neurons internally and the whole layer sits on one core.
     let own = |l: usize| if rec(l) { sizes[l] } else { 0 };
     let (external, recurrent) = (chip.core.external_inputs, chip.core.recurrent);
     let cols = u64::from(chip.mesh.cols);
     let available = cols * u64::from(chip.mesh.rows);
     let n = sizes.len();
-    // Per layer, its chunks as (walk position, start, len, input axons used).
-    let mut placed: Vec<Vec<(u64, usize, usize, usize)>> = vec![Vec::new(); n];
+    let mut placed: Vec<Vec<Piece>> = vec![Vec::new(); n];
     let mut walk = 0u64;
     let (mut n_left, mut s_left, mut a_left) = (cap.neurons, cap.synapses, cap.input_axons);
     for l in 0..n {
@@ -621,15 +620,58 @@ fn map_packed(
 
         if l == 0 && external {
             // Relays stand for the off-chip inputs: no capacity, at the first core.
-            placed[0].push((walk, 0, sizes[0], 0));
+            placed[0].push(Piece {
+                walk,
+                start: 0,
+                len: sizes[0],
+                axons: 0,
+                local: false,
+                own_local: false,
+            });
             continue;
+        }
+        // The layer below wholly on core `w` of a `recurrent` chip: reached without axons.
+        let below_local = |w: u64, placed: &[Vec<Piece>]| {
+            recurrent && l > 0 && !(l == 1 && external) && placed[l - 1].iter().all(|p| p.walk == w)
+        };
+        if recurrent && rec(l) {
+            // The whole layer on one core, its own connections internal: on this core if it
+            // fits, else on a fresh one.
+            let below = |w| {
+                if below_local(w, &placed) {
+                    0
+                } else {
+                    sizes[l - 1]
+                }
+            };
+            let fits = |(nl, sl, al): (usize, usize, usize), w: u64| {
+                sizes[l] <= nl && sizes[l].saturating_mul(fan_in) <= sl && below(w) <= al
+            };
+            let here = fits((n_left, s_left, a_left), walk);
+            let fresh = (cap.neurons, cap.synapses, cap.input_axons);
+            if here || fits(fresh, walk + 1) {
+                if !here {
+                    walk += 1;
+                    (n_left, s_left, a_left) = fresh;
+                }
+                let axons = below(walk);
+                placed[l].push(Piece {
+                    walk,
+                    start: 0,
+                    len: sizes[l],
+                    axons,
+                    local: axons == 0,
+                    own_local: true,
+                });
+                n_left -= sizes[l];
+                s_left -= sizes[l] * fan_in;
+                a_left -= axons;
+                continue;
+            }
         }
         let mut start = 0;
         while start < sizes[l] {
-            let local = recurrent
-                && l > 0
-                && !(l == 1 && external)
-                && placed[l - 1].iter().all(|p| p.0 == walk);
+            let local = below_local(walk, &placed);
             let axons = if local { own(l) } else { fan_in };
             let fit = if axons > a_left {
                 0
@@ -651,7 +693,14 @@ fn map_packed(
                 continue;
             }
             let len = fit.min(sizes[l] - start);
-            placed[l].push((walk, start, len, axons));
+            placed[l].push(Piece {
+                walk,
+                start,
+                len,
+                axons,
+                local,
+                own_local: false,
+            });
             n_left -= len;
             s_left -= len * fan_in;
             a_left -= axons;
@@ -673,20 +722,27 @@ fn map_packed(
     for l in 0..n {
         let relays = l == 0 && external;
         let mut chunks = Vec::new();
-        for &(w, start, len, axons) in &placed[l] {
+        for &Piece {
+            walk: w,
+            start,
+            len,
+            axons,
+            own_local,
+            ..
+        } in &placed[l]
+        {
             let core = core_of(w);
-            // One routing entry per neuron and distinct destination core (none for a core's
-            // own neurons under `recurrent`, none for off-chip inputs).
-            // A destination chunk on this core that takes no input axon (the recurrent array)
-            // needs no routing entry either.
+            // One routing entry per neuron and distinct destination core (none for off-chip
+            // inputs). A destination chunk this core reaches through the recurrent array (the
+            // next layer's, or the layer's own) needs none.
             let mut dest: Vec<u64> = placed.get(l + 1).map_or(Vec::new(), |p| {
                 p.iter()
-                    .filter(|c| !(recurrent && c.0 == w && c.3 == 0))
-                    .map(|c| c.0)
+                    .filter(|c| !(c.local && c.walk == w))
+                    .map(|c| c.walk)
                     .collect()
             });
-            if rec(l) {
-                dest.extend(placed[l].iter().map(|c| c.0));
+            if rec(l) && !own_local {
+                dest.extend(placed[l].iter().map(|c| c.walk));
                 dest.sort_unstable();
             }
             dest.dedup();
@@ -742,6 +798,19 @@ fn map_packed(
     }
     cores.sort_by_key(|c| (c.core, c.layer));
     Ok(finish(chip, cap, layers, cores, true))
+}
+
+/// A chunk of packed placement: its core along the walk, its neurons, the input axons it uses,
+/// and whether the layer below (`local`) and its own layer (`own_local`, a recurrent layer
+/// wholly on this core) reach it through the chip's recurrent array.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    walk: u64,
+    start: usize,
+    len: usize,
+    axons: usize,
+    local: bool,
+    own_local: bool,
 }
 
 /// The mapping of `layers` on `cores` of `chip`, with its pressure and routes.

@@ -115,11 +115,17 @@ impl Mapping {
                 s,
                 "recurrent: layer {} projects onto itself: its cores hold {below} + {} rows per \
                  neuron (the layer below, then its own neurons) and each of its neurons also \
-                 sends to the layer's own {} core(s) ({} recurrent routes)",
+                 reaches the layer's own {} core(s) ({} recurrent routes){}",
                 l.layer,
                 l.size,
                 l.chunks.len(),
                 l.size * l.chunks.len(),
+                if self.packed && l.chunks.len() == 1 {
+                    "; wholly on one core of a chip with an internal array (core.recurrent), \
+                     the loop takes no input axon or routing entry (see the core table)"
+                } else {
+                    ""
+                }
             )?;
         }
 

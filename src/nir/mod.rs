@@ -1339,13 +1339,13 @@ impl Graph {
                 [b] => {
                     if !seen.insert((*b).clone()) {
                         return Err(NirError::Graph(format!(
-                            "edge {at} → {b} closes a loop: recurrent graphs are not taken yet (only feed-forward chains)"
+                            "edge {at} → {b} closes a loop: accord takes a loop only as one Affine or Linear node from a neuron node back onto it"
                         )));
                     }
                     let into = edges.iter().filter(|(_, t)| t == *b).count();
                     if into > 1 {
                         return Err(NirError::Graph(format!(
-                            "node '{b}' has {into} incoming edges: recurrent or merging graphs are not taken yet (only feed-forward chains)"
+                            "node '{b}' has {into} incoming edges: merging graphs (or more than one loop onto a node) are not taken yet (only chains, with one Affine or Linear loop per neuron node)"
                         )));
                     }
                     order.push((*b).clone());
@@ -1457,7 +1457,10 @@ impl Graph {
                 .iter()
                 .position(|(_, n)| n.as_deref() == Some(neuron.as_str()))
             else {
-                continue;
+                return Err(self.node_err(
+                    &r,
+                    format!("closes a loop on '{neuron}', which is not on the chain from the input to the output"),
+                ));
             };
             let layer = &mut chain.net.layers[l];
             let n = layer.n_out;

@@ -932,7 +932,8 @@ proptest! {
 
     /// With recurrent layers: every core within every capacity, a recurrent layer's cores
     /// holding `len × (below + size)` synapses and (unpacked) `len × (next cores + own cores)`
-    /// routing entries, and a refusal only for a reason that holds.
+    /// routing entries; a recurrent split refused only where the fan-in exceeds a core (the
+    /// other refusals' reasons are checked for layered nets by the property test above).
     #[test]
     fn recurrent_mappings_respect_every_capacity(
         sizes in prop::collection::vec(1usize..=24, 2..=4),
@@ -993,4 +994,43 @@ proptest! {
             Err(e) => prop_assert!(false, "unexpected refusal: {}", e),
         }
     }
+}
+
+/// ReckOn's own topology, (256)-r256-16: the recurrent layer wholly on its one core talks to
+/// itself through the internal array (no input axon, no routing entry for its own neurons),
+/// and the core's 135,168 synapses hold exactly input, recurrent and output rows.
+#[test]
+fn reckons_recurrent_layer_fills_its_core_through_the_internal_array() {
+    let reckon = chip::open("reckon").unwrap();
+    let m = map_net(&[256, 256, 16], &[false, true, false], &reckon).unwrap();
+    assert_eq!(m.cores_used(), 1);
+    let row = |l: usize| m.cores.iter().find(|u| u.layer == l).unwrap();
+    assert_eq!(
+        (row(1).input_axons, row(1).synapses, row(1).fanout),
+        (256, 256 * 512, 0)
+    );
+    assert_eq!((row(2).input_axons, row(2).synapses), (0, 16 * 256));
+    let synapses: usize = m.cores.iter().map(|u| u.synapses).sum();
+    assert_eq!(synapses as u32, reckon.core.synapses);
+    // On a chip without the internal array the same loop needs 256 more axons per core.
+    let mut plain = chip::open("loihi").unwrap();
+    plain.core.external_inputs = true;
+    let m = map_net(&[256, 256, 16], &[false, true, false], &plain).unwrap();
+    let l1 = m.cores.iter().find(|u| u.layer == 1).unwrap();
+    assert_eq!(l1.input_axons, 512);
+    // A loop local to a packed core does not make the layer below pay routing entries for it.
+    let mut local = chip::open("loihi").unwrap();
+    local.core.recurrent = true;
+    local.core.fanout = 8;
+    let flat = map_net(&[6, 9, 4], &[], &local).unwrap();
+    let looped = map_net(&[6, 9, 4], &[false, false, true], &local).unwrap();
+    let fan = |m: &Mapping, l: usize| -> usize {
+        m.cores
+            .iter()
+            .filter(|u| u.layer == l)
+            .map(|u| u.fanout)
+            .sum()
+    };
+    assert_eq!(fan(&looped, 1), fan(&flat, 1));
+    assert_eq!(fan(&looped, 2), 0, "the loop stays inside the core");
 }

@@ -311,7 +311,7 @@ fn a_recurrent_model_runs_inference_and_refuses_training_by_name() {
     assert_eq!(v["mapping"]["layers"][1]["recurrent"], true);
     for (extra, want) in [
         (&["--epochs", "1", "--mode", "spiking"][..], "'1.w_rec'"),
-        (&["--epochs", "0"][..], "recurrent net runs in spiking mode"),
+        (&["--epochs", "0"][..], "'1.w_rec'"),
         (&["--epochs", "0", "--reference"][..], "'1.w_rec'"),
     ] {
         let o = run(extra);
@@ -1105,4 +1105,114 @@ fn nodes_that_cannot_run_are_named_with_the_reason() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+}
+
+/// A recurrent layer spread over many cores spikes exactly as NIR's equations say, and a
+/// recurrent net with a split layer below it, on small or packed cores, spikes as it does with
+/// one core per layer (the loop's packets find every core of the layer).
+#[test]
+fn a_recurrent_layer_spikes_the_same_on_any_placement() {
+    use accord::emulator::{ChipNet, ChipRule, Encoding, FiringMode, NetSpec, layered_pops};
+    let loihi = accord::chip::open("loihi").unwrap();
+    let with = |neurons: u32, axons: u32, packed: bool| {
+        let mut c = loihi.clone();
+        c.core.neurons = neurons;
+        c.core.input_axons = axons;
+        c.core.external_inputs = packed;
+        c.core.recurrent = packed;
+        c
+    };
+    for n in [3, 7] {
+        let chip = with(n, 4096, false);
+        for files in [
+            ("snntorch_rdigits.nir", "snntorch_rdigits_ref.json"),
+            ("snntorch_rleaky.nir", "snntorch_rleaky_ref.json"),
+        ] {
+            let want: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(fixture(files.1)).unwrap()).unwrap();
+            let reference: Counts = serde_json::from_value(want["counts"].clone()).unwrap();
+            let (counts, _) = lif_counts(
+                files,
+                |pops| accord::emulator::float_path(&chip, pops, 0.01, 0.0, 1),
+                &chip,
+            );
+            assert_eq!(counts, reference, "{} on {n}-neuron cores", files.0);
+        }
+    }
+    // 40-12-9-4, layer 2 looping: weights on a 1/64 grid (sums exact in any order).
+    let sizes = [40usize, 12, 9, 4];
+    let grid = |k: usize, salt: usize| (((k * 37 + salt * 11) % 65) as f64 - 30.0) / 64.0;
+    let net = accord::rule::LayeredNet {
+        layers: sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| accord::rule::Layer {
+                n_in: w[0],
+                n_out: w[1],
+                w: (0..w[0] * w[1]).map(|k| grid(k, l)).collect(),
+                b: (0..w[1]).map(|k| grid(k, l + 7) / 8.0).collect(),
+                act: accord::rule::Activation::HardSigmoid,
+                balance: Default::default(),
+            })
+            .collect(),
+    };
+    let acts: Vec<_> = net.layers.iter().map(|l| l.act).collect();
+    let recurrent = vec![None, Some((0..81).map(|k| grid(k, 3)).collect()), None];
+    let flags = [false, false, true, false];
+    let counts = |chip: &accord::chip::ChipModel| {
+        let mapping = accord::mapping::map_net(&sizes, &flags, chip).unwrap();
+        let spec = NetSpec {
+            sizes: &sizes,
+            acts: &acts,
+            weights: &net,
+            masks: &[],
+            recurrent: &recurrent,
+            feedback: None,
+            mapping: &mapping,
+            mode: FiringMode::Spiking {
+                ticks: 24,
+                encoding: Encoding::Regular,
+            },
+            loss: accord::rule::Loss::Mse,
+            rule: ChipRule::Balance,
+            threads: 1,
+            training: false,
+        };
+        let pops = layered_pops(&acts, &[]);
+        let dp = accord::emulator::float_path(chip, &pops, 0.01, 0.0, 1);
+        let mut cn = ChipNet::build(dp, &spec, chip, &mut accord::ledger::VarCounters::default());
+        let runs: Vec<Vec<Vec<u32>>> = (0..10u64)
+            .map(|k| {
+                let x: Vec<f64> = (0..40)
+                    .map(|i| ((i as u64 * 7 + k * 13) % 17) as f64 / 16.0)
+                    .collect();
+                cn.fire(&x, k, &mut accord::emulator::Tally::default());
+                cn.state().counts[1..].to_vec()
+            })
+            .collect();
+        (runs, mapping)
+    };
+    let (want, m) = counts(&loihi);
+    assert!(
+        m.layers
+            .iter()
+            .all(|l| l.chunks.len() == 1 && l.segments.is_empty())
+    );
+    let total: u32 = want.iter().flatten().flatten().sum();
+    assert!(total > 200, "not silent: {total} spikes");
+    for (chip, what) in [
+        (with(4, 30, false), "4-neuron cores, layer 1 split"),
+        (with(2, 25, false), "2-neuron cores, layer 1 split"),
+        (with(30, 4096, true), "packed, the loop inside one core"),
+        (with(7, 60, true), "packed over several cores"),
+    ] {
+        let (got, m) = counts(&chip);
+        if what.contains("split") {
+            assert!(!m.layers[1].segments.is_empty(), "{what}");
+            assert!(m.layers[2].chunks.len() > 1, "{what}");
+        } else {
+            assert!(m.packed, "{what}");
+        }
+        assert_eq!(got, want, "{what}");
+    }
 }
