@@ -1216,3 +1216,61 @@ fn a_recurrent_layer_spikes_the_same_on_any_placement() {
         assert_eq!(got, want, "{what}");
     }
 }
+
+/// `--weight-bits` sizes the weight format from every weight of the run, the loop's too: with
+/// the loop's weights made the largest, the note names them.
+#[test]
+fn the_weight_split_holds_a_recurrent_loops_weights() {
+    let mut g = nir::read(&fixture("snntorch_rdigits.nir")).unwrap();
+    if let Some(Node::Affine { weight, .. }) = g.nodes.get_mut("1.w_rec") {
+        weight.data.iter_mut().for_each(|w| *w *= 8.0);
+    }
+    let path = std::env::temp_dir().join(format!("accord-loop8-{}.nir", std::process::id()));
+    nir::write(&path, &g).unwrap();
+    // The loop's largest weight as a balance-core run takes it from the file (float32), its
+    // neuron's factor folded in.
+    let g = nir::read(&path).unwrap();
+    let chip = accord::chip::open("balance-core").unwrap();
+    let mut c = g.to_layered().unwrap();
+    let d = c.discrete(&g, 1e-4).unwrap();
+    let programs: Vec<_> = d
+        .iter()
+        .map(|d| d.as_ref().map(|d| d.program(chip.soma)))
+        .collect();
+    c.apply(&d, &programs);
+    let looped = c.recurrent[0]
+        .as_ref()
+        .unwrap()
+        .w
+        .iter()
+        .fold(0.0f64, |m, w| m.max(w.abs()));
+    let layered = c
+        .net
+        .layers
+        .iter()
+        .flat_map(|l| l.w.iter().chain(&l.b))
+        .fold(0.0f64, |m, w| m.max(w.abs()));
+    assert!(looped > layered, "{looped} vs {layered}");
+    let o = accord(&[
+        "train",
+        "--data",
+        "digits",
+        "--model",
+        path.to_str().unwrap(),
+        "--dt",
+        "1e-4",
+        "--epochs",
+        "0",
+        "--mode",
+        "spiking",
+        "--weight-bits",
+        "12",
+    ]);
+    let _ = std::fs::remove_file(&path);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("is {looped:.4}")),
+        "{looped:.4}: {err}"
+    );
+}
