@@ -1435,10 +1435,13 @@ fn run_train_chip(
             return anyhow::Error::new(e);
         }
         let widths: Vec<String> = a.hidden.iter().map(usize::to_string).collect();
+        let net = match &a.model {
+            Some(p) => format!("--model {}", p.display()),
+            None => format!("--hidden {}", widths.join(",")),
+        };
         anyhow::Error::new(e).context(format!(
-            "--hidden {} on --chip {}",
-            widths.join(","),
-            a.chip
+            "--data {} ({dim} inputs, {classes} classes) and {net} on --chip {}",
+            a.data, a.chip
         ))
     })?;
     if cfg.epochs > 0 && cfg.arith == emulator::Arith::Fixed {
