@@ -297,7 +297,15 @@ pub fn place_net(
             widths.join(","),
             cfg.chip.name
         ),
-        crate::limits::chip_bytes(&sizes),
+        // A recurrent layer holds its own n × n rows too (16 bytes a synapse, as the estimate).
+        crate::limits::chip_bytes(&sizes).saturating_add(
+            sizes
+                .iter()
+                .zip(recurrent)
+                .filter(|(_, r)| **r)
+                .map(|(&n, _)| (n as u64).saturating_mul(n as u64).saturating_mul(16))
+                .fold(0, u64::saturating_add),
+        ),
     )?;
     let m = mapping::map_net(&sizes, recurrent, &cfg.chip).map_err(|source| EmuError::Map {
         sizes: sizes.clone(),
