@@ -310,6 +310,31 @@ impl<'a> AxonIds<'a> {
     }
 }
 
+/// A row's magnitude bound `max |w|` held in 32 bits: exact up to `u32::MAX − 1`, and
+/// `u32::MAX` for anything larger, read back as "unbounded" (`u64::MAX`), so the bound stays
+/// an upper bound and only the choice of the unchecked fast path can change, never a result.
+/// Storing is monotone, so the maximum of stored bounds is the stored maximum.
+#[derive(Clone, Copy, Debug)]
+pub struct RowBound;
+
+impl RowBound {
+    /// The stored form of bound `m`.
+    #[inline]
+    pub fn put(m: u64) -> u32 {
+        u32::try_from(m).unwrap_or(u32::MAX)
+    }
+
+    /// The bound a stored value stands for.
+    #[inline]
+    pub fn get(s: u32) -> u64 {
+        if s == u32::MAX {
+            u64::MAX
+        } else {
+            u64::from(s)
+        }
+    }
+}
+
 /// What does not change while a core runs: sizes, global ids, populations, masks, widths.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout<'a> {
@@ -423,12 +448,14 @@ pub struct CoreMem<'a, D: Datapath> {
     /// core that never learns (an evaluation copy): arrivals and windows then compute and
     /// count as ever, and nothing is stored.
     pub trace: &'a mut [D::V],
-    /// Spikes per axon in the current window.
+    /// Spikes per axon in the current window; empty in a core that never takes spikes (a
+    /// graded net).
     pub trace_count: &'a mut [u32],
     /// Synapse rows, axon-major (`axons × n`).
     pub rows: Rows<'a, D::W>,
-    /// Upper bound of `|w|` per row (writable exactly when `rows` is).
-    pub row_max: Rows<'a, u64>,
+    /// Upper bound of `|w|` per row (writable exactly when `rows` is), in 32 bits
+    /// ([`RowBound`]).
+    pub row_max: Rows<'a, u32>,
     /// Copy rows of a comparison rule (`posts × n`), empty otherwise.
     pub copy_rows: Rows<'a, D::W>,
     /// Copy-row sums per neuron.
@@ -568,9 +595,11 @@ impl<D: Datapath> Core<'_, D> {
                 let st = &mut *self.mem.status;
                 match p {
                     Packet::Graded { rate, .. } => {
-                        let pb =
-                            self.dp
-                                .product_bound(self.mem.row_max.get()[j], D::v_mag(rate), false);
+                        let pb = self.dp.product_bound(
+                            RowBound::get(self.mem.row_max.get()[j]),
+                            D::v_mag(rate),
+                            false,
+                        );
                         st.bound = st.bound.saturating_add(pb);
                         let unchecked = self.dp.bound_ok(st.bound);
                         self.dp.mac_row(
@@ -587,11 +616,17 @@ impl<D: Datapath> Core<'_, D> {
                         }
                     }
                     _ => {
-                        let pb = self.dp.product_bound(self.mem.row_max.get()[j], 1, false);
+                        let pb = self.dp.product_bound(
+                            RowBound::get(self.mem.row_max.get()[j]),
+                            1,
+                            false,
+                        );
                         st.bound = st.bound.saturating_add(pb);
                         let unchecked = self.dp.bound_ok(st.bound);
                         self.dp.add_row(self.mem.acc, row, unchecked, self.vars);
-                        self.mem.trace_count[j] = self.mem.trace_count[j].saturating_add(1);
+                        if let Some(k) = self.mem.trace_count.get_mut(j) {
+                            *k = k.saturating_add(1);
+                        }
                     }
                 }
                 st.had_input = true;
@@ -998,7 +1033,9 @@ impl<D: Datapath> Core<'_, D> {
                         break;
                     }
                     let row = &self.mem.rows.get()[j * n..(j + 1) * n];
-                    let pb = self.dp.product_bound(self.mem.row_max.get()[j], dmax, true);
+                    let pb =
+                        self.dp
+                            .product_bound(RowBound::get(self.mem.row_max.get()[j]), dmax, true);
                     let unchecked = self.dp.bound_ok(pb.saturating_mul(nz as u64));
                     let key = Key::new(self.lay.axon_gid.gid(j), step);
                     let (acc, terms) = match self.lay.mask {
@@ -1112,7 +1149,7 @@ impl<D: Datapath> Core<'_, D> {
                 self.vars,
             );
             if let Some(m) = self.mem.row_max.get_mut() {
-                m[j] = m[j].max(mx);
+                m[j] = m[j].max(RowBound::put(mx));
             }
         }
         self.ops.add(Op::WeightUpdate, copies * updates);

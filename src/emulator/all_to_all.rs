@@ -107,6 +107,8 @@ fn core_spec(net: &GeneralNet, chip: &ChipModel, chunks: &[(usize, usize)], ci: 
         delta_to: None,
         home: None,
         segments: Vec::new(),
+        // All-to-all nets relax in graded steps.
+        spike_counts: false,
     }
 }
 

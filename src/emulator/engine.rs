@@ -28,7 +28,7 @@ use std::sync::Arc;
 use accord_firmware::datapath::{Datapath, Vars};
 use accord_firmware::handlers::{
     AxonIds, Bits, CopyLayout, Core, CoreMem, CreditMode, Layout, Neuron, Op, Ops, Outbox, Packet,
-    PopRange, QUEUE_CAPACITY, Rows, Status,
+    PopRange, QUEUE_CAPACITY, RowBound, Rows, Status,
 };
 use accord_firmware::queue::{EventQueue, EventQueueView};
 use bitvec::prelude::*;
@@ -413,7 +413,7 @@ pub(crate) struct CoreBox<D: Datapath> {
     /// Synapse rows, shared (read-only) between evaluation copies of the chip.
     pub(crate) rows: Arc<Vec<D::W>>,
     /// Per-row magnitude bounds, shared like the rows they describe.
-    pub(crate) row_max: Arc<Vec<u64>>,
+    pub(crate) row_max: Arc<Vec<u32>>,
     pub(crate) copy_rows: Arc<Vec<D::W>>,
     copy_acc: Vec<D::Acc>,
     nz: Vec<u32>,
@@ -535,6 +535,8 @@ pub(crate) struct CoreSpec {
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
     pub(crate) home: Option<u32>,
     pub(crate) segments: Vec<u32>,
+    /// Whether the core takes spikes (a spiking net): only then does it count them per axon.
+    pub(crate) spike_counts: bool,
 }
 
 /// Runs `(first axon, id)` of consecutive ids.
@@ -678,7 +680,11 @@ impl<D: Datapath> CoreBox<D> {
             acc: vec![D::Acc::default(); n],
             delta: vec![D::V::default(); n],
             trace: vec![D::V::default(); axons],
-            trace_count: vec![0; axons],
+            trace_count: if spec.spike_counts {
+                vec![0; axons]
+            } else {
+                Vec::new()
+            },
             rows: Arc::new(vec![D::W::default(); axons * n]),
             row_max: Arc::new(vec![0; axons]),
             copy_rows: Arc::new(vec![D::W::default(); copy_len]),
@@ -705,11 +711,13 @@ impl<D: Datapath> CoreBox<D> {
     pub(crate) fn refresh_row_max(&mut self) {
         let n = self.n;
         for (j, m) in Arc::make_mut(&mut self.row_max).iter_mut().enumerate() {
-            *m = self.rows[j * n..(j + 1) * n]
-                .iter()
-                .map(|&w| D::w_mag(w))
-                .max()
-                .unwrap_or(0);
+            *m = RowBound::put(
+                self.rows[j * n..(j + 1) * n]
+                    .iter()
+                    .map(|&w| D::w_mag(w))
+                    .max()
+                    .unwrap_or(0),
+            );
         }
     }
 

@@ -377,6 +377,7 @@ impl Layout {
                         delta_to: None,
                         home: Some(home as u32),
                         segments: Vec::new(),
+                        spike_counts: matches!(spec.mode, FiringMode::Spiking { .. }),
                     }));
                 }
                 cores.push(CoreBox::new(self.soma_core(spec, chip, l, c)));
@@ -462,6 +463,7 @@ impl Layout {
             segments: (self.layers[l][c].seg0..self.layers[l][c].core)
                 .map(|k| k as u32)
                 .collect(),
+            spike_counts: matches!(spec.mode, FiringMode::Spiking { .. }),
         }
     }
 

@@ -428,3 +428,31 @@ fn axon_runs_give_back_every_axons_id_and_return_address() {
     assert_eq!(id_runs(&shapes[0]).len(), 1);
     assert_eq!(id_runs(&shapes[1]).len(), 2);
 }
+
+/// A row's magnitude bound in 32 bits stays an upper bound, exact where it fits, and storing
+/// keeps order (so the maximum of stored bounds is the stored maximum).
+#[test]
+fn a_row_bound_in_32_bits_stays_an_upper_bound() {
+    use accord_firmware::handlers::RowBound;
+    let values = [
+        0u64,
+        1,
+        32_767,
+        u64::from(u32::MAX) - 1,
+        u64::from(u32::MAX),
+        1 << 40,
+        u64::MAX,
+    ];
+    for &m in &values {
+        assert!(RowBound::get(RowBound::put(m)) >= m, "{m}");
+        if m < u64::from(u32::MAX) {
+            assert_eq!(RowBound::get(RowBound::put(m)), m);
+        }
+        for &k in &values {
+            assert_eq!(
+                RowBound::put(m).max(RowBound::put(k)),
+                RowBound::put(m.max(k))
+            );
+        }
+    }
+}
