@@ -210,32 +210,7 @@ fn recurrent_nets_spike_in_the_float_twin_as_nirs_equations_say() {
     assert!(total > 3000, "the reference is not silent: {total} spikes");
     assert_eq!(float, reference, "spike counts, float twin vs NumPy");
     // Loihi's own arithmetic (9-bit weights, 24-bit state) moves some spikes, not many.
-    let chip = accord::chip::open("loihi").unwrap();
-    let (fixed, _) = lif_counts(
-        files,
-        |pops| {
-            let mut vars = accord::ledger::VarCounters::default();
-            let dp: accord::emulator::FixedNarrow = accord::emulator::fixed_path(
-                &chip,
-                pops,
-                0.01,
-                0.0,
-                accord::emulator::ChipRule::Balance,
-                1,
-                &mut vars,
-            )
-            .unwrap();
-            dp
-        },
-        &chip,
-    );
-    let moved: u32 = fixed
-        .iter()
-        .flatten()
-        .flatten()
-        .zip(reference.iter().flatten().flatten())
-        .map(|(a, b)| a.abs_diff(*b))
-        .sum();
+    let moved = moved_on_loihi_fixed(files, &reference);
     eprintln!("Loihi fixed point moved {moved} of {total} spikes of the recurrent digits net");
     assert!(
         f64::from(moved) <= 0.1 * f64::from(total),
@@ -899,6 +874,36 @@ fn lif_counts<D: accord::emulator::Datapath>(
     (out, programs)
 }
 
+/// Spikes that Loihi's fixed point moves against `reference` (Σ |fixed − reference| over
+/// inputs, layers and neurons) for the NIR net and inputs of `files`.
+fn moved_on_loihi_fixed(files: (&str, &str), reference: &Counts) -> u32 {
+    let chip = accord::chip::open("loihi").unwrap();
+    let (fixed, _) = lif_counts(
+        files,
+        |pops| {
+            let dp: accord::emulator::FixedNarrow = accord::emulator::fixed_path(
+                &chip,
+                pops,
+                0.01,
+                0.0,
+                accord::emulator::ChipRule::Balance,
+                1,
+                &mut accord::ledger::VarCounters::default(),
+            )
+            .unwrap();
+            dp
+        },
+        &chip,
+    );
+    fixed
+        .iter()
+        .flatten()
+        .flatten()
+        .zip(reference.iter().flatten().flatten())
+        .map(|(a, b)| a.abs_diff(*b))
+        .sum()
+}
+
 /// The hand-written LIF fixture and its NumPy reference (`make_fixtures.py`).
 const LIF_NET: (&str, &str) = ("lif_net.nir", "lif_reference.json");
 
@@ -926,31 +931,7 @@ fn an_imported_lif_net_spikes_as_the_numpy_reference_in_the_float_twin() {
     let total: u32 = reference.iter().flatten().flatten().sum();
     assert!(total > 500, "the reference is not silent: {total} spikes");
     // The chip's own arithmetic (24-bit state, 9-bit weights) moves a few spikes, not many.
-    let (fixed, _) = lif_counts(
-        LIF_NET,
-        |pops| {
-            let mut vars = accord::ledger::VarCounters::default();
-            let dp: accord::emulator::FixedNarrow = accord::emulator::fixed_path(
-                &chip,
-                pops,
-                0.01,
-                0.0,
-                accord::emulator::ChipRule::Balance,
-                1,
-                &mut vars,
-            )
-            .unwrap();
-            dp
-        },
-        &chip,
-    );
-    let moved: u32 = fixed
-        .iter()
-        .flatten()
-        .flatten()
-        .zip(reference.iter().flatten().flatten())
-        .map(|(a, b)| a.abs_diff(*b))
-        .sum();
+    let moved = moved_on_loihi_fixed(LIF_NET, &reference);
     eprintln!("Loihi fixed point moved {moved} of {total} spikes");
     assert!(
         f64::from(moved) <= 0.1 * f64::from(total),
