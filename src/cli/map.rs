@@ -78,10 +78,7 @@ pub fn sizes(a: &MapArgs) -> Result<(Vec<usize>, Vec<bool>)> {
         let chain = crate::nir::read(path)?
             .to_layered()
             .with_context(|| format!("--model {}", path.display()))?;
-        let rec = std::iter::once(false)
-            .chain(chain.recurrent.iter().map(Option::is_some))
-            .collect();
-        return Ok((chain.net.sizes(), rec));
+        return Ok((chain.net.sizes(), chain.recurrent_layers()));
     }
     let hidden = a.hidden.clone().unwrap_or_else(|| vec![32]);
     let Some(name) = &a.data else {

@@ -1372,7 +1372,7 @@ fn run_train_chip(
     let cfg = emu_config(a)?;
     // A NIR model's sparse layers (expanded convolutions, pooling), neuron programs and
     // recurrent projections: read again here so that a resumed run keeps them too.
-    let (masks, somas, recurrent) = match &a.model {
+    let (masks, somas, recurrent, rec_layers) = match &a.model {
         Some(p) => {
             let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
             for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
@@ -1383,12 +1383,7 @@ fn run_train_chip(
                 .iter()
                 .map(|p| p.as_ref().map(|p| p.soma))
                 .collect();
-            let recurrent: Vec<Option<Vec<f64>>> = m
-                .chain
-                .recurrent
-                .iter()
-                .map(|r| r.as_ref().map(|r| r.w.clone()))
-                .collect();
+            let (recurrent, rec_layers) = (m.chain.recurrent_weights(), m.chain.recurrent_layers());
             if let Some(r) = m.chain.recurrent.iter().flatten().next() {
                 if cfg.epochs > 0 {
                     bail!(
@@ -1418,13 +1413,10 @@ fn run_train_chip(
                     );
                 }
             }
-            (m.chain.masks, somas, recurrent)
+            (m.chain.masks, somas, recurrent, rec_layers)
         }
-        None => (Vec::new(), Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
     };
-    let rec_layers: Vec<bool> = std::iter::once(false)
-        .chain(recurrent.iter().map(Option::is_some))
-        .collect();
     // The options' own checks first, so that their errors name them.
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     emulator::place_net(&cfg, dim, classes, cfg.epochs > 0, &rec_layers).map_err(|e| {

@@ -257,10 +257,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
-                let rec: Vec<bool> = std::iter::once(false)
-                    .chain(c.recurrent.iter().map(Option::is_some))
-                    .collect();
-                match map_net(&c.net.sizes(), &rec, &model) {
+                match map_net(&c.net.sizes(), &c.recurrent_layers(), &model) {
                     Ok(m) => row.cores = Some(m.cores_used()),
                     Err(e) => row.notes.push(format!("does not fit: {e}")),
                 }

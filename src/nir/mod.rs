@@ -861,6 +861,23 @@ pub struct Recurrent {
 }
 
 impl Chain {
+    /// Per neuron layer, input first, whether it projects onto itself (what
+    /// [`crate::mapping::map_net`] takes).
+    pub fn recurrent_layers(&self) -> Vec<bool> {
+        std::iter::once(false)
+            .chain(self.recurrent.iter().map(Option::is_some))
+            .collect()
+    }
+
+    /// Per synaptic layer, the weights of its loop (what [`crate::emulator::Hooks::recurrent`]
+    /// takes).
+    pub fn recurrent_weights(&self) -> Vec<Option<Vec<f64>>> {
+        self.recurrent
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.w.clone()))
+            .collect()
+    }
+
     /// Each layer's neuron node in discrete time at step `dt` (`None` for a read-out), from
     /// the graph the chain was made from.
     ///
@@ -1384,26 +1401,21 @@ impl Graph {
     /// The recurrent loops of the graph: neuron node → the node that takes only its output
     /// and feeds only back into it (`lif → w_rec → lif`, as snnTorch's `RLeaky` exports).
     pub fn loops(&self) -> BTreeMap<String, String> {
+        // Per node, its predecessors and successors, in one pass over the edges.
+        let mut ends: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+        for (a, b) in &self.edges {
+            ends.entry(a).or_default().1.push(b);
+            ends.entry(b).or_default().0.push(a);
+        }
         let mut out = BTreeMap::new();
-        for r in self.nodes.keys() {
-            let ins: Vec<&String> = self
-                .edges
-                .iter()
-                .filter(|(_, b)| b == r)
-                .map(|(a, _)| a)
-                .collect();
-            let outs: Vec<&String> = self
-                .edges
-                .iter()
-                .filter(|(a, _)| a == r)
-                .map(|(_, b)| b)
-                .collect();
+        for (r, (ins, outs)) in &ends {
             if let ([a], [b]) = (ins.as_slice(), outs.as_slice())
                 && a == b
-                && a != &r
+                && a != r
+                && self.nodes.contains_key(*r)
                 && self.nodes.get(*a).is_some_and(|n| n.neurons().is_some())
             {
-                out.entry((*a).clone()).or_insert_with(|| r.clone());
+                out.entry((*a).to_string()).or_insert_with(|| r.to_string());
             }
         }
         out

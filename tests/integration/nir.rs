@@ -824,16 +824,9 @@ fn nir_chip_net<D: accord::emulator::Datapath>(
     for (p, prog) in pops.iter_mut().zip(&programs) {
         p.soma = prog.as_ref().map(|p| p.soma);
     }
-    let recurrent: Vec<Option<Vec<f64>>> = c
-        .recurrent
-        .iter()
-        .map(|r| r.as_ref().map(|r| r.w.clone()))
-        .collect();
-    let flags: Vec<bool> = std::iter::once(false)
-        .chain(recurrent.iter().map(Option::is_some))
-        .collect();
+    let recurrent = c.recurrent_weights();
     let sizes = c.net.sizes();
-    let mapping = accord::mapping::map_net(&sizes, &flags, chip).unwrap();
+    let mapping = accord::mapping::map_net(&sizes, &c.recurrent_layers(), chip).unwrap();
     let mut vars = accord::ledger::VarCounters::default();
     let ticks = want["ticks"].as_u64().unwrap() as u32;
     let spec = NetSpec {
