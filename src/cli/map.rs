@@ -66,37 +66,41 @@ struct MapReport<'a> {
 
 /// The layer widths the arguments describe: `--sizes`, or dataset input width, `--hidden`,
 /// class count; or [`DEFAULT_SIZES`]. With `--model`, also which neuron layers project onto
-/// themselves (empty otherwise).
+/// themselves and the synapse masks of sparse layers (empty otherwise).
 ///
 /// # Errors
 /// The dataset cannot be loaded.
-pub fn sizes(a: &MapArgs) -> Result<(Vec<usize>, Vec<bool>)> {
+pub fn sizes(a: &MapArgs) -> Result<(Vec<usize>, Vec<bool>, Masks)> {
     if let Some(s) = &a.sizes {
-        return Ok((s.clone(), Vec::new()));
+        return Ok((s.clone(), Vec::new(), Vec::new()));
     }
     if let Some(path) = &a.model {
         let chain = crate::nir::read(path)?
             .to_layered()
             .with_context(|| format!("--model {}", path.display()))?;
-        return Ok((chain.net.sizes(), chain.recurrent_layers()));
+        let (sizes, rec) = (chain.net.sizes(), chain.recurrent_layers());
+        return Ok((sizes, rec, chain.masks));
     }
     let hidden = a.hidden.clone().unwrap_or_else(|| vec![32]);
     let Some(name) = &a.data else {
         if a.hidden.is_none() {
-            return Ok((DEFAULT_SIZES.to_vec(), Vec::new()));
+            return Ok((DEFAULT_SIZES.to_vec(), Vec::new(), Vec::new()));
         }
         let mut v = vec![DEFAULT_SIZES[0]];
         v.extend(&hidden);
         v.push(DEFAULT_SIZES[2]);
-        return Ok((v, Vec::new()));
+        return Ok((v, Vec::new(), Vec::new()));
     };
     let split = data::load(name, &data::default_data_dir(), 0)
         .with_context(|| format!("loading --data {name}"))?;
     let mut v = vec![split.train.dim];
     v.extend(&hidden);
     v.push(split.train.n_classes);
-    Ok((v, Vec::new()))
+    Ok((v, Vec::new(), Vec::new()))
 }
+
+/// Per synaptic layer, the synapses that exist (`None`: dense).
+type Masks = Vec<Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>>;
 
 /// Run `accord map`.
 ///
@@ -105,9 +109,9 @@ pub fn sizes(a: &MapArgs) -> Result<(Vec<usize>, Vec<bool>)> {
 /// or a network that does not fit the chip (the message names the constraint and the numbers).
 pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let chip: ChipModel = chip::open(&a.chip).with_context(|| format!("--chip {}", a.chip))?;
-    let (sizes, recurrent) = sizes(a)?;
+    let (sizes, recurrent, masks) = sizes(a)?;
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
-    let mapping = map_net(&sizes, &recurrent, &chip).map_err(|e| {
+    let mapping = map_net(&sizes, &recurrent, &masks, &chip).map_err(|e| {
         let from = if a.sizes.is_some() {
             "--sizes"
         } else if a.model.is_some() {

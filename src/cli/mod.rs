@@ -1419,7 +1419,7 @@ fn run_train_chip(
     };
     // The options' own checks first, so that their errors name them.
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    emulator::place_net(&cfg, dim, classes, cfg.epochs > 0, &rec_layers).map_err(|e| {
+    emulator::place_net(&cfg, dim, classes, cfg.epochs > 0, &rec_layers, &masks).map_err(|e| {
         use crate::error::Setting;
         // A refused setting is shown under its option (`render_error`); a net that does not
         // fit names the options that made it.

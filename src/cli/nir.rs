@@ -257,7 +257,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
-                match map_net(&c.net.sizes(), &c.recurrent_layers(), &model) {
+                match map_net(&c.net.sizes(), &c.recurrent_layers(), &c.masks, &model) {
                     Ok(m) => row.cores = Some(m.cores_used()),
                     Err(e) => row.notes.push(format!("does not fit: {e}")),
                 }

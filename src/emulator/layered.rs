@@ -133,6 +133,8 @@ pub struct ChipNet<D: Datapath> {
     pub(crate) layers: Vec<Vec<Placed>>,
     /// Per neuron layer, its fan-in segments (empty: not split).
     segments: Vec<Vec<Segment>>,
+    /// Per neuron layer, per chunk, its receptive field (empty: the whole layer below).
+    fields: Vec<Vec<Vec<Run>>>,
     /// Per synaptic layer, how its weights fitted the chip's crossbar (empty: no crossbar).
     crossbar: Vec<CrossbarFit>,
     sizes: Vec<usize>,
@@ -231,9 +233,29 @@ impl std::fmt::Debug for NetSpec<'_> {
     }
 }
 
+/// Part of a chunk's receptive field: presynaptic neurons `start..start + len` on the core's
+/// rows `row..row + len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    start: usize,
+    len: usize,
+    row: usize,
+}
+
+/// The row of presynaptic neuron `j` in a chunk whose receptive field is `runs` (empty: the
+/// whole layer below, row `j`); `None` where the chunk does not see `j`.
+fn field_row(runs: &[Run], j: usize) -> Option<usize> {
+    if runs.is_empty() {
+        return Some(j);
+    }
+    let r = runs[runs.partition_point(|r| r.start <= j).checked_sub(1)?];
+    (j < r.start + r.len).then(|| r.row + (j - r.start))
+}
+
 /// Where the chunks and dendrite segments of a layered net sit among the engine cores, and
 /// what each core is built with ([`ChipNet::build`]).
-struct Layout {
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
     /// Per neuron layer, its chunks.
     layers: Vec<Vec<Placed>>,
     /// Per neuron layer, its fan-in segments (empty: not split).
@@ -243,6 +265,9 @@ struct Layout {
     /// Per neuron layer, whether it projects onto itself: its cores' rows `sizes[l − 1]..`
     /// are its own neurons, and its neurons also send to its own cores.
     rec: Vec<bool>,
+    /// Per neuron layer, per chunk, its receptive field (empty: the whole layer below;
+    /// [`crate::mapping#receptive-fields`]).
+    fields: Vec<Vec<Vec<Run>>>,
 }
 
 impl Layout {
@@ -274,26 +299,66 @@ impl Layout {
                 .collect(),
             sizes: sizes.to_vec(),
             rec: mapping.layers.iter().map(|lp| lp.recurrent).collect(),
+            fields: mapping
+                .layers
+                .iter()
+                .map(|lp| {
+                    lp.receptive
+                        .iter()
+                        .map(|runs| {
+                            let mut row = 0;
+                            runs.iter()
+                                .map(|g| {
+                                    let r = Run {
+                                        start: g.start,
+                                        len: g.axons,
+                                        row,
+                                    };
+                                    row += g.axons;
+                                    r
+                                })
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect(),
         }
     }
 
-    /// Input axons of a core of neuron layer `l` that come from below (and, after them, its
-    /// own neurons' when the layer is recurrent).
-    fn below(&self, l: usize) -> usize {
+    /// The receptive field of chunk `c` of layer `l` (empty: the whole layer below).
+    fn field(&self, l: usize, c: usize) -> &[Run] {
+        self.fields[l].get(c).map_or(&[], Vec::as_slice)
+    }
+
+    /// The presynaptic neurons of chunk `c` of neuron layer `l` whose rows its core holds, as
+    /// `(start, len)` runs in row order: none for the input layer and split layers (their
+    /// segments hold them), the receptive field of a sparse layer, else the whole layer below.
+    /// A recurrent layer's own neurons come after these.
+    fn below_runs(&self, l: usize, c: usize) -> Vec<(usize, usize)> {
         if l == 0 || !self.segments[l].is_empty() {
-            0
-        } else {
-            self.sizes[l - 1]
+            return Vec::new();
+        }
+        match self.field(l, c) {
+            [] => vec![(0, self.sizes[l - 1])],
+            runs => runs.iter().map(|r| (r.start, r.len)).collect(),
         }
     }
 
     /// Every synapse of the net with its place: `f(engine core, row-major slot, w)`, the
-    /// feed-forward layers' ([`Layout::slot`]) and then the recurrent ones' (row
-    /// `sizes[l − 1] + j` of the core of post neuron `i`).
+    /// feed-forward layers' ([`Layout::slot`]; a masked-out one left out) and then the
+    /// recurrent ones' (row `sizes[l − 1] + j` of the core of post neuron `i`).
     fn each_synapse(&self, spec: &NetSpec<'_>, f: &mut dyn FnMut(usize, usize, f64)) {
         spec.weights.weights(&mut |l, i, j, w| {
-            let (c, k) = self.slot(l, i, j);
-            f(c, k, w);
+            // A masked-out synapse does not exist (its row slot stays 0, so a forward walk adds
+            // nothing for it), nor does one outside a chunk's receptive field.
+            if let Some(Some(m)) = spec.masks.get(l)
+                && !m.get(i * self.sizes[l] + j).is_some_and(|b| *b)
+            {
+                return;
+            }
+            if let Some((c, k)) = self.slot(l, i, j) {
+                f(c, k, w);
+            }
         });
         for (l, rec) in spec.recurrent.iter().enumerate() {
             let Some(rec) = rec else { continue };
@@ -312,10 +377,16 @@ impl Layout {
         }
     }
 
+    /// The chunk of layer `l` holding neuron `j`, and its index.
+    fn chunk_at(&self, l: usize, j: usize) -> (usize, Placed) {
+        let v = &self.layers[l];
+        let c = v.partition_point(|p| p.start <= j) - 1;
+        (c, v[c])
+    }
+
     /// The chunk of layer `l` holding neuron `j`.
     fn chunk_of(&self, l: usize, j: usize) -> Placed {
-        let v = &self.layers[l];
-        v[v.partition_point(|p| p.start <= j) - 1]
+        self.chunk_at(l, j).1
     }
 
     /// The segment of layer `l` holding presynaptic neuron `j`.
@@ -324,17 +395,18 @@ impl Layout {
     }
 
     /// Engine core and row-major slot of `w_ij` of synaptic layer `l`: in the core of post
-    /// neuron `i` (layer `l + 1`), row `j`; in a split layer, row `j − start` of the segment
+    /// neuron `i` (layer `l + 1`), row `j` (in a sparse layer, `j`'s row in the chunk's
+    /// receptive field; `None` outside it); in a split layer, row `j − start` of the segment
     /// holding `j`.
-    fn slot(&self, l: usize, i: usize, j: usize) -> (usize, usize) {
-        let p = self.chunk_of(l + 1, i);
+    fn slot(&self, l: usize, i: usize, j: usize) -> Option<(usize, usize)> {
+        let (c, p) = self.chunk_at(l + 1, i);
         let (core, row) = if self.segments[l + 1].is_empty() {
-            (p.core, j)
+            (p.core, field_row(self.field(l + 1, c), j)?)
         } else {
             let g = self.segment_of(l + 1, j);
             (p.seg0 + g, j - self.segments[l + 1][g].start)
         };
-        (core, row * p.len + (i - p.start))
+        Some((core, row * p.len + (i - p.start)))
     }
 
     /// Where presynaptic neurons `range` of layer `l` send their credit: (engine core, neuron).
@@ -393,7 +465,8 @@ impl Layout {
         let comparison = spec.rule != ChipRule::Balance;
         let lp = &spec.mapping.layers[l];
         let ch = &lp.chunks[c];
-        let below = self.below(l);
+        let runs = self.below_runs(l, c);
+        let below: usize = runs.iter().map(|r| r.1).sum();
         let own = if self.rec[l] { self.sizes[l] } else { 0 };
         let axons = below + own;
         let mut fanout = if l >= m {
@@ -416,8 +489,9 @@ impl Layout {
             n: ch.len,
             axons,
             gid_base: gid(l, ch.start),
-            axon_gid: (0..below)
-                .map(|j| gid(l - 1, j))
+            axon_gid: runs
+                .iter()
+                .flat_map(|&(s, n)| (s..s + n).map(|j| gid(l - 1, j)))
                 .chain((0..own).map(|j| gid(l, j)))
                 .collect(),
             pops: vec![PopRange {
@@ -449,7 +523,10 @@ impl Layout {
             }),
             fanout,
             retro_to: {
-                let mut r = self.retro_to(l.saturating_sub(1), 0..below);
+                let mut r = Vec::with_capacity(axons);
+                for &(s, n) in &runs {
+                    r.extend(self.retro_to(l - 1, s..s + n));
+                }
                 r.extend(self.retro_to(l, 0..own));
                 r
             },
@@ -468,8 +545,27 @@ impl Layout {
     }
 
     /// Where neurons `start..start + len` of layer `l` send: every chunk of layer `l + 1`, or
-    /// (a split layer above) one group per segment their neurons fall in.
+    /// (a sparse layer above) each chunk whose receptive field holds them, one group per run
+    /// they fall in, chunks in order; or (a split layer above) one group per segment their
+    /// neurons fall in.
     fn fanout(&self, l: usize, start: usize, len: usize) -> Vec<FanGroup> {
+        let end = start + len;
+        if !self.fields[l + 1].is_empty() {
+            let mut groups = Vec::new();
+            for (c, p) in self.layers[l + 1].iter().enumerate() {
+                for r in self.field(l + 1, c) {
+                    let (lo, hi) = (start.max(r.start), end.min(r.start + r.len));
+                    if hi > lo {
+                        groups.push(FanGroup {
+                            start: (lo - start) as u32,
+                            len: (hi - lo) as u32,
+                            dests: vec![(p.core as u32, (r.row + lo - r.start) as u32)],
+                        });
+                    }
+                }
+            }
+            return groups;
+        }
         if self.segments[l + 1].is_empty() {
             return vec![FanGroup {
                 start: 0,
@@ -480,7 +576,6 @@ impl Layout {
                     .collect(),
             }];
         }
-        let end = start + len;
         self.segments[l + 1]
             .iter()
             .enumerate()
@@ -516,7 +611,9 @@ impl Layout {
             let mut local: Vec<Option<BitVec<usize, Lsb0>>> = vec![None; cores.len()];
             for i in 0..n_out {
                 for j in mask[i * n_in..(i + 1) * n_in].iter_ones() {
-                    let (c, k) = self.slot(l, i, j);
+                    let Some((c, k)) = self.slot(l, i, j) else {
+                        continue;
+                    };
                     let (a, n) = (cores[c].axons, cores[c].n);
                     local[c]
                         .get_or_insert_with(|| bitvec![usize, Lsb0; 0; a * n])
@@ -643,6 +740,7 @@ impl<D: Datapath> ChipNet<D> {
             engine,
             layers: lay.layers,
             segments: lay.segments,
+            fields: lay.fields,
             crossbar,
             sizes: spec.sizes.to_vec(),
             acts: spec.acts.to_vec(),
@@ -693,6 +791,7 @@ impl<D: Datapath> ChipNet<D> {
             engine: self.engine.inference_copy(),
             layers: self.layers.clone(),
             segments: self.segments.clone(),
+            fields: self.fields.clone(),
             crossbar: self.crossbar.clone(),
             sizes: self.sizes.clone(),
             acts: self.acts.clone(),
@@ -775,12 +874,20 @@ impl<D: Datapath> ChipNet<D> {
         let dp = &*self.engine.dp;
         let mut net = LayeredNet::glorot(&self.sizes, &self.acts, 0);
         for (l, layer) in net.layers.iter_mut().enumerate() {
-            for p in &self.layers[l + 1] {
+            for (k, p) in self.layers[l + 1].iter().enumerate() {
                 let c = &self.engine.cores[p.core];
                 let segs = &self.segments[l + 1];
+                let field = self.fields[l + 1].get(k).map_or(&[][..], Vec::as_slice);
                 for j in 0..layer.n_in {
                     let (rows, row) = if segs.is_empty() {
-                        (c.rows(), j)
+                        // Outside a sparse chunk's field: no synapse, weight 0.
+                        let Some(row) = field_row(field, j) else {
+                            for i in 0..p.len {
+                                layer.w[(p.start + i) * layer.n_in + j] = 0.0;
+                            }
+                            continue;
+                        };
+                        (c.rows(), row)
                     } else {
                         let g = segs.partition_point(|s| s.start <= j) - 1;
                         (self.engine.cores[p.seg0 + g].rows(), j - segs[g].start)

@@ -235,12 +235,14 @@ pub use crate::train::Progress;
 /// # Errors
 /// A missing primitive, graded mode on a binary-spike chip, or a network that does not fit.
 pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Result<Mapping> {
-    place_net(cfg, dim, classes, training, &[])
+    place_net(cfg, dim, classes, training, &[], &[])
 }
 
 /// [`place`] for a net whose neuron layers may project onto themselves (`recurrent[l]` for
 /// neuron layer `l`, [`crate::mapping::map_net`]). A recurrent net runs in spiking mode (its
 /// spikes of one tick reach it in the next) and does not train on the chip.
+/// A layer with a synapse mask (`masks[l]` for synaptic layer `l`) is placed by receptive
+/// field ([`crate::mapping#receptive-fields`]).
 ///
 /// # Errors
 /// As [`place`]; training or graded mode with a recurrent layer.
@@ -250,6 +252,7 @@ pub fn place_net(
     classes: usize,
     training: bool,
     recurrent: &[bool],
+    masks: &[Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
 ) -> Result<Mapping> {
     if let Some(l) = recurrent.iter().position(|&r| r) {
         if training {
@@ -307,11 +310,12 @@ pub fn place_net(
                 .fold(0, u64::saturating_add),
         ),
     )?;
-    let m = mapping::map_net(&sizes, recurrent, &cfg.chip).map_err(|source| EmuError::Map {
-        sizes: sizes.clone(),
-        chip: cfg.chip.name.clone(),
-        source,
-    })?;
+    let m =
+        mapping::map_net(&sizes, recurrent, masks, &cfg.chip).map_err(|source| EmuError::Map {
+            sizes: sizes.clone(),
+            chip: cfg.chip.name.clone(),
+            source,
+        })?;
     if training && let Some(t) = cfg.chip.core.axon_types {
         return Err(Invalid::new(
             "epochs",
@@ -445,7 +449,7 @@ pub fn run_hooked(
         }
         rec_layers[l + 1] = true;
     }
-    let mapping = place_net(cfg, dim, classes, training, &rec_layers)?;
+    let mapping = place_net(cfg, dim, classes, training, &rec_layers, hooks.masks)?;
     let acts = cfg.acts(m);
     if hooks.somas.len() > m {
         return Err(EmuError::Shape(format!(

@@ -65,6 +65,22 @@ pub enum MapError {
         /// Axons (and synapse rows) a core can give one neuron.
         capacity: usize,
     },
+    /// A sparse projection's mask is not shaped like its layer.
+    #[error(
+        "the mask of layer {layer}'s projection has {len} entries; a {size} × {below} \
+         projection needs {expected}",
+        expected = .size * .below
+    )]
+    MaskShape {
+        /// The neuron layer the projection feeds.
+        layer: usize,
+        /// Entries in the mask.
+        len: usize,
+        /// The layer's width.
+        size: usize,
+        /// The width below.
+        below: usize,
+    },
     /// The input layer was declared recurrent.
     #[error("layer 0 holds the inputs (relays) and cannot be recurrent")]
     RecurrentInput,

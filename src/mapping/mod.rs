@@ -43,6 +43,22 @@
 //!   [`Mapping::hop_histogram`] counts forward routes by length. The retrograde messages of the
 //!   rule travel the same (axon, post core) pairs backwards, so they have the same histogram.
 //!
+//! # Receptive fields
+//!
+//! A sparse projection — an expanded convolution or pooling from NIR, given to [`map_net`] as a
+//! mask of the synapses that exist — is placed by receptive field, as real mappers place
+//! convolutions: a chunk's core holds rows only for the presynaptic neurons its neurons see
+//! ([`LayerPlacement::receptive`], runs in neuron order), and a presynaptic neuron sends only
+//! to the cores whose field holds it (one routing entry each). Chunks are cut greedily in
+//! neuron order: a neuron joins the current chunk while the chunk stays within a core's
+//! neurons, the union of the fields within its input axons, that union times the chunk
+//! within its synapses, and the chunk's routing entries within its fan-out; so chunks may
+//! differ in size, and a convolution's chunk (neighbouring outputs) sees a band of its input
+//! instead of all of it. A dense layer below sizes its chunks for its neurons' largest number
+//! of destination cores. A layer in which one neuron's field exceeds a core's axons or
+//! synapses is split as a dense one (with its zeros stored), and a recurrent layer keeps dense
+//! rows; [packed placement](self#packed-placement) ignores masks.
+//!
 //! # Packed placement
 //!
 //! When each layer on fresh cores needs more cores than the chip has — or the chip's inputs
@@ -91,6 +107,7 @@ mod tests;
 
 pub use error::MapError;
 
+use bitvec::prelude::*;
 use serde::Serialize;
 
 use crate::chip::ChipModel;
@@ -141,6 +158,10 @@ pub struct LayerPlacement {
     /// the layer below and then for the layer's own neurons, and each of its neurons sends to
     /// every core of the layer as well as of the next.
     pub recurrent: bool,
+    /// Per chunk, the presynaptic neurons its core holds rows for, as runs in neuron order
+    /// (empty: every chunk holds the whole layer below, or its split in `segments`). A sparse
+    /// projection is placed [by receptive field](self#receptive-fields).
+    pub receptive: Vec<Vec<Segment>>,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -242,6 +263,22 @@ pub struct Mapping {
     /// Layers share cores ([packed placement](self#packed-placement)): [`Mapping::cores`]
     /// then lists one row per (core, layer).
     pub packed: bool,
+    /// With sparse layers: how they were placed, and what the other way would need.
+    pub sparse: Option<SparseChoice>,
+}
+
+/// How a net with sparse layers was placed: [by receptive field](self#receptive-fields) or
+/// with dense rows (its zeros stored and masked), whichever needs fewer cores (on a tie, by
+/// receptive field: fewer rows and packets). A [packed](self#packed-placement) placement
+/// takes dense rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SparseChoice {
+    /// The placement taken: `"receptive-field"` or `"dense"`.
+    pub chosen: &'static str,
+    /// Cores placing by receptive field needs (`None`: it does not fit).
+    pub receptive_field_cores: Option<usize>,
+    /// Cores dense rows need (`None`: they do not fit).
+    pub dense_cores: Option<usize>,
 }
 
 impl Mapping {
@@ -368,7 +405,7 @@ fn frac(used: usize, cap: usize) -> f64 {
 /// more routing entries than a core has, or more cores than the mesh has (a fan-in above a
 /// core's input axons or synapses is split, not an error). See [`MapError`].
 pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapError> {
-    map_net(sizes, &[], chip)
+    map_net(sizes, &[], &[], chip)
 }
 
 /// [`map_layered`] for a net whose neuron layers may also project onto themselves:
@@ -377,10 +414,65 @@ pub fn map_layered(sizes: &[usize], chip: &ChipModel) -> Result<Mapping, MapErro
 /// to the layer's own cores as well as the next layer's (ARCHITECTURE.md §5). A recurrent
 /// fan-in is not split.
 ///
+/// `masks[l]` (a missing entry or `None`: dense) marks the synapses of synaptic layer `l` that
+/// exist, row-major `(sizes[l + 1], sizes[l])`: the net is then placed [by receptive
+/// field](self#receptive-fields) or with dense rows, whichever needs fewer cores
+/// ([`Mapping::sparse`] says which and what the other needs).
+///
 /// # Errors
 /// As [`map_layered`]; the input layer marked recurrent; a recurrent fan-in over a core's
-/// axons or synapse rows ([`MapError::RecurrentSplit`]).
-pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<Mapping, MapError> {
+/// axons or synapse rows ([`MapError::RecurrentSplit`]); a mask of the wrong length
+/// ([`MapError::MaskShape`]).
+pub fn map_net(
+    sizes: &[usize],
+    recurrent: &[bool],
+    masks: &[Option<BitVec<usize, Lsb0>>],
+    chip: &ChipModel,
+) -> Result<Mapping, MapError> {
+    for (l, m) in masks.iter().enumerate() {
+        if let Some(m) = m
+            && l + 1 < sizes.len()
+            && m.len() != sizes[l + 1].saturating_mul(sizes[l])
+        {
+            return Err(MapError::MaskShape {
+                layer: l + 1,
+                len: m.len(),
+                size: sizes[l + 1],
+                below: sizes[l],
+            });
+        }
+    }
+    if masks.iter().all(Option::is_none) {
+        return place(sizes, recurrent, masks, chip);
+    }
+    let by_field = place(sizes, recurrent, masks, chip);
+    // Packed placement ignores masks: a packed result is not by receptive field.
+    let fields = by_field.as_ref().ok().filter(|m| !m.packed);
+    let dense = place(sizes, recurrent, &[], chip);
+    let (m, chosen) = match (fields, &dense) {
+        (Some(a), Ok(b)) if b.cores_used() < a.cores_used() => (dense.clone(), "dense"),
+        (Some(a), _) => (Ok(a.clone()), "receptive-field"),
+        (None, Ok(_)) => (dense.clone(), "dense"),
+        (None, Err(_)) => (by_field.clone(), "dense"),
+    };
+    let c = SparseChoice {
+        chosen,
+        receptive_field_cores: fields.map(Mapping::cores_used),
+        dense_cores: dense.as_ref().ok().map(Mapping::cores_used),
+    };
+    m.map(|mut m| {
+        m.sparse = Some(c);
+        m
+    })
+}
+
+/// [`map_net`] with the given masks taken as they are.
+fn place(
+    sizes: &[usize],
+    recurrent: &[bool],
+    masks: &[Option<BitVec<usize, Lsb0>>],
+    chip: &ChipModel,
+) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
     let rec = |l: usize| recurrent.get(l).copied().unwrap_or(false);
     if rec(0) {
@@ -430,11 +522,21 @@ pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<
     }
 
     // Fan-in limits, in layer order (they do not depend on the placement).
-    // A fan-in larger than a core's input axons (or synapses) is split into segments.
+    // A fan-in larger than a core's input axons (or synapses) is split into segments; a sparse
+    // one whose every neuron's receptive field fits a core is placed by receptive field.
     let per_segment = cap.input_axons.min(cap.synapses);
+    let sparse: Vec<Option<&BitSlice<usize, Lsb0>>> = (0..sizes.len())
+        .map(|l| {
+            let m = masks.get(l.checked_sub(1)?)?.as_ref()?;
+            let below = sizes[l - 1];
+            let fits =
+                (0..sizes[l]).all(|i| m[i * below..(i + 1) * below].count_ones() <= per_segment);
+            (!rec(l) && fits).then_some(m.as_bitslice())
+        })
+        .collect();
     let mut segments: Vec<Vec<Segment>> = Vec::with_capacity(sizes.len());
     for (l, &size) in sizes.iter().enumerate() {
-        let fan_in = fan_in(l);
+        let fan_in = if sparse[l].is_some() { 0 } else { fan_in(l) };
         if rec(l) && fan_in > per_segment {
             return Err(MapError::RecurrentSplit {
                 chip: name,
@@ -464,7 +566,45 @@ pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<
     let n = sizes.len();
     let mut limit = vec![(0usize, ""); n];
     let mut count = vec![0usize; n];
+    let mut fields: Vec<Vec<Field>> = vec![Vec::new(); n];
+    // Per neuron of layer l, the cores of layer l + 1 it sends to.
+    let mut dests: Vec<Vec<usize>> = vec![Vec::new(); n];
     for l in (0..n).rev() {
+        if l + 1 < n {
+            dests[l] = if sparse[l + 1].is_none() {
+                vec![count[l + 1]; sizes[l]]
+            } else {
+                let mut d = vec![0usize; sizes[l]];
+                for f in &fields[l + 1] {
+                    for r in &f.runs {
+                        d[r.start..r.start + r.axons]
+                            .iter_mut()
+                            .for_each(|x| *x += 1);
+                    }
+                }
+                d
+            };
+        }
+        // A sparse layer, and a dense one feeding a sparse one (its neurons' destinations
+        // differ), are cut greedily.
+        let feeds_sparse = l + 1 < n && sparse[l + 1].is_some();
+        if sparse[l].is_some() || (feeds_sparse && segments[l].is_empty() && !rec(l)) {
+            let d = &dests[l];
+            let (below, fan_in) = (if l == 0 { 0 } else { sizes[l - 1] }, fan_in(l));
+            let (f, by) = greedy_chunks(sparse[l], below, sizes[l], fan_in, &cap, |i| {
+                d.get(i).copied().unwrap_or(0)
+            })
+            .map_err(|needed| MapError::Fanout {
+                chip: name.clone(),
+                layer: l,
+                needed,
+                capacity: cap.fanout,
+            })?;
+            limit[l] = (f.iter().map(|f| f.len).max().unwrap_or(0), by);
+            count[l] = f.len();
+            fields[l] = f;
+            continue;
+        }
         let mut k = (cap.neurons, "neurons");
         // Synapses of one neuron on one core: its whole fan-in, or its largest segment.
         let row = segments[l]
@@ -479,7 +619,7 @@ pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<
         if !segments[l].is_empty() && cap.fanout < k.0 {
             k = (cap.fanout, "fanout");
         }
-        let next = if l + 1 < n { count[l + 1] } else { 0 };
+        let next = dests[l].iter().copied().max().unwrap_or(0);
         // A recurrent layer's neurons also send to each of its own cores: the fewer neurons
         // per core, the more cores, so shrink the chunk until both fit.
         loop {
@@ -531,10 +671,16 @@ pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<
         let (base, extra) = (size / parts, size % parts);
         let mut chunks = Vec::with_capacity(parts);
         let mut segment_cores = Vec::new();
-        let dest = if l + 1 < n { count[l + 1] } else { 0 } + if rec(l) { parts } else { 0 };
+        let own = if rec(l) { parts } else { 0 };
         let mut start = 0;
         for i in 0..parts {
-            let len = base + usize::from(i < extra);
+            let len = fields[l]
+                .get(i)
+                .map_or(base + usize::from(i < extra), |f| f.len);
+            let fanout = dests[l]
+                .get(start..start + len)
+                .map_or(0, |d| d.iter().sum::<usize>())
+                + len * own;
             let mut segs = Vec::with_capacity(segments[l].len());
             for (g, sg) in segments[l].iter().enumerate() {
                 let core = to_usize(snake_core(walk, cols));
@@ -556,17 +702,13 @@ pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<
             let core = to_usize(snake_core(walk, cols));
             walk += 1;
             chunks.push(Chunk { core, start, len });
-            let fan_in = if segments[l].is_empty() { fan_in(l) } else { 0 };
+            let fan_in = match fields[l].get(i) {
+                Some(f) => f.axons,
+                None if segments[l].is_empty() => fan_in(l),
+                None => 0,
+            };
             cores.push(core_use(
-                core,
-                cols,
-                &cap,
-                l,
-                start,
-                len,
-                fan_in,
-                len * dest,
-                None,
+                core, cols, &cap, l, start, len, fan_in, fanout, None,
             ));
             if !segs.is_empty() {
                 segment_cores.push(segs);
@@ -584,6 +726,10 @@ pub fn map_net(sizes: &[usize], recurrent: &[bool], chip: &ChipModel) -> Result<
             segments: segments[l].clone(),
             segment_cores,
             recurrent: rec(l),
+            receptive: match sparse[l] {
+                Some(_) => fields[l].iter().map(|f| f.runs.clone()).collect(),
+                None => Vec::new(),
+            },
         });
     }
     cores.sort_by_key(|c| c.core);
@@ -779,6 +925,7 @@ fn map_packed(
             segments: Vec::new(),
             segment_cores: Vec::new(),
             recurrent: rec(l),
+            receptive: Vec::new(),
         });
     }
     for (core, _) in &fanout_per_core {
@@ -813,6 +960,96 @@ struct Piece {
     own_local: bool,
 }
 
+/// One chunk of a layer cut greedily: its neurons, and (placed by receptive field) the
+/// presynaptic neurons they see as runs, and how many input axons the chunk uses.
+#[derive(Clone, Debug)]
+struct Field {
+    len: usize,
+    runs: Vec<Segment>,
+    axons: usize,
+}
+
+/// Chunks of a layer of `size` neurons cut greedily in neuron order: a neuron joins the
+/// current chunk while the chunk stays within a core's neurons, its input axons within the
+/// core's axons, axons times neurons within its synapses, and their routing entries
+/// (`dests(i)` each) within its fan-out. With `mask` (`(size, below)` row-major) the layer is
+/// placed [by receptive field](self#receptive-fields): a chunk's axons are the union of its
+/// neurons' fields; without, every neuron takes the `fan_in` rows of the whole layer below.
+/// Returns the chunks and the capacity that closed the most of them (`"neurons"` when none
+/// was closed), or the routing entries of a neuron that needs more than a core has.
+fn greedy_chunks(
+    mask: Option<&BitSlice<usize, Lsb0>>,
+    below: usize,
+    size: usize,
+    fan_in: usize,
+    cap: &CoreCapacity,
+    dests: impl Fn(usize) -> usize,
+) -> Result<(Vec<Field>, &'static str), usize> {
+    let mut out = Vec::new();
+    let mut closed = [0usize; 4];
+    const WHY: [&str; 4] = ["neurons", "input_axons", "synapses", "fanout"];
+    let mut seen = bitvec![usize, Lsb0; 0; if mask.is_some() { below } else { 0 }];
+    let mut i = 0;
+    while i < size {
+        let start = i;
+        let (mut axons, mut fan) = (0usize, 0usize);
+        seen.fill(false);
+        while i < size {
+            let row = mask.map(|m| &m[i * below..(i + 1) * below]);
+            let fresh = match row {
+                Some(row) => row.iter_ones().filter(|&j| !seen[j]).count(),
+                None => fan_in - axons,
+            };
+            let (k, a, f) = (i - start + 1, axons + fresh, fan + dests(i));
+            let why = if k > cap.neurons {
+                Some(0)
+            } else if a > cap.input_axons {
+                Some(1)
+            } else if a.saturating_mul(k) > cap.synapses {
+                Some(2)
+            } else if f > cap.fanout {
+                Some(3)
+            } else {
+                None
+            };
+            if let Some(w) = why {
+                if k == 1 {
+                    // A single neuron's field fits (checked by the caller): its entries do not.
+                    return Err(dests(i));
+                }
+                closed[w] += 1;
+                break;
+            }
+            for j in row.into_iter().flat_map(BitSlice::iter_ones) {
+                seen.set(j, true);
+            }
+            (axons, fan) = (a, f);
+            i += 1;
+        }
+        let mut runs: Vec<Segment> = Vec::new();
+        for j in seen.iter_ones() {
+            match runs.last_mut() {
+                Some(r) if r.start + r.axons == j => r.axons += 1,
+                _ => runs.push(Segment { start: j, axons: 1 }),
+            }
+        }
+        out.push(Field {
+            len: i - start,
+            runs,
+            axons,
+        });
+    }
+    let most = (0..4).rev().max_by_key(|&w| closed[w]).unwrap_or(0);
+    Ok((
+        out,
+        if closed[most] == 0 {
+            "neurons"
+        } else {
+            WHY[most]
+        },
+    ))
+}
+
 /// The mapping of `layers` on `cores` of `chip`, with its pressure and routes.
 fn finish(
     chip: &ChipModel,
@@ -835,6 +1072,7 @@ fn finish(
         max_hops: 0,
         mean_hops: 0.0,
         packed,
+        sparse: None,
     };
     m.pressure = pressure(&m);
     route(&mut m);
@@ -875,8 +1113,9 @@ fn core_use(
 }
 
 /// Fill the hop histogram and route statistics of `m` from its placement: a route is a
-/// (presynaptic neuron, destination core) pair — to the segment holding its axon where the
-/// next layer is split, and to its own layer's cores where the layer is recurrent — and, in
+/// (presynaptic neuron, destination core) pair — only to the cores whose receptive field holds
+/// it where the next layer is sparse, to the segment holding its axon where the next layer is
+/// split, and to its own layer's cores where the layer is recurrent — and, in
 /// split layers, each segment's partial sums to its chunk's core.
 fn route(m: &mut Mapping) {
     let mut hist: Vec<u64> = Vec::new();
@@ -906,6 +1145,22 @@ fn route(m: &mut Mapping) {
         };
         for src in &lp.chunks {
             for (c, dst) in next.chunks.iter().enumerate() {
+                if let Some(runs) = next.receptive.get(c) {
+                    // The source neurons in the chunk's receptive field.
+                    let seen: usize = runs
+                        .iter()
+                        .map(|r| {
+                            let lo = src.start.max(r.start);
+                            (src.start + src.len)
+                                .min(r.start + r.axons)
+                                .saturating_sub(lo)
+                        })
+                        .sum();
+                    if seen > 0 {
+                        add(m.hops(src.core, dst.core), seen as u64);
+                    }
+                    continue;
+                }
                 if next.segments.is_empty() {
                     add(m.hops(src.core, dst.core), src.len as u64);
                     continue;

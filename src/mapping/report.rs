@@ -109,6 +109,42 @@ impl Mapping {
                 l.segments.len() * l.size,
             )?;
         }
+        if let Some(sc) = self.sparse {
+            let n =
+                |c: Option<usize>| c.map_or("does not fit".to_string(), |c| format!("{c} cores"));
+            writeln!(
+                s,
+                "sparse layers: placed {} (by receptive field: {}; dense rows, zeros stored: {}; \
+                 the fewer cores win, a tie goes to receptive fields)",
+                if sc.chosen == "dense" {
+                    "with dense rows"
+                } else {
+                    "by receptive field"
+                },
+                n(sc.receptive_field_cores),
+                n(sc.dense_cores),
+            )?;
+        }
+        for l in self.layers.iter().filter(|l| !l.receptive.is_empty()) {
+            let below = self.layers[l.layer - 1].size;
+            let rows: usize = l.receptive.iter().flatten().map(|g| g.axons).sum();
+            let widest = l
+                .receptive
+                .iter()
+                .map(|f| f.iter().map(|g| g.axons).sum::<usize>())
+                .max()
+                .unwrap_or(0);
+            writeln!(
+                s,
+                "receptive fields: layer {} is sparse; each core holds rows only for the neurons \
+                 of layer {} its chunk sees: {:.0} of {below} on average, at most {widest} \
+                 ({:.1} % of a dense layer's rows)",
+                l.layer,
+                l.layer - 1,
+                rows as f64 / l.receptive.len().max(1) as f64,
+                100.0 * rows as f64 / (below * l.chunks.len()).max(1) as f64,
+            )?;
+        }
         for l in self.layers.iter().filter(|l| l.recurrent) {
             let below = self.layers[l.layer - 1].size;
             writeln!(

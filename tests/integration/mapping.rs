@@ -839,7 +839,7 @@ fn reckon_runs_and_trains_a_net_on_its_one_core() {
 fn a_recurrent_layer_holds_its_own_rows_and_sends_to_its_own_cores() {
     let chip = chip_with(3, 1000, 100, 100, (4, 2));
     let flat = map_layered(&[4, 6, 2], &chip).unwrap();
-    let m = map_net(&[4, 6, 2], &[false, true], &chip).unwrap();
+    let m = map_net(&[4, 6, 2], &[false, true], &[], &chip).unwrap();
     assert!(m.layers[1].recurrent && !m.layers[2].recurrent);
     assert_eq!(lens(&m, 1), [3, 3]);
     for ch in &m.layers[1].chunks {
@@ -881,13 +881,13 @@ fn a_recurrent_layer_holds_its_own_rows_and_sends_to_its_own_cores() {
 fn a_recurrent_layers_own_cores_take_routing_entries() {
     let chip = chip_with(4, 1000, 100, 4, (8, 8));
     assert!(map_layered(&[2, 8, 1], &chip).is_ok());
-    let e = map_net(&[2, 8, 1], &[false, true], &chip).unwrap_err();
+    let e = map_net(&[2, 8, 1], &[false, true], &[], &chip).unwrap_err();
     assert!(
         matches!(e, MapError::Fanout { layer: 1, .. }),
         "{e}: one neuron per core would need 1 + 8 routing entries"
     );
     let chip = chip_with(4, 1000, 100, 10, (8, 8));
-    let m = map_net(&[2, 8, 1], &[false, true], &chip).unwrap();
+    let m = map_net(&[2, 8, 1], &[false, true], &[], &chip).unwrap();
     assert_eq!(
         (m.layers[1].max_chunk, m.layers[1].limited_by),
         (2, "fanout")
@@ -903,7 +903,7 @@ fn a_recurrent_layers_own_cores_take_routing_entries() {
 #[test]
 fn recurrent_fan_ins_are_not_split_and_inputs_are_not_recurrent() {
     let tn = chip::open("truenorth").unwrap();
-    let e = map_net(&[200, 100, 10], &[false, true], &tn).unwrap_err();
+    let e = map_net(&[200, 100, 10], &[false, true], &[], &tn).unwrap_err();
     assert_eq!(
         e,
         MapError::RecurrentSplit {
@@ -922,7 +922,7 @@ fn recurrent_fan_ins_are_not_split_and_inputs_are_not_recurrent() {
             .is_empty()
     );
     assert_eq!(
-        map_net(&[4, 3], &[true], &tn).unwrap_err(),
+        map_net(&[4, 3], &[true], &[], &tn).unwrap_err(),
         MapError::RecurrentInput
     );
 }
@@ -948,7 +948,7 @@ proptest! {
         let chip = chip_with(neurons, synapses, axons, fanout, (cols, rows));
         let mut rec = flags[..sizes.len()].to_vec();
         rec[0] = false;
-        match map_net(&sizes, &rec, &chip) {
+        match map_net(&sizes, &rec, &[], &chip) {
             Ok(m) => {
                 for u in &m.cores {
                     prop_assert!(u.neurons <= neurons as usize);
@@ -1002,7 +1002,7 @@ proptest! {
 #[test]
 fn reckons_recurrent_layer_fills_its_core_through_the_internal_array() {
     let reckon = chip::open("reckon").unwrap();
-    let m = map_net(&[256, 256, 16], &[false, true, false], &reckon).unwrap();
+    let m = map_net(&[256, 256, 16], &[false, true, false], &[], &reckon).unwrap();
     assert_eq!(m.cores_used(), 1);
     let row = |l: usize| m.cores.iter().find(|u| u.layer == l).unwrap();
     assert_eq!(
@@ -1015,15 +1015,15 @@ fn reckons_recurrent_layer_fills_its_core_through_the_internal_array() {
     // On a chip without the internal array the same loop needs 256 more axons per core.
     let mut plain = chip::open("loihi").unwrap();
     plain.core.external_inputs = true;
-    let m = map_net(&[256, 256, 16], &[false, true, false], &plain).unwrap();
+    let m = map_net(&[256, 256, 16], &[false, true, false], &[], &plain).unwrap();
     let l1 = m.cores.iter().find(|u| u.layer == 1).unwrap();
     assert_eq!(l1.input_axons, 512);
     // A loop local to a packed core does not make the layer below pay routing entries for it.
     let mut local = chip::open("loihi").unwrap();
     local.core.recurrent = true;
     local.core.fanout = 8;
-    let flat = map_net(&[6, 9, 4], &[], &local).unwrap();
-    let looped = map_net(&[6, 9, 4], &[false, false, true], &local).unwrap();
+    let flat = map_net(&[6, 9, 4], &[], &[], &local).unwrap();
+    let looped = map_net(&[6, 9, 4], &[false, false, true], &[], &local).unwrap();
     let fan = |m: &Mapping, l: usize| -> usize {
         m.cores
             .iter()
@@ -1033,4 +1033,317 @@ fn reckons_recurrent_layer_fills_its_core_through_the_internal_array() {
     };
     assert_eq!(fan(&looped, 1), fan(&flat, 1));
     assert_eq!(fan(&looped, 2), 0, "the loop stays inside the core");
+}
+
+/// A 1-D convolution, kernel 5: neuron `i` of a 60-wide layer sees inputs `i..i + 5` of 64.
+fn conv_mask() -> bitvec::vec::BitVec<usize, bitvec::order::Lsb0> {
+    let mut m = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 60 * 64];
+    for i in 0..60 {
+        m[i * 64 + i..i * 64 + i + 5].fill(true);
+    }
+    m
+}
+
+/// 64-60-8 with the conv layer above on 16-neuron cores (4,096 synapses, 64 axons, 64 entries):
+///
+/// * layer 1 by receptive field: a chunk of `k` neighbours sees `k + 4` inputs, so chunks of 16
+///   (the neuron limit) see 20: fields 0..20, 16..36, 32..52, 48..64 for chunks of 16, 16, 16, 12;
+/// * the relays: inputs 16..20, 32..36 and 48..52 reach two cores, the rest one: 76 routes,
+///   16 relays a core (the neuron limit, 16 to 20 entries each core);
+/// * dense rows: layer 1 in four even chunks of 15, every relay reaching all four (256
+///   routes). Both take 9 cores, and the tie goes to receptive fields.
+#[test]
+fn a_sparse_layer_is_placed_by_receptive_field() {
+    use accord::mapping::SparseChoice;
+    let chip = chip_with(16, 4096, 64, 64, (8, 8));
+    let masks = [Some(conv_mask()), None];
+    let m = map_net(&[64, 60, 8], &[], &masks, &chip).unwrap();
+    assert_eq!(
+        m.sparse,
+        Some(SparseChoice {
+            chosen: "receptive-field",
+            receptive_field_cores: Some(9),
+            dense_cores: Some(9),
+        })
+    );
+    assert_eq!(lens(&m, 1), [16, 16, 16, 12]);
+    let fields: Vec<Vec<Segment>> = [(0, 20), (16, 20), (32, 20), (48, 16)]
+        .iter()
+        .map(|&(start, axons)| vec![Segment { start, axons }])
+        .collect();
+    assert_eq!(m.layers[1].receptive, fields);
+    for (ch, f) in m.layers[1].chunks.iter().zip(&fields) {
+        let u = core(&m, ch.core);
+        assert_eq!(
+            (u.input_axons, u.synapses),
+            (f[0].axons, f[0].axons * ch.len)
+        );
+    }
+    assert_eq!(lens(&m, 0), [16; 4]);
+    let entries: Vec<usize> = m.layers[0]
+        .chunks
+        .iter()
+        .map(|c| core(&m, c.core).fanout)
+        .collect();
+    assert_eq!(entries, [16, 20, 20, 20]);
+    assert_eq!(m.total_routes, 76 + 60);
+    assert!(m.describe().contains("receptive fields: layer 1 is sparse"));
+
+    let dense = map_net(&[64, 60, 8], &[], &[], &chip).unwrap();
+    assert_eq!(lens(&dense, 1), [15; 4]);
+    assert_eq!(dense.total_routes, 64 * 4 + 60);
+    assert_eq!(dense.sparse, None);
+
+    // With 4 routing entries a core, dense rows do not fit (a relay would need one entry for
+    // each of layer 1's 15 four-neuron cores) and receptive fields do: fields 4c..4c + 8, so
+    // relays 4..60 reach two cores (two relays a core) and the 4 at either end one (four a
+    // core): 1 + 28 + 1 relay cores, 15 for layer 1, 1 for the outputs.
+    let tight = chip_with(16, 4096, 64, 4, (16, 16));
+    let t = map_net(&[64, 60, 8], &[], &masks, &tight).unwrap();
+    assert_eq!(
+        t.sparse,
+        Some(SparseChoice {
+            chosen: "receptive-field",
+            receptive_field_cores: Some(46),
+            dense_cores: None,
+        })
+    );
+    assert_eq!(lens(&t, 1), [4; 15]);
+    let mut relays = vec![4];
+    relays.extend([2; 28]);
+    relays.push(4);
+    assert_eq!(lens(&t, 0), relays);
+    assert!(matches!(
+        map_net(&[64, 60, 8], &[], &[], &tight),
+        Err(MapError::Fanout { layer: 0, .. })
+    ));
+
+    // A mask of the wrong length is named.
+    let short = [Some(bitvec::bitvec![usize, bitvec::order::Lsb0; 1; 10])];
+    assert_eq!(
+        map_net(&[64, 60, 8], &[], &short, &chip).unwrap_err(),
+        MapError::MaskShape {
+            layer: 1,
+            len: 10,
+            size: 60,
+            below: 64
+        }
+    );
+}
+
+/// The same sparse net placed by receptive field and with dense rows computes the same bits:
+/// outputs, synaptic operations and (after training) weights; only its packets differ, each
+/// by its closed form (a relay reaches the cores whose field holds it, or every core).
+#[test]
+fn receptive_field_placement_computes_what_dense_rows_compute() {
+    use accord::emulator::{
+        self, ChipNet, ChipRule, FiringMode, FixedNarrow, NetSpec, Tally, layered_pops,
+    };
+    use accord::rule::{Activation, LayeredNet, Loss};
+    let chip = chip_with(16, 4096, 64, 64, (8, 8));
+    let mask = conv_mask();
+    let masks = [Some(mask.clone()), None];
+    let sizes = [64, 60, 8];
+    let acts = [Activation::HardSigmoid, Activation::Identity];
+    let net = LayeredNet::glorot(&sizes, &acts, 3);
+    let build = |m: &Mapping| {
+        let mut vars = accord::ledger::VarCounters::default();
+        let dp: FixedNarrow = emulator::fixed_path(
+            &chip,
+            &layered_pops(&acts, &[]),
+            0.05,
+            0.0,
+            ChipRule::Balance,
+            1,
+            &mut vars,
+        )
+        .unwrap();
+        let spec = NetSpec {
+            sizes: &sizes,
+            acts: &acts,
+            weights: &net,
+            masks: &masks,
+            recurrent: &[],
+            feedback: None,
+            mapping: m,
+            mode: FiringMode::Graded,
+            loss: Loss::CrossEntropy,
+            rule: ChipRule::Balance,
+            threads: 1,
+            training: true,
+        };
+        ChipNet::build(dp, &spec, &chip, &mut vars)
+    };
+    let by_field = map_net(&sizes, &[], &masks, &chip).unwrap();
+    assert_eq!(by_field.sparse.unwrap().chosen, "receptive-field");
+    let dense = map_net(&sizes, &[], &[], &chip).unwrap();
+    let (mut a, mut b) = (build(&by_field), build(&dense));
+    // How many cores of layer 1 see input j.
+    let seen_by = |j: usize| {
+        by_field.layers[1]
+            .receptive
+            .iter()
+            .filter(|f| f.iter().any(|g| (g.start..g.start + g.axons).contains(&j)))
+            .count() as u64
+    };
+    let sop = accord::chip::Action::Sop;
+    let packets = accord::chip::Action::SpikePacket;
+    for k in 0..12u64 {
+        // Every third input silent, the rest rates in (0, 1).
+        let x: Vec<f64> = (0..64)
+            .map(|j| {
+                if (j as u64 + k).is_multiple_of(3) {
+                    0.0
+                } else {
+                    ((j * 7 + k as usize) % 11) as f64 / 11.0
+                }
+            })
+            .collect();
+        let (mut ta, mut tb) = (Tally::default(), Tally::default());
+        let oa = a.sample(&x, (k % 8) as usize, true, k, &mut ta);
+        let ob = b.sample(&x, (k % 8) as usize, true, k, &mut tb);
+        assert_eq!(oa.loss.to_bits(), ob.loss.to_bits(), "sample {k}");
+        assert_eq!(ta.ledger.get(sop), tb.ledger.get(sop), "sample {k}");
+        let relays: Vec<usize> = (0..64).filter(|&j| x[j] != 0.0).collect();
+        // Layer 1's active neurons reach the one output core in either placement.
+        let hidden = a.state().r[1].iter().filter(|&&r| r != 0.0).count() as u64;
+        let seen: u64 = relays.iter().map(|&j| seen_by(j)).sum();
+        assert_eq!(ta.ledger.get(packets), seen + hidden, "sample {k}");
+        assert_eq!(
+            tb.ledger.get(packets),
+            relays.len() as u64 * 4 + hidden,
+            "sample {k}"
+        );
+    }
+    let (wa, wb) = (a.export(), b.export());
+    for (i, row) in wa.layers[0].w.chunks(64).enumerate() {
+        for j in 0..64 {
+            if mask[i * 64 + j] {
+                assert_eq!(
+                    row[j].to_bits(),
+                    wb.layers[0].w[i * 64 + j].to_bits(),
+                    "w[{i}][{j}]"
+                );
+            } else {
+                assert_eq!(row[j], 0.0, "no synapse outside the field: w[{i}][{j}]");
+            }
+        }
+    }
+    assert_eq!(wa.layers[1].w, wb.layers[1].w);
+    assert_eq!(wa.layers[0].b, wb.layers[0].b);
+}
+
+/// Which cores of `lp` (a layer placed by receptive field) see presynaptic neuron `j`.
+fn cores_seeing(lp: &accord::mapping::LayerPlacement, j: usize) -> usize {
+    lp.receptive
+        .iter()
+        .filter(|f| f.iter().any(|g| (g.start..g.start + g.axons).contains(&j)))
+        .count()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// With sparse layers (random masks): every core within every capacity; a layer placed by
+    /// receptive field holds, per chunk, exactly the union of its neurons' fields as maximal
+    /// runs, and `len × field` synapses; every core's routing entries and the routes count the
+    /// cores that see each neuron; dense rows are taken only when they need fewer cores.
+    #[test]
+    fn sparse_mappings_hold_each_chunks_receptive_field(
+        sizes in prop::collection::vec(1usize..=24, 2..=4),
+        density in 1u32..=10,
+        seed in any::<u64>(),
+        neurons in 1u32..=16,
+        synapses in 1u32..=600,
+        axons in 1u32..=80,
+        fanout in 1u32..=80,
+        cols in 1u32..=8,
+        rows in 1u32..=8,
+    ) {
+        let chip = chip_with(neurons, synapses, axons, fanout, (cols, rows));
+        // Layers 1.. sparse in turn (the read-out of a 2-layer net included), bits drawn by
+        // a small LCG at `density` tenths.
+        let mut x = seed | 1;
+        let masks: Vec<Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>> = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| {
+                (l % 2 == 0).then(|| {
+                    (0..w[0] * w[1])
+                        .map(|_| {
+                            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                            (x >> 33) % 10 < u64::from(density)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let m = match map_net(&sizes, &[], &masks, &chip) {
+            Ok(m) => m,
+            Err(
+                MapError::Fanout { .. }
+                | MapError::TooManyCores { .. }
+                | MapError::PackedCores { .. }
+                | MapError::PackedFanIn { .. }
+                | MapError::PackedFanout { .. },
+            ) => return Ok(()),
+            Err(e) => return Err(TestCaseError::fail(format!("unexpected refusal: {e}"))),
+        };
+        let sc = m.sparse.expect("sparse layers say how they were placed");
+        match sc.chosen {
+            "dense" => {
+                let d = sc.dense_cores.expect("dense fits");
+                prop_assert!(sc.receptive_field_cores.is_none_or(|f| d < f));
+                prop_assert!(m.layers.iter().all(|lp| lp.receptive.is_empty()));
+            }
+            _ => prop_assert!(sc.dense_cores.is_none_or(|d| d >= m.cores_used())),
+        }
+        for u in &m.cores {
+            prop_assert!(u.neurons <= neurons as usize);
+            prop_assert!(u.synapses <= synapses as usize);
+            prop_assert!(u.input_axons <= axons as usize);
+            prop_assert!(u.fanout <= fanout as usize);
+        }
+        // Routes, counted here unless a layer is split (its partial sums route too).
+        let mut routes = Some(0usize);
+        for (l, lp) in m.layers.iter().enumerate() {
+            prop_assert_eq!(lp.chunks.iter().map(|c| c.len).sum::<usize>(), sizes[l]);
+            if !lp.receptive.is_empty() {
+                let mask = masks[l - 1].as_ref().expect("placed by field only where masked");
+                prop_assert_eq!(lp.receptive.len(), lp.chunks.len());
+                for (ch, field) in lp.chunks.iter().zip(&lp.receptive) {
+                    let want: Vec<usize> = (0..sizes[l - 1])
+                        .filter(|&j| (ch.start..ch.start + ch.len).any(|i| mask[i * sizes[l - 1] + j]))
+                        .collect();
+                    let got: Vec<usize> = field.iter().flat_map(|g| g.start..g.start + g.axons).collect();
+                    prop_assert_eq!(&got, &want);
+                    // Maximal runs: no two touch.
+                    prop_assert!(field.windows(2).all(|w| w[0].start + w[0].axons < w[1].start));
+                    prop_assert!(field.iter().all(|g| g.axons > 0));
+                    let u = core(&m, ch.core);
+                    prop_assert_eq!((u.input_axons, u.synapses), (want.len(), want.len() * ch.len));
+                }
+            }
+            let Some(next) = m.layers.get(l + 1) else { continue };
+            if m.packed {
+                // Packed placement (dense rows) counts shared destination cores once.
+                prop_assert!(lp.receptive.is_empty() && sc.chosen == "dense");
+                routes = None;
+                continue;
+            }
+            let sees = |j: usize| if next.receptive.is_empty() { next.chunks.len() } else { cores_seeing(next, j) };
+            if next.segments.is_empty() {
+                for ch in &lp.chunks {
+                    let want: usize = (ch.start..ch.start + ch.len).map(sees).sum();
+                    prop_assert_eq!(core(&m, ch.core).fanout, want);
+                    routes = routes.map(|r| r + want);
+                }
+            } else {
+                routes = None;
+            }
+        }
+        if let Some(r) = routes {
+            prop_assert_eq!(m.total_routes, r as u64);
+        }
+    }
 }

@@ -464,6 +464,73 @@ fn a_mnist_conv_net_infers_on_balance_core_walking_only_existing_synapses() {
             .unwrap()
             > 0.0
     );
+    // Placed by receptive field: 11 cores against 14 with dense rows, and the conv layer's
+    // cores hold rows only for the pixels their chunk sees.
+    let m = &v["mapping"];
+    assert_eq!(m["sparse"]["chosen"], "receptive-field");
+    assert_eq!(m["sparse"]["receptive_field_cores"], 11);
+    assert_eq!(m["sparse"]["dense_cores"], 14);
+    let conv = &m["layers"][1];
+    let fields = conv["receptive"].as_array().unwrap();
+    let rows = |f: &serde_json::Value| -> u64 {
+        f.as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["axons"].as_u64().unwrap())
+            .sum()
+    };
+    let stored: u64 = conv["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(fields)
+        .map(|(c, f)| c["len"].as_u64().unwrap() * rows(f))
+        .sum();
+    let held: u64 = m["cores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["layer"] == 1)
+        .map(|c| c["synapses"].as_u64().unwrap())
+        .sum();
+    assert_eq!(held, stored);
+    assert!(stored * 4 < 576 * 784 * 3, "{stored} rows of 451,584");
+}
+
+/// On TrueNorth the same net takes fewer cores with dense rows (its 784-pixel fan-in split
+/// over dendrite segments) than by receptive field (256-axon cores hold a band of 9 pixel rows,
+/// 37 conv neurons, and the relays then reach up to 8 cores each): the mapping says so and
+/// takes the dense rows.
+#[test]
+fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
+    let model = fixture("conv_mnist.nir");
+    let o = accord(&[
+        "map",
+        "--chip",
+        "truenorth",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &v["mapping"];
+    assert_eq!(m["sparse"]["chosen"], "dense");
+    assert_eq!(m["sparse"]["receptive_field_cores"], 36);
+    assert_eq!(m["sparse"]["dense_cores"], 29);
+    assert_eq!(m["layers"][1]["receptive"].as_array().unwrap().len(), 0);
+    assert_eq!(m["layers"][1]["segments"].as_array().unwrap().len(), 4);
+    let o = accord(&[
+        "map",
+        "--chip",
+        "truenorth",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(
+        "sparse layers: placed with dense rows (by receptive field: 36 cores; dense rows, zeros \
+         stored: 29 cores"
+    ));
 }
 
 #[test]
@@ -826,7 +893,7 @@ fn nir_chip_net<D: accord::emulator::Datapath>(
     }
     let recurrent = c.recurrent_weights();
     let sizes = c.net.sizes();
-    let mapping = accord::mapping::map_net(&sizes, &c.recurrent_layers(), chip).unwrap();
+    let mapping = accord::mapping::map_net(&sizes, &c.recurrent_layers(), &[], chip).unwrap();
     let mut vars = accord::ledger::VarCounters::default();
     let ticks = want["ticks"].as_u64().unwrap() as u32;
     let spec = NetSpec {
@@ -1134,7 +1201,7 @@ fn a_recurrent_layer_spikes_the_same_on_any_placement() {
     let recurrent = vec![None, Some((0..81).map(|k| grid(k, 3)).collect()), None];
     let flags = [false, false, true, false];
     let counts = |chip: &accord::chip::ChipModel| {
-        let mapping = accord::mapping::map_net(&sizes, &flags, chip).unwrap();
+        let mapping = accord::mapping::map_net(&sizes, &flags, &[], chip).unwrap();
         let spec = NetSpec {
             sizes: &sizes,
             acts: &acts,
