@@ -1423,6 +1423,19 @@ fn run_train_chip(
         use crate::error::Setting;
         // A refused setting is shown under its option (`render_error`); a net that does not
         // fit names the options that made it.
+        if let (Some(p), Some(l)) = (&a.model, e.limit()) {
+            // The estimate is the model's, not --hidden's.
+            return anyhow::Error::new(crate::limits::LimitError {
+                field: None,
+                what: format!(
+                    "--model {} (a {:?} net on --chip {})",
+                    p.display(),
+                    cfg.sizes(dim, classes),
+                    a.chip
+                ),
+                ..l.clone()
+            });
+        }
         if e.invalid().is_some() || e.limit().is_some() {
             return anyhow::Error::new(e);
         }
