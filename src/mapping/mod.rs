@@ -52,8 +52,8 @@
 //! to the cores whose field holds it (one routing entry each). Chunks are cut greedily in
 //! neuron order: a neuron joins the current chunk while the chunk stays within a core's
 //! neurons, the union of the fields within its input axons, that union times the chunk
-//! within its synapses, and the chunk's routing entries within its fan-out; so chunks may
-//! differ in size, and a convolution's chunk (neighbouring outputs) sees a band of its input
+//! within its synapses, and the chunk's routing entries within its fan-out, and then evened
+//! out (the smallest chunk cap that keeps that many chunks); so chunks may differ in size, and a convolution's chunk (neighbouring outputs) sees a band of its input
 //! instead of all of it. A dense layer below sizes its chunks for its neurons' largest number
 //! of destination cores. A layer in which one neuron's field exceeds a core's axons or
 //! synapses is split as a dense one (with its zeros stored), and a recurrent layer keeps dense
@@ -591,15 +591,32 @@ fn place(
         if sparse[l].is_some() || (feeds_sparse && segments[l].is_empty() && !rec(l)) {
             let d = &dests[l];
             let (below, fan_in) = (if l == 0 { 0 } else { sizes[l - 1] }, fan_in(l));
-            let (f, by) = greedy_chunks(sparse[l], below, sizes[l], fan_in, &cap, |i| {
-                d.get(i).copied().unwrap_or(0)
-            })
-            .map_err(|needed| MapError::Fanout {
+            let cut = |neurons: usize| {
+                let cap = CoreCapacity { neurons, ..cap };
+                greedy_chunks(sparse[l], below, sizes[l], fan_in, &cap, |i| {
+                    d.get(i).copied().unwrap_or(0)
+                })
+            };
+            let (mut f, by) = cut(cap.neurons).map_err(|needed| MapError::Fanout {
                 chip: name.clone(),
                 layer: l,
                 needed,
                 capacity: cap.fanout,
             })?;
+            // Even the chunks out: the fewest neurons a chunk may take that still gives as few
+            // chunks (fewer neurons per chunk never takes fewer chunks, so bisect).
+            let fewest = f.len();
+            let (mut lo, mut hi) = (
+                sizes[l].div_ceil(fewest),
+                f.iter().map(|f| f.len).max().unwrap_or(1),
+            );
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match cut(mid) {
+                    Ok((g, _)) if g.len() <= fewest => (hi, f) = (mid, g),
+                    _ => lo = mid + 1,
+                }
+            }
             limit[l] = (f.iter().map(|f| f.len).max().unwrap_or(0), by);
             count[l] = f.len();
             fields[l] = f;

@@ -1046,10 +1046,10 @@ fn conv_mask() -> bitvec::vec::BitVec<usize, bitvec::order::Lsb0> {
 
 /// 64-60-8 with the conv layer above on 16-neuron cores (4,096 synapses, 64 axons, 64 entries):
 ///
-/// * layer 1 by receptive field: a chunk of `k` neighbours sees `k + 4` inputs, so chunks of 16
-///   (the neuron limit) see 20: fields 0..20, 16..36, 32..52, 48..64 for chunks of 16, 16, 16, 12;
-/// * the relays: inputs 16..20, 32..36 and 48..52 reach two cores, the rest one: 76 routes,
-///   16 relays a core (the neuron limit, 16 to 20 entries each core);
+/// * layer 1 by receptive field: a chunk of `k` neighbours sees `k + 4` inputs, so 4 chunks of
+///   at most 16 (the neuron limit), evened out to 15 each: fields 0..19, 15..34, 30..49, 45..64;
+/// * the relays: inputs 15..19, 30..34 and 45..49 reach two cores, the rest one: 76 routes,
+///   16 relays a core (the neuron limit; 17, 21, 21 and 17 entries);
 /// * dense rows: layer 1 in four even chunks of 15, every relay reaching all four (256
 ///   routes). Both take 9 cores, and the tie goes to receptive fields.
 #[test]
@@ -1066,8 +1066,8 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
             dense_cores: Some(9),
         })
     );
-    assert_eq!(lens(&m, 1), [16, 16, 16, 12]);
-    let fields: Vec<Vec<Segment>> = [(0, 20), (16, 20), (32, 20), (48, 16)]
+    assert_eq!(lens(&m, 1), [15; 4]);
+    let fields: Vec<Vec<Segment>> = [(0, 19), (15, 19), (30, 19), (45, 19)]
         .iter()
         .map(|&(start, axons)| vec![Segment { start, axons }])
         .collect();
@@ -1085,7 +1085,7 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
         .iter()
         .map(|c| core(&m, c.core).fanout)
         .collect();
-    assert_eq!(entries, [16, 20, 20, 20]);
+    assert_eq!(entries, [17, 21, 21, 17]);
     assert_eq!(m.total_routes, 76 + 60);
     assert!(m.describe().contains("receptive fields: layer 1 is sparse"));
 
@@ -1097,7 +1097,8 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
     // With 4 routing entries a core, dense rows do not fit (a relay would need one entry for
     // each of layer 1's 15 four-neuron cores) and receptive fields do: fields 4c..4c + 8, so
     // relays 4..60 reach two cores (two relays a core) and the 4 at either end one (four a
-    // core): 1 + 28 + 1 relay cores, 15 for layer 1, 1 for the outputs.
+    // core): 1 + 28 + 1 relay cores, 15 for layer 1, 1 for the outputs. (Three relays a core
+    // would take 31: 0..3, 3..5, then pairs to 59, 59..62, 62..64.)
     let tight = chip_with(16, 4096, 64, 4, (16, 16));
     let t = map_net(&[64, 60, 8], &[], &masks, &tight).unwrap();
     assert_eq!(
