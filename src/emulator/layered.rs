@@ -135,6 +135,9 @@ pub struct ChipNet<D: Datapath> {
     segments: Vec<Vec<Segment>>,
     /// Per neuron layer, per chunk, its receptive field (empty: the whole layer below).
     fields: Vec<Vec<Vec<Run>>>,
+    /// Per neuron layer, its neurons in placement order and their positions (empty: natural).
+    order: Vec<Vec<usize>>,
+    pos: Vec<Vec<usize>>,
     /// Per synaptic layer, how its weights fitted the chip's crossbar (empty: no crossbar).
     crossbar: Vec<CrossbarFit>,
     sizes: Vec<usize>,
@@ -242,7 +245,13 @@ pub(crate) struct Run {
     row: usize,
 }
 
-/// The row of presynaptic neuron `j` in a chunk whose receptive field is `runs` (empty: the
+/// `v[k]`, or `k` where `v` is empty (a layer in natural order).
+#[inline]
+fn at(v: &[usize], k: usize) -> usize {
+    v.get(k).copied().unwrap_or(k)
+}
+
+/// The row of presynaptic position `j` in a chunk whose receptive field is `runs` (empty: the
 /// whole layer below, row `j`); `None` where the chunk does not see `j`.
 fn field_row(runs: &[Run], j: usize) -> Option<usize> {
     if runs.is_empty() {
@@ -268,6 +277,12 @@ pub(crate) struct Layout {
     /// Per neuron layer, per chunk, its receptive field (empty: the whole layer below;
     /// [`crate::mapping#receptive-fields`]).
     fields: Vec<Vec<Vec<Run>>>,
+    /// Per neuron layer, its neurons in placement order and each neuron's position (both
+    /// empty: natural order, [`crate::mapping::LayerPlacement::order`]). Chunks, rows, axons
+    /// and fan-out groups count positions; a core's neuron `k` is the neuron at position
+    /// `start + k`, and its random-stream id is that position's.
+    order: Vec<Vec<usize>>,
+    pos: Vec<Vec<usize>>,
 }
 
 impl Layout {
@@ -322,6 +337,18 @@ impl Layout {
                         .collect()
                 })
                 .collect(),
+            order: mapping.layers.iter().map(|lp| lp.order.clone()).collect(),
+            pos: mapping
+                .layers
+                .iter()
+                .map(|lp| {
+                    let mut pos = vec![0; lp.order.len()];
+                    for (p, &i) in lp.order.iter().enumerate() {
+                        pos[i] = p;
+                    }
+                    pos
+                })
+                .collect(),
         }
     }
 
@@ -360,6 +387,7 @@ impl Layout {
                 f(c, k, w);
             }
         });
+        // (A recurrent layer keeps its natural order: positions are neurons.)
         for (l, rec) in spec.recurrent.iter().enumerate() {
             let Some(rec) = rec else { continue };
             let (below, n) = (self.sizes[l], self.sizes[l + 1]);
@@ -395,10 +423,11 @@ impl Layout {
     }
 
     /// Engine core and row-major slot of `w_ij` of synaptic layer `l`: in the core of post
-    /// neuron `i` (layer `l + 1`), row `j` (in a sparse layer, `j`'s row in the chunk's
-    /// receptive field; `None` outside it); in a split layer, row `j − start` of the segment
-    /// holding `j`.
+    /// neuron `i` (layer `l + 1`), the row of `j`'s position (in a sparse layer, its row in the
+    /// chunk's receptive field; `None` outside it); in a split layer, row `j − start` of the
+    /// segment holding `j` (positions throughout).
     fn slot(&self, l: usize, i: usize, j: usize) -> Option<(usize, usize)> {
+        let (i, j) = (at(&self.pos[l + 1], i), at(&self.pos[l], j));
         let (c, p) = self.chunk_at(l + 1, i);
         let (core, row) = if self.segments[l + 1].is_empty() {
             (p.core, field_row(self.field(l + 1, c), j)?)
@@ -695,6 +724,7 @@ impl Layout {
             if l == 0 {
                 return;
             }
+            // (Comparison rules refuse sparse layers, so no layer here is reordered.)
             let p = self.chunk_of(l, j);
             let q = dp.weight_in(w, vars);
             cores[p.core].copy_rows_mut()[i * p.len + (j - p.start)] = q;
@@ -728,7 +758,8 @@ impl<D: Datapath> ChipNet<D> {
             for p in chunks {
                 let c = &mut cores[p.core];
                 for i in 0..p.len {
-                    c.neurons[i].b = dp.bias_in(spec.weights.bias(l - 1, p.start + i), vars);
+                    let neuron = at(&lay.order[l], p.start + i);
+                    c.neurons[i].b = dp.bias_in(spec.weights.bias(l - 1, neuron), vars);
                 }
             }
         }
@@ -741,6 +772,8 @@ impl<D: Datapath> ChipNet<D> {
             layers: lay.layers,
             segments: lay.segments,
             fields: lay.fields,
+            order: lay.order,
+            pos: lay.pos,
             crossbar,
             sizes: spec.sizes.to_vec(),
             acts: spec.acts.to_vec(),
@@ -792,6 +825,8 @@ impl<D: Datapath> ChipNet<D> {
             layers: self.layers.clone(),
             segments: self.segments.clone(),
             fields: self.fields.clone(),
+            order: self.order.clone(),
+            pos: self.pos.clone(),
             crossbar: self.crossbar.clone(),
             sizes: self.sizes.clone(),
             acts: self.acts.clone(),
@@ -878,27 +913,28 @@ impl<D: Datapath> ChipNet<D> {
                 let c = &self.engine.cores[p.core];
                 let segs = &self.segments[l + 1];
                 let field = self.fields[l + 1].get(k).map_or(&[][..], Vec::as_slice);
+                let post = |i: usize| at(&self.order[l + 1], p.start + i);
                 for j in 0..layer.n_in {
+                    let pj = at(&self.pos[l], j);
                     let (rows, row) = if segs.is_empty() {
                         // Outside a sparse chunk's field: no synapse, weight 0.
-                        let Some(row) = field_row(field, j) else {
+                        let Some(row) = field_row(field, pj) else {
                             for i in 0..p.len {
-                                layer.w[(p.start + i) * layer.n_in + j] = 0.0;
+                                layer.w[post(i) * layer.n_in + j] = 0.0;
                             }
                             continue;
                         };
                         (c.rows(), row)
                     } else {
-                        let g = segs.partition_point(|s| s.start <= j) - 1;
-                        (self.engine.cores[p.seg0 + g].rows(), j - segs[g].start)
+                        let g = segs.partition_point(|s| s.start <= pj) - 1;
+                        (self.engine.cores[p.seg0 + g].rows(), pj - segs[g].start)
                     };
                     for i in 0..p.len {
-                        layer.w[(p.start + i) * layer.n_in + j] =
-                            dp.weight_out(rows[row * p.len + i]);
+                        layer.w[post(i) * layer.n_in + j] = dp.weight_out(rows[row * p.len + i]);
                     }
                 }
                 for i in 0..p.len {
-                    layer.b[p.start + i] = dp.bias_out(c.neurons[i].b);
+                    layer.b[post(i)] = dp.bias_out(c.neurons[i].b);
                 }
             }
         }
@@ -946,8 +982,9 @@ impl<D: Datapath> ChipNet<D> {
             for p in lay {
                 let core = &self.engine.cores[p.core];
                 for i in 0..p.len {
-                    cl[p.start + i] = dp.credit_out(core.neurons[i].c);
-                    dl[p.start + i] = dp.delta_out(core.delta[i]);
+                    let k = at(&self.order[l], p.start + i);
+                    cl[k] = dp.credit_out(core.neurons[i].c);
+                    dl[k] = dp.delta_out(core.delta[i]);
                 }
             }
             c.push(cl);
@@ -968,13 +1005,14 @@ impl<D: Datapath> ChipNet<D> {
                 let core = &self.engine.cores[p.core];
                 for i in 0..p.len {
                     let nr = &core.neurons[i];
-                    u[p.start + i] = dp.u_out(nr.u);
-                    r[p.start + i] = if l == 0 {
+                    let q = at(&self.order[l], p.start + i);
+                    u[q] = dp.u_out(nr.u);
+                    r[q] = if l == 0 {
                         dp.rate_out(nr.r)
                     } else {
                         dp.out_value(nr.r, l - 1)
                     };
-                    k[p.start + i] = nr.count;
+                    k[q] = nr.count;
                 }
             }
             st.u.push(u);
@@ -992,7 +1030,7 @@ impl<D: Datapath> ChipNet<D> {
         for p in &self.layers[m] {
             let core = &self.engine.cores[p.core];
             for i in 0..p.len {
-                out[p.start + i] = dp.out_value(core.neurons[i].r, m - 1);
+                out[at(&self.order[m], p.start + i)] = dp.out_value(core.neurons[i].r, m - 1);
             }
         }
         out
@@ -1012,7 +1050,8 @@ impl<D: Datapath> ChipNet<D> {
             for p in self.layers[0].clone() {
                 let core = &mut self.engine.cores[p.core];
                 for i in 0..p.len {
-                    let r = dp.rate_in(x.get(p.start + i).copied().unwrap_or(0.0), &mut core.vars);
+                    let k = at(&self.order[0], p.start + i);
+                    let r = dp.rate_in(x.get(k).copied().unwrap_or(0.0), &mut core.vars);
                     core.set_rate(i, r);
                 }
             }
@@ -1066,7 +1105,10 @@ impl<D: Datapath> ChipNet<D> {
             let core = &mut self.engine.cores[p.core];
             for i in 0..p.len {
                 let c = dp.credit_in(
-                    values.get(p.start + i).copied().unwrap_or(0.0),
+                    values
+                        .get(at(&self.order[k], p.start + i))
+                        .copied()
+                        .unwrap_or(0.0),
                     &mut core.vars,
                 );
                 if !D::is_zero(c) {

@@ -48,16 +48,21 @@
 //! A sparse projection — an expanded convolution or pooling from NIR, given to [`map_net`] as a
 //! mask of the synapses that exist — is placed by receptive field, as real mappers place
 //! convolutions: a chunk's core holds rows only for the presynaptic neurons its neurons see
-//! ([`LayerPlacement::receptive`], runs in neuron order), and a presynaptic neuron sends only
-//! to the cores whose field holds it (one routing entry each). Chunks are cut greedily in
-//! neuron order: a neuron joins the current chunk while the chunk stays within a core's
+//! ([`LayerPlacement::receptive`], runs of positions of the layer below), and a presynaptic
+//! neuron sends only to the cores whose field holds it (one routing entry each). A sparse
+//! hidden layer's neurons are first put in receptive-field order ([`LayerPlacement::order`]):
+//! by the first position of the layer below they see, then the last, then their index — so a
+//! convolution's channels of one position sit side by side and a chunk sees one band of its
+//! input (the read-out keeps its order). Chunks are cut greedily in that order: a neuron joins the current chunk while the chunk stays within a core's
 //! neurons, the union of the fields within its input axons, that union times the chunk
 //! within its synapses, and the chunk's routing entries within its fan-out, and then evened
-//! out (the smallest chunk cap that keeps that many chunks); so chunks may differ in size, and a convolution's chunk (neighbouring outputs) sees a band of its input
-//! instead of all of it. A dense layer below sizes its chunks for its neurons' largest number
-//! of destination cores. A layer in which one neuron's field exceeds a core's axons or
-//! synapses is split as a dense one (with its zeros stored), and a recurrent layer keeps dense
-//! rows; [packed placement](self#packed-placement) ignores masks.
+//! out (the smallest chunk cap that keeps that many chunks), so chunks may differ in size. A
+//! dense layer feeding a sparse one is cut the same way by its neurons' routing entries (each
+//! reaches only the cores that see it). On the chip a reordered core's neuron `k` is the
+//! neuron at position `start + k`, and its random streams are keyed by that position. A layer
+//! in which one neuron's field exceeds a core's axons or synapses is split as a dense one (with
+//! its zeros stored), and a recurrent layer keeps dense rows; [packed
+//! placement](self#packed-placement) ignores masks.
 //!
 //! # Packed placement
 //!
@@ -160,8 +165,13 @@ pub struct LayerPlacement {
     pub recurrent: bool,
     /// Per chunk, the presynaptic neurons its core holds rows for, as runs in neuron order
     /// (empty: every chunk holds the whole layer below, or its split in `segments`). A sparse
-    /// projection is placed [by receptive field](self#receptive-fields).
+    /// projection is placed [by receptive field](self#receptive-fields). Runs are of
+    /// positions of the layer below (its `order`).
     pub receptive: Vec<Vec<Segment>>,
+    /// The layer's neurons in placement order (empty: natural order): chunks hold positions
+    /// `start..start + len`, that is neurons `order[start..start + len]`. A sparse hidden layer
+    /// is placed [in receptive-field order](self#receptive-fields).
+    pub order: Vec<usize>,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -282,7 +292,8 @@ pub struct SparseChoice {
 }
 
 impl Mapping {
-    /// The core hosting neuron `neuron` of layer `layer` (binary search over the chunks).
+    /// The core hosting neuron `neuron` of layer `layer` (its position in the layer's
+    /// [`order`](LayerPlacement::order), then a binary search over the chunks).
     ///
     /// # Panics
     /// If `layer` or `neuron` is out of range, like slice indexing.
@@ -293,7 +304,8 @@ impl Mapping {
             "neuron {neuron} is out of range for layer {layer} of size {}",
             lp.size
         );
-        let i = lp.chunks.partition_point(|c| c.start <= neuron);
+        let p = lp.order.iter().position(|&i| i == neuron).unwrap_or(neuron);
+        let i = lp.chunks.partition_point(|c| c.start <= p);
         lp.chunks[i - 1].core
     }
 
@@ -564,6 +576,17 @@ fn place(
     }
 
     let n = sizes.len();
+    // A sparse hidden layer's neurons in receptive-field order: by the first position of the
+    // layer below they see, then the last, then their index (a convolution's channels of one
+    // position side by side). Positions of the other layers are their neurons.
+    let mut order: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut pos: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for l in 1..n.saturating_sub(1) {
+        if let Some(m) = sparse[l] {
+            order[l] = field_order(m, sizes[l - 1], sizes[l], &pos[l - 1]);
+            pos[l] = inverse(&order[l]);
+        }
+    }
     let mut limit = vec![(0usize, ""); n];
     let mut count = vec![0usize; n];
     let mut fields: Vec<Vec<Field>> = vec![Vec::new(); n];
@@ -593,9 +616,15 @@ fn place(
             let (below, fan_in) = (if l == 0 { 0 } else { sizes[l - 1] }, fan_in(l));
             let cut = |neurons: usize| {
                 let cap = CoreCapacity { neurons, ..cap };
-                greedy_chunks(sparse[l], below, sizes[l], fan_in, &cap, |i| {
-                    d.get(i).copied().unwrap_or(0)
-                })
+                let layer = Layer {
+                    mask: sparse[l],
+                    below,
+                    size: sizes[l],
+                    fan_in,
+                    order: &order[l],
+                    pos_below: l.checked_sub(1).map_or(&[][..], |b| &pos[b]),
+                };
+                greedy_chunks(&layer, &cap, |p| d.get(p).copied().unwrap_or(0))
             };
             let (mut f, by) = cut(cap.neurons).map_err(|needed| MapError::Fanout {
                 chip: name.clone(),
@@ -747,6 +776,7 @@ fn place(
                 Some(_) => fields[l].iter().map(|f| f.runs.clone()).collect(),
                 None => Vec::new(),
             },
+            order: order[l].clone(),
         });
     }
     cores.sort_by_key(|c| c.core);
@@ -943,6 +973,7 @@ fn map_packed(
             segment_cores: Vec::new(),
             recurrent: rec(l),
             receptive: Vec::new(),
+            order: Vec::new(),
         });
     }
     for (core, _) in &fanout_per_core {
@@ -986,22 +1017,74 @@ struct Field {
     axons: usize,
 }
 
-/// Chunks of a layer of `size` neurons cut greedily in neuron order: a neuron joins the
-/// current chunk while the chunk stays within a core's neurons, its input axons within the
-/// core's axons, axons times neurons within its synapses, and their routing entries
-/// (`dests(i)` each) within its fan-out. With `mask` (`(size, below)` row-major) the layer is
-/// placed [by receptive field](self#receptive-fields): a chunk's axons are the union of its
-/// neurons' fields; without, every neuron takes the `fan_in` rows of the whole layer below.
-/// Returns the chunks and the capacity that closed the most of them (`"neurons"` when none
-/// was closed), or the routing entries of a neuron that needs more than a core has.
-fn greedy_chunks(
-    mask: Option<&BitSlice<usize, Lsb0>>,
+/// A layer as [`greedy_chunks`] cuts it: its mask (`(size, below)` row-major, `None`: dense
+/// rows of `fan_in` each), its neurons in placement order (empty: natural) and the placement
+/// positions of the layer below (empty: natural).
+struct Layer<'a> {
+    mask: Option<&'a BitSlice<usize, Lsb0>>,
     below: usize,
     size: usize,
     fan_in: usize,
+    order: &'a [usize],
+    pos_below: &'a [usize],
+}
+
+/// Neurons of a `(size, below)` mask sorted by the first position (`pos_below`, empty:
+/// natural) of the layer below they see, then the last, then index (a neuron that sees none
+/// last).
+fn field_order(
+    mask: &BitSlice<usize, Lsb0>,
+    below: usize,
+    size: usize,
+    pos_below: &[usize],
+) -> Vec<usize> {
+    let key = |i: usize| {
+        let row = &mask[i * below..(i + 1) * below];
+        let (mut lo, mut hi) = (usize::MAX, usize::MAX);
+        for j in row.iter_ones() {
+            let p = pos_below.get(j).copied().unwrap_or(j);
+            lo = lo.min(p);
+            hi = if hi == usize::MAX { p } else { hi.max(p) };
+        }
+        (lo, hi, i)
+    };
+    let mut keys: Vec<(usize, usize, usize)> = (0..size).map(key).collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|k| k.2).collect()
+}
+
+/// The inverse of a permutation (empty for empty).
+fn inverse(order: &[usize]) -> Vec<usize> {
+    let mut pos = vec![0; order.len()];
+    for (p, &i) in order.iter().enumerate() {
+        pos[i] = p;
+    }
+    pos
+}
+
+/// Chunks of a layer cut greedily in placement order: a neuron joins the current chunk while
+/// the chunk stays within a core's neurons, its input axons within the core's axons, axons
+/// times neurons within its synapses, and their routing entries (`dests(position)` each)
+/// within its fan-out. With a mask the layer is placed [by receptive
+/// field](self#receptive-fields): a chunk's axons are the union of its neurons' fields (runs of
+/// positions of the layer below); without, every neuron takes the `fan_in` rows of the whole
+/// layer below. Returns the chunks and the capacity that closed the most of them
+/// (`"neurons"` when none was closed), or the routing entries of a neuron that needs more than
+/// a core has.
+fn greedy_chunks(
+    layer: &Layer<'_>,
     cap: &CoreCapacity,
     dests: impl Fn(usize) -> usize,
 ) -> Result<(Vec<Field>, &'static str), usize> {
+    let Layer {
+        mask,
+        below,
+        size,
+        fan_in,
+        order,
+        pos_below,
+    } = *layer;
+    let at = |v: &[usize], k: usize| v.get(k).copied().unwrap_or(k);
     let mut out = Vec::new();
     let mut closed = [0usize; 4];
     const WHY: [&str; 4] = ["neurons", "input_axons", "synapses", "fanout"];
@@ -1012,9 +1095,10 @@ fn greedy_chunks(
         let (mut axons, mut fan) = (0usize, 0usize);
         seen.fill(false);
         while i < size {
-            let row = mask.map(|m| &m[i * below..(i + 1) * below]);
+            let neuron = at(order, i);
+            let row = mask.map(|m| &m[neuron * below..(neuron + 1) * below]);
             let fresh = match row {
-                Some(row) => row.iter_ones().filter(|&j| !seen[j]).count(),
+                Some(row) => row.iter_ones().filter(|&j| !seen[at(pos_below, j)]).count(),
                 None => fan_in - axons,
             };
             let (k, a, f) = (i - start + 1, axons + fresh, fan + dests(i));
@@ -1038,7 +1122,7 @@ fn greedy_chunks(
                 break;
             }
             for j in row.into_iter().flat_map(BitSlice::iter_ones) {
-                seen.set(j, true);
+                seen.set(at(pos_below, j), true);
             }
             (axons, fan) = (a, f);
             i += 1;

@@ -138,11 +138,17 @@ impl Mapping {
                 s,
                 "receptive fields: layer {} is sparse; each core holds rows only for the neurons \
                  of layer {} its chunk sees: {:.0} of {below} on average, at most {widest} \
-                 ({:.1} % of a dense layer's rows)",
+                 ({:.1} % of a dense layer's rows){}",
                 l.layer,
                 l.layer - 1,
                 rows as f64 / l.receptive.len().max(1) as f64,
                 100.0 * rows as f64 / (below * l.chunks.len()).max(1) as f64,
+                if l.order.is_empty() {
+                    ""
+                } else {
+                    "; its neurons are placed in receptive-field order (by the first input they \
+                     see), so its neuron ranges above count positions in that order"
+                }
             )?;
         }
         for l in self.layers.iter().filter(|l| l.recurrent) {

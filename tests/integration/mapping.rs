@@ -1312,9 +1312,18 @@ proptest! {
             if !lp.receptive.is_empty() {
                 let mask = masks[l - 1].as_ref().expect("placed by field only where masked");
                 prop_assert_eq!(lp.receptive.len(), lp.chunks.len());
+                // Chunks and fields count positions: neurons in each layer's `order`.
+                let at = |o: &[usize], k: usize| o.get(k).copied().unwrap_or(k);
+                let below = &m.layers[l - 1].order;
+                let mut sorted = lp.order.clone();
+                sorted.sort_unstable();
+                prop_assert!(sorted.is_empty() || sorted == (0..sizes[l]).collect::<Vec<_>>());
                 for (ch, field) in lp.chunks.iter().zip(&lp.receptive) {
                     let want: Vec<usize> = (0..sizes[l - 1])
-                        .filter(|&j| (ch.start..ch.start + ch.len).any(|i| mask[i * sizes[l - 1] + j]))
+                        .filter(|&p| {
+                            (ch.start..ch.start + ch.len)
+                                .any(|q| mask[at(&lp.order, q) * sizes[l - 1] + at(below, p)])
+                        })
                         .collect();
                     let got: Vec<usize> = field.iter().flat_map(|g| g.start..g.start + g.axons).collect();
                     prop_assert_eq!(&got, &want);
@@ -1346,5 +1355,116 @@ proptest! {
         if let Some(r) = routes {
             prop_assert_eq!(m.total_routes, r as u64);
         }
+    }
+}
+
+/// A two-channel 1-D convolution (kernel 5 over 34 inputs, channel-major: neuron `c·30 + x`
+/// sees inputs `x..x + 5`) and a per-channel pool of pairs (neuron `c·15 + y` sees conv
+/// neurons `c·30 + 2y` and `+ 1`), then a dense read-out of 4: both sparse layers are placed
+/// in receptive-field order (the channels of one position side by side), and the chip
+/// computes the same bits as with dense rows in natural order: every neuron's state after
+/// each sample, the synaptic operations, and the trained weights. (Weights round to nearest
+/// here: a reordered core keys its random streams by position, so stochastic rounding would
+/// draw differently, as any other placement does.)
+#[test]
+fn a_net_placed_in_receptive_field_order_computes_what_dense_rows_compute() {
+    use accord::emulator::{
+        self, ChipNet, ChipRule, FiringMode, FixedNarrow, NetSpec, Tally, layered_pops,
+    };
+    use accord::rule::{Activation, LayeredNet, Loss};
+    let sizes = [34, 60, 30, 4];
+    let mut conv = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 60 * 34];
+    for c in 0..2 {
+        for x in 0..30 {
+            let i = c * 30 + x;
+            conv[i * 34 + x..i * 34 + x + 5].fill(true);
+        }
+    }
+    let mut pool = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 30 * 60];
+    for c in 0..2 {
+        for y in 0..15 {
+            let i = c * 15 + y;
+            pool[i * 60 + c * 30 + 2 * y..i * 60 + c * 30 + 2 * y + 2].fill(true);
+        }
+    }
+    let masks = [Some(conv), Some(pool), None];
+    let mut chip = chip_with(16, 4096, 64, 64, (8, 8));
+    chip.formats.weight.rounding = accord_firmware::arith::Rounding::NearestEven;
+    let acts = [
+        Activation::HardSigmoid,
+        Activation::HardSigmoid,
+        Activation::Identity,
+    ];
+    let net = LayeredNet::glorot(&sizes, &acts, 5);
+    let by_field = map_net(&sizes, &[], &masks, &chip).unwrap();
+    assert_eq!(by_field.sparse.unwrap().chosen, "receptive-field");
+    // Conv neurons by first input: x = 0 of both channels, then x = 1, …
+    let interleaved: Vec<usize> = (0..30).flat_map(|x| [x, 30 + x]).collect();
+    assert_eq!(by_field.layers[1].order, interleaved);
+    // Pool neurons by their first conv neuron's position (2y in channel 0 at 4y, channel 1
+    // at 4y + 1): interleaved too.
+    let pooled: Vec<usize> = (0..15).flat_map(|y| [y, 15 + y]).collect();
+    assert_eq!(by_field.layers[2].order, pooled);
+    assert!(
+        by_field.layers[3].order.is_empty(),
+        "the read-out keeps its order"
+    );
+    let dense = map_net(&sizes, &[], &[], &chip).unwrap();
+    let build = |m: &Mapping| {
+        let mut vars = accord::ledger::VarCounters::default();
+        let dp: FixedNarrow = emulator::fixed_path(
+            &chip,
+            &layered_pops(&acts, &[]),
+            0.05,
+            0.0,
+            ChipRule::Balance,
+            1,
+            &mut vars,
+        )
+        .unwrap();
+        let spec = NetSpec {
+            sizes: &sizes,
+            acts: &acts,
+            weights: &net,
+            masks: &masks,
+            recurrent: &[],
+            feedback: None,
+            mapping: m,
+            mode: FiringMode::Graded,
+            loss: Loss::CrossEntropy,
+            rule: ChipRule::Balance,
+            threads: 1,
+            training: true,
+        };
+        ChipNet::build(dp, &spec, &chip, &mut vars)
+    };
+    let (mut a, mut b) = (build(&by_field), build(&dense));
+    let sop = accord::chip::Action::Sop;
+    for k in 0..10u64 {
+        let x: Vec<f64> = (0..34)
+            .map(|j| ((j * 5 + k as usize) % 9) as f64 / 9.0)
+            .collect();
+        let (mut ta, mut tb) = (Tally::default(), Tally::default());
+        let oa = a.sample(&x, (k % 4) as usize, true, k, &mut ta);
+        let ob = b.sample(&x, (k % 4) as usize, true, k, &mut tb);
+        assert_eq!(oa.loss.to_bits(), ob.loss.to_bits(), "sample {k}");
+        assert_eq!(ta.ledger.get(sop), tb.ledger.get(sop), "sample {k}");
+        assert_eq!(a.state(), b.state(), "sample {k}");
+        assert_eq!(a.probe(), b.probe(), "sample {k}");
+    }
+    let (wa, wb) = (a.export(), b.export());
+    for (l, m) in masks.iter().enumerate() {
+        let m = m.as_ref();
+        for (k, (&x, &y)) in wa.layers[l].w.iter().zip(&wb.layers[l].w).enumerate() {
+            if m.is_none_or(|m| m[k]) {
+                assert_eq!(x.to_bits(), y.to_bits(), "layer {l} weight {k}");
+            }
+        }
+        assert_eq!(wa.layers[l].b, wb.layers[l].b, "layer {l}");
+        // The samples did train: weights moved by more than the quantisation of the start.
+        let moved = (wa.layers[l].w.iter().zip(&net.layers[l].w))
+            .filter(|(x, y)| (*x - *y).abs() > 1e-3)
+            .count();
+        assert!(moved > 0, "layer {l}: no weight learned");
     }
 }

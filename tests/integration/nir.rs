@@ -464,12 +464,18 @@ fn a_mnist_conv_net_infers_on_balance_core_walking_only_existing_synapses() {
             .unwrap()
             > 0.0
     );
-    // Placed by receptive field: 11 cores against 14 with dense rows, and the conv layer's
-    // cores hold rows only for the pixels their chunk sees.
+    // Placed by receptive field: 8 cores against 14 with dense rows; the conv layer's neurons
+    // in receptive-field order (its 4 channels of one position side by side) and its cores
+    // holding rows only for the pixels their chunk sees.
     let m = &v["mapping"];
     assert_eq!(m["sparse"]["chosen"], "receptive-field");
-    assert_eq!(m["sparse"]["receptive_field_cores"], 11);
+    assert_eq!(m["sparse"]["receptive_field_cores"], 8);
     assert_eq!(m["sparse"]["dense_cores"], 14);
+    let order: Vec<u64> = m["layers"][1]["order"].as_array().unwrap()[..8]
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [0, 144, 288, 432, 1, 145, 289, 433]);
     let conv = &m["layers"][1];
     let fields = conv["receptive"].as_array().unwrap();
     let rows = |f: &serde_json::Value| -> u64 {
@@ -494,13 +500,12 @@ fn a_mnist_conv_net_infers_on_balance_core_walking_only_existing_synapses() {
         .map(|c| c["synapses"].as_u64().unwrap())
         .sum();
     assert_eq!(held, stored);
-    assert!(stored * 4 < 576 * 784 * 3, "{stored} rows of 451,584");
+    assert!(stored * 2 < 576 * 784, "{stored} rows of 451,584");
 }
 
-/// On TrueNorth the same net takes fewer cores with dense rows (its 784-pixel fan-in split
-/// over dendrite segments) than by receptive field (256-axon cores hold a band of 9 pixel rows,
-/// 37 conv neurons, and the relays then reach up to 8 cores each): the mapping says so and
-/// takes the dense rows.
+/// On TrueNorth the same net takes 12 cores by receptive field (a 256-axon core holds a band of
+/// 9 pixel rows: 144 conv neurons, 3 output rows of all 4 channels) against 29 with dense rows
+/// (its 784-pixel fan-in split over 4 dendrite segments): no conv neuron's fan-in is split.
 #[test]
 fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
     let model = fixture("conv_mnist.nir");
@@ -515,11 +520,11 @@ fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = &v["mapping"];
-    assert_eq!(m["sparse"]["chosen"], "dense");
-    assert_eq!(m["sparse"]["receptive_field_cores"], 36);
+    assert_eq!(m["sparse"]["chosen"], "receptive-field");
+    assert_eq!(m["sparse"]["receptive_field_cores"], 12);
     assert_eq!(m["sparse"]["dense_cores"], 29);
-    assert_eq!(m["layers"][1]["receptive"].as_array().unwrap().len(), 0);
-    assert_eq!(m["layers"][1]["segments"].as_array().unwrap().len(), 4);
+    assert_eq!(m["layers"][1]["receptive"].as_array().unwrap().len(), 4);
+    assert_eq!(m["layers"][1]["segments"].as_array().unwrap().len(), 0);
     let o = accord(&[
         "map",
         "--chip",
@@ -528,8 +533,8 @@ fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
         model.to_str().unwrap(),
     ]);
     assert!(String::from_utf8_lossy(&o.stdout).contains(
-        "sparse layers: placed with dense rows (by receptive field: 36 cores; dense rows, zeros \
-         stored: 29 cores"
+        "sparse layers: placed by receptive field (by receptive field: 12 cores; dense rows, \
+         zeros stored: 29 cores"
     ));
 }
 
