@@ -257,10 +257,17 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
-                match map_net(&c.net.sizes(), &c.recurrent_layers(), &c.masks, &model) {
-                    Ok(m) => row.cores = Some(m.cores_used()),
-                    Err(e) => row.notes.push(format!("does not fit: {e}")),
-                }
+                let sparse = match map_net(&c.net.sizes(), &c.recurrent_layers(), &c.masks, &model)
+                {
+                    Ok(m) => {
+                        row.cores = Some(m.cores_used());
+                        m.sparse
+                    }
+                    Err(e) => {
+                        row.notes.push(format!("does not fit: {e}"));
+                        None
+                    }
+                };
                 let programs: Vec<Option<nir::Program>> = discrete
                     .iter()
                     .map(|d| d.as_ref().map(|d| d.program(model.soma)))
@@ -297,8 +304,20 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                     row.notes.push(if *zeros == 0 {
                         format!("{layer}: composed into one dense layer of {total} synapses, exactly")
                     } else {
+                        let placed = match sparse {
+                            Some(s) if s.chosen == "receptive-field" => format!(
+                                "placed by receptive field ({} cores; dense rows: {}), a core holding rows only for the inputs its neurons see",
+                                s.receptive_field_cores.unwrap_or(0),
+                                s.dense_cores.map_or("do not fit".into(), |d| format!("{d} cores"))
+                            ),
+                            Some(s) => match (s.dense_cores, s.receptive_field_cores) {
+                                (Some(d), Some(f)) => format!("stored in dense rows ({d} cores; by receptive field: {f})"),
+                                _ => "stored in dense rows (placing it by receptive field does not fit this chip, or its layers share cores)".into(),
+                            },
+                            None => "stored in dense rows".into(),
+                        };
                         format!(
-                            "{layer} expanded into a dense layer: {zeros} of {total} synapses are structural zeros, stored in the dense rows (the chip declares no weight sharing) but neither walked, counted nor trained"
+                            "{layer} expanded into a masked layer: {zeros} of {total} synapses are structural zeros, neither walked, counted nor trained; {placed} (the chip declares no weight sharing: each neuron keeps its own copy of the kernel)"
                         )
                     });
                 }

@@ -762,7 +762,9 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("as a layered net: 36-32-3") && text.contains("expanded into a dense layer"),
+        text.contains("as a layered net: 36-32-3")
+            && text.contains("expanded into a masked layer")
+            && text.contains("placed by receptive field"),
         "{text}"
     );
     let o = accord(&["import", fixture("no_weight.nir").to_str().unwrap()]);
