@@ -312,7 +312,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                             ),
                             Some(s) => match (s.dense_cores, s.receptive_field_cores) {
                                 (Some(d), Some(f)) => format!("stored in dense rows ({d} cores; by receptive field: {f})"),
-                                _ => "stored in dense rows (placing it by receptive field does not fit this chip, or its layers share cores)".into(),
+                                _ => "stored in dense rows (placing it by receptive field is not possible here: it does not fit, a field is wider than a core, the layer is recurrent, or the layers share cores)".into(),
                             },
                             None => "stored in dense rows".into(),
                         };

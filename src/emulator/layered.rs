@@ -245,18 +245,28 @@ pub(crate) struct Run {
     row: usize,
 }
 
+/// The receptive field of chunk `c` of layer `l` among `fields` (`None`: a dense layer; a
+/// sparse layer's chunk that sees nothing has an empty field).
+fn field_of(fields: &[Vec<Vec<Run>>], l: usize, c: usize) -> Option<&[Run]> {
+    if fields[l].is_empty() {
+        return None;
+    }
+    Some(fields[l].get(c).map_or(&[], Vec::as_slice))
+}
+
 /// `v[k]`, or `k` where `v` is empty (a layer in natural order).
 #[inline]
 fn at(v: &[usize], k: usize) -> usize {
     v.get(k).copied().unwrap_or(k)
 }
 
-/// The row of presynaptic position `j` in a chunk whose receptive field is `runs` (empty: the
-/// whole layer below, row `j`); `None` where the chunk does not see `j`.
-fn field_row(runs: &[Run], j: usize) -> Option<usize> {
-    if runs.is_empty() {
+/// The row of presynaptic position `j` in a chunk whose receptive field is `runs` (`None`: a
+/// dense layer, row `j`); `None` where the chunk does not see `j` (a chunk that sees nothing
+/// has no rows).
+fn field_row(runs: Option<&[Run]>, j: usize) -> Option<usize> {
+    let Some(runs) = runs else {
         return Some(j);
-    }
+    };
     let r = runs[runs.partition_point(|r| r.start <= j).checked_sub(1)?];
     (j < r.start + r.len).then(|| r.row + (j - r.start))
 }
@@ -352,9 +362,10 @@ impl Layout {
         }
     }
 
-    /// The receptive field of chunk `c` of layer `l` (empty: the whole layer below).
-    fn field(&self, l: usize, c: usize) -> &[Run] {
-        self.fields[l].get(c).map_or(&[], Vec::as_slice)
+    /// The receptive field of chunk `c` of layer `l` (`None`: a dense layer, the whole layer
+    /// below).
+    fn field(&self, l: usize, c: usize) -> Option<&[Run]> {
+        field_of(&self.fields, l, c)
     }
 
     /// The presynaptic neurons of chunk `c` of neuron layer `l` whose rows its core holds, as
@@ -366,8 +377,8 @@ impl Layout {
             return Vec::new();
         }
         match self.field(l, c) {
-            [] => vec![(0, self.sizes[l - 1])],
-            runs => runs.iter().map(|r| (r.start, r.len)).collect(),
+            None => vec![(0, self.sizes[l - 1])],
+            Some(runs) => runs.iter().map(|r| (r.start, r.len)).collect(),
         }
     }
 
@@ -488,7 +499,7 @@ impl Layout {
     }
 
     /// The soma core of chunk `c` of layer `l`: its neurons, and the rows of their whole
-    /// fan-in unless the layer is split.
+    /// fan-in (a sparse layer: of the chunk's receptive field) unless the layer is split.
     fn soma_core(&self, spec: &NetSpec<'_>, chip: &ChipModel, l: usize, c: usize) -> CoreSpec {
         let m = self.sizes.len() - 1;
         let comparison = spec.rule != ChipRule::Balance;
@@ -582,7 +593,7 @@ impl Layout {
         if !self.fields[l + 1].is_empty() {
             let mut groups = Vec::new();
             for (c, p) in self.layers[l + 1].iter().enumerate() {
-                for r in self.field(l + 1, c) {
+                for r in self.field(l + 1, c).unwrap_or_default() {
                     let (lo, hi) = (start.max(r.start), end.min(r.start + r.len));
                     if hi > lo {
                         groups.push(FanGroup {
@@ -739,10 +750,16 @@ impl<D: Datapath> ChipNet<D> {
     ///
     /// [`crate::emulator::place`] refuses what this does not model, and callers that build
     /// directly should too: training on a crossbar chip (plasticity would move connected
-    /// synapses off their axon type's level) and the comparison rules on split layers (their
-    /// transposed copies do not follow the segments).
+    /// synapses off their axon type's level) and the comparison rules on split or sparse
+    /// layers (their transposed copies follow neither the segments nor a receptive-field
+    /// order). A mapping made with masks ([`crate::mapping::map_net`]) needs the same masks in
+    /// `spec` ([`ChipNet::from_net`] passes none, so give it a mapping made without).
     pub fn build(dp: D, spec: &NetSpec<'_>, chip: &ChipModel, vars: &mut VarCounters) -> Self {
         let lay = Layout::new(spec.mapping, spec.sizes);
+        debug_assert!(
+            spec.rule == ChipRule::Balance || lay.order.iter().all(Vec::is_empty),
+            "the comparison rules' copies assume natural order"
+        );
         let mut cores = lay.cores(spec, chip);
         let crossbar = match chip.core.axon_types {
             None => {
@@ -784,7 +801,8 @@ impl<D: Datapath> ChipNet<D> {
     }
 
     /// Place an `f64` net on `chip` (its weights quantised by `dp`): a convenience over
-    /// [`ChipNet::build`] for tests, benchmarks and experiments. `feedback` holds feedback
+    /// [`ChipNet::build`] for tests, benchmarks and experiments (dense layers: a mapping made
+    /// without masks). `feedback` holds feedback
     /// alignment's fixed matrices.
     #[allow(clippy::too_many_arguments)]
     pub fn from_net(
@@ -912,7 +930,7 @@ impl<D: Datapath> ChipNet<D> {
             for (k, p) in self.layers[l + 1].iter().enumerate() {
                 let c = &self.engine.cores[p.core];
                 let segs = &self.segments[l + 1];
-                let field = self.fields[l + 1].get(k).map_or(&[][..], Vec::as_slice);
+                let field = field_of(&self.fields, l + 1, k);
                 let post = |i: usize| at(&self.order[l + 1], p.start + i);
                 for j in 0..layer.n_in {
                     let pj = at(&self.pos[l], j);

@@ -117,18 +117,20 @@ use serde::Serialize;
 
 use crate::chip::ChipModel;
 
-/// Neurons `start..start + len` of one neuron layer, hosted on `core`.
+/// Neurons `start..start + len` of one neuron layer, hosted on `core` (positions in the
+/// layer's [`order`](LayerPlacement::order) where it has one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Chunk {
     /// Core id (row-major: `x = core % mesh_cols`, `y = core / mesh_cols`).
     pub core: usize,
-    /// First neuron of the layer on this core.
+    /// First neuron (position) of the layer on this core.
     pub start: usize,
     /// Number of consecutive neurons on this core (≥ 1).
     pub len: usize,
 }
 
-/// Part of a split fan-in: input axons (presynaptic neurons) `start..start + axons`.
+/// Part of a split fan-in: input axons (presynaptic neurons) `start..start + axons`; or a run
+/// of a [receptive field](self#receptive-fields) (positions of the layer below).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Segment {
     /// First presynaptic neuron.
@@ -151,7 +153,8 @@ pub struct LayerPlacement {
     /// The most neurons of this layer a core may take under the capacities.
     pub max_chunk: usize,
     /// The capacity that sets `max_chunk`: `"neurons"`, `"synapses"` or `"fanout"` (the first
-    /// of these on a tie).
+    /// of these on a tie); for a layer cut greedily, also `"input_axons"`: the capacity that
+    /// closed the most chunks of the first cut, before they were evened out.
     pub limited_by: &'static str,
     /// A split fan-in: the presynaptic ranges each chunk's dendrite segments hold (empty when
     /// every neuron's fan-in fits one core).
@@ -163,10 +166,10 @@ pub struct LayerPlacement {
     /// the layer below and then for the layer's own neurons, and each of its neurons sends to
     /// every core of the layer as well as of the next.
     pub recurrent: bool,
-    /// Per chunk, the presynaptic neurons its core holds rows for, as runs in neuron order
-    /// (empty: every chunk holds the whole layer below, or its split in `segments`). A sparse
-    /// projection is placed [by receptive field](self#receptive-fields). Runs are of
-    /// positions of the layer below (its `order`).
+    /// Per chunk, the presynaptic neurons its core holds rows for, as runs of positions of the
+    /// layer below (its `order`), in order (empty: every chunk holds the whole layer below, or
+    /// its split in `segments`; an empty run list: the chunk sees nothing). A sparse
+    /// projection is placed [by receptive field](self#receptive-fields).
     pub receptive: Vec<Vec<Segment>>,
     /// The layer's neurons in placement order (empty: natural order): chunks hold positions
     /// `start..start + len`, that is neurons `order[start..start + len]`. A sparse hidden layer
@@ -207,9 +210,11 @@ pub struct CoreUse {
     pub start: usize,
     /// Neurons hosted.
     pub neurons: usize,
-    /// Synapses stored: neurons × fan-in (0 for the input layer).
+    /// Synapses stored: neurons × fan-in, or × the chunk's receptive field (0 for the input
+    /// layer).
     pub synapses: usize,
-    /// Input axons used: the fan-in, one per presynaptic neuron (0 for the input layer).
+    /// Input axons used: the fan-in, one per presynaptic neuron, or the chunk's receptive
+    /// field (0 for the input layer).
     pub input_axons: usize,
     /// Routing entries: Σ over its neurons of distinct destination cores (0 for the output).
     pub fanout: usize,
@@ -458,8 +463,12 @@ pub fn map_net(
         return place(sizes, recurrent, masks, chip);
     }
     let by_field = place(sizes, recurrent, masks, chip);
-    // Packed placement ignores masks: a packed result is not by receptive field.
-    let fields = by_field.as_ref().ok().filter(|m| !m.packed);
+    // Packed placement ignores masks, and a masked layer whose fields do not fit a core (or
+    // that is recurrent) takes dense rows: such a result is not by receptive field.
+    let fields = by_field
+        .as_ref()
+        .ok()
+        .filter(|m| m.layers.iter().any(|lp| !lp.receptive.is_empty()));
     let dense = place(sizes, recurrent, &[], chip);
     let (m, chosen) = match (fields, &dense) {
         (Some(a), Ok(b)) if b.cores_used() < a.cores_used() => (dense.clone(), "dense"),

@@ -110,19 +110,24 @@ impl Mapping {
             )?;
         }
         if let Some(sc) = self.sparse {
-            let n =
-                |c: Option<usize>| c.map_or("does not fit".to_string(), |c| format!("{c} cores"));
+            let by_field = sc.receptive_field_cores.map_or(
+                "not possible (it does not fit, a neuron's field is wider than a core, the \
+                 layer is recurrent, or the layers share cores)"
+                    .to_string(),
+                |c| format!("{c} cores"),
+            );
+            let dense = sc
+                .dense_cores
+                .map_or("do not fit".to_string(), |c| format!("{c} cores"));
             writeln!(
                 s,
-                "sparse layers: placed {} (by receptive field: {}; dense rows, zeros stored: {}; \
-                 the fewer cores win, a tie goes to receptive fields)",
+                "sparse layers: placed {} (by receptive field: {by_field}; dense rows, zeros \
+                 stored: {dense}; the fewer cores win, a tie goes to receptive fields)",
                 if sc.chosen == "dense" {
                     "with dense rows"
                 } else {
                     "by receptive field"
                 },
-                n(sc.receptive_field_cores),
-                n(sc.dense_cores),
             )?;
         }
         for l in self.layers.iter().filter(|l| !l.receptive.is_empty()) {

@@ -1133,8 +1133,9 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
 }
 
 /// The same sparse net placed by receptive field and with dense rows computes the same bits:
-/// outputs, synaptic operations and (after training) weights; only its packets differ, each
-/// by its closed form (a relay reaches the cores whose field holds it, or every core).
+/// outputs, synaptic operations and, for this net, trained weights (in general a different
+/// cut may round a core's partial credit sums differently); only its packets differ, each by
+/// its closed form (a relay reaches the cores whose field holds it, or every core).
 #[test]
 fn receptive_field_placement_computes_what_dense_rows_compute() {
     use accord::emulator::{
@@ -1363,9 +1364,9 @@ proptest! {
 /// neurons `c·30 + 2y` and `+ 1`), then a dense read-out of 4: both sparse layers are placed
 /// in receptive-field order (the channels of one position side by side), and the chip
 /// computes the same bits as with dense rows in natural order: every neuron's state after
-/// each sample, the synaptic operations, and the trained weights. (Weights round to nearest
-/// here: a reordered core keys its random streams by position, so stochastic rounding would
-/// draw differently, as any other placement does.)
+/// each sample, the synaptic operations, and (for this net) the trained weights. (Weights
+/// round to nearest here: a reordered core keys its random streams by position, so
+/// stochastic rounding would draw differently, as any other placement does.)
 #[test]
 fn a_net_placed_in_receptive_field_order_computes_what_dense_rows_compute() {
     use accord::emulator::{
@@ -1467,4 +1468,97 @@ fn a_net_placed_in_receptive_field_order_computes_what_dense_rows_compute() {
             .count();
         assert!(moved > 0, "layer {l}: no weight learned");
     }
+}
+
+/// A sparse layer in which half the neurons see nothing (sizes 200-20-4, neuron `i < 10` sees
+/// inputs `2i..2i + 3`): the chunks of the blind neurons hold no rows and use no axons on the
+/// chip either (the engine holds exactly the synapses the mapping counts), and the net fires
+/// as with dense rows (here split, 200 inputs being over the core's 64 axons).
+#[test]
+fn a_chunk_that_sees_nothing_holds_no_rows() {
+    use accord::emulator::{self, ChipNet, ChipRule, FiringMode, FixedNarrow, NetSpec, Tally};
+    use accord::rule::{Activation, LayeredNet, Loss};
+    let sizes = [200, 20, 4];
+    let mut mask = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 20 * 200];
+    for i in 0..10 {
+        mask[i * 200 + 2 * i..i * 200 + 2 * i + 3].fill(true);
+    }
+    let masks = [Some(mask), None];
+    let chip = chip_with(8, 100_000, 64, 1000, (8, 8));
+    let m = map_net(&sizes, &[], &masks, &chip).unwrap();
+    assert_eq!(m.sparse.unwrap().chosen, "receptive-field");
+    let blind = m.layers[1]
+        .receptive
+        .iter()
+        .filter(|f| f.is_empty())
+        .count();
+    assert!(blind > 0, "{:?}", m.layers[1].receptive);
+    let acts = [Activation::HardSigmoid, Activation::Identity];
+    let net = LayeredNet::glorot(&sizes, &acts, 2);
+    let build = |m: &Mapping| {
+        let mut vars = accord::ledger::VarCounters::default();
+        let dp: FixedNarrow = emulator::fixed_path(
+            &chip,
+            &emulator::layered_pops(&acts, &[]),
+            0.05,
+            0.0,
+            ChipRule::Balance,
+            1,
+            &mut vars,
+        )
+        .unwrap();
+        let spec = NetSpec {
+            sizes: &sizes,
+            acts: &acts,
+            weights: &net,
+            masks: &masks,
+            recurrent: &[],
+            feedback: None,
+            mapping: m,
+            mode: FiringMode::Graded,
+            loss: Loss::CrossEntropy,
+            rule: ChipRule::Balance,
+            threads: 1,
+            training: false,
+        };
+        ChipNet::build(dp, &spec, &chip, &mut vars)
+    };
+    let (mut a, mut b) = (build(&m), build(&map_net(&sizes, &[], &[], &chip).unwrap()));
+    let stored: usize = m.cores.iter().map(|u| u.synapses).sum();
+    assert_eq!(a.weight_stats().0, stored as u64);
+    for k in 0..4u64 {
+        let x: Vec<f64> = (0..200)
+            .map(|j| ((j + k as usize) % 7) as f64 / 7.0)
+            .collect();
+        let (mut ta, mut tb) = (Tally::default(), Tally::default());
+        a.fire(&x, k, &mut ta);
+        b.fire(&x, k, &mut tb);
+        assert_eq!(a.state(), b.state(), "sample {k}");
+    }
+}
+
+/// A masked layer whose every neuron sees more than a core's axons takes dense rows (split),
+/// and the mapping says it was not placed by receptive field.
+#[test]
+fn a_mask_wider_than_a_core_is_placed_dense_and_says_so() {
+    let mut mask = bitvec::bitvec![usize, bitvec::order::Lsb0; 1; 8 * 300];
+    for i in 0..8 {
+        mask.set(i * 300 + i, false);
+    }
+    let chip = chip_with(16, 65536, 64, 1024, (8, 8));
+    let m = map_net(&[300, 8, 2], &[], &[Some(mask), None], &chip).unwrap();
+    let sc = m.sparse.unwrap();
+    assert_eq!(sc.chosen, "dense");
+    assert_eq!(sc.receptive_field_cores, None);
+    assert_eq!(sc.dense_cores, Some(m.cores_used()));
+    assert!(
+        m.layers
+            .iter()
+            .all(|lp| lp.receptive.is_empty() && lp.order.is_empty())
+    );
+    assert!(!m.layers[1].segments.is_empty());
+    assert!(
+        m.describe()
+            .contains("sparse layers: placed with dense rows (by receptive field: not possible")
+    );
 }
