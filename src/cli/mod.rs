@@ -1128,7 +1128,13 @@ fn apply_model(a: &mut TrainArgs, given: &[String]) -> Result<Option<crate::rule
         );
     }
     a.activation = ActArg::HardSigmoid;
-    let linear_out = chain.layers.last().is_some_and(|l| l.1.is_none());
+    // A linear read-out: no neuron node after the last layer, or an `LI` node (its steady
+    // state is linear).
+    let linear_out = chain
+        .net
+        .layers
+        .last()
+        .is_some_and(|l| l.act == crate::rule::Activation::Identity);
     a.loss = if linear_out {
         LossArg::Ce
     } else {
@@ -1375,6 +1381,18 @@ fn run_train_chip(
     let (masks, somas, recurrent, rec_layers) = match &a.model {
         Some(p) => {
             let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
+            let s = m.chain.net.sizes();
+            let (dim, classes) = (split.train.dim, split.train.n_classes);
+            if s.first() != Some(&dim) || s.last() != Some(&classes) {
+                bail!(
+                    "--model {} takes {} inputs and gives {} outputs; --data {} has {dim} \
+                     inputs and {classes} classes",
+                    p.display(),
+                    s.first().copied().unwrap_or(0),
+                    s.last().copied().unwrap_or(0),
+                    a.data
+                );
+            }
             for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
                 eprintln!("note: --model: {note}");
             }

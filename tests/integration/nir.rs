@@ -1322,3 +1322,56 @@ fn the_weight_split_holds_a_recurrent_loops_weights() {
         "{looped:.4}: {err}"
     );
 }
+
+/// A chain read out by an `LI` node (its steady state linear) trains and infers from the
+/// command line like one read out by no node, and a data file of another width is refused
+/// naming both widths.
+#[test]
+fn an_li_read_out_trains_and_a_data_width_mismatch_is_named() {
+    let dir = std::env::temp_dir().join(format!("accord-nir-li-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut g = nir::read(&fixture("lif_net.nir")).unwrap();
+    g.nodes.insert(
+        "lif2".into(),
+        Node::Li {
+            tau: vec![0.02; 3],
+            r: vec![1.0; 3],
+            v_leak: vec![0.0; 3],
+        },
+    );
+    let model = dir.join("li.nir");
+    nir::write(&model, &g).unwrap();
+    let mut csv = String::from("a,b,c,d,e,f,label\n");
+    for r in 0..30 {
+        let x: Vec<String> = (0..6)
+            .map(|j| format!("{:.2}", ((r * 3 + j) % 7) as f64 / 7.0))
+            .collect();
+        csv.push_str(&format!("{},{}\n", x.join(","), r % 3));
+    }
+    let data = dir.join("d.csv");
+    std::fs::write(&data, csv).unwrap();
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    for extra in [
+        &["--epochs", "1"][..],
+        &["--epochs", "0", "--mode", "spiking"][..],
+    ] {
+        let mut args = vec!["train", "--data", d, "--model", m, "--json"];
+        args.extend(extra);
+        let o = accord(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            v["config"]["loss"], "ce",
+            "a linear read-out takes cross-entropy"
+        );
+    }
+    let o = accord(&["train", "--data", "iris", "--model", m]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("takes 6 inputs and gives 3 outputs")
+            && e.contains("has 4 inputs and 3 classes"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
