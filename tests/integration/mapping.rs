@@ -1132,50 +1132,61 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
     );
 }
 
+/// `net` (with its synapse `masks`) on `chip` under `mapping`: graded, fixed point (balance-
+/// core's narrow datapath, η = 0.05), the balance rule, one thread.
+fn sparse_chip_net(
+    chip: &ChipModel,
+    net: &accord::rule::LayeredNet,
+    masks: &[Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+    mapping: &Mapping,
+    training: bool,
+) -> accord::emulator::ChipNet<accord::emulator::FixedNarrow> {
+    use accord::emulator::{self, ChipNet, ChipRule, FiringMode, NetSpec, layered_pops};
+    let sizes = net.sizes();
+    let acts: Vec<_> = net.layers.iter().map(|l| l.act).collect();
+    let mut vars = accord::ledger::VarCounters::default();
+    let dp = emulator::fixed_path(
+        chip,
+        &layered_pops(&acts, &[]),
+        0.05,
+        0.0,
+        ChipRule::Balance,
+        1,
+        &mut vars,
+    )
+    .unwrap();
+    let spec = NetSpec {
+        sizes: &sizes,
+        acts: &acts,
+        weights: net,
+        masks,
+        recurrent: &[],
+        feedback: None,
+        mapping,
+        mode: FiringMode::Graded,
+        loss: accord::rule::Loss::CrossEntropy,
+        rule: ChipRule::Balance,
+        threads: 1,
+        training,
+    };
+    ChipNet::build(dp, &spec, chip, &mut vars)
+}
+
 /// The same sparse net placed by receptive field and with dense rows computes the same bits:
 /// outputs, synaptic operations and, for this net, trained weights (in general a different
 /// cut may round a core's partial credit sums differently); only its packets differ, each by
 /// its closed form (a relay reaches the cores whose field holds it, or every core).
 #[test]
 fn receptive_field_placement_computes_what_dense_rows_compute() {
-    use accord::emulator::{
-        self, ChipNet, ChipRule, FiringMode, FixedNarrow, NetSpec, Tally, layered_pops,
-    };
-    use accord::rule::{Activation, LayeredNet, Loss};
+    use accord::emulator::Tally;
+    use accord::rule::{Activation, LayeredNet};
     let chip = chip_with(16, 4096, 64, 64, (8, 8));
     let mask = conv_mask();
     let masks = [Some(mask.clone()), None];
     let sizes = [64, 60, 8];
     let acts = [Activation::HardSigmoid, Activation::Identity];
     let net = LayeredNet::glorot(&sizes, &acts, 3);
-    let build = |m: &Mapping| {
-        let mut vars = accord::ledger::VarCounters::default();
-        let dp: FixedNarrow = emulator::fixed_path(
-            &chip,
-            &layered_pops(&acts, &[]),
-            0.05,
-            0.0,
-            ChipRule::Balance,
-            1,
-            &mut vars,
-        )
-        .unwrap();
-        let spec = NetSpec {
-            sizes: &sizes,
-            acts: &acts,
-            weights: &net,
-            masks: &masks,
-            recurrent: &[],
-            feedback: None,
-            mapping: m,
-            mode: FiringMode::Graded,
-            loss: Loss::CrossEntropy,
-            rule: ChipRule::Balance,
-            threads: 1,
-            training: true,
-        };
-        ChipNet::build(dp, &spec, &chip, &mut vars)
-    };
+    let build = |m: &Mapping| sparse_chip_net(&chip, &net, &masks, m, true);
     let by_field = map_net(&sizes, &[], &masks, &chip).unwrap();
     assert_eq!(by_field.sparse.unwrap().chosen, "receptive-field");
     let dense = map_net(&sizes, &[], &[], &chip).unwrap();
@@ -1369,10 +1380,8 @@ proptest! {
 /// stochastic rounding would draw differently, as any other placement does.)
 #[test]
 fn a_net_placed_in_receptive_field_order_computes_what_dense_rows_compute() {
-    use accord::emulator::{
-        self, ChipNet, ChipRule, FiringMode, FixedNarrow, NetSpec, Tally, layered_pops,
-    };
-    use accord::rule::{Activation, LayeredNet, Loss};
+    use accord::emulator::Tally;
+    use accord::rule::{Activation, LayeredNet};
     let sizes = [34, 60, 30, 4];
     let mut conv = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 60 * 34];
     for c in 0..2 {
@@ -1411,34 +1420,7 @@ fn a_net_placed_in_receptive_field_order_computes_what_dense_rows_compute() {
         "the read-out keeps its order"
     );
     let dense = map_net(&sizes, &[], &[], &chip).unwrap();
-    let build = |m: &Mapping| {
-        let mut vars = accord::ledger::VarCounters::default();
-        let dp: FixedNarrow = emulator::fixed_path(
-            &chip,
-            &layered_pops(&acts, &[]),
-            0.05,
-            0.0,
-            ChipRule::Balance,
-            1,
-            &mut vars,
-        )
-        .unwrap();
-        let spec = NetSpec {
-            sizes: &sizes,
-            acts: &acts,
-            weights: &net,
-            masks: &masks,
-            recurrent: &[],
-            feedback: None,
-            mapping: m,
-            mode: FiringMode::Graded,
-            loss: Loss::CrossEntropy,
-            rule: ChipRule::Balance,
-            threads: 1,
-            training: true,
-        };
-        ChipNet::build(dp, &spec, &chip, &mut vars)
-    };
+    let build = |m: &Mapping| sparse_chip_net(&chip, &net, &masks, m, true);
     let (mut a, mut b) = (build(&by_field), build(&dense));
     let sop = accord::chip::Action::Sop;
     for k in 0..10u64 {
@@ -1476,8 +1458,8 @@ fn a_net_placed_in_receptive_field_order_computes_what_dense_rows_compute() {
 /// as with dense rows (here split, 200 inputs being over the core's 64 axons).
 #[test]
 fn a_chunk_that_sees_nothing_holds_no_rows() {
-    use accord::emulator::{self, ChipNet, ChipRule, FiringMode, FixedNarrow, NetSpec, Tally};
-    use accord::rule::{Activation, LayeredNet, Loss};
+    use accord::emulator::Tally;
+    use accord::rule::{Activation, LayeredNet};
     let sizes = [200, 20, 4];
     let mut mask = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 20 * 200];
     for i in 0..10 {
@@ -1495,34 +1477,7 @@ fn a_chunk_that_sees_nothing_holds_no_rows() {
     assert!(blind > 0, "{:?}", m.layers[1].receptive);
     let acts = [Activation::HardSigmoid, Activation::Identity];
     let net = LayeredNet::glorot(&sizes, &acts, 2);
-    let build = |m: &Mapping| {
-        let mut vars = accord::ledger::VarCounters::default();
-        let dp: FixedNarrow = emulator::fixed_path(
-            &chip,
-            &emulator::layered_pops(&acts, &[]),
-            0.05,
-            0.0,
-            ChipRule::Balance,
-            1,
-            &mut vars,
-        )
-        .unwrap();
-        let spec = NetSpec {
-            sizes: &sizes,
-            acts: &acts,
-            weights: &net,
-            masks: &masks,
-            recurrent: &[],
-            feedback: None,
-            mapping: m,
-            mode: FiringMode::Graded,
-            loss: Loss::CrossEntropy,
-            rule: ChipRule::Balance,
-            threads: 1,
-            training: false,
-        };
-        ChipNet::build(dp, &spec, &chip, &mut vars)
-    };
+    let build = |m: &Mapping| sparse_chip_net(&chip, &net, &masks, m, false);
     let (mut a, mut b) = (build(&m), build(&map_net(&sizes, &[], &[], &chip).unwrap()));
     let stored: usize = m.cores.iter().map(|u| u.synapses).sum();
     assert_eq!(a.weight_stats().0, stored as u64);
