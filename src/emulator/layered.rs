@@ -25,7 +25,7 @@ use super::crossbar;
 use super::engine::{Cmd, CoreBox, CoreSpec, Engine, FanGroup, Tally};
 use crate::chip::ChipModel;
 use crate::ledger::VarCounters;
-use crate::mapping::{Mapping, Segment};
+use crate::mapping::{Mapping, Segment, at, inverse};
 use crate::rule::{Activation, LayeredNet, Loss};
 
 /// How neurons fire.
@@ -129,18 +129,10 @@ pub struct ChipState {
 #[derive(Clone, Debug)]
 pub struct ChipNet<D: Datapath> {
     pub(crate) engine: Engine<D>,
-    /// Per neuron layer, its chunks.
-    pub(crate) layers: Vec<Vec<Placed>>,
-    /// Per neuron layer, its fan-in segments (empty: not split).
-    segments: Vec<Vec<Segment>>,
-    /// Per neuron layer, per chunk, its receptive field (empty: the whole layer below).
-    fields: Vec<Vec<Vec<Run>>>,
-    /// Per neuron layer, its neurons in placement order and their positions (empty: natural).
-    order: Vec<Vec<usize>>,
-    pos: Vec<Vec<usize>>,
+    /// Where its chunks, segments and fields sit among the engine cores, and the neuron order.
+    pub(crate) lay: Layout,
     /// Per synaptic layer, how its weights fitted the chip's crossbar (empty: no crossbar).
     crossbar: Vec<CrossbarFit>,
-    sizes: Vec<usize>,
     acts: Vec<Activation>,
     mode: FiringMode,
     loss: Loss,
@@ -245,21 +237,6 @@ pub(crate) struct Run {
     row: usize,
 }
 
-/// The receptive field of chunk `c` of layer `l` among `fields` (`None`: a dense layer; a
-/// sparse layer's chunk that sees nothing has an empty field).
-fn field_of(fields: &[Vec<Vec<Run>>], l: usize, c: usize) -> Option<&[Run]> {
-    if fields[l].is_empty() {
-        return None;
-    }
-    Some(fields[l].get(c).map_or(&[], Vec::as_slice))
-}
-
-/// `v[k]`, or `k` where `v` is empty (a layer in natural order).
-#[inline]
-fn at(v: &[usize], k: usize) -> usize {
-    v.get(k).copied().unwrap_or(k)
-}
-
 /// The row of presynaptic position `j` in a chunk whose receptive field is `runs` (`None`: a
 /// dense layer, row `j`); `None` where the chunk does not see `j` (a chunk that sees nothing
 /// has no rows).
@@ -276,7 +253,7 @@ fn field_row(runs: Option<&[Run]>, j: usize) -> Option<usize> {
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     /// Per neuron layer, its chunks.
-    layers: Vec<Vec<Placed>>,
+    pub(crate) layers: Vec<Vec<Placed>>,
     /// Per neuron layer, its fan-in segments (empty: not split).
     segments: Vec<Vec<Segment>>,
     /// Neuron widths, input first.
@@ -348,24 +325,27 @@ impl Layout {
                 })
                 .collect(),
             order: mapping.layers.iter().map(|lp| lp.order.clone()).collect(),
-            pos: mapping
-                .layers
-                .iter()
-                .map(|lp| {
-                    let mut pos = vec![0; lp.order.len()];
-                    for (p, &i) in lp.order.iter().enumerate() {
-                        pos[i] = p;
-                    }
-                    pos
-                })
-                .collect(),
+            pos: mapping.layers.iter().map(|lp| inverse(&lp.order)).collect(),
         }
     }
 
     /// The receptive field of chunk `c` of layer `l` (`None`: a dense layer, the whole layer
     /// below).
     fn field(&self, l: usize, c: usize) -> Option<&[Run]> {
-        field_of(&self.fields, l, c)
+        if self.fields[l].is_empty() {
+            return None;
+        }
+        Some(self.fields[l].get(c).map_or(&[], Vec::as_slice))
+    }
+
+    /// The neuron of layer `l` at placement position `p`.
+    fn neuron(&self, l: usize, p: usize) -> usize {
+        at(&self.order[l], p)
+    }
+
+    /// The placement position of neuron `i` of layer `l`.
+    fn position(&self, l: usize, i: usize) -> usize {
+        at(&self.pos[l], i)
     }
 
     /// The presynaptic neurons of chunk `c` of neuron layer `l` whose rows its core holds, as
@@ -438,7 +418,7 @@ impl Layout {
     /// chunk's receptive field; `None` outside it); in a split layer, row `j − start` of the
     /// segment holding `j` (positions throughout).
     fn slot(&self, l: usize, i: usize, j: usize) -> Option<(usize, usize)> {
-        let (i, j) = (at(&self.pos[l + 1], i), at(&self.pos[l], j));
+        let (i, j) = (self.position(l + 1, i), self.position(l, j));
         let (c, p) = self.chunk_at(l + 1, i);
         let (core, row) = if self.segments[l + 1].is_empty() {
             (p.core, field_row(self.field(l + 1, c), j)?)
@@ -775,7 +755,7 @@ impl<D: Datapath> ChipNet<D> {
             for p in chunks {
                 let c = &mut cores[p.core];
                 for i in 0..p.len {
-                    let neuron = at(&lay.order[l], p.start + i);
+                    let neuron = lay.neuron(l, p.start + i);
                     c.neurons[i].b = dp.bias_in(spec.weights.bias(l - 1, neuron), vars);
                 }
             }
@@ -786,13 +766,8 @@ impl<D: Datapath> ChipNet<D> {
         let engine = Engine::new(dp, cores, chip, spec.threads);
         ChipNet {
             engine,
-            layers: lay.layers,
-            segments: lay.segments,
-            fields: lay.fields,
-            order: lay.order,
-            pos: lay.pos,
+            lay,
             crossbar,
-            sizes: spec.sizes.to_vec(),
             acts: spec.acts.to_vec(),
             mode: spec.mode,
             loss: spec.loss,
@@ -840,13 +815,8 @@ impl<D: Datapath> ChipNet<D> {
     pub(crate) fn inference_copy(&self) -> Self {
         ChipNet {
             engine: self.engine.inference_copy(),
-            layers: self.layers.clone(),
-            segments: self.segments.clone(),
-            fields: self.fields.clone(),
-            order: self.order.clone(),
-            pos: self.pos.clone(),
+            lay: self.lay.clone(),
             crossbar: self.crossbar.clone(),
-            sizes: self.sizes.clone(),
             acts: self.acts.clone(),
             mode: self.mode,
             loss: self.loss,
@@ -861,12 +831,12 @@ impl<D: Datapath> ChipNet<D> {
 
     /// Number of synaptic layers.
     pub fn depth(&self) -> usize {
-        self.sizes.len() - 1
+        self.lay.sizes.len() - 1
     }
 
     /// Layer widths.
     pub fn sizes(&self) -> &[usize] {
-        &self.sizes
+        &self.lay.sizes
     }
 
     /// Threads for a timestep's cores, and the work a step needs before it uses them.
@@ -898,7 +868,10 @@ impl<D: Datapath> ChipNet<D> {
             FiringMode::Spiking { ticks, .. } => u64::from(ticks.max(1)) + last,
         };
         // A split layer's credit step takes two timesteps (somas, then segments).
-        let split = self.segments[1..].iter().filter(|g| !g.is_empty()).count() as u64;
+        let split = self.lay.segments[1..]
+            .iter()
+            .filter(|g| !g.is_empty())
+            .count() as u64;
         (fire, fire + m + split)
     }
 
@@ -911,12 +884,12 @@ impl<D: Datapath> ChipNet<D> {
     /// timestep after the layer below, and one more where the layer's fan-in is split (its
     /// segments sum in the timestep before and their partial sums arrive with it).
     fn stages(&self) -> Vec<usize> {
-        let mut st = Vec::with_capacity(self.sizes.len());
-        for l in 0..self.sizes.len() {
+        let mut st = Vec::with_capacity(self.lay.sizes.len());
+        for l in 0..self.lay.sizes.len() {
             st.push(if l == 0 {
                 0
             } else {
-                st[l - 1] + 1 + usize::from(!self.segments[l].is_empty())
+                st[l - 1] + 1 + usize::from(!self.lay.segments[l].is_empty())
             });
         }
         st
@@ -925,15 +898,15 @@ impl<D: Datapath> ChipNet<D> {
     /// The weights as a real-valued layered net of the same shape (for comparisons).
     pub fn export(&self) -> LayeredNet {
         let dp = &*self.engine.dp;
-        let mut net = LayeredNet::glorot(&self.sizes, &self.acts, 0);
+        let mut net = LayeredNet::glorot(&self.lay.sizes, &self.acts, 0);
         for (l, layer) in net.layers.iter_mut().enumerate() {
-            for (k, p) in self.layers[l + 1].iter().enumerate() {
+            for (k, p) in self.lay.layers[l + 1].iter().enumerate() {
                 let c = &self.engine.cores[p.core];
-                let segs = &self.segments[l + 1];
-                let field = field_of(&self.fields, l + 1, k);
-                let post = |i: usize| at(&self.order[l + 1], p.start + i);
+                let segs = &self.lay.segments[l + 1];
+                let field = self.lay.field(l + 1, k);
+                let post = |i: usize| self.lay.neuron(l + 1, p.start + i);
                 for j in 0..layer.n_in {
-                    let pj = at(&self.pos[l], j);
+                    let pj = self.lay.position(l, j);
                     let (rows, row) = if segs.is_empty() {
                         // Outside a sparse chunk's field: no synapse, weight 0.
                         let Some(row) = field_row(field, pj) else {
@@ -994,13 +967,13 @@ impl<D: Datapath> ChipNet<D> {
         let dp = &*self.engine.dp;
         let mut c = Vec::new();
         let mut d = Vec::new();
-        for (l, lay) in self.layers.iter().enumerate() {
-            let mut cl = vec![0.0; self.sizes[l]];
-            let mut dl = vec![0.0; self.sizes[l]];
+        for (l, lay) in self.lay.layers.iter().enumerate() {
+            let mut cl = vec![0.0; self.lay.sizes[l]];
+            let mut dl = vec![0.0; self.lay.sizes[l]];
             for p in lay {
                 let core = &self.engine.cores[p.core];
                 for i in 0..p.len {
-                    let k = at(&self.order[l], p.start + i);
+                    let k = self.lay.neuron(l, p.start + i);
                     cl[k] = dp.credit_out(core.neurons[i].c);
                     dl[k] = dp.delta_out(core.delta[i]);
                 }
@@ -1016,14 +989,14 @@ impl<D: Datapath> ChipNet<D> {
     pub fn state(&self) -> ChipState {
         let dp = &*self.engine.dp;
         let mut st = ChipState::default();
-        for (l, lay) in self.layers.iter().enumerate() {
-            let n = self.sizes[l];
+        for (l, lay) in self.lay.layers.iter().enumerate() {
+            let n = self.lay.sizes[l];
             let (mut u, mut r, mut k) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
             for p in lay {
                 let core = &self.engine.cores[p.core];
                 for i in 0..p.len {
                     let nr = &core.neurons[i];
-                    let q = at(&self.order[l], p.start + i);
+                    let q = self.lay.neuron(l, p.start + i);
                     u[q] = dp.u_out(nr.u);
                     r[q] = if l == 0 {
                         dp.rate_out(nr.r)
@@ -1044,18 +1017,18 @@ impl<D: Datapath> ChipNet<D> {
     pub fn outputs(&self) -> Vec<f64> {
         let m = self.depth();
         let dp = &*self.engine.dp;
-        let mut out = vec![0.0; self.sizes[m]];
-        for p in &self.layers[m] {
+        let mut out = vec![0.0; self.lay.sizes[m]];
+        for p in &self.lay.layers[m] {
             let core = &self.engine.cores[p.core];
             for i in 0..p.len {
-                out[at(&self.order[m], p.start + i)] = dp.out_value(core.neurons[i].r, m - 1);
+                out[self.lay.neuron(m, p.start + i)] = dp.out_value(core.neurons[i].r, m - 1);
             }
         }
         out
     }
 
     fn layer_cmds(&self, l: usize, cmd: Cmd, cmds: &mut Vec<(u32, Cmd)>) {
-        for p in &self.layers[l] {
+        for p in &self.lay.layers[l] {
             cmds.push((p.core as u32, cmd));
         }
     }
@@ -1065,10 +1038,10 @@ impl<D: Datapath> ChipNet<D> {
         self.engine.reset_sample();
         {
             let dp = std::sync::Arc::clone(&self.engine.dp);
-            for p in self.layers[0].clone() {
+            for p in self.lay.layers[0].clone() {
                 let core = &mut self.engine.cores[p.core];
                 for i in 0..p.len {
-                    let k = at(&self.order[0], p.start + i);
+                    let k = self.lay.neuron(0, p.start + i);
                     let r = dp.rate_in(x.get(k).copied().unwrap_or(0.0), &mut core.vars);
                     core.set_rate(i, r);
                 }
@@ -1101,10 +1074,10 @@ impl<D: Datapath> ChipNet<D> {
                 if let Some(c) = cmd(stage) {
                     self.layer_cmds(l, c, &mut cmds);
                 }
-                if !self.segments[l].is_empty()
+                if !self.lay.segments[l].is_empty()
                     && let Some(c) = cmd(stage - 1)
                 {
-                    for p in &self.layers[l] {
+                    for p in &self.lay.layers[l] {
                         cmds.extend((p.seg0..p.core).map(|k| (k as u32, c)));
                     }
                 }
@@ -1119,12 +1092,12 @@ impl<D: Datapath> ChipNet<D> {
     /// experiments and benchmarks that inject credit elsewhere than the outputs).
     pub fn set_credit(&mut self, k: usize, values: &[f64]) {
         let dp = std::sync::Arc::clone(&self.engine.dp);
-        for p in self.layers[k].clone() {
+        for p in self.lay.layers[k].clone() {
             let core = &mut self.engine.cores[p.core];
             for i in 0..p.len {
                 let c = dp.credit_in(
                     values
-                        .get(at(&self.order[k], p.start + i))
+                        .get(self.lay.neuron(k, p.start + i))
                         .copied()
                         .unwrap_or(0.0),
                     &mut core.vars,
@@ -1154,10 +1127,10 @@ impl<D: Datapath> ChipNet<D> {
             };
             self.layer_cmds(k, cmd, &mut cmds);
             self.engine.timestep(&cmds, step, learn);
-            if !self.segments[k].is_empty() {
+            if !self.lay.segments[k].is_empty() {
                 // The segments walk their rows with the δ the somas just sent, and learn.
                 cmds.clear();
-                for p in &self.layers[k] {
+                for p in &self.lay.layers[k] {
                     cmds.extend((p.seg0..p.core).map(|c| (c as u32, cmd)));
                 }
                 self.engine.timestep(&cmds, step, learn);

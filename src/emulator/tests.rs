@@ -54,12 +54,12 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
                     ticks,
                     poisson: false,
                 };
-                cmds.push((cn.layers[l][0].core as u32, cmd));
+                cmds.push((cn.lay.layers[l][0].core as u32, cmd));
             }
         }
         cn.engine.timestep(&cmds, 0, false);
         for (l, f) in first_sop.iter_mut().enumerate() {
-            let core = cn.layers[l][0].core;
+            let core = cn.lay.layers[l][0].core;
             if f.is_none() && cn.engine.cores[core].ops.get(Op::Sop) > 0 {
                 *f = Some(ts);
             }
@@ -67,8 +67,8 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
     }
     assert_eq!(first_sop, [None, Some(1), Some(2)]);
     // Every input tick reaches the output: 4 spikes in, 4 row walks at each layer.
-    assert_eq!(cn.engine.cores[cn.layers[1][0].core].ops.get(Op::Sop), 4);
-    assert_eq!(cn.engine.cores[cn.layers[2][0].core].ops.get(Op::Sop), 4);
+    assert_eq!(cn.engine.cores[cn.lay.layers[1][0].core].ops.get(Op::Sop), 4);
+    assert_eq!(cn.engine.cores[cn.lay.layers[2][0].core].ops.get(Op::Sop), 4);
     // The driver's own schedule: T + m timesteps per sample.
     cn.engine.take_tally();
     let mut t = Tally::default();

@@ -1051,7 +1051,7 @@ fn field_order(
         let row = &mask[i * below..(i + 1) * below];
         let (mut lo, mut hi) = (usize::MAX, usize::MAX);
         for j in row.iter_ones() {
-            let p = pos_below.get(j).copied().unwrap_or(j);
+            let p = at(pos_below, j);
             lo = lo.min(p);
             hi = if hi == usize::MAX { p } else { hi.max(p) };
         }
@@ -1062,8 +1062,15 @@ fn field_order(
     keys.into_iter().map(|k| k.2).collect()
 }
 
+/// `v[k]`, or `k` where `v` is empty: a neuron's position, or a position's neuron, in a layer
+/// that may keep its natural order ([`LayerPlacement::order`]).
+#[inline]
+pub(crate) fn at(v: &[usize], k: usize) -> usize {
+    v.get(k).copied().unwrap_or(k)
+}
+
 /// The inverse of a permutation (empty for empty).
-fn inverse(order: &[usize]) -> Vec<usize> {
+pub(crate) fn inverse(order: &[usize]) -> Vec<usize> {
     let mut pos = vec![0; order.len()];
     for (p, &i) in order.iter().enumerate() {
         pos[i] = p;
@@ -1093,7 +1100,6 @@ fn greedy_chunks(
         order,
         pos_below,
     } = *layer;
-    let at = |v: &[usize], k: usize| v.get(k).copied().unwrap_or(k);
     let mut out = Vec::new();
     let mut closed = [0usize; 4];
     const WHY: [&str; 4] = ["neurons", "input_axons", "synapses", "fanout"];

@@ -950,12 +950,7 @@ proptest! {
         rec[0] = false;
         match map_net(&sizes, &rec, &[], &chip) {
             Ok(m) => {
-                for u in &m.cores {
-                    prop_assert!(u.neurons <= neurons as usize);
-                    prop_assert!(u.synapses <= synapses as usize);
-                    prop_assert!(u.input_axons <= axons as usize);
-                    prop_assert!(u.fanout <= fanout as usize);
-                }
+                within_capacity(&m, &chip)?;
                 for (l, lp) in m.layers.iter().enumerate() {
                     prop_assert_eq!(lp.recurrent, rec[l]);
                     prop_assert_eq!(lp.chunks.iter().map(|c| c.len).sum::<usize>(), sizes[l]);
@@ -1192,13 +1187,7 @@ fn receptive_field_placement_computes_what_dense_rows_compute() {
     let dense = map_net(&sizes, &[], &[], &chip).unwrap();
     let (mut a, mut b) = (build(&by_field), build(&dense));
     // How many cores of layer 1 see input j.
-    let seen_by = |j: usize| {
-        by_field.layers[1]
-            .receptive
-            .iter()
-            .filter(|f| f.iter().any(|g| (g.start..g.start + g.axons).contains(&j)))
-            .count() as u64
-    };
+    let seen_by = |j: usize| cores_seeing(&by_field.layers[1], j) as u64;
     let sop = accord::chip::Action::Sop;
     let packets = accord::chip::Action::SpikePacket;
     for k in 0..12u64 {
@@ -1244,6 +1233,18 @@ fn receptive_field_placement_computes_what_dense_rows_compute() {
     }
     assert_eq!(wa.layers[1].w, wb.layers[1].w);
     assert_eq!(wa.layers[0].b, wb.layers[0].b);
+}
+
+/// Every core of `m` within every capacity of `chip` (a packed core's rows each within it).
+fn within_capacity(m: &Mapping, chip: &ChipModel) -> Result<(), TestCaseError> {
+    let c = &chip.core;
+    for u in &m.cores {
+        prop_assert!(u.neurons <= c.neurons as usize);
+        prop_assert!(u.synapses <= c.synapses as usize);
+        prop_assert!(u.input_axons <= c.input_axons as usize);
+        prop_assert!(u.fanout <= c.fanout as usize);
+    }
+    Ok(())
 }
 
 /// Which cores of `lp` (a layer placed by receptive field) see presynaptic neuron `j`.
@@ -1311,12 +1312,7 @@ proptest! {
             }
             _ => prop_assert!(sc.dense_cores.is_none_or(|d| d >= m.cores_used())),
         }
-        for u in &m.cores {
-            prop_assert!(u.neurons <= neurons as usize);
-            prop_assert!(u.synapses <= synapses as usize);
-            prop_assert!(u.input_axons <= axons as usize);
-            prop_assert!(u.fanout <= fanout as usize);
-        }
+        within_capacity(&m, &chip)?;
         // Routes, counted here unless a layer is split (its partial sums route too).
         let mut routes = Some(0usize);
         for (l, lp) in m.layers.iter().enumerate() {

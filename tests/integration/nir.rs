@@ -501,6 +501,8 @@ fn a_mnist_conv_net_infers_on_balance_core_walking_only_existing_synapses() {
         .sum();
     assert_eq!(held, stored);
     assert!(stored * 2 < 576 * 784, "{stored} rows of 451,584");
+    // The README's 176,832 synapses stored: these and the read-out's 10 × 576.
+    assert_eq!(stored, 171_072);
 }
 
 /// On TrueNorth the same net takes 12 cores by receptive field (a 256-axon core holds a band of
