@@ -67,8 +67,14 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
     }
     assert_eq!(first_sop, [None, Some(1), Some(2)]);
     // Every input tick reaches the output: 4 spikes in, 4 row walks at each layer.
-    assert_eq!(cn.engine.cores[cn.lay.layers[1][0].core].ops.get(Op::Sop), 4);
-    assert_eq!(cn.engine.cores[cn.lay.layers[2][0].core].ops.get(Op::Sop), 4);
+    assert_eq!(
+        cn.engine.cores[cn.lay.layers[1][0].core].ops.get(Op::Sop),
+        4
+    );
+    assert_eq!(
+        cn.engine.cores[cn.lay.layers[2][0].core].ops.get(Op::Sop),
+        4
+    );
     // The driver's own schedule: T + m timesteps per sample.
     cn.engine.take_tally();
     let mut t = Tally::default();
