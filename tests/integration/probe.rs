@@ -236,6 +236,8 @@ fn unclamped_credit_vanishes_or_diverges_at_its_spectral_radius() {
 #[test]
 fn each_probe_prints_json_with_the_documented_keys() {
     let out = std::env::temp_dir().join(format!("accord-probe-{}", std::process::id()));
+    // A killed earlier run under a recycled process id may have left the directory.
+    let _ = std::fs::remove_dir_all(&out);
     let common = [
         "--n",
         "90",
@@ -329,6 +331,7 @@ fn each_probe_prints_json_with_the_documented_keys() {
 #[test]
 fn table_output_names_the_probes() {
     let out = std::env::temp_dir().join(format!("accord-probe-t-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
     let o = accord(&[
         "probe",
         "clamp",
