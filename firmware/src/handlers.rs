@@ -212,8 +212,13 @@ pub enum Packet<V> {
 pub trait Outbox<V> {
     /// Local neuron `neuron` fired: a binary spike (`None`) or a graded event.
     fn spike(&mut self, neuron: u32, payload: Option<V>);
-    /// A retrograde message for the presynaptic neuron of axon `axon`.
+    /// A retrograde message for the presynaptic neuron of axon `axon`. A credit step sends
+    /// them in ascending axon order (an outbox may keep the axons as a bit set).
     fn retro(&mut self, axon: u32, value: V);
+    /// A credit step is about to send up to `n` retrograde messages (room can be made once).
+    fn reserve_retros(&mut self, n: usize) {
+        let _ = n;
+    }
     /// A comparison rule's `δ` of local neuron `neuron`, for every presynaptic core.
     fn delta(&mut self, neuron: u32, value: V);
     /// Dendrite segment `neuron`'s partial sum, for its neuron's home core.
@@ -1028,6 +1033,7 @@ impl<D: Datapath> Core<'_, D> {
                     .max()
                     .unwrap_or(0);
                 let mut rsops = 0u64;
+                out.reserve_retros(self.lay.axons.min(credit_axons.count_ones()));
                 for j in credit_axons.iter_ones() {
                     if j >= self.lay.axons {
                         break;

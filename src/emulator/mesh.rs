@@ -40,24 +40,58 @@ const PORTS: usize = 5;
 pub(super) const PORT_NAMES: [&str; PORTS] = ["east", "west", "north", "south", "local"];
 
 /// A packet on its way, as the routers see it: destination core (engine index; the mesh knows
-/// its grid position), whether it is retrograde traffic, the links between chips crossed so
-/// far, and the time its destination's handler will take (for the time a full queue's early
-/// drain costs). The payload stays with the engine: routing does not depend on it.
+/// its grid position), whether it is retrograde traffic, and the time its destination's
+/// handler will take (for the time a full queue's early drain costs). The payload stays with
+/// the engine: routing does not depend on it.
+///
+/// Eight bytes: a training timestep on small cores carries a packet per (axon, core), half a
+/// million on a 10 M-synapse net. The retrograde flag is the destination's top bit (engine
+/// cores are fewer than 2³¹: a grid has at most 2²⁰ cores, `chip::MAX_GRID_CORES`, and a core
+/// holds a few packed layers); a handler time of 2³² − 1 ps (4.3 ms) or more is
+/// kept beside the list, exactly ([`Flit::BIG`], [`Packets`](super::router::Packets)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Flit {
-    /// Engine index of the destination core.
-    pub dst_core: u32,
-    /// Retrograde (credit-phase) traffic.
-    pub retro: bool,
-    /// Links between chips crossed so far.
-    pub xings: u8,
-    /// The destination handler's time for this packet, ps.
-    pub cost: u64,
+    /// Engine index of the destination core; bit 31: retrograde (credit-phase) traffic.
+    dst: u32,
+    /// The destination handler's time for this packet, ps ([`Flit::BIG`]: kept aside).
+    cost: u32,
 }
 
-// The README's memory figures: a packet is 16 bytes in a router job, routed in place (the
+impl Flit {
+    /// The cost of a packet whose handler time is kept beside the list.
+    pub(crate) const BIG: u32 = u32::MAX;
+    const RETRO: u32 = 1 << 31;
+
+    /// A packet to engine core `dst_core` (below 2³¹) whose handler takes `cost` ps; a cost of
+    /// [`Flit::BIG`] or more is stored as `BIG` (the caller keeps it).
+    #[inline(always)]
+    pub(crate) fn new(dst_core: u32, retro: bool, cost: u64) -> Self {
+        debug_assert!(dst_core < Self::RETRO);
+        Flit {
+            dst: dst_core | if retro { Self::RETRO } else { 0 },
+            cost: u32::try_from(cost).unwrap_or(Self::BIG),
+        }
+    }
+    /// Engine index of the destination core.
+    #[inline(always)]
+    pub(crate) fn dst_core(self) -> u32 {
+        self.dst & !Self::RETRO
+    }
+    /// Retrograde (credit-phase) traffic.
+    #[inline(always)]
+    pub(crate) fn retro(self) -> bool {
+        self.dst & Self::RETRO != 0
+    }
+    /// The handler time, ps, or [`Flit::BIG`].
+    #[inline(always)]
+    pub(crate) fn cost(self) -> u32 {
+        self.cost
+    }
+}
+
+// The README's memory figures: a packet is 8 bytes in a router job, routed in place (the
 // mesh keeps per source only id ranges); in flight its header takes 12 bytes in a FIFO.
-const _: () = assert!(std::mem::size_of::<Flit>() == 16);
+const _: () = assert!(std::mem::size_of::<Flit>() == 8);
 const _: () = assert!(std::mem::size_of::<Hdr>() == 12);
 
 /// What a router needs of a packet in flight: its id (for the payload at delivery), its
@@ -335,6 +369,8 @@ pub(crate) struct Mesh {
     spare: Vec<u32>,
     /// Packets of the exchange, by id (the router job's own list, taken over without a copy).
     flits: Vec<Flit>,
+    /// `(id, handler time)` of the packets whose time is [`Flit::BIG`], by id.
+    big: Vec<(u32, u64)>,
     /// Per source core: runs of packet ids not yet injected (a core's packets are contiguous
     /// in the list, so this is one or a few ranges, not a queue per packet).
     inject: Vec<VecDeque<(u32, u32)>>,
@@ -376,6 +412,7 @@ impl Mesh {
             #[cfg(test)]
             spare: Vec::new(),
             flits: Vec::new(),
+            big: Vec::new(),
             inject: Vec::new(),
             inject_from: Vec::new(),
             sources: Vec::new(),
@@ -413,6 +450,7 @@ impl Mesh {
             #[cfg(test)]
             spare: Vec::new(),
             flits: Vec::new(),
+            big: Vec::new(),
             inject: vec![VecDeque::new(); pos.len()],
             inject_from: pos.to_vec(),
             sources: Vec::new(),
@@ -478,8 +516,10 @@ impl Mesh {
     /// Queue a timestep's packets: `flits` in injection order, `runs` the `(source core,
     /// packets)` runs covering them. The list is taken over, not copied (get it back, emptied,
     /// from [`Mesh::take_spare`] once the exchange is done).
-    pub(crate) fn send_all(&mut self, flits: Vec<Flit>, runs: &[(u32, u32)]) {
+    /// `big` lists the `(index in flits, handler time)` of packets whose time is [`Flit::BIG`].
+    pub(crate) fn send_all(&mut self, flits: Vec<Flit>, runs: &[(u32, u32)], big: &[(u32, u64)]) {
         let mut at = self.flits.len() as u32;
+        self.big.extend(big.iter().map(|&(id, c)| (at + id, c)));
         if self.flits.is_empty() {
             self.flits = flits;
         } else {
@@ -495,7 +535,22 @@ impl Mesh {
     pub(crate) fn take_spare(&mut self) -> Vec<Flit> {
         let mut v = std::mem::take(&mut self.flits);
         v.clear();
+        self.big.clear();
         v
+    }
+
+    /// Packet `id`'s destination and handler time, ps.
+    #[inline(always)]
+    fn dst_cost(&self, id: usize) -> (u32, u64) {
+        let f = self.flits[id];
+        let cost = match f.cost() {
+            Flit::BIG => self
+                .big
+                .binary_search_by_key(&(id as u32), |&(i, _)| i)
+                .map_or(u64::from(Flit::BIG), |k| self.big[k].1),
+            c => u64::from(c),
+        };
+        (f.dst_core(), cost)
     }
 
     /// Queue packets `from..to` (ids) for injection by `src`, after its earlier ones.
@@ -520,14 +575,14 @@ impl Mesh {
     fn inject_front(&self, src: u32) -> Option<Hdr> {
         let &(id, _) = self.inject[src as usize].front()?;
         let f = &self.flits[id as usize];
-        let dst = self.inject_from[f.dst_core as usize];
+        let dst = self.inject_from[f.dst_core() as usize];
         Some(Hdr {
             id,
             // Grid sides are at most 65535 (design rule).
             x: (dst % self.cols) as u16,
             y: (dst / self.cols) as u16,
-            retro: f.retro,
-            xings: f.xings,
+            retro: f.retro(),
+            xings: 0,
         })
     }
 
@@ -667,7 +722,7 @@ impl Mesh {
                         self.links[slot][port].stall_cycles += skipped;
                         counts.stall_cycles += skipped;
                         if let Some(h) = self.routers[slot].fifo[port].q.front() {
-                            cores.push(self.flits[h.id as usize].dst_core);
+                            cores.push(self.flits[h.id as usize].dst_core());
                         }
                     }
                     counts.cycles += 1;
@@ -724,7 +779,7 @@ impl Mesh {
                     self.links[slot][port].stall_cycles += skipped;
                     counts.stall_cycles += skipped;
                     if let Some(h) = self.routers[slot].fifo[port].q.front() {
-                        cores.push(self.flits[h.id as usize].dst_core);
+                        cores.push(self.flits[h.id as usize].dst_core());
                     }
                 }
                 cores.sort_unstable();
@@ -835,7 +890,8 @@ impl Mesh {
             };
             let id = h.id as usize;
             if port == L {
-                match deliver(self.flits[id].dst_core, id as u32, self.flits[id].cost) {
+                let (dst, cost) = self.dst_cost(id);
+                match deliver(dst, id as u32, cost) {
                     true => {
                         counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                         self.dequeue(slot, L, c, counts);
@@ -1024,7 +1080,8 @@ impl Mesh {
                         };
                         let id = h.id as usize;
                         if port == L {
-                            match deliver(self.flits[id].dst_core, id as u32, self.flits[id].cost) {
+                            let (dst, cost) = self.dst_cost(id);
+                            match deliver(dst, id as u32, cost) {
                                 true => {
                                     counts.max_xings = counts.max_xings.max(u64::from(h.xings));
                                     self.pop(slot, L);
@@ -1036,7 +1093,7 @@ impl Mesh {
                                     OverflowPolicy::Stall => {
                                         self.links[slot][L].stall_cycles += 1;
                                         counts.stall_cycles += 1;
-                                        let core = self.flits[id].dst_core;
+                                        let core = self.flits[id].dst_core();
                                         if !blocked.contains(&core) {
                                             blocked.push(core);
                                         }
@@ -1176,6 +1233,7 @@ impl Mesh {
 
     fn clear_packets(&mut self) {
         self.flits.clear();
+        self.big.clear();
     }
 
     #[cfg(test)]

@@ -17,15 +17,21 @@ pub(crate) struct Packets {
     pub(crate) flits: Vec<Flit>,
     /// `(source core, packets)` runs covering `flits`.
     pub(crate) runs: Vec<(u32, u32)>,
+    /// `(index in flits, handler time, ps)` of the packets whose time does not fit a flit.
+    pub(crate) big: Vec<(u32, u64)>,
 }
 
 impl Packets {
-    /// Append a packet from core `src`.
+    /// Append a packet from core `src` to engine core `dst` whose handler takes `cost` ps.
     #[inline]
-    pub(crate) fn push(&mut self, src: u32, f: Flit) {
+    pub(crate) fn push(&mut self, src: u32, dst: u32, retro: bool, cost: u64) {
         match self.runs.last_mut() {
             Some((s, n)) if *s == src => *n += 1,
             _ => self.runs.push((src, 1)),
+        }
+        let f = Flit::new(dst, retro, cost);
+        if f.cost() == Flit::BIG {
+            self.big.push((self.flits.len() as u32, cost));
         }
         self.flits.push(f);
     }
@@ -66,13 +72,17 @@ pub(crate) struct JobResult {
 /// costing those packets' handler time) and the exchange goes on.
 pub(crate) fn run_job(mesh: &mut Mesh, job: Job) -> JobResult {
     let Job {
-        packets: Packets { flits, mut runs },
+        packets: Packets {
+            flits,
+            mut runs,
+            mut big,
+        },
         cores,
         depth,
         track,
     } = job;
     let sent = flits.len();
-    mesh.send_all(flits, &runs);
+    mesh.send_all(flits, &runs, &big);
     let mut held = vec![0usize; cores];
     let mut cost = vec![0u64; cores];
     let mut early = vec![0u64; cores];
@@ -116,9 +126,11 @@ pub(crate) fn run_job(mesh: &mut Mesh, job: Job) -> JobResult {
     result.delivered = delivered;
     result.sent = sent;
     runs.clear();
+    big.clear();
     result.spare = Packets {
         flits: mesh.take_spare(),
         runs,
+        big,
     };
     result
 }

@@ -128,15 +128,7 @@ fn row_mesh(depth: Option<u32>, drop: bool) -> Mesh {
 
 fn send(mesh: &mut Mesh, k: u32) {
     for _ in 0..k {
-        mesh.send(
-            0,
-            Flit {
-                dst_core: 1,
-                retro: false,
-                xings: 0,
-                cost: 1,
-            },
-        );
+        mesh.send(0, Flit::new(1, false, 1));
     }
 }
 
@@ -246,18 +238,41 @@ fn links_between_chips_are_interchip_hops() {
     let chip = chip::open_with("balance-core", &sets).unwrap();
     assert_eq!(chip.grid().cols, 4);
     let mut mesh: Mesh = Mesh::new(&chip, &[0, 3]);
-    mesh.send(
-        0,
-        Flit {
-            dst_core: 1,
-            retro: false,
-            xings: 0,
-            cost: 1,
-        },
-    );
+    mesh.send(0, Flit::new(1, false, 1));
     let mut c = ExchangeCounts::default();
     mesh.run(&mut c, |_, _, _| true);
     assert_eq!((c.hops, c.interchip_hops, c.max_xings), (2, 1, 1));
+}
+
+/// A packet is 8 bytes: the retrograde flag rides in the destination, and a handler time that
+/// does not fit 32 bits is kept beside the list and reaches the delivery exactly.
+#[test]
+fn a_handler_time_beyond_32_bits_reaches_delivery_exactly() {
+    let chip = chip::open("balance-core").unwrap();
+    let mut mesh: Mesh = Mesh::new(&chip, &[0, 2]);
+    let mut p = super::router::Packets::default();
+    let big = (1u64 << 40) + 7;
+    let edge = u64::from(u32::MAX);
+    p.push(0, 1, false, 5);
+    p.push(0, 1, true, big);
+    p.push(0, 1, false, edge - 1);
+    p.push(0, 1, true, edge);
+    assert_eq!(p.big, vec![(1, big), (3, edge)]);
+    assert!(p.flits[1].retro() && !p.flits[2].retro());
+    assert_eq!(p.flits[3].dst_core(), 1);
+    mesh.send_all(p.flits, &p.runs, &p.big);
+    let mut seen = Vec::new();
+    let mut c = ExchangeCounts::default();
+    mesh.run(&mut c, |core, id, cost| {
+        seen.push((core, id, cost));
+        true
+    });
+    assert_eq!(
+        seen,
+        vec![(1, 0, 5), (1, 1, big), (1, 2, edge - 1), (1, 3, edge)]
+    );
+    // Two of the four packets were retrograde, each crossing the same two links.
+    assert_eq!((c.hops, c.retro_hops), (8, 4));
 }
 
 /// The event-driven exchange equals the plain cycle loop: on random traffic over small meshes
@@ -304,12 +319,7 @@ fn event_driven_exchange_equals_the_cycle_loop() {
             for p in 0..packets {
                 let src = draw(cores.len() as u64) as u32;
                 let dst = draw(cores.len() as u64) as u32;
-                let f = Flit {
-                    dst_core: dst,
-                    retro: p % 3 == 0,
-                    xings: 0,
-                    cost: 1,
-                };
+                let f = Flit::new(dst, p % 3 == 0, 1);
                 a.send(src, f);
                 b.send(src, f);
             }
