@@ -84,6 +84,7 @@
 //!     threads: 1,
 //!     message_threshold: 0.0,
 //!     rule: emulator::ChipRule::Balance,
+//!     placement: accord::mapping::Placement::FewestCores,
 //! };
 //! let report = emulator::run(&cfg, &split, None).unwrap();
 //! // The retrograde pass walked the same synapse rows as the forward pass…

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::chip::{self, ChipModel, CoreCaps, Mesh};
 use crate::data;
-use crate::mapping::{Mapping, map_net};
+use crate::mapping::{Mapping, map_net_with};
 
 /// The network mapped when neither `--sizes` nor `--data` is given: the digits net 64-32-10.
 pub const DEFAULT_SIZES: [usize; 3] = [64, 32, 10];
@@ -38,6 +38,10 @@ pub struct MapArgs {
     /// `accord import`).
     #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["sizes", "data", "hidden"])]
     pub model: Option<std::path::PathBuf>,
+    /// How the --model's sparse layers (convolutions, pools) are placed: by receptive field or
+    /// with dense rows, whichever needs fewer cores; or the one named.
+    #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
+    pub placement: super::PlacementArg,
     /// Print one JSON document (top-level `chip`, `sizes`, `mapping`) instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -111,22 +115,26 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let chip: ChipModel = chip::open(&a.chip).with_context(|| format!("--chip {}", a.chip))?;
     let (sizes, recurrent, masks) = sizes(a)?;
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
-    let mapping = map_net(&sizes, &recurrent, &masks, &chip).map_err(|e| {
-        let from = if a.sizes.is_some() {
-            "--sizes"
-        } else if a.model.is_some() {
-            "--model"
-        } else if a.data.is_some() {
-            "--data and --hidden"
-        } else {
-            "--hidden"
-        };
-        anyhow!(e).context(format!(
-            "cannot map the {} network ({from}) onto --chip {}",
-            text.join("-"),
-            a.chip
-        ))
-    })?;
+    if let Some(p) = &a.model {
+        super::check_placement(a.placement, p, &masks)?;
+    }
+    let mapping =
+        map_net_with(&sizes, &recurrent, &masks, &chip, a.placement.into()).map_err(|e| {
+            let from = if a.sizes.is_some() {
+                "--sizes"
+            } else if a.model.is_some() {
+                "--model"
+            } else if a.data.is_some() {
+                "--data and --hidden"
+            } else {
+                "--hidden"
+            };
+            anyhow!(e).context(format!(
+                "cannot map the {} network ({from}) onto --chip {}",
+                text.join("-"),
+                a.chip
+            ))
+        })?;
     if a.json {
         let report = MapReport {
             chip: ChipSummary {

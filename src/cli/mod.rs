@@ -197,6 +197,47 @@ pub enum RuleArg {
     FeedbackAlignment,
 }
 
+/// How a `--model`'s sparse layers are placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    /// By receptive field or with dense rows, whichever needs fewer cores (a tie goes to
+    /// receptive fields).
+    FewestCores,
+    /// Dense rows, the zeros stored and masked (on TrueNorth a core then fits fewer neurons'
+    /// rows to its crossbar: a closer fit, more cores).
+    Dense,
+    /// By receptive field: a core holds rows only for the inputs its neurons see.
+    ReceptiveField,
+}
+
+impl From<PlacementArg> for crate::mapping::Placement {
+    fn from(p: PlacementArg) -> Self {
+        match p {
+            PlacementArg::FewestCores => Self::FewestCores,
+            PlacementArg::Dense => Self::Dense,
+            PlacementArg::ReceptiveField => Self::ReceptiveField,
+        }
+    }
+}
+
+/// Refuse a placement other than the default for a `--model` without sparse layers (where it
+/// would change nothing).
+pub(crate) fn check_placement(
+    p: PlacementArg,
+    model: &std::path::Path,
+    masks: &[Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+) -> Result<()> {
+    if p != PlacementArg::FewestCores && masks.iter().all(Option::is_none) {
+        bail!(
+            "--placement {}: --model {} has no sparse layers (convolutions, pools): every \
+             projection is dense, so there is nothing to place another way",
+            crate::mapping::Placement::from(p).name(),
+            model.display()
+        );
+    }
+    Ok(())
+}
+
 /// `accord train` options.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -315,6 +356,11 @@ pub struct TrainArgs {
     /// takes cross-entropy, a spiking output MSE. With --epochs 0, evaluate it as it came.
     #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["load", "resume"])]
     pub model: Option<std::path::PathBuf>,
+    /// How a --model's sparse layers (convolutions, pools) are placed: by receptive field or
+    /// with dense rows, whichever needs fewer cores; or the one named. `accord map --model`
+    /// shows both.
+    #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
+    pub placement: PlacementArg,
     /// The time step, seconds, at which a --model's neurons are stepped (forward Euler; the
     /// default is the step snnTorch's NIR export assumes).
     #[arg(long, value_name = "SECONDS", default_value_t = crate::nir::DEFAULT_DT, requires = "model")]
@@ -696,6 +742,7 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
         arith: a.arith.into(),
         threads: a.threads as usize,
         message_threshold: a.message_threshold,
+        placement: a.placement.into(),
         rule: match a.rule {
             RuleArg::Balance => emulator::ChipRule::Balance,
             RuleArg::Backprop => emulator::ChipRule::Backprop,
@@ -1381,6 +1428,7 @@ fn run_train_chip(
     let (masks, somas, recurrent, rec_layers) = match &a.model {
         Some(p) => {
             let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
+            check_placement(a.placement, p, &m.chain.masks)?;
             let s = m.chain.net.sizes();
             let (dim, classes) = (split.train.dim, split.train.n_classes);
             if s.first() != Some(&dim) || s.last() != Some(&classes) {

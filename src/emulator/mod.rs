@@ -36,6 +36,7 @@
 //!     threads: 1,
 //!     message_threshold: 0.0,
 //!     rule: accord::emulator::ChipRule::Balance,
+//!     placement: accord::mapping::Placement::FewestCores,
 //! };
 //! let report = run(&cfg, &split, None).unwrap();
 //! assert!(report.ledger.training.get(chip::Action::Sop) > 0);
@@ -148,6 +149,8 @@ pub struct EmuConfig {
     pub message_threshold: f64,
     /// The learning rule (the balance rule, or a comparison rule on the same chip).
     pub rule: ChipRule,
+    /// How sparse layers (a NIR model's convolutions and pools) are placed.
+    pub placement: mapping::Placement,
 }
 
 impl EmuConfig {
@@ -310,12 +313,13 @@ pub fn place_net(
                 .fold(0, u64::saturating_add),
         ),
     )?;
-    let m =
-        mapping::map_net(&sizes, recurrent, masks, &cfg.chip).map_err(|source| EmuError::Map {
+    let m = mapping::map_net_with(&sizes, recurrent, masks, &cfg.chip, cfg.placement).map_err(
+        |source| EmuError::Map {
             sizes: sizes.clone(),
             chip: cfg.chip.name.clone(),
             source,
-        })?;
+        },
+    )?;
     if training && let Some(t) = cfg.chip.core.axon_types {
         return Err(Invalid::new(
             "epochs",

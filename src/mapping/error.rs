@@ -81,6 +81,12 @@ pub enum MapError {
         /// The width below.
         below: usize,
     },
+    /// Placement by receptive field was asked, and no sparse layer can be placed that way.
+    #[error("no sparse layer can be placed by receptive field: {why}")]
+    NoReceptiveField {
+        /// Why.
+        why: String,
+    },
     /// The input layer was declared recurrent.
     #[error("layer 0 holds the inputs (relays) and cannot be recurrent")]
     RecurrentInput,

@@ -282,14 +282,56 @@ pub struct Mapping {
     pub sparse: Option<SparseChoice>,
 }
 
+/// How to place a net's sparse layers ([`map_net_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// [By receptive field](self#receptive-fields) or with dense rows, whichever needs fewer
+    /// cores (on a tie, by receptive field: fewer rows and packets).
+    #[default]
+    FewestCores,
+    /// Dense rows, the zeros stored and masked (on a chip that fits each core's rows to a
+    /// crossbar, such as TrueNorth's, a core then fits fewer neurons' rows: a closer fit).
+    Dense,
+    /// By receptive field (an error where no sparse layer can be).
+    ReceptiveField,
+}
+
+impl Placement {
+    /// The name (`fewest-cores`, `dense`, `receptive-field`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::FewestCores => "fewest-cores",
+            Placement::Dense => "dense",
+            Placement::ReceptiveField => "receptive-field",
+        }
+    }
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            Placement::FewestCores,
+            Placement::Dense,
+            Placement::ReceptiveField,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
+        .ok_or_else(|| format!("'{s}' is not a placement (fewest-cores, dense or receptive-field)"))
+    }
+}
+
 /// How a net with sparse layers was placed: [by receptive field](self#receptive-fields) or
-/// with dense rows (its zeros stored and masked), whichever needs fewer cores (on a tie, by
-/// receptive field: fewer rows and packets). A [packed](self#packed-placement) placement
-/// takes dense rows.
+/// with dense rows (its zeros stored and masked), as asked ([`Placement`]; by default whichever
+/// needs fewer cores, a tie going to receptive fields: fewer rows and packets). A
+/// [packed](self#packed-placement) placement takes dense rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SparseChoice {
     /// The placement taken: `"receptive-field"` or `"dense"`.
     pub chosen: &'static str,
+    /// The placement asked for.
+    pub asked: Placement,
     /// Cores placing by receptive field needs (`None`: it does not fit).
     pub receptive_field_cores: Option<usize>,
     /// Cores dense rows need (`None`: they do not fit).
@@ -446,6 +488,23 @@ pub fn map_net(
     masks: &[Option<BitVec<usize, Lsb0>>],
     chip: &ChipModel,
 ) -> Result<Mapping, MapError> {
+    map_net_with(sizes, recurrent, masks, chip, Placement::FewestCores)
+}
+
+/// [`map_net`] with the sparse layers placed as `placement` asks (without masks it changes
+/// nothing).
+///
+/// # Errors
+/// As [`map_net`]; with [`Placement::Dense`], the dense placement's error; with
+/// [`Placement::ReceptiveField`], [`MapError::NoReceptiveField`] where no sparse layer can be
+/// placed by receptive field.
+pub fn map_net_with(
+    sizes: &[usize],
+    recurrent: &[bool],
+    masks: &[Option<BitVec<usize, Lsb0>>],
+    chip: &ChipModel,
+    placement: Placement,
+) -> Result<Mapping, MapError> {
     for (l, m) in masks.iter().enumerate() {
         if let Some(m) = m
             && l + 1 < sizes.len()
@@ -470,14 +529,34 @@ pub fn map_net(
         .ok()
         .filter(|m| m.layers.iter().any(|lp| !lp.receptive.is_empty()));
     let dense = place(sizes, recurrent, &[], chip);
-    let (m, chosen) = match (fields, &dense) {
-        (Some(a), Ok(b)) if b.cores_used() < a.cores_used() => (dense.clone(), "dense"),
-        (Some(a), _) => (Ok(a.clone()), "receptive-field"),
-        (None, Ok(_)) => (dense.clone(), "dense"),
-        (None, Err(_)) => (by_field.clone(), "dense"),
+    let (m, chosen) = match (placement, fields, &dense) {
+        (Placement::Dense, _, _) => (dense.clone(), "dense"),
+        (Placement::ReceptiveField, Some(a), _) => (Ok(a.clone()), "receptive-field"),
+        (Placement::ReceptiveField, None, _) => {
+            return Err(match &by_field {
+                Err(e) => MapError::NoReceptiveField {
+                    why: format!("placed that way the net does not fit: {e}"),
+                },
+                Ok(m) if m.packed => MapError::NoReceptiveField {
+                    why: "the layers share cores (packed placement), which holds dense rows".into(),
+                },
+                Ok(_) => MapError::NoReceptiveField {
+                    why: "each sparse layer is recurrent or has a neuron whose field is wider \
+                          than a core's input axons or synapse rows"
+                        .into(),
+                },
+            });
+        }
+        (Placement::FewestCores, Some(a), Ok(b)) if b.cores_used() < a.cores_used() => {
+            (dense.clone(), "dense")
+        }
+        (Placement::FewestCores, Some(a), _) => (Ok(a.clone()), "receptive-field"),
+        (Placement::FewestCores, None, Ok(_)) => (dense.clone(), "dense"),
+        (Placement::FewestCores, None, Err(_)) => (by_field.clone(), "dense"),
     };
     let c = SparseChoice {
         chosen,
+        asked: placement,
         receptive_field_cores: fields.map(Mapping::cores_used),
         dense_cores: dense.as_ref().ok().map(Mapping::cores_used),
     };

@@ -122,11 +122,18 @@ impl Mapping {
             writeln!(
                 s,
                 "sparse layers: placed {} (by receptive field: {by_field}; dense rows, zeros \
-                 stored: {dense}; the fewer cores win, a tie goes to receptive fields)",
+                 stored: {dense}; {})",
                 if sc.chosen == "dense" {
                     "with dense rows"
                 } else {
                     "by receptive field"
+                },
+                match sc.asked {
+                    super::Placement::FewestCores => {
+                        "the fewer cores win, a tie goes to receptive fields"
+                    }
+                    super::Placement::Dense => "dense rows, as asked",
+                    super::Placement::ReceptiveField => "by receptive field, as asked",
                 },
             )?;
         }

@@ -589,6 +589,7 @@ fn tiny_config(threads: usize, mode: FiringMode, arith: Arith) -> EmuConfig {
         threads,
         message_threshold: 0.0,
         rule: ChipRule::Balance,
+        placement: accord::mapping::Placement::FewestCores,
     }
 }
 

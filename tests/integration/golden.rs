@@ -48,6 +48,7 @@ fn run(chip: &str, mode: FiringMode, arith: Arith, epochs: usize) -> Result<Gold
         threads: 1,
         message_threshold: 0.0,
         rule: ChipRule::Balance,
+        placement: accord::mapping::Placement::FewestCores,
     };
     let r = emulator::run(&cfg, &split, None).map_err(|e| e.to_string())?;
     let l = &r.ledger;

@@ -5,7 +5,7 @@
 use crate::support::accord;
 
 use accord::chip::{self, ChipModel, Mesh};
-use accord::mapping::{MapError, Mapping, Segment, map_layered, map_net};
+use accord::mapping::{MapError, Mapping, Placement, Segment, map_layered, map_net, map_net_with};
 use proptest::prelude::*;
 
 /// `balance-core` with its capacities and mesh replaced.
@@ -1057,6 +1057,7 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
         m.sparse,
         Some(SparseChoice {
             chosen: "receptive-field",
+            asked: Placement::FewestCores,
             receptive_field_cores: Some(9),
             dense_cores: Some(9),
         })
@@ -1100,6 +1101,7 @@ fn a_sparse_layer_is_placed_by_receptive_field() {
         t.sparse,
         Some(SparseChoice {
             chosen: "receptive-field",
+            asked: Placement::FewestCores,
             receptive_field_cores: Some(46),
             dense_cores: None,
         })
@@ -1512,4 +1514,68 @@ fn a_mask_wider_than_a_core_is_placed_dense_and_says_so() {
         m.describe()
             .contains("sparse layers: placed with dense rows (by receptive field: not possible")
     );
+    // Asked for by name, receptive fields are refused with the reason.
+    let mut mask = bitvec::bitvec![usize, bitvec::order::Lsb0; 1; 8 * 300];
+    mask.set(0, false);
+    let e = map_net_with(
+        &[300, 8, 2],
+        &[],
+        &[Some(mask), None],
+        &chip,
+        Placement::ReceptiveField,
+    )
+    .unwrap_err();
+    assert!(matches!(e, MapError::NoReceptiveField { .. }), "{e}");
+    assert!(
+        e.to_string().contains("wider than a core's input axons"),
+        "{e}"
+    );
+}
+
+/// A placement asked by name is taken whatever the cores: dense rows where receptive fields
+/// need as few (the same mapping as the net without masks, but for the choice it records);
+/// receptive fields where dense rows do not fit; dense rows that do not fit are the dense
+/// placement's error.
+#[test]
+fn a_placement_asked_by_name_is_taken() {
+    let chip = chip_with(16, 4096, 64, 64, (8, 8));
+    let masks = [Some(conv_mask()), None];
+    let sizes = [64, 60, 8];
+    let mut dense = map_net_with(&sizes, &[], &masks, &chip, Placement::Dense).unwrap();
+    let sc = dense.sparse.take().unwrap();
+    assert_eq!(
+        (
+            sc.chosen,
+            sc.asked,
+            sc.receptive_field_cores,
+            sc.dense_cores
+        ),
+        ("dense", Placement::Dense, Some(9), Some(9))
+    );
+    assert_eq!(dense, map_net(&sizes, &[], &[], &chip).unwrap());
+    dense.sparse = Some(sc);
+    assert!(dense.describe().contains("placed with dense rows (by receptive field: 9 cores; dense rows, zeros stored: 9 cores; dense rows, as asked)"));
+    let by_field = map_net_with(&sizes, &[], &masks, &chip, Placement::ReceptiveField).unwrap();
+    assert_eq!(
+        by_field.sparse.map(|s| (s.chosen, s.asked)),
+        Some(("receptive-field", Placement::ReceptiveField))
+    );
+    assert_eq!(
+        by_field.layers[1].receptive,
+        map_net(&sizes, &[], &masks, &chip).unwrap().layers[1].receptive
+    );
+    let tight = chip_with(16, 4096, 64, 4, (16, 16));
+    let t = map_net_with(&sizes, &[], &masks, &tight, Placement::ReceptiveField).unwrap();
+    assert_eq!(t.cores_used(), 46);
+    assert_eq!(
+        map_net_with(&sizes, &[], &masks, &tight, Placement::Dense).unwrap_err(),
+        map_net(&sizes, &[], &[], &tight).unwrap_err()
+    );
+    // Without masks the placement changes nothing.
+    for p in [Placement::Dense, Placement::ReceptiveField] {
+        assert_eq!(
+            map_net_with(&sizes, &[], &[], &chip, p).unwrap(),
+            map_net(&sizes, &[], &[], &chip).unwrap()
+        );
+    }
 }

@@ -538,6 +538,87 @@ fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
         "sparse layers: placed by receptive field (by receptive field: 12 cores; dense rows, \
          zeros stored: 29 cores"
     ));
+    // Dense rows asked by name: 29 cores, the conv fan-in split over 4 segments.
+    let o = accord(&[
+        "map",
+        "--chip",
+        "truenorth",
+        "--model",
+        model.to_str().unwrap(),
+        "--placement",
+        "dense",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &v["mapping"];
+    assert_eq!(m["sparse"]["chosen"], "dense");
+    assert_eq!(m["sparse"]["asked"], "dense");
+    assert_eq!(m["cores"].as_array().unwrap().len(), 29);
+    assert_eq!(m["layers"][1]["receptive"].as_array().unwrap().len(), 0);
+    assert_eq!(m["layers"][1]["segments"].as_array().unwrap().len(), 4);
+}
+
+/// `--placement` changes where a conv net's rows sit, not what it computes: on the same
+/// inputs both placements give the same outputs and synaptic operations (dense rows store and
+/// route more). A model without sparse layers refuses a placement, naming it; so does a run
+/// without `--model`.
+#[test]
+fn a_placement_by_name_changes_the_cores_not_the_outputs() {
+    let dir = crate::support::scratch("placement");
+    let data = image_csv(&dir);
+    let model = fixture("conv.nir");
+    let run = |placement: &str| {
+        let o = accord(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--epochs",
+            "0",
+            "--placement",
+            placement,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (dense, field) = (run("dense"), run("receptive-field"));
+    assert_eq!(dense["mapping"]["sparse"]["chosen"], "dense");
+    assert_eq!(field["mapping"]["sparse"]["chosen"], "receptive-field");
+    for key in ["test_accuracy", "test_loss"] {
+        assert_eq!(dense[key], field[key], "{key}");
+    }
+    let sop = |v: &serde_json::Value| v["ledger"]["inference"]["sop"].clone();
+    assert!(sop(&dense).as_u64().unwrap() > 0);
+    assert_eq!(sop(&dense), sop(&field));
+    let o = accord(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        fixture("lif_mlp.nir").to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--placement",
+        "dense",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--placement dense: --model"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("has no sparse layers"),
+        "{}",
+        stderr(&o)
+    );
+    let o = accord(&["map", "--placement", "dense"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--model"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
