@@ -834,8 +834,9 @@ pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
     let gave = |id: &str| given.iter().any(|g| g == id);
     let flag = |id: &str| format!("--{}", id.replace('_', "-"));
     if a.reference {
-        const CHIP_ONLY: [&str; 13] = [
+        const CHIP_ONLY: [&str; 14] = [
             "chip",
+            "placement",
             "mode",
             "ticks",
             "encoding",

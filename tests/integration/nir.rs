@@ -561,8 +561,8 @@ fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
 
 /// `--placement` changes where a conv net's rows sit, not what it computes: on the same
 /// inputs both placements give the same outputs and synaptic operations (dense rows store and
-/// route more). A model without sparse layers refuses a placement, naming it; so does a run
-/// without `--model`.
+/// route more). A model without sparse layers refuses a placement, naming it; so do a run
+/// without `--model` and the `f64` reference.
 #[test]
 fn a_placement_by_name_changes_the_cores_not_the_outputs() {
     let dir = crate::support::scratch("placement");
@@ -618,6 +618,24 @@ fn a_placement_by_name_changes_the_cores_not_the_outputs() {
     let o = accord(&["map", "--placement", "dense"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--model"), "{}", stderr(&o));
+    let o = accord(&[
+        "train",
+        "--reference",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--placement",
+        "dense",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--placement applies to a chip run, not to --reference"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
