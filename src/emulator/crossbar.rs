@@ -16,6 +16,12 @@
 //! repeating 2–3 until no axon changes type (at most [`ROUNDS`] rounds). Every step lowers the
 //! squared error or leaves it, so the fit is never worse than leaving everything unconnected.
 //! Ties break by index, so the result is deterministic.
+//!
+//! Where a core has room for each input twice (`2 × fan-in ≤ axons`), the mapping duplicates
+//! the inputs onto a second axon each, as TrueNorth's own mappings do (Esser et al. 2016):
+//! [`fit_pair`] then gives input `j` two axons of types `G_j` and `H_j`, so that each neuron
+//! may take `0`, `s^G`, `s^H` or `s^G + s^H` from it — four values out of the neuron's same
+//! four levels instead of two.
 
 /// Most rounds of the alternation.
 pub(crate) const ROUNDS: usize = 16;
@@ -154,6 +160,153 @@ pub(crate) fn fit(rows: &[f64], axons: usize, n: usize, t: usize) -> Fit {
     }
 }
 
+/// The four values input `j` can give neuron `i` through axons of types `g` and `h`:
+/// unconnected, the first, the second, both.
+#[inline]
+fn options(s: &[f64], i: usize, t: usize, g: usize, h: usize) -> [f64; 4] {
+    let (a, b) = (s[i * t + g], s[i * t + h]);
+    [0.0, a, b, a + b]
+}
+
+/// The option of `options` closest to `w` (the first on a tie: fewer connections).
+#[inline]
+fn closest(w: f64, o: &[f64; 4]) -> (usize, f64) {
+    let mut best = (0, w * w);
+    for (k, &v) in o.iter().enumerate().skip(1) {
+        let e = (w - v).powi(2);
+        if e < best.1 {
+            best = (k, e);
+        }
+    }
+    best
+}
+
+/// Fit `rows` (`axons × n`, as [`fit`]) to a crossbar with `t` axon types in which every input
+/// has two axons: the result's rows are `2 × axons` (`w[j·n + i]` on input `j`'s first axon,
+/// `w[(axons + j)·n + i]` on its second) and its `types` `2 × axons` long; `err2` compares
+/// `rows` with the sum of the two.
+///
+/// Alternating minimisation from [`fit`]'s types and levels: (1) each input takes the pair of
+/// types and, per neuron, the connections that fit its weights best under the current levels;
+/// (2) each neuron's levels move to the least-squares values for those connections (one
+/// coordinate at a time, each the exact minimum along it); until no input changes its pair (at
+/// most [`ROUNDS`] rounds). Both steps lower the squared error or leave it. It runs from two
+/// starts — [`fit`]'s levels (its answer, second axons unconnected, is among the first choices,
+/// so the result is never worse than it) and half of them (a level reached as the sum of two) —
+/// and keeps the closer (the first on a tie).
+pub(crate) fn fit_pair(rows: &[f64], axons: usize, n: usize, t: usize) -> Fit {
+    let t = t.max(1);
+    let single = fit(rows, axons, n, t);
+    let s = levels(rows, axons, n, &single.types, t);
+    let half: Vec<f64> = s.iter().map(|v| v / 2.0).collect();
+    let a = pair_from(rows, axons, n, t, s, &single.types);
+    let b = pair_from(rows, axons, n, t, half, &single.types);
+    if b.err2 < a.err2 { b } else { a }
+}
+
+/// [`fit_pair`] from levels `s` and single types `types`.
+fn pair_from(rows: &[f64], axons: usize, n: usize, t: usize, mut s: Vec<f64>, types: &[u8]) -> Fit {
+    let mut pair: Vec<(u8, u8)> = types.iter().map(|&g| (g, g)).collect();
+    // (g, h) with g ≤ h: the two axons are interchangeable.
+    let pairs: Vec<(usize, usize)> = (0..t).flat_map(|g| (g..t).map(move |h| (g, h))).collect();
+    let pair_cost = |s: &[f64], j: usize, (g, h): (usize, usize)| -> f64 {
+        (0..n)
+            .map(|i| closest(rows[j * n + i], &options(s, i, t, g, h)).1)
+            .sum()
+    };
+    for round in 0..=ROUNDS {
+        // 1. Each input to its best pair (its current one on a tie).
+        let mut moved = false;
+        for (j, pj) in pair.iter_mut().enumerate() {
+            let cur = (pj.0 as usize, pj.1 as usize);
+            let mut best = (pair_cost(&s, j, cur), cur);
+            for &p in &pairs {
+                let c = pair_cost(&s, j, p);
+                if c < best.0 {
+                    best = (c, p);
+                }
+            }
+            if best.1 != cur {
+                *pj = (best.1.0 as u8, best.1.1 as u8);
+                moved = true;
+            }
+        }
+        if round > 0 && !moved {
+            break;
+        }
+        // 2. Levels: per neuron, coordinate descent on the least-squares problem
+        // `Σ_j (w_ij − Σ_g c_ijg s_ig)²`, `c_ijg` the connections chosen under the old levels.
+        for i in 0..n {
+            let choice: Vec<usize> = (0..axons)
+                .map(|j| {
+                    let (g, h) = (pair[j].0 as usize, pair[j].1 as usize);
+                    closest(rows[j * n + i], &options(&s, i, t, g, h)).0
+                })
+                .collect();
+            for _ in 0..4 {
+                for g in 0..t {
+                    let (mut num, mut den) = (0.0, 0.0);
+                    for j in 0..axons {
+                        let (a, b) = (pair[j].0 as usize, pair[j].1 as usize);
+                        let k = choice[j];
+                        // How many of the input's connected axons have type g.
+                        let c = f64::from(
+                            u8::from(k & 1 == 1 && a == g) + u8::from(k & 2 == 2 && b == g),
+                        );
+                        if c == 0.0 {
+                            continue;
+                        }
+                        let other = if k & 1 == 1 && a != g {
+                            s[i * t + a]
+                        } else {
+                            0.0
+                        } + if k & 2 == 2 && b != g {
+                            s[i * t + b]
+                        } else {
+                            0.0
+                        };
+                        num += c * (rows[j * n + i] - other);
+                        den += c * c;
+                    }
+                    if den > 0.0 {
+                        s[i * t + g] = num / den;
+                    }
+                }
+            }
+        }
+    }
+    let mut w = vec![0.0; 2 * rows.len()];
+    let mut types = Vec::with_capacity(2 * axons);
+    types.extend(pair.iter().map(|p| p.0));
+    types.extend(pair.iter().map(|p| p.1));
+    let (mut connected, mut err2, mut norm2) = (0u64, 0.0, 0.0);
+    for j in 0..axons {
+        let (g, h) = (pair[j].0 as usize, pair[j].1 as usize);
+        for i in 0..n {
+            let x = rows[j * n + i];
+            let o = options(&s, i, t, g, h);
+            let (k, e) = closest(x, &o);
+            norm2 += x * x;
+            err2 += e;
+            if k & 1 == 1 {
+                w[j * n + i] = o[1];
+                connected += 1;
+            }
+            if k & 2 == 2 {
+                w[(axons + j) * n + i] = o[2];
+                connected += 1;
+            }
+        }
+    }
+    Fit {
+        w,
+        types,
+        connected,
+        err2,
+        norm2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +332,68 @@ mod tests {
         assert_eq!(f.w, rows);
     }
 
+    /// One neuron, one axon type, weights 0, 1 and 2: one axon per input holds one level and
+    /// cannot give both 1 and 2; two axons of the same type give 0, s and 2s, exactly.
+    #[test]
+    fn two_axons_per_input_give_a_level_twice() {
+        let rows = [1.0, 2.0, 0.0, 2.0, 1.0];
+        let single = fit(&rows, 5, 1, 1);
+        assert!(single.err2 > 0.5, "{}", single.err2);
+        let f = fit_pair(&rows, 5, 1, 1);
+        assert!(f.err2 < 1e-24, "{}", f.err2);
+        // Inputs of weight 2 connect both axons, of weight 1 one, of weight 0 none.
+        assert_eq!(f.connected, [2, 1, 0, 2, 1].iter().sum::<u64>());
+        let sum: Vec<f64> = (0..5).map(|j| f.w[j] + f.w[5 + j]).collect();
+        assert_eq!(sum, rows);
+    }
+
     proptest! {
+        /// A pair fit is a crossbar over its `2 × axons` axons (per neuron and type one level),
+        /// its two axons per input add up to its effective weights, and it is never worse than
+        /// the single fit it starts from.
+        #[test]
+        fn pair_fits_are_crossbars_and_never_worse_than_single_fits(
+            axons in 1usize..30,
+            n in 1usize..10,
+            t in 1usize..5,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let rows: Vec<f64> = (0..axons * n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 2001) as f64 / 1000.0 - 1.0
+                })
+                .collect();
+            let single = fit(&rows, axons, n, t);
+            let f = fit_pair(&rows, axons, n, t);
+            prop_assert_eq!(f.w.len(), 2 * rows.len());
+            prop_assert_eq!(f.types.len(), 2 * axons);
+            prop_assert!(f.err2 <= single.err2 + 1e-9, "{} > {}", f.err2, single.err2);
+            prop_assert!(f.types.iter().all(|&g| (g as usize) < t));
+            for i in 0..n {
+                for g in 0..t {
+                    let mut seen: Option<f64> = None;
+                    for j in (0..2 * axons).filter(|&j| f.types[j] as usize == g) {
+                        let v = f.w[j * n + i];
+                        if v != 0.0 {
+                            prop_assert!(seen.is_none_or(|s| s == v));
+                            seen = Some(v);
+                        }
+                    }
+                }
+            }
+            let connected = f.w.iter().filter(|&&v| v != 0.0).count() as u64;
+            prop_assert_eq!(connected, f.connected);
+            let err2: f64 = (0..axons * n)
+                .map(|k| (rows[k] - f.w[k] - f.w[axons * n + k]).powi(2))
+                .sum();
+            prop_assert!((err2 - f.err2).abs() <= 1e-9);
+        }
+
+
         /// Every fit is a crossbar (per neuron and axon type one level; a synapse is that level
         /// or 0) and is never worse than leaving everything unconnected.
         #[test]

@@ -101,6 +101,9 @@ pub struct CrossbarFit {
     pub err2: f64,
     /// `Σ w²`.
     pub norm2: f64,
+    /// Axons per input ([duplicated inputs](crate::mapping#duplicated-inputs): 2); `synapses`
+    /// counts both copies' slots, `err2` compares each weight with the sum of its two.
+    pub copies: usize,
 }
 
 impl CrossbarFit {
@@ -270,6 +273,10 @@ pub(crate) struct Layout {
     /// `start + k`, and its random-stream id is that position's.
     order: Vec<Vec<usize>>,
     pos: Vec<Vec<usize>>,
+    /// Per neuron layer, axons per presynaptic neuron on its cores: 2 where the mapping
+    /// [duplicated its inputs](crate::mapping#duplicated-inputs) (the second copy's rows
+    /// follow the first's), else 1.
+    copies: Vec<usize>,
 }
 
 impl Layout {
@@ -326,6 +333,7 @@ impl Layout {
                 .collect(),
             order: mapping.layers.iter().map(|lp| lp.order.clone()).collect(),
             pos: mapping.layers.iter().map(|lp| inverse(&lp.order)).collect(),
+            copies: mapping.layers.iter().map(|lp| lp.copies.max(1)).collect(),
         }
     }
 
@@ -488,7 +496,9 @@ impl Layout {
         let runs = self.below_runs(l, c);
         let below: usize = runs.iter().map(|r| r.1).sum();
         let own = if self.rec[l] { self.sizes[l] } else { 0 };
-        let axons = below + own;
+        // Duplicated inputs: a second copy of the rows below (never beside own rows).
+        let copies = self.copies[l];
+        let axons = below * copies + own;
         let mut fanout = if l >= m {
             Vec::new()
         } else {
@@ -509,8 +519,8 @@ impl Layout {
             n: ch.len,
             axons,
             gid_base: gid(l, ch.start),
-            axon_gid: runs
-                .iter()
+            axon_gid: (0..copies)
+                .flat_map(|_| runs.iter())
                 .flat_map(|&(s, n)| (s..s + n).map(|j| gid(l - 1, j)))
                 .chain((0..own).map(|j| gid(l, j)))
                 .collect(),
@@ -544,8 +554,10 @@ impl Layout {
             fanout,
             retro_to: {
                 let mut r = Vec::with_capacity(axons);
-                for &(s, n) in &runs {
-                    r.extend(self.retro_to(l - 1, s..s + n));
+                for _ in 0..copies {
+                    for &(s, n) in &runs {
+                        r.extend(self.retro_to(l - 1, s..s + n));
+                    }
                 }
                 r.extend(self.retro_to(l, 0..own));
                 r
@@ -587,12 +599,18 @@ impl Layout {
             return groups;
         }
         if self.segments[l + 1].is_empty() {
+            // Duplicated inputs: a packet to each axon of the neuron, its second copy's row
+            // after the whole layer's first.
+            let copies = self.copies[l + 1];
             return vec![FanGroup {
                 start: 0,
                 len: len as u32,
                 dests: self.layers[l + 1]
                     .iter()
-                    .map(|p| (p.core as u32, start as u32))
+                    .flat_map(|p| {
+                        (0..copies)
+                            .map(move |k| (p.core as u32, (k * self.sizes[l] + start) as u32))
+                    })
                     .collect(),
             }];
         }
@@ -672,6 +690,7 @@ impl Layout {
         for (l, lay) in self.layers.iter().enumerate().skip(1) {
             let mut sum = CrossbarFit {
                 layer: l,
+                copies: self.copies[l],
                 ..CrossbarFit::default()
             };
             for p in lay {
@@ -680,7 +699,13 @@ impl Layout {
                     if real[k].is_empty() {
                         continue;
                     }
-                    let f = crossbar::fit(&real[k], c.axons, c.n, types);
+                    let f = if self.copies[l] > 1 {
+                        // The rows of the first copy; the fit fills both.
+                        let below = c.axons / self.copies[l];
+                        crossbar::fit_pair(&real[k][..below * c.n], below, c.n, types)
+                    } else {
+                        crossbar::fit(&real[k], c.axons, c.n, types)
+                    };
                     for (dst, &w) in c.rows_mut().iter_mut().zip(&f.w) {
                         *dst = dp.weight_in(w, vars);
                     }
@@ -920,8 +945,15 @@ impl<D: Datapath> ChipNet<D> {
                         let g = segs.partition_point(|s| s.start <= pj) - 1;
                         (self.engine.cores[p.seg0 + g].rows(), pj - segs[g].start)
                     };
+                    // Duplicated inputs: the weight is the sum of the copies' (the second
+                    // copy's rows follow the whole layer's first).
+                    let copies = self.lay.copies[l + 1];
                     for i in 0..p.len {
-                        layer.w[post(i) * layer.n_in + j] = dp.weight_out(rows[row * p.len + i]);
+                        let mut w = dp.weight_out(rows[row * p.len + i]);
+                        for k in 1..copies {
+                            w += dp.weight_out(rows[(k * layer.n_in + row) * p.len + i]);
+                        }
+                        layer.w[post(i) * layer.n_in + j] = w;
                     }
                 }
                 for i in 0..p.len {

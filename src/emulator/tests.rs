@@ -472,3 +472,67 @@ fn a_row_bound_in_32_bits_stays_an_upper_bound() {
         }
     }
 }
+
+/// Duplicated inputs (a crossbar core with room for each input twice): every presynaptic
+/// neuron sends one packet to each of its two axons, and each packet walks its own row, so a
+/// graded firing's synaptic operations are exactly the connected slots of both copies under
+/// the active inputs, and its packets twice those of one axon per input.
+#[test]
+fn a_duplicated_input_sends_a_packet_per_axon_and_walks_each_row() {
+    let chip = chip::open_with(
+        "balance-core",
+        &[
+            ("core.axon_types".into(), "2".into()),
+            ("core.neurons".into(), "5".into()),
+        ],
+    )
+    .unwrap();
+    let sizes = [9, 8, 3];
+    let acts = [Activation::HardSigmoid, Activation::Identity];
+    let net = LayeredNet::glorot(&sizes, &acts, 4);
+    let mapping = mapping::map_layered(&sizes, &chip).unwrap();
+    assert_eq!(
+        mapping.layers.iter().map(|l| l.copies).collect::<Vec<_>>(),
+        [1, 2, 2]
+    );
+    let pops = layered_pops(&acts, &[]);
+    let dp = float_path(&chip, &pops, 0.1, 0.0, 1);
+    let mut vars = VarCounters::default();
+    let mut cn = ChipNet::from_net(
+        dp,
+        &net,
+        &mapping,
+        &chip,
+        FiringMode::Graded,
+        Loss::CrossEntropy,
+        ChipRule::Balance,
+        None,
+        &mut vars,
+    );
+    let x: Vec<f64> = (0..9)
+        .map(|j| if j % 3 == 1 { 0.0 } else { 0.1 * j as f64 })
+        .collect();
+    let mut t = Tally::default();
+    cn.fire(&x, 0, &mut t);
+    let r = cn.state().r;
+    let (mut sops, mut packets) = (0u64, 0u64);
+    for l in 1..sizes.len() {
+        let below = sizes[l - 1];
+        let active: Vec<usize> = (0..below).filter(|&j| r[l - 1][j] != 0.0).collect();
+        assert!(!active.is_empty() && active.len() < below, "layer {l}");
+        packets += (active.len() * cn.lay.layers[l].len() * 2) as u64;
+        for p in &cn.lay.layers[l] {
+            let rows = cn.engine.cores[p.core].rows();
+            assert_eq!(rows.len(), 2 * below * p.len);
+            for &j in &active {
+                for copy in 0..2 {
+                    let row = &rows[(copy * below + j) * p.len..][..p.len];
+                    sops += row.iter().filter(|&&w| w != 0.0).count() as u64;
+                }
+            }
+        }
+    }
+    assert!(sops > 0);
+    assert_eq!(t.ledger.get(chip::Action::Sop), sops);
+    assert_eq!(t.ledger.get(chip::Action::SpikePacket), packets);
+}

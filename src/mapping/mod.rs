@@ -64,6 +64,20 @@
 //! its zeros stored), and a recurrent layer keeps dense rows; [packed
 //! placement](self#packed-placement) ignores masks.
 //!
+//! # Duplicated inputs
+//!
+//! On a binary crossbar with axon types (TrueNorth's), a neuron's weight from an input is one of
+//! its few per-type levels, or nothing. Where a layer's cores have room for each input twice —
+//! `2 × fan-in` input axons and synapse rows, and routing entries at the senders for a second
+//! packet per (neuron, core) — its inputs are **duplicated**, as TrueNorth's own mappings do
+//! (Esser et al. 2016): every presynaptic neuron sends one packet to each of its two axons,
+//! which may have different types, so a neuron can take the sum of two of its levels
+//! ([`LayerPlacement::copies`] = 2; the weights are fitted to that form when the net is built).
+//! Split, sparse and recurrent layers, packed placement and chips with a weight per synapse
+//! keep one axon per input. A TrueNorth neuron reaches one axon, so the sender's second packet
+//! stands for a copy of the neuron; it is charged as a routing entry and a packet, as a neuron
+//! that reaches several cores is, and the copy's own integration is not counted.
+//!
 //! # Packed placement
 //!
 //! When each layer on fresh cores needs more cores than the chip has — or the chip's inputs
@@ -175,6 +189,9 @@ pub struct LayerPlacement {
     /// `start..start + len`, that is neurons `order[start..start + len]`. A sparse hidden layer
     /// is placed [in receptive-field order](self#receptive-fields).
     pub order: Vec<usize>,
+    /// Axons per presynaptic neuron on the layer's cores: 2 where a crossbar chip's cores
+    /// take each input twice ([duplicated inputs](self#duplicated-inputs)), else 1.
+    pub copies: usize,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -865,9 +882,13 @@ fn place(
                 None => Vec::new(),
             },
             order: order[l].clone(),
+            copies: 1,
         });
     }
     cores.sort_by_key(|c| c.core);
+    if cap.axon_types.is_some() {
+        duplicate_inputs(&mut layers, &mut cores, &cap);
+    }
 
     Ok(finish(chip, cap, layers, cores, false))
 }
@@ -1062,6 +1083,7 @@ fn map_packed(
             recurrent: rec(l),
             receptive: Vec::new(),
             order: Vec::new(),
+            copies: 1,
         });
     }
     for (core, _) in &fanout_per_core {
@@ -1246,6 +1268,44 @@ fn greedy_chunks(
 }
 
 /// The mapping of `layers` on `cores` of `chip`, with its pressure and routes.
+/// [Duplicated inputs](self#duplicated-inputs): on a crossbar chip, each layer whose every core
+/// has room for its inputs twice — axons, synapses, and the senders' routing entries for the
+/// second packet — takes them twice (`copies = 2`). Split, sparse and recurrent layers keep one
+/// axon per input.
+fn duplicate_inputs(layers: &mut [LayerPlacement], cores: &mut [CoreUse], cap: &CoreCapacity) {
+    for lp in layers.iter_mut().skip(1) {
+        let l = lp.layer;
+        if !lp.segments.is_empty() || !lp.receptive.is_empty() || lp.recurrent {
+            continue;
+        }
+        let chunks = lp.chunks.len();
+        let somas = |c: &CoreUse, layer: usize| c.layer == layer && c.segment.is_none();
+        let room = cores
+            .iter()
+            .filter(|c| somas(c, l))
+            .all(|c| 2 * c.input_axons <= cap.input_axons && 2 * c.synapses <= cap.synapses)
+            && cores
+                .iter()
+                .filter(|c| somas(c, l - 1))
+                .all(|c| c.fanout + c.neurons * chunks <= cap.fanout);
+        if !room {
+            continue;
+        }
+        for c in cores.iter_mut() {
+            if somas(c, l) {
+                c.input_axons *= 2;
+                c.synapses *= 2;
+                c.input_axons_util = frac(c.input_axons, cap.input_axons);
+                c.synapses_util = frac(c.synapses, cap.synapses);
+            } else if somas(c, l - 1) {
+                c.fanout += c.neurons * chunks;
+                c.fanout_util = frac(c.fanout, cap.fanout);
+            }
+        }
+        lp.copies = 2;
+    }
+}
+
 fn finish(
     chip: &ChipModel,
     cap: CoreCapacity,
@@ -1357,7 +1417,8 @@ fn route(m: &mut Mapping) {
                     continue;
                 }
                 if next.segments.is_empty() {
-                    add(m.hops(src.core, dst.core), src.len as u64);
+                    // A duplicated input is a packet to each of its axons.
+                    add(m.hops(src.core, dst.core), (src.len * next.copies) as u64);
                     continue;
                 }
                 for (g, sg) in next.segments.iter().enumerate() {

@@ -93,6 +93,19 @@ impl Mapping {
                  reports each layer's connected share and relative weight error)"
             )?;
         }
+        for l in self.layers.iter().filter(|l| l.copies > 1) {
+            let below = self.layers[l.layer - 1].size;
+            writeln!(
+                s,
+                "duplicated inputs: layer {}'s cores take each of its {below} inputs on {} axons \
+                 ({} of {} input axons), each of a type of its own, so a neuron may take the sum \
+                 of two of its levels; every presynaptic neuron sends a packet to each axon",
+                l.layer,
+                l.copies,
+                l.copies * below,
+                c.input_axons,
+            )?;
+        }
         for l in self.layers.iter().filter(|l| !l.segments.is_empty()) {
             let fan_in: usize = l.segments.iter().map(|g| g.axons).sum();
             let largest = l.segments.iter().map(|g| g.axons).max().unwrap_or(0);

@@ -1034,7 +1034,8 @@ fn a_split_fan_in_computes_what_the_whole_one_does() {
 /// A chip with a binary crossbar (`core.axon_types`) holds only crossbar weights: per core and
 /// neuron at most one value per axon type, so at most `T` distinct non-zero weights; the fit's
 /// figures agree with the weights the chip holds; rows walk only connected synapses; a crossbar
-/// chip refuses to learn; and the key is range-checked.
+/// chip refuses to learn; and the key is range-checked. (Cores of 12 input axons have no room
+/// to duplicate the 9 and 8 inputs; the next test gives them room.)
 #[test]
 fn a_crossbar_chip_holds_crossbar_weights() {
     let chip = chip::open_with(
@@ -1042,6 +1043,7 @@ fn a_crossbar_chip_holds_crossbar_weights() {
         &[
             ("core.axon_types".into(), "2".into()),
             ("core.neurons".into(), "5".into()),
+            ("core.input_axons".into(), "12".into()),
         ],
     )
     .unwrap();
@@ -1049,6 +1051,7 @@ fn a_crossbar_chip_holds_crossbar_weights() {
     let sizes = vec![9, 8, 3];
     let (net, x) = small_net(&acts, &sizes, 5);
     let mapping = map_layered(&sizes, &chip).unwrap();
+    assert!(mapping.layers.iter().all(|lp| lp.copies == 1));
     let cn = on_chip(
         &net,
         float_dp(&chip, &net, 0.1),
@@ -1135,6 +1138,66 @@ fn a_crossbar_chip_holds_crossbar_weights() {
             "{e}"
         );
     }
+}
+
+/// Where a crossbar chip's cores have room for each input twice, the mapping duplicates the
+/// inputs (two axons per input, each of its own type): the fit counts both copies' slots, its
+/// error is that of the copies' sums — the weights the chip computes with — and it is never
+/// worse than one axon per input on the same net. Without a crossbar no input is duplicated.
+#[test]
+fn a_crossbar_with_room_takes_each_input_twice() {
+    let acts = vec![Activation::HardSigmoid, Activation::Identity];
+    let sizes = vec![9, 8, 3];
+    let (net, _) = small_net(&acts, &sizes, 5);
+    let fits = |axons: &str| {
+        let chip = chip::open_with(
+            "balance-core",
+            &[
+                ("core.axon_types".into(), "2".into()),
+                ("core.neurons".into(), "5".into()),
+                ("core.input_axons".into(), axons.into()),
+            ],
+        )
+        .unwrap();
+        let mapping = map_layered(&sizes, &chip).unwrap();
+        let cn = on_chip(
+            &net,
+            float_dp(&chip, &net, 0.1),
+            &mapping,
+            &chip,
+            FiringMode::Graded,
+            Loss::CrossEntropy,
+        );
+        (mapping, cn.crossbar().to_vec(), cn.export())
+    };
+    let (_, single, _) = fits("12");
+    let (mapping, pair, held) = fits("18");
+    let copies: Vec<usize> = mapping.layers.iter().map(|lp| lp.copies).collect();
+    assert_eq!(copies, [1, 2, 2]);
+    // The layer-2 core takes 2 × 8 axons; each hidden neuron sends one packet per axon.
+    assert!(mapping.describe().contains("duplicated inputs: layer 2"));
+    let out = mapping.cores.iter().find(|c| c.layer == 2).unwrap();
+    assert_eq!((out.input_axons, out.synapses), (16, 16 * 3));
+    assert_eq!(mapping.total_routes, 9 * 2 * 2 + 8 * 2);
+    for (l, (p, s)) in pair.iter().zip(&single).enumerate() {
+        let (w, w0) = (&held.layers[l], &net.layers[l]);
+        assert_eq!(p.copies, 2);
+        assert_eq!(p.synapses, 2 * (w.n_in * w.n_out) as u64);
+        let err2: f64 = w.w.iter().zip(&w0.w).map(|(a, b)| (a - b).powi(2)).sum();
+        assert!(
+            (err2 - p.err2).abs() < 1e-9,
+            "layer {l}: {err2} vs {}",
+            p.err2
+        );
+        assert!(
+            p.err2 <= s.err2 + 1e-12,
+            "layer {l}: {} > {}",
+            p.err2,
+            s.err2
+        );
+    }
+    let m = map_layered(&sizes, &chip::open("balance-core").unwrap()).unwrap();
+    assert!(m.layers.iter().all(|lp| lp.copies == 1));
 }
 
 /// Training energy by phase: each phase holds at least the energy of the actions only it

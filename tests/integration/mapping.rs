@@ -187,13 +187,22 @@ fn mnist_on_truenorth_splits_the_fan_in() {
             (128, 128 * 196, 196, 128)
         );
     }
+    // The output core has room for its 128 inputs twice (crossbar: duplicated inputs), so each
+    // hidden soma takes two routing entries.
     let soma = &m.cores[8];
     assert_eq!(
         (soma.segment, soma.synapses, soma.input_axons, soma.fanout),
-        (None, 0, 0, 128)
+        (None, 0, 0, 256)
     );
-    // Inputs to their segment (784), partial sums to the somas (4 × 128), hidden to output.
-    assert_eq!(m.total_routes, 784 + 4 * 128 + 128);
+    let out = &m.cores[9];
+    assert_eq!((out.synapses, out.input_axons), (10 * 256, 256));
+    assert_eq!(
+        m.layers.iter().map(|lp| lp.copies).collect::<Vec<_>>(),
+        [1, 1, 2]
+    );
+    // Inputs to their segment (784), partial sums to the somas (4 × 128), hidden to output's
+    // two axons each.
+    assert_eq!(m.total_routes, 784 + 4 * 128 + 2 * 128);
     let d = m.describe();
     assert!(
         d.contains("4 dendrite segments of at most 196 axons"),
