@@ -129,8 +129,15 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
             } else {
                 "--hidden"
             };
+            let asked = match a.placement {
+                super::PlacementArg::FewestCores => String::new(),
+                p => format!(
+                    " with --placement {}",
+                    crate::mapping::Placement::from(p).name()
+                ),
+            };
             anyhow!(e).context(format!(
-                "cannot map the {} network ({from}) onto --chip {}",
+                "cannot map the {} network ({from}) onto --chip {}{asked}",
                 text.join("-"),
                 a.chip
             ))

@@ -1102,6 +1102,17 @@ fn config_args(a: &TrainArgs, given: &[String]) -> Vec<String> {
     for kv in &a.set {
         put("set", kv.clone());
     }
+    // A NIR model's masks, neuron programs, loops and placement are read from it again when
+    // the run is resumed.
+    if let Some(m) = &a.model {
+        put("model", path(&m.display().to_string()));
+        if gave("dt") {
+            put("dt", format!("{:?}", a.dt));
+        }
+        if gave("placement") {
+            put("placement", name(&a.placement));
+        }
+    }
     if gave("max_memory") {
         put("max-memory", crate::limits::max_memory().to_string());
     }
@@ -1508,6 +1519,11 @@ fn run_train_chip(
         }
         let widths: Vec<String> = a.hidden.iter().map(usize::to_string).collect();
         let net = match &a.model {
+            Some(p) if a.placement != PlacementArg::FewestCores => format!(
+                "--model {} with --placement {}",
+                p.display(),
+                crate::mapping::Placement::from(a.placement).name()
+            ),
             Some(p) => format!("--model {}", p.display()),
             None => format!("--hidden {}", widths.join(",")),
         };

@@ -547,7 +547,13 @@ impl Mesh {
             Flit::BIG => self
                 .big
                 .binary_search_by_key(&(id as u32), |&(i, _)| i)
-                .map_or(u64::from(Flit::BIG), |k| self.big[k].1),
+                .map_or_else(
+                    |_| {
+                        debug_assert!(false, "packet {id}: its handler time was not kept");
+                        u64::from(Flit::BIG)
+                    },
+                    |k| self.big[k].1,
+                ),
             c => u64::from(c),
         };
         (f.dst_core(), cost)

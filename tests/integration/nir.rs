@@ -559,6 +559,51 @@ fn a_conv_net_on_truenorth_takes_the_placement_with_fewer_cores() {
     assert_eq!(m["layers"][1]["segments"].as_array().unwrap().len(), 4);
 }
 
+/// A `--model` run resumed from its checkpoint keeps the model's masks and the placement asked
+/// (the checkpoint records `--model`, `--dt` and `--placement`): two epochs with a save after
+/// the first give the bits of two epochs straight.
+#[test]
+fn a_resumed_model_run_keeps_its_masks_and_placement() {
+    let dir = crate::support::scratch("resume-model");
+    let data = image_csv(&dir);
+    let model = fixture("conv.nir");
+    let ck = dir.join("run.ckpt");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--placement",
+            "dense",
+            "--dt",
+            "0.0001",
+        ];
+        args.extend_from_slice(extra);
+        accord(&args)
+    };
+    let o = train(&["--epochs", "1", "--save", ck.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = accord(&[
+        "train",
+        "--resume",
+        ck.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = train(&["--epochs", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let straight: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(resumed["mapping"]["sparse"]["asked"], "dense");
+    for key in ["test_loss", "test_accuracy", "ledger", "mapping"] {
+        assert_eq!(resumed[key], straight[key], "{key}");
+    }
+}
+
 /// `--placement` changes where a conv net's rows sit, not what it computes: on the same
 /// inputs both placements give the same outputs and synaptic operations (dense rows store and
 /// route more). A model without sparse layers refuses a placement, naming it; so do a run
@@ -584,6 +629,46 @@ fn a_placement_by_name_changes_the_cores_not_the_outputs() {
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
+    // On MNIST's conv net the two placements take different cores (balance-core: 14 with
+    // dense rows, 8 by receptive field); a placement that does not fit names itself.
+    let conv_mnist = fixture("conv_mnist.nir");
+    let cores = |placement: &str| {
+        accord(&[
+            "map",
+            "--model",
+            conv_mnist.to_str().unwrap(),
+            "--placement",
+            placement,
+            "--json",
+        ])
+    };
+    for (p, n) in [("dense", 14), ("receptive-field", 8)] {
+        let o = cores(p);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["mapping"]["cores"].as_array().unwrap().len(), n, "{p}");
+    }
+    let o = accord(&[
+        "train",
+        "--data",
+        "mnist",
+        "--model",
+        conv_mnist.to_str().unwrap(),
+        "--placement",
+        "dense",
+        "--epochs",
+        "0",
+        "--set",
+        "mesh.cols=3",
+        "--set",
+        "mesh.rows=3",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("with --placement dense"),
+        "{}",
+        stderr(&o)
+    );
     let (dense, field) = (run("dense"), run("receptive-field"));
     assert_eq!(dense["mapping"]["sparse"]["chosen"], "dense");
     assert_eq!(field["mapping"]["sparse"]["chosen"], "receptive-field");
