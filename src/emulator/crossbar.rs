@@ -347,6 +347,37 @@ mod tests {
         assert_eq!(sum, rows);
     }
 
+    /// `len` weights in [−1, 1] from an xorshift stream.
+    fn random_rows(seed: u64, len: usize) -> Vec<f64> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2001) as f64 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Whether `f` is a crossbar over its axons: per neuron and axon type, every connected
+    /// synapse holds the same level.
+    fn is_crossbar(f: &Fit, n: usize, t: usize) -> bool {
+        (0..n).all(|i| {
+            (0..t).all(|g| {
+                let mut levels = f
+                    .types
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &ty)| ty as usize == g)
+                    .map(|(j, _)| f.w[j * n + i])
+                    .filter(|&v| v != 0.0);
+                let first = levels.next();
+                levels.all(|v| Some(v) == first)
+            })
+        })
+    }
+
     proptest! {
         /// A pair fit is a crossbar over its `2 × axons` axons (per neuron and type one level),
         /// its two axons per input add up to its effective weights, and it is never worse than
@@ -358,33 +389,14 @@ mod tests {
             t in 1usize..5,
             seed in any::<u64>(),
         ) {
-            let mut x = seed | 1;
-            let rows: Vec<f64> = (0..axons * n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x % 2001) as f64 / 1000.0 - 1.0
-                })
-                .collect();
+            let rows = random_rows(seed, axons * n);
             let single = fit(&rows, axons, n, t);
             let f = fit_pair(&rows, axons, n, t);
             prop_assert_eq!(f.w.len(), 2 * rows.len());
             prop_assert_eq!(f.types.len(), 2 * axons);
             prop_assert!(f.err2 <= single.err2 + 1e-9, "{} > {}", f.err2, single.err2);
             prop_assert!(f.types.iter().all(|&g| (g as usize) < t));
-            for i in 0..n {
-                for g in 0..t {
-                    let mut seen: Option<f64> = None;
-                    for j in (0..2 * axons).filter(|&j| f.types[j] as usize == g) {
-                        let v = f.w[j * n + i];
-                        if v != 0.0 {
-                            prop_assert!(seen.is_none_or(|s| s == v));
-                            seen = Some(v);
-                        }
-                    }
-                }
-            }
+            prop_assert!(is_crossbar(&f, n, t));
             let connected = f.w.iter().filter(|&&v| v != 0.0).count() as u64;
             prop_assert_eq!(connected, f.connected);
             let err2: f64 = (0..axons * n)
@@ -403,30 +415,11 @@ mod tests {
             t in 1usize..5,
             seed in any::<u64>(),
         ) {
-            let mut x = seed | 1;
-            let rows: Vec<f64> = (0..axons * n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x % 2001) as f64 / 1000.0 - 1.0
-                })
-                .collect();
+            let rows = random_rows(seed, axons * n);
             let f = fit(&rows, axons, n, t);
             prop_assert!(f.err2 <= f.norm2 + 1e-12);
             prop_assert!(f.types.iter().all(|&g| (g as usize) < t));
-            for i in 0..n {
-                for g in 0..t {
-                    let mut seen: Option<f64> = None;
-                    for j in (0..axons).filter(|&j| f.types[j] as usize == g) {
-                        let v = f.w[j * n + i];
-                        if v != 0.0 {
-                            prop_assert!(seen.is_none_or(|s| s == v));
-                            seen = Some(v);
-                        }
-                    }
-                }
-            }
+            prop_assert!(is_crossbar(&f, n, t));
             let connected = f.w.iter().filter(|&&v| v != 0.0).count() as u64;
             prop_assert_eq!(connected, f.connected);
             let err2: f64 = rows.iter().zip(&f.w).map(|(a, b)| (a - b).powi(2)).sum();
