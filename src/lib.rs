@@ -85,6 +85,7 @@
 //!     message_threshold: 0.0,
 //!     rule: emulator::ChipRule::Balance,
 //!     placement: accord::mapping::Placement::FewestCores,
+//!     duplicate_inputs: true,
 //! };
 //! let report = emulator::run(&cfg, &split, None).unwrap();
 //! // The retrograde pass walked the same synapse rows as the forward pass…

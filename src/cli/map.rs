@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::chip::{self, ChipModel, CoreCaps, Mesh};
 use crate::data;
-use crate::mapping::{Mapping, map_net_with};
+use crate::mapping::{Mapping, map_net_opts};
 
 /// The network mapped when neither `--sizes` nor `--data` is given: the digits net 64-32-10.
 pub const DEFAULT_SIZES: [usize; 3] = [64, 32, 10];
@@ -42,6 +42,10 @@ pub struct MapArgs {
     /// with dense rows, whichever needs fewer cores; or the one named.
     #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
     pub placement: super::PlacementArg,
+    /// On a crossbar chip (TrueNorth), give every input one axon instead of duplicating the
+    /// inputs of layers whose cores have room.
+    #[arg(long)]
+    pub no_duplicate_inputs: bool,
     /// Print one JSON document (top-level `chip`, `sizes`, `mapping`) instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -118,30 +122,38 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
     if let Some(p) = &a.model {
         super::check_placement(a.placement, p, &masks)?;
     }
-    let mapping =
-        map_net_with(&sizes, &recurrent, &masks, &chip, a.placement.into()).map_err(|e| {
-            let from = if a.sizes.is_some() {
-                "--sizes"
-            } else if a.model.is_some() {
-                "--model"
-            } else if a.data.is_some() {
-                "--data and --hidden"
-            } else {
-                "--hidden"
-            };
-            let asked = match a.placement {
-                super::PlacementArg::FewestCores => String::new(),
-                p => format!(
-                    " with --placement {}",
-                    crate::mapping::Placement::from(p).name()
-                ),
-            };
-            anyhow!(e).context(format!(
-                "cannot map the {} network ({from}) onto --chip {}{asked}",
-                text.join("-"),
-                a.chip
-            ))
-        })?;
+    super::check_duplication(a.no_duplicate_inputs, &chip, &a.chip)?;
+    let mapping = map_net_opts(
+        &sizes,
+        &recurrent,
+        &masks,
+        &chip,
+        a.placement.into(),
+        !a.no_duplicate_inputs,
+    )
+    .map_err(|e| {
+        let from = if a.sizes.is_some() {
+            "--sizes"
+        } else if a.model.is_some() {
+            "--model"
+        } else if a.data.is_some() {
+            "--data and --hidden"
+        } else {
+            "--hidden"
+        };
+        let asked = match a.placement {
+            super::PlacementArg::FewestCores => String::new(),
+            p => format!(
+                " with --placement {}",
+                crate::mapping::Placement::from(p).name()
+            ),
+        };
+        anyhow!(e).context(format!(
+            "cannot map the {} network ({from}) onto --chip {}{asked}",
+            text.join("-"),
+            a.chip
+        ))
+    })?;
     if a.json {
         let report = MapReport {
             chip: ChipSummary {

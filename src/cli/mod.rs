@@ -220,6 +220,22 @@ impl From<PlacementArg> for crate::mapping::Placement {
     }
 }
 
+/// Refuse `--no-duplicate-inputs` on a chip with a weight per synapse (where no input is
+/// duplicated, so it would change nothing).
+pub(crate) fn check_duplication(
+    off: bool,
+    chip: &crate::chip::ChipModel,
+    given: &str,
+) -> Result<()> {
+    if off && chip.core.axon_types.is_none() {
+        bail!(
+            "--no-duplicate-inputs: --chip {given} holds a weight per synapse (no core.axon_types), \
+             so no input is duplicated; it applies to crossbar chips such as truenorth"
+        );
+    }
+    Ok(())
+}
+
 /// Refuse a placement other than the default for a `--model` without sparse layers (where it
 /// would change nothing).
 pub(crate) fn check_placement(
@@ -361,6 +377,11 @@ pub struct TrainArgs {
     /// shows both.
     #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
     pub placement: PlacementArg,
+    /// On a crossbar chip (TrueNorth), give every input one axon: by default a layer whose
+    /// cores have room takes each input on two axons of their own types (closer weights, more
+    /// packets and connected synapses).
+    #[arg(long)]
+    pub no_duplicate_inputs: bool,
     /// The time step, seconds, at which a --model's neurons are stepped (forward Euler; the
     /// default is the step snnTorch's NIR export assumes).
     #[arg(long, value_name = "SECONDS", default_value_t = crate::nir::DEFAULT_DT, requires = "model")]
@@ -743,6 +764,7 @@ pub fn emu_config(a: &TrainArgs) -> Result<emulator::EmuConfig> {
         threads: a.threads as usize,
         message_threshold: a.message_threshold,
         placement: a.placement.into(),
+        duplicate_inputs: !a.no_duplicate_inputs,
         rule: match a.rule {
             RuleArg::Balance => emulator::ChipRule::Balance,
             RuleArg::Backprop => emulator::ChipRule::Backprop,
@@ -834,9 +856,10 @@ pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
     let gave = |id: &str| given.iter().any(|g| g == id);
     let flag = |id: &str| format!("--{}", id.replace('_', "-"));
     if a.reference {
-        const CHIP_ONLY: [&str; 14] = [
+        const CHIP_ONLY: [&str; 15] = [
             "chip",
             "placement",
+            "no_duplicate_inputs",
             "mode",
             "ticks",
             "encoding",
@@ -1115,6 +1138,9 @@ fn config_args(a: &TrainArgs, given: &[String]) -> Vec<String> {
     }
     if gave("max_memory") {
         put("max-memory", crate::limits::max_memory().to_string());
+    }
+    if a.no_duplicate_inputs {
+        out.push("--no-duplicate-inputs".into());
     }
     if a.reference {
         out.push("--reference".into());
@@ -1435,6 +1461,7 @@ fn run_train_chip(
     (resume, start, args): Start<'_>,
 ) -> Result<ExitCode> {
     let cfg = emu_config(a)?;
+    check_duplication(a.no_duplicate_inputs, &cfg.chip, &a.chip)?;
     // A NIR model's sparse layers (expanded convolutions, pooling), neuron programs and
     // recurrent projections: read again here so that a resumed run keeps them too.
     let (masks, somas, recurrent, rec_layers) = match &a.model {

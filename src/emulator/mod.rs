@@ -37,6 +37,7 @@
 //!     message_threshold: 0.0,
 //!     rule: accord::emulator::ChipRule::Balance,
 //!     placement: accord::mapping::Placement::FewestCores,
+//!     duplicate_inputs: true,
 //! };
 //! let report = run(&cfg, &split, None).unwrap();
 //! assert!(report.ledger.training.get(chip::Action::Sop) > 0);
@@ -151,6 +152,9 @@ pub struct EmuConfig {
     pub rule: ChipRule,
     /// How sparse layers (a NIR model's convolutions and pools) are placed.
     pub placement: mapping::Placement,
+    /// On a crossbar chip, duplicate a layer's inputs onto two axons where its cores have room
+    /// ([`crate::mapping#duplicated-inputs`]); `false`: one axon per input.
+    pub duplicate_inputs: bool,
 }
 
 impl EmuConfig {
@@ -313,13 +317,19 @@ pub fn place_net(
                 .fold(0, u64::saturating_add),
         ),
     )?;
-    let m = mapping::map_net_with(&sizes, recurrent, masks, &cfg.chip, cfg.placement).map_err(
-        |source| EmuError::Map {
-            sizes: sizes.clone(),
-            chip: cfg.chip.name.clone(),
-            source,
-        },
-    )?;
+    let m = mapping::map_net_opts(
+        &sizes,
+        recurrent,
+        masks,
+        &cfg.chip,
+        cfg.placement,
+        cfg.duplicate_inputs,
+    )
+    .map_err(|source| EmuError::Map {
+        sizes: sizes.clone(),
+        chip: cfg.chip.name.clone(),
+        source,
+    })?;
     if training && let Some(t) = cfg.chip.core.axon_types {
         return Err(Invalid::new(
             "epochs",

@@ -522,6 +522,23 @@ pub fn map_net_with(
     chip: &ChipModel,
     placement: Placement,
 ) -> Result<Mapping, MapError> {
+    map_net_opts(sizes, recurrent, masks, chip, placement, true)
+}
+
+/// [`map_net_with`], and with `duplicate_inputs` false no layer's inputs are
+/// [duplicated](self#duplicated-inputs) (one axon per input, as on a chip with a weight per
+/// synapse).
+///
+/// # Errors
+/// As [`map_net_with`].
+pub fn map_net_opts(
+    sizes: &[usize],
+    recurrent: &[bool],
+    masks: &[Option<BitVec<usize, Lsb0>>],
+    chip: &ChipModel,
+    placement: Placement,
+    duplicate_inputs: bool,
+) -> Result<Mapping, MapError> {
     for (l, m) in masks.iter().enumerate() {
         if let Some(m) = m
             && l + 1 < sizes.len()
@@ -536,16 +553,16 @@ pub fn map_net_with(
         }
     }
     if masks.iter().all(Option::is_none) {
-        return place(sizes, recurrent, masks, chip);
+        return place(sizes, recurrent, masks, chip, duplicate_inputs);
     }
-    let by_field = place(sizes, recurrent, masks, chip);
+    let by_field = place(sizes, recurrent, masks, chip, duplicate_inputs);
     // Packed placement ignores masks, and a masked layer whose fields do not fit a core (or
     // that is recurrent) takes dense rows: such a result is not by receptive field.
     let fields = by_field
         .as_ref()
         .ok()
         .filter(|m| m.layers.iter().any(|lp| !lp.receptive.is_empty()));
-    let dense = place(sizes, recurrent, &[], chip);
+    let dense = place(sizes, recurrent, &[], chip, duplicate_inputs);
     let (m, chosen) = match (placement, fields, &dense) {
         (Placement::Dense, _, _) => (dense.clone(), "dense"),
         (Placement::ReceptiveField, Some(a), _) => (Ok(a.clone()), "receptive-field"),
@@ -589,6 +606,7 @@ fn place(
     recurrent: &[bool],
     masks: &[Option<BitVec<usize, Lsb0>>],
     chip: &ChipModel,
+    duplicate: bool,
 ) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
     let rec = |l: usize| recurrent.get(l).copied().unwrap_or(false);
@@ -886,7 +904,7 @@ fn place(
         });
     }
     cores.sort_by_key(|c| c.core);
-    if cap.axon_types.is_some() {
+    if duplicate && cap.axon_types.is_some() {
         duplicate_inputs(&mut layers, &mut cores, &cap);
     }
 

@@ -590,6 +590,7 @@ fn tiny_config(threads: usize, mode: FiringMode, arith: Arith) -> EmuConfig {
         message_threshold: 0.0,
         rule: ChipRule::Balance,
         placement: accord::mapping::Placement::FewestCores,
+        duplicate_inputs: true,
     }
 }
 

@@ -49,6 +49,7 @@ fn run(chip: &str, mode: FiringMode, arith: Arith, epochs: usize) -> Result<Gold
         message_threshold: 0.0,
         rule: ChipRule::Balance,
         placement: accord::mapping::Placement::FewestCores,
+        duplicate_inputs: true,
     };
     let r = emulator::run(&cfg, &split, None).map_err(|e| e.to_string())?;
     let l = &r.ledger;

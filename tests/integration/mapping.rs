@@ -5,7 +5,9 @@
 use crate::support::accord;
 
 use accord::chip::{self, ChipModel, Mesh};
-use accord::mapping::{MapError, Mapping, Placement, Segment, map_layered, map_net, map_net_with};
+use accord::mapping::{
+    MapError, Mapping, Placement, Segment, map_layered, map_net, map_net_opts, map_net_with,
+};
 use proptest::prelude::*;
 
 /// `balance-core` with its capacities and mesh replaced.
@@ -158,6 +160,63 @@ fn mnist_on_loihi_uses_three_cores() {
     assert_eq!(m.dest_cores(1), [1]);
     assert_eq!(m.dest_cores(2), [2]);
     assert_eq!(m.hop_histogram, [0, 784 + 128]);
+}
+
+/// `--no-duplicate-inputs` gives every input one axon on a crossbar chip (the mapping of the
+/// library's `map_net_opts(.., false)`), and is refused where it changes nothing: on a chip
+/// with a weight per synapse and beside `--reference`.
+#[test]
+fn duplicated_inputs_can_be_turned_off() {
+    let chip = chip::open("truenorth").unwrap();
+    let sizes = [784, 128, 10];
+    let single = map_net_opts(&sizes, &[], &[], &chip, Placement::FewestCores, false).unwrap();
+    assert!(single.layers.iter().all(|lp| lp.copies == 1));
+    assert_eq!(single.total_routes, 784 + 4 * 128 + 128);
+    assert_eq!(single.cores[9].input_axons, 128);
+    let map = |extra: &[&str]| {
+        let mut args = vec![
+            "map",
+            "--chip",
+            "truenorth",
+            "--data",
+            "mnist",
+            "--hidden",
+            "128",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        let o = accord(&args);
+        assert!(o.status.success(), "{}", crate::support::stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["mapping"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["copies"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(map(&[]), [1, 1, 2]);
+    assert_eq!(map(&["--no-duplicate-inputs"]), [1, 1, 1]);
+    let o = accord(&["map", "--hidden", "8", "--no-duplicate-inputs"]);
+    assert!(!o.status.success());
+    let e = crate::support::stderr(&o);
+    assert!(
+        e.contains("--no-duplicate-inputs") && e.contains("weight per synapse"),
+        "{e}"
+    );
+    let o = accord(&[
+        "train",
+        "--reference",
+        "--data",
+        "iris",
+        "--no-duplicate-inputs",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        crate::support::stderr(&o).contains("--no-duplicate-inputs applies to a chip run"),
+        "{}",
+        crate::support::stderr(&o)
+    );
 }
 
 #[test]
