@@ -261,6 +261,12 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 {
                     Ok(m) => {
                         row.cores = Some(m.cores_used());
+                        for l in m.layers.iter().filter(|l| l.copies > 1) {
+                            row.notes.push(format!(
+                                "neuron layer {}: its inputs duplicated onto {} axons each (a crossbar core with room for them twice; a neuron may take the sum of two of its levels)",
+                                l.layer, l.copies
+                            ));
+                        }
                         m.sparse
                     }
                     Err(e) => {

@@ -902,6 +902,19 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
         neurons,
         [("dv".into(), 20), ("du".into(), 81), ("dv".into(), 20)]
     );
+    // TrueNorth's crossbar cores have room for the 3-4-2 net's inputs twice: both layers'
+    // inputs duplicated; Loihi (a weight per synapse) duplicates none.
+    let truenorth = chips.iter().find(|c| c["chip"] == "truenorth").unwrap();
+    let notes = truenorth["notes"].to_string();
+    for l in [1, 2] {
+        assert!(
+            notes.contains(&format!(
+                "neuron layer {l}: its inputs duplicated onto 2 axons"
+            )),
+            "{notes}"
+        );
+    }
+    assert!(!loihi["notes"].to_string().contains("duplicated"));
     let reckon = chips.iter().find(|c| c["chip"] == "reckon").unwrap();
     assert_eq!(reckon["cores"], 1, "packed onto ReckOn's one core");
     let notes = reckon["notes"].to_string();
