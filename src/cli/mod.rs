@@ -378,7 +378,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
     pub placement: PlacementArg,
     /// On a crossbar chip (TrueNorth), give every input one axon: by default a layer whose
-    /// cores have room takes each input on two axons of their own types (closer weights, more
+    /// cores have room takes each input on two axons, each with a type (closer weights, more
     /// packets and connected synapses).
     #[arg(long)]
     pub no_duplicate_inputs: bool,

@@ -190,10 +190,11 @@ fn closest(w: f64, o: &[f64; 4]) -> (usize, f64) {
 /// types and, per neuron, the connections that fit its weights best under the current levels;
 /// (2) each neuron's levels move to the least-squares values for those connections (one
 /// coordinate at a time, each the exact minimum along it); until no input changes its pair (at
-/// most [`ROUNDS`] rounds). Both steps lower the squared error or leave it. It runs from two
-/// starts — [`fit`]'s levels (its answer, second axons unconnected, is among the first choices,
-/// so the result is never worse than it) and half of them (a level reached as the sum of two) —
-/// and keeps the closer (the first on a tie).
+/// most [`ROUNDS`] rounds after the first). Both steps lower the squared error or leave it. It
+/// runs from two starts — [`fit`]'s levels (its answer, second axons unconnected, is among the
+/// first choices) and half of them (a level reached as the sum of two) — and keeps the closer,
+/// or [`fit`]'s answer itself where neither is closer: never worse than one axon per input.
+/// The levels are real; the weight format quantises them afterwards, as [`fit`]'s.
 pub(crate) fn fit_pair(rows: &[f64], axons: usize, n: usize, t: usize) -> Fit {
     let t = t.max(1);
     let single = fit(rows, axons, n, t);
@@ -201,7 +202,16 @@ pub(crate) fn fit_pair(rows: &[f64], axons: usize, n: usize, t: usize) -> Fit {
     let half: Vec<f64> = s.iter().map(|v| v / 2.0).collect();
     let a = pair_from(rows, axons, n, t, s, &single.types);
     let b = pair_from(rows, axons, n, t, half, &single.types);
-    if b.err2 < a.err2 { b } else { a }
+    // The single fit itself, second axons unconnected, keeps "never worse" exact in floating
+    // point (a start that improves nothing may land a rounding step above it).
+    let mut w = single.w;
+    w.resize(2 * rows.len(), 0.0);
+    let mut types = single.types.clone();
+    types.extend_from_slice(&single.types);
+    let base = Fit { w, types, ..single };
+    [a, b]
+        .into_iter()
+        .fold(base, |best, f| if f.err2 < best.err2 { f } else { best })
 }
 
 /// [`fit_pair`] from levels `s` and single types `types`.

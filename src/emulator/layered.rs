@@ -710,6 +710,14 @@ impl Layout {
                         *dst = dp.weight_in(w, vars);
                     }
                     c.set_mask(f.w.iter().map(|&w| w != 0.0).collect());
+                    if self.copies[l] > 1 {
+                        // NeuroBench's dense count is the model's: a (pre, post) pair once,
+                        // connected on either of its axons.
+                        let half = f.w.len() / 2;
+                        c.syn_total = (0..half)
+                            .filter(|&k| f.w[k] != 0.0 || f.w[half + k] != 0.0)
+                            .count() as u64;
+                    }
                     sum.synapses += real[k].len() as u64;
                     sum.connected += f.connected;
                     sum.err2 += f.err2;
@@ -964,17 +972,38 @@ impl<D: Datapath> ChipNet<D> {
         net
     }
 
-    /// Weights (synapses) held, and how many are zero.
+    /// The model's weights (synapses) held, and how many are zero: a
+    /// [duplicated](crate::mapping#duplicated-inputs) input's two slots are one weight, zero
+    /// when both are.
     pub fn weight_stats(&self) -> (u64, u64) {
+        let mut copies = vec![1usize; self.engine.cores.len()];
+        for (l, lay) in self.lay.layers.iter().enumerate() {
+            for p in lay {
+                copies[p.core] = self.lay.copies[l];
+            }
+        }
         let mut zeros = 0u64;
         let mut total = 0u64;
         // Every core's rows (relays and the somas of split layers hold none).
-        for c in &self.engine.cores {
+        for (c, &m) in self.engine.cores.iter().zip(&copies) {
             let rows = c.rows();
-            total += rows.len() as u64;
-            zeros += rows.iter().filter(|&&w| w == D::W::default()).count() as u64;
+            let pairs = rows.len() / m;
+            total += pairs as u64;
+            zeros += (0..pairs)
+                .filter(|&k| (0..m).all(|h| rows[h * pairs + k] == D::W::default()))
+                .count() as u64;
         }
         (total, zeros)
+    }
+
+    /// Synapse slots the chip stores: every core's rows (a duplicated input's two slots are
+    /// two).
+    pub fn weight_slots(&self) -> u64 {
+        self.engine
+            .cores
+            .iter()
+            .map(|c| c.rows().len() as u64)
+            .sum()
     }
 
     /// The largest weight magnitude on the chip (`NaN` if one is not finite), for the

@@ -535,8 +535,10 @@ fn neurobench<D: Datapath>(
                 * (u64::from(chip.balance_table.entries) * u64::from(f.lut.bits) + act)
         })
         .sum();
-    let footprint_bits =
-        (n_weights + second + n_bias) * f.weight.bits as u64 + neurons * state_bits + table_bits;
+    // The footprint is what the chip stores: a duplicated input's two slots.
+    let footprint_bits = (net.weight_slots() + second + n_bias) * f.weight.bits as u64
+        + neurons * state_bits
+        + table_bits;
     let layer_count = mapping.layers.len().saturating_sub(1);
     NeuroBench {
         footprint: footprint_bits.div_ceil(8),

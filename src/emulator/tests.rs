@@ -535,4 +535,22 @@ fn a_duplicated_input_sends_a_packet_per_axon_and_walks_each_row() {
     assert!(sops > 0);
     assert_eq!(t.ledger.get(chip::Action::Sop), sops);
     assert_eq!(t.ledger.get(chip::Action::SpikePacket), packets);
+    // What the two copies compute is the net of their summed weights (the float twin against
+    // the f64 forward pass of the exported net).
+    let held = cn.export();
+    let mut s = held.new_state();
+    held.fire(&x, &mut s);
+    let out = cn.outputs();
+    for (a, b) in out.iter().zip(held.output(&s)) {
+        assert!((a - b).abs() < 1e-12, "{out:?} vs {:?}", held.output(&s));
+    }
+    // Some weight is a sum of two connected levels (the second copy is used).
+    let second: usize = cn.lay.layers[2]
+        .iter()
+        .map(|p| {
+            let rows = cn.engine.cores[p.core].rows();
+            rows[rows.len() / 2..].iter().filter(|&&w| w != 0.0).count()
+        })
+        .sum();
+    assert!(second > 0);
 }

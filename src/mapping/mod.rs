@@ -230,10 +230,12 @@ pub struct CoreUse {
     /// Synapses stored: neurons × fan-in, or × the chunk's receptive field (0 for the input
     /// layer).
     pub synapses: usize,
-    /// Input axons used: the fan-in, one per presynaptic neuron, or the chunk's receptive
-    /// field (0 for the input layer).
+    /// Input axons used: the fan-in, one per presynaptic neuron (two where the inputs are
+    /// [duplicated](self#duplicated-inputs)), or the chunk's receptive field (0 for the input
+    /// layer).
     pub input_axons: usize,
-    /// Routing entries: Σ over its neurons of distinct destination cores (0 for the output).
+    /// Routing entries: Σ over its neurons of distinct destination cores, twice for a core
+    /// whose inputs are [duplicated](self#duplicated-inputs) (0 for the output).
     pub fanout: usize,
     /// `neurons / capacity.neurons`.
     pub neurons_util: f64,
@@ -1285,7 +1287,6 @@ fn greedy_chunks(
     ))
 }
 
-/// The mapping of `layers` on `cores` of `chip`, with its pressure and routes.
 /// [Duplicated inputs](self#duplicated-inputs): on a crossbar chip, each layer whose every core
 /// has room for its inputs twice — axons, synapses, and the senders' routing entries for the
 /// second packet — takes them twice (`copies = 2`). Split, sparse and recurrent layers keep one
@@ -1324,6 +1325,7 @@ fn duplicate_inputs(layers: &mut [LayerPlacement], cores: &mut [CoreUse], cap: &
     }
 }
 
+/// The mapping of `layers` on `cores` of `chip`, with its pressure and routes.
 fn finish(
     chip: &ChipModel,
     cap: CoreCapacity,

@@ -98,8 +98,8 @@ impl Mapping {
             writeln!(
                 s,
                 "duplicated inputs: layer {}'s cores take each of its {below} inputs on {} axons \
-                 ({} of {} input axons), each of a type of its own, so a neuron may take the sum \
-                 of two of its levels; every presynaptic neuron sends a packet to each axon",
+                 ({} of {} input axons), each with a type (the two may share one), so a neuron may \
+                 take the sum of two of its levels; every presynaptic neuron sends a packet to each axon",
                 l.layer,
                 l.copies,
                 l.copies * below,
