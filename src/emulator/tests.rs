@@ -9,6 +9,29 @@ use super::*;
 use crate::chip;
 use crate::rule::LayeredNet;
 
+/// `net` on `chip` as `mapping` places it, in the float twin (balance rule, cross-entropy).
+fn float_net(
+    chip: &ChipModel,
+    net: &LayeredNet,
+    acts: &[Activation],
+    mapping: &Mapping,
+    mode: FiringMode,
+) -> ChipNet<float::FloatPath> {
+    let dp = float_path(chip, &layered_pops(acts, &[]), 0.1, 0.0, 1);
+    let mut vars = VarCounters::default();
+    ChipNet::from_net(
+        dp,
+        net,
+        mapping,
+        chip,
+        mode,
+        Loss::CrossEntropy,
+        ChipRule::Balance,
+        None,
+        &mut vars,
+    )
+}
+
 /// A 1-1-1 spiking net whose neurons fire every tick: layer `l`'s first synaptic operation
 /// happens in timestep `l` (a spike sent in timestep `t` is handled in `t + 1`), and a sample
 /// takes `T + m` timesteps.
@@ -21,25 +44,12 @@ fn a_spike_reaches_the_next_layer_one_timestep_later() {
     net.layers[0].w[0] = 1.5;
     net.layers[1].w[0] = 1.0;
     let mapping = mapping::map_layered(&sizes, &chip).unwrap();
-    let pops = layered_pops(&acts, &[]);
-    let dp = float_path(&chip, &pops, 0.1, 0.0, 1);
     let ticks = 4u32;
     let mode = FiringMode::Spiking {
         ticks,
         encoding: Encoding::Regular,
     };
-    let mut vars = VarCounters::default();
-    let mut cn = ChipNet::from_net(
-        dp,
-        &net,
-        &mapping,
-        &chip,
-        mode,
-        Loss::CrossEntropy,
-        ChipRule::Balance,
-        None,
-        &mut vars,
-    );
+    let mut cn = float_net(&chip, &net, &acts, &mapping, mode);
     // Drive the schedule by hand and watch each core's synaptic operations.
     cn.engine.reset_sample();
     cn.engine.cores[0].set_rate(0, 1.0);
@@ -495,20 +505,7 @@ fn a_duplicated_input_sends_a_packet_per_axon_and_walks_each_row() {
         mapping.layers.iter().map(|l| l.copies).collect::<Vec<_>>(),
         [1, 2, 2]
     );
-    let pops = layered_pops(&acts, &[]);
-    let dp = float_path(&chip, &pops, 0.1, 0.0, 1);
-    let mut vars = VarCounters::default();
-    let mut cn = ChipNet::from_net(
-        dp,
-        &net,
-        &mapping,
-        &chip,
-        FiringMode::Graded,
-        Loss::CrossEntropy,
-        ChipRule::Balance,
-        None,
-        &mut vars,
-    );
+    let mut cn = float_net(&chip, &net, &acts, &mapping, FiringMode::Graded);
     let x: Vec<f64> = (0..9)
         .map(|j| if j % 3 == 1 { 0.0 } else { 0.1 * j as f64 })
         .collect();

@@ -1032,6 +1032,19 @@ fn a_split_fan_in_computes_what_the_whole_one_does() {
     );
 }
 
+/// balance-core with a 2-type binary crossbar, 5 neurons and `axons` input axons per core.
+fn crossbar_chip(axons: usize) -> ChipModel {
+    chip::open_with(
+        "balance-core",
+        &[
+            ("core.axon_types".into(), "2".into()),
+            ("core.neurons".into(), "5".into()),
+            ("core.input_axons".into(), axons.to_string()),
+        ],
+    )
+    .unwrap()
+}
+
 /// A chip with a binary crossbar (`core.axon_types`) holds only crossbar weights: per core and
 /// neuron at most one value per axon type, so at most `T` distinct non-zero weights; the fit's
 /// figures agree with the weights the chip holds; rows walk only connected synapses; a crossbar
@@ -1039,15 +1052,7 @@ fn a_split_fan_in_computes_what_the_whole_one_does() {
 /// to duplicate the 9 and 8 inputs; the next test gives them room.)
 #[test]
 fn a_crossbar_chip_holds_crossbar_weights() {
-    let chip = chip::open_with(
-        "balance-core",
-        &[
-            ("core.axon_types".into(), "2".into()),
-            ("core.neurons".into(), "5".into()),
-            ("core.input_axons".into(), "12".into()),
-        ],
-    )
-    .unwrap();
+    let chip = crossbar_chip(12);
     let acts = vec![Activation::HardSigmoid, Activation::Identity];
     let sizes = vec![9, 8, 3];
     let (net, x) = small_net(&acts, &sizes, 5);
@@ -1150,16 +1155,8 @@ fn a_crossbar_with_room_takes_each_input_twice() {
     let acts = vec![Activation::HardSigmoid, Activation::Identity];
     let sizes = vec![9, 8, 3];
     let (net, _) = small_net(&acts, &sizes, 5);
-    let fits = |axons: &str| {
-        let chip = chip::open_with(
-            "balance-core",
-            &[
-                ("core.axon_types".into(), "2".into()),
-                ("core.neurons".into(), "5".into()),
-                ("core.input_axons".into(), axons.into()),
-            ],
-        )
-        .unwrap();
+    let fits = |axons: usize| {
+        let chip = crossbar_chip(axons);
         let mapping = map_layered(&sizes, &chip).unwrap();
         let cn = on_chip(
             &net,
@@ -1171,8 +1168,8 @@ fn a_crossbar_with_room_takes_each_input_twice() {
         );
         (mapping, cn.crossbar().to_vec(), cn.export())
     };
-    let (_, single, _) = fits("12");
-    let (mapping, pair, held) = fits("18");
+    let (_, single, _) = fits(12);
+    let (mapping, pair, held) = fits(18);
     let copies: Vec<usize> = mapping.layers.iter().map(|lp| lp.copies).collect();
     assert_eq!(copies, [1, 2, 2]);
     // The layer-2 core takes 2 × 8 axons; each hidden neuron sends one packet per axon.
