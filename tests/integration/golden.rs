@@ -209,3 +209,144 @@ const GOLDEN: [Result<Golden, &str>; 10] = [
     }),
     Err("chip 'reckon' has no graded events"),
 ];
+
+/// The figures pinned for one all-to-all run on a chip.
+#[derive(Debug, PartialEq, Eq)]
+struct AllToAllGolden {
+    /// Cores used.
+    cores: usize,
+    /// Test samples classified right after training.
+    correct: u64,
+    /// Firing and credit rounds over training (total, most in one sample).
+    rounds: [usize; 4],
+    /// Training counts: sop, retro_sop, weight_update, spike_packet, hop.
+    train: [u64; 5],
+    /// Modelled time over all training and all inference samples, ps.
+    time_ps: (u64, u64),
+    /// FNV-1a over every priced count of training and inference, every format event and
+    /// the trained weights' bits.
+    hash: u64,
+}
+
+fn all_to_all_run(arith: Arith, neurons: Option<&str>) -> AllToAllGolden {
+    use accord::experiments::all_to_all::{self, AllToAllConfig};
+    let split = accord::data::load("digits", &accord::data::default_data_dir(), 0).unwrap();
+    let sets: Vec<(String, String)> = neurons
+        .map(|k| vec![("core.neurons".to_string(), k.to_string())])
+        .unwrap_or_default();
+    let cfg = AllToAllConfig {
+        chip: chip::open_with("balance-core", &sets).unwrap(),
+        arith,
+        n: 90,
+        lr: 0.1,
+        epochs: 1,
+        seed: 1,
+        samples: Some(30),
+    };
+    let r = all_to_all::run(&cfg, &split).unwrap().chip_run;
+    let count = |p: &emulator::PhaseEnergy, name: &str| {
+        p.breakdown
+            .actions
+            .iter()
+            .find(|a| a.action == name)
+            .map_or(0, |a| a.count)
+    };
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for p in [&r.training, &r.inference] {
+        for a in &p.breakdown.actions {
+            fnv(&mut hash, a.count);
+        }
+    }
+    for (_, c) in r.format_events.entries() {
+        for x in [c.saturations, c.wraps, c.invalid, c.rng_draws, c.lut_clamps] {
+            fnv(&mut hash, x);
+        }
+    }
+    for w in &r.weights {
+        fnv(&mut hash, w.to_bits());
+    }
+    let total = |p: &emulator::PhaseEnergy| {
+        (p.time_ns_per_sample * p.samples as f64 * 1000.0).round() as u64
+    };
+    let t = &r.training;
+    AllToAllGolden {
+        cores: r.cores,
+        correct: (r.test_accuracy.last().unwrap() * split.test.len() as f64).round() as u64,
+        rounds: [
+            r.fire_rounds.0,
+            r.fire_rounds.1,
+            r.credit_rounds.0,
+            r.credit_rounds.1,
+        ],
+        train: [
+            count(t, "sop"),
+            count(t, "retro_sop"),
+            count(t, "weight_update"),
+            count(t, "spike_packet"),
+            count(t, "hop"),
+        ],
+        time_ps: (total(&r.training), total(&r.inference)),
+        hash,
+    }
+}
+
+/// The all-to-all path (the `modules` recipe on a chip, `accord all-to-all`): N = 90 on
+/// balance-core's own cores (one core) and on cores of 12 neurons (8 cores over two mesh
+/// rows, so the cores' order on the mesh shows), fixed point and float twin.
+#[test]
+fn all_to_all_runs_are_value_stable() {
+    let cases = [
+        (Arith::Fixed, None),
+        (Arith::Float, None),
+        (Arith::Fixed, Some("12")),
+        (Arith::Float, Some("12")),
+    ];
+    let got: Vec<AllToAllGolden> = cases.iter().map(|&(a, k)| all_to_all_run(a, k)).collect();
+    if std::env::var_os("ACCORD_PRINT_GOLDEN").is_some() {
+        for ((a, k), g) in cases.iter().zip(&got) {
+            eprintln!("all-to-all {a:?} neurons {k:?}: {g:?}");
+        }
+    }
+    for (((a, k), g), w) in cases.iter().zip(&got).zip(ALL_TO_ALL_GOLDEN) {
+        assert_eq!(
+            g, &w,
+            "all-to-all {a:?}, core.neurons {k:?} (a deliberate change: list it in CHANGELOG.md)"
+        );
+    }
+}
+
+/// The pinned all-to-all figures (printed by `ACCORD_PRINT_GOLDEN=1`).
+const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
+    AllToAllGolden {
+        cores: 1,
+        correct: 40,
+        rounds: [120, 4, 131, 5],
+        train: [161460, 72875, 45837, 8070, 0],
+        time_ps: (893676000, 5025792000),
+        hash: 6471491228607710416,
+    },
+    AllToAllGolden {
+        cores: 1,
+        correct: 38,
+        rounds: [210, 7, 188, 7],
+        train: [297180, 110200, 46020, 13380, 0],
+        time_ps: (1333484000, 9082296000),
+        hash: 14497086278919565422,
+    },
+    AllToAllGolden {
+        cores: 8,
+        correct: 40,
+        rounds: [120, 4, 139, 5],
+        train: [161460, 78100, 45837, 64560, 120181],
+        time_ps: (513940000, 3139954000),
+        hash: 6994632785666525638,
+    },
+    AllToAllGolden {
+        cores: 8,
+        correct: 38,
+        rounds: [210, 7, 188, 7],
+        train: [297180, 110200, 46020, 107040, 197820],
+        time_ps: (765640000, 5513782000),
+        hash: 13884152047576858972,
+    },
+];

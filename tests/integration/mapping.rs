@@ -1647,3 +1647,78 @@ fn a_placement_asked_by_name_is_taken() {
         );
     }
 }
+
+/// Value stability of placements: the full mapping (every chunk, core row, route count and
+/// hop histogram, as its JSON) of a set of nets on every shipped chip, hashed and pinned. A
+/// change that moves one is a placement change: list it in CHANGELOG.md and re-pin
+/// (`ACCORD_PRINT_GOLDEN=1` prints the table).
+#[test]
+fn placements_are_value_stable() {
+    fn fnv(bytes: &[u8]) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    }
+    let mut conv = bitvec::bitvec![usize, bitvec::order::Lsb0; 0; 60 * 34];
+    for c in 0..2 {
+        for x in 0..30 {
+            let i = c * 30 + x;
+            conv[i * 34 + x..i * 34 + x + 5].fill(true);
+        }
+    }
+    type Net = (
+        &'static str,
+        Vec<usize>,
+        Vec<bool>,
+        Vec<Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>>,
+    );
+    let nets: Vec<Net> = vec![
+        ("mnist", vec![784, 128, 10], vec![], vec![]),
+        ("iris", vec![4, 6, 3], vec![], vec![]),
+        ("deep", vec![300, 500, 500, 10], vec![], vec![]),
+        ("recurrent", vec![64, 40, 10], vec![false, true], vec![]),
+        ("conv", vec![34, 60, 8], vec![], vec![Some(conv), None]),
+    ];
+    let mut got = Vec::new();
+    for chip_name in ["balance-core", "loihi", "truenorth", "reckon"] {
+        let chip = chip::open(chip_name).unwrap();
+        for (name, sizes, rec, masks) in &nets {
+            let text = match map_net(sizes, rec, masks, &chip) {
+                Ok(m) => serde_json::to_string(&m).unwrap(),
+                Err(e) => e.to_string(),
+            };
+            got.push((chip_name, *name, fnv(text.as_bytes())));
+        }
+    }
+    if std::env::var_os("ACCORD_PRINT_GOLDEN").is_some() {
+        for g in &got {
+            eprintln!("{g:?},");
+        }
+    }
+    let want: &[(&str, &str, u64)] = &[
+        ("balance-core", "mnist", 822879653117250316),
+        ("balance-core", "iris", 2522956805793130178),
+        ("balance-core", "deep", 16629256356435789333),
+        ("balance-core", "recurrent", 5530474299662726514),
+        ("balance-core", "conv", 9176928765930282157),
+        ("loihi", "mnist", 11601979380883293027),
+        ("loihi", "iris", 11951563040003761310),
+        ("loihi", "deep", 3951286542505155600),
+        ("loihi", "recurrent", 9916119968591730448),
+        ("loihi", "conv", 12929217461272083502),
+        ("truenorth", "mnist", 18190015431179488996),
+        ("truenorth", "iris", 4697156806174370208),
+        ("truenorth", "deep", 4884673184736135326),
+        ("truenorth", "recurrent", 18426651126954434172),
+        ("truenorth", "conv", 5833508511242535870),
+        ("reckon", "mnist", 18210681989907329399),
+        ("reckon", "iris", 7032099218432821334),
+        ("reckon", "deep", 12849068419283397887),
+        ("reckon", "recurrent", 7567262129290592221),
+        ("reckon", "conv", 11960814954343343852),
+    ];
+    assert_eq!(got, want);
+}
