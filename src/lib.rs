@@ -13,7 +13,8 @@
 //! | [`rule`] | the rule itself in `f64`: layered and recurrent networks, balance functions, credit, plasticity |
 //! | [`chip`] | chip models (`hw_models/*.toml`): mesh, capacities, number formats, price table, design-rule check |
 //! | [`nir`] | NIR graphs (the Neuromorphic Intermediate Representation) read and written in HDF5, chains as layered nets |
-//! | [`mapping`] | placement of a layered network on a chip's cores, mesh routes, hop histogram |
+//! | [`graph`] | a network's structure — populations, groups, projections — as the mapping places it |
+//! | [`mapping`] | placement of a network graph on a chip's cores, mesh routes, hop histogram |
 //! | [`emulator`] | the chip: cores running the firmware (`accord-firmware`) in fixed point or as the `f64` twin, graded or spiking, fire → credit → plasticity |
 //! | [`ledger`] | exact per-primitive counts, format events, and their price on a chip model |
 //! | [`backprop`] | an independent textbook backpropagation oracle the rule is checked against |
@@ -114,6 +115,7 @@ pub mod data;
 pub mod emulator;
 pub mod error;
 pub mod experiments;
+pub mod graph;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;

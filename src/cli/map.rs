@@ -1,5 +1,6 @@
-//! `accord map`: place a layered network on a chip model and report cores, utilisation,
-//! fan-in/fan-out pressure and the hop histogram.
+//! `accord map`: place a network — layered, from a NIR file, or the all-to-all recipe — on a
+//! chip model, as its [graph](crate::graph), and report cores, utilisation, fan-in/fan-out
+//! pressure and the hop histogram.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,8 @@ use serde::Serialize;
 
 use crate::chip::{self, ChipModel, CoreCaps, Mesh};
 use crate::data;
-use crate::mapping::{Mapping, map_net_opts};
+use crate::graph::Graph;
+use crate::mapping::{MapOptions, Mapping, map_graph};
 
 /// The network mapped when neither `--sizes` nor `--data` is given: the digits net 64-32-10.
 pub const DEFAULT_SIZES: [usize; 3] = [64, 32, 10];
@@ -38,6 +40,12 @@ pub struct MapArgs {
     /// `accord import`).
     #[arg(long, value_name = "FILE.nir", conflicts_with_all = ["sizes", "data", "hidden"])]
     pub model: Option<std::path::PathBuf>,
+    /// Map the all-to-all net of `accord all-to-all` and `accord modules` instead: N neurons,
+    /// the dataset's inputs (--data, default digits) and classes among them, in one group
+    /// projecting onto itself.
+    #[arg(long, value_name = "N", value_parser = parse_width,
+          conflicts_with_all = ["sizes", "hidden", "model"])]
+    pub all_to_all: Option<usize>,
     /// How the --model's sparse layers (convolutions, pools) are placed: by receptive field or
     /// with dense rows, whichever needs fewer cores; or the one named.
     #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
@@ -70,6 +78,29 @@ struct MapReport<'a> {
     chip: ChipSummary<'a>,
     sizes: Vec<usize>,
     mapping: &'a Mapping,
+}
+
+/// The network the arguments describe, as a graph: `--all-to-all N`, or a chain of the widths
+/// [`sizes`] gives.
+///
+/// # Errors
+/// The dataset or model cannot be loaded; an all-to-all net too small for the dataset's inputs
+/// and classes.
+pub fn graph(a: &MapArgs) -> Result<Graph> {
+    if let Some(n) = a.all_to_all {
+        let name = a.data.as_deref().unwrap_or("digits");
+        let split = data::load(name, &data::default_data_dir(), 0)
+            .with_context(|| format!("loading --data {name}"))?;
+        let (inputs, classes) = (split.train.dim, split.train.n_classes);
+        return Graph::all_to_all(n, inputs, classes, None).map_err(|e| {
+            anyhow!(e).context(format!(
+                "--all-to-all {n}: the net holds --data {name}'s {inputs} inputs and {classes} \
+                 outputs among its neurons"
+            ))
+        });
+    }
+    let (sizes, recurrent, masks) = sizes(a)?;
+    Ok(Graph::layered(&sizes, &recurrent, masks)?)
 }
 
 /// The layer widths the arguments describe: `--sizes`, or dataset input width, `--hidden`,
@@ -117,22 +148,22 @@ type Masks = Vec<Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>>;
 /// or a network that does not fit the chip (the message names the constraint and the numbers).
 pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let chip: ChipModel = chip::open(&a.chip).with_context(|| format!("--chip {}", a.chip))?;
-    let (sizes, recurrent, masks) = sizes(a)?;
+    let graph = graph(a)?;
+    let sizes = graph.sizes();
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
     if let Some(p) = &a.model {
-        super::check_placement(a.placement, p, &masks)?;
+        let sparse = graph.projections.iter().any(|p| p.mask.is_some());
+        super::check_placement(a.placement, p, sparse)?;
     }
     super::check_duplication(a.no_duplicate_inputs, &chip, &a.chip)?;
-    let mapping = map_net_opts(
-        &sizes,
-        &recurrent,
-        &masks,
-        &chip,
-        a.placement.into(),
-        !a.no_duplicate_inputs,
-    )
-    .map_err(|e| {
-        let from = if a.sizes.is_some() {
+    let opts = MapOptions {
+        placement: a.placement.into(),
+        duplicate_inputs: !a.no_duplicate_inputs,
+    };
+    let mapping = map_graph(&graph, &chip, opts).map_err(|e| {
+        let from = if a.all_to_all.is_some() {
+            "--all-to-all"
+        } else if a.sizes.is_some() {
             "--sizes"
         } else if a.model.is_some() {
             "--model"

@@ -241,9 +241,9 @@ pub(crate) fn check_duplication(
 pub(crate) fn check_placement(
     p: PlacementArg,
     model: &std::path::Path,
-    masks: &[Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+    sparse: bool,
 ) -> Result<()> {
-    if p != PlacementArg::FewestCores && masks.iter().all(Option::is_none) {
+    if p != PlacementArg::FewestCores && !sparse {
         bail!(
             "--placement {}: --model {} has no sparse layers (convolutions, pools): every \
              projection is dense, so there is nothing to place another way",
@@ -1467,7 +1467,7 @@ fn run_train_chip(
     let (masks, somas, recurrent, rec_layers) = match &a.model {
         Some(p) => {
             let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
-            check_placement(a.placement, p, &m.chain.masks)?;
+            check_placement(a.placement, p, m.chain.masks.iter().any(Option::is_some))?;
             let s = m.chain.net.sizes();
             let (dim, classes) = (split.train.dim, split.train.n_classes);
             if s.first() != Some(&dim) || s.last() != Some(&classes) {

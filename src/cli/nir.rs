@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::emit;
 use crate::chip::{self, SomaSpec};
-use crate::mapping::map_net;
+use crate::mapping::{MapError, MapOptions, map_graph};
 use crate::nir::{self, Graph, Node};
 
 /// A NIR model as a run takes it: the chain with its neurons folded into the weights (at time
@@ -257,8 +257,11 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
-                let sparse = match map_net(&c.net.sizes(), &c.recurrent_layers(), &c.masks, &model)
-                {
+                let placed = c
+                    .graph()
+                    .map_err(MapError::from)
+                    .and_then(|g| map_graph(&g, &model, MapOptions::default()));
+                let sparse = match placed {
                     Ok(m) => {
                         row.cores = Some(m.cores_used());
                         for l in m.layers.iter().filter(|l| l.copies > 1) {

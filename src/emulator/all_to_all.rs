@@ -1,10 +1,12 @@
 //! All-to-all (recurrent) networks on a chip: firing and credit both relax to equilibrium as
 //! rounds of timesteps on the same engine, cores and mesh as a layered net.
 //!
-//! Placement: neurons `0..N` in contiguous chunks, one chunk per core, each chunk as large as the
-//! core's neuron count, synapse memory (`k × N` incoming synapses) and fan-out allow; every core
-//! needs `N` input axons, and every neuron sends to every core. Inputs are relays (the host
-//! writes their rates); the other neurons are two populations, hidden and output.
+//! Placement: the net's [graph](crate::graph) is one group projecting onto itself, placed by
+//! [`crate::mapping::map_graph`] as every layer is: neurons `0..N` in even contiguous chunks
+//! along the mesh's snake, each chunk as large as the core's neuron count, synapse memory
+//! (`k × N` incoming synapses) and fan-out allow; every core needs `N` input axons, and every
+//! neuron sends to every core. Inputs are relays (the host writes their rates); the other
+//! neurons are two populations, hidden and output.
 //!
 //! * **Firing** — a first timestep in which only the relays send, then one graded firing step
 //!   per round: each core walks the rows of the packets that arrived (the rates of the previous
@@ -46,10 +48,16 @@ pub struct AllToAllChipNet<D: Datapath> {
     loss: Loss,
 }
 
-/// Engine core `ci` of an all-to-all net placed in `chunks`: its neurons (relays, hidden,
-/// outputs), a row for every neuron of the net (the existing synapses masked), a packet to
-/// every core, credit back to every non-input axon's home.
-fn core_spec(net: &GeneralNet, chip: &ChipModel, chunks: &[(usize, usize)], ci: usize) -> CoreSpec {
+/// Engine core `ci` of an all-to-all net placed in `chunks` on mesh cores `grid`: its neurons
+/// (relays, hidden, outputs), a row for every neuron of the net (the existing synapses
+/// masked), a packet to every core, credit back to every non-input axon's home.
+fn core_spec(
+    net: &GeneralNet,
+    chip: &ChipModel,
+    chunks: &[(usize, usize)],
+    grid: &[u32],
+    ci: usize,
+) -> CoreSpec {
     let (n, n_in, n_out) = (net.n, net.n_in, net.n_out);
     let count = chunks.len();
     let (s, len) = chunks[ci];
@@ -82,7 +90,7 @@ fn core_spec(net: &GeneralNet, chip: &ChipModel, chunks: &[(usize, usize)], ci: 
         }
     }
     CoreSpec {
-        grid: ci as u32,
+        grid: grid[ci],
         n: len,
         axons: n,
         gid_base: s as u64,
@@ -110,6 +118,21 @@ fn core_spec(net: &GeneralNet, chip: &ChipModel, chunks: &[(usize, usize)], ci: 
         // All-to-all nets relax in graded steps.
         spike_counts: false,
     }
+}
+
+/// The placement of `net` on `chip` (its graph's one group, [`crate::mapping::map_graph`]).
+///
+/// # Errors
+/// A net the chip cannot hold ([`EmuError::Map`]).
+pub fn place(net: &GeneralNet, chip: &ChipModel) -> Result<crate::mapping::Mapping> {
+    let map = |source| EmuError::Map {
+        sizes: vec![net.n],
+        chip: chip.name.clone(),
+        source,
+    };
+    let graph = crate::graph::Graph::of_general(net)
+        .map_err(|e| map(crate::mapping::MapError::Graph(e)))?;
+    crate::mapping::map_graph(&graph, chip, crate::mapping::MapOptions::default()).map_err(map)
 }
 
 /// How a relaxation on the chip ended: rounds taken and whether it met the tolerance.
@@ -144,22 +167,12 @@ impl<D: Datapath> AllToAllChipNet<D> {
             )
             .into());
         }
-        let (_, count) = crate::mapping::all_to_all(chip, n).map_err(|source| EmuError::Map {
-            sizes: vec![n],
-            chip: chip.name.clone(),
-            source,
-        })?;
-        let base = n / count;
-        let extra = n % count;
-        let mut chunks = Vec::with_capacity(count);
-        let mut start = 0;
-        for c in 0..count {
-            let len = base + usize::from(c < extra);
-            chunks.push((start, len));
-            start += len;
-        }
+        let m = place(net, chip)?;
+        let lp = &m.layers[0];
+        let chunks: Vec<(usize, usize)> = lp.chunks.iter().map(|c| (c.start, c.len)).collect();
+        let grid: Vec<u32> = lp.chunks.iter().map(|c| c.core as u32).collect();
         let mut cores: Vec<CoreBox<D>> = (0..chunks.len())
-            .map(|ci| CoreBox::new(core_spec(net, chip, &chunks, ci)))
+            .map(|ci| CoreBox::new(core_spec(net, chip, &chunks, &grid, ci)))
             .collect();
         for (ci, &(s, len)) in chunks.iter().enumerate() {
             let c = &mut cores[ci];

@@ -317,19 +317,18 @@ pub fn place_net(
                 .fold(0, u64::saturating_add),
         ),
     )?;
-    let m = mapping::map_net_opts(
-        &sizes,
-        recurrent,
-        masks,
-        &cfg.chip,
-        cfg.placement,
-        cfg.duplicate_inputs,
-    )
-    .map_err(|source| EmuError::Map {
+    let map_err = |source| EmuError::Map {
         sizes: sizes.clone(),
         chip: cfg.chip.name.clone(),
         source,
-    })?;
+    };
+    let graph = crate::graph::Graph::layered(&sizes, recurrent, masks.to_vec())
+        .map_err(|e| map_err(mapping::MapError::Graph(e)))?;
+    let opts = mapping::MapOptions {
+        placement: cfg.placement,
+        duplicate_inputs: cfg.duplicate_inputs,
+    };
+    let m = mapping::map_graph(&graph, &cfg.chip, opts).map_err(map_err)?;
     if training && let Some(t) = cfg.chip.core.axon_types {
         return Err(Invalid::new(
             "epochs",

@@ -115,13 +115,12 @@ pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
     };
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     let chip = &cfg.chip;
-    crate::mapping::all_to_all(chip, recipe.n).map_err(|source| {
-        ModularityError::Chip(emulator::EmuError::Map {
-            sizes: vec![recipe.n],
-            chip: chip.name.clone(),
-            source,
-        })
-    })?;
+    // Placed before the net is built (its n × n weights): an all-to-all group holds dense
+    // rows, so its placement does not depend on the mask.
+    let graph = crate::graph::Graph::all_to_all(recipe.n, dim, classes, None)
+        .map_err(|e| map_error(chip, recipe.n, e.into()))?;
+    crate::mapping::map_graph(&graph, chip, crate::mapping::MapOptions::default())
+        .map_err(|e| map_error(chip, recipe.n, e))?;
     if cfg.arith == Arith::Fixed {
         emulator::lr_raw(chip, cfg.lr)?;
     }
@@ -156,6 +155,15 @@ pub fn run(cfg: &AllToAllConfig, split: &Split) -> Result<AllToAllReport> {
             cfg.epochs,
             cfg.seed,
         ),
+    })
+}
+
+/// A placement error of the recipe net of `n` neurons on `chip`, as the emulator words it.
+fn map_error(chip: &ChipModel, n: usize, source: crate::mapping::MapError) -> ModularityError {
+    ModularityError::Chip(emulator::EmuError::Map {
+        sizes: vec![n],
+        chip: chip.name.clone(),
+        source,
     })
 }
 

@@ -48,8 +48,8 @@ pub enum MapError {
     },
     /// A recurrent layer whose fan-in (its input layer and itself) does not fit one core.
     #[error(
-        "layer {layer} is recurrent and its fan-in of {fan_in} (the layer below and its own \
-         {size} neurons) exceeds a {chip} core's {capacity} input axons and synapse rows (over by \
+        "layer {layer} projects onto itself and its fan-in of {fan_in} ({size} of them its own \
+         neurons) exceeds a {chip} core's {capacity} input axons and synapse rows (over by \
          {over}); accord splits only feed-forward fan-ins",
         over = .fan_in - .capacity
     )]
@@ -138,53 +138,9 @@ pub enum MapError {
         /// Entries per core.
         capacity: usize,
     },
-    /// All-to-all: a core cannot take one input axon per neuron of the net.
-    #[error(
-        "an all-to-all net of {n} neurons needs {n} input axons per core; a {chip} core has \
-         {axons} (over by {over})",
-        over = .n - .axons
-    )]
-    AllToAllAxons {
-        /// Chip name.
-        chip: String,
-        /// Neurons of the net.
-        n: usize,
-        /// Input axons per core.
-        axons: usize,
-    },
-    /// All-to-all: not even one neuron's rows and routing entries fit a core.
-    #[error(
-        "chip '{chip}' cannot hold any neuron of an all-to-all net of {n}: synapse memory fits \
-         {by_synapses} neurons' rows, fan-out {fanout} entries"
-    )]
-    AllToAllCore {
-        /// Chip name.
-        chip: String,
-        /// Neurons of the net.
-        n: usize,
-        /// Neurons whose rows fit one core's synapse memory.
-        by_synapses: usize,
-        /// Routing entries per core.
-        fanout: usize,
-    },
-    /// All-to-all: the chunks need more cores than the mesh has.
-    #[error(
-        "an all-to-all net of {n} neurons needs {needed} cores of {per_core} neurons on chip \
-         '{chip}', which has {available} (short by {short})",
-        short = .needed - .available
-    )]
-    AllToAllCores {
-        /// Chip name.
-        chip: String,
-        /// Neurons of the net.
-        n: usize,
-        /// Cores needed.
-        needed: u64,
-        /// Neurons per core.
-        per_core: usize,
-        /// Cores on the mesh.
-        available: u64,
-    },
+    /// A graph that is not a network, or of a shape the mapping does not place.
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
     /// Packed placement: still more cores than the mesh has.
     #[error(
         "the network needs {needed} cores even with its layers packed onto shared cores, the \

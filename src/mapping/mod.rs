@@ -1,6 +1,8 @@
-//! Mapping: placing a layered network onto a chip's cores and routing its packets on the mesh.
+//! Mapping: placing a network onto a chip's cores and routing its packets on the mesh.
 //!
-//! [`map_layered`] takes the layer widths of a densely connected layered network (every neuron
+//! [`map_graph`] places a network [graph](crate::graph) — a chain of groups (a layered net) or
+//! one [all-to-all group](self#all-to-all-groups) — with the policy below; [`map_net_opts`] and
+//! its shorter forms take a chain by its widths. [`map_layered`] takes the layer widths of a densely connected layered network (every neuron
 //! of layer `l` projects to every neuron of layer `l + 1`) and a [`ChipModel`], and returns a
 //! [`Mapping`]: which core hosts which neurons, how full each core is, and how far packets travel.
 //! The emulator reads the placement through [`Mapping::core_of`], [`Mapping::dest_cores`] and
@@ -78,6 +80,16 @@
 //! stands for a copy of the neuron; it is charged as a routing entry and a packet, as a neuron
 //! that reaches several cores is, and the copy's own integration is not counted.
 //!
+//! # All-to-all groups
+//!
+//! An all-to-all net is one group — input relays, hidden and output neurons — projecting onto
+//! itself. It is placed as a recurrent layer 0 that holds its relays: its fan-in is its own `N`
+//! neurons (so a core needs `N` input axons, and a fan-in over a core is refused, as for any
+//! recurrent layer), its chunk size is the largest `k` with `k × N ≤ synapses` and
+//! `k × ⌈N/k⌉ ≤ fanout` (every neuron reaches every core of the group), the chunks are even
+//! and take cores along the snake, and every neuron's route to every core joins the hop
+//! histogram. An all-to-all group is never packed.
+//!
 //! # Packed placement
 //!
 //! When each layer on fresh cores needs more cores than the chip has — or the chip's inputs
@@ -130,6 +142,10 @@ use bitvec::prelude::*;
 use serde::Serialize;
 
 use crate::chip::ChipModel;
+use crate::graph::{Graph, Shape};
+
+/// Per synaptic layer, the synapses that exist (`None`: dense), as the placement reads them.
+type MaskRefs<'a> = [Option<&'a BitSlice<usize, Lsb0>>];
 
 /// Neurons `start..start + len` of one neuron layer, hosted on `core` (positions in the
 /// layer's [`order`](LayerPlacement::order) where it has one).
@@ -405,52 +421,6 @@ impl Mapping {
     }
 }
 
-/// Neurons per core and cores for an all-to-all net of `n` neurons on `chip`, checked before
-/// anything is built (the placement `emulator::all_to_all` builds: neurons `0..n` in even
-/// contiguous chunks, one per core; every core needs `n` input axons and every neuron one
-/// routing entry per core).
-///
-/// # Errors
-/// If a core cannot take the `n` input axons or any neuron's rows and routing entries, or the
-/// chunks need more cores than the mesh.
-pub fn all_to_all(chip: &ChipModel, n: usize) -> Result<(usize, usize), MapError> {
-    let caps = &chip.core;
-    if (caps.input_axons as usize) < n {
-        return Err(MapError::AllToAllAxons {
-            chip: chip.name.clone(),
-            n,
-            axons: caps.input_axons as usize,
-        });
-    }
-    let by_synapses = caps.synapses as usize / n.max(1);
-    let cores_needed = |k: usize| n.div_ceil(k.max(1));
-    let mut k = (caps.neurons as usize).min(by_synapses).min(n);
-    // Fan-out: every neuron of a chunk needs one routing entry per core.
-    while k > 0 && k * cores_needed(k) > caps.fanout as usize {
-        k -= 1;
-    }
-    if k == 0 {
-        return Err(MapError::AllToAllCore {
-            chip: chip.name.clone(),
-            n,
-            by_synapses,
-            fanout: caps.fanout as usize,
-        });
-    }
-    let count = cores_needed(k);
-    let available = chip.grid().cores();
-    if count as u64 > available {
-        return Err(MapError::AllToAllCores {
-            chip: chip.name.clone(),
-            n,
-            needed: count as u64,
-            per_core: k,
-            available,
-        });
-    }
-    Ok((k, count))
-}
-
 /// Core id of position `i` of the boustrophedon walk over a mesh `cols` wide.
 fn snake_core(i: u64, cols: u64) -> u64 {
     let y = i / cols;
@@ -541,6 +511,63 @@ pub fn map_net_opts(
     placement: Placement,
     duplicate_inputs: bool,
 ) -> Result<Mapping, MapError> {
+    let masks: Vec<Option<&BitSlice<usize, Lsb0>>> = masks.iter().map(|m| m.as_deref()).collect();
+    chain(sizes, recurrent, &masks, chip, placement, duplicate_inputs)
+}
+
+/// How [`map_graph`] places a graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapOptions {
+    /// How sparse layers are placed.
+    pub placement: Placement,
+    /// Whether a crossbar chip's cores may take each input twice
+    /// ([duplicated inputs](self#duplicated-inputs)).
+    pub duplicate_inputs: bool,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            placement: Placement::FewestCores,
+            duplicate_inputs: true,
+        }
+    }
+}
+
+/// Place a network [`Graph`] on `chip`: a chain of groups as the [module docs](self) describe
+/// for layered nets ([`map_net_opts`] is the same for a chain given by its widths), and one
+/// [all-to-all group](self#all-to-all-groups) as a single recurrent layer holding its input
+/// relays.
+///
+/// # Errors
+/// A graph [`Graph::shape`] rejects ([`MapError::Graph`]), and every error of [`map_net_opts`].
+pub fn map_graph(graph: &Graph, chip: &ChipModel, opts: MapOptions) -> Result<Mapping, MapError> {
+    match graph.shape()? {
+        Shape::Chain {
+            sizes,
+            recurrent,
+            masks,
+        } => chain(
+            &sizes,
+            &recurrent,
+            &masks,
+            chip,
+            opts.placement,
+            opts.duplicate_inputs,
+        ),
+        Shape::AllToAll { n } => place(&[n], &[true], &[], chip, false, true),
+    }
+}
+
+/// [`map_net_opts`] over borrowed masks.
+fn chain(
+    sizes: &[usize],
+    recurrent: &[bool],
+    masks: &MaskRefs<'_>,
+    chip: &ChipModel,
+    placement: Placement,
+    duplicate_inputs: bool,
+) -> Result<Mapping, MapError> {
     for (l, m) in masks.iter().enumerate() {
         if let Some(m) = m
             && l + 1 < sizes.len()
@@ -555,16 +582,16 @@ pub fn map_net_opts(
         }
     }
     if masks.iter().all(Option::is_none) {
-        return place(sizes, recurrent, masks, chip, duplicate_inputs);
+        return place(sizes, recurrent, masks, chip, duplicate_inputs, false);
     }
-    let by_field = place(sizes, recurrent, masks, chip, duplicate_inputs);
+    let by_field = place(sizes, recurrent, masks, chip, duplicate_inputs, false);
     // Packed placement ignores masks, and a masked layer whose fields do not fit a core (or
     // that is recurrent) takes dense rows: such a result is not by receptive field.
     let fields = by_field
         .as_ref()
         .ok()
         .filter(|m| m.layers.iter().any(|lp| !lp.receptive.is_empty()));
-    let dense = place(sizes, recurrent, &[], chip, duplicate_inputs);
+    let dense = place(sizes, recurrent, &[], chip, duplicate_inputs, false);
     let (m, chosen) = match (placement, fields, &dense) {
         (Placement::Dense, _, _) => (dense.clone(), "dense"),
         (Placement::ReceptiveField, Some(a), _) => (Ok(a.clone()), "receptive-field"),
@@ -602,27 +629,26 @@ pub fn map_net_opts(
     })
 }
 
-/// [`map_net`] with the given masks taken as they are.
+/// [`map_net`] with the given masks taken as they are. With `relays_inside`, layer 0 is an
+/// [all-to-all group](self#all-to-all-groups): its input relays and neurons in one range,
+/// projecting onto itself (`recurrent[0]`), the only layer.
 fn place(
     sizes: &[usize],
     recurrent: &[bool],
-    masks: &[Option<BitVec<usize, Lsb0>>],
+    masks: &MaskRefs<'_>,
     chip: &ChipModel,
     duplicate: bool,
+    relays_inside: bool,
 ) -> Result<Mapping, MapError> {
     let name = chip.name.clone();
     let rec = |l: usize| recurrent.get(l).copied().unwrap_or(false);
-    if rec(0) {
+    if rec(0) && !relays_inside {
         return Err(MapError::RecurrentInput);
     }
-    let fan_in = |l: usize| {
-        if l == 0 {
-            0
-        } else {
-            sizes[l - 1] + if rec(l) { sizes[l] } else { 0 }
-        }
-    };
-    if sizes.len() < 2 {
+    // A layer's fan-in: the layer below, and its own neurons where it loops.
+    let fan_in =
+        |l: usize| l.checked_sub(1).map_or(0, |b| sizes[b]) + if rec(l) { sizes[l] } else { 0 };
+    if sizes.len() < 2 && !relays_inside {
         return Err(MapError::TooFewLayers {
             layers: sizes.len(),
         });
@@ -654,7 +680,8 @@ fn place(
     let cols = u64::from(chip.mesh.cols);
     let rows = u64::from(chip.mesh.rows);
     let available = cols * rows;
-    if c.external_inputs || c.recurrent {
+    // An all-to-all group is cut into chunks on cores of its own: it is not packed.
+    if (c.external_inputs || c.recurrent) && !relays_inside {
         return map_packed(sizes, recurrent, chip, cap);
     }
 
@@ -664,11 +691,11 @@ fn place(
     let per_segment = cap.input_axons.min(cap.synapses);
     let sparse: Vec<Option<&BitSlice<usize, Lsb0>>> = (0..sizes.len())
         .map(|l| {
-            let m = masks.get(l.checked_sub(1)?)?.as_ref()?;
+            let m = (*masks.get(l.checked_sub(1)?)?)?;
             let below = sizes[l - 1];
             let fits =
                 (0..sizes[l]).all(|i| m[i * below..(i + 1) * below].count_ones() <= per_segment);
-            (!rec(l) && fits).then_some(m.as_bitslice())
+            (!rec(l) && fits).then_some(m)
         })
         .collect();
     let mut segments: Vec<Vec<Segment>> = Vec::with_capacity(sizes.len());
@@ -821,6 +848,7 @@ fn place(
     if needed > available {
         // Layers sharing cores may still fit (without split fan-ins).
         if segments.iter().all(Vec::is_empty)
+            && !relays_inside
             && let Ok(m) = map_packed(sizes, recurrent, chip, cap)
         {
             return Ok(m);

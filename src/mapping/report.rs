@@ -177,6 +177,19 @@ impl Mapping {
             )?;
         }
         for l in self.layers.iter().filter(|l| l.recurrent) {
+            if l.layer == 0 {
+                writeln!(
+                    s,
+                    "all-to-all: layer 0 is one group holding the input relays and every neuron, \
+                     projecting onto itself: its cores hold a row for each of its {} neurons \
+                     (the missing synapses masked) and each neuron reaches all {} core(s) ({} \
+                     routes)",
+                    l.size,
+                    l.chunks.len(),
+                    l.size * l.chunks.len(),
+                )?;
+                continue;
+            }
             let below = self.layers[l.layer - 1].size;
             writeln!(
                 s,

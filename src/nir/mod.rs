@@ -861,6 +861,19 @@ pub struct Recurrent {
 }
 
 impl Chain {
+    /// The chain as a network [graph](crate::graph): a group per neuron layer, with its
+    /// sparse layers' masks and its loops (what [`crate::mapping::map_graph`] places).
+    ///
+    /// # Errors
+    /// A mask whose shape does not match its layer (not produced by [`Graph::to_layered`]).
+    pub fn graph(&self) -> Result<crate::graph::Graph, crate::graph::GraphError> {
+        crate::graph::Graph::layered(
+            &self.net.sizes(),
+            &self.recurrent_layers(),
+            self.masks.clone(),
+        )
+    }
+
     /// Per neuron layer, input first, whether it projects onto itself (what
     /// [`crate::mapping::map_net`] takes).
     pub fn recurrent_layers(&self) -> Vec<bool> {

@@ -329,3 +329,30 @@ fn tabulated_activations_need_the_chip_table_only_when_graded() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn map_places_the_all_to_all_net_as_one_group() {
+    let o = accord(&["map", "--all-to-all", "300"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("cores used: 2 of 16"), "{out}");
+    assert!(out.contains("all-to-all: layer 0 is one group"), "{out}");
+    assert!(
+        out.contains("forward routes (presynaptic neuron -> destination core): 600"),
+        "{out}"
+    );
+    let o = accord(&["map", "--all-to-all", "300", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["sizes"], serde_json::json!([300]));
+    assert_eq!(v["mapping"]["layers"][0]["recurrent"], true);
+    // Too few neurons for digits' 64 inputs and 10 outputs; too many for a TrueNorth core.
+    let o = accord(&["map", "--all-to-all", "50"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--all-to-all 50"), "{}", stderr(&o));
+    let o = accord(&["map", "--all-to-all", "300", "--chip", "truenorth"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("256 input axons"), "{}", stderr(&o));
+    let o = accord(&["map", "--all-to-all", "300", "--hidden", "32"]);
+    assert!(!o.status.success());
+}

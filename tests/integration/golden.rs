@@ -338,7 +338,7 @@ const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
         correct: 40,
         rounds: [120, 4, 139, 5],
         train: [161460, 78100, 45837, 64560, 120181],
-        time_ps: (513940000, 3139954000),
+        time_ps: (512852000, 3148118000),
         hash: 6994632785666525638,
     },
     AllToAllGolden {
@@ -346,7 +346,7 @@ const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
         correct: 38,
         rounds: [210, 7, 188, 7],
         train: [297180, 110200, 46020, 107040, 197820],
-        time_ps: (765640000, 5513782000),
+        time_ps: (762944000, 5527022000),
         hash: 13884152047576858972,
     },
 ];

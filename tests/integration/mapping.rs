@@ -1722,3 +1722,81 @@ fn placements_are_value_stable() {
     ];
     assert_eq!(got, want);
 }
+
+/// One graph, one policy: a chain given as a graph maps exactly as by its widths, and an
+/// all-to-all group maps as a recurrent layer holding its relays, by the closed forms.
+#[test]
+fn graphs_map_by_one_policy() {
+    use accord::graph::Graph;
+    use accord::mapping::{MapOptions, map_graph};
+    let bc = chip::open("balance-core").unwrap();
+    for (sizes, rec) in [
+        (vec![784, 128, 10], vec![]),
+        (vec![64, 40, 10], vec![false, true]),
+        (vec![300, 500, 500, 10], vec![]),
+    ] {
+        let g = Graph::layered(&sizes, &rec, Vec::new()).unwrap();
+        assert_eq!(
+            map_graph(&g, &bc, MapOptions::default()).unwrap(),
+            map_net(&sizes, &rec, &[], &bc).unwrap()
+        );
+    }
+    // N = 90 on 12-neuron cores of 4,096 synapses and 64 routing entries: k ≤ 12 (neurons),
+    // k × 90 ≤ 4,096 (45), k × ⌈90/k⌉ ≤ 64 (12 × 8 = 96 no, 7 × 13 = 91 no, 6 × 15 = 90 no,
+    // 5 × 18 = 90 no, 4 × 23 = 92 no, 3 × 30 = 90 no, 2 × 45 no, 1 × 90 no): nothing fits.
+    let tight = chip_with(12, 4096, 128, 64, (4, 4));
+    let g = Graph::all_to_all(90, 64, 10, None).unwrap();
+    assert!(matches!(
+        map_graph(&g, &tight, MapOptions::default()),
+        Err(MapError::Fanout { layer: 0, .. })
+    ));
+    // With 128 entries: k = 12 needs 12 × 8 = 96 ≤ 128, so 8 cores of 12 or 11 neurons along
+    // the snake (row 0 left to right, row 1 right to left).
+    let roomy = chip_with(12, 4096, 128, 128, (4, 4));
+    let m = map_graph(&g, &roomy, MapOptions::default()).unwrap();
+    assert_eq!(m.layers.len(), 1);
+    let lp = &m.layers[0];
+    assert!(lp.recurrent);
+    assert_eq!(lens(&m, 0), [12, 12, 11, 11, 11, 11, 11, 11]);
+    assert_eq!(lp.cores, [0, 1, 2, 3, 7, 6, 5, 4]);
+    assert_eq!((lp.max_chunk, lp.limited_by), (12, "neurons"));
+    for c in &m.cores {
+        assert_eq!(c.input_axons, 90);
+        assert_eq!(c.synapses, c.neurons * 90);
+        assert_eq!(c.fanout, c.neurons * 8);
+    }
+    // Every neuron reaches every core of the group.
+    assert_eq!(m.total_routes, 90 * 8);
+    // A core with fewer input axons than the group's neurons refuses it, with the numbers.
+    let narrow = chip_with(12, 4096, 80, 128, (4, 4));
+    let e = map_graph(&g, &narrow, MapOptions::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("layer 0 projects onto itself and its fan-in of 90 (90 of them its own neurons) exceeds a toy core's 80"),
+        "{e}"
+    );
+    // Not enough cores: the general error, with the count.
+    let small = chip_with(12, 4096, 128, 128, (2, 2));
+    assert!(matches!(
+        map_graph(&g, &small, MapOptions::default()),
+        Err(MapError::TooManyCores {
+            needed: 8,
+            available: 4,
+            ..
+        })
+    ));
+    // A graph of a shape the mapping does not place is refused, naming the projection.
+    let mut skip = Graph::layered(&[4, 6, 3], &[], Vec::new()).unwrap();
+    skip.projections.push(accord::graph::Projection {
+        from: 0,
+        to: 2,
+        mask: None,
+    });
+    let e = map_graph(&skip, &bc, MapOptions::default()).unwrap_err();
+    assert!(matches!(e, MapError::Graph(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("projection 2 joins group 0 to group 2"),
+        "{e}"
+    );
+}

@@ -98,7 +98,7 @@ fn sizes_are_checked_against_the_memory_limit_before_allocation() {
     fails_naming(&o, &["--n 20000", "14.9 GiB"]);
     // Raised, the same size goes on to the chip's own capacity check (no allocation first).
     let o = accord(&["all-to-all", "--n", "20000", "--max-memory", "32G"]);
-    fails_naming(&o, &["20000 input axons"]);
+    fails_naming(&o, &["fan-in of 20000", "1024 input axons"]);
     // Lowered, even iris's file is over the input budget.
     let o = accord(&["train", "--data", "iris", "--max-memory", "1K"]);
     fails_naming(&o, &["iris.csv", "more than 64 B"]);
