@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde::Serialize;
 
@@ -151,9 +151,18 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let graph = graph(a)?;
     let sizes = graph.sizes();
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
-    if let Some(p) = &a.model {
-        let sparse = graph.projections.iter().any(|p| p.mask.is_some());
-        super::check_placement(a.placement, p, sparse)?;
+    match &a.model {
+        Some(p) => {
+            let sparse = graph.projections.iter().any(|p| p.mask.is_some());
+            super::check_placement(a.placement, p, sparse)?;
+        }
+        // (clap's `requires` does not hold it back beside --sizes.)
+        None if a.placement != super::PlacementArg::FewestCores => bail!(
+            "--placement {} places a --model's sparse layers (convolutions, pools); this \
+             network has none",
+            crate::mapping::Placement::from(a.placement).name()
+        ),
+        None => {}
     }
     super::check_duplication(a.no_duplicate_inputs, &chip, &a.chip)?;
     let opts = MapOptions {

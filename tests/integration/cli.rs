@@ -355,4 +355,12 @@ fn map_places_the_all_to_all_net_as_one_group() {
     assert!(stderr(&o).contains("256 input axons"), "{}", stderr(&o));
     let o = accord(&["map", "--all-to-all", "300", "--hidden", "32"]);
     assert!(!o.status.success());
+    // A placement for sparse layers, asked where there are none, is refused by name.
+    for net in [&["--all-to-all", "300"][..], &["--sizes", "4,3"]] {
+        let mut args = vec!["map", "--placement", "dense"];
+        args.extend(net);
+        let o = accord(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("--placement dense"), "{}", stderr(&o));
+    }
 }
