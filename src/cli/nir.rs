@@ -155,6 +155,11 @@ struct ImportReport {
     chain_error: Option<String>,
     /// The chain's recurrent projections: (neuron layer, loop node).
     recurrent: Vec<(usize, String)>,
+    /// The chain as a network graph, as the mapping places it (`None`: not a chain).
+    graph: Option<crate::graph::Graph>,
+    /// [`crate::graph::Graph::describe`] of it.
+    #[serde(skip)]
+    graph_text: Option<String>,
     chips: Vec<ChipRow>,
 }
 
@@ -242,6 +247,8 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
         Ok(c) => (Some(c), None),
         Err(e) => (None, Some(e.to_string())),
     };
+    // (A chain's own masks always fit it: a failure here is a chain error, shown per chip.)
+    let graph = chain.as_ref().map(|(c, _)| c.graph());
     let mut chips = Vec::new();
     for name in chip::shipped_models() {
         let model = chip::open(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -257,10 +264,14 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
-                let placed = c
-                    .graph()
-                    .map_err(MapError::from)
-                    .and_then(|g| map_graph(&g, &model, MapOptions::default()));
+                let placed = match &graph {
+                    Some(Ok(g)) => map_graph(g, &model, MapOptions::default()),
+                    Some(Err(e)) => Err(MapError::from(e.clone())),
+                    None => c
+                        .graph()
+                        .map_err(MapError::from)
+                        .and_then(|g| map_graph(&g, &model, MapOptions::default())),
+                };
                 let sparse = match placed {
                     Ok(m) => {
                         row.cores = Some(m.cores_used());
@@ -352,6 +363,11 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .filter_map(|(l, r)| r.as_ref().map(|r| (l + 1, r.node.clone())))
                 .collect()
         }),
+        graph_text: graph
+            .as_ref()
+            .and_then(|g| g.as_ref().ok())
+            .map(crate::graph::Graph::describe),
+        graph: graph.and_then(Result::ok),
         chips,
     };
     if a.json {
@@ -382,6 +398,9 @@ fn render(r: &ImportReport) -> String {
         (Some(sizes), _) => {
             let s: Vec<String> = sizes.iter().map(usize::to_string).collect();
             let _ = writeln!(o, "as a layered net: {}", s.join("-"));
+            if let Some(g) = &r.graph_text {
+                let _ = writeln!(o, "as a graph: {g}");
+            }
             for (l, node) in &r.recurrent {
                 let _ = writeln!(
                     o,

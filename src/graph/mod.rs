@@ -93,8 +93,16 @@ pub struct Projection {
     /// Postsynaptic group.
     pub to: usize,
     /// The synapses that exist, row-major `(size(to), size(from))` (`None`: all of them).
-    #[serde(skip)]
+    /// Serialised as `existing`, their count (`null`: all).
+    #[serde(rename = "existing", serialize_with = "count_ones")]
     pub mask: Option<BitVec<usize, Lsb0>>,
+}
+
+fn count_ones<S: serde::Serializer>(
+    mask: &Option<BitVec<usize, Lsb0>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_some(&mask.as_ref().map(|m| m.count_ones()))
 }
 
 /// A network's structure.
@@ -315,12 +323,60 @@ impl Graph {
     pub fn synapses(&self) -> u64 {
         self.projections
             .iter()
-            .map(|p| match &p.mask {
-                Some(m) => m.count_ones() as u64,
-                None => (self.groups[p.to].size() as u64)
-                    .saturating_mul(self.groups[p.from].size() as u64),
-            })
+            .map(|p| self.existing(p))
             .fold(0, u64::saturating_add)
+    }
+
+    /// The synapses of projection `p` that exist.
+    fn existing(&self, p: &Projection) -> u64 {
+        match &p.mask {
+            Some(m) => m.count_ones() as u64,
+            None => self.slots(p),
+        }
+    }
+
+    /// Every (post, pre) pair of projection `p`.
+    fn slots(&self, p: &Projection) -> u64 {
+        (self.groups[p.to].size() as u64).saturating_mul(self.groups[p.from].size() as u64)
+    }
+
+    /// One line: the groups (populations and widths) and the projections (dense, or how many
+    /// of their pairs exist), e.g. `groups 0 input 4 | 1 layer 1 6; projections 0 → 1 dense
+    /// (24 synapses)`.
+    pub fn describe(&self) -> String {
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, grp)| {
+                let pops: Vec<String> = grp
+                    .populations
+                    .iter()
+                    .map(|p| format!("{} {}", p.name, p.size))
+                    .collect();
+                format!("{g} {}", pops.join(" + "))
+            })
+            .collect();
+        let projs: Vec<String> = self
+            .projections
+            .iter()
+            .map(|p| {
+                let how = match &p.mask {
+                    None => format!("dense ({} synapses)", self.slots(p)),
+                    Some(_) => format!(
+                        "masked ({} of {} synapses)",
+                        self.existing(p),
+                        self.slots(p)
+                    ),
+                };
+                format!("{} → {} {how}", p.from, p.to)
+            })
+            .collect();
+        format!(
+            "groups {}; projections {}",
+            groups.join(" | "),
+            projs.join(", ")
+        )
     }
 
     /// That every group has neurons, every projection joins groups that exist (at most one
@@ -470,6 +526,11 @@ mod tests {
         let g = Graph::layered(&[4, 6, 3], &[false, true], vec![Some(mask.clone())]).unwrap();
         assert_eq!(g.sizes(), [4, 6, 3]);
         assert_eq!(g.synapses(), 23 + 36 + 18);
+        assert_eq!(
+            g.describe(),
+            "groups 0 input 4 | 1 layer 1 6 | 2 layer 2 3; projections 0 → 1 masked (23 of 24 \
+             synapses), 1 → 1 dense (36 synapses), 1 → 2 dense (18 synapses)"
+        );
         let Shape::Chain {
             sizes,
             recurrent,

@@ -866,12 +866,25 @@ impl Chain {
     ///
     /// # Errors
     /// A mask whose shape does not match its layer (not produced by [`Graph::to_layered`]).
+    /// Its populations take the nodes' names: the input node's, then each layer's neuron node
+    /// (a read-out: its synapse nodes).
     pub fn graph(&self) -> Result<crate::graph::Graph, crate::graph::GraphError> {
-        crate::graph::Graph::layered(
+        let mut g = crate::graph::Graph::layered(
             &self.net.sizes(),
             &self.recurrent_layers(),
             self.masks.clone(),
-        )
+        )?;
+        let names = self.order.first().cloned().into_iter().chain(
+            self.layers
+                .iter()
+                .map(|(syn, neuron)| neuron.clone().unwrap_or(syn.clone())),
+        );
+        for (group, name) in g.groups.iter_mut().zip(names) {
+            if let Some(p) = group.populations.first_mut() {
+                p.name = name;
+            }
+        }
+        Ok(g)
     }
 
     /// Per neuron layer, input first, whether it projects onto itself (what
