@@ -6,7 +6,9 @@
 //! along the mesh's snake, each chunk as large as the core's neuron count, synapse memory
 //! (`k × N` incoming synapses) and fan-out allow; every core needs `N` input axons, and every
 //! neuron sends to every core. Inputs are relays (the host writes their rates); the other
-//! neurons are two populations, hidden and output.
+//! neurons are two populations, hidden and output. The cores are built by the same builder as
+//! a layered net's ([`super::layered`]'s `Layout`: the group is a recurrent layer 0 holding its
+//! relays); only the schedule below is this module's.
 //!
 //! * **Firing** — a first timestep in which only the relays send, then one graded firing step
 //!   per round: each core walks the rows of the packets that arrived (the rates of the previous
@@ -27,11 +29,11 @@
 use super::error::{EmuError, Result};
 use crate::error::Invalid;
 use accord_firmware::datapath::Datapath;
-use accord_firmware::handlers::{CreditMode, PopKind, PopRange};
-use bitvec::prelude::*;
+use accord_firmware::handlers::CreditMode;
 
 use super::build::{self, PopSpec};
-use super::engine::{Cmd, CoreBox, CoreSpec, Engine, FanGroup, Tally};
+use super::engine::{Cmd, CoreBox, Engine, Tally};
+use super::layered::{FiringMode, Layout, NetSpec, WeightSource};
 use crate::chip::ChipModel;
 use crate::ledger::VarCounters;
 use crate::rule::{Activation, GeneralNet, Loss, argmax};
@@ -48,75 +50,13 @@ pub struct AllToAllChipNet<D: Datapath> {
     loss: Loss,
 }
 
-/// Engine core `ci` of an all-to-all net placed in `chunks` on mesh cores `grid`: its neurons
-/// (relays, hidden, outputs), a row for every neuron of the net (the existing synapses
-/// masked), a packet to every core, credit back to every non-input axon's home.
-fn core_spec(
-    net: &GeneralNet,
-    chip: &ChipModel,
-    chunks: &[(usize, usize)],
-    grid: &[u32],
-    ci: usize,
-) -> CoreSpec {
-    let (n, n_in, n_out) = (net.n, net.n_in, net.n_out);
-    let count = chunks.len();
-    let (s, len) = chunks[ci];
-    let bits = build::bits(chip);
-    let core_of = |j: usize| chunks.partition_point(|&(s, _)| s <= j) - 1;
-    // Populations: relays, hidden (pop 0), outputs (pop 1), clipped to the chunk.
-    let mut pops = Vec::new();
-    for (lo, hi, kind) in [
-        (0, n_in, PopKind::Relay),
-        (n_in, n - n_out, PopKind::Neuron { pop: 0 }),
-        (n - n_out, n, PopKind::Neuron { pop: 1 }),
-    ] {
-        let (a, b) = (lo.max(s), hi.min(s + len));
-        if a < b {
-            pops.push(PopRange {
-                start: (a - s) as u32,
-                len: (b - a) as u32,
-                kind,
-            });
-        }
-    }
-    let mut credit_axons = bitvec![usize, Lsb0; 0; n];
-    credit_axons[n_in..].fill(true);
-    let mut mask = bitvec![usize, Lsb0; 0; n * len];
-    for j in 0..n {
-        for i in 0..len {
-            if net.mask[(s + i) * n + j] {
-                mask.set(j * len + i, true);
-            }
-        }
-    }
-    CoreSpec {
-        grid: grid[ci],
-        n: len,
-        axons: n,
-        gid_base: s as u64,
-        axon_gid: (0..n as u64).collect(),
-        pops,
-        credit_axons: Some(credit_axons),
-        mask: Some(mask),
-        bits,
-        mirror: chip.mirror_rows(),
-        copy: None,
-        fanout: vec![FanGroup {
-            start: 0,
-            len: len as u32,
-            dests: (0..count).map(|c| (c as u32, s as u32)).collect(),
-        }],
-        retro_to: (0..n)
-            .map(|j| {
-                let c = core_of(j);
-                (c as u32, (j - chunks[c].0) as u32)
-            })
-            .collect(),
-        delta_to: None,
-        home: None,
-        segments: Vec::new(),
-        // All-to-all nets relax in graded steps.
-        spike_counts: false,
+/// No feed-forward synapses: an all-to-all group's are its loop's ([`Layout::fill_group`]).
+struct LoopOnly;
+
+impl WeightSource for LoopOnly {
+    fn weights(&self, _: &mut dyn FnMut(usize, usize, usize, f64)) {}
+    fn bias(&self, _: usize, _: usize) -> f64 {
+        0.0
     }
 }
 
@@ -168,27 +108,26 @@ impl<D: Datapath> AllToAllChipNet<D> {
             .into());
         }
         let m = place(net, chip)?;
-        let lp = &m.layers[0];
-        let chunks: Vec<(usize, usize)> = lp.chunks.iter().map(|c| (c.start, c.len)).collect();
-        let grid: Vec<u32> = lp.chunks.iter().map(|c| c.core as u32).collect();
-        let mut cores: Vec<CoreBox<D>> = (0..chunks.len())
-            .map(|ci| CoreBox::new(core_spec(net, chip, &chunks, &grid, ci)))
-            .collect();
-        for (ci, &(s, len)) in chunks.iter().enumerate() {
-            let c = &mut cores[ci];
-            let rows = c.rows_mut();
-            for j in 0..n {
-                for i in 0..len {
-                    if net.mask[(s + i) * n + j] {
-                        rows[j * len + i] = dp.weight_in(net.w[(s + i) * n + j], vars);
-                    }
-                }
-            }
-            for i in 0..len {
-                c.neurons[i].b = dp.bias_in(net.b[s + i], vars);
-            }
-            c.refresh_row_max();
-        }
+        // The cores as every net's are built: one per chunk of the group, the loop's rows
+        // and the group's biases filled from the net.
+        let lay = Layout::all_to_all(&m, n, net.n_in, net.n_out);
+        let spec = NetSpec {
+            sizes: &[n],
+            acts: &[net.hidden_act, net.output_act],
+            weights: &LoopOnly,
+            masks: &[],
+            recurrent: &[],
+            feedback: None,
+            mapping: &m,
+            mode: FiringMode::Graded,
+            loss,
+            rule: super::ChipRule::Balance,
+            threads: 1,
+            training: true,
+        };
+        let mut cores: Vec<CoreBox<D>> = lay.cores(&spec, chip);
+        lay.fill_group(&dp, net, &mut cores, vars);
+        let chunks = lay.group_chunks();
         Ok(AllToAllChipNet {
             engine: Engine::new(dp, cores, chip, 1),
             n,

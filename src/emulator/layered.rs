@@ -277,6 +277,13 @@ pub(crate) struct Layout {
     /// [duplicated its inputs](crate::mapping#duplicated-inputs) (the second copy's rows
     /// follow the first's), else 1.
     copies: Vec<usize>,
+    /// Per neuron layer, its populations as `(first neuron, neurons, kind)` ranges: a chain's
+    /// layer 0 is relays and its layer `l` population `l − 1`; an all-to-all group
+    /// ([`Layout::all_to_all`]) is relays, hidden (population 0) and outputs (population 1).
+    pops: Vec<Vec<(usize, usize, PopKind)>>,
+    /// Layer 0 is an [all-to-all group](crate::mapping#all-to-all-groups): its loop rows from
+    /// neurons (not relays) carry credit back, and its neurons have biases.
+    group: bool,
 }
 
 impl Layout {
@@ -334,6 +341,75 @@ impl Layout {
             order: mapping.layers.iter().map(|lp| lp.order.clone()).collect(),
             pos: mapping.layers.iter().map(|lp| inverse(&lp.order)).collect(),
             copies: mapping.layers.iter().map(|lp| lp.copies.max(1)).collect(),
+            pops: sizes
+                .iter()
+                .enumerate()
+                .map(|(l, &n)| {
+                    let kind = match l {
+                        0 => PopKind::Relay,
+                        _ => PopKind::Neuron { pop: (l - 1) as u8 },
+                    };
+                    vec![(0, n, kind)]
+                })
+                .collect(),
+            group: false,
+        }
+    }
+
+    /// The layout of an all-to-all group of `n` neurons placed by `mapping` (one recurrent
+    /// layer holding its relays, [`crate::mapping::map_graph`]): `n_in` input relays, hidden
+    /// neurons (population 0), `n_out` outputs (population 1).
+    pub(crate) fn all_to_all(mapping: &Mapping, n: usize, n_in: usize, n_out: usize) -> Self {
+        let mut lay = Layout::new(mapping, &[n]);
+        let hidden = n.saturating_sub(n_in + n_out);
+        lay.pops = vec![
+            [
+                (0, n_in, PopKind::Relay),
+                (n_in, hidden, PopKind::Neuron { pop: 0 }),
+                (n_in + hidden, n_out, PopKind::Neuron { pop: 1 }),
+            ]
+            .into_iter()
+            .filter(|p| p.1 > 0)
+            .collect(),
+        ];
+        lay.group = true;
+        lay
+    }
+
+    /// An all-to-all group's chunks, `(start, len)` per engine core.
+    pub(crate) fn group_chunks(&self) -> Vec<(usize, usize)> {
+        self.layers[0].iter().map(|p| (p.start, p.len)).collect()
+    }
+
+    /// An all-to-all group's rows from `net`: `w_ij` at row `j`, column `i − start` of the
+    /// core of `i` (only the synapses that exist, the others masked), and every neuron's bias
+    /// (what [`Layout::cores`] left empty).
+    pub(crate) fn fill_group<D: Datapath>(
+        &self,
+        dp: &D,
+        net: &crate::rule::GeneralNet,
+        cores: &mut [CoreBox<D>],
+        vars: &mut VarCounters,
+    ) {
+        let n = net.n;
+        for p in &self.layers[0] {
+            let (s, len) = (p.start, p.len);
+            let c = &mut cores[p.core];
+            let mut mask = bitvec![usize, Lsb0; 0; n * len];
+            let rows = c.rows_mut();
+            for j in 0..n {
+                for i in 0..len {
+                    if net.mask[(s + i) * n + j] {
+                        rows[j * len + i] = dp.weight_in(net.w[(s + i) * n + j], vars);
+                        mask.set(j * len + i, true);
+                    }
+                }
+            }
+            c.set_mask(mask);
+            for i in 0..len {
+                c.neurons[i].b = dp.bias_in(net.b[s + i], vars);
+            }
+            c.refresh_row_max();
         }
     }
 
@@ -448,7 +524,11 @@ impl Layout {
     }
 
     /// Every engine core, rows empty: each chunk's dendrite segments, then its soma core.
-    fn cores<D: Datapath>(&self, spec: &NetSpec<'_>, chip: &ChipModel) -> Vec<CoreBox<D>> {
+    pub(crate) fn cores<D: Datapath>(
+        &self,
+        spec: &NetSpec<'_>,
+        chip: &ChipModel,
+    ) -> Vec<CoreBox<D>> {
         let mut cores = Vec::new();
         for (l, lp) in spec.mapping.layers.iter().enumerate() {
             for (c, ch) in lp.chunks.iter().enumerate() {
@@ -524,24 +604,38 @@ impl Layout {
                 .flat_map(|&(s, n)| (s..s + n).map(|j| gid(l - 1, j)))
                 .chain((0..own).map(|j| gid(l, j)))
                 .collect(),
-            pops: vec![PopRange {
-                start: 0,
-                len: ch.len as u32,
-                kind: if l == 0 {
-                    PopKind::Relay
-                } else {
-                    PopKind::Neuron { pop: (l - 1) as u8 }
-                },
-            }],
-            // Credit goes down the feed-forward axons only (a recurrent net does not train).
-            credit_axons: (l >= 2 && spec.rule == ChipRule::Balance).then(|| {
+            // The layer's populations, clipped to the chunk.
+            pops: self.pops[l]
+                .iter()
+                .filter_map(|&(s, n, kind)| {
+                    let (a, b) = (s.max(ch.start), (s + n).min(ch.start + ch.len));
+                    (a < b).then(|| PopRange {
+                        start: (a - ch.start) as u32,
+                        len: (b - a) as u32,
+                        kind,
+                    })
+                })
+                .collect(),
+            // Credit goes down the feed-forward axons from neurons (a chain's loop does not
+            // train), and along an all-to-all group's loop rows from its neurons.
+            credit_axons: (spec.rule == ChipRule::Balance && (l >= 2 || self.group)).then(|| {
                 let mut b = bitvec![usize, Lsb0; 0; axons];
-                b[..below].fill(true);
+                if l >= 2 {
+                    b[..below].fill(true);
+                }
+                if self.group {
+                    let relays: usize = self.pops[l]
+                        .iter()
+                        .filter(|p| matches!(p.2, PopKind::Relay))
+                        .map(|p| p.1)
+                        .sum();
+                    b[below + relays..].fill(true);
+                }
                 b
             }),
             mask: None,
             bits: build::bits(chip),
-            mirror: spec.training && chip.mirror_rows() && l >= 1,
+            mirror: spec.training && chip.mirror_rows() && (l >= 1 || self.group),
             copy: (comparison && l >= 1 && l < m).then(|| {
                 (
                     CopyLayout {
