@@ -77,6 +77,7 @@ struct ChipSummary<'a> {
 struct MapReport<'a> {
     chip: ChipSummary<'a>,
     sizes: Vec<usize>,
+    graph: &'a Graph,
     mapping: &'a Mapping,
 }
 
@@ -203,11 +204,16 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
                 core: chip.core,
             },
             sizes,
+            graph: &graph,
             mapping: &mapping,
         };
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        super::emit(&mapping.describe())?;
+        super::emit(&format!(
+            "graph: {}\n{}",
+            graph.describe(),
+            mapping.describe()
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -248,7 +248,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
         Err(e) => (None, Some(e.to_string())),
     };
     // (A chain's own masks always fit it: a failure here is a chain error, shown per chip.)
-    let graph = chain.as_ref().map(|(c, _)| c.graph());
+    let graph = chain.as_ref().map(|(c, _)| c.graph(&g));
     let mut chips = Vec::new();
     for name in chip::shipped_models() {
         let model = chip::open(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -268,7 +268,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                     Some(Ok(g)) => map_graph(g, &model, MapOptions::default()),
                     Some(Err(e)) => Err(MapError::from(e.clone())),
                     None => c
-                        .graph()
+                        .graph(&g)
                         .map_err(MapError::from)
                         .and_then(|g| map_graph(&g, &model, MapOptions::default())),
                 };

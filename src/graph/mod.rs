@@ -18,10 +18,11 @@
 //!
 //! The mapping places both with one policy; a graph of another shape (a projection that skips
 //! a group or runs backwards, two all-to-all groups) is reported by [`Graph::shape`] naming the
-//! projection. Weights, biases and neuron models stay with the net the graph describes
-//! ([`crate::rule::LayeredNet`], [`crate::rule::GeneralNet`], a NIR file's nodes): the graph
-//! is what placement and routing need. Convolutions and pools arrive expanded, as masks
-//! (weight sharing is not modelled).
+//! projection. A population names its neurons' model ([`PopKind`]: graded rate neurons and
+//! their activation, NIR's `IF`, `LIF`, `CubaLIF`, `LI`); their parameters and the weights
+//! stay with the net the graph describes ([`crate::rule::LayeredNet`],
+//! [`crate::rule::GeneralNet`], a NIR file's nodes). Convolutions and pools arrive expanded,
+//! as masks (weight sharing is not modelled).
 //!
 //! ```
 //! use accord::graph::{Graph, Shape};
@@ -43,12 +44,44 @@ use serde::Serialize;
 
 /// What a population's neurons do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", tag = "model", content = "activation")]
 pub enum PopKind {
     /// Input relays: the host writes their rates or spikes; they only send.
     Input,
-    /// Neurons that integrate their synapses (their model lives with the net's parameters).
+    /// Neurons whose model the graph does not name (a placement needs only their number).
     Neuron,
+    /// Rate neurons with this activation: the rule's own neurons (graded mode runs them as
+    /// such; spiking mode approximates the rate with the chip's soma).
+    Graded(crate::rule::Activation),
+    /// NIR's integrate-and-fire neurons (`IF`), run by the chip's soma program.
+    If,
+    /// NIR's leaky integrate-and-fire neurons (`LIF`).
+    Lif,
+    /// NIR's current-based LIF neurons (`CubaLIF`).
+    CubaLif,
+    /// NIR's leaky integrators (`LI`, no spikes: a read-out).
+    Li,
+}
+
+impl PopKind {
+    /// Input relays (not neurons that integrate).
+    pub fn is_input(self) -> bool {
+        self == PopKind::Input
+    }
+
+    /// A short name: `input`, `neuron`, the activation's (`graded hard-sigmoid`) or NIR's
+    /// node type (`IF`, `LIF`, `CubaLIF`, `LI`).
+    pub fn name(self) -> String {
+        match self {
+            PopKind::Input => "input".into(),
+            PopKind::Neuron => "neuron".into(),
+            PopKind::Graded(a) => format!("graded {}", a.name()),
+            PopKind::If => "IF".into(),
+            PopKind::Lif => "LIF".into(),
+            PopKind::CubaLif => "CubaLIF".into(),
+            PopKind::Li => "LI".into(),
+        }
+    }
 }
 
 /// A population: `size` neurons of one kind.
@@ -79,7 +112,7 @@ impl Group {
     pub fn inputs(&self) -> usize {
         self.populations
             .iter()
-            .take_while(|p| p.kind == PopKind::Input)
+            .take_while(|p| p.kind.is_input())
             .map(|p| p.size)
             .sum()
     }
@@ -283,6 +316,7 @@ impl Graph {
             ("hidden", n - n_in - n_out, PopKind::Neuron),
             ("output", n_out, PopKind::Neuron),
         ];
+        // (`of_general` names the models.)
         let g = Graph {
             groups: vec![Group {
                 populations: pops
@@ -311,7 +345,26 @@ impl Graph {
     /// As [`Graph::all_to_all`].
     pub fn of_general(net: &crate::rule::GeneralNet) -> Result<Graph, GraphError> {
         let mask: BitVec<usize, Lsb0> = net.mask.iter().copied().collect();
-        Graph::all_to_all(net.n, net.n_in, net.n_out, Some(mask))
+        let mut g = Graph::all_to_all(net.n, net.n_in, net.n_out, Some(mask))?;
+        for p in &mut g.groups[0].populations {
+            p.kind = match p.name.as_str() {
+                "hidden" => PopKind::Graded(net.hidden_act),
+                "output" => PopKind::Graded(net.output_act),
+                _ => p.kind,
+            };
+        }
+        Ok(g)
+    }
+
+    /// The same graph with the neuron populations of a chain given models: `kinds[l]` for the
+    /// population of group `l + 1` (missing entries: unchanged).
+    pub fn with_models(mut self, kinds: &[PopKind]) -> Graph {
+        for (g, &k) in self.groups.iter_mut().skip(1).zip(kinds) {
+            for p in &mut g.populations {
+                p.kind = k;
+            }
+        }
+        self
     }
 
     /// Widths of the groups, input group first.
@@ -340,9 +393,9 @@ impl Graph {
         (self.groups[p.to].size() as u64).saturating_mul(self.groups[p.from].size() as u64)
     }
 
-    /// One line: the groups (populations and widths) and the projections (dense, or how many
-    /// of their pairs exist), e.g. `groups 0 input 4 | 1 layer 1 6; projections 0 → 1 dense
-    /// (24 synapses)`.
+    /// One line: the groups (populations: name, width, model where named) and the projections
+    /// (dense, or how many of their pairs exist), e.g. `groups 0 'input' 4 | 1 'lif1' 6 LIF;
+    /// projections 0 → 1 dense (24 synapses)`.
     pub fn describe(&self) -> String {
         let groups: Vec<String> = self
             .groups
@@ -352,7 +405,10 @@ impl Graph {
                 let pops: Vec<String> = grp
                     .populations
                     .iter()
-                    .map(|p| format!("{} {}", p.name, p.size))
+                    .map(|p| match p.kind {
+                        PopKind::Input | PopKind::Neuron => format!("'{}' {}", p.name, p.size),
+                        k => format!("'{}' {} {}", p.name, p.size, k.name()),
+                    })
                     .collect();
                 format!("{g} {}", pops.join(" + "))
             })
@@ -440,8 +496,8 @@ impl Graph {
         let first = &self.groups[0];
         let inputs_first = |g: usize| {
             let pops = &self.groups[g].populations;
-            let k = pops.iter().take_while(|p| p.kind == PopKind::Input).count();
-            pops[k..].iter().all(|p| p.kind != PopKind::Input)
+            let k = pops.iter().take_while(|p| p.kind.is_input()).count();
+            pops[k..].iter().all(|p| !p.kind.is_input())
         };
         if let Some(g) = (0..self.groups.len()).find(|&g| !inputs_first(g)) {
             return Err(GraphError::Unplaceable(format!(
@@ -528,9 +584,16 @@ mod tests {
         assert_eq!(g.synapses(), 23 + 36 + 18);
         assert_eq!(
             g.describe(),
-            "groups 0 input 4 | 1 layer 1 6 | 2 layer 2 3; projections 0 → 1 masked (23 of 24 \
-             synapses), 1 → 1 dense (36 synapses), 1 → 2 dense (18 synapses)"
+            "groups 0 'input' 4 | 1 'layer 1' 6 | 2 'layer 2' 3; projections 0 → 1 masked (23 of \
+             24 synapses), 1 → 1 dense (36 synapses), 1 → 2 dense (18 synapses)"
         );
+        let g = g.with_models(&[
+            PopKind::Lif,
+            PopKind::Graded(crate::rule::Activation::Identity),
+        ]);
+        assert!(g.describe().starts_with(
+            "groups 0 'input' 4 | 1 'layer 1' 6 LIF | 2 'layer 2' 3 graded identity;"
+        ));
         let Shape::Chain {
             sizes,
             recurrent,
@@ -549,6 +612,10 @@ mod tests {
         let g = Graph::all_to_all(20, 4, 3, None).unwrap();
         assert_eq!(g.groups[0].inputs(), 4);
         assert_eq!(g.sizes(), [20]);
+        assert_eq!(
+            g.describe(),
+            "groups 0 'input' 4 + 'hidden' 13 + 'output' 3; projections 0 → 0 dense (400 synapses)"
+        );
         assert_eq!(g.synapses(), 400);
         assert_eq!(g.shape().unwrap(), Shape::AllToAll { n: 20 });
         let net = crate::rule::GeneralNet::all_to_all(
@@ -561,6 +628,9 @@ mod tests {
             1,
         );
         let g = Graph::of_general(&net).unwrap();
+        let kinds: Vec<PopKind> = g.groups[0].populations.iter().map(|p| p.kind).collect();
+        let sig = PopKind::Graded(crate::rule::Activation::Sigmoid);
+        assert_eq!(kinds, [PopKind::Input, sig, sig]);
         assert_eq!(g.synapses(), net.mask.iter().filter(|&&m| m).count() as u64);
     }
 

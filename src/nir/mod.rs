@@ -866,14 +866,31 @@ impl Chain {
     ///
     /// # Errors
     /// A mask whose shape does not match its layer (not produced by [`Graph::to_layered`]).
-    /// Its populations take the nodes' names: the input node's, then each layer's neuron node
-    /// (a read-out: its synapse nodes).
-    pub fn graph(&self) -> Result<crate::graph::Graph, crate::graph::GraphError> {
+    /// Its populations take the nodes' names and types from `graph` (the NIR graph the chain
+    /// was made from): the input node's, then each layer's neuron node (`IF`, `LIF`,
+    /// `CubaLIF`, `LI`; a read-out without one: its synapse nodes, a linear rate read-out).
+    pub fn graph(&self, graph: &Graph) -> Result<crate::graph::Graph, crate::graph::GraphError> {
+        use crate::graph::PopKind;
+        let kinds: Vec<PopKind> = self
+            .layers
+            .iter()
+            .map(
+                |(_, neuron)| match neuron.as_ref().and_then(|n| graph.nodes.get(n)) {
+                    None => PopKind::Graded(crate::rule::Activation::Identity),
+                    Some(Node::If { .. }) => PopKind::If,
+                    Some(Node::Lif { .. }) => PopKind::Lif,
+                    Some(Node::CubaLif { .. }) => PopKind::CubaLif,
+                    Some(Node::Li { .. }) => PopKind::Li,
+                    Some(_) => PopKind::Neuron,
+                },
+            )
+            .collect();
         let mut g = crate::graph::Graph::layered(
             &self.net.sizes(),
             &self.recurrent_layers(),
             self.masks.clone(),
-        )?;
+        )?
+        .with_models(&kinds);
         let names = self.order.first().cloned().into_iter().chain(
             self.layers
                 .iter()

@@ -336,6 +336,13 @@ fn map_places_the_all_to_all_net_as_one_group() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("cores used: 2 of 16"), "{out}");
+    assert!(
+        out.starts_with(
+            "graph: groups 0 'input' 64 + 'hidden' 226 + 'output' 10; projections 0 → 0 dense \
+             (90000 synapses)"
+        ),
+        "{out}"
+    );
     assert!(out.contains("all-to-all: layer 0 is one group"), "{out}");
     assert!(
         out.contains("forward routes (presynaptic neuron -> destination core): 600"),
@@ -346,6 +353,7 @@ fn map_places_the_all_to_all_net_as_one_group() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["sizes"], serde_json::json!([300]));
     assert_eq!(v["mapping"]["layers"][0]["recurrent"], true);
+    assert_eq!(v["graph"]["groups"][0]["populations"][1]["size"], 226);
     // Too few neurons for digits' 64 inputs and 10 outputs; too many for a TrueNorth core.
     let o = accord(&["map", "--all-to-all", "50"]);
     assert!(!o.status.success());
