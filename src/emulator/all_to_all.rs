@@ -7,7 +7,7 @@
 //! (`k × N` incoming synapses) and fan-out allow; every core needs `N` input axons, and every
 //! neuron sends to every core. Inputs are relays (the host writes their rates); the other
 //! neurons are two populations, hidden and output. The cores are built by the same builder as
-//! a layered net's ([`super::layered`]'s `Layout`: the group is a recurrent layer 0 holding its
+//! a layered net's (`layered.rs`'s `Layout`: the group is a recurrent layer 0 holding its
 //! relays); only the schedule below is this module's.
 //!
 //! * **Firing** — a first timestep in which only the relays send, then one graded firing step
