@@ -364,7 +364,7 @@ pub struct TrainArgs {
     /// weights, on this run's chip or the reference: with --epochs 0, evaluate it.
     #[arg(long, value_name = "FILE")]
     pub load: Option<std::path::PathBuf>,
-    /// Run the network of a NIR file (a chain of Affine/Linear/Conv2d/pooling and IF, LIF,
+    /// Run the network of a NIR file (a chain of Affine/Linear/Conv1d/Conv2d/pooling and IF, LIF,
     /// CubaLIF nodes, an LI read-out; a neuron node may loop onto itself through one Affine or
     /// Linear node, which runs in spiking mode with --epochs 0): its widths and weights, its
     /// neurons' time constants and thresholds at --dt folded into the weights and the chip's

@@ -194,6 +194,23 @@ fn detail(node: &Node) -> String {
             padding,
             input_shape,
             groups,
+            one_d: true,
+            ..
+        } => format!(
+            "kernels [{}, {}, {}], stride {}, padding {}, groups {groups}, input length {}",
+            weight.shape[0],
+            weight.shape[1],
+            weight.shape[3],
+            stride[1],
+            padding[1],
+            input_shape[1]
+        ),
+        Node::Conv2d {
+            weight,
+            stride,
+            padding,
+            input_shape,
+            groups,
             ..
         } => format!(
             "kernels {:?}, stride {stride:?}, padding {padding:?}, groups {groups}, input {}×{}",

@@ -6,7 +6,7 @@
 //! (an `n × 2` array of node names) and a group `nodes`: one group per node with a `type`
 //! string and its parameters as arrays. This module reads every node's type and the
 //! parameters of the primitives accord takes — `Input`, `Output`, `Affine`, `Linear`,
-//! `Conv2d`, `Flatten`, `IF`, `LIF`, `CubaLIF`, `LI` — and keeps any other primitive
+//! `Conv1d`, `Conv2d`, `Flatten`, `IF`, `LIF`, `CubaLIF`, `LI` — and keeps any other primitive
 //! (`SumPool2d`, `Delay`, …) as [`Node::Other`], so that a report can say which node stops a
 //! network from running.
 //!
@@ -124,6 +124,9 @@ pub enum Node {
         v_leak: Vec<f64>,
     },
     /// A 2-D convolution over a `(C, H, W)` input: `weight (O, C/groups, kh, kw)`, `bias (O)`.
+    /// A NIR `Conv1d` over a `(C, L)` input is held as one over `(C, 1, L)` (`one_d`: its
+    /// kernels `(O, C/groups, 1, k)`, stride, padding and dilation `(1, s)`, `(0, p)`,
+    /// `(1, d)`), and written back as a `Conv1d`.
     Conv2d {
         /// Kernels.
         weight: Tensor,
@@ -139,6 +142,8 @@ pub enum Node {
         groups: usize,
         /// Input height and width.
         input_shape: [usize; 2],
+        /// Read from a NIR `Conv1d` (height 1).
+        one_d: bool,
     },
     /// Sum (`average: false`) or average pooling over `(C, H, W)`: each output is the sum of a
     /// `kernel` window (divided by the window's area for average pooling, zero padding
@@ -182,7 +187,8 @@ impl Node {
             Node::Lif { .. } => "LIF",
             Node::CubaLif { .. } => "CubaLIF",
             Node::Li { .. } => "LI",
-            Node::Conv2d { .. } => "Conv2d",
+            Node::Conv2d { one_d: false, .. } => "Conv2d",
+            Node::Conv2d { one_d: true, .. } => "Conv1d",
             Node::Pool2d { average: false, .. } => "SumPool2d",
             Node::Pool2d { average: true, .. } => "AvgPool2d",
             Node::Scale { .. } => "Scale",
@@ -256,6 +262,11 @@ pub struct Graph {
     pub nodes: BTreeMap<String, Node>,
     /// Edges `(from, to)` in file order.
     pub edges: Vec<(String, String)>,
+    /// Per neuron or `Scale` node whose parameters the file stored with several dimensions
+    /// (after a convolution or pool: `(C, H, W)`), that shape. [`write`] stores them so again, so the
+    /// Python client's type inference sees the shape it wrote (accord's own nodes hold them
+    /// flat).
+    pub shapes: BTreeMap<String, Vec<usize>>,
 }
 
 /// Errors of reading, writing or converting NIR graphs; each names the file, the node, its
@@ -334,6 +345,7 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
         .groups()
         .map_err(|e| f.format(format!("'node/nodes' cannot be listed ({e})")))?;
     let mut nodes = BTreeMap::new();
+    let mut shapes = BTreeMap::new();
     for n in names {
         let at = format!("node/nodes/{n}");
         let kind = f.string(&format!("{at}/type"))?;
@@ -345,6 +357,18 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
         };
         let node = r.node()?;
         check_node(&node).map_err(|e| r.err(e))?;
+        // A neuron or Scale node's parameter shape, where it has several dimensions.
+        let first = match &node {
+            Node::Scale { scale } => Some(("scale", scale.as_slice())),
+            _ => node.params().first().copied(),
+        };
+        if let Some((p, v)) = first
+            && let Ok(t) = r.tensor(p)
+            && t.shape.len() > 1
+            && t.shape.iter().product::<usize>() == v.len()
+        {
+            shapes.insert(n.clone(), t.shape);
+        }
         nodes.insert(n, node);
     }
     for (a, b) in &edges {
@@ -358,6 +382,7 @@ pub fn read(path: &Path) -> Result<Graph, NirError> {
         version,
         nodes,
         edges,
+        shapes,
     })
 }
 
@@ -527,6 +552,26 @@ impl NodeReader<'_> {
     }
 
     /// Parameter `p` as one or two whole numbers (one is used for both).
+    /// One whole number (a `Conv1d`'s stride, padding, dilation or length).
+    fn one(&self, p: &str) -> Result<usize, NirError> {
+        match self.pair(p)? {
+            [a, b] if a == b => Ok(a),
+            v => Err(self.err(format!("parameter '{p}' = {v:?} is not one whole number"))),
+        }
+    }
+
+    /// A convolution's channel groups: a whole number ≥ 1.
+    fn groups(&self) -> Result<usize, NirError> {
+        self.tensor("groups")
+            .ok()
+            .and_then(|t| t.data.first().copied())
+            .filter(|g| *g >= 1.0 && g.fract() == 0.0 && *g <= 1e6)
+            .map(|g| g as usize)
+            .ok_or_else(|| {
+                self.err("parameter 'groups' is missing or not a whole number ≥ 1".into())
+            })
+    }
+
     fn pair(&self, p: &str) -> Result<[usize; 2], NirError> {
         let v = self.tensor(p).map_err(|_| {
             self.err(format!(
@@ -591,14 +636,7 @@ impl NodeReader<'_> {
                 v_leak: self.vec("v_leak")?,
             },
             "Conv2d" => {
-                let groups = self
-                    .tensor("groups")
-                    .ok()
-                    .and_then(|t| t.data.first().copied())
-                    .filter(|g| *g >= 1.0 && g.fract() == 0.0 && *g <= 1e6)
-                    .ok_or_else(|| {
-                        self.err("parameter 'groups' is missing or not a whole number ≥ 1".into())
-                    })? as usize;
+                let groups = self.groups()?;
                 Node::Conv2d {
                     weight: self.tensor("weight")?,
                     bias: self.vec("bias")?,
@@ -607,6 +645,30 @@ impl NodeReader<'_> {
                     dilation: self.pair("dilation")?,
                     groups,
                     input_shape: self.pair("input_shape")?,
+                    one_d: false,
+                }
+            }
+            "Conv1d" => {
+                let groups = self.groups()?;
+                let w = self.tensor("weight")?;
+                let [o, ci, k] = w.shape[..] else {
+                    return Err(self.err(format!(
+                        "parameter 'weight' has shape {:?}; a Conv1d's is (out, in/groups, k)",
+                        w.shape
+                    )));
+                };
+                Node::Conv2d {
+                    weight: Tensor {
+                        shape: vec![o, ci, 1, k],
+                        data: w.data,
+                    },
+                    bias: self.vec("bias")?,
+                    stride: [1, self.one("stride")?],
+                    padding: [0, self.one("padding")?],
+                    dilation: [1, self.one("dilation")?],
+                    groups,
+                    input_shape: [1, self.one("input_shape")?],
+                    one_d: true,
                 }
             }
             "SumPool2d" | "AvgPool2d" => Node::Pool2d {
@@ -729,7 +791,7 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
         g.create_dataset("type")
             .with_vlen_strings(&[node.kind()])
             .with_shape(&[]);
-        node_params(&mut g, n, node)?;
+        node_params(&mut g, n, node, graph.shapes.get(n))?;
         nodes.add_group(g.finish());
     }
     root.add_group(nodes.finish());
@@ -745,7 +807,12 @@ pub fn write(path: &Path, graph: &Graph) -> Result<(), NirError> {
 }
 
 /// A node's parameters into its group `g` (`n` names it in errors).
-fn node_params(g: &mut hdf5_pure::GroupBuilder, n: &str, node: &Node) -> Result<(), NirError> {
+fn node_params(
+    g: &mut hdf5_pure::GroupBuilder,
+    n: &str,
+    node: &Node,
+    shape: Option<&Vec<usize>>,
+) -> Result<(), NirError> {
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let mut put = |p: &str, v: &[f64], shape: Option<&[usize]>| {
         let d = g.create_dataset(p);
@@ -766,7 +833,9 @@ fn node_params(g: &mut hdf5_pure::GroupBuilder, n: &str, node: &Node) -> Result<
         Node::Linear { weight } => put("weight", &weight.data, Some(&weight.shape)),
         Node::If { .. } | Node::Lif { .. } | Node::CubaLif { .. } | Node::Li { .. } => {
             for (p, v) in node.params() {
-                put(p, v, None);
+                // The stored shape, where it holds these values (else flat).
+                let s = shape.filter(|s| s.iter().product::<usize>() == v.len());
+                put(p, v, s.map(Vec::as_slice));
             }
         }
         Node::Conv2d {
@@ -777,6 +846,33 @@ fn node_params(g: &mut hdf5_pure::GroupBuilder, n: &str, node: &Node) -> Result<
             dilation,
             groups,
             input_shape,
+            one_d: true,
+        } => {
+            // NIR's Conv1d: kernels (O, C/groups, k), scalar stride, padding, dilation, length.
+            let k = [weight.shape[0], weight.shape[1], weight.shape[3]];
+            put("weight", &weight.data, Some(&k));
+            put("bias", bias, None);
+            for (p, v) in [
+                ("stride", stride[1]),
+                ("padding", padding[1]),
+                ("dilation", dilation[1]),
+                ("input_shape", input_shape[1]),
+                ("groups", *groups),
+            ] {
+                g.create_dataset(p)
+                    .with_i64_data(&[v as i64])
+                    .with_shape(&[]);
+            }
+        }
+        Node::Conv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            input_shape,
+            one_d: false,
         } => {
             put("weight", &weight.data, Some(&weight.shape));
             put("bias", bias, None);
@@ -808,7 +904,13 @@ fn node_params(g: &mut hdf5_pure::GroupBuilder, n: &str, node: &Node) -> Result<
                     .with_i64_data(&[v[0] as i64, v[1] as i64]);
             }
         }
-        Node::Scale { scale } => put("scale", scale, None),
+        Node::Scale { scale } => put(
+            "scale",
+            scale,
+            shape
+                .filter(|s| s.iter().product::<usize>() == scale.len())
+                .map(Vec::as_slice),
+        ),
         Node::Flatten { dims } => {
             g.create_dataset("start_dim")
                 .with_i64_data(&[dims[0]])
@@ -1211,7 +1313,8 @@ impl ChainBuilder {
         if self.pending.is_none() {
             return Err(err(
                 n,
-                "does not follow a synapse node (Affine, Linear, Conv2d, pooling or Scale)".into(),
+                "does not follow a synapse node (Affine, Linear, Conv1d, Conv2d, pooling or Scale)"
+                    .into(),
             ));
         }
         let k = graph.nodes[n].neurons().unwrap_or(0);
@@ -1635,7 +1738,11 @@ impl Graph {
                 }
                 let (lin, out) =
                     windowed(windowed_node, c, h, w, cells_limit).map_err(|why| err(n, why))?;
-                *shape = out.to_vec();
+                *shape = match windowed_node {
+                    // A Conv1d's output is (O, L_out), as NIR shapes it.
+                    Node::Conv2d { one_d: true, .. } => vec![out[0], out[2]],
+                    _ => out.to_vec(),
+                };
                 Some((lin, true))
             }
             Node::Scale { scale } => {
@@ -1662,7 +1769,7 @@ impl Graph {
             _ => {
                 return Err(err(
                         n,
-                        "is a primitive accord does not take yet (it takes Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Scale, Flatten, IF, LIF, CubaLIF and LI in a chain)".into(),
+                        "is a primitive accord does not take yet (it takes Affine, Linear, Conv1d, Conv2d, SumPool2d, AvgPool2d, Scale, Flatten, IF, LIF, CubaLIF and LI in a chain)".into(),
                     ));
             }
         })
@@ -1738,6 +1845,7 @@ impl Graph {
             version: VERSION.into(),
             nodes,
             edges,
+            shapes: BTreeMap::new(),
         })
     }
 }

@@ -345,7 +345,9 @@ fn a_convolution_expands_into_the_dense_layer_that_computes_it() {
         let y = y.as_f64().unwrap();
         assert!((got - y).abs() < 1e-9, "output {i}: {got} vs NumPy {y}");
     }
-    // And it writes back as it came.
+    // And it writes back as it came, the IF node's parameters in their (2, 4, 4) shape (the
+    // Python client's type inference checks it against the convolution's output).
+    assert_eq!(g.shapes["if1"], [2, 4, 4]);
     let dir = std::env::temp_dir().join(format!("accord-nir-conv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     nir::write(&dir.join("c.nir"), &g).unwrap();
@@ -1578,4 +1580,38 @@ fn an_li_read_out_trains_and_a_data_width_mismatch_is_named() {
         "{e}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A NIR `Conv1d` (written by the Python `nir` package: kernel 3, stride 2, padding 1,
+/// dilation 2 over 2 × 12) expands into the dense layer that computes it, checked against
+/// NumPy, and writes back as a `Conv1d`.
+#[test]
+fn a_1d_convolution_expands_into_the_dense_layer_that_computes_it() {
+    let g = nir::read(&fixture("conv1d.nir")).unwrap();
+    assert_eq!(g.nodes["conv"].kind(), "Conv1d");
+    let c = g.to_layered().unwrap();
+    // 2×12 → 4×5 (L_out = (12 + 2 − 2·2 − 1) / 2 + 1) → flatten → 3.
+    assert_eq!(c.net.sizes(), [24, 20, 3]);
+    // Each output sees 2 channels × 3 taps of its window; the taps that fall on the zero
+    // padding (the first output's first tap in each channel) are structural zeros too.
+    let (name, zeros, all) = &c.expanded[0];
+    assert_eq!((name.as_str(), *all), ("conv", 20 * 24));
+    assert_eq!(*zeros, 20 * 24 - (20 * 6 - 4 * 2));
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("conv1d_expected.json")).unwrap())
+            .unwrap();
+    let x = floats(&want["input"]);
+    let l = &c.net.layers[0];
+    for (i, y) in floats(&want["output"]).iter().enumerate() {
+        let got: f64 = l.b[i] + (0..24).map(|j| l.w[i * 24 + j] * x[j]).sum::<f64>();
+        assert!((got - y).abs() < 1e-9, "output {i}: {got} vs NumPy {y}");
+    }
+    let dir = std::env::temp_dir().join(format!("accord-nir-conv1d-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    nir::write(&dir.join("c.nir"), &g).unwrap();
+    let back = nir::read(&dir.join("c.nir")).unwrap();
+    assert_eq!(back, g);
+    assert_eq!(back.nodes["conv"].kind(), "Conv1d");
+    assert_eq!(back.shapes["if1"], [4, 5]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
