@@ -121,6 +121,10 @@ impl Group {
 /// Every synapse from group `from` to group `to` (the same group: a loop).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Projection {
+    /// What it came from (a NIR chain's synapse nodes, e.g. `conv` or `pool+fc`; empty:
+    /// unnamed).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Presynaptic group.
     pub from: usize,
     /// Postsynaptic group.
@@ -264,12 +268,14 @@ impl Graph {
         let mut projections = Vec::new();
         for (l, mask) in masks.into_iter().enumerate() {
             projections.push(Projection {
+                name: String::new(),
                 from: l,
                 to: l + 1,
                 mask,
             });
             if recurrent.get(l + 1).copied().unwrap_or(false) {
                 projections.push(Projection {
+                    name: String::new(),
                     from: l + 1,
                     to: l + 1,
                     mask: None,
@@ -280,6 +286,7 @@ impl Graph {
             projections.insert(
                 0,
                 Projection {
+                    name: String::new(),
                     from: 0,
                     to: 0,
                     mask: None,
@@ -330,6 +337,7 @@ impl Graph {
                     .collect(),
             }],
             projections: vec![Projection {
+                name: String::new(),
                 from: 0,
                 to: 0,
                 mask,
@@ -425,7 +433,10 @@ impl Graph {
                         self.slots(p)
                     ),
                 };
-                format!("{} → {} {how}", p.from, p.to)
+                match p.name.as_str() {
+                    "" => format!("{} → {} {how}", p.from, p.to),
+                    name => format!("{} → {} '{name}' {how}", p.from, p.to),
+                }
             })
             .collect();
         format!(
@@ -653,6 +664,7 @@ mod tests {
         assert!(Graph::all_to_all(5, 4, 3, None).is_err());
         let mut g = Graph::layered(&[4, 6, 3], &[], Vec::new()).unwrap();
         g.projections.push(Projection {
+            name: String::new(),
             from: 0,
             to: 2,
             mask: None,
@@ -660,6 +672,7 @@ mod tests {
         let e = g.shape().unwrap_err().to_string();
         assert!(e.contains("projection 2 joins group 0 to group 2"), "{e}");
         g.projections[2] = Projection {
+            name: String::new(),
             from: 0,
             to: 1,
             mask: None,
@@ -674,6 +687,7 @@ mod tests {
             }
         );
         g.projections[2] = Projection {
+            name: String::new(),
             from: 0,
             to: 7,
             mask: None,

@@ -1003,6 +1003,18 @@ impl Chain {
                 p.name = name;
             }
         }
+        // Projections by their synapse nodes: layer l's into group l + 1, its loop's onto it.
+        for p in &mut g.projections {
+            p.name = if p.from == p.to {
+                p.to.checked_sub(1)
+                    .and_then(|l| self.recurrent.get(l)?.as_ref())
+                    .map_or_else(String::new, |r| r.node.clone())
+            } else {
+                self.layers
+                    .get(p.from)
+                    .map_or_else(String::new, |(syn, _)| syn.clone())
+            };
+        }
         Ok(g)
     }
 

@@ -1788,6 +1788,7 @@ fn graphs_map_by_one_policy() {
     // A graph of a shape the mapping does not place is refused, naming the projection.
     let mut skip = Graph::layered(&[4, 6, 3], &[], Vec::new()).unwrap();
     skip.projections.push(accord::graph::Projection {
+        name: String::new(),
         from: 0,
         to: 2,
         mask: None,

@@ -967,7 +967,8 @@ fn import_reports_the_graph_and_every_chip_and_export_writes_a_checkpoint_net() 
             // Its graph: 1×6×6 → 2 channels of 3×3 kernels (4×4 positions, 9 inputs each).
             && text.contains(
                 "as a graph: groups 0 'input' 36 | 1 'if1' 32 IF | 2 'fc' 3 graded identity; \
-                 projections 0 → 1 masked (288 of 1152 synapses), 1 → 2 dense (96 synapses)"
+                 projections 0 → 1 'conv' masked (288 of 1152 synapses), 1 → 2 'fc' dense (96 \
+                 synapses)"
             )
             && text.contains("expanded into a masked layer")
             && text.contains("placed by receptive field"),
