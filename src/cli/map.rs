@@ -51,13 +51,18 @@ pub struct MapArgs {
     #[arg(long, value_enum, default_value = "fewest-cores", requires = "model")]
     pub placement: super::PlacementArg,
     /// On a crossbar chip (TrueNorth), give every input one axon instead of duplicating the
-    /// inputs of layers whose cores have room.
-    #[arg(long)]
+    /// inputs of layers whose cores have room (an all-to-all group never duplicates them).
+    #[arg(long, conflicts_with = "all_to_all")]
     pub no_duplicate_inputs: bool,
-    /// Print one JSON document (top-level `chip`, `sizes`, `mapping`) instead of the table.
+    /// Print one JSON document (top-level `chip`, `sizes`, `graph`, `mapping`) instead of the
+    /// table.
     #[arg(long)]
     pub json: bool,
 }
+
+/// The largest `--all-to-all` net whose synapse mask (N² bits, 32 MiB here) is built for the
+/// graph's description.
+const RECIPE_MASK_MAX: usize = 1 << 14;
 
 /// A layer width to map (nothing is allocated per synapse): 1 to 2^24.
 fn parse_width(s: &str) -> Result<usize, String> {
@@ -195,6 +200,23 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
             a.chip
         ))
     })?;
+    // The recipe's synapses (its relays receive none, no neuron its own), once the mapping
+    // shows the net fits a core's axons (the group is placed with dense rows either way);
+    // beyond RECIPE_MASK_MAX neurons its N² bits are not built and the count is given.
+    let mut graph = graph;
+    let mut note = String::new();
+    if let Some(n) = a.all_to_all {
+        let inputs = graph.groups[0].inputs();
+        if n <= RECIPE_MASK_MAX {
+            graph.projections[0].mask = Some(Graph::all_to_all_recipe_mask(n, inputs));
+        } else {
+            note = format!(
+                "note: the recipe net has {} of these synapses (its {inputs} inputs receive \
+                 none, no neuron its own)\n",
+                ((n - inputs) as u64).saturating_mul(n as u64 - 1)
+            );
+        }
+    }
     if a.json {
         let report = MapReport {
             chip: ChipSummary {
@@ -210,7 +232,7 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
         super::emit(&format!(
-            "graph: {}\n{}",
+            "graph: {}\n{note}{}",
             graph.describe(),
             mapping.describe()
         ))?;

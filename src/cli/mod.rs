@@ -51,7 +51,8 @@ pub enum Command {
     /// Check or show a chip model.
     #[command(subcommand)]
     Chip(ChipCommand),
-    /// Place a layered network on a chip model: cores, utilisation, pressure, hop histogram.
+    /// Place a network (layered, a NIR --model, or --all-to-all) on a chip model: cores,
+    /// utilisation, pressure, hop histogram.
     Map(map::MapArgs),
     /// Sweep the learning rate of all-to-all networks and measure their block structure.
     Modules(modules::ModulesArgs),

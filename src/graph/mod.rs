@@ -347,6 +347,19 @@ impl Graph {
         Ok(g)
     }
 
+    /// The synapses of the all-to-all recipe net ([`GeneralNet::all_to_all`](crate::rule::GeneralNet::all_to_all)):
+    /// every neuron from every other, the `n_in` input relays receiving none; row-major
+    /// `n × n` as [`Graph::all_to_all`] takes it. `n²` bits: for a net the caller has already
+    /// checked fits a chip.
+    pub fn all_to_all_recipe_mask(n: usize, n_in: usize) -> BitVec<usize, Lsb0> {
+        let mut m = BitVec::repeat(false, n * n);
+        for i in n_in.min(n)..n {
+            m[i * n..(i + 1) * n].fill(true);
+            m.set(i * n + i, false);
+        }
+        m
+    }
+
     /// The graph of an all-to-all net as the rule holds it (its mask included).
     ///
     /// # Errors
@@ -398,7 +411,9 @@ impl Graph {
 
     /// Every (post, pre) pair of projection `p`.
     fn slots(&self, p: &Projection) -> u64 {
-        (self.groups[p.to].size() as u64).saturating_mul(self.groups[p.from].size() as u64)
+        // (A hand-built graph may name a group that does not exist: 0, as `check` reports.)
+        let size = |g: usize| self.groups.get(g).map_or(0, Group::size) as u64;
+        size(p.to).saturating_mul(size(p.from))
     }
 
     /// One line: the groups (populations: name, width, model where named) and the projections
@@ -628,6 +643,21 @@ mod tests {
             "groups 0 'input' 4 + 'hidden' 13 + 'output' 3; projections 0 → 0 dense (400 synapses)"
         );
         assert_eq!(g.synapses(), 400);
+        // The recipe's synapses: the rule's own mask, 16 × 19 of them.
+        let recipe = Graph::all_to_all_recipe_mask(20, 4);
+        let net = crate::rule::GeneralNet::all_to_all(
+            20,
+            4,
+            3,
+            crate::rule::Activation::Sigmoid,
+            crate::rule::Activation::Sigmoid,
+            1.0,
+            0,
+        );
+        assert!(recipe.iter().by_vals().eq(net.mask.iter().copied()));
+        let g = Graph::all_to_all(20, 4, 3, Some(recipe)).unwrap();
+        assert_eq!(g.synapses(), 16 * 19);
+        assert!(g.describe().ends_with("0 → 0 masked (304 of 400 synapses)"));
         assert_eq!(g.shape().unwrap(), Shape::AllToAll { n: 20 });
         let net = crate::rule::GeneralNet::all_to_all(
             12,

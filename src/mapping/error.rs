@@ -31,14 +31,16 @@ pub enum MapError {
     /// One neuron needs more routing entries than a core has.
     #[error(
         "layer {layer} needs {needed} fan-out routing entries for a single neuron (one per core \
-         of layer {next}); a {chip} core has {capacity} (over by {over}), even with one neuron \
-         per core",
-        next = .layer + 1,
+         of {dests}); a {chip} core has {capacity} (over by {over}), even with one neuron per \
+         core",
+        dests = .reach.describe(*.layer),
         over = .needed - .capacity
     )]
     Fanout {
         /// The presynaptic layer.
         layer: usize,
+        /// Where its neurons send.
+        reach: Reach,
         /// Chip name.
         chip: String,
         /// Routing entries of one neuron: the core count of the next layer.
@@ -160,4 +162,26 @@ pub enum MapError {
 fn per_layer_text(v: &[usize]) -> String {
     let parts: Vec<String> = v.iter().map(usize::to_string).collect();
     parts.join(" + ")
+}
+
+/// Where a layer's neurons send, as [`MapError::Fanout`] names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The next layer's cores.
+    Next,
+    /// The next layer's cores and the layer's own (a recurrent layer).
+    NextAndOwn,
+    /// The layer's own cores (an all-to-all group, or a recurrent output layer).
+    Own,
+}
+
+impl Reach {
+    /// "layer 2", "layer 2 and of layer 1 itself", "layer 0 itself" for layer `layer`.
+    pub fn describe(self, layer: usize) -> String {
+        match self {
+            Reach::Next => format!("layer {}", layer + 1),
+            Reach::NextAndOwn => format!("layer {} and of layer {layer} itself", layer + 1),
+            Reach::Own => format!("layer {layer} itself"),
+        }
+    }
 }

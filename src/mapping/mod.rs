@@ -2,9 +2,10 @@
 //!
 //! [`map_graph`] places a network [graph](crate::graph) — a chain of groups (a layered net) or
 //! one [all-to-all group](self#all-to-all-groups) — with the policy below; [`map_net_opts`] and
-//! its shorter forms take a chain by its widths. [`map_layered`] takes the layer widths of a densely connected layered network (every neuron
-//! of layer `l` projects to every neuron of layer `l + 1`) and a [`ChipModel`], and returns a
-//! [`Mapping`]: which core hosts which neurons, how full each core is, and how far packets travel.
+//! its shorter forms take a chain by its widths, and [`map_layered`] a densely connected one
+//! (every neuron of layer `l` projects to every neuron of layer `l + 1`). Each returns a
+//! [`Mapping`] on a [`ChipModel`]: which core hosts which neurons, how full each core is, and how
+//! far packets travel.
 //! The emulator reads the placement through [`Mapping::core_of`], [`Mapping::dest_cores`] and
 //! [`Mapping::hops`]; `accord map` prints [`Mapping::describe`] or the JSON form.
 //!
@@ -39,7 +40,9 @@
 //! * **Cores in snake order.** Chunks take cores along a boustrophedon walk of the mesh (row 0
 //!   left to right, row 1 right to left, …), layer after layer, so consecutive layers sit next
 //!   to each other. [`Mapping::cores`] is nevertheless listed in core-id order (row-major, as in
-//!   [`crate::chip::Mesh`]).
+//!   [`crate::chip::Mesh`]). The mesh walked is the system's grid ([`ChipModel::grid`]): a
+//!   `[system]` of several chips side by side offers all their cores, and a route that leaves
+//!   a chip crosses an interchip link.
 //! * **Routes.** A route is a (presynaptic neuron, destination core) pair; under dimension-order
 //!   (X then Y) routing its length is the Manhattan distance between the two cores.
 //!   [`Mapping::hop_histogram`] counts forward routes by length. The retrograde messages of the
@@ -84,9 +87,10 @@
 //!
 //! An all-to-all net is one group — input relays, hidden and output neurons — projecting onto
 //! itself. It is placed as a recurrent layer 0 that holds its relays: its fan-in is its own `N`
-//! neurons (so a core needs `N` input axons, and a fan-in over a core is refused, as for any
-//! recurrent layer), its chunk size is the largest `k` with `k × N ≤ synapses` and
-//! `k × ⌈N/k⌉ ≤ fanout` (every neuron reaches every core of the group), the chunks are even
+//! neurons (so `N` must be within a core's input axons and synapses, the smaller of the two;
+//! a fan-in over that is refused, as for any recurrent layer), its chunk size is the largest `k`
+//! with `k ≤ neurons`, `k × N ≤ synapses` and `k × ⌈N/k⌉ ≤ fanout` (every neuron reaches every
+//! core of the group), the chunks are even
 //! and take cores along the snake, and every neuron's route to every core joins the hop
 //! histogram. An all-to-all group is never packed.
 //!
@@ -136,7 +140,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use error::MapError;
+pub use error::{MapError, Reach};
 
 use bitvec::prelude::*;
 use serde::Serialize;
@@ -172,7 +176,8 @@ pub struct Segment {
 /// Where one neuron layer lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LayerPlacement {
-    /// Layer index; 0 is the input layer.
+    /// Layer index; 0 is the input layer (of a chain), or the whole [all-to-all
+    /// group](self#all-to-all-groups).
     pub layer: usize,
     /// Number of neurons in the layer.
     pub size: usize,
@@ -193,8 +198,8 @@ pub struct LayerPlacement {
     /// chunk's own core (`chunks[i].core`) then holds only the somas.
     pub segment_cores: Vec<Vec<usize>>,
     /// The layer projects onto itself ([`map_net`]): every core of the layer holds rows for
-    /// the layer below and then for the layer's own neurons, and each of its neurons sends to
-    /// every core of the layer as well as of the next.
+    /// the layer below (if any) and then for the layer's own neurons, and each of its neurons
+    /// sends to every core of the layer as well as of the next (if any).
     pub recurrent: bool,
     /// Per chunk, the presynaptic neurons its core holds rows for, as runs of positions of the
     /// layer below (its `order`), in order (empty: every chunk holds the whole layer below, or
@@ -243,15 +248,15 @@ pub struct CoreUse {
     pub start: usize,
     /// Neurons hosted.
     pub neurons: usize,
-    /// Synapses stored: neurons × fan-in, or × the chunk's receptive field (0 for the input
-    /// layer).
+    /// Synapses stored: neurons × fan-in, or × the chunk's receptive field (0 for a chain's
+    /// input layer).
     pub synapses: usize,
     /// Input axons used: the fan-in, one per presynaptic neuron (two where the inputs are
-    /// [duplicated](self#duplicated-inputs)), or the chunk's receptive field (0 for the input
-    /// layer).
+    /// [duplicated](self#duplicated-inputs)), or the chunk's receptive field (0 for a chain's
+    /// input layer).
     pub input_axons: usize,
     /// Routing entries: Σ over its neurons of distinct destination cores, twice for a core
-    /// whose inputs are [duplicated](self#duplicated-inputs) (0 for the output).
+    /// whose inputs are [duplicated](self#duplicated-inputs) (0 for a chain's output layer).
     pub fanout: usize,
     /// `neurons / capacity.neurons`.
     pub neurons_util: f64,
@@ -280,16 +285,16 @@ pub struct Pressure {
     pub utilisation: f64,
 }
 
-/// A layered network placed on a chip. Build one with [`map_layered`].
+/// A network placed on a chip (or a system of chips). Build one with [`map_graph`] or [`map_net_opts`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Mapping {
     /// Chip name.
     pub chip: String,
-    /// Mesh columns.
+    /// Columns of the system grid: the chip's mesh, times `system.chips_x` chips side by side.
     pub mesh_cols: usize,
-    /// Mesh rows.
+    /// Rows of the system grid: the chip's mesh, times `system.chips_y`.
     pub mesh_rows: usize,
-    /// Cores on the chip, `mesh_cols × mesh_rows`.
+    /// Cores in the system, `mesh_cols × mesh_rows`.
     pub cores_available: u64,
     /// Per-core capacities.
     pub capacity: CoreCapacity,
@@ -677,8 +682,11 @@ fn place(
             });
         }
     }
-    let cols = u64::from(chip.mesh.cols);
-    let rows = u64::from(chip.mesh.rows);
+    // Core ids are positions on the system grid (one chip's mesh unless `[system]` joins
+    // several), as the engine's routers read them.
+    let grid = chip.grid();
+    let cols = u64::from(grid.cols);
+    let rows = u64::from(grid.rows);
     let available = cols * rows;
     // An all-to-all group is cut into chunks on cores of its own: it is not packed.
     if (c.external_inputs || c.recurrent) && !relays_inside {
@@ -781,6 +789,7 @@ fn place(
             let (mut f, by) = cut(cap.neurons).map_err(|needed| MapError::Fanout {
                 chip: name.clone(),
                 layer: l,
+                reach: Reach::Next,
                 needed,
                 capacity: cap.fanout,
             })?;
@@ -829,6 +838,11 @@ fn place(
                 return Err(MapError::Fanout {
                     chip: name,
                     layer: l,
+                    reach: match (rec(l), l + 1 < n) {
+                        (true, true) => Reach::NextAndOwn,
+                        (true, false) => Reach::Own,
+                        (false, _) => Reach::Next,
+                    },
                     needed: dest,
                     capacity: cap.fanout,
                 });
@@ -959,8 +973,9 @@ fn map_packed(
     // chip connects a core's neurons internally and the whole layer sits on one core.
     let own = |l: usize| if rec(l) { sizes[l] } else { 0 };
     let (external, recurrent) = (chip.core.external_inputs, chip.core.recurrent);
-    let cols = u64::from(chip.mesh.cols);
-    let available = cols * u64::from(chip.mesh.rows);
+    let grid = chip.grid();
+    let cols = u64::from(grid.cols);
+    let available = cols * u64::from(grid.rows);
     let n = sizes.len();
     let mut placed: Vec<Vec<Piece>> = vec![Vec::new(); n];
     let mut walk = 0u64;
@@ -1363,9 +1378,9 @@ fn finish(
 ) -> Mapping {
     let mut m = Mapping {
         chip: chip.name.clone(),
-        mesh_cols: to_usize(chip.mesh.cols.into()),
-        mesh_rows: to_usize(chip.mesh.rows.into()),
-        cores_available: chip.mesh.cores(),
+        mesh_cols: to_usize(chip.grid().cols.into()),
+        mesh_rows: to_usize(chip.grid().rows.into()),
+        cores_available: chip.grid().cores(),
         capacity: cap,
         layers,
         cores,

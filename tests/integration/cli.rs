@@ -338,8 +338,8 @@ fn map_places_the_all_to_all_net_as_one_group() {
     assert!(out.contains("cores used: 2 of 16"), "{out}");
     assert!(
         out.starts_with(
-            "graph: groups 0 'input' 64 + 'hidden' 226 + 'output' 10; projections 0 → 0 dense \
-             (90000 synapses)"
+            "graph: groups 0 'input' 64 + 'hidden' 226 + 'output' 10; projections 0 → 0 masked \
+             (70564 of 90000 synapses)\n"
         ),
         "{out}"
     );
@@ -354,6 +354,8 @@ fn map_places_the_all_to_all_net_as_one_group() {
     assert_eq!(v["sizes"], serde_json::json!([300]));
     assert_eq!(v["mapping"]["layers"][0]["recurrent"], true);
     assert_eq!(v["graph"]["groups"][0]["populations"][1]["size"], 226);
+    // The recipe's synapses: 236 neurons (not the 64 inputs) from each of the other 299.
+    assert_eq!(v["graph"]["projections"][0]["existing"], 236 * 299);
     // Too few neurons for digits' 64 inputs and 10 outputs; too many for a TrueNorth core.
     let o = accord(&["map", "--all-to-all", "50"]);
     assert!(!o.status.success());
@@ -361,8 +363,17 @@ fn map_places_the_all_to_all_net_as_one_group() {
     let o = accord(&["map", "--all-to-all", "300", "--chip", "truenorth"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("256 input axons"), "{}", stderr(&o));
-    let o = accord(&["map", "--all-to-all", "300", "--hidden", "32"]);
-    assert!(!o.status.success());
+    // Flags that do not apply to the group are refused, not ignored.
+    for extra in [
+        &["--hidden", "32"][..],
+        &["--chip", "truenorth", "--no-duplicate-inputs"],
+    ] {
+        let mut args = vec!["map", "--all-to-all", "300"];
+        args.extend(extra);
+        let o = accord(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    }
     // A placement for sparse layers, asked where there are none, is refused by name.
     for net in [&["--all-to-all", "300"][..], &["--sizes", "4,3"]] {
         let mut args = vec!["map", "--placement", "dense"];

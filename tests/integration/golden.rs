@@ -219,8 +219,8 @@ struct AllToAllGolden {
     correct: u64,
     /// Firing and credit rounds over training (total, most in one sample).
     rounds: [usize; 4],
-    /// Training counts: sop, retro_sop, weight_update, spike_packet, hop.
-    train: [u64; 5],
+    /// Training counts: sop, retro_sop, weight_update, spike_packet, hop, interchip_hop.
+    train: [u64; 6],
     /// Modelled time over all training and all inference samples, ps.
     time_ps: (u64, u64),
     /// FNV-1a over every priced count of training and inference, every format event and
@@ -228,16 +228,17 @@ struct AllToAllGolden {
     hash: u64,
 }
 
-fn all_to_all_run(arith: Arith, neurons: Option<&str>) -> AllToAllGolden {
+fn all_to_all_run(arith: Arith, n: usize, sets: &[(&str, &str)]) -> AllToAllGolden {
     use accord::experiments::all_to_all::{self, AllToAllConfig};
     let split = accord::data::load("digits", &accord::data::default_data_dir(), 0).unwrap();
-    let sets: Vec<(String, String)> = neurons
-        .map(|k| vec![("core.neurons".to_string(), k.to_string())])
-        .unwrap_or_default();
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|&(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let cfg = AllToAllConfig {
         chip: chip::open_with("balance-core", &sets).unwrap(),
         arith,
-        n: 90,
+        n,
         lr: 0.1,
         epochs: 1,
         seed: 1,
@@ -284,6 +285,7 @@ fn all_to_all_run(arith: Arith, neurons: Option<&str>) -> AllToAllGolden {
             count(t, "weight_update"),
             count(t, "spike_packet"),
             count(t, "hop"),
+            count(t, "interchip_hop"),
         ],
         time_ps: (total(&r.training), total(&r.inference)),
         hash,
@@ -295,33 +297,50 @@ fn all_to_all_run(arith: Arith, neurons: Option<&str>) -> AllToAllGolden {
 /// rows, so the cores' order on the mesh shows), fixed point and float twin.
 #[test]
 fn all_to_all_runs_are_value_stable() {
-    let cases = [
-        (Arith::Fixed, None),
-        (Arith::Float, None),
-        (Arith::Fixed, Some("12")),
-        (Arith::Float, Some("12")),
+    const SMALL: &[(&str, &str)] = &[("core.neurons", "12")];
+    // Two chips of 2 × 2 cores side by side: the group's 8 cores span both.
+    const TWO_CHIPS: &[(&str, &str)] = &[
+        ("core.neurons", "12"),
+        ("mesh.cols", "2"),
+        ("mesh.rows", "2"),
+        ("system.chips_x", "2"),
+        ("system.chips_y", "1"),
     ];
-    let got: Vec<AllToAllGolden> = cases.iter().map(|&(a, k)| all_to_all_run(a, k)).collect();
+    let cases = [
+        (Arith::Fixed, 90, &[][..]),
+        (Arith::Float, 90, &[][..]),
+        (Arith::Fixed, 90, SMALL),
+        (Arith::Float, 90, SMALL),
+        // 80 neurons on 12-neuron cores: 7 chunks, which do not fill whole mesh rows.
+        (Arith::Fixed, 80, SMALL),
+        (Arith::Fixed, 90, TWO_CHIPS),
+    ];
+    let got: Vec<AllToAllGolden> = cases
+        .iter()
+        .map(|&(a, n, sets)| all_to_all_run(a, n, sets))
+        .collect();
     if std::env::var_os("ACCORD_PRINT_GOLDEN").is_some() {
-        for ((a, k), g) in cases.iter().zip(&got) {
-            eprintln!("all-to-all {a:?} neurons {k:?}: {g:?}");
+        for ((a, n, sets), g) in cases.iter().zip(&got) {
+            eprintln!("all-to-all {a:?} N {n} {sets:?}: {g:?}");
         }
     }
-    for (((a, k), g), w) in cases.iter().zip(&got).zip(ALL_TO_ALL_GOLDEN) {
+    // The two-chip system sends across the interchip links; one chip never does.
+    assert!(got[5].train[5] > 0 && got[2].train[5] == 0, "{:?}", got[5]);
+    for (((a, n, sets), g), w) in cases.iter().zip(&got).zip(ALL_TO_ALL_GOLDEN) {
         assert_eq!(
             g, &w,
-            "all-to-all {a:?}, core.neurons {k:?} (a deliberate change: list it in CHANGELOG.md)"
+            "all-to-all {a:?}, N {n}, {sets:?} (a deliberate change: list it in CHANGELOG.md)"
         );
     }
 }
 
 /// The pinned all-to-all figures (printed by `ACCORD_PRINT_GOLDEN=1`).
-const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
+const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 6] = [
     AllToAllGolden {
         cores: 1,
         correct: 40,
         rounds: [120, 4, 131, 5],
-        train: [161460, 72875, 45837, 8070, 0],
+        train: [161460, 72875, 45837, 8070, 0, 0],
         time_ps: (893676000, 5025792000),
         hash: 6471491228607710416,
     },
@@ -329,7 +348,7 @@ const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
         cores: 1,
         correct: 38,
         rounds: [210, 7, 188, 7],
-        train: [297180, 110200, 46020, 13380, 0],
+        train: [297180, 110200, 46020, 13380, 0, 0],
         time_ps: (1333484000, 9082296000),
         hash: 14497086278919565422,
     },
@@ -337,7 +356,7 @@ const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
         cores: 8,
         correct: 40,
         rounds: [120, 4, 139, 5],
-        train: [161460, 78100, 45837, 64560, 120181],
+        train: [161460, 78100, 45837, 64560, 120181, 0],
         time_ps: (512852000, 3148118000),
         hash: 6994632785666525638,
     },
@@ -345,8 +364,24 @@ const ALL_TO_ALL_GOLDEN: [AllToAllGolden; 4] = [
         cores: 8,
         correct: 38,
         rounds: [210, 7, 188, 7],
-        train: [297180, 110200, 46020, 107040, 197820],
+        train: [297180, 110200, 46020, 107040, 197820, 0],
         time_ps: (762944000, 5527022000),
         hash: 13884152047576858972,
+    },
+    AllToAllGolden {
+        cores: 7,
+        correct: 44,
+        rounds: [120, 4, 123, 5],
+        train: [84960, 26730, 23417, 48090, 79023, 0],
+        time_ps: (397722000, 2704826000),
+        hash: 10454229239501916327,
+    },
+    AllToAllGolden {
+        cores: 8,
+        correct: 40,
+        rounds: [120, 4, 139, 5],
+        train: [161460, 78100, 45837, 64560, 84752, 35429],
+        time_ps: (512852000, 3148118000),
+        hash: 16441474529129212073,
     },
 ];

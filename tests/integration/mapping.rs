@@ -396,13 +396,19 @@ fn fanout_overflow_is_an_error_naming_the_layer() {
         e,
         MapError::Fanout {
             layer: 0,
+            reach: accord::mapping::Reach::Next,
             chip: "toy".into(),
             needed: 3,
             capacity: 2
         }
     );
     let s = e.to_string();
-    assert!(s.contains("layer 0 needs 3 fan-out routing entries"), "{s}");
+    assert!(
+        s.contains(
+            "layer 0 needs 3 fan-out routing entries for a single neuron (one per core of layer 1)"
+        ),
+        "{s}"
+    );
     assert!(s.contains("a toy core has 2 (over by 1)"), "{s}");
 }
 
@@ -824,7 +830,7 @@ fn check_error(e: &MapError, sizes: &[usize], chip: &ChipModel) -> Result<(), Te
             per_layer,
             ..
         } => {
-            prop_assert_eq!(*available, chip.mesh.cores());
+            prop_assert_eq!(*available, chip.grid().cores());
             prop_assert!(needed > available);
             prop_assert_eq!(*needed, per_layer.iter().sum::<usize>() as u64);
             // Each layer needs at least ceil(size / neurons) cores.
@@ -836,7 +842,7 @@ fn check_error(e: &MapError, sizes: &[usize], chip: &ChipModel) -> Result<(), Te
         MapError::PackedCores {
             needed, available, ..
         } => {
-            prop_assert_eq!(*available, chip.mesh.cores());
+            prop_assert_eq!(*available, chip.grid().cores());
             prop_assert!(needed > available);
             let total: usize = sizes.iter().sum();
             prop_assert!(*needed >= total.div_ceil(caps.neurons as usize) as u64);
@@ -1692,6 +1698,15 @@ fn placements_are_value_stable() {
             };
             got.push((chip_name, *name, fnv(text.as_bytes())));
         }
+        // The all-to-all recipe's group (digits: 64 inputs, 10 classes) of 300 and of 900.
+        for (name, n) in [("all-to-all 300", 300), ("all-to-all 900", 900)] {
+            let g = accord::graph::Graph::all_to_all(n, 64, 10, None).unwrap();
+            let text = match accord::mapping::map_graph(&g, &chip, Default::default()) {
+                Ok(m) => serde_json::to_string(&m).unwrap(),
+                Err(e) => e.to_string(),
+            };
+            got.push((chip_name, name, fnv(text.as_bytes())));
+        }
     }
     if std::env::var_os("ACCORD_PRINT_GOLDEN").is_some() {
         for g in &got {
@@ -1704,21 +1719,29 @@ fn placements_are_value_stable() {
         ("balance-core", "deep", 16629256356435789333),
         ("balance-core", "recurrent", 5530474299662726514),
         ("balance-core", "conv", 9176928765930282157),
+        ("balance-core", "all-to-all 300", 9051564954626222081),
+        ("balance-core", "all-to-all 900", 6062000777781009748),
         ("loihi", "mnist", 11601979380883293027),
         ("loihi", "iris", 11951563040003761310),
         ("loihi", "deep", 3951286542505155600),
         ("loihi", "recurrent", 9916119968591730448),
         ("loihi", "conv", 12929217461272083502),
+        ("loihi", "all-to-all 300", 16747034830010384025),
+        ("loihi", "all-to-all 900", 12917991633144020906),
         ("truenorth", "mnist", 18190015431179488996),
         ("truenorth", "iris", 4697156806174370208),
         ("truenorth", "deep", 4884673184736135326),
         ("truenorth", "recurrent", 18426651126954434172),
         ("truenorth", "conv", 5833508511242535870),
+        ("truenorth", "all-to-all 300", 10135279371056554339),
+        ("truenorth", "all-to-all 900", 6986320383808072689),
         ("reckon", "mnist", 18210681989907329399),
         ("reckon", "iris", 7032099218432821334),
         ("reckon", "deep", 12849068419283397887),
         ("reckon", "recurrent", 7567262129290592221),
         ("reckon", "conv", 11960814954343343852),
+        ("reckon", "all-to-all 300", 12872184725799948038),
+        ("reckon", "all-to-all 900", 9550230899368591138),
     ];
     assert_eq!(got, want);
 }
@@ -1741,15 +1764,46 @@ fn graphs_map_by_one_policy() {
             map_net(&sizes, &rec, &[], &bc).unwrap()
         );
     }
+    // A masked chain, under each placement, and with and without duplicated inputs on
+    // TrueNorth: the graph path equals the widths-and-masks path.
+    let mask: bitvec::vec::BitVec = (0..60 * 64).map(|i| (i % 64) / 8 == (i / 64) % 8).collect();
+    let masks = vec![Some(mask), None];
+    let tn = chip::open("truenorth").unwrap();
+    let g = Graph::layered(&[64, 60, 8], &[], masks.clone()).unwrap();
+    for (c, placement, duplicate_inputs) in [
+        (&bc, Placement::FewestCores, true),
+        (&bc, Placement::Dense, true),
+        (&bc, Placement::ReceptiveField, true),
+        (&tn, Placement::FewestCores, false),
+        (&tn, Placement::Dense, true),
+    ] {
+        let opts = MapOptions {
+            placement,
+            duplicate_inputs,
+        };
+        let want = accord::mapping::map_net_opts(
+            &[64, 60, 8],
+            &[],
+            &masks,
+            c,
+            placement,
+            duplicate_inputs,
+        )
+        .unwrap();
+        assert_eq!(map_graph(&g, c, opts).unwrap(), want, "{placement:?}");
+    }
     // N = 90 on 12-neuron cores of 4,096 synapses and 64 routing entries: k ≤ 12 (neurons),
     // k × 90 ≤ 4,096 (45), k × ⌈90/k⌉ ≤ 64 (12 × 8 = 96 no, 7 × 13 = 91 no, 6 × 15 = 90 no,
     // 5 × 18 = 90 no, 4 × 23 = 92 no, 3 × 30 = 90 no, 2 × 45 no, 1 × 90 no): nothing fits.
     let tight = chip_with(12, 4096, 128, 64, (4, 4));
     let g = Graph::all_to_all(90, 64, 10, None).unwrap();
-    assert!(matches!(
-        map_graph(&g, &tight, MapOptions::default()),
-        Err(MapError::Fanout { layer: 0, .. })
-    ));
+    let e = map_graph(&g, &tight, MapOptions::default()).unwrap_err();
+    assert!(matches!(e, MapError::Fanout { layer: 0, .. }), "{e:?}");
+    // The group sends to its own cores, and the message says so.
+    assert!(
+        e.to_string().contains("(one per core of layer 0 itself)"),
+        "{e}"
+    );
     // With 128 entries: k = 12 needs 12 × 8 = 96 ≤ 128, so 8 cores of 12 or 11 neurons along
     // the snake (row 0 left to right, row 1 right to left).
     let roomy = chip_with(12, 4096, 128, 128, (4, 4));
@@ -1785,6 +1839,36 @@ fn graphs_map_by_one_policy() {
             ..
         })
     ));
+    // Two such chips side by side in a system offer 8 cores: the group takes all of them, its
+    // routes counted on the system's grid (4 × 2), so some cross between the chips.
+    let mut two = small.clone();
+    two.system.chips_x = 2;
+    let m = map_graph(&g, &two, MapOptions::default()).unwrap();
+    assert_eq!((m.mesh_cols, m.mesh_rows, m.cores_available), (4, 2, 8));
+    assert_eq!(m.layers[0].cores, [0, 1, 2, 3, 7, 6, 5, 4]);
+    // Every neuron reaches every core: on the 4 × 2 grid the distances from one core to all
+    // eight sum to 16 from a corner column and 12 from a middle one.
+    assert_eq!((0..8).map(|d| m.hops(0, d)).sum::<u32>(), 16);
+    assert_eq!((0..8).map(|d| m.hops(5, d)).sum::<u32>(), 12);
+    let per_core: usize = m.layers[0]
+        .chunks
+        .iter()
+        .map(|c| c.len * (0..8).map(|d| m.hops(c.core, d) as usize).sum::<usize>())
+        .sum();
+    let histogram: usize = m
+        .hop_histogram
+        .iter()
+        .enumerate()
+        .map(|(h, &n)| h * n as usize)
+        .sum();
+    assert_eq!(histogram, per_core);
+    assert_eq!(m.hops(3, 4), 4);
+    // A chain that needs more than one chip's cores maps onto the system, too.
+    let sizes = [20, 30, 10];
+    assert!(map_net(&sizes, &[], &[], &small).is_err());
+    let m = map_net(&sizes, &[], &[], &two).unwrap();
+    assert!(m.cores.iter().any(|c| c.core >= 4), "{:?}", m.layers);
+
     // A graph of a shape the mapping does not place is refused, naming the projection.
     let mut skip = Graph::layered(&[4, 6, 3], &[], Vec::new()).unwrap();
     skip.projections.push(accord::graph::Projection {
