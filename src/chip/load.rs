@@ -417,6 +417,37 @@ fn action(origin: &str, key: &str, name: &str) -> Result<Action, ChipError> {
         .map_err(|e| schema(origin, key, format!("names {e}")))
 }
 
+/// The range errors of a file's independent values, gathered so that a file reports every
+/// out-of-range capacity, format, table and decay at once (as the design-rule check does), not
+/// just the first. A value in error is replaced by a stand-in that is never used: [`convert`]
+/// returns the errors before building the model.
+#[derive(Default)]
+struct Found(Vec<ChipError>);
+
+impl Found {
+    /// `r`'s value, or `stand_in` with its error (and the errors it carries) kept.
+    fn keep<T>(&mut self, r: Result<T, ChipError>, stand_in: T) -> T {
+        r.unwrap_or_else(|mut e| {
+            let more = std::mem::take(&mut e.more);
+            self.0.push(e);
+            self.0.extend(more);
+            stand_in
+        })
+    }
+
+    /// The first error with the others in its [`ChipError::more`], if any.
+    fn into_result(self) -> Result<(), ChipError> {
+        let mut all = self.0.into_iter();
+        match all.next() {
+            None => Ok(()),
+            Some(mut first) => {
+                first.more = all.collect();
+                Err(first)
+            }
+        }
+    }
+}
+
 fn capacity(origin: &str, key: &str, v: i64) -> Result<u32, ChipError> {
     match u32::try_from(v) {
         Ok(x) if x >= 1 => Ok(x),
@@ -451,19 +482,11 @@ fn format(origin: &str, name: &str, r: &RawFormat) -> Result<Format, ChipError> 
 }
 
 fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
+    let mut found = Found::default();
+    let mut cap = |key: &str, v: i64| found.keep(capacity(origin, key, v), 1);
     let mesh = Mesh {
-        cols: capacity(origin, "mesh.cols", raw.mesh.cols)?,
-        rows: capacity(origin, "mesh.rows", raw.mesh.rows)?,
-    };
-    let core = core_caps(&raw.core, origin)?;
-    let soma = soma(raw.soma.as_ref(), origin)?;
-    let router = router(raw.router.as_ref(), origin)?;
-    let timing = Timing {
-        barrier_ns_per_core: raw
-            .timing
-            .as_ref()
-            .and_then(|t| t.barrier_ns_per_core)
-            .unwrap_or(0.0),
+        cols: cap("mesh.cols", raw.mesh.cols),
+        rows: cap("mesh.rows", raw.mesh.rows),
     };
     let system = match &raw.system {
         None => System {
@@ -471,27 +494,45 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
             chips_y: 1,
         },
         Some(s) => System {
-            chips_x: capacity(origin, "system.chips_x", s.chips_x)?,
-            chips_y: capacity(origin, "system.chips_y", s.chips_y)?,
+            chips_x: cap("system.chips_x", s.chips_x),
+            chips_y: cap("system.chips_y", s.chips_y),
         },
     };
-    let f = &raw.formats;
-    let formats = Formats {
-        weight: format(origin, "weight", &f.weight)?,
-        membrane: format(origin, "membrane", &f.membrane)?,
-        rate: format(origin, "rate", &f.rate)?,
-        credit: format(origin, "credit", &f.credit)?,
-        delta: format(origin, "delta", &f.delta)?,
-        lut: format(origin, "lut", &f.lut)?,
-        accumulator: format(origin, "accumulator", &f.accumulator)?,
-        learning_rate: format(origin, "learning_rate", &f.learning_rate)?,
+    let core = core_caps(&raw.core, origin, &mut found);
+    let soma = soma(raw.soma.as_ref(), origin, &mut found);
+    let router = router(raw.router.as_ref(), origin, &mut found);
+    let timing = Timing {
+        barrier_ns_per_core: raw
+            .timing
+            .as_ref()
+            .and_then(|t| t.barrier_ns_per_core)
+            .unwrap_or(0.0),
     };
-    let balance_table = table(origin, "balance_table", &raw.balance_table)?;
+    let f = &raw.formats;
+    // Stand-in for a format in error (never used: see `Found`).
+    let bad = Format::new(1, 0, true, Rounding::NearestEven, Overflow::Saturate);
+    let mut fmt = |name: &str, r: &RawFormat| found.keep(format(origin, name, r), bad);
+    let formats = Formats {
+        weight: fmt("weight", &f.weight),
+        membrane: fmt("membrane", &f.membrane),
+        rate: fmt("rate", &f.rate),
+        credit: fmt("credit", &f.credit),
+        delta: fmt("delta", &f.delta),
+        lut: fmt("lut", &f.lut),
+        accumulator: fmt("accumulator", &f.accumulator),
+        learning_rate: fmt("learning_rate", &f.learning_rate),
+    };
+    let stand_in = TableSpec {
+        entries: 2,
+        input_min: 0.0,
+        input_max: 1.0,
+    };
+    let balance_table = found.keep(table(origin, "balance_table", &raw.balance_table), stand_in);
     let activation_table = raw
         .activation_table
         .as_ref()
-        .map(|t| table(origin, "activation_table", t))
-        .transpose()?;
+        .map(|t| found.keep(table(origin, "activation_table", t), stand_in));
+    found.into_result()?;
     let mut missing = BTreeSet::new();
     for name in &raw.missing {
         let a = action(origin, "missing", name)?;
@@ -532,16 +573,17 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
 }
 
 /// `[core]`: capacities, queue, accumulator, crossbar axon types, packed-placement flags.
-fn core_caps(c: &RawCore, origin: &str) -> Result<CoreCaps, ChipError> {
-    let input_axons = capacity(origin, "core.input_axons", c.input_axons)?;
-    Ok(CoreCaps {
-        neurons: capacity(origin, "core.neurons", c.neurons)?,
-        synapses: capacity(origin, "core.synapses", c.synapses)?,
+fn core_caps(c: &RawCore, origin: &str, found: &mut Found) -> CoreCaps {
+    let mut cap = |key: &str, v: i64| found.keep(capacity(origin, key, v), 1);
+    let input_axons = cap("core.input_axons", c.input_axons);
+    CoreCaps {
+        neurons: cap("core.neurons", c.neurons),
+        synapses: cap("core.synapses", c.synapses),
         input_axons,
-        fanout: capacity(origin, "core.fanout", c.fanout)?,
+        fanout: cap("core.fanout", c.fanout),
         graded_events: c.graded_events,
         input_queue: match c.input_queue {
-            Some(q) => capacity(origin, "core.input_queue", q)?,
+            Some(q) => cap("core.input_queue", q),
             None => input_axons.min(drc::MAX_INPUT_QUEUE),
         },
         accumulator: match c.accumulator {
@@ -552,16 +594,17 @@ fn core_caps(c: &RawCore, origin: &str) -> Result<CoreCaps, ChipError> {
             None => None,
             Some(t) if (1..=16).contains(&t) => Some(t as u32),
             Some(t) => {
-                return Err(schema(
+                let e = schema(
                     origin,
                     "core.axon_types",
                     format!("is {t}; a crossbar has 1 to 16 axon types"),
-                ));
+                );
+                found.keep(Err(e), None)
             }
         },
         external_inputs: c.external_inputs.unwrap_or(false),
         recurrent: c.recurrent.unwrap_or(false),
-    })
+    }
 }
 
 /// A table's geometry, its entry count range-checked.
@@ -582,46 +625,44 @@ fn table(origin: &str, key: &str, t: &RawTable) -> Result<TableSpec, ChipError> 
 }
 
 /// `[soma]`: the spiking neuron program and its 12-bit decays (default: integrate-and-fire).
-fn soma(raw: Option<&RawSoma>, origin: &str) -> Result<SomaSpec, ChipError> {
-    let small = |key: &str, v: Option<i64>, max: i64| -> Result<u16, ChipError> {
-        let v = v.ok_or_else(|| schema(origin, key, "is missing".to_owned()))?;
-        if (0..=max).contains(&v) {
-            Ok(v as u16)
-        } else {
-            Err(ChipError::at(
+fn soma(raw: Option<&RawSoma>, origin: &str, found: &mut Found) -> SomaSpec {
+    let mut small = |key: &str, v: Option<i64>, max: i64| {
+        let r = match v {
+            None => Err(schema(origin, key, "is missing".to_owned())),
+            Some(v) if (0..=max).contains(&v) => Ok(v as u16),
+            Some(v) => Err(ChipError::at(
                 origin,
                 key,
                 ChipErrorKind::DesignRule,
                 format!("= {v} is out of range (allowed 0..={max})"),
-            ))
-        }
+            )),
+        };
+        found.keep(r, 0)
     };
-    Ok(match raw {
+    match raw {
         None => SomaSpec::If,
         Some(r) => match r.model {
             RawSomaModel::If => SomaSpec::If,
             RawSomaModel::Lif => SomaSpec::Lif {
-                decay: small("soma.decay", r.decay, 4096)?,
+                decay: small("soma.decay", r.decay, 4096),
             },
             RawSomaModel::CubaLif => SomaSpec::CubaLif {
-                du: small("soma.du", r.du, 4095)?,
-                dv: small("soma.dv", r.dv, 4095)?,
+                du: small("soma.du", r.du, 4095),
+                dv: small("soma.dv", r.dv, 4095),
             },
         },
-    })
+    }
 }
 
 /// `[router]`: buffer depth, link bandwidth, overflow policy.
-fn router(raw: Option<&RawRouter>, origin: &str) -> Result<RouterSpec, ChipError> {
-    Ok(match raw {
+fn router(raw: Option<&RawRouter>, origin: &str, found: &mut Found) -> RouterSpec {
+    let mut cap = |key: &str, v: i64| found.keep(capacity(origin, key, v), 1);
+    match raw {
         None => RouterSpec::default(),
         Some(r) => RouterSpec {
-            buffer_depth: r
-                .buffer_depth
-                .map(|d| capacity(origin, "router.buffer_depth", d))
-                .transpose()?,
+            buffer_depth: r.buffer_depth.map(|d| cap("router.buffer_depth", d)),
             link_packets_per_cycle: match r.link_packets_per_cycle {
-                Some(v) => capacity(origin, "router.link_packets_per_cycle", v)?,
+                Some(v) => cap("router.link_packets_per_cycle", v),
                 None => 1,
             },
             overflow: match r.overflow {
@@ -629,7 +670,7 @@ fn router(raw: Option<&RawRouter>, origin: &str) -> Result<RouterSpec, ChipError
                 Some(RawPolicy::Stall) | None => OverflowPolicy::Stall,
             },
         },
-    })
+    }
 }
 
 /// The price set in force laid over `[prices]` and `[static_power]`: its name, every set's

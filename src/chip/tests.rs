@@ -876,6 +876,52 @@ fn every_design_rule_violation_is_reported() {
     );
 }
 
+/// Values out of range when the file is read (capacities, formats, tables, decays, axon types)
+/// are all reported too, each with its key and line, not only the first.
+#[test]
+fn every_value_out_of_range_is_reported() {
+    let sets = [
+        ("mesh.cols", "0"),
+        ("core.neurons", "0"),
+        ("core.axon_types", "17"),
+        ("router.buffer_depth", "-3"),
+        ("formats.weight.bits", "99"),
+        ("balance_table.entries", "1"),
+        ("soma.model", "cuba-lif"),
+        ("soma.du", "5000"),
+        ("soma.dv", "-1"),
+    ];
+    let over: Vec<(String, String)> = sets
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let e = open_with("balance-core", &over).unwrap_err();
+    let all: Vec<&ChipError> = e.all().collect();
+    let keys: Vec<&str> = all.iter().filter_map(|x| x.key.as_deref()).collect();
+    let expect: Vec<&str> = sets
+        .iter()
+        .map(|&(k, _)| k)
+        .filter(|&k| k != "soma.model")
+        .collect();
+    assert_eq!(keys.len(), expect.len(), "{e}");
+    for k in &expect {
+        assert!(keys.contains(k), "{k} not in {keys:?}");
+    }
+    assert!(all.iter().all(|x| x.line.is_some()), "{e}");
+    let text = e.to_string();
+    assert_eq!(text.lines().count(), expect.len(), "{text}");
+    for needle in [
+        "= 0 is out of range",
+        "= 99",
+        "= 1 is out",
+        "= 5000",
+        "= -1",
+        "is 17",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
 /// A price set replaces the base entries it names, whole, and may drop the static power; an
 /// unknown set or an unknown action inside any set is an error naming the key.
 #[test]
