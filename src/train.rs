@@ -500,6 +500,7 @@ pub fn train_hooked(
     let mut outcome = RunStatus::completed();
     // The state to save when training stops early (none mid-batch).
     let mut stopped_at: Option<Position> = None;
+    let mut saved = false;
     for ep in self::epochs(split.train.len(), cfg.seed, (e0, k0), cfg.epochs) {
         let (start, e) = (Instant::now(), ep.index);
         if !ep.resumed() {
@@ -559,6 +560,7 @@ pub fn train_hooked(
             };
             let status = weights.clone().unwrap_or_else(RunStatus::completed);
             save(&snapshot(&net, p, &epochs, status))?;
+            saved = true;
         }
         if let Some(d) = weights {
             outcome = d;
@@ -566,6 +568,16 @@ pub fn train_hooked(
         }
     }
     if let (Some(p), Some(save)) = (stopped_at, hooks.checkpoint.as_mut()) {
+        save(&snapshot(&net, p, &epochs, outcome.clone()))?;
+    } else if let (false, Some(save)) = (saved, hooks.checkpoint.as_mut()) {
+        // No epoch ran (`--epochs 0`): the net as it started is what there is to save.
+        let p = Position {
+            epoch: e0,
+            sample: k0,
+            loss_sum: loss0,
+            count: steps0,
+            watch: watch.clone(),
+        };
         save(&snapshot(&net, p, &epochs, outcome.clone()))?;
     }
     let (_, train_accuracy) = evaluate(&net, &split.train, cfg.loss);

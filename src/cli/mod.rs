@@ -941,7 +941,7 @@ fn given_options(m: &clap::ArgMatches) -> Vec<String> {
 
 /// Parse `accord train ARGS` (a checkpoint's configuration): the arguments, the options it
 /// gives, and its memory limit.
-fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>, Option<u64>)> {
+pub(crate) fn parse_train(args: &[String]) -> Result<(TrainArgs, Vec<String>, Option<u64>)> {
     use clap::FromArgMatches;
     let argv = ["accord".to_string(), "train".to_string()]
         .into_iter()

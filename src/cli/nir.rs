@@ -19,6 +19,10 @@ use crate::nir::{self, Graph, Node};
 pub(crate) struct Model {
     pub(crate) chain: nir::Chain,
     pub(crate) programs: Vec<Option<nir::Program>>,
+    /// The graph read, and its neuron nodes in discrete time (what [`nir::Chain::export`]
+    /// takes to write a trained net back).
+    pub(crate) graph: Graph,
+    pub(crate) discrete: Vec<Option<nir::Discrete>>,
 }
 
 /// Read `path` as a [`Model`].
@@ -35,7 +39,12 @@ pub(crate) fn load_model(path: &std::path::Path, dt: f64, chip: Option<SomaSpec>
         .map(|d| Option::zip(d.as_ref(), chip).map(|(d, c)| d.program(c)))
         .collect();
     chain.apply(&discrete, &programs);
-    Ok(Model { chain, programs })
+    Ok(Model {
+        chain,
+        programs,
+        graph: g,
+        discrete,
+    })
 }
 
 /// `accord import` options.
@@ -64,7 +73,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub force: bool,
     /// The time step, seconds, the exported neurons assume (their `r` is `1/dt`, so that one
-    /// step of input adds the input to the voltage, as in accord).
+    /// step of input adds the input to the voltage, as in accord). A net trained from
+    /// `--model FILE` is written into FILE's graph with its own neurons and the run's `--dt`.
     #[arg(long, value_name = "SECONDS", default_value_t = nir::DEFAULT_DT)]
     pub dt: f64,
 }
@@ -484,15 +494,81 @@ pub fn run_export(a: &ExportArgs) -> Result<ExitCode> {
         );
     }
     let ck = crate::checkpoint::Checkpoint::load(&a.load).context("--load")?;
-    let g = Graph::from_layered(&ck.net, a.dt)?;
+    let mut report = String::new();
+    let g = match super::parse_train(&ck.args)?.0 {
+        run if run.model.is_some() => {
+            let (g, notes) = export_model(&run, &ck.net)?;
+            report = notes;
+            g
+        }
+        _ => Graph::from_layered(&ck.net, a.dt)?,
+    };
     nir::write(&a.out, &g)?;
     let sizes: Vec<String> = ck.net.sizes().iter().map(usize::to_string).collect();
     emit(&format!(
-        "wrote {} ({} net, {} nodes) from {}\n",
+        "wrote {} ({} net, {} nodes) from {}\n{report}",
         a.out.display(),
         sizes.join("-"),
         g.nodes.len(),
         a.load.display()
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The trained net of a run started from `--model FILE` written into that file's graph
+/// ([`nir::Chain::export`]: its neuron nodes, its structure where the weights still follow
+/// it), and a line per layer saying how it was written.
+///
+/// A layer counts as unchanged where no weight differs from the start by more than half a
+/// step of the chip's weight format (a chip run quantises the file's weights even when it
+/// trains nothing), or by more than 1e-12 in the `f64` reference and the float twin.
+fn export_model(run: &super::TrainArgs, net: &crate::rule::LayeredNet) -> Result<(Graph, String)> {
+    let path = run.model.as_ref().context("no --model")?;
+    if !path.exists() {
+        anyhow::bail!(
+            "--load: the run was started from --model {}, which is not found from here; export from where the run was started",
+            path.display()
+        );
+    }
+    let chip = if run.reference {
+        None
+    } else {
+        Some(super::chip_model(run)?)
+    };
+    let m = load_model(path, run.dt, chip.as_ref().map(|c| c.soma))?;
+    let tol = match &chip {
+        Some(c) if !matches!(run.arith, super::ArithArg::Float) => {
+            0.5 * 2f64.powi(-i32::from(c.formats.weight.frac)) + 1e-12
+        }
+        _ => 1e-12,
+    };
+    let e = m
+        .chain
+        .export(&m.graph, &m.discrete, &m.programs, net, tol)
+        .with_context(|| format!("--model {}", path.display()))?;
+    let mut notes = String::new();
+    for (name, w) in &e.layers {
+        let line = match w {
+            nir::Written::Unchanged => format!(
+                "  {name}: as in {} (no weight differs from it by more than {})\n",
+                path.display(),
+                crate::output::format_value(tol)
+            ),
+            nir::Written::Updated => {
+                format!("  {name}: the trained weights and bias (the neurons' factors taken out)\n")
+            }
+            nir::Written::Dense { node, zeros, cells } => format!(
+                "  {name}: written as one Affine '{node}': the trained synapses no longer follow the file's structure (accord trains each synapse of an expanded or composed layer on its own){}\n",
+                if *zeros > 0 {
+                    format!(
+                        "; {zeros} of its {cells} weights are structural zeros that NIR cannot mark, so a reader sees a dense layer"
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        };
+        notes.push_str(&line);
+    }
+    Ok((e.graph, notes))
 }

@@ -677,6 +677,7 @@ where
         count: correct0,
         watch: watch.clone(),
     };
+    let mut saved = false;
     'epochs: for ep in crate::train::epochs(split.train.len(), cfg.seed, (e0, k0), cfg.epochs) {
         let (start, e) = (std::time::Instant::now(), ep.index);
         if !ep.resumed() {
@@ -747,14 +748,16 @@ where
                 &epochs,
                 &status,
             ))?;
+            saved = true;
         }
         if let Some(d) = grown {
             outcome = d;
             break;
         }
     }
-    // A stop inside an epoch (one at its end was saved above).
-    if outcome.status != Status::Completed && position.sample > 0 {
+    // A stop inside an epoch (one at its end was saved above), or no epoch at all
+    // (`--epochs 0`: the net as it started is what there is to save).
+    if (outcome.status != Status::Completed && position.sample > 0) || !saved {
         chip_net.finish(&mut train_tally);
         if let Some(save) = hooks.checkpoint.as_mut() {
             save(&snapshot(

@@ -31,8 +31,10 @@ use bitvec::prelude::*;
 
 use crate::rule::{Activation, Balance, Layer, LayeredNet};
 
+mod export;
 mod neuron;
 
+pub use export::{Exported, Written};
 pub use neuron::{DEFAULT_DT, Discrete, ParamConversion, Program};
 
 /// The NIR version written into files.

@@ -837,7 +837,20 @@ fn malformed_files_are_refused_by_name() {
 fn read_write_read_gives_the_same_graph() {
     let dir = std::env::temp_dir().join(format!("accord-nir-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for file in ["lif_mlp.nir", "if_mlp.nir"] {
+    // Every fixture accord reads, written back by accord: the same graph (conv, pool and
+    // Conv1d nodes, neuron kinds and stored shapes included).
+    for file in [
+        "lif_mlp.nir",
+        "if_mlp.nir",
+        "conv.nir",
+        "conv1d.nir",
+        "conv_mnist.nir",
+        "pool.nir",
+        "recurrent.nir",
+        "lif_net.nir",
+        "snntorch_cuba.nir",
+        "snntorch_digits.nir",
+    ] {
         let g = nir::read(&fixture(file)).unwrap();
         let out = dir.join(file);
         nir::write(&out, &g).unwrap();
@@ -1614,5 +1627,173 @@ fn a_1d_convolution_expands_into_the_dense_layer_that_computes_it() {
     assert_eq!(back, g);
     assert_eq!(back.nodes["conv"].kind(), "Conv1d");
     assert_eq!(back.shapes["if1"], [4, 5]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A chain as a run starts from it: read, converted, its neurons folded in at `dt` with no
+/// chip program (the `f64` reference's start).
+fn started(file: &str) -> (Graph, nir::Chain, Vec<Option<nir::Discrete>>) {
+    let g = nir::read(&fixture(file)).unwrap();
+    let mut chain = g.to_layered().unwrap();
+    let d = chain.discrete(&g, nir::DEFAULT_DT).unwrap();
+    chain.apply(&d, &[]);
+    (g, chain, d)
+}
+
+/// Issue 13's round trip for trained nets: `Chain::export` writes a net back into the graph
+/// it was read from. Untouched layers keep the file's nodes (a conv stays a conv); a trained
+/// dense layer keeps its node with the neurons' factors taken out (read and folded again, it
+/// is the trained layer); a trained conv, whose expanded synapses no longer share a kernel,
+/// becomes a Flatten and an Affine, and the layer after it, which read the conv's shape, too.
+#[test]
+fn a_trained_chain_is_written_back_into_its_graph() {
+    let dir = std::env::temp_dir().join(format!("accord-nir-back-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Untrained: the file's own graph, node for node.
+    let (g, chain, d) = started("conv_mnist.nir");
+    let e = chain.export(&g, &d, &[], &chain.net, 1e-12).unwrap();
+    assert_eq!(e.graph, g);
+    assert!(e.layers.iter().all(|(_, w)| *w == nir::Written::Unchanged));
+    // One conv synapse trained: the conv and the pool after it are written dense.
+    let mut net = chain.net.clone();
+    let at = chain.masks[0].as_ref().unwrap().first_one().unwrap();
+    net.layers[0].w[at] += 0.25;
+    let e = chain.export(&g, &d, &[], &net, 1e-12).unwrap();
+    assert!(
+        matches!(&e.layers[0].1, nir::Written::Dense { node, zeros: 437_184, cells: 451_584 } if node == "conv"),
+        "{:?}",
+        e.layers
+    );
+    assert!(
+        matches!(&e.layers[1].1, nir::Written::Dense { node, zeros: 0, .. } if node == "pool_fc")
+    );
+    assert_eq!(e.graph.nodes["conv"].kind(), "Affine");
+    assert_eq!(e.graph.nodes["conv_flat"].kind(), "Flatten");
+    assert_eq!(e.graph.nodes["if1"].kind(), "IF");
+    assert!(!e.graph.nodes.contains_key("pool") && !e.graph.nodes.contains_key("flat"));
+    let out = dir.join("conv_trained.nir");
+    nir::write(&out, &e.graph).unwrap();
+    let back = nir::read(&out).unwrap();
+    assert_eq!(
+        back.chain_order().unwrap(),
+        ["input", "conv_flat", "conv", "if1", "pool_fc", "output"]
+    );
+    let mut again = back.to_layered().unwrap();
+    let d2 = again.discrete(&back, nir::DEFAULT_DT).unwrap();
+    again.apply(&d2, &[]);
+    for (a, b) in net.layers.iter().zip(&again.net.layers) {
+        for (x, y) in a.w.iter().chain(&a.b).zip(b.w.iter().chain(&b.b)) {
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+    // A LIF net: the LIF nodes stay, the trained Affine holds the weights before the fold.
+    let (g, chain, d) = started("snntorch_digits.nir");
+    let mut net = chain.net.clone();
+    net.layers[1].w[3] += 0.5;
+    net.layers[1].b[2] -= 0.125;
+    let e = chain.export(&g, &d, &[], &net, 1e-12).unwrap();
+    assert_eq!(e.layers[0].1, nir::Written::Unchanged);
+    assert_eq!(e.layers[1].1, nir::Written::Updated);
+    for n in ["1", "3"] {
+        assert_eq!(e.graph.nodes[n], g.nodes[n], "neuron node {n}");
+    }
+    let out = dir.join("lif_trained.nir");
+    nir::write(&out, &e.graph).unwrap();
+    let back = nir::read(&out).unwrap();
+    let mut again = back.to_layered().unwrap();
+    let d2 = again.discrete(&back, nir::DEFAULT_DT).unwrap();
+    again.apply(&d2, &[]);
+    for (x, y) in net.layers[1].w.iter().zip(&again.net.layers[1].w) {
+        assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    for (x, y) in net.layers[1].b.iter().zip(&again.net.layers[1].b) {
+        assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    // A Linear node stays Linear while its bias is 0, and becomes an Affine when it is not.
+    let (g, chain, d) = started("lif_mlp.nir");
+    let mut net = chain.net.clone();
+    net.layers[1].w[0] += 0.5;
+    let e = chain.export(&g, &d, &[], &net, 1e-12).unwrap();
+    assert_eq!(e.graph.nodes["fc2"].kind(), "Linear");
+    net.layers[1].b[0] += 0.5;
+    let e = chain.export(&g, &d, &[], &net, 1e-12).unwrap();
+    assert_eq!(e.graph.nodes["fc2"].kind(), "Affine");
+    // A net of another shape, a recurrent chain: refused, named.
+    let other = accord::rule::LayeredNet::glorot(
+        &[3, 5, 2],
+        &[
+            accord::rule::Activation::HardSigmoid,
+            accord::rule::Activation::Identity,
+        ],
+        1,
+    );
+    let err = chain
+        .export(&g, &d, &[], &other, 1e-12)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3-5-2") && err.contains("3-4-2"), "{err}");
+    let (g, chain, d) = started("recurrent.nir");
+    let err = chain
+        .export(&g, &d, &[], &chain.net, 1e-12)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("recurrent"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `train --model F --epochs 0 --save` keeps the net it started from, and `export` writes
+/// it back as F's own graph (a LIF net keeps its LIF nodes); after training, the layers hold
+/// the trained weights and the run from the written file equals the run from the checkpoint.
+#[test]
+fn export_writes_a_model_run_back_into_its_file() {
+    let dir = std::env::temp_dir().join(format!("accord-nir-mexp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = fixture("snntorch_digits.nir");
+    let m = model.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = accord(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (ck0, out0) = (dir.join("e0.ckpt"), dir.join("e0.nir"));
+    let (c0, o0) = (ck0.to_str().unwrap(), out0.to_str().unwrap());
+    run(&[
+        "train", "--data", "digits", "--model", m, "--epochs", "0", "--save", c0,
+    ]);
+    assert!(ck0.exists(), "--epochs 0 --save writes the start net");
+    // So does a native net, on a chip and in the f64 reference; it resumes from there.
+    for extra in [&[][..], &["--reference"][..]] {
+        let ck = dir.join("native.ckpt");
+        let c = ck.to_str().unwrap();
+        let mut a = vec!["train", "--data", "iris", "--hidden", "4", "--epochs", "0"];
+        a.extend(extra);
+        a.extend(["--save", c, "--force"]);
+        run(&a);
+        assert!(ck.exists(), "{extra:?}");
+        run(&["train", "--resume", c, "--epochs", "1"]);
+        std::fs::remove_file(&ck).unwrap();
+    }
+    let said = run(&["export", "--load", c0, "--out", o0]);
+    assert!(
+        said.contains("0: as in") && said.contains("2: as in"),
+        "{said}"
+    );
+    assert_eq!(nir::read(&out0).unwrap(), nir::read(&model).unwrap());
+    let (ck1, out1) = (dir.join("e1.ckpt"), dir.join("e1.nir"));
+    let (c1, o1) = (ck1.to_str().unwrap(), out1.to_str().unwrap());
+    run(&[
+        "train", "--data", "digits", "--model", m, "--epochs", "1", "--save", c1,
+    ]);
+    let said = run(&["export", "--load", c1, "--out", o1]);
+    assert!(said.contains("0: the trained weights"), "{said}");
+    let back = nir::read(&out1).unwrap();
+    assert_eq!(back.nodes["1"].kind(), "LIF");
+    let acc = |args: &[&str]| {
+        let mut a = vec!["train", "--data", "digits", "--epochs", "0", "--json"];
+        a.extend(args);
+        let v: serde_json::Value = serde_json::from_str(&run(&a)).unwrap();
+        v["test_accuracy"].clone()
+    };
+    assert_eq!(acc(&["--load", c1]), acc(&["--model", o1]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
