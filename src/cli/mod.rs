@@ -1484,6 +1484,10 @@ fn run_train_chip(
             for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
                 eprintln!("note: --model: {note}");
             }
+            // The file's weights as the chip stores them (a resumed run holds its own).
+            if resume.is_none() && cfg.arith == emulator::Arith::Fixed {
+                nir::report_conversion(p, &m.chain, &cfg.chip.formats.weight, cfg.epochs)?;
+            }
             let somas = m
                 .programs
                 .iter()

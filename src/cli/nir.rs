@@ -102,7 +102,7 @@ struct ChipRow {
 
 /// A parameter array converted to a chip format.
 #[derive(Serialize, Debug)]
-struct Conversion {
+pub(crate) struct Conversion {
     node: String,
     /// What was converted: `"weights and biases"`, or `"weights"` (a recurrent loop, whose
     /// bias is folded into its layer's).
@@ -119,12 +119,113 @@ struct Conversion {
     saturations: u64,
     /// Non-zero values stored as 0 (below half a step of the format).
     flushed: u64,
+    /// Non-zero values in the file (all of them flushed: the layer is stored as zeros).
+    nonzero: u64,
+}
+
+/// A value for a range: four decimals, or three significant digits where those would read 0.
+fn short(v: f64) -> String {
+    if v == 0.0 || v.abs() >= 1e-3 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+impl Conversion {
+    /// One line: the values' range, the format, the error over the values that fit, and the
+    /// values saturated and flushed.
+    fn line(&self) -> String {
+        format!(
+            "{}: {} {}..{} in {}: max error {:.2e}, rms {:.2e} (of the values that fit), {} saturated, {} of {} non-zero flushed to 0",
+            self.node,
+            self.values,
+            short(self.min),
+            short(self.max),
+            self.format,
+            self.max_error,
+            self.rms_error,
+            self.saturations,
+            self.flushed,
+            self.nonzero
+        )
+    }
+
+    /// Every non-zero value stored as 0 (and there was one).
+    fn all_flushed(&self) -> bool {
+        self.nonzero > 0 && self.flushed == self.nonzero
+    }
+}
+
+/// Per layer of `chain` (its neurons' factors folded in), its existing synapses and biases in
+/// `fmt`; then each recurrent loop's weights.
+pub(crate) fn conversions(
+    chain: &nir::Chain,
+    fmt: &accord_firmware::arith::Format,
+) -> Vec<Conversion> {
+    let mut out = Vec::new();
+    for (((syn, _), layer), mask) in chain.layers.iter().zip(&chain.net.layers).zip(&chain.masks) {
+        // Every stored synapse that exists, and the biases.
+        let all: Vec<f64> = match mask {
+            Some(m) => m.iter_ones().map(|k| layer.w[k]).collect(),
+            None => layer.w.clone(),
+        }
+        .into_iter()
+        .chain(layer.b.iter().copied())
+        .collect();
+        out.push(convert(syn, &all, fmt));
+    }
+    for r in chain.recurrent.iter().flatten() {
+        out.push(Conversion {
+            values: "weights",
+            ..convert(&r.node, &r.w, fmt)
+        });
+    }
+    out
+}
+
+/// Print `--model`'s conversion to the chip's weight format, as `accord import` shows it, and
+/// warn where values saturate or flush to 0.
+///
+/// # Errors
+/// An inference run (`epochs == 0`) in which a layer's every non-zero weight and bias is
+/// stored as 0: it would compute nothing and report chance as a result.
+pub(crate) fn report_conversion(
+    path: &std::path::Path,
+    chain: &nir::Chain,
+    fmt: &accord_firmware::arith::Format,
+    epochs: usize,
+) -> Result<()> {
+    for c in conversions(chain, fmt) {
+        let lossy = c.saturations > 0 || c.flushed > 0;
+        if c.all_flushed() && epochs == 0 {
+            anyhow::bail!(
+                "--model {}: {}; every value of '{}' is stored as 0, so the run would compute nothing (a smaller --dt shrinks the neurons' factors folded into the weights; try a larger --dt, or a chip with more fractional weight bits)",
+                path.display(),
+                c.line(),
+                c.node
+            );
+        }
+        eprintln!(
+            "{}: --model {}: {}{}",
+            if lossy { "warning" } else { "note" },
+            path.display(),
+            c.line(),
+            if c.all_flushed() {
+                " — the layer starts from zero"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
 }
 
 /// `values` in `fmt` (round to nearest, as weights load), with the error it makes.
 fn convert(node: &str, values: &[f64], fmt: &accord_firmware::arith::Format) -> Conversion {
     let mut c = accord_firmware::arith::Counters::default();
     let (mut max_error, mut sq, mut n, mut flushed) = (0.0f64, 0.0f64, 0u64, 0u64);
+    let nonzero = values.iter().filter(|&&v| v != 0.0).count() as u64;
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for &v in values {
         lo = lo.min(v);
@@ -150,6 +251,7 @@ fn convert(node: &str, values: &[f64], fmt: &accord_firmware::arith::Format) -> 
         rms_error: (sq / n.max(1) as f64).sqrt(),
         saturations: c.saturations,
         flushed,
+        nonzero,
     }
 }
 
@@ -257,6 +359,9 @@ fn range(v: &[f64]) -> String {
 /// # Errors
 /// The file cannot be read as a NIR graph (the message names the file, node and parameter).
 pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
+    if !(a.dt > 0.0 && a.dt.is_finite()) {
+        anyhow::bail!("--dt {:e}: not a positive time step, seconds", a.dt);
+    }
     let g = nir::read(&a.file)?;
     let nodes: Vec<NodeRow> = g
         .nodes
@@ -321,23 +426,8 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                     .collect();
                 let mut c = c.clone();
                 c.apply(discrete, &programs);
-                for (((syn, _), layer), mask) in c.layers.iter().zip(&c.net.layers).zip(&c.masks) {
-                    // Every stored synapse that exists, and the biases.
-                    let all: Vec<f64> = match mask {
-                        Some(m) => m.iter_ones().map(|k| layer.w[k]).collect(),
-                        None => layer.w.clone(),
-                    }
-                    .into_iter()
-                    .chain(layer.b.iter().copied())
-                    .collect();
-                    row.conversion
-                        .push(convert(syn, &all, &model.formats.weight));
-                }
+                row.conversion = conversions(&c, &model.formats.weight);
                 for r in c.recurrent.iter().flatten() {
-                    row.conversion.push(Conversion {
-                        values: "weights",
-                        ..convert(&r.node, &r.w, &model.formats.weight)
-                    });
                     row.notes.push(format!(
                         "{}: a recurrent projection (its spikes of one step reach the layer in the next); runs in spiking mode, inference only",
                         r.node
@@ -402,7 +492,12 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
     } else {
         emit(&render(&report))?;
     }
-    Ok(ExitCode::SUCCESS)
+    // A graph accord cannot run (its report says why) is an error for a script asking.
+    Ok(if report.chain_error.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn render(r: &ImportReport) -> String {
@@ -436,7 +531,7 @@ fn render(r: &ImportReport) -> String {
             }
         }
         (None, Some(e)) => {
-            let _ = writeln!(o, "not runnable by accord yet: {e}");
+            let _ = writeln!(o, "accord cannot run this graph: {e}");
         }
         _ => {}
     }
@@ -447,20 +542,7 @@ fn render(r: &ImportReport) -> String {
             .map_or_else(|| "—".to_string(), |k| format!("{k} cores"));
         let _ = writeln!(o, "  {:<14} {fit}", c.chip);
         for v in &c.conversion {
-            let _ = writeln!(
-                o,
-                "  {:<14}   {}: {} {:.4}..{:.4} in {}: max error {:.2e}, rms {:.2e}, {} saturated, {} flushed to 0",
-                "",
-                v.node,
-                v.values,
-                v.min,
-                v.max,
-                v.format,
-                v.max_error,
-                v.rms_error,
-                v.saturations,
-                v.flushed
-            );
+            let _ = writeln!(o, "  {:<14}   {}", "", v.line());
         }
         for p in &c.neurons {
             let _ = writeln!(

@@ -1045,7 +1045,7 @@ impl Chain {
     pub fn discrete(&self, graph: &Graph, dt: f64) -> Result<Vec<Option<Discrete>>, NirError> {
         if !(dt > 0.0 && dt.is_finite()) {
             return Err(NirError::Graph(format!(
-                "the time step {dt} s is not a positive number"
+                "the time step {dt:e} s is not a positive number"
             )));
         }
         self.layers

@@ -133,7 +133,7 @@ impl Discrete {
     pub fn new(name: &str, node: &Node, dt: f64) -> Result<Option<Discrete>, NirError> {
         let err = |reason: String| {
             NirError::Graph(format!(
-                "node '{name}' ({}) at dt = {dt} s: {reason}",
+                "node '{name}' ({}) at dt = {dt:e} s: {reason}",
                 node.kind()
             ))
         };
@@ -207,6 +207,18 @@ impl Discrete {
                 (Some(_), None) => a_mem[i] * r[i] / delta,
                 (Some(_), Some(w)) => w[i] * a_mem[i] * r[i] / delta,
             };
+            if k == 0.0 || !k.is_finite() {
+                return Err(err(format!(
+                    "neuron {i}'s input reaches its voltage with factor {k:e} (r = {}{}): its input would {}",
+                    r[i],
+                    w_in.map_or(String::new(), |w| format!(", w_in = {}", w[i])),
+                    if k == 0.0 {
+                        "never reach it"
+                    } else {
+                        "not be a number"
+                    }
+                )));
+            }
             scale.push(k);
             leak.push(v_leak.map_or(0.0, |l| a_mem[i] * (l[i] - v_reset[i]) / delta));
         }

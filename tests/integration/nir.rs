@@ -579,8 +579,9 @@ fn a_resumed_model_run_keeps_its_masks_and_placement() {
             model.to_str().unwrap(),
             "--placement",
             "dense",
+            // conv.nir's IF neurons have r = 1: at dt = 1 one step adds the input.
             "--dt",
-            "0.0001",
+            "1",
         ];
         args.extend_from_slice(extra);
         accord(&args)
@@ -626,6 +627,8 @@ fn a_placement_by_name_changes_the_cores_not_the_outputs() {
             "0",
             "--placement",
             placement,
+            "--dt",
+            "1",
             "--json",
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -743,6 +746,10 @@ fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
         "2",
         "--lr",
         "0.05",
+        // r = 1: at dt = 1 one step adds the input (at 1e-4 the chip would hold the conv's
+        // weights as zeros).
+        "--dt",
+        "1",
     ];
     let mut args = base.to_vec();
     args.extend(["--save", ck.to_str().unwrap()]);
@@ -791,6 +798,10 @@ fn a_nir_conv_net_runs_inference_on_balance_core_and_loihi() {
             model.to_str().unwrap(),
             "--epochs",
             "0",
+            // r = 1: at dt = 1 one step adds the input (at 1e-4 Loihi would hold the conv's
+            // weights as zeros, which a run refuses).
+            "--dt",
+            "1",
             "--json",
         ];
         args.extend(extra);
@@ -1361,18 +1372,39 @@ fn nodes_that_cannot_run_are_named_with_the_reason() {
     for dt in [0.0, -1.0, f64::NAN] {
         assert!(c.discrete(&g, dt).is_err(), "dt {dt}");
     }
+    // A neuron whose input never reaches its voltage (r = 0).
+    let mut g0 = g.clone();
+    if let Some(Node::Lif { r, .. }) = g0.nodes.get_mut("lif1") {
+        r[2] = 0.0;
+    }
+    let e = c.discrete(&g0, 1e-4).unwrap_err().to_string();
+    assert!(
+        e.contains("'lif1' (LIF)") && e.contains("neuron 2") && e.contains("r = 0"),
+        "{e}"
+    );
     let o = accord(&[
         "import",
         fixture("lif_mlp.nir").to_str().unwrap(),
         "--dt",
         "0.01",
     ]);
-    assert!(o.status.success(), "import reports, it does not fail");
+    // import reports the graph and why it cannot run, and exits 2 so that a script sees it.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("shorter than the step"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
+        out.contains("accord cannot run this graph") && out.contains("shorter than the step"),
+        "{out}"
     );
+    for dt in ["0", "-1", "nan"] {
+        let o = accord(&[
+            "import",
+            fixture("lif_mlp.nir").to_str().unwrap(),
+            "--dt",
+            dt,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--dt {dt}");
+        assert!(stderr(&o).contains("--dt"), "{}", stderr(&o));
+    }
 }
 
 /// A recurrent layer spread over many cores spikes exactly as NIR's equations say, and a
@@ -1796,4 +1828,38 @@ fn export_writes_a_model_run_back_into_its_file() {
     };
     assert_eq!(acc(&["--load", c1]), acc(&["--model", o1]));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `--model` run shows how the file's weights go into the chip's format, as `import` does,
+/// warns where values are flushed or saturated, and refuses an inference run whose layer the
+/// chip would hold as zeros (a step so small that the folded factors vanish).
+#[test]
+fn a_model_run_reports_its_conversion_and_refuses_a_net_of_zeros() {
+    let m = fixture("snntorch_digits.nir");
+    let m = m.to_str().unwrap();
+    let base = ["train", "--data", "digits", "--model", m, "--epochs"];
+    let o = accord(&[&base[..], &["0"]].concat());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("note: --model")
+            && err.contains("0: weights and biases")
+            && err.contains("in 16 bits, 12 fractional"),
+        "{err}"
+    );
+    let o = accord(&[&base[..], &["0", "--dt", "1e-300"]].concat());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("2080 of 2080 non-zero flushed to 0") && err.contains("stored as 0"),
+        "{err}"
+    );
+    // Training may start from zeros; it is said.
+    let o = accord(&[&base[..], &["1", "--dt", "1e-300"]].concat());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: --model") && err.contains("the layer starts from zero"),
+        "{err}"
+    );
 }
