@@ -2,6 +2,7 @@
 //! chip model, as its [graph](crate::graph), and report cores, utilisation, fan-in/fan-out
 //! pressure and the hop histogram.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -54,10 +55,35 @@ pub struct MapArgs {
     /// inputs of layers whose cores have room (an all-to-all group never duplicates them).
     #[arg(long, conflicts_with = "all_to_all")]
     pub no_duplicate_inputs: bool,
-    /// Print one JSON document (top-level `chip`, `sizes`, `graph`, `mapping`) instead of the
-    /// table.
+    /// The time step, seconds, at which a --model's neurons are stepped (their factors fold
+    /// into the weights that a crossbar chip's fit reports).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::nir::DEFAULT_DT, requires = "model")]
+    pub dt: f64,
+    /// Print one JSON document (top-level `chip`, `sizes`, `graph`, `mapping`, and on a
+    /// crossbar chip `crossbar`) instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Most synapses whose crossbar fit `accord map` computes (the fit holds each layer's real
+/// weights: 8 bytes a slot).
+const CROSSBAR_FIT_MAX: usize = 1 << 24;
+
+/// How a net's weights fit a crossbar chip (`accord map` on TrueNorth).
+#[derive(Serialize, Debug)]
+struct CrossbarReport {
+    /// Whose weights: the `--model`'s, or the Glorot initialisation `accord train` starts from.
+    weights: String,
+    /// Per neuron layer fed.
+    layers: Vec<CrossbarLayer>,
+}
+
+#[derive(Serialize, Debug)]
+struct CrossbarLayer {
+    #[serde(flatten)]
+    fit: crate::emulator::CrossbarFit,
+    /// `‖W − Ŵ‖ / ‖W‖`.
+    relative_error: f64,
 }
 
 /// The largest `--all-to-all` net whose synapse mask (N² bits, 32 MiB here) is built for the
@@ -84,6 +110,96 @@ struct MapReport<'a> {
     sizes: Vec<usize>,
     graph: &'a Graph,
     mapping: &'a Mapping,
+    crossbar: Option<CrossbarReport>,
+}
+
+/// On a crossbar chip, how the net's weights fit it: a `--model`'s (its neurons folded in at
+/// `--dt`, as a run folds them), else the Glorot initialisation `accord train` starts from
+/// (seed 1). `None` elsewhere, for the all-to-all net, and beyond [`CROSSBAR_FIT_MAX`]
+/// synapses (said in the text).
+fn crossbar(
+    a: &MapArgs,
+    chip: &ChipModel,
+    graph: &Graph,
+    mapping: &Mapping,
+) -> Result<Option<CrossbarReport>> {
+    use crate::rule::{Activation, LayeredNet};
+    if chip.core.axon_types.is_none() || a.all_to_all.is_some() {
+        return Ok(None);
+    }
+    let sizes = graph.sizes();
+    let synapses: usize = sizes.windows(2).map(|w| w[0].saturating_mul(w[1])).sum();
+    if synapses > CROSSBAR_FIT_MAX {
+        return Ok(None);
+    }
+    let (net, masks, recurrent, weights) = match &a.model {
+        Some(p) => {
+            let m = super::nir::load_model(p, a.dt, Some(chip.soma))?;
+            let rec = m.chain.recurrent_weights();
+            (
+                m.chain.net,
+                m.chain.masks,
+                rec,
+                format!("--model {} at dt = {:e} s", p.display(), a.dt),
+            )
+        }
+        None => {
+            let mut acts = vec![Activation::HardSigmoid; sizes.len() - 2];
+            acts.push(Activation::Identity);
+            (
+                LayeredNet::glorot(&sizes, &acts, 1),
+                Vec::new(),
+                Vec::new(),
+                "the Glorot initialisation accord train starts from (seed 1; a trained net's fit: accord train --load CKPT --epochs 0 on this chip)".to_string(),
+            )
+        }
+    };
+    let layers = fit_of(&net, &masks, &recurrent, chip, mapping)
+        .into_iter()
+        .map(|fit| CrossbarLayer {
+            relative_error: fit.relative_error(),
+            fit,
+        })
+        .collect();
+    Ok(Some(CrossbarReport { weights, layers }))
+}
+
+/// How `net` (with its layers' masks and loops) fits `chip`'s crossbar placed as `mapping`.
+pub(crate) fn fit_of(
+    net: &crate::rule::LayeredNet,
+    masks: &Masks,
+    recurrent: &[Option<Vec<f64>>],
+    chip: &ChipModel,
+    mapping: &Mapping,
+) -> Vec<crate::emulator::CrossbarFit> {
+    use crate::emulator::{ChipRule, FiringMode, NetSpec};
+    use crate::rule::{Activation, Loss};
+    let sizes = net.sizes();
+    let acts: Vec<Activation> = net.layers.iter().map(|l| l.act).collect();
+    let loss = if acts.last() == Some(&Activation::Identity) {
+        Loss::CrossEntropy
+    } else {
+        Loss::Mse
+    };
+    let spec = NetSpec {
+        sizes: &sizes,
+        acts: &acts,
+        weights: net,
+        masks,
+        recurrent,
+        feedback: None,
+        mapping,
+        // (The fit does not depend on the mode: TrueNorth runs spikes.)
+        mode: FiringMode::Spiking {
+            ticks: 1,
+            encoding: crate::emulator::Encoding::Regular,
+        },
+        loss,
+        rule: ChipRule::Balance,
+        threads: 1,
+        training: false,
+    };
+    crate::emulator::crossbar_fit(&spec, chip)
 }
 
 /// The network the arguments describe, as a graph: `--all-to-all N`, or a chain of the widths
@@ -217,6 +333,19 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
             );
         }
     }
+    let fit = crossbar(a, &chip, &graph, &mapping)?;
+    let mut fit_text = String::new();
+    if let Some(f) = &fit {
+        let _ = writeln!(fit_text, "crossbar fit of {}:", f.weights);
+        for l in &f.layers {
+            let _ = writeln!(fit_text, "  layer {}: {}", l.fit.layer, l.fit.describe());
+        }
+    } else if chip.core.axon_types.is_some() && a.all_to_all.is_none() {
+        let _ = writeln!(
+            fit_text,
+            "crossbar fit: not computed beyond {CROSSBAR_FIT_MAX} synapses (a run reports it)"
+        );
+    }
     if a.json {
         let report = MapReport {
             chip: ChipSummary {
@@ -228,11 +357,12 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
             sizes,
             graph: &graph,
             mapping: &mapping,
+            crossbar: fit,
         };
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
         super::emit(&format!(
-            "graph: {}\n{note}{}",
+            "graph: {}\n{note}{}{fit_text}",
             graph.describe(),
             mapping.describe()
         ))?;

@@ -98,6 +98,8 @@ struct ChipRow {
     conversion: Vec<Conversion>,
     /// Per neuron node, its decays in the chip's soma program.
     neurons: Vec<nir::ParamConversion>,
+    /// On a crossbar chip the net fits, how each layer's weights fit the crossbar.
+    crossbar: Vec<crate::emulator::CrossbarFit>,
 }
 
 /// A parameter array converted to a chip format.
@@ -390,6 +392,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
             notes: Vec::new(),
             conversion: Vec::new(),
             neurons: Vec::new(),
+            crossbar: Vec::new(),
         };
         match &chain {
             None => row
@@ -404,6 +407,7 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                         .map_err(MapError::from)
                         .and_then(|g| map_graph(&g, &model, MapOptions::default())),
                 };
+                let mut mapping = None;
                 let sparse = match placed {
                     Ok(m) => {
                         row.cores = Some(m.cores_used());
@@ -413,7 +417,9 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                                 l.layer, l.copies
                             ));
                         }
-                        m.sparse
+                        let sparse = m.sparse;
+                        mapping = Some(m);
+                        sparse
                     }
                     Err(e) => {
                         row.notes.push(format!("does not fit: {e}"));
@@ -427,6 +433,17 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 let mut c = c.clone();
                 c.apply(discrete, &programs);
                 row.conversion = conversions(&c, &model.formats.weight);
+                if let Some(m) = &mapping {
+                    let rec = c.recurrent_weights();
+                    for f in super::map::fit_of(&c.net, &c.masks, &rec, &model, m) {
+                        row.notes.push(format!(
+                            "crossbar fit of neuron layer {}'s weights: {}",
+                            f.layer,
+                            f.describe()
+                        ));
+                        row.crossbar.push(f);
+                    }
+                }
                 for r in c.recurrent.iter().flatten() {
                     row.notes.push(format!(
                         "{}: a recurrent projection (its spikes of one step reach the layer in the next); runs in spiking mode, inference only",

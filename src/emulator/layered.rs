@@ -89,7 +89,7 @@ pub(crate) struct Placed {
 }
 
 /// How one layer's weights fitted a binary crossbar with axon types.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct CrossbarFit {
     /// The neuron layer the weights feed.
     pub layer: usize,
@@ -106,7 +106,47 @@ pub struct CrossbarFit {
     pub copies: usize,
 }
 
+/// How `spec`'s real weights fit `chip`'s binary crossbar, per neuron layer, as
+/// [`ChipNet::build`] fits them (the same layout, cores and [fit](crate::emulator) —
+/// ARCHITECTURE.md §8) but without building the engine: what `accord map` and `accord import`
+/// report. Empty on a chip without axon types.
+pub fn crossbar_fit(spec: &NetSpec<'_>, chip: &ChipModel) -> Vec<CrossbarFit> {
+    let Some(types) = chip.core.axon_types else {
+        return Vec::new();
+    };
+    let lay = Layout::new(spec.mapping, spec.sizes);
+    // The fit is of the real weights; the float twin only carries them into the rows.
+    let dp = super::float_path(chip, &super::layered_pops(spec.acts, &[]), 0.0, 0.0, 0);
+    let mut cores = lay.cores::<super::FloatPath>(spec, chip);
+    lay.fit_crossbar(
+        &dp,
+        spec,
+        &mut cores,
+        types as usize,
+        &mut VarCounters::default(),
+    )
+}
+
 impl CrossbarFit {
+    /// `connected of synapses (share %), relative weight error e`, and the duplication.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of {} synapse slots connected ({:.1} %), relative weight error ‖W − Ŵ‖/‖W‖ = {:.3}{}",
+            self.connected,
+            self.synapses,
+            100.0 * self.connected as f64 / self.synapses.max(1) as f64,
+            self.relative_error(),
+            if self.copies > 1 {
+                format!(
+                    " (inputs duplicated, {} axons each; Ŵ is the sum of the copies)",
+                    self.copies
+                )
+            } else {
+                String::new()
+            }
+        )
+    }
+
     /// `‖W − Ŵ‖ / ‖W‖` (0 for an all-zero layer).
     pub fn relative_error(&self) -> f64 {
         if self.norm2 > 0.0 {

@@ -64,7 +64,7 @@ pub use error::{EmuError, Result};
 pub use float::{FloatPath, FloatPop};
 pub use layered::{
     ChipNet, ChipState, CrossbarFit, Encoding, FiringMode, Glorot, NetSpec, SampleOutcome,
-    WeightSource,
+    WeightSource, crossbar_fit,
 };
 pub use mesh::LinkLoad;
 pub use report::{

@@ -89,8 +89,8 @@ impl Mapping {
             writeln!(
                 s,
                 "crossbar: each core holds binary connections, {t} axon types and one weight per \
-                 neuron and type; a net's weights are fitted to that when it is built (a run \
-                 reports each layer's connected share and relative weight error)"
+                 neuron and type; a net's weights are fitted to that when it is built (accord \
+                 map and import report each layer's fit below, a run its own)"
             )?;
         }
         for l in self.layers.iter().filter(|l| l.copies > 1) {

@@ -1863,3 +1863,132 @@ fn a_model_run_reports_its_conversion_and_refuses_a_net_of_zeros() {
         "{err}"
     );
 }
+
+/// `accord map` and `accord import` on a crossbar chip report how the weights fit it, and
+/// their figures are the ones a run reports (the same layout and fit): the Glorot start of a
+/// `--hidden` net, a `--model`'s folded weights.
+#[test]
+fn map_and_import_report_the_crossbar_fit_a_run_makes() {
+    let dir = crate::support::scratch("crossbar-fit");
+    let data = image_csv(&dir);
+    let model = fixture("conv.nir");
+    let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = accord(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // (connected, slots, relative error to 3 decimals) per layer, from a run's notes.
+    let from_run = |v: &serde_json::Value| -> Vec<(u64, u64, String)> {
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str()?.strip_prefix("CROSSBAR: "))
+            .map(|n| {
+                let w: Vec<&str> = n.split_whitespace().collect();
+                let at = w.iter().position(|x| *x == "synapses").unwrap();
+                let e = n.split("‖W‖ = ").nth(1).unwrap();
+                (
+                    w[at - 3].parse().unwrap(),
+                    w[at - 1].parse().unwrap(),
+                    e[..5].to_string(),
+                )
+            })
+            .collect()
+    };
+    let from_map = |v: &serde_json::Value| -> Vec<(u64, u64, String)> {
+        v["crossbar"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["connected"].as_u64().unwrap(),
+                    l["synapses"].as_u64().unwrap(),
+                    format!("{:.3}", l["relative_error"].as_f64().unwrap()),
+                )
+            })
+            .collect()
+    };
+    let run = json(&[
+        "train",
+        "--data",
+        "digits",
+        "--hidden",
+        "16",
+        "--activation",
+        "hard-sigmoid",
+        "--epochs",
+        "0",
+        "--chip",
+        "truenorth",
+        "--mode",
+        "spiking",
+        "--json",
+    ]);
+    let map = json(&[
+        "map",
+        "--chip",
+        "truenorth",
+        "--data",
+        "digits",
+        "--hidden",
+        "16",
+        "--json",
+    ]);
+    let fits = from_map(&map);
+    assert_eq!(fits.len(), 2);
+    assert_eq!(fits, from_run(&run));
+    let run = json(&[
+        "train",
+        "--data",
+        d,
+        "--model",
+        m,
+        "--dt",
+        "1",
+        "--epochs",
+        "0",
+        "--chip",
+        "truenorth",
+        "--mode",
+        "spiking",
+        "--json",
+    ]);
+    let map = json(&[
+        "map",
+        "--chip",
+        "truenorth",
+        "--model",
+        m,
+        "--dt",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(from_map(&map), from_run(&run));
+    assert!(
+        map["crossbar"]["weights"]
+            .as_str()
+            .unwrap()
+            .contains("--model")
+    );
+    // import: the same figures on its truenorth row; none on a chip without a crossbar.
+    let imp = json(&["import", m, "--dt", "1", "--json"]);
+    let chips = imp["chips"].as_array().unwrap();
+    let row = |name: &str| chips.iter().find(|c| c["chip"] == name).unwrap();
+    let tn: Vec<(u64, u64)> = row("truenorth")["crossbar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["connected"].as_u64().unwrap(),
+                l["synapses"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, u64)> = from_map(&map).iter().map(|f| (f.0, f.1)).collect();
+    assert_eq!(tn, want);
+    assert!(row("loihi")["crossbar"].as_array().unwrap().is_empty());
+}
