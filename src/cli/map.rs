@@ -55,6 +55,10 @@ pub struct MapArgs {
     /// inputs of layers whose cores have room (an all-to-all group never duplicates them).
     #[arg(long, conflicts_with = "all_to_all")]
     pub no_duplicate_inputs: bool,
+    /// Any chip-file override, KEY=VALUE with dotted keys (core.input_axons=128, …), as on
+    /// `accord train`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// The time step, seconds, at which a --model's neurons are stepped (their factors fold
     /// into the weights that a crossbar chip's fit reports).
     #[arg(long, value_name = "SECONDS", default_value_t = crate::nir::DEFAULT_DT, requires = "model")]
@@ -111,6 +115,27 @@ struct MapReport<'a> {
     graph: &'a Graph,
     mapping: &'a Mapping,
     crossbar: Option<CrossbarReport>,
+    /// Per split layer, what its partial sums cost per firing step.
+    splits: Vec<crate::mapping::SplitCost>,
+}
+
+/// A split layer's cost as a line: packets, links and energy per firing step, and back.
+pub(crate) fn split_line(c: &crate::mapping::SplitCost) -> String {
+    let pj = |e: Option<f64>| e.map_or("unpriced".to_string(), |e| format!("{e:.1} pJ"));
+    format!(
+        "split cost: layer {}: at most {} partial-sum packets over {} links{} per firing step (one per neuron and segment whose sum is not 0), {} (packet, links, the add at the soma); a training step sends as many δ back, {}; +{} timestep of latency",
+        c.layer,
+        c.packets,
+        c.hops,
+        if c.interchip_hops > 0 {
+            format!(" ({} between chips)", c.interchip_hops)
+        } else {
+            String::new()
+        },
+        pj(c.forward_pj),
+        pj(c.backward_pj),
+        c.extra_timesteps
+    )
 }
 
 /// On a crossbar chip, how the net's weights fit it: a `--model`'s (its neurons folded in at
@@ -269,7 +294,16 @@ type Masks = Vec<Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>>;
 /// Unknown or invalid chip model (the message lists the shipped models), unloadable dataset,
 /// or a network that does not fit the chip (the message names the constraint and the numbers).
 pub fn run(a: &MapArgs) -> Result<ExitCode> {
-    let chip: ChipModel = chip::open(&a.chip).with_context(|| format!("--chip {}", a.chip))?;
+    let mut sets = Vec::with_capacity(a.set.len());
+    for kv in &a.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--set '{kv}': expected KEY=VALUE"))?;
+        sets.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let chip: ChipModel = chip::open_with(&a.chip, &sets)
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("--chip {}", a.chip))?;
     let graph = graph(a)?;
     let sizes = graph.sizes();
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
@@ -334,7 +368,11 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
         }
     }
     let fit = crossbar(a, &chip, &graph, &mapping)?;
+    let splits = mapping.split_costs(&chip);
     let mut fit_text = String::new();
+    for c in &splits {
+        let _ = writeln!(fit_text, "{}", split_line(c));
+    }
     if let Some(f) = &fit {
         let _ = writeln!(fit_text, "crossbar fit of {}:", f.weights);
         for l in &f.layers {
@@ -358,6 +396,7 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
             graph: &graph,
             mapping: &mapping,
             crossbar: fit,
+            splits,
         };
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {

@@ -417,6 +417,9 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                                 l.layer, l.copies
                             ));
                         }
+                        for c in m.split_costs(&model) {
+                            row.notes.push(super::map::split_line(&c));
+                        }
                         let sparse = m.sparse;
                         mapping = Some(m);
                         sparse

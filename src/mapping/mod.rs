@@ -136,6 +136,7 @@
 
 mod error;
 mod report;
+pub use report::SplitCost;
 
 #[cfg(test)]
 mod tests;

@@ -398,3 +398,96 @@ pub(super) fn core_runs(cores: &[usize], max_chars: usize) -> String {
     }
     out
 }
+
+/// What one split layer's partial sums cost per firing step at most (ARCHITECTURE.md §8):
+/// every dendrite segment sends one partial sum per neuron of its chunk whose sum is not 0
+/// to the chunk's soma core (all of them: the figures here),
+/// and in a training step the soma core sends each segment the neurons' `δ` back over the
+/// same routes. Counts are the engine's: a partial sum is a forward packet, its links hops,
+/// and its add at the soma core one synaptic op (not one of the network's); a `δ` back is a
+/// retrograde packet, its links hops, and one neuron-memory write of the `δ` format.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SplitCost {
+    /// The neuron layer whose fan-in is split.
+    pub layer: usize,
+    /// Dendrite segments per chunk.
+    pub segments: usize,
+    /// Partial-sum packets per firing step (segments × the layer's neurons); as many `δ`
+    /// packets back per training step.
+    pub packets: u64,
+    /// Links those packets cross per firing step (Σ over routes of their hops).
+    pub hops: u64,
+    /// Of those links, the ones between two chips of a system.
+    pub interchip_hops: u64,
+    /// Energy of a firing step's partial sums, pJ (`None`: an action involved is unpriced).
+    pub forward_pj: Option<f64>,
+    /// Energy of a training step's `δ`s back to the segments, pJ.
+    pub backward_pj: Option<f64>,
+    /// Timesteps the split adds to a sample's latency (the segments sum one timestep before
+    /// the somas).
+    pub extra_timesteps: usize,
+}
+
+impl Mapping {
+    /// Per split layer, what its partial sums cost per firing step on `chip` (the chip it was
+    /// mapped onto): [`SplitCost`]. Empty when no fan-in is split.
+    pub fn split_costs(&self, chip: &crate::chip::ChipModel) -> Vec<SplitCost> {
+        use crate::chip::Action;
+        let cols = self.mesh_cols.max(1) as u64;
+        let (chip_cols, chip_rows) = (
+            u64::from(chip.mesh.cols.max(1)),
+            u64::from(chip.mesh.rows.max(1)),
+        );
+        let crossings = |a: usize, b: usize| {
+            let (a, b) = (a as u64, b as u64);
+            let (ax, ay, bx, by) = (a % cols, a / cols, b % cols, b / cols);
+            (ax / chip_cols).abs_diff(bx / chip_cols) + (ay / chip_rows).abs_diff(by / chip_rows)
+        };
+        let e = |a: Action| chip.energy_pj(a);
+        let delta_bits = f64::from(chip.formats.delta.bits);
+        self.layers
+            .iter()
+            .filter(|l| !l.segments.is_empty())
+            .map(|l| {
+                let (mut packets, mut hops, mut xings) = (0u64, 0u64, 0u64);
+                for (chunk, segs) in l.chunks.iter().zip(&l.segment_cores) {
+                    let n = chunk.len as u64;
+                    for &s in segs {
+                        packets += n;
+                        hops += n * u64::from(self.hops(s, chunk.core));
+                        xings += n * crossings(s, chunk.core);
+                    }
+                }
+                let (p, h, x) = (packets as f64, hops as f64, xings as f64);
+                let links = || -> Option<f64> {
+                    Some(
+                        h * e(Action::Hop)?
+                            + if xings > 0 {
+                                x * e(Action::InterchipHop)?
+                            } else {
+                                0.0
+                            },
+                    )
+                };
+                let forward_pj =
+                    (|| Some(p * (e(Action::SpikePacket)? + e(Action::Sop)?) + links()?))();
+                let backward_pj = (|| {
+                    Some(
+                        p * (e(Action::RetroPacket)? + delta_bits * e(Action::NeuronMemWriteBit)?)
+                            + links()?,
+                    )
+                })();
+                SplitCost {
+                    layer: l.layer,
+                    segments: l.segments.len(),
+                    packets,
+                    hops,
+                    interchip_hops: xings,
+                    forward_pj,
+                    backward_pj,
+                    extra_timesteps: 1,
+                }
+            })
+            .collect()
+    }
+}

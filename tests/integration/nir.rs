@@ -1992,3 +1992,72 @@ fn map_and_import_report_the_crossbar_fit_a_run_makes() {
     assert_eq!(tn, want);
     assert!(row("loihi")["crossbar"].as_array().unwrap().is_empty());
 }
+
+/// `accord map` prices a split fan-in per firing step: at most one partial sum per neuron and
+/// segment, its links and its add at the soma core (closed form from the chip's prices), and
+/// that bound is what the engine sends when every segment's sum is non-zero (positive
+/// inputs): graded inference sends exactly `packets` partial sums per sample.
+#[test]
+fn a_split_is_priced_in_the_mapping_as_the_engine_sends_it() {
+    let dir = crate::support::scratch("split-cost");
+    let data = dir.join("pos.csv");
+    let mut text = String::new();
+    for r in 0..45 {
+        let row: Vec<String> = (0..40)
+            .map(|j| format!("{}", 1 + (r * 7 + j * 3) % 9))
+            .collect();
+        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
+    }
+    std::fs::write(&data, text).unwrap();
+    let d = data.to_str().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = accord(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let set = ["--set", "core.input_axons=16"];
+    let map = json(&[&["map", "--data", d, "--hidden", "6", "--json"][..], &set].concat());
+    let splits = map["splits"].as_array().unwrap();
+    assert_eq!(splits.len(), 1);
+    let s = &splits[0];
+    // 40 inputs over 16 axons: 3 segments for each of the 6 neurons.
+    assert_eq!(
+        (s["layer"].as_u64(), s["segments"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let packets = s["packets"].as_u64().unwrap();
+    assert_eq!(packets, 18);
+    // The closed form from balance-core's prices (pJ): spike packet 8.1, SOP 1.13, hop 10.2;
+    // back: retrograde packet 5.6 and the δ's neuron-memory write (0.15625 pJ a bit).
+    let hops = s["hops"].as_u64().unwrap() as f64;
+    let forward = s["forward_pj"].as_f64().unwrap();
+    assert!(
+        (forward - (18.0 * (8.1 + 1.13) + hops * 10.2)).abs() < 1e-9,
+        "{forward}"
+    );
+    assert!(s["backward_pj"].as_f64().unwrap() > hops * 10.2 + 18.0 * 5.6);
+    let run = json(
+        &[
+            &[
+                "train",
+                "--data",
+                d,
+                "--hidden",
+                "6",
+                "--activation",
+                "hard-sigmoid",
+                "--epochs",
+                "0",
+                "--json",
+            ][..],
+            &set,
+        ]
+        .concat(),
+    );
+    let samples = run["config"]["test_samples"].as_u64().unwrap();
+    assert_eq!(
+        run["mesh"]["inference"]["partial_packets"].as_u64(),
+        Some(packets * samples)
+    );
+    assert_eq!(run["mapping"]["layers"], map["mapping"]["layers"]);
+}
