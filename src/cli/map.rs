@@ -246,6 +246,14 @@ pub fn graph(a: &MapArgs) -> Result<Graph> {
             ))
         });
     }
+    if let Some(path) = &a.model {
+        // The file's graph: its nodes' names and neuron kinds on the groups and projections.
+        let g = crate::nir::read(path)?;
+        let chain = g
+            .to_layered()
+            .with_context(|| format!("--model {}", path.display()))?;
+        return Ok(chain.graph(&g)?);
+    }
     let (sizes, recurrent, masks) = sizes(a)?;
     Ok(Graph::layered(&sizes, &recurrent, masks)?)
 }

@@ -306,28 +306,31 @@ fn detail(node: &Node) -> String {
             weight,
             stride,
             padding,
+            dilation,
             input_shape,
             groups,
             one_d: true,
             ..
         } => format!(
-            "kernels [{}, {}, {}], stride {}, padding {}, groups {groups}, input length {}",
+            "kernels [{}, {}, {}], stride {}, padding {}, dilation {}, groups {groups}, input length {}",
             weight.shape[0],
             weight.shape[1],
             weight.shape[3],
             stride[1],
             padding[1],
+            dilation[1],
             input_shape[1]
         ),
         Node::Conv2d {
             weight,
             stride,
             padding,
+            dilation,
             input_shape,
             groups,
             ..
         } => format!(
-            "kernels {:?}, stride {stride:?}, padding {padding:?}, groups {groups}, input {}×{}",
+            "kernels {:?}, stride {stride:?}, padding {padding:?}, dilation {dilation:?}, groups {groups}, input {}×{}",
             weight.shape, input_shape[0], input_shape[1]
         ),
         Node::Pool2d {

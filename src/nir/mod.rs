@@ -511,6 +511,11 @@ impl NodeReader<'_> {
                 })
                 .map_err(|_| self.err(format!("parameter '{p}' is not a numeric array")))?,
         };
+        if data.is_empty() && shape.iter().product::<usize>() > 0 {
+            return Err(self.err(format!(
+                "parameter '{p}' holds no value accord can read for shape {shape:?}: its element type is not float64, float32 or int64 (float16, say); store it as float32"
+            )));
+        }
         if data.len() != shape.iter().product::<usize>() {
             return Err(self.err(format!(
                 "parameter '{p}' holds {} values for shape {shape:?}",
@@ -1502,6 +1507,13 @@ impl Graph {
                 outputs.len()
             )));
         }
+        // A node as errors name it: `'name' (Type)`.
+        let named = |n: &str| {
+            format!(
+                "'{n}' ({})",
+                self.nodes.get(n).map_or("not a node", Node::kind)
+            )
+        };
         let mut order = vec![inputs[0].clone()];
         let mut seen = std::collections::BTreeSet::from([inputs[0].clone()]);
         loop {
@@ -1516,34 +1528,41 @@ impl Graph {
                 [b] => {
                     if !seen.insert((*b).clone()) {
                         return Err(NirError::Graph(format!(
-                            "edge {at} → {b} closes a loop: accord takes a loop only as one Affine or Linear node from a neuron node back onto it"
+                            "the edge {} → {} closes a cycle: accord takes a loop only as one Affine or Linear node from a neuron node back onto it",
+                            named(&at),
+                            named(b)
                         )));
                     }
-                    let into = edges.iter().filter(|(_, t)| t == *b).count();
-                    if into > 1 {
+                    let from: Vec<String> = edges
+                        .iter()
+                        .filter(|(_, t)| t == *b)
+                        .map(|(a, _)| named(a))
+                        .collect();
+                    if from.len() > 1 {
                         return Err(NirError::Graph(format!(
-                            "node '{b}' has {into} incoming edges: merging graphs (or more than one loop onto a node) are not taken yet (only chains, with one Affine or Linear loop per neuron node)"
+                            "node {} has {} incoming edges (from {}): merging graphs (or more than one loop onto a node) are not taken yet (only chains, with one Affine or Linear loop per neuron node)",
+                            named(b),
+                            from.len(),
+                            from.join(", ")
                         )));
                     }
                     order.push((*b).clone());
                 }
                 many => {
                     return Err(NirError::Graph(format!(
-                        "node '{at}' branches to {}: only feed-forward chains are taken yet",
-                        many.iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        "node {} branches to {}: only feed-forward chains are taken yet",
+                        named(&at),
+                        many.iter().map(|s| named(s)).collect::<Vec<_>>().join(", ")
                     )));
                 }
             }
         }
         if order.last() != Some(outputs[0]) {
             return Err(NirError::Graph(format!(
-                "the chain from '{}' ends at '{}', not at the output '{}'",
-                inputs[0],
-                order.last().map_or("", String::as_str),
-                outputs[0]
+                "the chain from {} ends at {}, not at the output {}",
+                named(inputs[0]),
+                named(order.last().map_or("", String::as_str)),
+                named(outputs[0])
             )));
         }
         if let Some(off) = self
@@ -1552,7 +1571,8 @@ impl Graph {
             .find(|k| !seen.contains(*k) && !loops.contains(*k))
         {
             return Err(NirError::Graph(format!(
-                "node '{off}' is not on the chain from the input to the output"
+                "node {} is not on the chain from the input to the output (an orphan, or on a branch)",
+                named(off)
             )));
         }
         Ok(order)

@@ -113,6 +113,46 @@ fn what_accord_does_not_take_yet_is_named() {
         e.contains("'if1' (Delay)") && e.contains("does not take"),
         "{e}"
     );
+    // Graphs that are not chains: each error names the nodes with their types.
+    let edit = |f: &dyn Fn(&mut Graph)| {
+        let mut g = nir::read(&fixture("if_mlp.nir")).unwrap();
+        f(&mut g);
+        g.to_layered().unwrap_err().to_string()
+    };
+    // A cycle through two nodes (fc2 → fc1 closes input → fc1 → if1 → fc2).
+    let e = edit(&|g| g.edges.push(("fc2".into(), "fc1".into())));
+    assert!(
+        e.contains("'fc1' (Affine) has 2 incoming edges (from 'input' (Input), 'fc2' (Affine))"),
+        "{e}"
+    );
+    // A cycle back through the input (fc2 → input instead of fc2 → output).
+    let e = edit(&|g| {
+        g.edges.retain(|(a, b)| !(a == "fc2" && b == "output"));
+        g.edges.push(("fc2".into(), "input".into()));
+    });
+    assert!(
+        e.contains("the edge 'fc2' (Affine) → 'input' (Input) closes a cycle"),
+        "{e}"
+    );
+    // A branch.
+    let e = edit(&|g| g.edges.push(("if1".into(), "output".into())));
+    assert!(
+        e.contains("'if1' (IF) branches to") && e.contains("'output' (Output)"),
+        "{e}"
+    );
+    // An orphan node.
+    let e = edit(&|g| {
+        g.nodes.insert(
+            "stray".into(),
+            Node::Scale {
+                scale: vec![1.0; 5],
+            },
+        );
+    });
+    assert!(
+        e.contains("'stray' (Scale) is not on the chain") && e.contains("orphan"),
+        "{e}"
+    );
     // A loop through a node that is not Affine or Linear is named.
     let mut g = nir::read(&fixture("recurrent.nir")).unwrap();
     g.nodes.insert(
@@ -833,6 +873,10 @@ fn malformed_files_are_refused_by_name() {
             "node 'fc1' (Affine): parameter 'weight' is not a numeric array",
         ),
         ("make_fixtures.py", "not an HDF5 file"),
+        (
+            "float16.nir",
+            "node 'fc1' (Affine): parameter 'weight' holds no value accord can read for shape [5, 4]",
+        ),
     ];
     for (file, needle) in cases {
         let e = nir::read(&fixture(file)).unwrap_err().to_string();
@@ -1973,6 +2017,11 @@ fn map_and_import_report_the_crossbar_fit_a_run_makes() {
             .unwrap()
             .contains("--model")
     );
+    // map --model keeps the file's names and neuron kinds.
+    let pop = &map["graph"]["groups"][1]["populations"][0];
+    assert_eq!(pop["name"], "if1");
+    assert_eq!(pop["kind"]["model"], "if");
+    assert_eq!(map["graph"]["projections"][0]["name"], "conv");
     // import: the same figures on its truenorth row; none on a chip without a crossbar.
     let imp = json(&["import", m, "--dt", "1", "--json"]);
     let chips = imp["chips"].as_array().unwrap();
