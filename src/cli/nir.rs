@@ -125,6 +125,28 @@ pub(crate) struct Conversion {
     nonzero: u64,
 }
 
+/// Whether `chain` trains on `chip` with the balance rule, or what stops it: a recurrent
+/// projection, a crossbar that holds fitted weights, a primitive the chip lacks.
+fn trainable(chain: &nir::Chain, chip: &chip::ChipModel) -> String {
+    if let Some(r) = chain.recurrent.iter().flatten().next() {
+        return format!(
+            "inference only: node '{}' is a recurrent projection, and the balance rule on a chip trains feed-forward projections",
+            r.node
+        );
+    }
+    if let Some(t) = chip.core.axon_types {
+        return format!(
+            "inference only: the crossbar ({t} axon types) holds weights fitted once, when the net is built; train elsewhere and run the trained net here"
+        );
+    }
+    match chip.require(&chip.required_actions(true)) {
+        Ok(()) => {
+            "trains on the chip with the balance rule (accord train --model FILE --chip …)".into()
+        }
+        Err(e) => format!("inference only: {e}"),
+    }
+}
+
 /// A value for a range: four decimals, or three significant digits where those would read 0.
 fn short(v: f64) -> String {
     if v == 0.0 || v.abs() >= 1e-3 {
@@ -484,6 +506,9 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 if !model.core.graded_events {
                     row.notes
                         .push("spiking mode only (binary spikes: no graded events)".into());
+                }
+                if mapping.is_some() {
+                    row.notes.push(trainable(&c, &model));
                 }
             }
         }

@@ -684,7 +684,8 @@ fn notes<D: Datapath>(
             chip.name
         ));
     }
-    if let FiringMode::Spiking { .. } = cfg.mode {
+    // (The balance table's slope matters only where the rule runs: a training run.)
+    if let (FiringMode::Spiking { .. }, true) = (cfg.mode, cfg.epochs > 0) {
         let soma = match chip.soma {
             crate::chip::SomaSpec::If => None,
             crate::chip::SomaSpec::Lif { .. } => Some("leaky integrate-and-fire"),

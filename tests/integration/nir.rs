@@ -2040,6 +2040,31 @@ fn map_and_import_report_the_crossbar_fit_a_run_makes() {
     let want: Vec<(u64, u64)> = from_map(&map).iter().map(|f| (f.0, f.1)).collect();
     assert_eq!(tn, want);
     assert!(row("loihi")["crossbar"].as_array().unwrap().is_empty());
+    // Per chip, whether the graph trains there, or what stops it.
+    let says = |name: &str, what: &str| {
+        row(name)["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with(what))
+    };
+    assert!(says("balance-core", "trains on the chip"));
+    assert!(says("loihi", "trains on the chip"));
+    assert!(says("truenorth", "inference only: the crossbar"));
+    let imp = json(&[
+        "import",
+        fixture("recurrent.nir").to_str().unwrap(),
+        "--json",
+    ]);
+    let rows = imp["chips"].as_array().unwrap();
+    let bc = rows.iter().find(|c| c["chip"] == "balance-core").unwrap();
+    assert!(
+        bc["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("inference only: node 'rec'")),
+        "{bc}"
+    );
 }
 
 /// `accord map` prices a split fan-in per firing step: at most one partial sum per neuron and
