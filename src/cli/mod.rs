@@ -1613,10 +1613,29 @@ fn run_train_chip(
         )?;
         eprintln!("figures written to {}", dir.display());
     }
+    // An inference run of given weights (--load, --model): the same weights in the f64
+    // reference beside the chip's accuracy.
+    let reference = match (cfg.epochs, resume, start) {
+        (0, None, Some(net)) => Some(crate::train::evaluate(net, &split.test, cfg.loss).1),
+        _ => None,
+    };
     if a.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        let mut v = serde_json::to_value(&report)?;
+        if let (Some(r), Some(o)) = (reference, v.as_object_mut()) {
+            o.insert("reference_test_accuracy".into(), r.into());
+        }
+        emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        emit(&report.render())?;
+        let mut text = report.render();
+        if let Some(r) = reference {
+            let _ = writeln!(
+                text,
+                "the same weights in the f64 reference (rate model): test accuracy {:.2}% (on the chip: {:.2}%)",
+                100.0 * r,
+                100.0 * report.test_accuracy
+            );
+        }
+        emit(&text)?;
     }
     Ok(exit_for(&report.outcome))
 }

@@ -2135,3 +2135,43 @@ fn a_split_is_priced_in_the_mapping_as_the_engine_sends_it() {
     );
     assert_eq!(run["mapping"]["layers"], map["mapping"]["layers"]);
 }
+
+/// An inference run of given weights prints the same weights' accuracy in the `f64`
+/// reference beside the chip's: for a net the reference trained, the reference's own final
+/// figure.
+#[test]
+fn an_inference_run_shows_the_f64_reference_beside_the_chip() {
+    let dir = crate::support::scratch("inference-ref");
+    let ck = dir.join("ref.ckpt");
+    let c = ck.to_str().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = accord(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let trained = json(&[
+        "train",
+        "--data",
+        "digits",
+        "--hidden",
+        "16",
+        "--activation",
+        "hard-sigmoid",
+        "--epochs",
+        "1",
+        "--reference",
+        "--save",
+        c,
+        "--json",
+    ]);
+    let run = json(&[
+        "train", "--data", "digits", "--load", c, "--epochs", "0", "--json",
+    ]);
+    assert_eq!(run["reference_test_accuracy"], trained["test_accuracy"]);
+    assert!(run["test_accuracy"].as_f64().unwrap() > 0.5);
+    // A training run has no such line: its weights move.
+    let run = json(&[
+        "train", "--data", "digits", "--load", c, "--epochs", "1", "--json",
+    ]);
+    assert!(run.get("reference_test_accuracy").is_none());
+}
