@@ -1527,6 +1527,7 @@ fn run_train_chip(
         }
         None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
     };
+    let looped = rec_layers.iter().any(|&r| r);
     // The options' own checks first, so that their errors name them.
     let (dim, classes) = (split.train.dim, split.train.n_classes);
     emulator::place_net(&cfg, dim, classes, cfg.epochs > 0, &rec_layers, &masks).map_err(|e| {
@@ -1614,9 +1615,12 @@ fn run_train_chip(
         eprintln!("figures written to {}", dir.display());
     }
     // An inference run of given weights (--load, --model): the same weights in the f64
-    // reference beside the chip's accuracy.
+    // reference beside the chip's accuracy (not for a recurrent model: the reference runs
+    // feed-forward nets only).
     let reference = match (cfg.epochs, resume, start) {
-        (0, None, Some(net)) => Some(crate::train::evaluate(net, &split.test, cfg.loss).1),
+        (0, None, Some(net)) if !looped => {
+            Some(crate::train::evaluate(net, &split.test, cfg.loss).1)
+        }
         _ => None,
     };
     if a.json {

@@ -650,8 +650,9 @@ pub fn run_export(a: &ExportArgs) -> Result<ExitCode> {
 /// it), and a line per layer saying how it was written.
 ///
 /// A layer counts as unchanged where no weight differs from the start by more than half a
-/// step of the chip's weight format (a chip run quantises the file's weights even when it
-/// trains nothing), or by more than 1e-12 in the `f64` reference and the float twin.
+/// step of the chip's weight format (a whole step under stochastic rounding: a chip run
+/// quantises the file's weights even when it trains nothing), or by more than 1e-12 in the
+/// `f64` reference and the float twin.
 fn export_model(run: &super::TrainArgs, net: &crate::rule::LayeredNet) -> Result<(Graph, String)> {
     let path = run.model.as_ref().context("no --model")?;
     if !path.exists() {
@@ -668,7 +669,12 @@ fn export_model(run: &super::TrainArgs, net: &crate::rule::LayeredNet) -> Result
     let m = load_model(path, run.dt, chip.as_ref().map(|c| c.soma))?;
     let tol = match &chip {
         Some(c) if !matches!(run.arith, super::ArithArg::Float) => {
-            0.5 * 2f64.powi(-i32::from(c.formats.weight.frac)) + 1e-12
+            // Stochastic rounding may take either neighbour: a whole step.
+            let steps = match c.formats.weight.rounding {
+                accord_firmware::arith::Rounding::Stochastic => 1.0,
+                _ => 0.5,
+            };
+            steps * 2f64.powi(-i32::from(c.formats.weight.frac)) + 1e-12
         }
         _ => 1e-12,
     };

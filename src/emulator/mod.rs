@@ -757,7 +757,9 @@ where
     }
     // A stop inside an epoch (one at its end was saved above), or no epoch at all
     // (`--epochs 0`: the net as it started is what there is to save).
-    if (outcome.status != Status::Completed && position.sample > 0) || !saved {
+    if (outcome.status != Status::Completed && position.sample > 0)
+        || (!saved && hooks.checkpoint.is_some())
+    {
         chip_net.finish(&mut train_tally);
         if let Some(save) = hooks.checkpoint.as_mut() {
             save(&snapshot(
