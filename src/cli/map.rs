@@ -302,13 +302,7 @@ type Masks = Vec<Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>>;
 /// Unknown or invalid chip model (the message lists the shipped models), unloadable dataset,
 /// or a network that does not fit the chip (the message names the constraint and the numbers).
 pub fn run(a: &MapArgs) -> Result<ExitCode> {
-    let mut sets = Vec::with_capacity(a.set.len());
-    for kv in &a.set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--set '{kv}': expected KEY=VALUE"))?;
-        sets.push((k.trim().to_string(), v.trim().to_string()));
-    }
+    let sets = super::parse_sets(&a.set)?;
     let chip: ChipModel = chip::open_with(&a.chip, &sets)
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("--chip {}", a.chip))?;

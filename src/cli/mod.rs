@@ -719,14 +719,24 @@ pub fn chip_model(a: &TrainArgs) -> Result<ChipModel> {
         sets.push(("formats.lut.bits".into(), bits.to_string()));
         sets.push(("formats.lut.frac".into(), frac.to_string()));
     }
-    for kv in &a.set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--set '{kv}': expected KEY=VALUE"))?;
-        sets.push((k.trim().to_string(), v.trim().to_string()));
-    }
+    sets.extend(parse_sets(&a.set)?);
     crate::chip::open_with(&a.chip, &sets)
         .map_err(|e| anyhow::anyhow!("--chip {} with overrides: {e}", a.chip))
+}
+
+/// `--set KEY=VALUE` options as chip-file overrides (keys and values trimmed).
+///
+/// # Errors
+/// An option without `=`.
+pub(crate) fn parse_sets(set: &[String]) -> Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--set '{kv}': expected KEY=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 /// The emulator configuration the arguments describe.

@@ -128,17 +128,19 @@ pub fn crossbar_fit(spec: &NetSpec<'_>, chip: &ChipModel) -> Vec<CrossbarFit> {
 }
 
 impl CrossbarFit {
-    /// `connected of synapses (share %), relative weight error e`, and the duplication.
+    /// `connected of synapses (share %), relative weight error e`, and the duplication: what a
+    /// run's report and `accord map` / `accord import` say of the fit.
     pub fn describe(&self) -> String {
         format!(
-            "{} of {} synapse slots connected ({:.1} %), relative weight error ‖W − Ŵ‖/‖W‖ = {:.3}{}",
+            "{} of {} synapses connected ({:.1} %), relative weight error ‖W − Ŵ‖/‖W‖ = {:.3} \
+             (before quantisation to the weight format){}",
             self.connected,
             self.synapses,
             100.0 * self.connected as f64 / self.synapses.max(1) as f64,
             self.relative_error(),
             if self.copies > 1 {
                 format!(
-                    " (inputs duplicated, {} axons each; Ŵ is the sum of the copies)",
+                    "; its inputs are duplicated, {} axons each, and Ŵ is the sum of the copies",
                     self.copies
                 )
             } else {

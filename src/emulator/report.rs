@@ -657,22 +657,10 @@ fn notes<D: Datapath>(
     for f in net.crossbar() {
         notes.push(format!(
             "CROSSBAR: layer {}'s weights fitted to {} axon types with binary connections and one \
-             weight per neuron and type: {} of {} synapses connected ({:.1} %), relative weight \
-             error ‖W − Ŵ‖/‖W‖ = {:.3} (before quantisation to the weight format){}",
+             weight per neuron and type: {}",
             f.layer,
             chip.core.axon_types.unwrap_or(0),
-            f.connected,
-            f.synapses,
-            100.0 * f.connected as f64 / f.synapses.max(1) as f64,
-            f.relative_error(),
-            if f.copies > 1 {
-                format!(
-                    "; its inputs are duplicated, {} axons each, and Ŵ is the sum of the copies",
-                    f.copies
-                )
-            } else {
-                String::new()
-            }
+            f.describe()
         ));
     }
     if !chip.core.graded_events && train.ledger.get(Action::RetroPacket) > 0 {
