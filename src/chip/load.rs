@@ -122,6 +122,7 @@ struct RawCore {
     axon_types: Option<i64>,
     external_inputs: Option<bool>,
     recurrent: Option<bool>,
+    weight_sharing: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -604,6 +605,21 @@ fn core_caps(c: &RawCore, origin: &str, found: &mut Found) -> CoreCaps {
         },
         external_inputs: c.external_inputs.unwrap_or(false),
         recurrent: c.recurrent.unwrap_or(false),
+        weight_sharing: match (c.weight_sharing, c.axon_types) {
+            (Some(true), Some(t)) => {
+                let e = schema(
+                    origin,
+                    "core.weight_sharing",
+                    format!(
+                        "is true on a binary crossbar (core.axon_types = {t}), which stores a \
+                         connection per synapse and a weight per neuron and axon type: it has no \
+                         kernel to share"
+                    ),
+                );
+                found.keep(Err(e), false)
+            }
+            (w, _) => w.unwrap_or(false),
+        },
     }
 }
 

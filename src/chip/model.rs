@@ -78,6 +78,11 @@ pub struct CoreCaps {
     /// (`core.recurrent`, ReckOn's recurrent weights): such a projection uses no input axon
     /// and no routing entry.
     pub recurrent: bool,
+    /// A core stores a convolution's kernel once per output channel it hosts, not once per
+    /// synapse (`core.weight_sharing`; Loihi's population axons, as nengo-loihi maps
+    /// convolutions): a [shared](crate::mapping#weight-sharing) projection's synapse memory
+    /// on a core is its channels × the kernel's weights. Synaptic operations are unchanged.
+    pub weight_sharing: bool,
 }
 
 /// How a core's multiply-accumulate unit applies the accumulator format (`core.accumulator`).
@@ -642,6 +647,12 @@ impl ChipModel {
                 None => String::new(),
             }
         )?;
+        if c.weight_sharing {
+            writeln!(
+                s,
+                "      weight sharing: a convolution's kernel stored once per channel on a core"
+            )?;
+        }
         if c.external_inputs || c.recurrent {
             writeln!(
                 s,

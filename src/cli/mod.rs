@@ -1475,7 +1475,7 @@ fn run_train_chip(
     check_duplication(a.no_duplicate_inputs, &cfg.chip, &a.chip)?;
     // A NIR model's sparse layers (expanded convolutions, pooling), neuron programs and
     // recurrent projections: read again here so that a resumed run keeps them too.
-    let (masks, somas, recurrent, rec_layers) = match &a.model {
+    let (masks, somas, recurrent, rec_layers, kernels) = match &a.model {
         Some(p) => {
             let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
             check_placement(a.placement, p, m.chain.masks.iter().any(Option::is_some))?;
@@ -1533,14 +1533,24 @@ fn run_train_chip(
                     );
                 }
             }
-            (m.chain.masks, somas, recurrent, rec_layers)
+            (m.chain.masks, somas, recurrent, rec_layers, m.chain.kernels)
         }
-        None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()),
     };
     let looped = rec_layers.iter().any(|&r| r);
     // The options' own checks first, so that their errors name them.
     let (dim, classes) = (split.train.dim, split.train.n_classes);
-    emulator::place_net(&cfg, dim, classes, cfg.epochs > 0, &rec_layers, &masks).map_err(|e| {
+    let shared = emulator::shared_kernels(&kernels, &masks, resume.map(|c| &c.net).or(start));
+    emulator::place_net(
+        &cfg,
+        dim,
+        classes,
+        cfg.epochs > 0,
+        &rec_layers,
+        &masks,
+        &shared,
+    )
+    .map_err(|e| {
         use crate::error::Setting;
         // A refused setting is shown under its option (`render_error`); a net that does not
         // fit names the options that made it.
@@ -1593,6 +1603,7 @@ fn run_train_chip(
         masks: &masks,
         somas: &somas,
         recurrent: &recurrent,
+        kernels: &kernels,
     };
     let report = emulator::run_hooked(&cfg, split, hooks, emulator::DEFAULT_PAR_THRESHOLD)?;
     bar.finish_and_clear();

@@ -127,6 +127,36 @@ pub(crate) struct Conversion {
 
 /// Whether `chain` trains on `chip` with the balance rule, or what stops it: a recurrent
 /// projection, a crossbar that holds fitted weights, a primitive the chip lacks.
+/// How `chip` stores the weights of the chain's expanded layer `name` (the tail of import's
+/// note on it): shared once per channel, or why each neuron keeps its own copy.
+pub(super) fn sharing_note(
+    chain: &nir::Chain,
+    chip: &chip::ChipModel,
+    mapping: Option<&crate::mapping::Mapping>,
+    name: &str,
+) -> String {
+    if !chip.core.weight_sharing {
+        return " (the chip declares no weight sharing: each neuron keeps its own copy of the kernel)"
+            .into();
+    }
+    let Some(l) = chain.layers.iter().position(|(syn, _)| syn == name) else {
+        return String::new();
+    };
+    let check = chain.kernel_checks(&chain.net).get(l).cloned().flatten();
+    let shared = mapping
+        .and_then(|m| m.layers.get(l + 1))
+        .and_then(|lp| lp.shared);
+    match (check, shared) {
+        (None, _) => " (the chip shares weights, but this layer is not one convolution or pooling: each neuron keeps its own weights)".into(),
+        (Some(Err(u)), _) => format!(
+            " (the chip shares weights, but the copies of this layer's kernel differ once converted — channel {}, weight {}: neurons {} and {} hold {:e} and {:e}, per-neuron factors folded into the rows — so each neuron keeps its own)",
+            u.channel, u.tap, u.neurons.0, u.neurons.1, u.weights.0, u.weights.1
+        ),
+        (Some(Ok(())), Some(w)) => format!("; weights shared: {}", w.describe()),
+        (Some(Ok(())), None) => " (the chip shares weights only in a layer placed by receptive field: here each neuron keeps its own copy of the kernel)".into(),
+    }
+}
+
 fn trainable(chain: &nir::Chain, chip: &chip::ChipModel) -> String {
     if let Some(r) = chain.recurrent.iter().flatten().next() {
         return format!(
@@ -140,6 +170,11 @@ fn trainable(chain: &nir::Chain, chip: &chip::ChipModel) -> String {
         );
     }
     match chip.require(&chip.required_actions(true)) {
+        Ok(()) if chip.core.weight_sharing
+            && chain.kernel_checks(&chain.net).iter().flatten().any(Result::is_ok) =>
+        {
+            "trains on the chip with the balance rule (accord train --model FILE --chip …), its convolutions expanded while it trains: accord trains each synapse on its own and does not tie a shared kernel's updates".into()
+        }
         Ok(()) => {
             "trains on the chip with the balance rule (accord train --model FILE --chip …)".into()
         }
@@ -424,10 +459,23 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                 .notes
                 .push("not a chain accord takes (see above)".into()),
             Some((c, discrete)) => {
+                // The chip's weights: the file's, converted for its neurons.
+                let programs: Vec<Option<nir::Program>> = discrete
+                    .iter()
+                    .map(|d| d.as_ref().map(|d| d.program(model.soma)))
+                    .collect();
+                let raw = c;
+                let mut c = c.clone();
+                c.apply(discrete, &programs);
+                // Placed as the run places it: kernels shared where the converted weights
+                // still hold one per channel.
                 let placed = match &graph {
-                    Some(Ok(g)) => map_graph(g, &model, MapOptions::default()),
+                    Some(Ok(_)) => c
+                        .graph(&g)
+                        .map_err(MapError::from)
+                        .and_then(|g| map_graph(&g, &model, MapOptions::default())),
                     Some(Err(e)) => Err(MapError::from(e.clone())),
-                    None => c
+                    None => raw
                         .graph(&g)
                         .map_err(MapError::from)
                         .and_then(|g| map_graph(&g, &model, MapOptions::default())),
@@ -454,12 +502,6 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                         None
                     }
                 };
-                let programs: Vec<Option<nir::Program>> = discrete
-                    .iter()
-                    .map(|d| d.as_ref().map(|d| d.program(model.soma)))
-                    .collect();
-                let mut c = c.clone();
-                c.apply(discrete, &programs);
                 row.conversion = conversions(&c, &model.formats.weight);
                 if let Some(m) = &mapping {
                     let rec = c.recurrent_weights();
@@ -499,7 +541,8 @@ pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
                             None => "stored in dense rows".into(),
                         };
                         format!(
-                            "{layer} expanded into a masked layer: {zeros} of {total} synapses are structural zeros, neither walked, counted nor trained; {placed} (the chip declares no weight sharing: each neuron keeps its own copy of the kernel)"
+                            "{layer} expanded into a masked layer: {zeros} of {total} synapses are structural zeros, neither walked, counted nor trained; {placed}{}",
+                            sharing_note(&c, &model, mapping.as_ref(), layer)
                         )
                     });
                 }

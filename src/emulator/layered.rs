@@ -1142,6 +1142,18 @@ impl<D: Datapath> ChipNet<D> {
             .sum()
     }
 
+    /// Synapse slots of neuron layer `l`'s cores (its segments' and somas'; 0 for the input
+    /// layer or one out of range).
+    pub(crate) fn layer_weight_slots(&self, l: usize) -> u64 {
+        self.lay.layers.get(l).map_or(0, |chunks| {
+            chunks
+                .iter()
+                .flat_map(|p| p.seg0..=p.core)
+                .map(|k| self.engine.cores[k].rows().len() as u64)
+                .sum()
+        })
+    }
+
     /// The largest weight magnitude on the chip (`NaN` if one is not finite), for the
     /// divergence watch.
     pub fn max_abs_weight(&self) -> f64 {

@@ -242,14 +242,17 @@ pub use crate::train::Progress;
 /// # Errors
 /// A missing primitive, graded mode on a binary-spike chip, or a network that does not fit.
 pub fn place(cfg: &EmuConfig, dim: usize, classes: usize, training: bool) -> Result<Mapping> {
-    place_net(cfg, dim, classes, training, &[], &[])
+    place_net(cfg, dim, classes, training, &[], &[], &[])
 }
 
 /// [`place`] for a net whose neuron layers may project onto themselves (`recurrent[l]` for
 /// neuron layer `l`, [`crate::mapping::map_net`]). A recurrent net runs in spiking mode (its
 /// spikes of one tick reach it in the next) and does not train on the chip.
 /// A layer with a synapse mask (`masks[l]` for synaptic layer `l`) is placed by receptive
-/// field ([`crate::mapping#receptive-fields`]).
+/// field ([`crate::mapping#receptive-fields`]); one with a kernel (`kernels[l]`, whose weights
+/// the caller has checked hold one per channel: [`shared_kernels`]) stores it once per channel
+/// on a chip that declares weight sharing ([`crate::mapping#weight-sharing`]) — in inference:
+/// a training run places every layer expanded, since the chip trains each synapse on its own.
 ///
 /// # Errors
 /// As [`place`]; training or graded mode with a recurrent layer.
@@ -260,6 +263,7 @@ pub fn place_net(
     training: bool,
     recurrent: &[bool],
     masks: &[Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+    kernels: &[Option<crate::graph::Kernel>],
 ) -> Result<Mapping> {
     if let Some(l) = recurrent.iter().position(|&r| r) {
         if training {
@@ -322,7 +326,10 @@ pub fn place_net(
         chip: cfg.chip.name.clone(),
         source,
     };
+    // Tied kernel updates are not modelled: a training run keeps a weight per synapse.
+    let kernels = if training { &[] } else { kernels };
     let graph = crate::graph::Graph::layered(&sizes, recurrent, masks.to_vec())
+        .and_then(|g| g.with_kernels(kernels))
         .map_err(|e| map_err(mapping::MapError::Graph(e)))?;
     let opts = mapping::MapOptions {
         placement: cfg.placement,
@@ -417,6 +424,33 @@ pub struct Hooks<'a> {
     pub recurrent: &'a [Option<Vec<f64>>],
     /// Receives the state to save.
     pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
+    /// Per synaptic layer, its convolution's kernel ([`crate::nir::Chain::kernels`]); empty:
+    /// none. Used where the start weights hold it ([`shared_kernels`]), in inference, on a
+    /// chip that declares weight sharing.
+    pub kernels: &'a [Option<crate::graph::Kernel>],
+}
+
+/// The kernels of `kernels` that the weights of `start` hold, one value per channel and tap
+/// ([`crate::graph::Kernel::shared_by`]); none without a start net (Glorot's weights are drawn
+/// per synapse).
+pub fn shared_kernels(
+    kernels: &[Option<crate::graph::Kernel>],
+    masks: &[Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+    start: Option<&LayeredNet>,
+) -> Vec<Option<crate::graph::Kernel>> {
+    let Some(net) = start else {
+        return Vec::new();
+    };
+    kernels
+        .iter()
+        .zip(masks)
+        .zip(&net.layers)
+        .map(|((k, m), layer)| {
+            let (k, m) = (k.as_ref()?, m.as_ref()?);
+            k.shared_by(&layer.w, layer.n_in, m).ok()?;
+            Some(k.clone())
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Hooks<'_> {
@@ -462,7 +496,17 @@ pub fn run_hooked(
         }
         rec_layers[l + 1] = true;
     }
-    let mapping = place_net(cfg, dim, classes, training, &rec_layers, hooks.masks)?;
+    let start = hooks.resume.map(|c| &c.net).or(hooks.start);
+    let kernels = shared_kernels(hooks.kernels, hooks.masks, start);
+    let mapping = place_net(
+        cfg,
+        dim,
+        classes,
+        training,
+        &rec_layers,
+        hooks.masks,
+        &kernels,
+    )?;
     let acts = cfg.acts(m);
     if hooks.somas.len() > m {
         return Err(EmuError::Shape(format!(
@@ -486,7 +530,6 @@ pub fn run_hooked(
         sizes: sizes.clone(),
         seed: cfg.seed ^ FEEDBACK_SEED,
     };
-    let start = hooks.resume.map(|c| &c.net).or(hooks.start);
     check_hooks(cfg, &hooks, start, (&sizes, &acts))?;
     let spec = NetSpec {
         sizes: &sizes,
@@ -502,9 +545,15 @@ pub fn run_hooked(
         threads: cfg.threads,
         training,
     };
+    // A convolution the chip would share, placed expanded because the run trains.
+    let expanded_for_training = training
+        && cfg.chip.core.weight_sharing
+        && shared_kernels(hooks.kernels, hooks.masks, start)
+            .iter()
+            .any(Option::is_some);
     // The learning rate is checked against its format only when the chip will learn.
     let lr = if training { cfg.lr } else { 0.0 };
-    match cfg.arith {
+    let mut report = match cfg.arith {
         Arith::Fixed => {
             let lr = if training {
                 build::lr_raw(&cfg.chip, lr)?;
@@ -539,7 +588,17 @@ pub fn run_hooked(
             let net = ChipNet::build(dp, &spec, &cfg.chip, &mut setup);
             drive(cfg, split, net, &mapping, setup, &mut hooks, par_threshold)
         }
+    }?;
+    if expanded_for_training {
+        report.notes.push(format!(
+            "SHARING: chip '{}' shares convolution weights (core.weight_sharing), but a training \
+             run places every convolution expanded, a weight per synapse: accord trains each \
+             synapse on its own and does not tie a shared kernel's updates, so the copies of a \
+             kernel drift apart and the trained net keeps a weight per synapse",
+            cfg.chip.name
+        ));
     }
+    Ok(report)
 }
 
 /// The run's hooks against its net: a starting or resumed net of this run's sizes and

@@ -450,7 +450,18 @@ pub(crate) fn build<D: Datapath>(
         training: mesh_phase(&train, train_links),
         inference: mesh_phase(&infer, infer_links),
     };
-    let notes = notes(cfg, net, &train, &infer, &mesh_block);
+    let mut notes = notes(cfg, net, &train, &infer, &mesh_block);
+    for lp in &mapping.layers {
+        if let Some(w) = &lp.shared {
+            notes.push(format!(
+                "SHARING: layer {}: {} (core.weight_sharing); the footprint counts the kernels, \
+                 while every synaptic operation, its weight read and its energy are counted as \
+                 for the expanded layer",
+                lp.layer,
+                w.describe()
+            ));
+        }
+    }
     EmuReport {
         notes,
         outcome,
@@ -535,10 +546,17 @@ fn neurobench<D: Datapath>(
                 * (u64::from(chip.balance_table.entries) * u64::from(f.lut.bits) + act)
         })
         .sum();
-    // The footprint is what the chip stores: a duplicated input's two slots.
-    let footprint_bits = (net.weight_slots() + second + n_bias) * f.weight.bits as u64
-        + neurons * state_bits
-        + table_bits;
+    // The footprint is what the chip stores: a duplicated input's two slots, and a shared
+    // convolution's kernels (once per channel on each core) in place of its rows.
+    let slots = mapping
+        .layers
+        .iter()
+        .fold(net.weight_slots(), |acc, lp| match lp.shared {
+            Some(w) => acc - net.layer_weight_slots(lp.layer) + w.stored as u64,
+            None => acc,
+        });
+    let footprint_bits =
+        (slots + second + n_bias) * f.weight.bits as u64 + neurons * state_bits + table_bits;
     let layer_count = mapping.layers.len().saturating_sub(1);
     NeuroBench {
         footprint: footprint_bits.div_ceil(8),

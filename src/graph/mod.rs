@@ -22,7 +22,8 @@
 //! their activation, NIR's `IF`, `LIF`, `CubaLIF`, `LI`); their parameters and the weights
 //! stay with the net the graph describes ([`crate::rule::LayeredNet`],
 //! [`crate::rule::GeneralNet`], a NIR file's nodes). Convolutions and pools arrive expanded,
-//! as masks (weight sharing is not modelled).
+//! as masks; a convolution's also carries its [`Kernel`] (which kernel weight each synapse is),
+//! for chips that share weights.
 //!
 //! ```
 //! use accord::graph::{Graph, Shape};
@@ -133,6 +134,99 @@ pub struct Projection {
     /// Serialised as `existing`, their count (`null`: all).
     #[serde(rename = "existing", serialize_with = "count_ones")]
     pub mask: Option<BitVec<usize, Lsb0>>,
+    /// A convolution's (or pooling's) kernel: which weight of it each existing synapse is
+    /// (`None`: every synapse its own weight). Only masked projections have one. A chip that
+    /// declares `core.weight_sharing` stores it once per channel on a core
+    /// ([`crate::mapping#weight-sharing`]). Serialised as `kernel`, its weights per channel (left out when `None`).
+    #[serde(
+        serialize_with = "kernel_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kernel: Option<Kernel>,
+}
+
+/// A convolution's weight sharing, as the synapses of its expansion carry it: postsynaptic
+/// neuron `i` is in channel `i / positions` (NIR's `(C, H, W)` order) and each existing
+/// synapse is tap `tap[k]` (`k`: its rank among the mask's ones, row-major) of its channel's
+/// kernel of `taps` weights (`C_in / groups × kh × kw`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kernel {
+    /// Postsynaptic neurons per channel (`H_out × W_out`), ≥ 1.
+    pub positions: usize,
+    /// Weights in one channel's kernel.
+    pub taps: usize,
+    /// Per existing synapse, its tap (`< taps`).
+    pub tap: Vec<u32>,
+}
+
+/// Where a kernel's copies hold different weights ([`Kernel::shared_by`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unshared {
+    /// The channel.
+    pub channel: usize,
+    /// The tap.
+    pub tap: u32,
+    /// Two postsynaptic neurons whose synapse at that tap differ, and their weights.
+    pub neurons: (usize, usize),
+    /// Their weights.
+    pub weights: (f64, f64),
+}
+
+impl Kernel {
+    /// The channel of postsynaptic neuron `i`.
+    pub fn channel(&self, i: usize) -> usize {
+        i / self.positions.max(1)
+    }
+
+    /// Channels of `size` postsynaptic neurons.
+    pub fn channels(&self, size: usize) -> usize {
+        size.div_ceil(self.positions.max(1))
+    }
+
+    /// Whether the weights `w` (row-major `(size, n_in)`, as the mask) are one kernel per
+    /// channel: every synapse at the same tap of the same channel holds the same value
+    /// (bit for bit). A net trained synapse by synapse, or scaled per neuron, is not.
+    ///
+    /// # Errors
+    /// The first tap of a channel whose copies differ.
+    pub fn shared_by(
+        &self,
+        w: &[f64],
+        n_in: usize,
+        mask: &BitSlice<usize, Lsb0>,
+    ) -> Result<(), Unshared> {
+        let mut seen: Vec<Option<(usize, f64)>> = Vec::new();
+        let mut chan = usize::MAX;
+        for (k, cell) in mask.iter_ones().enumerate() {
+            let i = cell / n_in.max(1);
+            let c = self.channel(i);
+            if c != chan {
+                chan = c;
+                seen.clear();
+                seen.resize(self.taps, None);
+            }
+            let (Some(&t), Some(&v)) = (self.tap.get(k), w.get(cell)) else {
+                break;
+            };
+            match seen.get_mut(t as usize) {
+                Some(slot @ None) => *slot = Some((i, v)),
+                Some(Some((first, u))) if u.to_bits() != v.to_bits() => {
+                    return Err(Unshared {
+                        channel: c,
+                        tap: t,
+                        neurons: (*first, i),
+                        weights: (*u, v),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn kernel_size<S: serde::Serializer>(k: &Option<Kernel>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_some(&k.as_ref().map(|k| k.taps))
 }
 
 fn count_ones<S: serde::Serializer>(
@@ -164,6 +258,8 @@ pub enum Shape<'a> {
         recurrent: Vec<bool>,
         /// Per forward projection, its mask.
         masks: Vec<Option<&'a BitSlice<usize, Lsb0>>>,
+        /// Per forward projection, its kernel (a convolution's weight sharing).
+        kernels: Vec<Option<&'a Kernel>>,
     },
     /// One group of `n` neurons, input relays first, projecting onto itself.
     AllToAll {
@@ -272,6 +368,7 @@ impl Graph {
                 from: l,
                 to: l + 1,
                 mask,
+                kernel: None,
             });
             if recurrent.get(l + 1).copied().unwrap_or(false) {
                 projections.push(Projection {
@@ -279,6 +376,7 @@ impl Graph {
                     from: l + 1,
                     to: l + 1,
                     mask: None,
+                    kernel: None,
                 });
             }
         }
@@ -290,6 +388,7 @@ impl Graph {
                     from: 0,
                     to: 0,
                     mask: None,
+                    kernel: None,
                 },
             );
         }
@@ -341,6 +440,7 @@ impl Graph {
                 from: 0,
                 to: 0,
                 mask,
+                kernel: None,
             }],
         };
         g.check()?;
@@ -386,6 +486,44 @@ impl Graph {
             }
         }
         self
+    }
+
+    /// The same chain with kernels on its forward projections: `kernels[l]` for the
+    /// projection from group `l` to `l + 1` (missing entries: none).
+    ///
+    /// # Errors
+    /// A kernel on a dense projection, or whose taps do not match its mask's synapses.
+    pub fn with_kernels(mut self, kernels: &[Option<Kernel>]) -> Result<Graph, GraphError> {
+        for (l, k) in kernels.iter().enumerate() {
+            let Some(k) = k else { continue };
+            let Some(index) = self
+                .projections
+                .iter()
+                .position(|p| (p.from, p.to) == (l, l + 1))
+            else {
+                continue;
+            };
+            let p = &mut self.projections[index];
+            let ones = p.mask.as_ref().map(|m| m.count_ones());
+            if ones != Some(k.tap.len())
+                || k.positions == 0
+                || k.tap.iter().any(|&t| t as usize >= k.taps)
+            {
+                return Err(GraphError::Unplaceable(format!(
+                    "projection {index} (group {l} → group {}) has a kernel of {} taps over {} \
+                     synapses, but {}",
+                    l + 1,
+                    k.taps,
+                    k.tap.len(),
+                    match ones {
+                        None => "it is dense (a kernel needs a mask)".to_string(),
+                        Some(n) => format!("its mask has {n} synapses (or a tap is out of range)"),
+                    }
+                )));
+            }
+            p.kernel = Some(k.clone());
+        }
+        Ok(self)
     }
 
     /// Widths of the groups, input group first.
@@ -563,6 +701,7 @@ impl Graph {
         }
         let mut recurrent = vec![false; n];
         let mut masks: Vec<Option<Option<&BitSlice<usize, Lsb0>>>> = vec![None; n - 1];
+        let mut kernels: Vec<Option<&Kernel>> = vec![None; n - 1];
         for (index, p) in self.projections.iter().enumerate() {
             match (p.from, p.to) {
                 (0, 0) => {
@@ -572,7 +711,10 @@ impl Graph {
                     )));
                 }
                 (a, b) if a == b => recurrent[a] = true,
-                (a, b) if b == a + 1 => masks[a] = Some(p.mask.as_deref()),
+                (a, b) if b == a + 1 => {
+                    masks[a] = Some(p.mask.as_deref());
+                    kernels[a] = p.kernel.as_ref();
+                }
                 (a, b) => {
                     return Err(GraphError::Unplaceable(format!(
                         "projection {index} joins group {a} to group {b}: the mapping places a \
@@ -593,6 +735,7 @@ impl Graph {
             sizes: self.sizes(),
             recurrent,
             masks: masks.into_iter().map(Option::flatten).collect(),
+            kernels,
         })
     }
 }
@@ -624,6 +767,7 @@ mod tests {
             sizes,
             recurrent,
             masks,
+            ..
         } = g.shape().unwrap()
         else {
             panic!("a chain")
@@ -631,6 +775,36 @@ mod tests {
         assert_eq!(sizes, [4, 6, 3]);
         assert_eq!(recurrent, [false, true, false]);
         assert_eq!(masks, [Some(mask.as_bitslice()), None]);
+    }
+
+    #[test]
+    fn a_kernel_goes_on_a_masked_projection_with_a_tap_per_synapse() {
+        let mut mask = bitvec![usize, Lsb0; 0; 6 * 4];
+        for i in 0..6 {
+            mask.set(i * 4 + i % 4, true);
+        }
+        let g = Graph::layered(&[4, 6, 3], &[], vec![Some(mask.clone())]).unwrap();
+        let k = Kernel {
+            positions: 3,
+            taps: 1,
+            tap: vec![0; 6],
+        };
+        let shared = g.clone().with_kernels(&[Some(k.clone())]).unwrap();
+        assert_eq!(shared.projections[0].kernel.as_ref(), Some(&k));
+        assert_eq!(k.channels(6), 2);
+        // Too few taps for the mask; a kernel on the dense read-out.
+        let short = Kernel {
+            tap: vec![0; 5],
+            ..k.clone()
+        };
+        let e = g
+            .clone()
+            .with_kernels(&[Some(short)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its mask has 6 synapses"), "{e}");
+        let e = g.with_kernels(&[None, Some(k)]).unwrap_err().to_string();
+        assert!(e.contains("it is dense"), "{e}");
     }
 
     #[test]
@@ -698,6 +872,7 @@ mod tests {
             from: 0,
             to: 2,
             mask: None,
+            kernel: None,
         });
         let e = g.shape().unwrap_err().to_string();
         assert!(e.contains("projection 2 joins group 0 to group 2"), "{e}");
@@ -706,6 +881,7 @@ mod tests {
             from: 0,
             to: 1,
             mask: None,
+            kernel: None,
         };
         assert_eq!(
             g.shape().unwrap_err(),
@@ -721,6 +897,7 @@ mod tests {
             from: 0,
             to: 7,
             mask: None,
+            kernel: None,
         };
         assert!(matches!(
             g.shape(),

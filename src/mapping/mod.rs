@@ -69,6 +69,20 @@
 //! its zeros stored), and a recurrent layer keeps dense rows; [packed
 //! placement](self#packed-placement) ignores masks.
 //!
+//! # Weight sharing
+//!
+//! A convolution arrives expanded, a synapse per (output neuron, input in its window), each
+//! carrying its tap in the channel's kernel ([`crate::graph::Kernel`]). A chip that declares
+//! `core.weight_sharing` (Loihi's population axons) stores a kernel once per channel on each
+//! core hosting neurons of that channel: a chunk's synapse memory is its distinct channels ×
+//! the kernel's weights, not its neurons × its receptive field, and the greedy cut sizes chunks
+//! by that ([`LayerPlacement::shared`]). Input axons and routing entries are counted as for
+//! the expanded layer (one axon per presynaptic neuron: accord does not model population
+//! axons). Only a layer placed by receptive field shares, and only while its weights hold one
+//! value per channel and tap — the caller checks that ([`crate::graph::Kernel::shared_by`]):
+//! per-neuron factors folded into the rows, or training synapse by synapse, break it, and a
+//! training run places every convolution expanded. Synaptic operations are unchanged.
+//!
 //! # Duplicated inputs
 //!
 //! On a binary crossbar with axon types (TrueNorth's), a neuron's weight from an input is one of
@@ -147,7 +161,7 @@ use bitvec::prelude::*;
 use serde::Serialize;
 
 use crate::chip::ChipModel;
-use crate::graph::{Graph, Shape};
+use crate::graph::{Graph, Kernel, Shape};
 
 /// Per synaptic layer, the synapses that exist (`None`: dense), as the placement reads them.
 type MaskRefs<'a> = [Option<&'a BitSlice<usize, Lsb0>>];
@@ -214,6 +228,24 @@ pub struct LayerPlacement {
     /// Axons per presynaptic neuron on the layer's cores: 2 where a crossbar chip's cores
     /// take each input twice ([duplicated inputs](self#duplicated-inputs)), else 1.
     pub copies: usize,
+    /// A convolution whose kernel its cores store once per channel
+    /// ([weight sharing](self#weight-sharing)); `None`: a weight per synapse (then left out
+    /// of the JSON form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedWeights>,
+}
+
+/// How a [shared](self#weight-sharing) convolution's weights are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SharedWeights {
+    /// Weights in one channel's kernel.
+    pub taps: usize,
+    /// Channels of the layer.
+    pub channels: usize,
+    /// Weights stored over the layer's cores: Σ per core of its channels × `taps`.
+    pub stored: usize,
+    /// The layer's synapses: the weights stored without sharing, one per synapse.
+    pub synapses: usize,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -518,7 +550,15 @@ pub fn map_net_opts(
     duplicate_inputs: bool,
 ) -> Result<Mapping, MapError> {
     let masks: Vec<Option<&BitSlice<usize, Lsb0>>> = masks.iter().map(|m| m.as_deref()).collect();
-    chain(sizes, recurrent, &masks, chip, placement, duplicate_inputs)
+    chain(
+        sizes,
+        recurrent,
+        &masks,
+        &[],
+        chip,
+        placement,
+        duplicate_inputs,
+    )
 }
 
 /// How [`map_graph`] places a graph.
@@ -553,15 +593,17 @@ pub fn map_graph(graph: &Graph, chip: &ChipModel, opts: MapOptions) -> Result<Ma
             sizes,
             recurrent,
             masks,
+            kernels,
         } => chain(
             &sizes,
             &recurrent,
             &masks,
+            &kernels,
             chip,
             opts.placement,
             opts.duplicate_inputs,
         ),
-        Shape::AllToAll { n } => place(&[n], &[true], &[], chip, false, true),
+        Shape::AllToAll { n } => place(&[n], &[true], &[], &[], chip, false, true),
     }
 }
 
@@ -570,6 +612,7 @@ fn chain(
     sizes: &[usize],
     recurrent: &[bool],
     masks: &MaskRefs<'_>,
+    kernels: &[Option<&Kernel>],
     chip: &ChipModel,
     placement: Placement,
     duplicate_inputs: bool,
@@ -588,16 +631,24 @@ fn chain(
         }
     }
     if masks.iter().all(Option::is_none) {
-        return place(sizes, recurrent, masks, chip, duplicate_inputs, false);
+        return place(sizes, recurrent, masks, &[], chip, duplicate_inputs, false);
     }
-    let by_field = place(sizes, recurrent, masks, chip, duplicate_inputs, false);
+    let by_field = place(
+        sizes,
+        recurrent,
+        masks,
+        kernels,
+        chip,
+        duplicate_inputs,
+        false,
+    );
     // Packed placement ignores masks, and a masked layer whose fields do not fit a core (or
     // that is recurrent) takes dense rows: such a result is not by receptive field.
     let fields = by_field
         .as_ref()
         .ok()
         .filter(|m| m.layers.iter().any(|lp| !lp.receptive.is_empty()));
-    let dense = place(sizes, recurrent, &[], chip, duplicate_inputs, false);
+    let dense = place(sizes, recurrent, &[], &[], chip, duplicate_inputs, false);
     let (m, chosen) = match (placement, fields, &dense) {
         (Placement::Dense, _, _) => (dense.clone(), "dense"),
         (Placement::ReceptiveField, Some(a), _) => (Ok(a.clone()), "receptive-field"),
@@ -642,6 +693,7 @@ fn place(
     sizes: &[usize],
     recurrent: &[bool],
     masks: &MaskRefs<'_>,
+    kernels: &[Option<&Kernel>],
     chip: &ChipModel,
     duplicate: bool,
     relays_inside: bool,
@@ -705,6 +757,14 @@ fn place(
             let fits =
                 (0..sizes[l]).all(|i| m[i * below..(i + 1) * below].count_ones() <= per_segment);
             (!rec(l) && fits).then_some(m)
+        })
+        .collect();
+    // A convolution placed by receptive field on a chip that shares weights: its cores store
+    // the kernel once per channel they host.
+    let shared: Vec<Option<&Kernel>> = (0..sizes.len())
+        .map(|l| {
+            let k = (*kernels.get(l.checked_sub(1)?)?)?;
+            (c.weight_sharing && sparse[l].is_some()).then_some(k)
         })
         .collect();
     let mut segments: Vec<Vec<Segment>> = Vec::with_capacity(sizes.len());
@@ -779,6 +839,7 @@ fn place(
                 let cap = CoreCapacity { neurons, ..cap };
                 let layer = Layer {
                     mask: sparse[l],
+                    kernel: shared[l],
                     below,
                     size: sizes[l],
                     fan_in,
@@ -921,9 +982,13 @@ fn place(
                 None if segments[l].is_empty() => fan_in(l),
                 None => 0,
             };
-            cores.push(core_use(
-                core, cols, &cap, l, start, len, fan_in, fanout, None,
-            ));
+            let mut cu = core_use(core, cols, &cap, l, start, len, fan_in, fanout, None);
+            if let (Some(k), Some(f)) = (shared[l], fields[l].get(i)) {
+                // One kernel per channel hosted, not a row per neuron.
+                cu.synapses = f.channels * k.taps;
+                cu.synapses_util = frac(cu.synapses, cap.synapses);
+            }
+            cores.push(cu);
             if !segs.is_empty() {
                 segment_cores.push(segs);
             }
@@ -946,6 +1011,12 @@ fn place(
             },
             order: order[l].clone(),
             copies: 1,
+            shared: shared[l].map(|k| SharedWeights {
+                taps: k.taps,
+                channels: k.channels(size),
+                stored: fields[l].iter().map(|f| f.channels * k.taps).sum(),
+                synapses: sparse[l].map_or(0, BitSlice::count_ones),
+            }),
         });
     }
     cores.sort_by_key(|c| c.core);
@@ -1148,6 +1219,7 @@ fn map_packed(
             receptive: Vec::new(),
             order: Vec::new(),
             copies: 1,
+            shared: None,
         });
     }
     for (core, _) in &fanout_per_core {
@@ -1189,6 +1261,8 @@ struct Field {
     len: usize,
     runs: Vec<Segment>,
     axons: usize,
+    /// Channels among its neurons (a shared kernel's; 0 without one).
+    channels: usize,
 }
 
 /// A layer as [`greedy_chunks`] cuts it: its mask (`(size, below)` row-major, `None`: dense
@@ -1196,6 +1270,8 @@ struct Field {
 /// positions of the layer below (empty: natural).
 struct Layer<'a> {
     mask: Option<&'a BitSlice<usize, Lsb0>>,
+    /// A kernel its cores store once per channel ([weight sharing](self#weight-sharing)).
+    kernel: Option<&'a Kernel>,
     below: usize,
     size: usize,
     fan_in: usize,
@@ -1259,6 +1335,7 @@ fn greedy_chunks(
 ) -> Result<(Vec<Field>, &'static str), usize> {
     let Layer {
         mask,
+        kernel,
         below,
         size,
         fan_in,
@@ -1269,13 +1346,24 @@ fn greedy_chunks(
     let mut closed = [0usize; 4];
     const WHY: [&str; 4] = ["neurons", "input_axons", "synapses", "fanout"];
     let mut seen = bitvec![usize, Lsb0; 0; if mask.is_some() { below } else { 0 }];
+    let mut chans = bitvec![usize, Lsb0; 0; kernel.map_or(0, |k| k.channels(size))];
     let mut i = 0;
     while i < size {
         let start = i;
-        let (mut axons, mut fan) = (0usize, 0usize);
+        let (mut axons, mut fan, mut channels) = (0usize, 0usize, 0usize);
         seen.fill(false);
+        chans.fill(false);
         while i < size {
             let neuron = at(order, i);
+            // Stored weights: a kernel per channel hosted, or a row per neuron.
+            let (ch, stored) = match kernel {
+                Some(k) => {
+                    let c = k.channel(neuron);
+                    let ch = channels + usize::from(!chans[c]);
+                    (ch, ch.saturating_mul(k.taps))
+                }
+                None => (0, 0),
+            };
             let row = mask.map(|m| &m[neuron * below..(neuron + 1) * below]);
             let fresh = match row {
                 Some(row) => row.iter_ones().filter(|&j| !seen[at(pos_below, j)]).count(),
@@ -1286,7 +1374,12 @@ fn greedy_chunks(
                 Some(0)
             } else if a > cap.input_axons {
                 Some(1)
-            } else if a.saturating_mul(k) > cap.synapses {
+            } else if (if kernel.is_some() {
+                stored
+            } else {
+                a.saturating_mul(k)
+            }) > cap.synapses
+            {
                 Some(2)
             } else if f > cap.fanout {
                 Some(3)
@@ -1304,7 +1397,10 @@ fn greedy_chunks(
             for j in row.into_iter().flat_map(BitSlice::iter_ones) {
                 seen.set(at(pos_below, j), true);
             }
-            (axons, fan) = (a, f);
+            if let Some(k) = kernel {
+                chans.set(k.channel(neuron), true);
+            }
+            (axons, fan, channels) = (a, f, ch);
             i += 1;
         }
         let mut runs: Vec<Segment> = Vec::new();
@@ -1318,6 +1414,7 @@ fn greedy_chunks(
             len: i - start,
             runs,
             axons,
+            channels,
         });
     }
     let most = (0..4).rev().max_by_key(|&w| closed[w]).unwrap_or(0);

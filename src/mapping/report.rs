@@ -12,6 +12,21 @@ const CORE_ROWS_TAIL: usize = 8;
 const HIST_ROWS_FULL: usize = 32;
 /// Number of buckets of a long hop histogram (about).
 const HIST_BUCKETS: usize = 20;
+impl super::SharedWeights {
+    /// One line: the kernel, and the weights its cores store against the expanded rows.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} channels of a {}-weight kernel, stored once per channel on each core that hosts \
+             it: {} weights over the layer's cores instead of one per synapse, {} ({:.1}x fewer)",
+            self.channels,
+            self.taps,
+            self.stored,
+            self.synapses,
+            self.synapses as f64 / self.stored.max(1) as f64
+        )
+    }
+}
+
 /// Width of the longest histogram bar.
 const BAR: usize = 40;
 
@@ -105,6 +120,11 @@ impl Mapping {
                 l.copies * below,
                 c.input_axons,
             )?;
+        }
+        for l in &self.layers {
+            if let Some(w) = &l.shared {
+                writeln!(s, "weight sharing: layer {}: {}", l.layer, w.describe())?;
+            }
         }
         for l in self.layers.iter().filter(|l| !l.segments.is_empty()) {
             let fan_in: usize = l.segments.iter().map(|g| g.axons).sum();

@@ -29,6 +29,7 @@ use std::path::Path;
 
 use bitvec::prelude::*;
 
+use crate::graph::Kernel;
 use crate::rule::{Activation, Balance, Layer, LayeredNet};
 
 mod export;
@@ -954,6 +955,11 @@ pub struct Chain {
     /// where structural zeros were expanded; `None` for a dense layer. A chip walks, counts
     /// and trains only these ([`crate::emulator::Hooks::masks`]).
     pub masks: Vec<Option<BitVec<usize, Lsb0>>>,
+    /// Per synaptic layer made of one convolution or pooling node, its kernel: which weight of
+    /// the kernel each of the mask's synapses is. A chip that declares `core.weight_sharing`
+    /// stores it once per channel while the weights stay shared
+    /// ([`crate::mapping#weight-sharing`]).
+    pub kernels: Vec<Option<Kernel>>,
     /// Per synaptic layer, the projection of its neurons onto themselves, if the graph has
     /// one (a loop `neuron → Affine/Linear → neuron`): it carries the spikes of one step into
     /// the next ([`crate::emulator::Hooks::recurrent`]). Its bias is folded into the layer's.
@@ -1022,7 +1028,38 @@ impl Chain {
                     .map_or_else(String::new, |(syn, _)| syn.clone())
             };
         }
-        Ok(g)
+        g.with_kernels(&self.shared_kernels(&self.net))
+    }
+
+    /// Per synaptic layer with a [`Kernel`], whether the weights of `net` (this chain's net,
+    /// or one trained from it) still hold one kernel per channel: `Err` names where its copies
+    /// differ — trained synapse by synapse, or scaled per neuron (a NIR neuron's per-neuron
+    /// `r` or time constants folded into its row).
+    pub fn kernel_checks(
+        &self,
+        net: &LayeredNet,
+    ) -> Vec<Option<Result<(), crate::graph::Unshared>>> {
+        self.kernels
+            .iter()
+            .zip(&self.masks)
+            .zip(&net.layers)
+            .map(|((k, m), layer)| {
+                let (k, m) = (k.as_ref()?, m.as_ref()?);
+                Some(k.shared_by(&layer.w, layer.n_in, m))
+            })
+            .collect()
+    }
+
+    /// The kernels that `net`'s weights hold ([`Chain::kernel_checks`]); the others `None`.
+    pub fn shared_kernels(&self, net: &LayeredNet) -> Vec<Option<Kernel>> {
+        self.kernel_checks(net)
+            .into_iter()
+            .zip(&self.kernels)
+            .map(|(ok, k)| match ok {
+                Some(Ok(())) => k.clone(),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Per neuron layer, input first, whether it projects onto itself (what
@@ -1197,7 +1234,7 @@ fn windowed(
     h: usize,
     w: usize,
     limit: usize,
-) -> Result<(Lin, [usize; 3]), String> {
+) -> Result<(Lin, [usize; 3], Kernel), String> {
     // Per output channel: the kernel's input channels and their weights (ci, ky, kx).
     let (o, kernel, stride, padding, dilation, per_group, cg) = match node {
         Node::Conv2d {
@@ -1244,6 +1281,9 @@ fn windowed(
     };
     let mut rows = Vec::with_capacity(o * ho * wo);
     let mut b = Vec::with_capacity(rows.capacity());
+    // Each synapse's tap in its channel's kernel: (ci, ky, kx) row-major.
+    let mut taps: Vec<u32> = Vec::new();
+    let mut row3: Vec<(u32, f64, u32)> = Vec::new();
     for (oc, &bo) in bias.iter().enumerate() {
         // A pooled channel reads its own channel; a convolution its group's channels.
         let first = if matches!(node, Node::Pool2d { .. }) {
@@ -1253,7 +1293,7 @@ fn windowed(
         };
         for y in 0..ho {
             for x in 0..wo {
-                let mut row = Vec::with_capacity(cg * kernel[0] * kernel[1]);
+                row3.clear();
                 for ci in 0..cg {
                     for ky in 0..kernel[0] {
                         let iy = (y * stride[0] + ky * dilation[0]).checked_sub(padding[0]);
@@ -1264,13 +1304,15 @@ fn windowed(
                                 && ix < w
                             {
                                 let col = ((first + ci) * h + iy) * w + ix;
-                                row.push((col as u32, weight(oc, ci, ky, kx)));
+                                let tap = (ci * kernel[0] + ky) * kernel[1] + kx;
+                                row3.push((col as u32, weight(oc, ci, ky, kx), tap as u32));
                             }
                         }
                     }
                 }
-                row.sort_unstable_by_key(|e| e.0);
-                rows.push(row);
+                row3.sort_unstable_by_key(|e| e.0);
+                rows.push(row3.iter().map(|&(c, v, _)| (c, v)).collect::<Vec<_>>());
+                taps.extend(row3.iter().map(|e| e.2));
                 b.push(bo);
             }
         }
@@ -1282,6 +1324,11 @@ fn windowed(
             bias: b,
         },
         [o, ho, wo],
+        Kernel {
+            positions: ho * wo,
+            taps: cg * kernel[0] * kernel[1],
+            tap: taps,
+        },
     ))
 }
 
@@ -1301,7 +1348,10 @@ struct ChainBuilder {
     acts: Vec<Activation>,
     expanded: Vec<(String, usize, usize)>,
     masks: Vec<Option<BitVec<usize, Lsb0>>>,
-    pending: Option<(Lin, Vec<String>, bool)>,
+    kernels: Vec<Option<Kernel>>,
+    /// The layer being composed: its map, node names, whether structured, and the kernel of
+    /// its one windowed node (none once composed with another node).
+    pending: Option<(Lin, Vec<String>, bool, Option<Kernel>)>,
     /// Most cells a dense layer may take (the memory limit).
     cells_limit: usize,
 }
@@ -1309,7 +1359,7 @@ struct ChainBuilder {
 impl ChainBuilder {
     /// End the pending layer at `neuron` (`None`: the output). Whether there was one.
     fn close(&mut self, neuron: Option<String>) -> bool {
-        let Some((lin, names, structured)) = self.pending.take() else {
+        let Some((lin, names, structured, kernel)) = self.pending.take() else {
             return false;
         };
         let name = names.join("+");
@@ -1321,6 +1371,8 @@ impl ChainBuilder {
         if structured || names.len() > 1 {
             self.expanded.push((name.clone(), zeros, cells));
         }
+        self.kernels
+            .push(kernel.filter(|_| zeros > 0 && names.len() == 1));
         self.masks.push((zeros > 0).then_some(mask));
         self.layers.push((name, neuron));
         true
@@ -1368,6 +1420,7 @@ impl ChainBuilder {
         n: &String,
         lin: Lin,
         structured: bool,
+        kernel: Option<Kernel>,
     ) -> Result<(), NirError> {
         let err = |n: &String, why: String| graph.node_err(n, why);
         // The layer is stored dense: `out × in` cells must fit the memory limit.
@@ -1387,8 +1440,8 @@ impl ChainBuilder {
             ));
         }
         self.pending = Some(match self.pending.take() {
-            None => (lin, vec![n.clone()], structured),
-            Some((prev, mut names, s)) => {
+            None => (lin, vec![n.clone()], structured, kernel),
+            Some((prev, mut names, s, _)) => {
                 if prev
                     .n_in
                     .checked_mul(lin.rows.len())
@@ -1405,7 +1458,7 @@ impl ChainBuilder {
                     ));
                 }
                 names.push(n.clone());
-                (prev.then(lin), names, s || structured)
+                (prev.then(lin), names, s || structured, None)
             }
         });
         Ok(())
@@ -1423,6 +1476,7 @@ impl ChainBuilder {
             acts,
             expanded,
             masks,
+            kernels,
             ..
         } = self;
         let node = |n: &String| &graph.nodes[n];
@@ -1468,6 +1522,7 @@ impl ChainBuilder {
             layers,
             expanded,
             masks,
+            kernels,
         })
     }
 }
@@ -1628,8 +1683,8 @@ impl Graph {
             let node = &self.nodes[n];
             if node.neurons().is_some() {
                 chain.neuron(self, n, elements(&shape).unwrap_or(0))?;
-            } else if let Some((lin, structured)) = self.synapse(n, &mut shape)? {
-                chain.synapse(self, n, lin, structured)?;
+            } else if let Some((lin, structured, kernel)) = self.synapse(n, &mut shape)? {
+                chain.synapse(self, n, lin, structured, kernel)?;
             }
         }
         let mut chain = chain.finish(self, order)?;
@@ -1708,7 +1763,12 @@ impl Graph {
     ///
     /// # Errors
     /// Widths or shapes that do not meet, a node accord does not take.
-    fn synapse(&self, n: &String, shape: &mut Vec<usize>) -> Result<Option<(Lin, bool)>, NirError> {
+    #[allow(clippy::type_complexity)]
+    fn synapse(
+        &self,
+        n: &String,
+        shape: &mut Vec<usize>,
+    ) -> Result<Option<(Lin, bool, Option<Kernel>)>, NirError> {
         let node = |n: &String| &self.nodes[n];
         let err = |n: &String, why: String| self.node_err(n, why);
         let width = elements(shape).unwrap_or(0);
@@ -1728,7 +1788,7 @@ impl Graph {
                     Node::Affine { bias, .. } => Some(bias.as_slice()),
                     _ => None,
                 };
-                Some((Lin::dense(weight, bias), false))
+                Some((Lin::dense(weight, bias), false, None))
             }
             windowed_node @ (Node::Conv2d { .. } | Node::Pool2d { .. }) => {
                 let (c, h, w) = match (windowed_node, shape_now.as_slice()) {
@@ -1770,14 +1830,14 @@ impl Graph {
                         format!("takes {c}×{h}×{w} inputs but receives {width}"),
                     ));
                 }
-                let (lin, out) =
+                let (lin, out, kernel) =
                     windowed(windowed_node, c, h, w, cells_limit).map_err(|why| err(n, why))?;
                 *shape = match windowed_node {
                     // A Conv1d's output is (O, L_out), as NIR shapes it.
                     Node::Conv2d { one_d: true, .. } => vec![out[0], out[2]],
                     _ => out.to_vec(),
                 };
-                Some((lin, true))
+                Some((lin, true, Some(kernel)))
             }
             Node::Scale { scale } => {
                 if scale.len() != width {
@@ -1794,6 +1854,7 @@ impl Graph {
                         bias: vec![0.0; width],
                     },
                     true,
+                    None,
                 ))
             }
             Node::Flatten { .. } => {

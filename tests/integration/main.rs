@@ -12,6 +12,7 @@ mod nir;
 mod probe;
 mod recurrent;
 mod robustness;
+mod sharing;
 mod support;
 mod sweep;
 mod training;

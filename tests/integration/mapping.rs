@@ -1876,6 +1876,7 @@ fn graphs_map_by_one_policy() {
         from: 0,
         to: 2,
         mask: None,
+        kernel: None,
     });
     let e = map_graph(&skip, &bc, MapOptions::default()).unwrap_err();
     assert!(matches!(e, MapError::Graph(_)), "{e}");
