@@ -33,8 +33,8 @@
 //! | partial-sum arrival (split fan-in) | 1 `sop` (kept out of the NeuroBench workload) | — | — |
 //! | segment `δ` arrival | — | — | write `δ` |
 //! | copy-row arrival (`δ`) | `n` `retro_sop` (+ `n` `weight_update` for backprop) | read `n·w` (+ write `n·w`) | read `n·r` |
-//! | graded soma, per neuron | 1 `neuron_update_active` or `_idle` (+ 1 `activation_read` for a table `f`) | — | read `b`; write `u`, `r` (+ read `r` per table read) |
-//! | spiking soma, per neuron and tick | 1 `neuron_update_active` or `_idle` | — | read `v` (+ `cur`), `b`; write `v` (+ `cur`); at the window's end write `u`, `r` |
+//! | graded soma, per neuron | 1 `neuron_update_active` or `_idle` per compartment (+ 1 `activation_read` for a table `f`) | — | read `b`; write `u`, `r` (+ read `r` per table read) |
+//! | spiking soma, per neuron and tick | 1 `neuron_update_active` or `_idle` per compartment | — | read `v` (+ `cur`), `b`; write `v` (+ `cur`); at the window's end write `u`, `r` |
 //! | relay, per tick (Poisson) | 1 `rng_draw` per non-zero input | — | — |
 //! | credit step, per neuron with `c ≠ 0` | 1 `lut_read` | — | read `u`, `c`, one table entry (`lut`); write `δ` |
 //! | retrograde walk | `retro_sop` per synapse with `δ_i ≠ 0` | read `w` per `retro_sop` | read `δ` once per neuron with `δ ≠ 0` (latched) |
@@ -370,6 +370,9 @@ pub struct Layout<'a> {
     /// Whether the neurons' fan-in lives in dendrite segments on other cores (which then need
     /// every `δ`).
     pub segmented: bool,
+    /// Compartments per neuron, their sums joined in its dendrite within the step: each is
+    /// updated every soma step (1: a neuron is one compartment).
+    pub compartments: u32,
 }
 
 /// The state of one neuron.
@@ -726,15 +729,23 @@ impl<D: Datapath> Core<'_, D> {
     }
 
     fn count_update(&mut self) {
+        // One update per compartment of the neuron.
+        let k = u64::from(self.lay.compartments.max(1));
         if self.mem.status.had_input {
-            self.ops.add(Op::NeuronUpdateActive, 1);
+            self.ops.add(Op::NeuronUpdateActive, k);
         } else {
-            self.ops.add(Op::NeuronUpdateIdle, 1);
+            self.ops.add(Op::NeuronUpdateIdle, k);
         }
     }
 
     /// Dendrite segments `s..e` send their non-zero sums to their home core and clear them.
     fn send_partials(&mut self, s: usize, e: usize, out: &mut impl Outbox<D::V>) {
+        // A segment neuron of several compartments joins them first: one update each beyond
+        // the first.
+        let joins = u64::from(self.lay.compartments.max(1) - 1) * (e - s) as u64;
+        if joins > 0 {
+            self.ops.add(Op::NeuronUpdateActive, joins);
+        }
         for i in s..e {
             let acc = core::mem::take(&mut self.mem.acc[i]);
             let v = self.dp.partial_out(acc, self.vars);

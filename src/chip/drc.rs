@@ -12,7 +12,9 @@ pub const BITS_RANGE: std::ops::RangeInclusive<i64> = 1..=40;
 pub const FRAC_RANGE: std::ops::RangeInclusive<i64> = 0..=40;
 /// Allowed number of balance-table entries.
 pub const TABLE_ENTRIES_RANGE: std::ops::RangeInclusive<i64> = 2..=65536;
-/// Largest input queue a core may declare (the firmware queue's capacity).
+/// The most compartments `core.dendrite_compartments` may give a neuron (a Loihi core's 1024).
+pub(super) const MAX_COMPARTMENTS: u32 = 1024;
+/// Deepest input queue a core may declare (the firmware's queue capacity).
 pub const MAX_INPUT_QUEUE: u32 = accord_firmware::handlers::QUEUE_CAPACITY as u32;
 /// Largest number of cores in a system grid.
 pub const MAX_GRID_CORES: u64 = 1 << 20;

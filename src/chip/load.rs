@@ -123,6 +123,8 @@ struct RawCore {
     external_inputs: Option<bool>,
     recurrent: Option<bool>,
     weight_sharing: Option<bool>,
+    neuron_fanin: Option<i64>,
+    dendrite_compartments: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -577,16 +579,18 @@ fn convert(raw: RawChip, origin: &str) -> Result<ChipModel, ChipError> {
 fn core_caps(c: &RawCore, origin: &str, found: &mut Found) -> CoreCaps {
     let mut cap = |key: &str, v: i64| found.keep(capacity(origin, key, v), 1);
     let input_axons = cap("core.input_axons", c.input_axons);
+    let neurons = cap("core.neurons", c.neurons);
+    let synapses = cap("core.synapses", c.synapses);
+    let fanout = cap("core.fanout", c.fanout);
+    let input_queue = c.input_queue.map(|q| cap("core.input_queue", q));
+    let neuron_fanin = c.neuron_fanin.map(|f| cap("core.neuron_fanin", f));
     CoreCaps {
-        neurons: cap("core.neurons", c.neurons),
-        synapses: cap("core.synapses", c.synapses),
+        neurons,
+        synapses,
         input_axons,
-        fanout: cap("core.fanout", c.fanout),
+        fanout,
         graded_events: c.graded_events,
-        input_queue: match c.input_queue {
-            Some(q) => cap("core.input_queue", q),
-            None => input_axons.min(drc::MAX_INPUT_QUEUE),
-        },
+        input_queue: input_queue.unwrap_or(input_axons.min(drc::MAX_INPUT_QUEUE)),
         accumulator: match c.accumulator {
             Some(RawAccumulate::PerAdd) => AccumulateSpec::PerAdd,
             Some(RawAccumulate::Wide) | None => AccumulateSpec::Wide,
@@ -619,6 +623,22 @@ fn core_caps(c: &RawCore, origin: &str, found: &mut Found) -> CoreCaps {
                 found.keep(Err(e), false)
             }
             (w, _) => w.unwrap_or(false),
+        },
+        neuron_fanin,
+        dendrite_compartments: match c.dendrite_compartments {
+            None => 1,
+            Some(k) if (1..=i64::from(drc::MAX_COMPARTMENTS)).contains(&k) => k as u32,
+            Some(k) => {
+                let e = schema(
+                    origin,
+                    "core.dendrite_compartments",
+                    format!(
+                        "is {k}; a neuron has 1 to {} compartments",
+                        drc::MAX_COMPARTMENTS
+                    ),
+                );
+                found.keep(Err(e), 1)
+            }
         },
     }
 }

@@ -83,6 +83,14 @@ pub struct CoreCaps {
     /// convolutions): a [shared](crate::mapping#weight-sharing) projection's synapse memory
     /// on a core is its channels × the kernel's weights. Synaptic operations are unchanged.
     pub weight_sharing: bool,
+    /// Synapses one neuron (one compartment) takes (`core.neuron_fanin`; `None`: no limit of
+    /// its own, only the core's). A fan-in over it is built of compartments or split across
+    /// cores ([`crate::mapping#dendritic-accumulation`]).
+    pub neuron_fanin: Option<u32>,
+    /// Compartments a neuron may be built of on its core, their sums joined in its dendrite
+    /// within the timestep (`core.dendrite_compartments`, Loihi's multi-compartment joins;
+    /// default 1: none). Each takes a neuron slot and a compartment update per step.
+    pub dendrite_compartments: u32,
 }
 
 /// How a core's multiply-accumulate unit applies the accumulator format (`core.accumulator`).
@@ -647,6 +655,20 @@ impl ChipModel {
                 None => String::new(),
             }
         )?;
+        if let Some(f) = c.neuron_fanin {
+            writeln!(
+                s,
+                "      a neuron (compartment) takes {f} synapses{}",
+                if c.dendrite_compartments > 1 {
+                    format!(
+                        "; up to {} compartments joined in its dendrite",
+                        c.dendrite_compartments
+                    )
+                } else {
+                    String::new()
+                }
+            )?;
+        }
         if c.weight_sharing {
             writeln!(
                 s,

@@ -480,6 +480,8 @@ pub(crate) struct Wiring {
     /// A soma core of a split fan-in: the engine cores of its dendrite segments (each neuron's
     /// `δ` goes to all of them).
     pub(crate) segments: Vec<u32>,
+    /// Compartments per neuron.
+    pub(crate) compartments: u32,
 }
 
 /// A core's input queue: the firmware's [`EventQueue`] holding at most the chip's
@@ -551,6 +553,9 @@ pub(crate) struct CoreSpec {
     pub(crate) delta_to: Option<(Vec<u32>, u32)>,
     pub(crate) home: Option<u32>,
     pub(crate) segments: Vec<u32>,
+    /// Compartments per neuron, joined in its dendrite (1: none; mapping's
+    /// `LayerPlacement::compartments`).
+    pub(crate) compartments: u32,
     /// Whether the core takes spikes (a spiking net): only then does it count them per axon.
     pub(crate) spike_counts: bool,
 }
@@ -688,6 +693,7 @@ impl<D: Datapath> CoreBox<D> {
                 delta_to: spec.delta_to,
                 home: spec.home,
                 segments: spec.segments,
+                compartments: spec.compartments,
             }),
             bits: spec.bits,
             mirror: spec.mirror,
@@ -779,6 +785,7 @@ impl<D: Datapath> CoreBox<D> {
             mirror: *mirror,
             copy: *copy,
             segmented: !wire.segments.is_empty(),
+            compartments: wire.compartments,
         };
         let mut core = Core {
             dp,

@@ -599,6 +599,7 @@ impl Layout {
                         delta_to: None,
                         home: Some(home as u32),
                         segments: Vec::new(),
+                        compartments: lp.compartments as u32,
                         spike_counts: matches!(spec.mode, FiringMode::Spiking { .. }),
                     }));
                 }
@@ -708,6 +709,12 @@ impl Layout {
             segments: (self.layers[l][c].seg0..self.layers[l][c].core)
                 .map(|k| k as u32)
                 .collect(),
+            // A split layer's compartments are its segments'; its somas take one each.
+            compartments: if lp.segments.is_empty() {
+                lp.compartments as u32
+            } else {
+                1
+            },
             spike_counts: matches!(spec.mode, FiringMode::Spiking { .. }),
         }
     }

@@ -109,10 +109,25 @@ pub enum MapError {
         /// Cores needed per layer, input first.
         per_layer: Vec<usize>,
     },
+    /// A neuron needs more compartments than a core has neuron slots.
+    #[error(
+        "a neuron of layer {layer} is built of {compartments} compartments (its fan-in over \
+         core.neuron_fanin), but a {chip} core has {neurons} neuron slots"
+    )]
+    Compartments {
+        /// Chip name.
+        chip: String,
+        /// The layer.
+        layer: usize,
+        /// Compartments one neuron needs.
+        compartments: usize,
+        /// Neuron slots per core.
+        neurons: usize,
+    },
     /// Packed placement: a fan-in a core cannot hold whole.
     #[error(
         "layer {layer}'s fan-in of {fan_in} does not fit a {chip} core whole ({capacity} input \
-         axons or synapses), and layers packed onto shared cores are not split"
+         axons, synapses or compartments' synapses), and layers packed onto shared cores are not split"
     )]
     PackedFanIn {
         /// Chip name.
@@ -121,7 +136,8 @@ pub enum MapError {
         layer: usize,
         /// Its fan-in.
         fan_in: usize,
-        /// The smaller of a core's input axons and synapses.
+        /// The fewest of a core's input axons, synapses and compartments' synapses
+        /// ([`super::CoreCapacity::per_core_fanin`]).
         capacity: usize,
     },
     /// Packed placement: a shared core needs more routing entries than it has.

@@ -17,7 +17,8 @@
 //!   layer `l + 1` stores `k × size(l)` synapses and needs `size(l)` input axons, one per
 //!   presynaptic neuron (its synapse row).
 //! * **A fan-in that does not fit is split.** When the width of layer `l − 1` exceeds a core's
-//!   input axons or synapses, layer `l`'s fan-in is cut into the fewest even segments that fit
+//!   input axons or synapses (or a neuron's compartments, [below](self#dendritic-accumulation)),
+//!   layer `l`'s fan-in is cut into the fewest even segments that fit
 //!   ([`LayerPlacement::segments`]). Each chunk then takes one core per segment — *dendrite
 //!   segments* holding that part of every chunk neuron's rows — and one core for the somas
 //!   (ARCHITECTURE.md §5). A segment sends each neuron's partial sum to the soma core once per
@@ -68,6 +69,18 @@
 //! in which one neuron's field exceeds a core's axons or synapses is split as a dense one (with
 //! its zeros stored), and a recurrent layer keeps dense rows; [packed
 //! placement](self#packed-placement) ignores masks.
+//!
+//! # Dendritic accumulation
+//!
+//! A chip may limit one neuron's synapses (`core.neuron_fanin`, [`CoreCapacity::neuron_fanin`];
+//! default: no limit of its own) and let a neuron be built of up to
+//! `core.dendrite_compartments` compartments on its core, their sums joined in its dendrite
+//! within the timestep. A layer whose per-core row (its fan-in, its widest receptive field, or
+//! its widest segment) exceeds `neuron_fanin` builds each neuron of `⌈row / neuron_fanin⌉`
+//! compartments ([`LayerPlacement::compartments`]), each taking a neuron slot, so the chunk
+//! size divides by it. The fan-in a core gives one neuron is the fewest of its input axons, its
+//! synapses and `neuron_fanin × compartments` ([`CoreCapacity::per_core_fanin`]); beyond that
+//! the fan-in is split across cores as above, and the partial sums travel as packets.
 //!
 //! # Weight sharing
 //!
@@ -228,11 +241,20 @@ pub struct LayerPlacement {
     /// Axons per presynaptic neuron on the layer's cores: 2 where a crossbar chip's cores
     /// take each input twice ([duplicated inputs](self#duplicated-inputs)), else 1.
     pub copies: usize,
+    /// Compartments each neuron is built of on its core (on a split layer: on its segments'
+    /// cores), joined in its dendrite within the timestep ([dendritic
+    /// accumulation](self#dendritic-accumulation)); 1: one (then left out of the JSON form).
+    #[serde(skip_serializing_if = "is_one")]
+    pub compartments: usize,
     /// A convolution whose kernel its cores store once per channel
     /// ([weight sharing](self#weight-sharing)); `None`: a weight per synapse (then left out
     /// of the JSON form).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<SharedWeights>,
+}
+
+fn is_one(x: &usize) -> bool {
+    *x == 1
 }
 
 /// How a [shared](self#weight-sharing) convolution's weights are stored.
@@ -261,6 +283,35 @@ pub struct CoreCapacity {
     pub fanout: usize,
     /// A binary crossbar with this many axon types (`None`: a weight per synapse).
     pub axon_types: Option<u32>,
+    /// Synapses one compartment takes ([dendritic accumulation](self#dendritic-accumulation));
+    /// `None`: no limit of its own (then left out of the JSON form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neuron_fanin: Option<usize>,
+    /// Compartments a neuron may be built of on its core (1: no dendritic accumulation, then
+    /// left out of the JSON form).
+    #[serde(skip_serializing_if = "is_one")]
+    pub compartments: usize,
+}
+
+impl CoreCapacity {
+    /// The largest fan-in one neuron takes on one core: a core's input axons and synapses,
+    /// and its compartments' synapses together.
+    pub fn per_core_fanin(&self) -> usize {
+        self.input_axons.min(self.synapses).min(self.neuron_limit())
+    }
+
+    /// The most synapses one neuron takes in its compartments (`usize::MAX`: no limit).
+    pub fn neuron_limit(&self) -> usize {
+        self.neuron_fanin
+            .map_or(usize::MAX, |f| f.saturating_mul(self.compartments))
+    }
+
+    /// Compartments a neuron with `row` synapses on one core is built of (≥ 1).
+    pub fn compartments_for(&self, row: usize) -> usize {
+        self.neuron_fanin
+            .map_or(1, |f| row.div_ceil(f.max(1)))
+            .max(1)
+    }
 }
 
 /// What one used core holds, and how full it is.
@@ -721,6 +772,8 @@ fn place(
         input_axons: c.input_axons as usize,
         fanout: c.fanout as usize,
         axon_types: c.axon_types,
+        neuron_fanin: c.neuron_fanin.map(|f| f as usize),
+        compartments: c.dendrite_compartments as usize,
     };
     for (resource, v) in [
         ("neurons", cap.neurons),
@@ -747,9 +800,10 @@ fn place(
     }
 
     // Fan-in limits, in layer order (they do not depend on the placement).
-    // A fan-in larger than a core's input axons (or synapses) is split into segments; a sparse
-    // one whose every neuron's receptive field fits a core is placed by receptive field.
-    let per_segment = cap.input_axons.min(cap.synapses);
+    // A fan-in larger than a core's input axons, synapses or compartments' synapses is split
+    // into segments; a sparse one whose every neuron's receptive field fits a core is placed
+    // by receptive field.
+    let per_segment = cap.per_core_fanin();
     let sparse: Vec<Option<&BitSlice<usize, Lsb0>>> = (0..sizes.len())
         .map(|l| {
             let m = (*masks.get(l.checked_sub(1)?)?)?;
@@ -793,6 +847,39 @@ fn place(
                     sg
                 })
                 .collect()
+        });
+    }
+
+    // Compartments per neuron of each layer: its largest row on one core (its whole fan-in,
+    // its largest receptive field, or its largest segment) over a compartment's synapses.
+    let comps: Vec<usize> = (0..sizes.len())
+        .map(|l| {
+            let row = if let Some(m) = sparse[l] {
+                let below = sizes[l - 1];
+                (0..sizes[l])
+                    .map(|i| m[i * below..(i + 1) * below].count_ones())
+                    .max()
+                    .unwrap_or(0)
+            } else {
+                segments[l]
+                    .iter()
+                    .map(|g| g.axons)
+                    .max()
+                    .unwrap_or(fan_in(l))
+            };
+            if l == 0 && !relays_inside {
+                1
+            } else {
+                cap.compartments_for(row)
+            }
+        })
+        .collect();
+    if let Some(l) = (0..sizes.len()).find(|&l| comps[l] > cap.neurons) {
+        return Err(MapError::Compartments {
+            chip: name,
+            layer: l,
+            compartments: comps[l],
+            neurons: cap.neurons,
         });
     }
 
@@ -848,7 +935,7 @@ fn place(
                 };
                 greedy_chunks(&layer, &cap, |p| d.get(p).copied().unwrap_or(0))
             };
-            let (mut f, by) = cut(cap.neurons).map_err(|needed| MapError::Fanout {
+            let (mut f, by) = cut(cap.neurons / comps[l]).map_err(|needed| MapError::Fanout {
                 chip: name.clone(),
                 layer: l,
                 reach: Reach::Next,
@@ -874,7 +961,7 @@ fn place(
             fields[l] = f;
             continue;
         }
-        let mut k = (cap.neurons, "neurons");
+        let mut k = (cap.neurons / comps[l], "neurons");
         // Synapses of one neuron on one core: its whole fan-in, or its largest segment.
         let row = segments[l]
             .iter()
@@ -962,17 +1049,9 @@ fn place(
                 walk += 1;
                 segs.push(core);
                 // A segment sends one partial sum per neuron, to the chunk's core.
-                cores.push(core_use(
-                    core,
-                    cols,
-                    &cap,
-                    l,
-                    start,
-                    len,
-                    sg.axons,
-                    len,
-                    Some(g),
-                ));
+                let mut cu = core_use(core, cols, &cap, l, start, len, sg.axons, len, Some(g));
+                cu.neurons_util = frac(len * comps[l], cap.neurons);
+                cores.push(cu);
             }
             let core = to_usize(snake_core(walk, cols));
             walk += 1;
@@ -983,6 +1062,10 @@ fn place(
                 None => 0,
             };
             let mut cu = core_use(core, cols, &cap, l, start, len, fan_in, fanout, None);
+            if segments[l].is_empty() {
+                // Each neuron takes a slot per compartment.
+                cu.neurons_util = frac(len * comps[l], cap.neurons);
+            }
             if let (Some(k), Some(f)) = (shared[l], fields[l].get(i)) {
                 // One kernel per channel hosted, not a row per neuron.
                 cu.synapses = f.channels * k.taps;
@@ -1011,6 +1094,11 @@ fn place(
             },
             order: order[l].clone(),
             copies: 1,
+            compartments: if segments[l].is_empty() || comps[l] > 1 {
+                comps[l]
+            } else {
+                1
+            },
             shared: shared[l].map(|k| SharedWeights {
                 taps: k.taps,
                 channels: k.channels(size),
@@ -1052,8 +1140,26 @@ fn map_packed(
     let mut placed: Vec<Vec<Piece>> = vec![Vec::new(); n];
     let mut walk = 0u64;
     let (mut n_left, mut s_left, mut a_left) = (cap.neurons, cap.synapses, cap.input_axons);
+    // Compartments per neuron: its fan-in over a compartment's synapses.
+    let comps = |l: usize| {
+        if l == 0 {
+            1
+        } else {
+            cap.compartments_for(sizes[l - 1] + own(l))
+        }
+    };
     for l in 0..n {
         let fan_in = if l > 0 { sizes[l - 1] + own(l) } else { 0 };
+        // (Axons are checked below: a layer reached through the internal array uses none.)
+        if fan_in > cap.neuron_limit() || comps(l) > cap.neurons {
+            return Err(MapError::PackedFanIn {
+                chip: name,
+                layer: l,
+                fan_in,
+                capacity: cap.per_core_fanin(),
+            });
+        }
+        let k = comps(l);
 
         if l == 0 && external {
             // Relays stand for the off-chip inputs: no capacity, at the first core.
@@ -1082,7 +1188,7 @@ fn map_packed(
                 }
             };
             let fits = |(nl, sl, al): (usize, usize, usize), w: u64| {
-                sizes[l] <= nl && sizes[l].saturating_mul(fan_in) <= sl && below(w) <= al
+                sizes[l] * k <= nl && sizes[l].saturating_mul(fan_in) <= sl && below(w) <= al
             };
             let here = fits((n_left, s_left, a_left), walk);
             let fresh = (cap.neurons, cap.synapses, cap.input_axons);
@@ -1100,7 +1206,7 @@ fn map_packed(
                     local: axons == 0,
                     own_local: true,
                 });
-                n_left -= sizes[l];
+                n_left -= sizes[l] * k;
                 s_left -= sizes[l] * fan_in;
                 a_left -= axons;
                 continue;
@@ -1113,7 +1219,7 @@ fn map_packed(
             let fit = if axons > a_left {
                 0
             } else {
-                n_left.min(s_left.checked_div(fan_in).unwrap_or(usize::MAX))
+                (n_left / k).min(s_left.checked_div(fan_in).unwrap_or(usize::MAX))
             };
             if fit == 0 {
                 if (n_left, s_left, a_left) == (cap.neurons, cap.synapses, cap.input_axons) {
@@ -1122,7 +1228,7 @@ fn map_packed(
                         chip: name,
                         layer: l,
                         fan_in,
-                        capacity: cap.input_axons.min(cap.synapses),
+                        capacity: cap.per_core_fanin(),
                     });
                 }
                 walk += 1;
@@ -1138,7 +1244,7 @@ fn map_packed(
                 local,
                 own_local: false,
             });
-            n_left -= len;
+            n_left -= len * k;
             s_left -= len * fan_in;
             a_left -= axons;
             start += len;
@@ -1201,6 +1307,8 @@ fn map_packed(
             if relays {
                 u.neurons = 0;
                 u.neurons_util = 0.0;
+            } else {
+                u.neurons_util = frac(len * comps(l), cap.neurons);
             }
             cores.push(u);
             chunks.push(Chunk { core, start, len });
@@ -1219,6 +1327,7 @@ fn map_packed(
             receptive: Vec::new(),
             order: Vec::new(),
             copies: 1,
+            compartments: comps(l),
             shared: None,
         });
     }

@@ -131,15 +131,45 @@ impl Mapping {
             let largest = l.segments.iter().map(|g| g.axons).max().unwrap_or(0);
             writeln!(
                 s,
-                "split: layer {}'s fan-in of {fan_in} exceeds a core ({} input axons, {} synapses): \
+                "split: layer {}'s fan-in of {fan_in} exceeds a core ({} input axons, {} synapses{}): \
                  {} dendrite segments of at most {largest} axons per chunk, each sending one \
                  partial sum per neuron per firing step to the chunk's soma core ({} partial-sum \
                  routes; +1 timestep of latency)",
                 l.layer,
                 c.input_axons,
                 c.synapses,
+                if let Some(f) = c
+                    .neuron_fanin
+                    .filter(|_| c.per_core_fanin() < c.input_axons.min(c.synapses))
+                {
+                    format!(
+                        ", {} synapses per neuron in {} compartment(s) of {f}",
+                        c.per_core_fanin(),
+                        c.compartments,
+                    )
+                } else {
+                    String::new()
+                },
                 l.segments.len(),
                 l.segments.len() * l.size,
+            )?;
+        }
+        for l in self.layers.iter().filter(|l| l.compartments > 1) {
+            writeln!(
+                s,
+                "dendritic accumulation: layer {}'s neurons take more than {} synapses (core.neuron_fanin): \
+                 each is built of {} compartments on its {}core, their sums joined in its dendrite \
+                 within the timestep ({} neuron slots per neuron, a compartment update each per \
+                 step; no partial-sum packets, no extra timestep)",
+                l.layer,
+                c.neuron_fanin.unwrap_or(0),
+                l.compartments,
+                if l.segments.is_empty() {
+                    ""
+                } else {
+                    "segments' "
+                },
+                l.compartments
             )?;
         }
         if let Some(sc) = self.sparse {

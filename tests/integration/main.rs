@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod cli;
+mod dendrites;
 mod emulator;
 mod equivalence;
 mod golden;
