@@ -35,6 +35,7 @@
 //! | copy-row arrival (`δ`) | `n` `retro_sop` (+ `n` `weight_update` for backprop) | read `n·w` (+ write `n·w`) | read `n·r` |
 //! | graded soma, per neuron | 1 `neuron_update_active` or `_idle` per compartment (+ 1 `activation_read` for a table `f`) | — | read `b`; write `u`, `r` (+ read `r` per table read) |
 //! | spiking soma, per neuron and tick | 1 `neuron_update_active` or `_idle` per compartment | — | read `v` (+ `cur`), `b`; write `v` (+ `cur`); at the window's end write `u`, `r` |
+//! | dendrite segment's partial sums, per neuron and firing step | `compartments − 1` `neuron_update_active` or `_idle` (the joins) | 1 partial-sum packet if non-zero | — |
 //! | relay, per tick (Poisson) | 1 `rng_draw` per non-zero input | — | — |
 //! | credit step, per neuron with `c ≠ 0` | 1 `lut_read` | — | read `u`, `c`, one table entry (`lut`); write `δ` |
 //! | retrograde walk | `retro_sop` per synapse with `δ_i ≠ 0` | read `w` per `retro_sop` | read `δ` once per neuron with `δ ≠ 0` (latched) |
@@ -744,7 +745,12 @@ impl<D: Datapath> Core<'_, D> {
         // the first.
         let joins = u64::from(self.lay.compartments.max(1) - 1) * (e - s) as u64;
         if joins > 0 {
-            self.ops.add(Op::NeuronUpdateActive, joins);
+            let op = if self.mem.status.had_input {
+                Op::NeuronUpdateActive
+            } else {
+                Op::NeuronUpdateIdle
+            };
+            self.ops.add(op, joins);
         }
         for i in s..e {
             let acc = core::mem::take(&mut self.mem.acc[i]);

@@ -306,7 +306,16 @@ pub fn run(a: &MapArgs) -> Result<ExitCode> {
     let chip: ChipModel = chip::open_with(&a.chip, &sets)
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("--chip {}", a.chip))?;
-    let graph = graph(a)?;
+    let mut graph = graph(a)?;
+    if let Some(p) = &a.model {
+        // Kernels shared only where the weights the chip holds (its neurons' factors folded
+        // in at --dt) keep one per channel, as a run and `accord import` place them.
+        let m = super::nir::load_model(p, a.dt, Some(chip.soma))?;
+        for pr in &mut graph.projections {
+            pr.kernel = None;
+        }
+        graph = graph.with_kernels(&m.chain.shared_kernels(&m.chain.net))?;
+    }
     let sizes = graph.sizes();
     let text: Vec<String> = sizes.iter().map(usize::to_string).collect();
     match &a.model {

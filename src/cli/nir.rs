@@ -125,8 +125,6 @@ pub(crate) struct Conversion {
     nonzero: u64,
 }
 
-/// Whether `chain` trains on `chip` with the balance rule, or what stops it: a recurrent
-/// projection, a crossbar that holds fitted weights, a primitive the chip lacks.
 /// How `chip` stores the weights of the chain's expanded layer `name` (the tail of import's
 /// note on it): shared once per channel, or why each neuron keeps its own copy.
 pub(super) fn sharing_note(
@@ -146,6 +144,10 @@ pub(super) fn sharing_note(
     let shared = mapping
         .and_then(|m| m.layers.get(l + 1))
         .and_then(|lp| lp.shared);
+    if mapping.is_none() {
+        // (The layer is not placed: the "does not fit" line says why.)
+        return String::new();
+    }
     match (check, shared) {
         (None, _) => " (the chip shares weights, but this layer is not one convolution or pooling: each neuron keeps its own weights)".into(),
         (Some(Err(u)), _) => format!(
@@ -157,6 +159,8 @@ pub(super) fn sharing_note(
     }
 }
 
+/// Whether `chain` trains on `chip` with the balance rule, or what stops it: a recurrent
+/// projection, a crossbar that holds fitted weights, a primitive the chip lacks.
 fn trainable(chain: &nir::Chain, chip: &chip::ChipModel) -> String {
     if let Some(r) = chain.recurrent.iter().flatten().next() {
         return format!(

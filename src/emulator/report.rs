@@ -462,15 +462,19 @@ pub(crate) fn build<D: Datapath>(
             ));
         }
     }
-    if chip.core.accumulator == crate::chip::AccumulateSpec::PerAdd
-        && let Some(lp) = mapping.layers.iter().find(|lp| lp.compartments > 1)
-    {
+    let built: Vec<String> = mapping
+        .layers
+        .iter()
+        .filter(|lp| lp.compartments > 1)
+        .map(|lp| format!("layer {}'s of {}", lp.layer, lp.compartments))
+        .collect();
+    if chip.core.accumulator == crate::chip::AccumulateSpec::PerAdd && !built.is_empty() {
         notes.push(format!(
-            "COMPARTMENTS: layer {}'s neurons are built of {} compartments joined in the dendrite; \
-             the chip's per-add accumulator is applied to each neuron's whole sum, as one \
-             accumulator would: a compartment whose own partial sum would saturate before the \
-             join is not modelled",
-            lp.layer, lp.compartments
+            "COMPARTMENTS: neurons built of compartments joined in the dendrite ({}); the chip's \
+             per-add accumulator is applied to each neuron's whole sum, as one accumulator \
+             would: a compartment whose own partial sum would saturate before the join is not \
+             modelled",
+            built.join(", ")
         ));
     }
     EmuReport {

@@ -13,6 +13,10 @@ pub enum MapError {
         /// Number of widths given.
         layers: usize,
     },
+    /// Several violations, each independent of the others (found before anything is placed:
+    /// widths, a recurrent layer's fan-in, a neuron's compartments), every one named.
+    #[error("{} violations: {}", .0.len(), list(.0))]
+    Several(Vec<MapError>),
     /// A layer of width zero.
     #[error("layer {layer} has width 0; every layer needs at least one neuron")]
     ZeroWidth {
@@ -126,8 +130,9 @@ pub enum MapError {
     },
     /// Packed placement: a fan-in a core cannot hold whole.
     #[error(
-        "layer {layer}'s fan-in of {fan_in} does not fit a {chip} core whole ({capacity} input \
-         axons, synapses or compartments' synapses), and layers packed onto shared cores are not split"
+        "layer {layer}'s fan-in of {fan_in} does not fit a {chip} core whole ({capacity} \
+         {}), and layers packed onto shared cores are not split",
+        if *.compartments { "synapses in a neuron's compartments" } else { "input axons or synapses" }
     )]
     PackedFanIn {
         /// Chip name.
@@ -136,9 +141,11 @@ pub enum MapError {
         layer: usize,
         /// Its fan-in.
         fan_in: usize,
-        /// The fewest of a core's input axons, synapses and compartments' synapses
-        /// ([`super::CoreCapacity::per_core_fanin`]).
+        /// The limit: the smaller of a core's input axons and synapses, or the synapses of a
+        /// neuron's compartments.
         capacity: usize,
+        /// The limit is a neuron's compartments' synapses (not the core's axons or synapses).
+        compartments: bool,
     },
     /// Packed placement: a shared core needs more routing entries than it has.
     #[error(
@@ -198,6 +205,27 @@ impl Reach {
             Reach::Next => format!("layer {}", layer + 1),
             Reach::NextAndOwn => format!("layer {} and of layer {layer} itself", layer + 1),
             Reach::Own => format!("layer {layer} itself"),
+        }
+    }
+}
+
+/// `(1) …; (2) …`.
+fn list(errors: &[MapError]) -> String {
+    errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("({}) {e}", i + 1))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl MapError {
+    /// One error for `errors`: none, the one, or [`MapError::Several`].
+    pub(crate) fn all(mut errors: Vec<MapError>) -> Option<MapError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(MapError::Several(errors)),
         }
     }
 }

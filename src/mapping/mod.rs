@@ -268,6 +268,9 @@ pub struct SharedWeights {
     pub stored: usize,
     /// The layer's synapses: the weights stored without sharing, one per synapse.
     pub synapses: usize,
+    /// Synapse slots the same cores would hold as rows (Σ per core of neurons × receptive
+    /// field): what the footprint counts for the layer when it does not share.
+    pub rows: usize,
 }
 
 /// Per-core capacities as the mapping counts them (from [`crate::chip::CoreCaps`]).
@@ -342,7 +345,12 @@ pub struct CoreUse {
     /// Routing entries: Σ over its neurons of distinct destination cores, twice for a core
     /// whose inputs are [duplicated](self#duplicated-inputs) (0 for a chain's output layer).
     pub fanout: usize,
-    /// `neurons / capacity.neurons`.
+    /// Neuron slots used where its neurons are built of several compartments
+    /// ([dendritic accumulation](self#dendritic-accumulation)): neurons × compartments
+    /// (`None`: one slot per neuron, then left out of the JSON form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<usize>,
+    /// Slots used (`slots`, or `neurons`) / `capacity.neurons`.
     pub neurons_util: f64,
     /// `synapses / capacity.synapses`.
     pub synapses_util: f64,
@@ -350,6 +358,17 @@ pub struct CoreUse {
     pub input_axons_util: f64,
     /// `fanout / capacity.fanout`.
     pub fanout_util: f64,
+}
+
+impl CoreUse {
+    /// Its neurons built of `compartments` each, of `capacity` slots.
+    fn set_slots(&mut self, compartments: usize, capacity: usize) {
+        if compartments > 1 {
+            let slots = self.neurons * compartments;
+            self.slots = Some(slots);
+            self.neurons_util = frac(slots, capacity);
+        }
+    }
 }
 
 /// The most loaded core for one resource.
@@ -762,8 +781,12 @@ fn place(
             layers: sizes.len(),
         });
     }
-    if let Some(layer) = sizes.iter().position(|&s| s == 0) {
-        return Err(MapError::ZeroWidth { layer });
+    let zero: Vec<MapError> = (0..sizes.len())
+        .filter(|&l| sizes[l] == 0)
+        .map(|layer| MapError::ZeroWidth { layer })
+        .collect();
+    if let Some(e) = MapError::all(zero) {
+        return Err(e);
     }
     let c = &chip.core;
     let cap = CoreCapacity {
@@ -818,20 +841,25 @@ fn place(
     let shared: Vec<Option<&Kernel>> = (0..sizes.len())
         .map(|l| {
             let k = (*kernels.get(l.checked_sub(1)?)?)?;
-            (c.weight_sharing && sparse[l].is_some()).then_some(k)
+            // (A channel's kernel must fit a core's synapses.)
+            (c.weight_sharing && sparse[l].is_some() && k.taps <= cap.synapses).then_some(k)
         })
         .collect();
+    // Violations that do not depend on the placement: every one is reported.
+    let mut violations = Vec::new();
     let mut segments: Vec<Vec<Segment>> = Vec::with_capacity(sizes.len());
     for (l, &size) in sizes.iter().enumerate() {
         let fan_in = if sparse[l].is_some() { 0 } else { fan_in(l) };
         if rec(l) && fan_in > per_segment {
-            return Err(MapError::RecurrentSplit {
-                chip: name,
+            violations.push(MapError::RecurrentSplit {
+                chip: name.clone(),
                 layer: l,
                 size,
                 fan_in,
                 capacity: per_segment,
             });
+            segments.push(Vec::new());
+            continue;
         }
         segments.push(if fan_in <= per_segment {
             Vec::new()
@@ -874,13 +902,19 @@ fn place(
             }
         })
         .collect();
-    if let Some(l) = (0..sizes.len()).find(|&l| comps[l] > cap.neurons) {
-        return Err(MapError::Compartments {
-            chip: name,
+    // (A recurrent layer refused above is not refused twice.)
+    for l in
+        (0..sizes.len()).filter(|&l| comps[l] > cap.neurons && !(rec(l) && fan_in(l) > per_segment))
+    {
+        violations.push(MapError::Compartments {
+            chip: name.clone(),
             layer: l,
             compartments: comps[l],
             neurons: cap.neurons,
         });
+    }
+    if let Some(e) = MapError::all(violations) {
+        return Err(e);
     }
 
     let n = sizes.len();
@@ -1050,7 +1084,7 @@ fn place(
                 segs.push(core);
                 // A segment sends one partial sum per neuron, to the chunk's core.
                 let mut cu = core_use(core, cols, &cap, l, start, len, sg.axons, len, Some(g));
-                cu.neurons_util = frac(len * comps[l], cap.neurons);
+                cu.set_slots(comps[l], cap.neurons);
                 cores.push(cu);
             }
             let core = to_usize(snake_core(walk, cols));
@@ -1064,7 +1098,7 @@ fn place(
             let mut cu = core_use(core, cols, &cap, l, start, len, fan_in, fanout, None);
             if segments[l].is_empty() {
                 // Each neuron takes a slot per compartment.
-                cu.neurons_util = frac(len * comps[l], cap.neurons);
+                cu.set_slots(comps[l], cap.neurons);
             }
             if let (Some(k), Some(f)) = (shared[l], fields[l].get(i)) {
                 // One kernel per channel hosted, not a row per neuron.
@@ -1094,16 +1128,13 @@ fn place(
             },
             order: order[l].clone(),
             copies: 1,
-            compartments: if segments[l].is_empty() || comps[l] > 1 {
-                comps[l]
-            } else {
-                1
-            },
+            compartments: comps[l],
             shared: shared[l].map(|k| SharedWeights {
                 taps: k.taps,
                 channels: k.channels(size),
                 stored: fields[l].iter().map(|f| f.channels * k.taps).sum(),
                 synapses: sparse[l].map_or(0, BitSlice::count_ones),
+                rows: fields[l].iter().map(|f| f.len * f.axons).sum(),
             }),
         });
     }
@@ -1151,12 +1182,21 @@ fn map_packed(
     for l in 0..n {
         let fan_in = if l > 0 { sizes[l - 1] + own(l) } else { 0 };
         // (Axons are checked below: a layer reached through the internal array uses none.)
-        if fan_in > cap.neuron_limit() || comps(l) > cap.neurons {
+        if fan_in > cap.neuron_limit() {
             return Err(MapError::PackedFanIn {
                 chip: name,
                 layer: l,
                 fan_in,
-                capacity: cap.per_core_fanin(),
+                capacity: cap.neuron_limit(),
+                compartments: true,
+            });
+        }
+        if comps(l) > cap.neurons {
+            return Err(MapError::Compartments {
+                chip: name,
+                layer: l,
+                compartments: comps(l),
+                neurons: cap.neurons,
             });
         }
         let k = comps(l);
@@ -1228,7 +1268,8 @@ fn map_packed(
                         chip: name,
                         layer: l,
                         fan_in,
-                        capacity: cap.per_core_fanin(),
+                        capacity: cap.input_axons.min(cap.synapses),
+                        compartments: false,
                     });
                 }
                 walk += 1;
@@ -1308,7 +1349,7 @@ fn map_packed(
                 u.neurons = 0;
                 u.neurons_util = 0.0;
             } else {
-                u.neurons_util = frac(len * comps(l), cap.neurons);
+                u.set_slots(comps(l), cap.neurons);
             }
             cores.push(u);
             chunks.push(Chunk { core, start, len });
@@ -1627,6 +1668,7 @@ fn core_use(
         segment,
         start,
         neurons: len,
+        slots: None,
         synapses,
         input_axons: fan_in,
         fanout,
@@ -1721,7 +1763,11 @@ fn route(m: &mut Mapping) {
 fn pressure(m: &Mapping) -> Vec<Pressure> {
     type Get = fn(&CoreUse) -> usize;
     let resources: [(&'static str, Get, usize); 4] = [
-        ("neurons", |c| c.neurons, m.capacity.neurons),
+        (
+            "neurons",
+            |c| c.slots.unwrap_or(c.neurons),
+            m.capacity.neurons,
+        ),
         ("synapses", |c| c.synapses, m.capacity.synapses),
         ("input_axons", |c| c.input_axons, m.capacity.input_axons),
         ("fanout", |c| c.fanout, m.capacity.fanout),

@@ -17,12 +17,14 @@ impl super::SharedWeights {
     pub fn describe(&self) -> String {
         format!(
             "{} channels of a {}-weight kernel, stored once per channel on each core that hosts \
-             it: {} weights over the layer's cores instead of one per synapse, {} ({:.1}x fewer)",
+             it: {} weights over the layer's cores instead of one per synapse, {} ({:.1}x fewer; \
+             {} row slots placed as rows)",
             self.channels,
             self.taps,
             self.stored,
             self.synapses,
-            self.synapses as f64 / self.stored.max(1) as f64
+            self.synapses as f64 / self.stored.max(1) as f64,
+            self.rows
         )
     }
 }
@@ -158,18 +160,22 @@ impl Mapping {
             writeln!(
                 s,
                 "dendritic accumulation: layer {}'s neurons take more than {} synapses (core.neuron_fanin): \
-                 each is built of {} compartments on its {}core, their sums joined in its dendrite \
-                 within the timestep ({} neuron slots per neuron, a compartment update each per \
-                 step; no partial-sum packets, no extra timestep)",
+                 each is built of {} compartments on {}, their sums joined in the dendrite within \
+                 the timestep ({} neuron slots per neuron, a compartment update each per step{})",
                 l.layer,
                 c.neuron_fanin.unwrap_or(0),
                 l.compartments,
                 if l.segments.is_empty() {
-                    ""
+                    "its core"
                 } else {
-                    "segments' "
+                    "each of its dendrite segments' cores"
                 },
-                l.compartments
+                l.compartments,
+                if l.segments.is_empty() {
+                    "; no partial-sum packets, no extra timestep"
+                } else {
+                    ", before the segment sends its partial sum"
+                }
             )?;
         }
         if let Some(sc) = self.sparse {

@@ -53,6 +53,17 @@ fn a_fan_in_over_a_compartment_is_built_of_compartments_or_split_across_cores() 
             assert_eq!(c["neurons_util"], 1.0);
         }
     }
+    // The pressure counts slots: 64 neurons of 4 compartments fill a core.
+    let neurons = m["pressure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["resource"] == "neurons")
+        .unwrap();
+    assert_eq!(
+        (neurons["used"].as_u64(), neurons["layer"].as_u64()),
+        (Some(256), Some(1))
+    );
     // The read-out's 128 inputs fit one compartment: left out of the JSON.
     assert!(m["layers"][2].get("compartments").is_none());
     let split = map_mnist(&["core.neuron_fanin=256"]);
@@ -126,7 +137,10 @@ fn compartments_cost_an_update_each_and_change_nothing_computed() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n.as_str().unwrap().starts_with("COMPARTMENTS: layer 1")),
+            .any(|n| n.as_str().unwrap().starts_with(
+                "COMPARTMENTS: neurons built of compartments joined in the dendrite (layer 1's of \
+                 2, layer 2's of 8)"
+            )),
         "{}",
         comp["notes"]
     );
@@ -147,6 +161,17 @@ fn compartments_cost_an_update_each_and_change_nothing_computed() {
     };
     assert_eq!(steps(&split), steps(&plain) + 2.0);
     assert_eq!(updates(&split), updates(&plain));
+    // Up to 2 compartments of 2: layer 1 (4 inputs) is built of 2; layer 2's 16 inputs are
+    // split over 4 segments of 4, each neuron there built of 2 compartments joined before the
+    // partial sum leaves: 16 × 2 + 3 soma updates and 4 × 3 joins a sample, one timestep more.
+    let both = run(&["core.neuron_fanin=2", "core.dendrite_compartments=2"]);
+    let layers = &both["mapping"]["layers"];
+    assert_eq!(layers[1]["compartments"], 2);
+    assert_eq!(layers[2]["compartments"], 2);
+    assert_eq!(layers[2]["segments"].as_array().unwrap().len(), 4);
+    assert_eq!(updates(&both), samples * (16 * 2 + 3 + 4 * 3));
+    assert_eq!(steps(&both), steps(&plain) + 1.0);
+    assert_eq!(plain["test_accuracy"], both["test_accuracy"]);
     assert!(get(&split, "inference", "spike_packet") > get(&plain, "inference", "spike_packet"));
 }
 

@@ -262,4 +262,18 @@ fn import_says_how_each_chip_stores_a_convolution() {
     ));
     assert!(text.contains("the chip declares no weight sharing"));
     assert!(text.contains("its convolutions expanded while it trains"));
+    // `accord map` places it as import and a run do (the weights converted for Loihi's
+    // neurons): the same cores and kernels.
+    let m = json(&[
+        "map",
+        "--chip",
+        "loihi",
+        "--model",
+        fixture("conv_mnist.nir").to_str().unwrap(),
+        "--json",
+    ])["mapping"]
+        .clone();
+    assert_eq!(m["layers"][1]["shared"]["stored"], 100);
+    assert_eq!(m["cores"].as_array().unwrap().len(), 3);
+    assert!(text.contains("  loihi          3 cores"), "{text}");
 }
