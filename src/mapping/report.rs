@@ -161,7 +161,7 @@ impl Mapping {
                 s,
                 "dendritic accumulation: layer {}'s neurons take more than {} synapses (core.neuron_fanin): \
                  each is built of {} compartments on {}, their sums joined in the dendrite within \
-                 the timestep ({} neuron slots per neuron, a compartment update each per step{})",
+                 the timestep ({} neuron slots per neuron{})",
                 l.layer,
                 c.neuron_fanin.unwrap_or(0),
                 l.compartments,
@@ -172,9 +172,10 @@ impl Mapping {
                 },
                 l.compartments,
                 if l.segments.is_empty() {
-                    "; no partial-sum packets, no extra timestep"
+                    "; a compartment update each per step; no partial-sum packets, no extra \
+                     timestep"
                 } else {
-                    ", before the segment sends its partial sum"
+                    "; a compartment update per join, before the segment sends its partial sum"
                 }
             )?;
         }
