@@ -2,30 +2,10 @@
 //! values made by `tests/fixtures/nir/make_fixtures.py` — read, converted, written back and
 //! refused with named errors when malformed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::{accord, stderr};
+use crate::support::{accord, image_csv, nir_fixture as fixture, stderr};
 use accord::nir::{self, Graph, Node};
-
-/// A CSV dataset of 60 rows for `conv.nir`: 36 features (a 6×6 image), 3 classes.
-fn image_csv(dir: &Path) -> PathBuf {
-    let data = dir.join("img.csv");
-    let mut text = String::new();
-    for r in 0..60 {
-        let row: Vec<String> = (0..36)
-            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
-            .collect();
-        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
-    }
-    std::fs::write(&data, text).unwrap();
-    data
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/nir")
-        .join(name)
-}
 
 fn params(node: &Node) -> Vec<(&'static str, Vec<f64>)> {
     match node {

@@ -2,30 +2,8 @@
 //! core, its synapse memory counted as channels × kernel weights, the computation unchanged;
 //! refused on a crossbar; expanded while training.
 
-use std::path::{Path, PathBuf};
-
-use crate::support::{accord, scratch, stderr};
+use crate::support::{accord, image_csv, nir_fixture as fixture, scratch, stderr};
 use accord::nir::{self, Node};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/nir")
-        .join(name)
-}
-
-/// A CSV dataset of 60 rows for `conv.nir`: 36 features (a 6×6 image), 3 classes.
-fn image_csv(dir: &Path) -> PathBuf {
-    let data = dir.join("img.csv");
-    let mut text = String::new();
-    for r in 0..60 {
-        let row: Vec<String> = (0..36)
-            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
-            .collect();
-        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
-    }
-    std::fs::write(&data, text).unwrap();
-    data
-}
 
 fn json(args: &[&str]) -> serde_json::Value {
     let o = accord(args);
@@ -145,8 +123,9 @@ fn sharing_changes_the_footprint_and_nothing_the_chip_computes() {
     let dir = scratch("sharing-run");
     let data = image_csv(&dir);
     let model = fixture("conv.nir");
-    let run = |sharing: &str| {
-        json(&[
+    // Conv.nir on Loihi, spiking at 16 ticks, r = 1 at dt = 1 (see nir.rs).
+    let run = |epochs: &str, sets: &[&str]| {
+        let mut args = vec![
             "train",
             "--data",
             data.to_str().unwrap(),
@@ -159,15 +138,20 @@ fn sharing_changes_the_footprint_and_nothing_the_chip_computes() {
             "--ticks",
             "16",
             "--epochs",
-            "0",
+            epochs,
             "--dt",
             "1",
-            "--set",
-            &format!("core.weight_sharing={sharing}"),
             "--json",
-        ])
+        ];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        json(&args)
     };
-    let (on, off) = (run("true"), run("false"));
+    let (on, off) = (
+        run("0", &["core.weight_sharing=true"]),
+        run("0", &["core.weight_sharing=false"]),
+    );
     assert_eq!(on["test_accuracy"], off["test_accuracy"]);
     assert_eq!(on["config"], off["config"]);
     let ops = |v: &serde_json::Value| v["neurobench"]["synaptic_operations"].clone();
@@ -200,24 +184,7 @@ fn sharing_changes_the_footprint_and_nothing_the_chip_computes() {
         "{notes:?}"
     );
     // Training places the conv expanded, and says why.
-    let trained = json(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--chip",
-        "loihi",
-        "--mode",
-        "spiking",
-        "--ticks",
-        "16",
-        "--epochs",
-        "1",
-        "--dt",
-        "1",
-        "--json",
-    ]);
+    let trained = run("1", &[]);
     assert!(trained["mapping"]["layers"][1].get("shared").is_none());
     assert!(
         trained["notes"].as_array().unwrap().iter().any(|n| n

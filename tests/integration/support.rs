@@ -18,6 +18,27 @@ pub fn accord_in(env: &[(&str, &Path)], args: &[&str]) -> Output {
     c.args(args).output().expect("run accord")
 }
 
+/// A NIR fixture written by the Python `nir` package (`tests/fixtures/nir/`).
+pub fn nir_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/nir")
+        .join(name)
+}
+
+/// A CSV dataset of 60 rows for `conv.nir` in `dir`: 36 features (a 6×6 image), 3 classes.
+pub fn image_csv(dir: &Path) -> PathBuf {
+    let data = dir.join("img.csv");
+    let mut text = String::new();
+    for r in 0..60 {
+        let row: Vec<String> = (0..36)
+            .map(|j| format!("{}", (r * 7 + j * 3) % 11))
+            .collect();
+        text.push_str(&format!("{},{}\n", row.join(","), r % 3));
+    }
+    std::fs::write(&data, text).unwrap();
+    data
+}
+
 /// The run's standard error as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
