@@ -546,11 +546,8 @@ pub fn run_hooked(
         training,
     };
     // A convolution the chip would share, placed expanded because the run trains.
-    let expanded_for_training = training
-        && cfg.chip.core.weight_sharing
-        && shared_kernels(hooks.kernels, hooks.masks, start)
-            .iter()
-            .any(Option::is_some);
+    let expanded_for_training =
+        training && cfg.chip.core.weight_sharing && kernels.iter().any(Option::is_some);
     // The learning rate is checked against its format only when the chip will learn.
     let lr = if training { cfg.lr } else { 0.0 };
     let mut report = match cfg.arith {
