@@ -10,6 +10,7 @@ use crate::backprop::Mlp;
 use crate::checkpoint::{Checkpoint, Position, Row};
 use crate::data::{Dataset, Split};
 use crate::rule::{Activation, LayeredNet, LayeredState, Loss, Steps, Updates, argmax};
+use bitvec::prelude::{BitVec, Lsb0};
 use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -457,6 +458,10 @@ pub struct TrainHooks<'a> {
     /// Receives the state to save, at the end of every epoch and when training stops early
     /// (with `--batch` above 1, only at epoch ends: a partial batch is not saved).
     pub checkpoint: Option<crate::checkpoint::Hook<'a>>,
+    /// Per synaptic layer, the synapses that exist (row-major `(out, in)`, as
+    /// [`crate::nir::Chain::masks`]; `None` or a missing entry: all). The reference trains
+    /// only these, as a chip does: an absent synapse stays a zero weight.
+    pub masks: &'a [Option<BitVec<usize, Lsb0>>],
 }
 
 impl std::fmt::Debug for TrainHooks<'_> {
@@ -465,6 +470,7 @@ impl std::fmt::Debug for TrainHooks<'_> {
             .field("start", &self.start.is_some())
             .field("resume", &self.resume.is_some())
             .field("checkpoint", &self.checkpoint.is_some())
+            .field("masks", &self.masks.iter().filter(|m| m.is_some()).count())
             .finish_non_exhaustive()
     }
 }
@@ -496,6 +502,21 @@ pub fn train_hooked(
         mut watch,
         at: (e0, k0, loss0, steps0),
     } = start(cfg, split, &hooks)?;
+    let masks = hooks.masks;
+    for (l, m) in masks.iter().enumerate() {
+        let Some(m) = m else { continue };
+        match net.layers.get(l) {
+            Some(layer) if layer.w.len() == m.len() => {}
+            _ => {
+                return Err(TrainError::Shape(format!(
+                    "synapse mask {l} has {} entries; the net's layer {l} has {} weights",
+                    m.len(),
+                    net.layers.get(l).map_or(0, |x| x.w.len())
+                )));
+            }
+        }
+    }
+    mask_net(&mut net, masks);
     let mut mlp = Mlp::from_layered(&net);
     let mut outcome = RunStatus::completed();
     // The state to save when training stops early (none mid-batch).
@@ -525,6 +546,7 @@ pub fn train_hooked(
         let stopped = epoch_samples(
             cfg,
             split,
+            masks,
             (&mut net, &mut mlp),
             &ep,
             &mut sums,
@@ -681,6 +703,31 @@ fn start(cfg: &TrainConfig, split: &Split, hooks: &TrainHooks<'_>) -> Result<Sta
     })
 }
 
+/// Absent synapses (`masks`, checked against the net's shape) back to zero weights.
+fn mask_weights(w: &mut [f64], mask: &BitVec<usize, Lsb0>) {
+    for i in mask.iter_zeros() {
+        if let Some(x) = w.get_mut(i) {
+            *x = 0.0;
+        }
+    }
+}
+
+fn mask_net(net: &mut LayeredNet, masks: &[Option<BitVec<usize, Lsb0>>]) {
+    for (layer, m) in net.layers.iter_mut().zip(masks) {
+        if let Some(m) = m {
+            mask_weights(&mut layer.w, m);
+        }
+    }
+}
+
+fn mask_mlp(mlp: &mut Mlp, masks: &[Option<BitVec<usize, Lsb0>>]) {
+    for (w, m) in mlp.w.iter_mut().zip(masks) {
+        if let Some(m) = m {
+            mask_weights(&mut w.data, m);
+        }
+    }
+}
+
 /// The position after sample `k` of epoch `e` with the epoch's `sums` so far (loss, steps).
 fn after(e: usize, k: usize, (loss_sum, count): (f64, usize), watch: &Watch) -> Position {
     Position {
@@ -702,6 +749,7 @@ type StopCheck<'a> = dyn FnMut(usize, usize, f64, &mut Watch) -> Option<RunStatu
 fn epoch_samples(
     cfg: &TrainConfig,
     split: &Split,
+    masks: &[Option<BitVec<usize, Lsb0>>],
     (net, mlp): (&mut LayeredNet, &mut Mlp),
     ep: &Epoch,
     (loss_sum, steps_sum): &mut (f64, usize),
@@ -723,10 +771,12 @@ fn epoch_samples(
                 *steps_sum += net.credit(&mut s, label, cfg.loss, steps, true).steps;
                 if batch == 1 {
                     net.apply_plasticity(&s, cfg.lr);
+                    mask_net(net, masks);
                 } else {
                     net.accumulate(&s, &mut acc);
                     if acc.samples == batch || k + 1 == ep.len() {
                         net.apply_updates(&mut acc, cfg.lr);
+                        mask_net(net, masks);
                     }
                 }
                 if let Some(d) = stop(e, k, loss, watch) {
@@ -746,6 +796,7 @@ fn epoch_samples(
                 *steps_sum += net.depth();
                 if batch == 1 {
                     mlp.sgd_step(&g, cfg.lr);
+                    mask_mlp(mlp, masks);
                 } else {
                     pending.push(g);
                     if pending.len() == batch || k + 1 == ep.len() {
@@ -753,6 +804,7 @@ fn epoch_samples(
                         for g in pending.drain(..) {
                             mlp.sgd_step(&g, scale);
                         }
+                        mask_mlp(mlp, masks);
                     }
                 }
                 if let Some(d) = stop(e, k, loss, watch) {

@@ -1048,8 +1048,9 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         }
         let mut b = a.clone();
         shape_from(&mut b, &ck.net, &format!("--load {}", path.display()))?;
-        let args = config_args(&b, given);
-        return train_pipeline(&b, given, None, Some(&ck.net), args);
+        let given = load_structure(&mut b, &ck, path, given)?;
+        let args = config_args(&b, &given);
+        return train_pipeline(&b, &given, None, Some(&ck.net), args);
     }
     if a.model.is_some() {
         let mut b = a.clone();
@@ -1058,6 +1059,50 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         return train_pipeline(&b, given, None, net.as_ref(), args);
     }
     train_pipeline(a, given, None, None, config_args(a, given))
+}
+
+/// A net saved by a run of `--model FILE.nir` keeps that file's structure when it is loaded:
+/// its sparse layers (expanded convolutions, pools), shared kernels and neuron programs are
+/// read from the file again (at the saved run's `--dt` and `--placement` unless given here),
+/// as `--resume` does, and the saved weights are run on them. Without the file the weights
+/// would run as dense layers, every absent synapse stored and counted as a zero weight, so a
+/// file that is no longer found is an error. Returns the options to record as given.
+fn load_structure(
+    b: &mut TrainArgs,
+    ck: &crate::checkpoint::Checkpoint,
+    path: &std::path::Path,
+    given: &[String],
+) -> Result<Vec<String>> {
+    let mut given = given.to_vec();
+    let (saved, saved_given, _) = parse_train(&ck.args)
+        .with_context(|| format!("--load {}: the saved run's options", path.display()))?;
+    let Some(model) = saved.model else {
+        return Ok(given);
+    };
+    if !model.exists() {
+        bail!(
+            "--load {}: the net was trained from --model {}, which is not found from here; its \
+             structure (sparse layers, shared kernels, neuron programs) comes from that file: \
+             run where it is found, or write the net as a NIR graph with `accord export` where \
+             it is and use that with --model",
+            path.display(),
+            model.display()
+        );
+    }
+    b.model = Some(model);
+    for id in ["dt", "placement"] {
+        if given.iter().any(|g| g == id) {
+            continue;
+        }
+        if saved_given.iter().any(|g| g == id) {
+            match id {
+                "dt" => b.dt = saved.dt,
+                _ => b.placement = saved.placement,
+            }
+            given.push(id.to_owned());
+        }
+    }
+    Ok(given)
 }
 
 /// The configuration a checkpoint records: the options that were given, with the network's
@@ -1333,11 +1378,17 @@ fn train_pipeline(
         d.clear()?;
     }
     let mut save = saver(a, args);
+    // A NIR model's sparse layers: the reference trains only their synapses, as a chip does.
+    let masks = match &a.model {
+        Some(p) => nir::load_model(p, a.dt, None)?.chain.masks,
+        None => Vec::new(),
+    };
     let hooks = crate::train::TrainHooks {
         progress: Some(&mut tick),
         start,
         resume,
         checkpoint: save.as_mut().map(|f| f as _),
+        masks: &masks,
     };
     let (report, _) = crate::train::train_hooked(&cfg, &split, hooks)?;
     bar.finish_and_clear();
@@ -1494,8 +1545,8 @@ fn run_train_chip(
             for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
                 eprintln!("note: --model: {note}");
             }
-            // The file's weights as the chip stores them (a resumed run holds its own).
-            if resume.is_none() && cfg.arith == emulator::Arith::Fixed {
+            // The file's weights as the chip stores them (a resumed or loaded run holds its own).
+            if resume.is_none() && a.load.is_none() && cfg.arith == emulator::Arith::Fixed {
                 nir::report_conversion(p, &m.chain, &cfg.chip.formats.weight, cfg.epochs)?;
             }
             let somas = m

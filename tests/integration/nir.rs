@@ -800,6 +800,110 @@ fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The `f64` reference trains only a model's synapses, as a chip does: by the balance rule
+/// and by backprop, an absent synapse of the expanded convolution stays a zero weight.
+#[test]
+fn the_reference_trains_only_a_models_synapses() {
+    let dir = crate::support::scratch("ref-sparse");
+    let data = image_csv(&dir);
+    let model = fixture("conv.nir");
+    let before = nir::read(&model).unwrap().to_layered().unwrap();
+    let mask = before.masks[0].as_ref().unwrap();
+    for rule in ["balance", "backprop"] {
+        let ck = dir.join(format!("{rule}.ckpt"));
+        let o = accord(&[
+            "train",
+            "--reference",
+            "--rule",
+            rule,
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--save",
+            ck.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{rule}: {}", stderr(&o));
+        let after = accord::checkpoint::Checkpoint::load(&ck).unwrap();
+        let (l0, t0) = (&before.net.layers[0], &after.net.layers[0]);
+        let mut moved = 0;
+        for (k, exists) in mask.iter().by_vals().enumerate() {
+            if exists {
+                moved += usize::from(l0.w[k] != t0.w[k]);
+            } else {
+                assert_eq!(t0.w[k], 0.0, "{rule}: synapse {k} does not exist");
+            }
+        }
+        assert!(moved > 0, "{rule}: the conv synapses learn");
+    }
+}
+
+/// `--load` of a checkpoint saved by a `--model` run keeps the model's structure: its
+/// evaluation walks, counts and places the sparse layer as the run that saved it did (not as a
+/// dense layer of zeros). Without the model file it is refused by name.
+#[test]
+fn a_loaded_model_checkpoint_keeps_its_structure() {
+    let dir = crate::support::scratch("load-model");
+    let data = image_csv(&dir);
+    let model = dir.join("conv.nir");
+    std::fs::copy(fixture("conv.nir"), &model).unwrap();
+    let ck = dir.join("run.ckpt");
+    let o = accord(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--dt",
+        "1",
+        "--placement",
+        "dense",
+        "--epochs",
+        "1",
+        "--save",
+        ck.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let load = || {
+        accord(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--load",
+            ck.to_str().unwrap(),
+            "--epochs",
+            "0",
+            "--json",
+        ])
+    };
+    let o = load();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let loaded: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The saved run's --dt and --placement come with its model.
+    assert_eq!(loaded["mapping"]["sparse"]["asked"], "dense");
+    for key in ["test_accuracy", "mapping", "neurobench"] {
+        assert_eq!(loaded[key], trained[key], "{key}");
+    }
+    assert_eq!(
+        loaded["energy"]["inference"], trained["energy"]["inference"],
+        "inference energy"
+    );
+    std::fs::remove_file(&model).unwrap();
+    let o = load();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--load") && e.contains("conv.nir") && e.contains("not found"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_nir_conv_net_runs_inference_on_balance_core_and_loihi() {
     let dir = std::env::temp_dir().join(format!("accord-nir-convrun-{}", std::process::id()));
