@@ -3,12 +3,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::nir;
 use super::{TrainArgs, chip_model, emit, train_config};
 use crate::data;
-use crate::experiments::formats::{FormatsConfig, propose};
+use crate::experiments::formats::{FormatsConfig, Start, propose};
 
 /// `accord formats` options.
 #[derive(Args, Debug, Clone)]
@@ -24,27 +25,95 @@ pub struct FormatsArgs {
     pub calibration_samples: usize,
 }
 
-/// Run `accord formats`.
+/// The `accord train` options a calibration has no use for: it trains the `f64` reference
+/// once, writes nothing but its report, and places nothing on the chip (whose formats it
+/// reads).
+const NOT_FOR_FORMATS: [&str; 14] = [
+    "reference",
+    "mode",
+    "ticks",
+    "encoding",
+    "arith",
+    "threads",
+    "message_threshold",
+    "placement",
+    "no_duplicate_inputs",
+    "plot",
+    "force",
+    "save",
+    "resume",
+    "max_memory",
+];
+
+/// Run `accord formats` (`given`: the options on the command line).
 ///
 /// # Errors
-/// Bad options, data that does not load, or a chip that does not open.
-pub fn run(a: &FormatsArgs) -> Result<ExitCode> {
+/// Bad options (those of `accord train` a calibration does not use are named), data that does
+/// not load, a net (`--load`, `--model`) that is not of the data, or a chip that does not open.
+pub fn run(a: &FormatsArgs, given: &[String]) -> Result<ExitCode> {
     let cfg = FormatsConfig {
         quantile: a.quantile,
         calibration_samples: a.calibration_samples,
     };
     cfg.check()?;
-    let t = &a.train;
+    if let Some(id) = NOT_FOR_FORMATS
+        .iter()
+        .find(|id| given.iter().any(|g| g == *id))
+    {
+        bail!(
+            "--{} does not apply to accord formats (it calibrates the f64 reference's ranges \
+             and proposes formats; it saves, plots and places nothing): drop it",
+            id.replace('_', "-")
+        );
+    }
+    // The net to calibrate: a saved one (--load), a NIR model's (--model), or a fresh one.
+    let mut t = a.train.clone();
+    let (start, _) = super::start_net(&mut t, given)?;
+    let masks = match &t.model {
+        Some(p) => nir::load_model(p, t.dt, None)?.chain.masks,
+        None => Vec::new(),
+    };
+    let t = &t;
     let chip = chip_model(t)?;
     let split = data::load(&t.data, &data::default_data_dir(), t.split_seed)
         .with_context(|| format!("loading --data {}", t.data))?;
+    let train = train_config(t);
+    if let Some(net) = &start {
+        let (dim, classes) = (split.train.dim, split.train.n_classes);
+        let s = net.sizes();
+        if s.first() != Some(&dim) || s.last() != Some(&classes) {
+            bail!(
+                "{} takes {} inputs and gives {} outputs; --data {} has {dim} inputs and \
+                 {classes} classes",
+                match (&t.load, &t.model) {
+                    (Some(p), _) => format!("--load {}", p.display()),
+                    (_, Some(p)) => format!("--model {}", p.display()),
+                    _ => "the net".to_string(),
+                },
+                s.first().copied().unwrap_or(0),
+                s.last().copied().unwrap_or(0),
+                t.data
+            );
+        }
+    }
     let overrides: Vec<(String, String)> = t
         .set
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let report = propose(&cfg, &train_config(t), &split, &chip, &t.chip, &overrides)?;
+    let report = propose(
+        &cfg,
+        &train,
+        &split,
+        &chip,
+        &t.chip,
+        &overrides,
+        Start {
+            net: start.as_ref(),
+            masks: &masks,
+        },
+    )?;
     if t.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {

@@ -578,7 +578,7 @@ pub fn main() -> ExitCode {
         Command::Import(a) => nir::run_import(&a),
         Command::Export(a) => nir::run_export(&a),
         Command::Sweep(a) => sweep::run(&a, cli.max_memory),
-        Command::Formats(a) => formats::run(&a),
+        Command::Formats(a) => formats::run(&a, &given),
         Command::Calibrate(a) => calibrate::run(&a),
     };
     match result {
@@ -1035,8 +1035,22 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         let args = config_args(&b, &saved_given);
         return train_pipeline(&b, &saved_given, Some(&ck), None, args);
     }
-    if let Some(path) = &a.load {
-        let ck = crate::checkpoint::Checkpoint::load(path).context("--load")?;
+    let mut b = a.clone();
+    let (start, given) = start_net(&mut b, given)?;
+    let args = config_args(&b, &given);
+    train_pipeline(&b, &given, None, start.as_ref(), args)
+}
+
+/// The net a run starts from, if not a fresh one: a saved net (`--load`, with its model's
+/// structure, [`load_structure`]) or a NIR model's (`--model`, [`apply_model`]). Sets the
+/// run's widths, activation and loss from it (refusing those options when given); returns it
+/// with the options to record as given.
+pub(crate) fn start_net(
+    a: &mut TrainArgs,
+    given: &[String],
+) -> Result<(Option<crate::rule::LayeredNet>, Vec<String>)> {
+    if let Some(path) = a.load.clone() {
+        let ck = crate::checkpoint::Checkpoint::load(&path).context("--load")?;
         if let Some(id) = ["hidden", "activation", "loss"]
             .iter()
             .find(|id| given.iter().any(|g| g == *id))
@@ -1046,19 +1060,12 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
                 path.display()
             );
         }
-        let mut b = a.clone();
-        shape_from(&mut b, &ck.net, &format!("--load {}", path.display()))?;
-        let given = load_structure(&mut b, &ck, path, given)?;
-        let args = config_args(&b, &given);
-        return train_pipeline(&b, &given, None, Some(&ck.net), args);
+        shape_from(a, &ck.net, &format!("--load {}", path.display()))?;
+        let given = load_structure(a, &ck, &path, given)?;
+        return Ok((Some(ck.net), given));
     }
-    if a.model.is_some() {
-        let mut b = a.clone();
-        let net = apply_model(&mut b, given)?;
-        let args = config_args(&b, given);
-        return train_pipeline(&b, given, None, net.as_ref(), args);
-    }
-    train_pipeline(a, given, None, None, config_args(a, given))
+    let net = apply_model(a, given)?;
+    Ok((net, given.to_vec()))
 }
 
 /// A net saved by a run of `--model FILE.nir` keeps that file's structure when it is loaded:

@@ -101,13 +101,25 @@ pub fn integer_bits(need: f64) -> i32 {
     (need.max(f64::MIN_POSITIVE).log2().floor() as i32).saturating_add(1)
 }
 
-/// Train the `f64` reference with `train` on `split`, collect its variables' magnitudes and
-/// propose a format per variable for `chip`. The design-rule check reopens the chip file
+/// The net a calibration starts from: a saved or imported net instead of `train`'s initial one,
+/// and the synapses that exist in its sparse layers (see [`crate::train::TrainHooks`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Start<'a> {
+    /// Initial weights (the run's sizes and activations); `None`: the configuration's own.
+    pub net: Option<&'a LayeredNet>,
+    /// Per synaptic layer, the synapses that exist (`None` or missing: all).
+    pub masks: &'a [Option<bitvec::vec::BitVec<usize, bitvec::order::Lsb0>>],
+}
+
+/// Train the `f64` reference with `train` on `split` from `start`, collect its variables'
+/// magnitudes and propose a format per variable for `chip`. The design-rule check reopens the chip file
 /// `chip_source` with `overrides` and the proposal's keys (so that coupled formats the chip's
 /// rules tie together show up).
 ///
 /// # Errors
-/// [`Invalid`] naming `quantile` or `calibration_samples` (see [`FormatsConfig::check`]).
+/// [`Invalid`] naming `quantile` or `calibration_samples` (see [`FormatsConfig::check`]), or
+/// `start` when its net is not of this configuration's sizes and activations.
+#[allow(clippy::too_many_arguments)]
 pub fn propose(
     cfg: &FormatsConfig,
     train: &TrainConfig,
@@ -115,17 +127,35 @@ pub fn propose(
     chip: &ChipModel,
     chip_source: &str,
     overrides: &[(String, String)],
+    start: Start<'_>,
 ) -> Result<FormatsReport, Invalid> {
     cfg.check()?;
-    let (report, net) = crate::train::train(train, split, None);
+    let hooks = crate::train::TrainHooks {
+        start: start.net,
+        masks: start.masks,
+        ..Default::default()
+    };
+    let (report, net) = crate::train::train_hooked(train, split, hooks)
+        .map_err(|e| Invalid::new("start", format!(": {e}")))?;
     let n = split.train.len().min(cfg.calibration_samples);
-    let [u, r, c, d] = magnitudes(train, split, &net, n);
-    let w: Vec<f64> = net
-        .layers
-        .iter()
-        .flat_map(|l| l.w.iter().chain(&l.b))
-        .map(|x| x.abs())
-        .collect();
+    let initial = match start.net {
+        Some(s) => s.clone(),
+        None => train.init_net(split.train.dim, split.train.n_classes),
+    };
+    let [u, r, c, d] = magnitudes(train, split, (&initial, &net), n);
+    // The weights of synapses that exist (an absent one's zero is no weight the chip holds).
+    let mut w: Vec<f64> = Vec::new();
+    for (l, layer) in net.layers.iter().enumerate() {
+        match start.masks.get(l).and_then(Option::as_ref) {
+            Some(m) => w.extend(
+                m.iter_ones()
+                    .filter_map(|k| layer.w.get(k))
+                    .map(|x| x.abs()),
+            ),
+            None => w.extend(layer.w.iter().map(|x| x.abs())),
+        }
+        w.extend(layer.b.iter().map(|x| x.abs()));
+    }
     let f = &chip.formats;
     let vars: [Variable; 5] = [
         ("u (membrane)", "membrane", u, f.membrane),
@@ -168,18 +198,23 @@ fn above(v: &[f64], limit: f64) -> f64 {
     v.iter().filter(|&&x| x >= limit).count() as f64 / v.len().max(1) as f64
 }
 
-/// |u|, |r|, |c| and |δ| over the first `n` training samples, on the initial net (largest
-/// errors, so largest credits and δ) and on the trained `net` (largest weights and inputs).
-fn magnitudes(cfg: &TrainConfig, split: &data::Split, net: &LayeredNet, n: usize) -> [Vec<f64>; 4] {
+/// |u|, |r|, |c| and |δ| over the first `n` training samples, on the initial net `start`
+/// (largest errors, so largest credits and δ) and on the trained `net` (largest weights and
+/// inputs).
+fn magnitudes(
+    cfg: &TrainConfig,
+    split: &data::Split,
+    (start, net): (&LayeredNet, &LayeredNet),
+    n: usize,
+) -> [Vec<f64>; 4] {
     let (mut u, mut r, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let start = cfg.init_net(split.train.dim, split.train.n_classes);
     let m = net.depth();
     let readout = net
         .layers
         .last()
         .is_some_and(|l| l.act == Activation::Identity);
     let hidden_rates = if readout { m - 1 } else { m };
-    for phase in [&start, net] {
+    for phase in [start, net] {
         let mut s = phase.new_state();
         for i in 0..n {
             phase.fire(split.train.row(i), &mut s);

@@ -284,6 +284,108 @@ fn weight_bits_alone_choose_the_split_the_weights_need() {
     );
 }
 
+/// `accord formats --load` and `--model` calibrate that net, not a fresh one: the weight row's
+/// largest magnitude is the saved net's, and a model's absent synapses are no weights. Options
+/// of `accord train` a calibration does not use are refused by name.
+#[test]
+fn formats_calibrates_a_saved_or_imported_net() {
+    let dir = scratch("formats-start");
+    let ck = dir.join("iris.ckpt");
+    let o = accord(&[
+        "train",
+        "--reference",
+        "--data",
+        "iris",
+        "--hidden",
+        "6",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.5",
+        "--save",
+        ck.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let saved = accord::checkpoint::Checkpoint::load(&ck).unwrap();
+    let largest = |net: &accord::rule::LayeredNet, masks: &[Option<bitvec::vec::BitVec>]| {
+        let mut m = 0f64;
+        for (l, layer) in net.layers.iter().enumerate() {
+            for (k, w) in layer.w.iter().enumerate() {
+                if masks.get(l).and_then(Option::as_ref).is_none_or(|b| b[k]) {
+                    m = m.max(w.abs());
+                }
+            }
+            m = layer.b.iter().fold(m, |m, b| m.max(b.abs()));
+        }
+        m
+    };
+    let weight_max = |args: &[&str]| {
+        let o = accord(args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["rows"][4]["observed_max"].as_f64().unwrap()
+    };
+    let loaded = weight_max(&[
+        "formats",
+        "--data",
+        "iris",
+        "--load",
+        ck.to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(loaded, largest(&saved.net, &[]));
+    let fresh = weight_max(&[
+        "formats", "--data", "iris", "--hidden", "6", "--epochs", "0", "--json",
+    ]);
+    assert_ne!(
+        fresh, loaded,
+        "a fresh net's weights are not the saved net's"
+    );
+    // conv.nir at dt = 1 (IF neurons with r = 1: no factor folded into the weights).
+    let data = crate::support::image_csv(&dir);
+    let model = crate::support::nir_fixture("conv.nir");
+    let chain = accord::nir::read(&model).unwrap().to_layered().unwrap();
+    let imported = weight_max(&[
+        "formats",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--dt",
+        "1",
+        "--epochs",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(imported, largest(&chain.net, &chain.masks));
+    for (args, needle) in [
+        (
+            vec!["formats", "--data", "iris", "--save", "x.ckpt"],
+            "--save does not apply to accord formats",
+        ),
+        (
+            vec!["formats", "--data", "iris", "--mode", "spiking"],
+            "--mode does not apply to accord formats",
+        ),
+        (
+            vec![
+                "formats",
+                "--data",
+                "iris",
+                "--model",
+                model.to_str().unwrap(),
+            ],
+            "takes 36 inputs and gives 3 outputs; --data iris has 4 inputs",
+        ),
+    ] {
+        let o = accord(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+}
+
 #[test]
 fn formats_proposes_per_variable_formats_with_their_saturation_rates() {
     let o = accord(&[
