@@ -112,9 +112,9 @@ pub struct Start<'a> {
 }
 
 /// Train the `f64` reference with `train` on `split` from `start`, collect its variables'
-/// magnitudes and propose a format per variable for `chip`. The design-rule check reopens the chip file
-/// `chip_source` with `overrides` and the proposal's keys (so that coupled formats the chip's
-/// rules tie together show up).
+/// magnitudes and propose a format per variable for `chip`. The design-rule check reopens the
+/// chip file `chip_source` with `overrides` and the proposal's keys (so that coupled formats
+/// the chip's rules tie together show up).
 ///
 /// # Errors
 /// [`Invalid`] naming `quantile` or `calibration_samples` (see [`FormatsConfig::check`]), or

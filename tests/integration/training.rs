@@ -85,3 +85,50 @@ fn digits_reaches_the_bar_and_is_deterministic() {
     // Learning happened: the loss fell from the first epoch to the last.
     assert!(r1.epochs[29].train_loss < r1.epochs[0].train_loss);
 }
+
+/// The reference trains only the synapses a mask keeps (`TrainHooks::masks`, a NIR model's
+/// sparse layers): an absent synapse is a zero weight after every update, by the rule and by
+/// backprop, per sample and in mini-batches; the two rules still agree weight for weight; a
+/// mask of the wrong size is refused.
+#[test]
+fn masked_synapses_stay_absent_and_the_rules_still_agree() {
+    use accord::train::{TrainError, TrainHooks, train_hooked};
+    use bitvec::prelude::*;
+    let split = digits();
+    let sizes = config(RuleKind::Balance, 1).sizes(split.train.dim, split.train.n_classes);
+    // Every third synapse of the first layer absent; the read-out dense.
+    let mask: BitVec = (0..sizes[0] * sizes[1]).map(|k| k % 3 != 0).collect();
+    let masks = vec![Some(mask.clone()), None];
+    for batch in [1, 4] {
+        let mut nets = Vec::new();
+        for rule in [RuleKind::Balance, RuleKind::Backprop] {
+            let mut cfg = config(rule, 1);
+            cfg.batch = batch;
+            let hooks = TrainHooks {
+                masks: &masks,
+                ..TrainHooks::default()
+            };
+            let (report, net) = train_hooked(&cfg, &split, hooks).unwrap();
+            assert!(report.test_accuracy > 0.5, "{rule:?}, batch {batch}");
+            for (k, exists) in mask.iter().by_vals().enumerate() {
+                assert!(exists || net.layers[0].w[k] == 0.0, "synapse {k}");
+            }
+            assert!(net.layers[0].w.iter().any(|&w| w != 0.0));
+            nets.push(net);
+        }
+        let rel = max_rel(&nets[0], &nets[1]);
+        assert!(
+            rel < 1e-9,
+            "batch {batch}: balance and backprop differ by {rel:e}"
+        );
+    }
+    let short = vec![Some(bitvec![1; 10])];
+    let hooks = TrainHooks {
+        masks: &short,
+        ..TrainHooks::default()
+    };
+    match train_hooked(&config(RuleKind::Balance, 1), &split, hooks) {
+        Err(TrainError::Shape(m)) => assert!(m.contains("mask 0 has 10 entries"), "{m}"),
+        other => panic!("a short mask: {:?}", other.map(|(r, _)| r.test_accuracy)),
+    }
+}
