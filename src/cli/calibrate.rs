@@ -44,14 +44,16 @@ pub struct CalibrateArgs {
 /// # Errors
 /// A bad workload folder or file, an `--out` that holds other results, a chip model that
 /// cannot be opened, files that cannot be written.
-pub fn run(a: &CalibrateArgs) -> Result<ExitCode> {
+pub fn run(a: &CalibrateArgs, max_memory: Option<u64>) -> Result<ExitCode> {
     if a.record && !a.only.is_empty() {
         anyhow::bail!("--record records the whole suite: drop --only");
     }
     let list = calibrate::workloads(&a.dir, &a.only)?;
     let out = super::out_dir::OutDir::prepare(&a.out, a.force, "--out")?;
     out.clear()?;
-    let runner = ChildTrain::new(Vec::new())?;
+    // The memory limit reaches every workload's run, as it does a sweep's points.
+    let extra = max_memory.map_or_else(Vec::new, |m| vec!["--max-memory".into(), m.to_string()]);
+    let runner = ChildTrain::new(extra)?;
     let cal = calibrate::run(list, &a.out, &runner, a.seeds, |p| {
         eprintln!("accord calibrate: {p}");
     })?;

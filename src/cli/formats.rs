@@ -66,6 +66,15 @@ pub fn run(a: &FormatsArgs, given: &[String]) -> Result<ExitCode> {
             id.replace('_', "-")
         );
     }
+    if matches!(a.train.rule, super::RuleArg::FeedbackAlignment) {
+        bail!(
+            "--rule feedback-alignment runs on a chip only; accord formats calibrates the f64 \
+             reference (--rule balance or backprop)"
+        );
+    }
+    if given.iter().any(|g| g == "split_seed") && a.train.data == "mnist" {
+        bail!("--split-seed does not apply to mnist, which ships with its own train/test split");
+    }
     // The net to calibrate: a saved one (--load), a NIR model's (--model), or a fresh one.
     let mut t = a.train.clone();
     let (start, _) = super::start_net(&mut t, given)?;

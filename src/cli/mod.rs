@@ -576,10 +576,10 @@ pub fn main() -> ExitCode {
         Command::Probe(a) => probe::run(&a),
         Command::AllToAll(a) => all_to_all::run(&a),
         Command::Import(a) => nir::run_import(&a),
-        Command::Export(a) => nir::run_export(&a),
+        Command::Export(a) => nir::run_export(&a, &given),
         Command::Sweep(a) => sweep::run(&a, cli.max_memory),
         Command::Formats(a) => formats::run(&a, &given),
-        Command::Calibrate(a) => calibrate::run(&a),
+        Command::Calibrate(a) => calibrate::run(&a, cli.max_memory),
     };
     match result {
         Ok(code) => code,
@@ -925,7 +925,21 @@ pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
                     "--set {kv} sets a fixed-point format, but --arith float runs the f64 twin without quantisation: drop it or use --arith fixed"
                 );
             }
+            if let Some(kv) = a
+                .set
+                .iter()
+                .find(|kv| kv.trim_start().starts_with("balance_table."))
+            {
+                bail!(
+                    "--set {kv} sets the balance table, but --arith float runs the f64 twin, which computes the balance function exactly: drop it or use --arith fixed"
+                );
+            }
         }
+    }
+    if a.reference && matches!(a.rule, RuleArg::Backprop) && gave("steps") {
+        bail!(
+            "--steps applies to the balance rule's retrograde relaxation; backprop on the reference takes one backward pass: drop it"
+        );
     }
     if gave("split_seed") && a.data == "mnist" {
         bail!("--split-seed does not apply to mnist, which ships with its own train/test split");

@@ -662,8 +662,12 @@ fn render(r: &ImportReport) -> String {
 /// Run `accord export`.
 ///
 /// # Errors
-/// An unreadable checkpoint, a net NIR has no primitives for, or an unwritable file.
-pub fn run_export(a: &ExportArgs) -> Result<ExitCode> {
+/// An unreadable checkpoint, a net NIR has no primitives for, an unwritable file, or a `--dt`
+/// that is not a positive time step (or given for a `--model` run, which keeps its own).
+pub fn run_export(a: &ExportArgs, given: &[String]) -> Result<ExitCode> {
+    if !(a.dt.is_finite() && a.dt > 0.0) {
+        anyhow::bail!("--dt {}: a time step is a positive number of seconds", a.dt);
+    }
     if a.out.exists() && !a.force {
         anyhow::bail!(
             "--out {}: the file exists; pass --force to replace it",
@@ -674,6 +678,16 @@ pub fn run_export(a: &ExportArgs) -> Result<ExitCode> {
     let mut report = String::new();
     let g = match super::parse_train(&ck.args)?.0 {
         run if run.model.is_some() => {
+            if given.iter().any(|g| g == "dt") {
+                anyhow::bail!(
+                    "--dt: the net was trained from --model {}, whose neurons are written back \
+                     at that run's time step ({} s); drop --dt",
+                    run.model
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                    run.dt
+                );
+            }
             let (g, notes) = export_model(&run, &ck.net)?;
             report = notes;
             g

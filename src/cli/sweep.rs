@@ -44,7 +44,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// Continue the sweep in `--out` (same spec): run only the points it has not finished.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
     /// Replace the results of an earlier sweep in `--out`.
     #[arg(long)]

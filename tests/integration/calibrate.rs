@@ -180,6 +180,38 @@ fn bad_calibrate_input_is_named() {
     std::fs::remove_dir_all(&out).ok();
 }
 
+/// `--max-memory` reaches every workload's run (as it does a sweep's points): a budget too
+/// small for the workload's data fails its runs, each naming the budget.
+#[test]
+fn the_memory_limit_reaches_the_workload_runs() {
+    let dir = scratch("cal-mem");
+    std::fs::write(dir.join("tiny.toml"), WORKLOAD).unwrap();
+    let out = scratch("cal-mem-out");
+    let o = accord(&[
+        "--max-memory",
+        "1K",
+        "calibrate",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+        "--seeds",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        let e = r["error"].as_str().unwrap_or_default();
+        assert!(e.contains("budget"), "{r}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&out).ok();
+}
+
 /// The recorded calibration the reports quote is the calibration of the shipped chip files
 /// and workloads: every shipped workload under every price set of its chip is recorded, each
 /// row for exactly the model and workload file it names (else `accord calibrate --record` is

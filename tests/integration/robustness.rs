@@ -193,6 +193,14 @@ fn options_a_run_would_ignore_are_refused() {
             &["--arith", "float", "--set", "formats.weight.frac=9"],
             "formats.weight.frac",
         ),
+        (
+            &["--arith", "float", "--set", "balance_table.entries=4"],
+            "balance_table.entries",
+        ),
+        (
+            &["--reference", "--rule", "backprop", "--steps", "1"],
+            "--steps applies to the balance rule",
+        ),
         (&["--force"], "--force applies to --plot"),
         (&["--lr", "1"], "--lr 1"),
     ];
@@ -206,6 +214,34 @@ fn options_a_run_would_ignore_are_refused() {
         &["--split-seed"],
     );
     fails_naming(&accord(&["modules", "--arith", "float"]), &["--chip"]);
+    // accord formats calibrates the f64 reference: a chip-only rule and mnist's split seed
+    // are refused as by train.
+    fails_naming(
+        &accord(&["formats", "--data", "iris", "--rule", "feedback-alignment"]),
+        &["--rule feedback-alignment"],
+    );
+    fails_naming(
+        &accord(&["formats", "--data", "mnist", "--split-seed", "4"]),
+        &["--split-seed"],
+    );
+    // accord export: a time step is positive and finite.
+    for dt in ["0", "-1", "inf", "NaN"] {
+        fails_naming(
+            &accord(&[
+                "export",
+                "--load",
+                "x.ckpt",
+                "--out",
+                "x.nir",
+                &format!("--dt={dt}"),
+            ]),
+            &["--dt", "positive"],
+        );
+    }
+    // A sweep either resumes or replaces.
+    let o = accord(&["sweep", "--resume", "--force", "--", "--data", "iris"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
 }
 
 #[test]

@@ -282,7 +282,11 @@ impl Spec {
             } else if value == "true" {
                 a.push(format!("--{k}"));
             } else if value == "false" {
-                a.push(format!("--no-{k}"));
+                // A flag set false: off, whether the base options gave it or not. (Not a
+                // `--no-FLAG` token: train has real flags named `no-…`, such as
+                // `--no-duplicate-inputs`.)
+                let flag = format!("--{k}");
+                a.retain(|t| *t != flag);
             } else {
                 a.push(format!("--{k}"));
                 a.push(value.clone());
@@ -294,8 +298,7 @@ impl Spec {
     }
 }
 
-/// `args` with each option given once, its last value kept (`--set` once per key; a
-/// `--no-FLAG` from a `false` grid value drops the flag).
+/// `args` with each option given once, its last value kept (`--set` once per key).
 fn last_wins(args: &[String]) -> Vec<String> {
     // (name, tokens) in order of last occurrence.
     let mut opts: Vec<(String, Vec<String>)> = Vec::new();
@@ -321,11 +324,8 @@ fn last_wins(args: &[String]) -> Vec<String> {
                 (t.clone(), vec![t.clone()])
             };
         k += tokens.len();
-        let base = name.strip_prefix("--no-").map(|f| format!("--{f}"));
-        opts.retain(|(n, _)| *n != name && Some(n) != base.as_ref());
-        if base.is_none() {
-            opts.push((name, tokens));
-        }
+        opts.retain(|(n, _)| *n != name);
+        opts.push((name, tokens));
     }
     opts.into_iter().flat_map(|(_, t)| t).collect()
 }
@@ -433,9 +433,41 @@ mod tests {
                 "--epochs",
                 "1",
                 "--set=a.b=2",
-                "--no-reference"
+                "--no-duplicate-inputs",
             ])),
-            s(&["--epochs", "1", "--set=a.b=2"])
+            s(&[
+                "--reference",
+                "--epochs",
+                "1",
+                "--set=a.b=2",
+                "--no-duplicate-inputs"
+            ])
+        );
+    }
+
+    /// A flag axis sets the flag or takes it off (also when the base options gave it), and a
+    /// flag named `no-…` is a flag like any other (it was once read as a negation and lost).
+    #[test]
+    fn flag_axes_set_and_clear_flags_named_no_too() {
+        let axes = vec![
+            ("no-duplicate-inputs".to_string(), s(&["true", "false"])),
+            ("reference".to_string(), s(&["false"])),
+        ];
+        let spec = Spec::new(s(&["--data", "iris", "--reference"]), axes, None).unwrap();
+        assert_eq!(
+            spec.args(0),
+            s(&["--data", "iris", "--no-duplicate-inputs", "--json"])
+        );
+        assert_eq!(spec.args(1), s(&["--data", "iris", "--json"]));
+        let spec = Spec::new(
+            s(&["--no-duplicate-inputs", "--epochs", "0"]),
+            vec![("epochs".to_string(), s(&["1"]))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            spec.args(0),
+            s(&["--no-duplicate-inputs", "--epochs", "1", "--json"])
         );
     }
 
