@@ -28,7 +28,7 @@ pub struct FormatsArgs {
 /// The `accord train` options a calibration has no use for: it trains the `f64` reference
 /// once, writes nothing but its report, and places nothing on the chip (whose formats it
 /// reads).
-const NOT_FOR_FORMATS: [&str; 14] = [
+const NOT_FOR_FORMATS: [&str; 13] = [
     "reference",
     "mode",
     "ticks",
@@ -42,7 +42,6 @@ const NOT_FOR_FORMATS: [&str; 14] = [
     "force",
     "save",
     "resume",
-    "max_memory",
 ];
 
 /// Run `accord formats` (`given`: the options on the command line).

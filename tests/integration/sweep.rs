@@ -325,6 +325,7 @@ fn formats_calibrates_a_saved_or_imported_net() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["rows"][4]["observed_max"].as_f64().unwrap()
     };
+    // The global memory limit applies here too (it is not one of train's options to refuse).
     let loaded = weight_max(&[
         "formats",
         "--data",
@@ -333,6 +334,8 @@ fn formats_calibrates_a_saved_or_imported_net() {
         ck.to_str().unwrap(),
         "--epochs",
         "0",
+        "--max-memory",
+        "1G",
         "--json",
     ]);
     assert_eq!(loaded, largest(&saved.net, &[]));
