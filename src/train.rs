@@ -703,29 +703,27 @@ fn start(cfg: &TrainConfig, split: &Split, hooks: &TrainHooks<'_>) -> Result<Sta
     })
 }
 
-/// Absent synapses (`masks`, checked against the net's shape) back to zero weights.
-fn mask_weights(w: &mut [f64], mask: &BitVec<usize, Lsb0>) {
-    for i in mask.iter_zeros() {
-        if let Some(x) = w.get_mut(i) {
-            *x = 0.0;
+/// Absent synapses (`masks`, checked against the net's shape) back to zero weights, layer by
+/// layer of `weights`.
+fn mask<'a>(
+    weights: impl Iterator<Item = &'a mut Vec<f64>>,
+    masks: &[Option<BitVec<usize, Lsb0>>],
+) {
+    for (w, m) in weights.zip(masks) {
+        for i in m.iter().flat_map(|m| m.iter_zeros()) {
+            if let Some(x) = w.get_mut(i) {
+                *x = 0.0;
+            }
         }
     }
 }
 
 fn mask_net(net: &mut LayeredNet, masks: &[Option<BitVec<usize, Lsb0>>]) {
-    for (layer, m) in net.layers.iter_mut().zip(masks) {
-        if let Some(m) = m {
-            mask_weights(&mut layer.w, m);
-        }
-    }
+    mask(net.layers.iter_mut().map(|l| &mut l.w), masks);
 }
 
 fn mask_mlp(mlp: &mut Mlp, masks: &[Option<BitVec<usize, Lsb0>>]) {
-    for (w, m) in mlp.w.iter_mut().zip(masks) {
-        if let Some(m) = m {
-            mask_weights(&mut w.data, m);
-        }
-    }
+    mask(mlp.w.iter_mut().map(|w| &mut w.data), masks);
 }
 
 /// The position after sample `k` of epoch `e` with the epoch's `sums` so far (loss, steps).

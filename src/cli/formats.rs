@@ -71,9 +71,7 @@ pub fn run(a: &FormatsArgs, given: &[String]) -> Result<ExitCode> {
              reference (--rule balance or backprop)"
         );
     }
-    if given.iter().any(|g| g == "split_seed") && a.train.data == "mnist" {
-        bail!("--split-seed does not apply to mnist, which ships with its own train/test split");
-    }
+    super::check_split_seed(&a.train.data, given)?;
     // The net to calibrate: a saved one (--load), a NIR model's (--model), or a fresh one.
     let mut t = a.train.clone();
     let (start, _) = super::start_net(&mut t, given)?;
@@ -87,22 +85,12 @@ pub fn run(a: &FormatsArgs, given: &[String]) -> Result<ExitCode> {
         .with_context(|| format!("loading --data {}", t.data))?;
     let train = train_config(t);
     if let Some(net) = &start {
-        let (dim, classes) = (split.train.dim, split.train.n_classes);
-        let s = net.sizes();
-        if s.first() != Some(&dim) || s.last() != Some(&classes) {
-            bail!(
-                "{} takes {} inputs and gives {} outputs; --data {} has {dim} inputs and \
-                 {classes} classes",
-                match (&t.load, &t.model) {
-                    (Some(p), _) => format!("--load {}", p.display()),
-                    (_, Some(p)) => format!("--model {}", p.display()),
-                    _ => "the net".to_string(),
-                },
-                s.first().copied().unwrap_or(0),
-                s.last().copied().unwrap_or(0),
-                t.data
-            );
-        }
+        let what = match (&t.load, &t.model) {
+            (Some(p), _) => format!("--load {}", p.display()),
+            (_, Some(p)) => format!("--model {}", p.display()),
+            _ => "the net".to_string(),
+        };
+        super::fits_data(&net.sizes(), &what, &t.data, &split)?;
     }
     let overrides: Vec<(String, String)> = t
         .set

@@ -941,10 +941,7 @@ pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
             "--steps applies to the balance rule's retrograde relaxation; backprop on the reference takes one backward pass: drop it"
         );
     }
-    if gave("split_seed") && a.data == "mnist" {
-        bail!("--split-seed does not apply to mnist, which ships with its own train/test split");
-    }
-    Ok(())
+    check_split_seed(&a.data, given)
 }
 
 /// The options of the subcommand in `m` that were given on the command line (not defaulted;
@@ -1082,6 +1079,34 @@ pub(crate) fn start_net(
     Ok((net, given.to_vec()))
 }
 
+/// A net of `sizes` (`what` names where it came from) takes `--data`'s inputs and gives its
+/// classes.
+pub(crate) fn fits_data(
+    sizes: &[usize],
+    what: &str,
+    data: &str,
+    split: &data::Split,
+) -> Result<()> {
+    let (dim, classes) = (split.train.dim, split.train.n_classes);
+    if sizes.first() != Some(&dim) || sizes.last() != Some(&classes) {
+        bail!(
+            "{what} takes {} inputs and gives {} outputs; --data {data} has {dim} inputs and \
+             {classes} classes",
+            sizes.first().copied().unwrap_or(0),
+            sizes.last().copied().unwrap_or(0),
+        );
+    }
+    Ok(())
+}
+
+/// `--split-seed` is refused for mnist, whose train/test split ships with it.
+pub(crate) fn check_split_seed(data: &str, given: &[String]) -> Result<()> {
+    if data == "mnist" && given.iter().any(|g| g == "split_seed") {
+        bail!("--split-seed does not apply to mnist, which ships with its own train/test split");
+    }
+    Ok(())
+}
+
 /// A net saved by a run of `--model FILE.nir` keeps that file's structure when it is loaded:
 /// its sparse layers (expanded convolutions, pools), shared kernels and neuron programs are
 /// read from the file again (at the saved run's `--dt` and `--placement` unless given here),
@@ -1111,17 +1136,17 @@ fn load_structure(
         );
     }
     b.model = Some(model);
-    for id in ["dt", "placement"] {
-        if given.iter().any(|g| g == id) {
-            continue;
-        }
-        if saved_given.iter().any(|g| g == id) {
-            match id {
-                "dt" => b.dt = saved.dt,
-                _ => b.placement = saved.placement,
-            }
-            given.push(id.to_owned());
-        }
+    // The saved run's --dt and --placement, where it gave them and this one does not.
+    let take = |id: &str, given: &[String]| {
+        saved_given.iter().any(|g| g == id) && !given.iter().any(|g| g == id)
+    };
+    if take("dt", &given) {
+        b.dt = saved.dt;
+        given.push("dt".into());
+    }
+    if take("placement", &given) {
+        b.placement = saved.placement;
+        given.push("placement".into());
     }
     Ok(given)
 }
@@ -1551,18 +1576,12 @@ fn run_train_chip(
         Some(p) => {
             let m = nir::load_model(p, a.dt, Some(cfg.chip.soma))?;
             check_placement(a.placement, p, m.chain.masks.iter().any(Option::is_some))?;
-            let s = m.chain.net.sizes();
-            let (dim, classes) = (split.train.dim, split.train.n_classes);
-            if s.first() != Some(&dim) || s.last() != Some(&classes) {
-                bail!(
-                    "--model {} takes {} inputs and gives {} outputs; --data {} has {dim} \
-                     inputs and {classes} classes",
-                    p.display(),
-                    s.first().copied().unwrap_or(0),
-                    s.last().copied().unwrap_or(0),
-                    a.data
-                );
-            }
+            fits_data(
+                &m.chain.net.sizes(),
+                &format!("--model {}", p.display()),
+                &a.data,
+                split,
+            )?;
             for note in m.programs.iter().flatten().flat_map(|p| &p.notes) {
                 eprintln!("note: --model: {note}");
             }

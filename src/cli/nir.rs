@@ -420,14 +420,20 @@ fn range(v: &[f64]) -> String {
     }
 }
 
+/// `--dt` is a positive, finite time step.
+fn check_dt(dt: f64) -> Result<()> {
+    if !(dt > 0.0 && dt.is_finite()) {
+        anyhow::bail!("--dt {dt:e}: not a positive time step, seconds");
+    }
+    Ok(())
+}
+
 /// Run `accord import`.
 ///
 /// # Errors
 /// The file cannot be read as a NIR graph (the message names the file, node and parameter).
 pub fn run_import(a: &ImportArgs) -> Result<ExitCode> {
-    if !(a.dt > 0.0 && a.dt.is_finite()) {
-        anyhow::bail!("--dt {:e}: not a positive time step, seconds", a.dt);
-    }
+    check_dt(a.dt)?;
     let g = nir::read(&a.file)?;
     let nodes: Vec<NodeRow> = g
         .nodes
@@ -665,9 +671,7 @@ fn render(r: &ImportReport) -> String {
 /// An unreadable checkpoint, a net NIR has no primitives for, an unwritable file, or a `--dt`
 /// that is not a positive time step (or given for a `--model` run, which keeps its own).
 pub fn run_export(a: &ExportArgs, given: &[String]) -> Result<ExitCode> {
-    if !(a.dt.is_finite() && a.dt > 0.0) {
-        anyhow::bail!("--dt {}: a time step is a positive number of seconds", a.dt);
-    }
+    check_dt(a.dt)?;
     if a.out.exists() && !a.force {
         anyhow::bail!(
             "--out {}: the file exists; pass --force to replace it",

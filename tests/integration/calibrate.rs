@@ -20,6 +20,28 @@ location = "here"
 open = ["all of it"]
 "#;
 
+/// `accord [GLOBAL] calibrate --dir DIR --out OUT --force --seeds SEEDS --json` with `env`.
+fn calibrate(
+    env: &[(&str, &std::path::Path)],
+    global: &[&str],
+    (dir, out): (&std::path::Path, &std::path::Path),
+    seeds: &str,
+) -> std::process::Output {
+    let mut args = global.to_vec();
+    args.extend([
+        "calibrate",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+        "--seeds",
+        seeds,
+        "--json",
+    ]);
+    accord_in(env, &args)
+}
+
 #[test]
 fn every_price_set_is_run_and_compared() {
     let dir = scratch("cal-dir");
@@ -33,17 +55,7 @@ fn every_price_set_is_run_and_compared() {
     )
     .unwrap();
     let out = scratch("cal-out");
-    let o = accord(&[
-        "calibrate",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-        "--seeds",
-        "2",
-        "--json",
-    ]);
+    let o = calibrate(&[], &[], (&dir, &out), "2");
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -161,16 +173,7 @@ fn bad_calibrate_input_is_named() {
     }
     std::fs::write(dir.join("tiny.toml"), WORKLOAD).unwrap();
     let out = scratch("cal-bad-out");
-    let o = accord(&[
-        "calibrate",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-        "--seeds",
-        "0",
-    ]);
+    let o = calibrate(&[], &[], (&dir, &out), "0");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--seeds 0"), "{}", stderr(&o));
     let o = accord(&["calibrate", "--record", "--only", "tiny"]);
@@ -187,19 +190,7 @@ fn the_memory_limit_reaches_the_workload_runs() {
     let dir = scratch("cal-mem");
     std::fs::write(dir.join("tiny.toml"), WORKLOAD).unwrap();
     let out = scratch("cal-mem-out");
-    let o = accord(&[
-        "--max-memory",
-        "1K",
-        "calibrate",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-        "--seeds",
-        "1",
-        "--json",
-    ]);
+    let o = calibrate(&[], &["--max-memory", "1K"], (&dir, &out), "1");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
@@ -312,20 +303,7 @@ fn underivable_data_fails_its_workload_only() {
     .unwrap();
     let out = scratch("cal-derived-out");
     let empty = scratch("cal-no-data");
-    let o = accord_in(
-        &[("ACCORD_DATA", empty.as_path())],
-        &[
-            "calibrate",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--force",
-            "--seeds",
-            "1",
-            "--json",
-        ],
-    );
+    let o = calibrate(&[("ACCORD_DATA", empty.as_path())], &[], (&dir, &out), "1");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for r in v["rows"].as_array().unwrap() {

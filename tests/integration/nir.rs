@@ -775,22 +775,7 @@ fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
     args.extend(["--save", ck.to_str().unwrap()]);
     let o = accord(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let before = nir::read(&model).unwrap().to_layered().unwrap();
-    let after = accord::checkpoint::Checkpoint::load(&ck).unwrap();
-    let mask = before.masks[0].as_ref().unwrap();
-    let (l0, t0) = (&before.net.layers[0], &after.net.layers[0]);
-    let mut moved = 0;
-    for (k, exists) in mask.iter().by_vals().enumerate() {
-        if exists {
-            moved += usize::from(l0.w[k] != t0.w[k]);
-        } else {
-            assert_eq!(
-                t0.w[k], 0.0,
-                "synapse {k} does not exist and must stay absent"
-            );
-        }
-    }
-    assert!(moved > 0, "the conv synapses learn");
+    trained_only_existing_synapses(&model, &ck, "chip");
     // The comparison rules keep a dense transposed copy: refused on sparse layers.
     let mut args = base.to_vec();
     args.extend(["--rule", "backprop"]);
@@ -800,6 +785,24 @@ fn a_sparse_layer_trains_on_chip_and_stays_sparse() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The net saved in `ck` from `model`'s first layer: every absent synapse still a zero
+/// weight, and some existing ones moved (`what` names the run).
+fn trained_only_existing_synapses(model: &Path, ck: &Path, what: &str) {
+    let before = nir::read(model).unwrap().to_layered().unwrap();
+    let after = accord::checkpoint::Checkpoint::load(ck).unwrap();
+    let mask = before.masks[0].as_ref().unwrap();
+    let (l0, t0) = (&before.net.layers[0], &after.net.layers[0]);
+    let mut moved = 0;
+    for (k, exists) in mask.iter().by_vals().enumerate() {
+        if exists {
+            moved += usize::from(l0.w[k] != t0.w[k]);
+        } else {
+            assert_eq!(t0.w[k], 0.0, "{what}: synapse {k} does not exist");
+        }
+    }
+    assert!(moved > 0, "{what}: the conv synapses learn");
+}
+
 /// The `f64` reference trains only a model's synapses, as a chip does: by the balance rule
 /// and by backprop, an absent synapse of the expanded convolution stays a zero weight.
 #[test]
@@ -807,8 +810,6 @@ fn the_reference_trains_only_a_models_synapses() {
     let dir = crate::support::scratch("ref-sparse");
     let data = image_csv(&dir);
     let model = fixture("conv.nir");
-    let before = nir::read(&model).unwrap().to_layered().unwrap();
-    let mask = before.masks[0].as_ref().unwrap();
     for rule in ["balance", "backprop"] {
         let ck = dir.join(format!("{rule}.ckpt"));
         let o = accord(&[
@@ -828,17 +829,7 @@ fn the_reference_trains_only_a_models_synapses() {
             ck.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{rule}: {}", stderr(&o));
-        let after = accord::checkpoint::Checkpoint::load(&ck).unwrap();
-        let (l0, t0) = (&before.net.layers[0], &after.net.layers[0]);
-        let mut moved = 0;
-        for (k, exists) in mask.iter().by_vals().enumerate() {
-            if exists {
-                moved += usize::from(l0.w[k] != t0.w[k]);
-            } else {
-                assert_eq!(t0.w[k], 0.0, "{rule}: synapse {k} does not exist");
-            }
-        }
-        assert!(moved > 0, "{rule}: the conv synapses learn");
+        trained_only_existing_synapses(&model, &ck, rule);
     }
 }
 
