@@ -164,6 +164,11 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let mut raw = Vec::new();
     file.take(max.saturating_add(1)).read_to_end(&mut raw)?;
+    if raw.len() as u64 > max {
+        // Over the budget before any decompression (a cut-off gzip stream would otherwise
+        // read as corrupt).
+        return Err(too_large("holds", max));
+    }
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
@@ -173,9 +178,6 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
             return Err(too_large("decompresses to", max));
         }
         return Ok(out);
-    }
-    if raw.len() as u64 > max {
-        return Err(too_large("holds", max));
     }
     Ok(raw)
 }
@@ -316,6 +318,10 @@ mod tests {
             "{e}"
         );
         assert_eq!(read_bounded(&bomb, 1 << 20).unwrap().len(), 1 << 20);
+        // A gzip file larger than the budget is refused for its size, not as a cut-off stream.
+        let e = read_bounded(&bomb, 100).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+        assert!(e.to_string().contains("holds more than 100 B"), "{e}");
         #[cfg(unix)]
         {
             let e = read_bounded(Path::new("/dev/zero"), 1 << 10).unwrap_err();

@@ -572,8 +572,8 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => run_verify(&a),
         Command::Chip(c) => run_chip(&c),
         Command::Map(a) => map::run(&a),
-        Command::Modules(a) => modules::run(&a),
-        Command::Probe(a) => probe::run(&a),
+        Command::Modules(a) => modules::run(&a, &given),
+        Command::Probe(a) => probe::run(&a, &given),
         Command::AllToAll(a) => all_to_all::run(&a),
         Command::Import(a) => nir::run_import(&a),
         Command::Export(a) => nir::run_export(&a, &given),
@@ -934,6 +934,15 @@ pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
                     "--set {kv} sets the balance table, but --arith float runs the f64 twin, which computes the balance function exactly: drop it or use --arith fixed"
                 );
             }
+        }
+    }
+    if a.epochs == 0 {
+        const TRAINING: [&str; 5] = ["lr", "batch", "steps", "message_threshold", "rounding"];
+        if let Some(id) = TRAINING.iter().find(|id| gave(id)) {
+            bail!(
+                "{} applies to training, and --epochs 0 only evaluates the net: drop it or train for an epoch or more",
+                flag(id)
+            );
         }
     }
     if a.reference && matches!(a.rule, RuleArg::Backprop) && gave("steps") {

@@ -52,7 +52,7 @@ pub struct ModulesArgs {
     /// Initial weights uniform in ±SCALE/sqrt(n).
     #[arg(long, default_value = "1.0", value_parser = parse_positive)]
     pub init_scale: f64,
-    /// Firing relaxation damping α in (0, 1].
+    /// Firing relaxation damping α in (0, 1] (the f64 reference's; a chip's is undamped).
     #[arg(long, default_value = "1.0", value_parser = parse_damping)]
     pub damping: f64,
     /// Tolerance of the firing and credit relaxations (max |Δ| per iteration).
@@ -229,9 +229,53 @@ pub fn sweep_config(a: &ModulesArgs, protocol: Protocol) -> SweepConfig {
     }
 }
 
+/// The options only some protocols read, with the protocols that read them.
+const PROTOCOL_ONLY: [(&str, &[Protocol]); 7] = {
+    use Protocol::{Convergence, Dale, EqualEpochs, EqualProgress, ModularTask, WeightDecay};
+    [
+        ("epochs", &[EqualEpochs, Dale, ModularTask, WeightDecay]),
+        ("max_epochs", &[EqualProgress, Convergence]),
+        ("target_loss", &[EqualProgress]),
+        ("plateau", &[Convergence]),
+        ("patience", &[Convergence]),
+        ("inhibitory", &[Dale]),
+        ("weight_decay", &[WeightDecay]),
+    ]
+};
+
+/// Refuse options the chosen protocols would ignore (`given`: the options on the command
+/// line): one no chosen protocol reads, `--damping` on a chip (whose firing relaxation is
+/// undamped), and mnist's split seed.
+///
+/// # Errors
+/// The first such option, named with the protocols that read it.
+pub fn check_applies(a: &ModulesArgs, given: &[String]) -> Result<()> {
+    let gave = |id: &str| given.iter().any(|g| g == id);
+    let list = protocols(a);
+    for (id, readers) in PROTOCOL_ONLY {
+        if gave(id) && !list.iter().any(|p| readers.contains(p)) {
+            let names: Vec<&str> = readers.iter().map(|p| p.name()).collect();
+            let chosen: Vec<&str> = list.iter().map(|p| p.name()).collect();
+            anyhow::bail!(
+                "--{} applies to --protocol {} only, not to {}: drop it or add such a protocol",
+                id.replace('_', "-"),
+                names.join(", "),
+                chosen.join(", ")
+            );
+        }
+    }
+    if a.chip.is_some() && gave("damping") {
+        anyhow::bail!(
+            "--damping applies to the f64 reference's firing relaxation; the chip's firing relaxation is undamped (α = 1): drop one of the two"
+        );
+    }
+    super::check_split_seed(&a.data, given)
+}
+
 /// Run `accord modules`: one protocol's sweep into --out, or several, each into
 /// --out/PROTOCOL, with the verdict table of all of them in --out.
-pub fn run(a: &ModulesArgs) -> Result<ExitCode> {
+pub fn run(a: &ModulesArgs, given: &[String]) -> Result<ExitCode> {
+    check_applies(a, given)?;
     let list = protocols(a);
     if let [one] = list[..] {
         let (sweep, files, wall) = run_protocol(a, one, &a.out)?;

@@ -155,8 +155,61 @@ pub fn probe_config(a: &ProbeArgs) -> ProbeConfig {
     c
 }
 
+/// The options only some probes read, with the probes that read them.
+const PROBE_ONLY: [(&str, &[ProbeKind]); 17] = {
+    use ProbeKind::{Balance as B, Clamp as C, Equilibrium as E};
+    [
+        ("lr", &[B, E]),
+        ("a2a_lr", &[B, E]),
+        ("epochs", &[B, E]),
+        ("probe_samples", &[B, E]),
+        ("bits", &[B]),
+        ("entries", &[B]),
+        ("lut_entries", &[B]),
+        ("lut_bits", &[B]),
+        ("lut_range", &[B]),
+        ("shifts", &[B]),
+        ("steps", &[E]),
+        ("gains", &[C]),
+        ("clamp_damping", &[C]),
+        ("max_steps", &[C]),
+        ("vanish", &[C]),
+        ("diverge", &[C]),
+        ("sample", &[C]),
+    ]
+};
+
+/// Refuse options the chosen probe would ignore (`given`: the options on the command line),
+/// and mnist's split seed.
+///
+/// # Errors
+/// The first such option, named with the probes that read it.
+pub fn check_applies(a: &ProbeArgs, given: &[String]) -> Result<()> {
+    let gave = |id: &str| given.iter().any(|g| g == id);
+    if a.kind != ProbeKind::All {
+        for (id, kinds) in PROBE_ONLY {
+            if gave(id) && !kinds.contains(&a.kind) {
+                let names: Vec<String> = kinds.iter().map(|k| kind_name(*k)).collect();
+                anyhow::bail!(
+                    "--{} applies to probe {} only, not to probe {}: drop it or choose a probe that reads it",
+                    id.replace('_', "-"),
+                    names.join(" and "),
+                    kind_name(a.kind)
+                );
+            }
+        }
+    }
+    super::check_split_seed(&a.data, given)
+}
+
+fn kind_name(k: ProbeKind) -> String {
+    k.to_possible_value()
+        .map_or_else(|| format!("{k:?}"), |v| v.get_name().to_string())
+}
+
 /// Run `accord probe`.
-pub fn run(a: &ProbeArgs) -> Result<ExitCode> {
+pub fn run(a: &ProbeArgs, given: &[String]) -> Result<ExitCode> {
+    check_applies(a, given)?;
     let cfg = probe_config(a);
     let split = data::load(&a.data, &data::default_data_dir(), a.split_seed)
         .with_context(|| format!("loading --data {}", a.data))?;

@@ -152,6 +152,37 @@ fn bad_modules_input_gives_clear_errors_not_panics() {
             &["modules", "--protocol", "modular-task", "--n", "100"],
             "--n 100",
         ),
+        // Options no chosen protocol reads are refused, naming the protocols that read them.
+        (
+            &["modules", "--target-loss", "0.5"],
+            "--target-loss applies to --protocol equal-progress only",
+        ),
+        (&["modules", "--plateau", "0.1"], "--plateau"),
+        (&["modules", "--patience", "2"], "--patience"),
+        (
+            &[
+                "modules",
+                "--protocol",
+                "convergence",
+                "--inhibitory",
+                "0.3",
+            ],
+            "--inhibitory",
+        ),
+        (&["modules", "--weight-decay", "0.01"], "--weight-decay"),
+        (&["modules", "--max-epochs", "5"], "--max-epochs"),
+        (
+            &["modules", "--protocol", "convergence", "--epochs", "5"],
+            "--epochs",
+        ),
+        (
+            &["modules", "--chip", "balance-core", "--damping", "0.5"],
+            "--damping",
+        ),
+        (
+            &["modules", "--data", "mnist", "--split-seed", "3"],
+            "--split-seed",
+        ),
     ];
     for (args, needle) in cases {
         let o = accord(args);

@@ -245,34 +245,33 @@ fn each_probe_prints_json_with_the_documented_keys() {
         "8,8",
         "--samples",
         "80",
-        "--epochs",
-        "1",
-        "--probe-samples",
-        "10",
-        "--bits",
-        "2",
-        "--entries",
-        "4",
-        "--shifts",
-        "1",
-        "--steps",
-        "0,2",
-        "--gains",
-        "1,64",
         "--threads",
         "2",
         "--json",
     ];
-    for (kind, extra) in [
-        ("balance", &["layered", "all_to_all", "variants"][..]),
+    // Each probe takes only its own options (the others are refused).
+    let training = ["--epochs", "1", "--probe-samples", "10"];
+    let balance = ["--bits", "2", "--entries", "4", "--shifts", "1"];
+    for (kind, own, extra) in [
+        (
+            "balance",
+            [&training[..], &balance].concat(),
+            &["layered", "all_to_all", "variants"][..],
+        ),
         (
             "equilibrium",
+            [&training[..], &["--steps", "0,2"]].concat(),
             &["layered", "all_to_all", "layered_depth"][..],
         ),
-        ("clamp", &["layered", "all_to_all", "sweep"][..]),
+        (
+            "clamp",
+            vec!["--gains", "1,64"],
+            &["layered", "all_to_all", "sweep"][..],
+        ),
     ] {
         let mut args = vec!["probe", kind];
         args.extend(common);
+        args.extend(own);
         // Each probe into a folder of its own: --out refuses one with an earlier run's files.
         let dir = out.join(kind);
         args.extend(["--out", dir.to_str().unwrap()]);
@@ -366,6 +365,29 @@ fn bad_probe_input_gives_clear_errors_not_panics() {
         (&["probe", "--a2a-lr", "-0.1"], "--a2a-lr"),
         (&["probe", "bogus"], "bogus"),
         (&["probe", "--shifts", "nan"], "--shifts"),
+        // Options of one probe given to another are refused, naming the probes that read them.
+        (
+            &["probe", "clamp", "--lr", "0.1"],
+            "--lr applies to probe balance and equilibrium",
+        ),
+        (&["probe", "clamp", "--epochs", "2"], "--epochs"),
+        (
+            &["probe", "clamp", "--bits", "4"],
+            "--bits applies to probe balance only",
+        ),
+        (
+            &["probe", "balance", "--steps", "1"],
+            "--steps applies to probe equilibrium",
+        ),
+        (
+            &["probe", "equilibrium", "--gains", "2"],
+            "--gains applies to probe clamp",
+        ),
+        (&["probe", "balance", "--sample", "1"], "--sample"),
+        (
+            &["probe", "--data", "mnist", "--split-seed", "3"],
+            "--split-seed",
+        ),
     ];
     for (args, needle) in cases {
         let o = accord(args);

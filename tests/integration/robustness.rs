@@ -213,6 +213,19 @@ fn options_a_run_would_ignore_are_refused() {
         &accord(&["train", "--data", "mnist", "--split-seed", "4"]),
         &["--split-seed"],
     );
+    // An evaluation-only run takes no training option.
+    for (opt, v) in [
+        ("--lr", "0.1"),
+        ("--batch", "4"),
+        ("--steps", "2"),
+        ("--message-threshold", "0.01"),
+        ("--rounding", "floor"),
+    ] {
+        fails_naming(
+            &accord(&["train", "--data", "iris", "--epochs", "0", opt, v]),
+            &[opt, "--epochs 0"],
+        );
+    }
     fails_naming(&accord(&["modules", "--arith", "float"]), &["--chip"]);
     // accord formats calibrates the f64 reference: a chip-only rule and mnist's split seed
     // are refused as by train.
