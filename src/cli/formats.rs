@@ -55,14 +55,11 @@ pub fn run(a: &FormatsArgs, given: &[String]) -> Result<ExitCode> {
         calibration_samples: a.calibration_samples,
     };
     cfg.check()?;
-    if let Some(id) = NOT_FOR_FORMATS
-        .iter()
-        .find(|id| given.iter().any(|g| g == *id))
-    {
+    if let Some(id) = NOT_FOR_FORMATS.iter().find(|id| super::gave(given, id)) {
         bail!(
-            "--{} does not apply to accord formats (it calibrates the f64 reference's ranges \
+            "{} does not apply to accord formats (it calibrates the f64 reference's ranges \
              and proposes formats; it saves, plots and places nothing): drop it",
-            id.replace('_', "-")
+            super::flag(id)
         );
     }
     if matches!(a.train.rule, super::RuleArg::FeedbackAlignment) {

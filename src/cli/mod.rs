@@ -859,13 +859,56 @@ fn exit_for(outcome: &crate::train::RunStatus) -> ExitCode {
     }
 }
 
+/// Whether option `id` (its clap id, `message_threshold`) is among `given`, the options on the
+/// command line.
+pub(crate) fn gave(given: &[String], id: &str) -> bool {
+    given.iter().any(|g| g == id)
+}
+
+/// Option `id` as typed: `message_threshold` → `--message-threshold`.
+pub(crate) fn flag(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
+}
+
+/// Refuse the first option of `only` given on the command line that none of the `chosen` runs
+/// reads. `only` lists options with the runs (probes, protocols: a `noun`, named by `name`)
+/// that read them.
+///
+/// # Errors
+/// That option, named with the runs that read it.
+pub(crate) fn refuse_unread<K: PartialEq>(
+    given: &[String],
+    only: &[(&str, &[K])],
+    chosen: &[K],
+    noun: &str,
+    name: impl Fn(&K) -> String,
+) -> Result<()> {
+    let list = |ks: &[K]| {
+        let names: Vec<String> = ks.iter().map(&name).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    };
+    for &(id, readers) in only {
+        if gave(given, id) && !chosen.iter().any(|k| readers.contains(k)) {
+            bail!(
+                "{} applies to {noun} {} only, not to {noun} {}: drop it or choose a {noun} that reads it",
+                flag(id),
+                list(readers),
+                list(chosen)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Refuse options the chosen run would ignore (`given`: the options on the command line).
 ///
 /// # Errors
 /// The first such option, named with why it does not apply.
 pub fn check_applies(a: &TrainArgs, given: &[String]) -> Result<()> {
-    let gave = |id: &str| given.iter().any(|g| g == id);
-    let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+    let gave = |id: &str| gave(given, id);
     if a.reference {
         const CHIP_ONLY: [&str; 15] = [
             "chip",
@@ -1003,8 +1046,8 @@ fn run_train(a: &TrainArgs, given: &[String]) -> Result<ExitCode> {
         ];
         if let Some(id) = given.iter().find(|g| !NOW.contains(&g.as_str())) {
             bail!(
-                "--{}: a resumed run takes its configuration from --resume {} (only --epochs, --save, --threads, --json, --plot, --force and --max-memory may be given)",
-                id.replace('_', "-"),
+                "{}: a resumed run takes its configuration from --resume {} (only --epochs, --save, --threads, --json, --plot, --force and --max-memory may be given)",
+                flag(id),
                 path.display()
             );
         }
@@ -1176,7 +1219,7 @@ fn config_args(a: &TrainArgs, given: &[String]) -> Vec<String> {
             p.to_string()
         }
     }
-    let gave = |id: &str| given.iter().any(|g| g == id);
+    let gave = |id: &str| gave(given, id);
     let mut out: Vec<String> = Vec::new();
     let mut put = |flag: &str, v: String| {
         out.push(format!("--{flag}"));

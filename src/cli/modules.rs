@@ -250,21 +250,10 @@ const PROTOCOL_ONLY: [(&str, &[Protocol]); 7] = {
 /// # Errors
 /// The first such option, named with the protocols that read it.
 pub fn check_applies(a: &ModulesArgs, given: &[String]) -> Result<()> {
-    let gave = |id: &str| given.iter().any(|g| g == id);
-    let list = protocols(a);
-    for (id, readers) in PROTOCOL_ONLY {
-        if gave(id) && !list.iter().any(|p| readers.contains(p)) {
-            let names: Vec<&str> = readers.iter().map(|p| p.name()).collect();
-            let chosen: Vec<&str> = list.iter().map(|p| p.name()).collect();
-            anyhow::bail!(
-                "--{} applies to --protocol {} only, not to {}: drop it or add such a protocol",
-                id.replace('_', "-"),
-                names.join(", "),
-                chosen.join(", ")
-            );
-        }
-    }
-    if a.chip.is_some() && gave("damping") {
+    super::refuse_unread(given, &PROTOCOL_ONLY, &protocols(a), "--protocol", |p| {
+        p.name().to_string()
+    })?;
+    if a.chip.is_some() && super::gave(given, "damping") {
         anyhow::bail!(
             "--damping applies to the f64 reference's firing relaxation; the chip's firing relaxation is undamped (α = 1): drop one of the two"
         );

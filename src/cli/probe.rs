@@ -185,20 +185,12 @@ const PROBE_ONLY: [(&str, &[ProbeKind]); 17] = {
 /// # Errors
 /// The first such option, named with the probes that read it.
 pub fn check_applies(a: &ProbeArgs, given: &[String]) -> Result<()> {
-    let gave = |id: &str| given.iter().any(|g| g == id);
-    if a.kind != ProbeKind::All {
-        for (id, kinds) in PROBE_ONLY {
-            if gave(id) && !kinds.contains(&a.kind) {
-                let names: Vec<String> = kinds.iter().map(|k| kind_name(*k)).collect();
-                anyhow::bail!(
-                    "--{} applies to probe {} only, not to probe {}: drop it or choose a probe that reads it",
-                    id.replace('_', "-"),
-                    names.join(" and "),
-                    kind_name(a.kind)
-                );
-            }
-        }
-    }
+    use ProbeKind::{All, Balance, Clamp, Equilibrium};
+    let chosen = match a.kind {
+        All => vec![Balance, Equilibrium, Clamp],
+        k => vec![k],
+    };
+    super::refuse_unread(given, &PROBE_ONLY, &chosen, "probe", |k| kind_name(*k))?;
     super::check_split_seed(&a.data, given)
 }
 

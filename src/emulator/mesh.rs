@@ -416,8 +416,10 @@ impl KeySet {
     }
 
     fn clear(&mut self) {
-        let mut sink = Vec::new();
-        self.drain_into(&mut sink);
+        for level in [&mut self.l0, &mut self.l1, &mut self.l2] {
+            level.fill(0);
+        }
+        self.len = 0;
     }
 }
 
